@@ -1,0 +1,147 @@
+//! The JSON bodies of Usher's HTTP API, as the official Base44 SDK sends and reads them.
+//! Serde only: the server and the `base44` Rust SDK share these definitions, so a change to
+//! the wire shows up on both sides at compile time.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Every error response: the SDK's `Base44Error` reads `message` and `code` from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    pub message: String,
+    /// Stable SCREAMING_SNAKE_CASE code, for programs.
+    pub code: String,
+    /// Optional machine-readable context (e.g. the offending field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+}
+
+/// A member's role in an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A standard member.
+    User,
+    /// An administrator of the app.
+    Admin,
+}
+
+/// Body of both invite routes (`users.inviteUser` and `auth.inviteUser`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteUserRequest {
+    /// The address to invite.
+    pub user_email: String,
+    /// The role the invitee gets.
+    pub role: Role,
+}
+
+/// Which case of inviting applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteOutcome {
+    /// A new invitation was created and its email queued.
+    Created,
+    /// A pending invitation was re-sent with a fresh link, expiry and role.
+    Resent,
+    /// The address is already a member: a sign-in email was queued; the role is unchanged.
+    AlreadyMember,
+}
+
+/// Answer of both invite routes. Never contains the invitation token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteUserResponse {
+    /// Which case applied.
+    pub outcome: InviteOutcome,
+    /// A one-line summary for people.
+    pub message: String,
+    /// The invitation (absent when the address is already a member).
+    pub invitation: Option<Invitation>,
+    /// The member (present only when the address is already a member).
+    pub user: Option<MemberSummary>,
+    /// The email this call queued.
+    pub email: EmailDelivery,
+}
+
+/// An invitation as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Its id.
+    pub id: String,
+    /// The app.
+    pub app_id: String,
+    /// The invited address (normalised: trimmed, lowercase).
+    pub email: String,
+    /// The role offered.
+    pub role: Role,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub status: String,
+    /// When the current link stops working (RFC 3339).
+    pub expires_at: String,
+    /// Who sent the latest invitation email.
+    pub invited_by: String,
+    /// How many invitation emails were queued.
+    pub times_sent: u32,
+    /// When the latest one was queued (RFC 3339).
+    pub last_sent_at: String,
+    /// The latest email's delivery.
+    pub delivery: EmailDelivery,
+    /// Creation time (RFC 3339).
+    pub created_date: String,
+    /// Last change (RFC 3339).
+    pub updated_date: String,
+}
+
+/// The delivery state of an email.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailDelivery {
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// The last transport error, if any.
+    pub last_error: Option<String>,
+}
+
+/// The essentials of an existing member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberSummary {
+    /// Their id.
+    pub id: String,
+    /// Their address.
+    pub email: String,
+    /// Their (unchanged) role.
+    pub role: Role,
+}
+
+/// A member in Base44's `User` entity shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Their id.
+    pub id: String,
+    /// Creation time (RFC 3339).
+    pub created_date: String,
+    /// Last change (RFC 3339).
+    pub updated_date: String,
+    /// Their address.
+    pub email: String,
+    /// Their name.
+    pub full_name: String,
+    /// Whether they are disabled.
+    pub disabled: bool,
+    /// Whether they proved they own the address.
+    pub is_verified: bool,
+    /// Their app.
+    pub app_id: String,
+    /// Always `false` for members.
+    pub is_service: bool,
+    /// Their role, as Base44 names it in the entity.
+    #[serde(rename = "_app_role")]
+    pub app_role: Role,
+    /// Their role.
+    pub role: Role,
+    /// App-defined fields.
+    #[serde(flatten)]
+    pub custom: Map<String, Value>,
+}

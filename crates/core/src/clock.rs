@@ -1,0 +1,122 @@
+//! Time as the service sees it: UTC milliseconds, read through a [`Clock`] so tests can move it.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A UTC instant with millisecond precision, stored as milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The instant `millis` milliseconds after the Unix epoch.
+    pub const fn from_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds since the Unix epoch (what JWT claims use).
+    pub const fn as_unix_seconds(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// This instant moved `d` into the future, saturating at the end of time.
+    pub fn plus(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(duration_millis(d)))
+    }
+
+    /// This instant moved `d` into the past.
+    pub fn minus(self, d: Duration) -> Self {
+        Self(self.0.saturating_sub(duration_millis(d)))
+    }
+
+    /// How long from `self` until `later`; zero when `later` is not after `self`.
+    pub fn until(self, later: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(later.0.saturating_sub(self.0)).unwrap_or(0))
+    }
+
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T03:45:02.123Z`.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| self.0.to_string())
+    }
+
+    /// The RFC 2822 form email headers use.
+    pub fn to_rfc2822(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+            .unwrap_or_else(|| self.0.to_string())
+    }
+}
+
+fn duration_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Where the service reads the current time.
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> Timestamp;
+}
+
+/// The operating system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        Timestamp(i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX))
+    }
+}
+
+/// A clock that only moves when told to; tests use it to expire invitations and lift throttles.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock standing at the current wall-clock time.
+    pub fn starting_now() -> Self {
+        Self(AtomicI64::new(SystemClock.now().as_millis()))
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        self.0.fetch_add(duration_millis(d), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_has_milliseconds_and_utc_designator() {
+        assert_eq!(Timestamp::from_millis(1_700_000_000_123).to_rfc3339(), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn until_is_zero_when_the_instant_has_passed() {
+        let t = Timestamp::from_millis(5_000);
+
+        assert_eq!(t.until(Timestamp::from_millis(1_000)), Duration::ZERO);
+        assert_eq!(t.until(Timestamp::from_millis(6_500)), Duration::from_millis(1_500));
+    }
+}

@@ -1,0 +1,179 @@
+//! The rules of inviting (DESIGN.md, "Rules of inviting"): who may invite whom, re-sends,
+//! throttling. Both invite routes call [`InviteService::invite`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::access::Principal;
+use crate::clock::Clock;
+use crate::email::EmailAddress;
+use crate::id::{InvitationId, MessageId};
+use crate::model::{Actor, App, Invitation, InvitePolicy, Inviter, User};
+use crate::role::Role;
+use crate::secret::InvitationToken;
+use crate::store::{InviteCommand, InviteRecord, Store, StoreError};
+
+/// What an invite did.
+#[derive(Debug)]
+pub enum InviteOutcome {
+    /// A new invitation; its email is queued.
+    Created(Invitation),
+    /// The pending invitation was re-sent with a fresh link, expiry and the latest role.
+    Resent(Invitation),
+    /// The address is already a member; a sign-in email is queued and the role is unchanged.
+    AlreadyMember(User),
+}
+
+/// Why an invite was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    /// This app lets only admins invite.
+    #[error("only admins of this app may invite people")]
+    AdminsOnly,
+    /// Members may invite, but not admins.
+    #[error("members may only invite with role \"user\"")]
+    RoleEscalation,
+    /// An email went to this address too recently.
+    #[error("an email was sent to this address less than {} seconds ago; try again in {} seconds", .interval.as_secs(), .retry_after.as_secs())]
+    Throttled {
+        /// How long until the next email is allowed.
+        retry_after: Duration,
+        /// The configured interval.
+        interval: Duration,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Invites people into apps.
+pub struct InviteService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    resend_interval: Duration,
+    outbox: Arc<Notify>,
+}
+
+impl InviteService {
+    /// A service that writes to `store` and wakes the delivery worker through `outbox`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, resend_interval: Duration, outbox: Arc<Notify>) -> Self {
+        Self { store, clock, resend_interval, outbox }
+    }
+
+    /// Invites `email` into `app` with `role`, on behalf of `by`.
+    pub async fn invite(&self, app: &App, by: &Principal, email: EmailAddress, role: Role) -> Result<InviteOutcome, InviteError> {
+        check_may_invite(app, by, role)?;
+        let now = self.clock.now();
+        let cmd = InviteCommand {
+            app_id: app.id.clone(),
+            email,
+            role,
+            inviter: inviter(app, by),
+            invitation_id: InvitationId::generate(),
+            token: InvitationToken::generate(),
+            message_id: MessageId::generate(),
+            expires_at: now.plus(app.settings.invitation_ttl),
+            resend_interval: self.resend_interval,
+            now,
+        };
+        let outcome = match self.store.invite(cmd).await? {
+            InviteRecord::Created(invitation) => InviteOutcome::Created(invitation),
+            InviteRecord::Resent(invitation) => InviteOutcome::Resent(invitation),
+            InviteRecord::AlreadyMember(user) => InviteOutcome::AlreadyMember(user),
+            InviteRecord::Throttled { retry_after } => {
+                return Err(InviteError::Throttled { retry_after, interval: self.resend_interval });
+            }
+        };
+        self.outbox.notify_one();
+        Ok(outcome)
+    }
+}
+
+/// Rule 3: API keys and admins invite anyone; members only where allowed, and only as `user`.
+fn check_may_invite(app: &App, by: &Principal, role: Role) -> Result<(), InviteError> {
+    if by.is_admin() {
+        return Ok(());
+    }
+    match (app.settings.invite_policy, role) {
+        (InvitePolicy::Admins, _) => Err(InviteError::AdminsOnly),
+        (InvitePolicy::Members, Role::Admin) => Err(InviteError::RoleEscalation),
+        (InvitePolicy::Members, Role::User) => Ok(()),
+    }
+}
+
+fn inviter(app: &App, by: &Principal) -> Inviter {
+    match by {
+        // An API key acts for the app itself, so the invitee sees the app's name.
+        Principal::ApiKey(key) => Inviter { actor: Actor::ApiKey(key.id.clone()), display_name: app.name.clone() },
+        Principal::Member(user) => Inviter {
+            actor: Actor::User(user.id.clone()),
+            display_name: if user.full_name.is_empty() { user.email.to_string() } else { user.full_name.clone() },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::id::{AppId, UserId};
+    use crate::model::AppSettings;
+
+    fn app(policy: InvitePolicy) -> App {
+        let settings = AppSettings { invite_policy: policy, ..AppSettings::default() };
+        App { id: AppId::generate(), name: "Acme".into(), app_url: "https://acme.test".into(), settings, created_at: Timestamp::from_millis(0) }
+    }
+
+    fn member(app: &App, role: Role) -> Principal {
+        Principal::Member(User {
+            id: UserId::generate(),
+            app_id: app.id.clone(),
+            email: EmailAddress::parse("m@example.com").expect("valid"),
+            full_name: String::new(),
+            role,
+            is_verified: true,
+            is_disabled: false,
+            custom: serde_json::Map::new(),
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+        })
+    }
+
+    #[test]
+    fn admins_may_invite_any_role_under_either_policy() {
+        for policy in [InvitePolicy::Admins, InvitePolicy::Members] {
+            let app = app(policy);
+            for role in [Role::User, Role::Admin] {
+                assert!(check_may_invite(&app, &member(&app, Role::Admin), role).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn members_are_refused_when_only_admins_may_invite() {
+        let app = app(InvitePolicy::Admins);
+
+        let refused = check_may_invite(&app, &member(&app, Role::User), Role::User);
+
+        assert!(matches!(refused, Err(InviteError::AdminsOnly)));
+    }
+
+    #[test]
+    fn members_may_invite_users_but_never_admins_when_allowed() {
+        let app = app(InvitePolicy::Members);
+
+        assert!(check_may_invite(&app, &member(&app, Role::User), Role::User).is_ok());
+        assert!(matches!(check_may_invite(&app, &member(&app, Role::User), Role::Admin), Err(InviteError::RoleEscalation)));
+    }
+
+    #[test]
+    fn inviter_name_falls_back_to_the_members_email() {
+        let app = app(InvitePolicy::Members);
+
+        let by = inviter(&app, &member(&app, Role::User));
+
+        assert_eq!(by.display_name, "m@example.com");
+    }
+}

@@ -1,0 +1,24 @@
+//! Usher's domain: the types that are valid by construction (ids, email addresses, roles,
+//! tokens, passwords), the records the service keeps, the [`Store`] every backend implements,
+//! and the services that apply the rules of inviting and joining on top of it.
+//!
+//! Nothing here knows about HTTP or SQL; the server parses input into these types at the edge
+//! and the storage crates persist them.
+
+pub mod access;
+pub mod clock;
+pub mod email;
+pub mod id;
+pub mod invite;
+pub mod join;
+pub mod model;
+pub mod password;
+pub mod role;
+pub mod secret;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use email::EmailAddress;
+pub use id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
+pub use role::Role;
+pub use store::{Store, StoreError};

@@ -1,0 +1,392 @@
+//! The records the service keeps: apps, members, invitations and outbox messages.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::clock::Timestamp;
+use crate::email::EmailAddress;
+use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
+use crate::role::Role;
+use crate::secret::InvitationToken;
+
+/// Who may invite people into an app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitePolicy {
+    /// Only admins and API keys (the default).
+    Admins,
+    /// Any member may invite, but only with role `user`.
+    Members,
+}
+
+impl InvitePolicy {
+    /// The stored and wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Admins => "admins",
+            Self::Members => "members",
+        }
+    }
+
+    /// Reads a stored name back.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admins" => Some(Self::Admins),
+            "members" => Some(Self::Members),
+            _ => None,
+        }
+    }
+}
+
+/// An app's settings, with the defaults DESIGN.md promises.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppSettings {
+    /// How long an invitation link stays valid after it was (re)sent.
+    pub invitation_ttl: Duration,
+    /// Who may invite.
+    pub invite_policy: InvitePolicy,
+    /// Whether anyone may sign up, or only people with an invitation.
+    pub is_signup_open: bool,
+    /// Display name on outgoing mail; the app's name when unset.
+    pub sender_name: Option<String>,
+    /// Sender address on outgoing mail; the server's default when unset.
+    pub sender_email: Option<EmailAddress>,
+    /// Browser origins besides the app URL's that may call the API.
+    pub cors_origins: Vec<String>,
+}
+
+impl AppSettings {
+    /// Seven days, as DESIGN.md sets.
+    pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            invitation_ttl: Self::DEFAULT_INVITATION_TTL,
+            invite_policy: InvitePolicy::Admins,
+            is_signup_open: false,
+            sender_name: None,
+            sender_email: None,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// An app people are invited into.
+#[derive(Clone, Debug, PartialEq)]
+pub struct App {
+    /// Its id.
+    pub id: AppId,
+    /// Shown in emails and on the join page.
+    pub name: String,
+    /// Where a member lands after joining or signing in.
+    pub app_url: String,
+    /// Its settings.
+    pub settings: AppSettings,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A service-role credential as stored (the secret itself is only ever held by its owner).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKeyRecord {
+    /// Its id.
+    pub id: ApiKeyId,
+    /// The app it acts in.
+    pub app_id: AppId,
+    /// A label chosen by the operator.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A member of one app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// The app it belongs to.
+    pub app_id: AppId,
+    /// Unique within the app.
+    pub email: EmailAddress,
+    /// As the member typed it; may be empty.
+    pub full_name: String,
+    /// Its role.
+    pub role: Role,
+    /// Whether the member proved they own the address (joining through the emailed link does).
+    pub is_verified: bool,
+    /// A disabled member cannot sign in or act.
+    pub is_disabled: bool,
+    /// App-defined fields, as a JSON object.
+    pub custom: Map<String, Value>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// Who did something: recorded on invitations and in the audit log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Actor {
+    /// A request made with an API key.
+    ApiKey(ApiKeyId),
+    /// A request made by a signed-in member.
+    User(UserId),
+}
+
+/// Who sent an invitation, with the name shown to the invitee.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inviter {
+    /// The credential that acted.
+    pub actor: Actor,
+    /// Shown in the email and on the join page, e.g. a member's name or the app's name.
+    pub display_name: String,
+}
+
+/// Where an invitation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitationStatus {
+    /// Sent and waiting for the invitee.
+    Pending,
+    /// The invitee joined.
+    Accepted,
+    /// An admin withdrew it.
+    Revoked,
+    /// Its link ran out of time.
+    Expired,
+}
+
+impl InvitationStatus {
+    /// The stored and wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Reads a stored name back.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "accepted" => Some(Self::Accepted),
+            "revoked" => Some(Self::Revoked),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// Where the latest email of an invitation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for (another) delivery attempt.
+    Queued,
+    /// Accepted by the mail transport.
+    Sent,
+    /// Given up on; `last_error` says why.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The delivery state of one email.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// The last transport error, if any attempt failed.
+    pub last_error: Option<String>,
+    /// When the transport accepted it.
+    pub sent_at: Option<Timestamp>,
+}
+
+impl Delivery {
+    /// A message just written to the outbox.
+    pub const fn queued() -> Self {
+        Self { status: DeliveryStatus::Queued, attempts: 0, last_error: None, sent_at: None }
+    }
+}
+
+/// An invitation of one address into one app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invitation {
+    /// Its id.
+    pub id: InvitationId,
+    /// The app.
+    pub app_id: AppId,
+    /// The invited address.
+    pub email: EmailAddress,
+    /// The role the invitee gets on joining (the latest invite's role).
+    pub role: Role,
+    /// As stored; see [`Invitation::status_at`] for the status with expiry applied.
+    pub status: InvitationStatus,
+    /// Who sent the latest invitation email.
+    pub invited_by: Inviter,
+    /// When the current link stops working.
+    pub expires_at: Timestamp,
+    /// How many invitation emails went out for it.
+    pub times_sent: u32,
+    /// When the latest one was queued.
+    pub last_sent_at: Timestamp,
+    /// The latest email's delivery.
+    pub delivery: Delivery,
+    /// When it was first created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl Invitation {
+    /// The status at `now`: a pending invitation past its expiry is expired.
+    pub fn status_at(&self, now: Timestamp) -> InvitationStatus {
+        if self.status == InvitationStatus::Pending && self.expires_at <= now {
+            InvitationStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+/// What an outbox message is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailKind {
+    /// An invitation with a join link.
+    Invitation,
+    /// A reminder to an existing member, leading to sign-in.
+    SignIn,
+}
+
+impl MailKind {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Invitation => "invitation",
+            Self::SignIn => "sign_in",
+        }
+    }
+
+    /// Reads a stored name back.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "invitation" => Some(Self::Invitation),
+            "sign_in" => Some(Self::SignIn),
+            _ => None,
+        }
+    }
+}
+
+/// An email claimed from the outbox, with everything needed to render and send it.
+#[derive(Clone, Debug)]
+pub struct OutboxMessage {
+    /// Its id; the `Message-ID` is derived from it so retries keep the same one.
+    pub id: MessageId,
+    /// What it is for.
+    pub kind: MailKind,
+    /// The recipient.
+    pub to: EmailAddress,
+    /// The app it is sent for, with its name, URL and sender settings as they are now.
+    pub app: App,
+    /// The recipient's role: offered by the invitation, or held as a member.
+    pub role: Role,
+    /// The name of whoever sent it.
+    pub inviter_name: String,
+    /// The invitation's link secret and expiry; present for [`MailKind::Invitation`].
+    pub invitation: Option<InvitationLink>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// When it was queued.
+    pub created_at: Timestamp,
+}
+
+/// The secret part of an invitation email.
+#[derive(Clone, Debug)]
+pub struct InvitationLink {
+    /// The token the join link carries.
+    pub token: InvitationToken,
+    /// When the link stops working.
+    pub expires_at: Timestamp,
+}
+
+/// Why an invitation link does or does not work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// It can be used to join.
+    Valid,
+    /// No invitation ever had this token.
+    Unknown,
+    /// The invitation was already accepted.
+    Used,
+    /// A newer invitation email replaced this link.
+    Replaced,
+    /// An admin revoked the invitation.
+    Revoked,
+    /// The link ran out of time.
+    Expired,
+}
+
+/// An invitation found by one of its tokens (current or replaced).
+#[derive(Clone, Debug)]
+pub struct TokenLookup {
+    /// The invitation.
+    pub invitation: Invitation,
+    /// Its app.
+    pub app: App,
+    /// False when a re-invite issued a newer token.
+    pub is_current: bool,
+}
+
+impl TokenLookup {
+    /// What opening this link at `now` should do.
+    pub fn state_at(&self, now: Timestamp) -> LinkState {
+        match self.invitation.status_at(now) {
+            InvitationStatus::Accepted => LinkState::Used,
+            InvitationStatus::Revoked => LinkState::Revoked,
+            _ if !self.is_current => LinkState::Replaced,
+            InvitationStatus::Expired => LinkState::Expired,
+            InvitationStatus::Pending => LinkState::Valid,
+        }
+    }
+}
+
+/// What the audit log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    /// An app was created.
+    AppCreated,
+    /// A new invitation was sent.
+    InvitationCreated,
+    /// A pending invitation was sent again with a fresh link.
+    InvitationResent,
+    /// An existing member was sent a sign-in email instead of an invitation.
+    MemberReminded,
+    /// An invitee joined.
+    InvitationAccepted,
+}
+
+impl AuditAction {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AppCreated => "app.created",
+            Self::InvitationCreated => "invitation.created",
+            Self::InvitationResent => "invitation.resent",
+            Self::MemberReminded => "invitation.member_reminded",
+            Self::InvitationAccepted => "invitation.accepted",
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Bearer secrets: invitation tokens and API keys.
+//!
+//! Both are 256 random bits behind a recognisable prefix. Only their SHA-256 is stored and
+//! looked up; because the lookup key is a hash of a high-entropy secret, an index lookup leaks
+//! nothing useful through timing, and a stolen database holds no usable secret.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::id::random_bytes;
+
+/// What the database keeps of a secret: the hex SHA-256 of its full text.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    /// The hash of `secret`.
+    fn of(secret: &str) -> Self {
+        Self(hex::encode(Sha256::digest(secret.as_bytes())))
+    }
+
+    /// Rebuilds a hash read back from storage.
+    pub fn from_stored(hex: String) -> Self {
+        Self(hex)
+    }
+
+    /// The hex digest.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+fn generate(prefix: &str) -> SecretString {
+    format!("{prefix}{}", hex::encode(random_bytes::<32>())).into()
+}
+
+/// True when `s` is `prefix` followed by exactly 64 lowercase hex characters.
+fn has_shape(prefix: &str, s: &str) -> bool {
+    s.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+macro_rules! secret_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        pub struct $name(SecretString);
+
+        impl $name {
+            /// The fixed prefix that makes the secret recognisable (and greppable in leaks).
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new random secret.
+            pub fn generate() -> Self {
+                Self(generate(Self::PREFIX))
+            }
+
+            /// Accepts text of the right shape; anything else is refused before any lookup.
+            pub fn parse(s: &str) -> Option<Self> {
+                has_shape(Self::PREFIX, s).then(|| Self(s.to_owned().into()))
+            }
+
+            /// The SHA-256 the database stores and is searched by.
+            pub fn hash(&self) -> TokenHash {
+                TokenHash::of(self.0.expose_secret())
+            }
+
+            /// The plaintext, for the one place it is sent.
+            pub fn expose(&self) -> &str {
+                self.0.expose_secret()
+            }
+        }
+
+        impl Clone for $name {
+            fn clone(&self) -> Self {
+                Self(self.0.expose_secret().to_owned().into())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(..)"))
+            }
+        }
+    };
+}
+
+secret_type!(
+    /// The secret half of an invitation link. Sent once in the email, never stored in clear
+    /// beyond the outbox row that carries it until delivery.
+    InvitationToken,
+    "inv_"
+);
+secret_type!(
+    /// A service-role credential for servers and the CLI: acts with admin power in one app.
+    ApiKey,
+    "usk_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_parse_back_and_hash_stably() {
+        let token = InvitationToken::generate();
+
+        let parsed = InvitationToken::parse(token.expose()).expect("own shape");
+
+        assert_eq!(parsed.hash(), token.hash());
+        assert_eq!(token.hash().as_str().len(), 64);
+    }
+
+    #[test]
+    fn parse_refuses_wrong_prefix_length_or_alphabet() {
+        let key = ApiKey::generate();
+        assert!(InvitationToken::parse(key.expose()).is_none());
+        assert!(ApiKey::parse(&key.expose()[..60]).is_none());
+        assert!(ApiKey::parse(&key.expose().to_uppercase()).is_none());
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let token = InvitationToken::generate();
+
+        let printed = format!("{token:?} {:?}", token.hash());
+
+        assert!(!printed.contains(&token.expose()[4..]));
+    }
+}

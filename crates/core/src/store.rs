@@ -1,0 +1,171 @@
+//! The persistence contract. Every method is one transaction; both backends must behave
+//! identically, which the storage conformance suite checks.
+
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::email::EmailAddress;
+use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
+use crate::model::{ApiKeyRecord, App, AppSettings, Invitation, Inviter, OutboxMessage, TokenLookup, User};
+use crate::password::PasswordHash;
+use crate::role::Role;
+use crate::secret::{InvitationToken, TokenHash};
+
+/// A storage failure. Rule violations are not errors here; they come back as outcomes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row the operation depends on does not exist (e.g. the app was deleted meanwhile).
+    #[error("row not found")]
+    NotFound,
+    /// A uniqueness rule was violated.
+    #[error("unique constraint `{0}` violated")]
+    Conflict(String),
+    /// The database failed.
+    #[error("storage backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A new app and its first API key, created together.
+#[derive(Debug)]
+pub struct NewApp {
+    /// Its id.
+    pub id: AppId,
+    /// Its name.
+    pub name: String,
+    /// Where members land.
+    pub app_url: String,
+    /// Its settings.
+    pub settings: AppSettings,
+    /// The first API key.
+    pub api_key: NewApiKey,
+    /// Creation time.
+    pub now: Timestamp,
+}
+
+/// An API key to store: only its hash.
+#[derive(Debug)]
+pub struct NewApiKey {
+    /// Its id.
+    pub id: ApiKeyId,
+    /// The operator's label for it.
+    pub name: String,
+    /// SHA-256 of the secret.
+    pub hash: TokenHash,
+}
+
+/// Everything [`Store::invite`] needs. The store decides which case applies (new invitation,
+/// pending one re-sent, or existing member reminded) inside one transaction, so two
+/// concurrent invites of one address cannot both create an invitation.
+#[derive(Debug)]
+pub struct InviteCommand {
+    /// The app.
+    pub app_id: AppId,
+    /// The invited address.
+    pub email: EmailAddress,
+    /// The role offered.
+    pub role: Role,
+    /// Who invites.
+    pub inviter: Inviter,
+    /// The id a new invitation gets (unused when one is pending).
+    pub invitation_id: InvitationId,
+    /// The link secret of a new or re-sent invitation (unused for a member).
+    pub token: InvitationToken,
+    /// The id of the outbox message to queue.
+    pub message_id: MessageId,
+    /// When the (new) link expires.
+    pub expires_at: Timestamp,
+    /// The minimum time between two emails to this address in this app.
+    pub resend_interval: Duration,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// What [`Store::invite`] did.
+#[derive(Debug)]
+pub enum InviteRecord {
+    /// A new invitation was stored and its email queued.
+    Created(Invitation),
+    /// The pending invitation got a fresh token, expiry and role, and its email was queued.
+    Resent(Invitation),
+    /// The address is a member already; a sign-in email was queued, nothing else changed.
+    AlreadyMember(User),
+    /// An email went to this address less than the resend interval ago; nothing was written.
+    Throttled {
+        /// How long until the next email is allowed.
+        retry_after: Duration,
+    },
+}
+
+/// Everything [`Store::accept_invitation`] needs.
+#[derive(Debug)]
+pub struct AcceptCommand {
+    /// Hash of the token from the link.
+    pub token_hash: TokenHash,
+    /// The name the invitee typed.
+    pub full_name: String,
+    /// Their new password, hashed.
+    pub password_hash: PasswordHash,
+    /// The id the member gets if they are not one already.
+    pub user_id: UserId,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// What [`Store::accept_invitation`] did.
+#[derive(Debug)]
+pub enum AcceptRecord {
+    /// The invitation is accepted and the member exists with the new password.
+    Joined {
+        /// The member.
+        user: User,
+        /// Their app.
+        app: App,
+    },
+    /// Nothing was written: the link was not valid at `now` (never `LinkState::Valid`).
+    Refused(crate::model::LinkState),
+}
+
+/// Persistence for the service.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an app with its first API key (and an audit record).
+    async fn create_app(&self, app: NewApp) -> Result<App, StoreError>;
+
+    /// True when at least one app exists.
+    async fn has_apps(&self) -> Result<bool, StoreError>;
+
+    /// The app with this id.
+    async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError>;
+
+    /// The live API key with this hash.
+    async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// A member of the app.
+    async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError>;
+
+    /// Applies the rules of inviting atomically: the invitation, its outbox message and its
+    /// audit record are written together or not at all.
+    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError>;
+
+    /// The invitation that this token (current or replaced) belongs to.
+    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError>;
+
+    /// Accepts the invitation if its link is valid at `cmd.now`: creates the member (or sets
+    /// the password of an existing one, keeping their role) and marks the invitation accepted,
+    /// so a token can be used once.
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError>;
+
+    /// Leases up to `limit` messages that are due (queued and due, or whose earlier lease ran
+    /// out) until `now + lease`, counting one more attempt for each.
+    async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Records that the transport accepted the message; its link secret is erased.
+    async fn mark_sent(&self, id: &MessageId, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Records a failed attempt: retried at `retry_at`, or failed for good (secret erased) when `None`.
+    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+
+    /// The server-wide secret named `name`, stored as `candidate` if none exists yet. Every
+    /// instance sharing the database gets the same value.
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError>;
+}
