@@ -145,3 +145,37 @@ pub struct User {
     #[serde(flatten)]
     pub custom: Map<String, Value>,
 }
+
+/// The text was not exactly `user` or `admin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRole(pub String);
+
+impl std::fmt::Display for InvalidRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid role {:?}: role must be \"user\" or \"admin\"", self.0)
+    }
+}
+
+impl std::error::Error for InvalidRole {}
+
+impl std::str::FromStr for Role {
+    type Err = InvalidRole;
+
+    /// Exact and case-sensitive, as the server checks it: `"Admin"` is not a role.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Self::User),
+            "admin" => Ok(Self::Admin),
+            other => Err(InvalidRole(other.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        })
+    }
+}

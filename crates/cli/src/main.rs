@@ -1,1 +1,74 @@
-fn main() {}
+//! The `usher` binary: parses the command line and hands over to a command.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use usher_server::{DatabaseArgs, ServeArgs};
+
+/// Self-hosted invitations and sign-in for apps built on the Base44 SDK.
+///
+/// Point the official `@base44/sdk` (or the `base44` Rust crate) at Usher and
+/// `base44.users.inviteUser("ada@example.com", "user")` stores an invitation, emails a join
+/// link, and lets the invitee set a password and land in your app signed in.
+#[derive(Parser)]
+#[command(name = "usher", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server and its email delivery worker.
+    ///
+    /// On an empty database it first creates an app and prints its id, its API key (shown
+    /// only then) and a command that invites someone.
+    Serve(ServeArgs),
+    /// Manage apps.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Create an app and its first API key. The key is printed once and never shown again.
+    Create(CreateAppArgs),
+}
+
+/// Options of `usher app create`.
+#[derive(clap::Args)]
+pub struct CreateAppArgs {
+    /// Name shown in invitation emails and on the join page.
+    #[arg(long)]
+    pub name: String,
+    /// Where members land after joining or signing in, e.g. https://app.example.com.
+    #[arg(long, value_name = "URL")]
+    pub app_url: String,
+    /// Let every member invite others with role `user` (by default only admins and API keys
+    /// may invite).
+    #[arg(long)]
+    pub members_may_invite: bool,
+    /// Print one JSON object (`app_id`, `api_key`, …) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    commands::init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::App(AppCommand::Create(args)) => commands::app::create(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -63,7 +63,13 @@ impl InviteService {
     }
 
     /// Invites `email` into `app` with `role`, on behalf of `by`.
-    pub async fn invite(&self, app: &App, by: &Principal, email: EmailAddress, role: Role) -> Result<InviteOutcome, InviteError> {
+    pub async fn invite(
+        &self,
+        app: &App,
+        by: &Principal,
+        email: EmailAddress,
+        role: Role,
+    ) -> Result<InviteOutcome, InviteError> {
         check_may_invite(app, by, role)?;
         let now = self.clock.now();
         let cmd = InviteCommand {
@@ -123,7 +129,13 @@ mod tests {
 
     fn app(policy: InvitePolicy) -> App {
         let settings = AppSettings { invite_policy: policy, ..AppSettings::default() };
-        App { id: AppId::generate(), name: "Acme".into(), app_url: "https://acme.test".into(), settings, created_at: Timestamp::from_millis(0) }
+        App {
+            id: AppId::generate(),
+            name: "Acme".into(),
+            app_url: "https://acme.test".into(),
+            settings,
+            created_at: Timestamp::from_millis(0),
+        }
     }
 
     fn member(app: &App, role: Role) -> Principal {
@@ -165,7 +177,10 @@ mod tests {
         let app = app(InvitePolicy::Members);
 
         assert!(check_may_invite(&app, &member(&app, Role::User), Role::User).is_ok());
-        assert!(matches!(check_may_invite(&app, &member(&app, Role::User), Role::Admin), Err(InviteError::RoleEscalation)));
+        assert!(matches!(
+            check_may_invite(&app, &member(&app, Role::User), Role::Admin),
+            Err(InviteError::RoleEscalation)
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::access::AccessTokens;
 use crate::clock::Clock;
-use crate::id::UserId;
+use crate::id::{AppId, UserId};
 use crate::model::{App, Invitation, LinkState, User};
 use crate::password::{Password, WeakPassword};
 use crate::secret::InvitationToken;
@@ -74,26 +74,34 @@ impl JoinService {
         Self { store, clock, tokens }
     }
 
-    /// The invitation behind `token`, if the link is valid now. Never consumes it.
-    pub async fn show(&self, token: &str) -> Result<JoinView, JoinError> {
+    /// The invitation of `app_id` behind `token`, if the link is valid now. Never consumes it.
+    pub async fn show(&self, app_id: &AppId, token: &str) -> Result<JoinView, JoinError> {
         let token = InvitationToken::parse(token).ok_or(JoinError::Link(LinkState::Unknown))?;
-        let lookup = self.store.invitation_by_token(&token.hash()).await?.ok_or(JoinError::Link(LinkState::Unknown))?;
+        let lookup = self.store.invitation_by_token(&token.hash()).await?;
+        // A token shown under another app's path is as good as unknown there.
+        let lookup = lookup.filter(|l| &l.app.id == app_id).ok_or(JoinError::Link(LinkState::Unknown))?;
         match lookup.state_at(self.clock.now()) {
             LinkState::Valid => Ok(JoinView { app: lookup.app, invitation: lookup.invitation }),
             refused => Err(JoinError::Link(refused)),
         }
     }
 
-    /// Accepts the invitation behind `token`: the invitee becomes a member with `password`.
-    pub async fn accept(&self, token: &str, full_name: &str, password: String) -> Result<Joined, JoinError> {
+    /// Accepts the invitation of `app_id` behind `token`: the invitee becomes a member with
+    /// `password`.
+    pub async fn accept(
+        &self,
+        app_id: &AppId,
+        token: &str,
+        full_name: &str,
+        password: String,
+    ) -> Result<Joined, JoinError> {
         // Fail fast on a dead link before spending a password hash on it.
-        self.show(token).await?;
+        self.show(app_id, token).await?;
         let full_name = parse_full_name(full_name)?;
         let password = Password::new(password)?;
         // argon2id is slow by design; keep it off the async workers.
-        let password_hash = tokio::task::spawn_blocking(move || password.hash())
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let password_hash =
+            tokio::task::spawn_blocking(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         let token = InvitationToken::parse(token).ok_or(JoinError::Link(LinkState::Unknown))?;
         let cmd = AcceptCommand {
             token_hash: token.hash(),

@@ -113,6 +113,7 @@ pub struct AcceptCommand {
 
 /// What [`Store::accept_invitation`] did.
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "one value per join, moved once; boxing would buy nothing")]
 pub enum AcceptRecord {
     /// The invitation is accepted and the member exists with the new password.
     Joined {
@@ -157,7 +158,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Leases up to `limit` messages that are due (queued and due, or whose earlier lease ran
     /// out) until `now + lease`, counting one more attempt for each.
-    async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32)
+    -> Result<Vec<OutboxMessage>, StoreError>;
 
     /// Records that the transport accepted the message; its link secret is erased.
     async fn mark_sent(&self, id: &MessageId, now: Timestamp) -> Result<(), StoreError>;

@@ -1,1 +1,239 @@
-//! placeholder
+//! `base44`: a Rust client for Base44-compatible backends — [Usher](https://github.com/usher-dev/usher)
+//! (self-hosted) or Base44 itself. It speaks the same wire protocol as the official
+//! JavaScript SDK `@base44/sdk`.
+//!
+//! ```no_run
+//! use base44::{Client, Role};
+//!
+//! # async fn run() -> Result<(), base44::ClientError> {
+//! let client = Client::builder()
+//!     .server_url("http://127.0.0.1:8044")
+//!     .app_id("0123456789abcdef01234567")
+//!     .token("usk_…")
+//!     .build()?;
+//! let outcome = client.users().invite_user("ada@example.com", Role::User).await?;
+//! println!("{}", outcome.message);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A wrong role does not compile: [`Role`] has two variants, and parsing a string into one
+//! ([`str::parse`]) is fallible.
+
+mod error;
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+pub use error::ClientError;
+pub use usher_api_types::{
+    EmailDelivery, InvalidRole, Invitation, InviteOutcome, InviteUserRequest, InviteUserResponse, MemberSummary, Role,
+    User,
+};
+
+/// A client of one app on one server. Cheap to clone; clones share the connection pool.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Arc<Url>,
+    app_id: Arc<str>,
+    token: Option<Arc<str>>,
+}
+
+/// Builds a [`Client`]; see [`Client::builder`].
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    server_url: Option<String>,
+    app_id: Option<String>,
+    token: Option<String>,
+}
+
+impl ClientBuilder {
+    /// The server, e.g. `http://127.0.0.1:8044` (required).
+    pub fn server_url(mut self, url: impl Into<String>) -> Self {
+        self.server_url = Some(url.into());
+        self
+    }
+
+    /// The app's id (required).
+    pub fn app_id(mut self, app_id: impl Into<String>) -> Self {
+        self.app_id = Some(app_id.into());
+        self
+    }
+
+    /// A member's access token or an API key, sent as `Authorization: Bearer`.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The client; fails when the server URL or app id is missing or malformed.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let server_url = self.server_url.ok_or(ClientError::InvalidConfig("server_url is required"))?;
+        let mut base =
+            Url::parse(&server_url).map_err(|_| ClientError::InvalidConfig("server_url is not a valid URL"))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ClientError::InvalidConfig("server_url must be http:// or https://"));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let app_id = self.app_id.filter(|id| !id.is_empty()).ok_or(ClientError::InvalidConfig("app_id is required"))?;
+        if app_id.contains(['/', '?', '#']) {
+            return Err(ClientError::InvalidConfig("app_id must not contain '/', '?' or '#'"));
+        }
+        let http = reqwest::Client::builder().build().map_err(ClientError::Transport)?;
+        Ok(Client { http, base: Arc::new(base), app_id: app_id.into(), token: self.token.map(Into::into) })
+    }
+}
+
+impl Client {
+    /// Starts building a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The same client acting with `token` instead.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self { token: Some(token.into()), ..self.clone() }
+    }
+
+    /// The `users` module.
+    pub fn users(&self) -> Users<'_> {
+        Users { client: self }
+    }
+
+    /// The `auth` module.
+    pub fn auth(&self) -> Auth<'_> {
+        Auth { client: self }
+    }
+
+    /// The URL of `/api/apps/{app_id}/{path}`.
+    fn app_url(&self, path: &str) -> Result<Url, ClientError> {
+        self.base
+            .join(&format!("api/apps/{}/{path}", self.app_id))
+            .map_err(|_| ClientError::InvalidConfig("cannot build a request URL from server_url and app_id"))
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .http
+            .request(method, self.app_url(path)?)
+            .header("Accept", "application/json")
+            .header("X-App-Id", &*self.app_id);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(ClientError::Transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(ClientError::Transport)?;
+        if !status.is_success() {
+            return Err(error::api_error(status.as_u16(), &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(ClientError::Decode)
+    }
+}
+
+/// `base44.users`: inviting people.
+#[derive(Debug)]
+pub struct Users<'a> {
+    client: &'a Client,
+}
+
+impl Users<'_> {
+    /// Invites `email` into the app with `role`; inviting again re-sends the invitation.
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
+    /// let outcome = client.users().invite_user("grace@example.com", base44::Role::Admin).await?;
+    /// assert_eq!(outcome.email.status, "queued");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn invite_user(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
+        let body = InviteUserRequest { user_email: email.to_owned(), role };
+        self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await
+    }
+}
+
+/// `base44.auth`: the signed-in member, and inviting.
+#[derive(Debug)]
+pub struct Auth<'a> {
+    client: &'a Client,
+}
+
+impl Auth<'_> {
+    /// The same as [`Users::invite_user`], through the `auth` module's route.
+    pub async fn invite_user(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
+        let body = InviteUserRequest { user_email: email.to_owned(), role };
+        self.client.send(Method::POST, "users/invite-user", Some(&body)).await
+    }
+
+    /// The member whose access token the client holds.
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
+    /// let me = client.with_token("eyJ…").auth().me().await?;
+    /// println!("signed in as {} ({})", me.email, me.role);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn me(&self) -> Result<User, ClientError> {
+        self.client.send::<(), _>(Method::GET, "entities/User/me", None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_url_joins_paths_whether_or_not_the_server_url_ends_with_a_slash() {
+        for server in ["http://127.0.0.1:8044", "http://127.0.0.1:8044/"] {
+            let client = Client::builder().server_url(server).app_id("abc").build().expect("client");
+
+            let url = client.app_url("runtime/users/invite-user").expect("url");
+
+            assert_eq!(url.as_str(), "http://127.0.0.1:8044/api/apps/abc/runtime/users/invite-user");
+        }
+    }
+
+    #[test]
+    fn app_url_keeps_a_path_prefix_of_the_server_url() {
+        let client = Client::builder().server_url("https://example.com/usher").app_id("abc").build().expect("client");
+
+        assert_eq!(
+            client.app_url("entities/User/me").expect("url").as_str(),
+            "https://example.com/usher/api/apps/abc/entities/User/me"
+        );
+    }
+
+    #[test]
+    fn build_refuses_missing_or_malformed_settings() {
+        assert!(Client::builder().app_id("abc").build().is_err());
+        assert!(Client::builder().server_url("not a url").app_id("abc").build().is_err());
+        assert!(Client::builder().server_url("ftp://example.com").app_id("abc").build().is_err());
+        assert!(Client::builder().server_url("http://example.com").build().is_err());
+        assert!(Client::builder().server_url("http://example.com").app_id("a/b").build().is_err());
+    }
+
+    #[test]
+    fn role_parses_only_the_exact_names() {
+        assert_eq!("admin".parse::<Role>(), Ok(Role::Admin));
+        assert!("Admin".parse::<Role>().is_err());
+        assert_eq!(Role::User.to_string(), "user");
+    }
+}

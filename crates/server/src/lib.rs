@@ -1,1 +1,16 @@
-//! placeholder
+//! Usher's HTTP server: the Base44-compatible API (`users.inviteUser`, `auth.inviteUser`,
+//! `auth.me`), the join page, configuration, and [`App`], which production and tests build
+//! the same way.
+
+mod app;
+pub mod bootstrap;
+mod error;
+mod extract;
+mod pages;
+mod routes;
+pub mod settings;
+mod state;
+mod wire;
+
+pub use app::App;
+pub use settings::{DatabaseArgs, ServeArgs, Settings};

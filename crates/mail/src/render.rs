@@ -1,0 +1,263 @@
+//! Turning an outbox message into an email: templates (minijinja, compiled once, HTML
+//! auto-escaped) and the RFC 5322 message (lettre's builder, which encodes every header, so
+//! user-supplied names cannot inject headers).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart};
+use minijinja::{Environment, context};
+use url::Url;
+use usher_core::model::{MailKind, OutboxMessage};
+use usher_core::{EmailAddress, Role, Timestamp};
+
+use crate::url::MailUrl;
+
+/// What every message needs besides the outbox row.
+#[derive(Clone, Debug)]
+pub struct MailerConfig {
+    /// Base of join links.
+    pub public_url: Url,
+    /// Sender address for apps that set none.
+    pub default_from: EmailAddress,
+    /// Whether the worker logs join links (only for the local transports, never for SMTP).
+    pub log_links: bool,
+}
+
+impl MailerConfig {
+    /// The configuration for `mail_url`: links are logged for the local transports.
+    pub fn new(public_url: Url, default_from: EmailAddress, mail_url: &MailUrl) -> Self {
+        let log_links = matches!(mail_url, MailUrl::File(_) | MailUrl::Log);
+        Self { public_url, default_from, log_links }
+    }
+
+    /// The join link of an invitation token.
+    pub fn join_link(&self, app_id: &str, token: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}/apps/{app_id}/join?token={token}")
+    }
+}
+
+/// A message ready for a transport.
+#[derive(Debug)]
+pub struct RenderedEmail {
+    /// The recipient.
+    pub to: EmailAddress,
+    /// The subject, for logs.
+    pub subject: String,
+    /// The full message.
+    pub message: Message,
+    /// The join link it carries, if any (logged by the local transports).
+    pub link: Option<String>,
+}
+
+/// Why a message could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A template failed.
+    #[error("template failed: {0}")]
+    Template(#[from] minijinja::Error),
+    /// lettre refused the message (e.g. an address it cannot encode).
+    #[error("cannot build the message: {0}")]
+    Message(String),
+    /// An invitation message lost its token (it was erased after a final failure).
+    #[error("invitation message has no link token")]
+    MissingToken,
+}
+
+/// The compiled email templates.
+pub struct Renderer {
+    env: Environment<'static>,
+    config: MailerConfig,
+}
+
+impl Renderer {
+    /// Compiles the embedded templates.
+    pub fn new(config: MailerConfig) -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        env.add_template("invitation.txt", include_str!("../templates/invitation.txt"))?;
+        env.add_template("invitation.html", include_str!("../templates/invitation.html"))?;
+        env.add_template("sign_in.txt", include_str!("../templates/sign_in.txt"))?;
+        env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
+        Ok(Self { env, config })
+    }
+
+    /// The configuration this renderer uses.
+    pub fn config(&self) -> &MailerConfig {
+        &self.config
+    }
+
+    /// Renders `msg` as an email dated `now`.
+    pub fn render(&self, msg: &OutboxMessage, now: Timestamp) -> Result<RenderedEmail, RenderError> {
+        let app = &msg.app;
+        let (kind, subject, link, expires_at) = match msg.kind {
+            MailKind::Invitation => {
+                let invitation = msg.invitation.as_ref().ok_or(RenderError::MissingToken)?;
+                let link = self.config.join_link(app.id.as_str(), invitation.token.expose());
+                let subject = format!("{} invited you to join {}", msg.inviter_name, app.name);
+                ("invitation", subject, Some(link), Some(human_time(invitation.expires_at)))
+            }
+            MailKind::SignIn => ("sign_in", format!("Sign in to {}", app.name), None, None),
+        };
+        let ctx = context! {
+            app_name => app.name,
+            app_url => app.app_url,
+            inviter_name => msg.inviter_name,
+            role_phrase => role_phrase(msg.role),
+            link,
+            expires_at,
+        };
+        let text = self.env.get_template(&format!("{kind}.txt"))?.render(&ctx)?;
+        let html = self.env.get_template(&format!("{kind}.html"))?.render(&ctx)?;
+
+        let from_address = app.settings.sender_email.as_ref().unwrap_or(&self.config.default_from);
+        let from_name = app.settings.sender_name.clone().unwrap_or_else(|| app.name.clone());
+        let domain = from_address.as_str().rsplit_once('@').map_or("localhost", |(_, d)| d);
+        let message = Message::builder()
+            .from(mailbox(Some(single_line(&from_name)), from_address)?)
+            .to(mailbox(None, &msg.to)?)
+            .subject(single_line(&subject))
+            .date(system_time(now))
+            // Derived from the outbox id, so every retry of one message carries the same id.
+            .message_id(Some(format!("<{}@{domain}>", msg.id)))
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| RenderError::Message(e.to_string()))?;
+        Ok(RenderedEmail { to: msg.to.clone(), subject, message, link })
+    }
+}
+
+fn mailbox(name: Option<String>, address: &EmailAddress) -> Result<Mailbox, RenderError> {
+    let address =
+        address.as_str().parse().map_err(|e: lettre::address::AddressError| RenderError::Message(e.to_string()))?;
+    Ok(Mailbox::new(name, address))
+}
+
+/// Line breaks in names become spaces: a header value is one line.
+fn single_line(text: &str) -> String {
+    text.split(['\r', '\n']).filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn role_phrase(role: Role) -> &'static str {
+    match role {
+        Role::User => "a user",
+        Role::Admin => "an admin",
+    }
+}
+
+fn system_time(t: Timestamp) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(t.as_millis()).unwrap_or(0))
+}
+
+/// E.g. `Wed, 02 Dec 2026 03:45:00 +0000`.
+fn human_time(t: Timestamp) -> String {
+    t.to_rfc2822()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use usher_core::model::{App, AppSettings, InvitationLink};
+    use usher_core::secret::InvitationToken;
+    use usher_core::{AppId, MessageId};
+
+    pub(crate) fn config() -> MailerConfig {
+        MailerConfig {
+            public_url: Url::parse("http://127.0.0.1:8044/").expect("url"),
+            default_from: EmailAddress::parse("no-reply@usher.test").expect("address"),
+            log_links: false,
+        }
+    }
+
+    pub(crate) fn message(kind: MailKind, app_name: &str) -> OutboxMessage {
+        let app = App {
+            id: AppId::generate(),
+            name: app_name.into(),
+            app_url: "https://app.example.test/".into(),
+            settings: AppSettings::default(),
+            created_at: Timestamp::from_millis(0),
+        };
+        OutboxMessage {
+            id: MessageId::generate(),
+            kind,
+            to: EmailAddress::parse("ada@example.com").expect("address"),
+            app,
+            role: Role::Admin,
+            inviter_name: "Grace <Hopper>".into(),
+            invitation: (kind == MailKind::Invitation).then(|| InvitationLink {
+                token: InvitationToken::generate(),
+                expires_at: Timestamp::from_millis(1_800_000_000_000),
+            }),
+            attempts: 0,
+            created_at: Timestamp::from_millis(1_700_000_000_000),
+        }
+    }
+
+    fn render(msg: &OutboxMessage) -> String {
+        let rendered = Renderer::new(config())
+            .expect("templates")
+            .render(msg, Timestamp::from_millis(1_700_000_000_000))
+            .expect("render");
+        String::from_utf8(rendered.message.formatted()).expect("utf-8")
+    }
+
+    /// The decoded bodies of the text and HTML parts.
+    fn parts(raw: &str) -> (String, String) {
+        let mail = mailparse::parse_mail(raw.as_bytes()).expect("parseable");
+        let body = |mime: &str| {
+            mail.subparts.iter().find(|p| p.ctype.mimetype == mime).and_then(|p| p.get_body().ok()).expect(mime)
+        };
+        (body("text/plain"), body("text/html"))
+    }
+
+    #[test]
+    fn invitation_is_multipart_alternative_with_link_in_both_parts() {
+        let msg = message(MailKind::Invitation, "Acme");
+        let token = msg.invitation.as_ref().expect("link").token.expose().to_owned();
+
+        let raw = render(&msg);
+
+        assert!(raw.contains("Content-Type: multipart/alternative"));
+        assert!(raw.contains("text/plain") && raw.contains("text/html"));
+        assert!(raw.contains("From: Acme <no-reply@usher.test>"));
+        assert!(raw.contains("To: ada@example.com"));
+        let (text, html) = parts(&raw);
+        assert_eq!(text.matches(&token).count(), 1);
+        assert_eq!(html.matches(&token).count(), 3, "button, visible URL and its href");
+        assert!(text.contains("an admin") && html.contains("an admin"));
+    }
+
+    #[test]
+    fn html_part_escapes_user_supplied_names() {
+        let raw = render(&message(MailKind::Invitation, "<b>Acme</b>"));
+
+        let (_, html) = parts(&raw);
+        assert!(html.contains("&lt;b&gt;Acme") && !html.contains("<b>Acme"));
+        assert!(html.contains("Grace &lt;Hopper&gt;"));
+    }
+
+    #[test]
+    fn message_id_is_stable_across_renders_of_one_message() {
+        let msg = message(MailKind::Invitation, "Acme");
+        let header = |raw: &str| raw.lines().find(|l| l.starts_with("Message-ID:")).map(str::to_owned);
+
+        assert_eq!(header(&render(&msg)), header(&render(&msg)));
+        assert_eq!(header(&render(&msg)), Some(format!("Message-ID: <{}@usher.test>", msg.id)));
+    }
+
+    #[test]
+    fn line_breaks_in_an_app_name_cannot_add_headers() {
+        let raw = render(&message(MailKind::Invitation, "Acme\r\nBcc: victim@example.com"));
+
+        let headers = raw.split("\r\n\r\n").next().expect("headers");
+        assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "{headers}");
+    }
+
+    #[test]
+    fn sign_in_message_links_to_the_app_and_carries_no_token() {
+        let raw = render(&message(MailKind::SignIn, "Acme"));
+
+        assert!(raw.contains("https://app.example.test/"));
+        assert!(!raw.contains("token="));
+        assert!(raw.contains("Subject: Sign in to Acme"));
+    }
+}

@@ -1,0 +1,120 @@
+//! Mail transports: where a rendered message goes. SMTP plugs in here as another
+//! [`Transport`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::render::RenderedEmail;
+use crate::url::MailUrl;
+
+/// Why a transport did not take a message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    /// Whether trying again later may help.
+    pub is_temporary: bool,
+    /// What went wrong, as stored in the outbox row's `last_error`.
+    pub message: String,
+}
+
+impl TransportError {
+    /// A failure that a later attempt may not have (a full disk, a busy server).
+    pub fn temporary(message: impl Into<String>) -> Self {
+        Self { is_temporary: true, message: message.into() }
+    }
+
+    /// A failure no retry will fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { is_temporary: false, message: message.into() }
+    }
+}
+
+/// Delivers rendered messages.
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Hands `email` over for delivery.
+    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<(), TransportError>;
+}
+
+/// The transport could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create mail directory {}: {source}", dir.display())]
+pub struct TransportSetupError {
+    dir: PathBuf,
+    source: std::io::Error,
+}
+
+/// The transport for `url`.
+pub fn transport(url: &MailUrl) -> Result<Arc<dyn Transport>, TransportSetupError> {
+    Ok(match url {
+        MailUrl::File(dir) => Arc::new(FileTransport::new(dir)?),
+        MailUrl::Log => Arc::new(LogTransport),
+    })
+}
+
+/// Writes each message as `{message id}.eml` into a directory.
+pub struct FileTransport {
+    dir: PathBuf,
+}
+
+impl FileTransport {
+    /// A transport writing into `dir`, created if missing.
+    pub fn new(dir: &Path) -> Result<Self, TransportSetupError> {
+        std::fs::create_dir_all(dir).map_err(|source| TransportSetupError { dir: dir.to_owned(), source })?;
+        Ok(Self { dir: dir.to_owned() })
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for FileTransport {
+    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<(), TransportError> {
+        let bytes = email.message.formatted();
+        let path = self.dir.join(format!("{message_id}.eml"));
+        let partial = self.dir.join(format!(".{message_id}.eml.partial"));
+        // Written aside and renamed, so a reader never sees half a message.
+        tokio::fs::write(&partial, bytes)
+            .await
+            .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", partial.display())))?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+/// Only logs messages; for trying Usher out without any mail set-up.
+pub struct LogTransport;
+
+#[async_trait::async_trait]
+impl Transport for LogTransport {
+    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<(), TransportError> {
+        tracing::info!(to = %email.to.masked(), subject = %email.subject, message.id = message_id, "email (log transport)");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::Renderer;
+    use crate::render::tests::{config, message};
+    use usher_core::Timestamp;
+    use usher_core::model::MailKind;
+
+    #[tokio::test]
+    async fn file_transport_writes_one_complete_eml_per_message() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let transport = FileTransport::new(&dir.path().join("mail")).expect("transport");
+        let msg = message(MailKind::Invitation, "Acme");
+        let email =
+            Renderer::new(config()).expect("templates").render(&msg, Timestamp::from_millis(0)).expect("render");
+
+        transport.send(&email, msg.id.as_str()).await.expect("send");
+
+        let files: Vec<_> =
+            std::fs::read_dir(dir.path().join("mail")).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(files, [std::ffi::OsString::from(format!("{}.eml", msg.id))]);
+        let raw = std::fs::read_to_string(dir.path().join("mail").join(format!("{}.eml", msg.id))).expect("read");
+        assert!(raw.starts_with("From: ") || raw.contains("\r\nFrom: "));
+        assert!(raw.trim_end().ends_with("--"), "ends with the closing MIME boundary");
+    }
+}

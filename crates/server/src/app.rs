@@ -1,0 +1,151 @@
+//! Building the service from [`Settings`] and serving it. Production (`usher serve`) and the
+//! tests build the same [`App`].
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use usher_core::access::{AccessTokens, Authenticator};
+use usher_core::invite::InviteService;
+use usher_core::join::JoinService;
+use usher_core::{Clock, Store, SystemClock};
+use usher_mail::{DeliveryWorker, MailerConfig};
+
+use crate::error::ApiError;
+use crate::pages::Pages;
+use crate::routes;
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// Largest request body accepted; invitations and forms are tiny.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Name of the stored access-token signing secret.
+const JWT_SECRET_NAME: &str = "jwt_signing_key";
+
+/// The service, ready to serve.
+pub struct App {
+    state: AppState,
+    worker: DeliveryWorker,
+}
+
+impl App {
+    /// Opens the database (running migrations), loads or creates the signing secret and
+    /// wires the services.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`App::build`] with a given clock (tests move time with a manual one).
+    pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = usher_store::connect(settings.database_url.expose())
+            .with_context(|| format!("cannot open database {}", settings.database_url))?;
+        let jwt_secret = match &settings.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                let candidate = hex::encode(random_key());
+                SecretString::from(
+                    store.server_secret(JWT_SECRET_NAME, candidate).await.context("cannot load the signing secret")?,
+                )
+            }
+        };
+        let tokens = Arc::new(AccessTokens::new(&jwt_secret, settings.access_token_ttl));
+        let wake_worker = Arc::new(Notify::new());
+        let state = AppState {
+            auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
+            invites: Arc::new(InviteService::new(
+                store.clone(),
+                clock.clone(),
+                settings.resend_interval,
+                wake_worker.clone(),
+            )),
+            joins: Arc::new(JoinService::new(store.clone(), clock.clone(), tokens)),
+            pages: Arc::new(Pages::new().context("page templates do not compile")?),
+            public_url: settings.public_url.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+        };
+        let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url);
+        let transport = usher_mail::transport(&settings.mail_url).context("cannot set up mail transport")?;
+        let worker = DeliveryWorker::new(store, transport, mailer, clock, wake_worker)
+            .context("email templates do not compile")?;
+        Ok(Self { state, worker })
+    }
+
+    /// The data store, for commands that act on it directly (e.g. creating the first app).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// The HTTP router with all routes and layers.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Serves on `listener` and runs the delivery worker until `shutdown` completes; in-flight
+    /// requests finish first.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(());
+        let router = self.router();
+        let mut worker_stop = stop_rx.clone();
+        let worker = tokio::spawn(self.worker.run(async move {
+            let _ = worker_stop.changed().await;
+        }));
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(());
+            })
+            .await;
+        drop(stop_rx);
+        if let Err(err) = worker.await {
+            tracing::error!(error = %err, "delivery worker stopped abnormally");
+        }
+        served
+    }
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).expect("the operating system's random source is available");
+    key
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::invitations::router())
+        .merge(routes::users::router())
+        .merge(routes::join::router())
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            // Spans carry the path only: query strings hold tokens, headers hold credentials.
+            TraceLayer::new_for_http()
+                .make_span_with(
+                    |req: &Request<_>| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
+                )
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    ApiError::Internal("a request handler panicked".into()).into_response()
+}

@@ -1,0 +1,167 @@
+//! The API's one error type. [`ApiError::into_response`] is the only place that picks an HTTP
+//! status and a stable code; every error body is `{"message", "code", "detail"?}`, which the
+//! official SDK turns into a `Base44Error` with `status`, `code` and `message`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use usher_api_types::ErrorBody;
+use usher_core::StoreError;
+use usher_core::access::AuthError;
+use usher_core::email::InvalidEmail;
+use usher_core::invite::InviteError;
+
+/// Everything a JSON route can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not the JSON the route takes.
+    #[error("invalid request body: {0}")]
+    InvalidBody(String),
+    /// The body is not declared as JSON.
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit.
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// A required field is absent.
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+    /// The body has a field the route does not know.
+    #[error("unknown field `{0}`")]
+    UnknownField(String),
+    /// The role is not exactly `user` or `admin`.
+    #[error("role must be \"user\" or \"admin\"")]
+    InvalidRole,
+    /// The address is not acceptable.
+    #[error("{0}")]
+    InvalidEmail(#[from] InvalidEmail),
+    /// The `X-App-Id` header names another app than the path.
+    #[error("X-App-Id header does not match the app in the path")]
+    AppIdMismatch,
+    /// No app has this id.
+    #[error("app not found")]
+    AppNotFound,
+    /// No route has this path.
+    #[error("no such route")]
+    RouteNotFound,
+    /// The route exists, but not for this method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// Authentication failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The route needs a member's access token, not an API key.
+    #[error("this route needs a member's access token; an API key is not a member")]
+    NotAMember,
+    /// The invite was refused.
+    #[error(transparent)]
+    Invite(InviteError),
+    /// Something broke on our side; the cause is logged, not returned.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::Internal(Box::new(err))
+    }
+}
+
+impl From<InviteError> for ApiError {
+    fn from(err: InviteError) -> Self {
+        match err {
+            InviteError::Store(err) => err.into(),
+            other => Self::Invite(other),
+        }
+    }
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidBody(_) => (StatusCode::BAD_REQUEST, "INVALID_BODY"),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            Self::MissingField(_) => (StatusCode::BAD_REQUEST, "MISSING_FIELD"),
+            Self::UnknownField(_) => (StatusCode::BAD_REQUEST, "UNKNOWN_FIELD"),
+            Self::InvalidRole => (StatusCode::BAD_REQUEST, "INVALID_ROLE"),
+            Self::InvalidEmail(_) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
+            Self::AppIdMismatch => (StatusCode::BAD_REQUEST, "APP_ID_MISMATCH"),
+            Self::AppNotFound => (StatusCode::NOT_FOUND, "APP_NOT_FOUND"),
+            Self::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            Self::Auth(AuthError::Unauthenticated) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            Self::Auth(AuthError::WrongApp) => (StatusCode::FORBIDDEN, "WRONG_APP"),
+            Self::Auth(AuthError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
+            Self::NotAMember => (StatusCode::FORBIDDEN, "NOT_A_MEMBER"),
+            Self::Invite(InviteError::AdminsOnly) => (StatusCode::FORBIDDEN, "ADMINS_ONLY"),
+            Self::Invite(InviteError::RoleEscalation) => (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED"),
+            Self::Invite(InviteError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "RESEND_THROTTLED"),
+            Self::Auth(AuthError::Store(_)) | Self::Invite(InviteError::Store(_)) | Self::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
+            }
+        }
+    }
+
+    fn detail(&self) -> Option<Value> {
+        match self {
+            Self::MissingField(field) => Some(json!({ "field": field })),
+            Self::UnknownField(field) => Some(json!({ "field": field })),
+            Self::InvalidRole => Some(json!({ "field": "role", "allowed": ["user", "admin"] })),
+            Self::InvalidEmail(_) => Some(json!({ "field": "user_email" })),
+            Self::Invite(InviteError::Throttled { retry_after, .. }) => {
+                Some(json!({ "retry_after_seconds": retry_after_secs(*retry_after) }))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whole seconds to wait, never 0 (a client told "retry after 0" would retry at once and fail).
+fn retry_after_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = ?self, "request failed: {}", error_chain(&self));
+            let body = ErrorBody { message: "internal error".into(), code: code.into(), detail: None };
+            return (status, Json(body)).into_response();
+        }
+        let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
+        let mut response = (status, Json(body)).into_response();
+        if let Self::Invite(InviteError::Throttled { retry_after, .. }) = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(*retry_after)));
+        }
+        response
+    }
+}
+
+/// The error and all its sources, joined by ": ".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::from_millis(59_001)), 60);
+        assert_eq!(retry_after_secs(Duration::from_secs(60)), 60);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+    }
+}

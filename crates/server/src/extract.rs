@@ -1,0 +1,139 @@
+//! Extractors that parse requests at the edge: the app a route is about ([`AppContext`]),
+//! the authenticated caller ([`Caller`]) and JSON bodies ([`ApiJson`]), each failing with an
+//! [`ApiError`] so every refusal is the same JSON shape.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use usher_core::AppId;
+use usher_core::access::{AuthError, Principal};
+use usher_core::model::App;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The app named by the `{app_id}` path segment; also checks the SDK's `X-App-Id` header.
+pub struct AppContext(pub App);
+
+impl FromRequestParts<AppState> for AppContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::AppNotFound)?;
+        let raw =
+            params.iter().find(|(name, _)| *name == "app_id").map(|(_, value)| value).ok_or(ApiError::AppNotFound)?;
+        if let Some(header) = parts.headers.get("x-app-id")
+            && header.as_bytes() != raw.as_bytes()
+        {
+            return Err(ApiError::AppIdMismatch);
+        }
+        let id = AppId::parse(raw).map_err(|_| ApiError::AppNotFound)?;
+        let app = state.store.app(&id).await?.ok_or(ApiError::AppNotFound)?;
+        Ok(Self(app))
+    }
+}
+
+/// An authenticated caller of the app in the path: an API key or an enabled member.
+pub struct Caller {
+    /// The app.
+    pub app: App,
+    /// Who is calling.
+    pub principal: Principal,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AppContext(app) = AppContext::from_request_parts(parts, state).await?;
+        let bearer = bearer_token(&parts.headers).ok_or(AuthError::Unauthenticated)?;
+        let principal = state.auth.authenticate(&app.id, bearer).await?;
+        Ok(Self { app, principal })
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A JSON body of type `T`, with every way it can be wrong mapped to a 4xx [`ApiError`].
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        // serde would also fill a struct from a JSON array, by position; bodies are objects.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::InvalidBody("request body must be a JSON object".into()));
+        }
+        serde_json::from_slice(&bytes).map(Self).map_err(|err| json_error(&err))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).is_some_and(|mime| {
+        let mime = mime.trim();
+        mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
+    })
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::InvalidBody(rejection.body_text())
+    }
+}
+
+/// Maps serde's messages to field-level errors where it names the field.
+fn json_error(err: &serde_json::Error) -> ApiError {
+    let text = err.to_string();
+    if let Some(field) = text.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+        return ApiError::UnknownField(field.to_owned());
+    }
+    ApiError::InvalidBody(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_accepts_any_case_of_the_scheme_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, "bearer abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), Some("abc"));
+
+        headers.insert(AUTHORIZATION, "Basic abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), None);
+
+        headers.insert(AUTHORIZATION, "Bearer ".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn is_json_accepts_parameters_and_suffixes() {
+        for (value, expected) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, value.parse().expect("header"));
+            assert_eq!(is_json(&headers), expected, "{value}");
+        }
+    }
+}

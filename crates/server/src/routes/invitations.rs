@@ -1,0 +1,87 @@
+//! Inviting: `users.inviteUser` and `auth.inviteUser` of the official SDK, two routes with one
+//! handler.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use usher_api_types as api;
+use usher_core::invite::InviteOutcome;
+use usher_core::{EmailAddress, Role};
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Caller};
+use crate::state::AppState;
+use crate::wire;
+
+/// Both invite routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/apps/{app_id}/runtime/users/invite-user", post(invite_user))
+        .route("/api/apps/{app_id}/users/invite-user", post(invite_user))
+}
+
+/// The body as sent. Fields are loose JSON values so that each bad value gets its own error
+/// (a wrong role is `INVALID_ROLE`, not a generic parse failure).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteUserBody {
+    user_email: Option<Value>,
+    role: Option<Value>,
+}
+
+/// Invites `user_email` with `role` into the app in the path.
+async fn invite_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<InviteUserBody>,
+) -> Result<Json<api::InviteUserResponse>, ApiError> {
+    let email = match body.user_email {
+        None | Some(Value::Null) => return Err(ApiError::MissingField("user_email")),
+        Some(Value::String(text)) => EmailAddress::parse(&text)?,
+        Some(_) => return Err(ApiError::InvalidBody("user_email must be a string".into())),
+    };
+    let role = match body.role {
+        Some(Value::String(text)) => text.parse::<Role>().map_err(|_| ApiError::InvalidRole)?,
+        _ => return Err(ApiError::InvalidRole),
+    };
+
+    let outcome = state.invites.invite(&caller.app, &caller.principal, email, role).await?;
+
+    let now = state.clock.now();
+    let response = match outcome {
+        InviteOutcome::Created(invitation) => api::InviteUserResponse {
+            outcome: api::InviteOutcome::Created,
+            message: format!("Invitation sent to {}.", invitation.email),
+            email: wire::delivery(&invitation.delivery),
+            invitation: Some(wire::invitation(&invitation, now)),
+            user: None,
+        },
+        InviteOutcome::Resent(invitation) => api::InviteUserResponse {
+            outcome: api::InviteOutcome::Resent,
+            message: format!(
+                "Invitation sent again to {} with a new link; earlier links no longer work.",
+                invitation.email
+            ),
+            email: wire::delivery(&invitation.delivery),
+            invitation: Some(wire::invitation(&invitation, now)),
+            user: None,
+        },
+        InviteOutcome::AlreadyMember(user) => api::InviteUserResponse {
+            outcome: api::InviteOutcome::AlreadyMember,
+            message: format!(
+                "{} is already a member; a sign-in email was sent and their role is unchanged.",
+                user.email
+            ),
+            email: wire::delivery(&usher_core::model::Delivery::queued()),
+            invitation: None,
+            user: Some(api::MemberSummary {
+                id: user.id.to_string(),
+                email: user.email.to_string(),
+                role: wire::role(user.role),
+            }),
+        },
+    };
+    Ok(Json(response))
+}

@@ -1,0 +1,229 @@
+//! The join page an invitation email links to. `GET` shows the invitation and never consumes
+//! the token (mail scanners prefetch links); `POST` sets the password, makes the invitee a
+//! member and redirects to the app with `?access_token=`, which the Base44 SDK picks up.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+use url::Url;
+use usher_core::join::{JoinError, Joined};
+use usher_core::model::{App, LinkState};
+use usher_core::password;
+
+use crate::extract::AppContext;
+use crate::pages::Csp;
+use crate::state::AppState;
+
+/// The join page and the first app's landing page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/apps/{app_id}/join", get(show_join_page).post(accept_invitation))
+        .route("/apps/{app_id}/welcome", get(show_welcome_page))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The join form, as posted. The token may come in the form or in the query string.
+#[derive(Deserialize)]
+struct JoinForm {
+    token: Option<String>,
+    #[serde(default)]
+    full_name: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn show_join_page(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let token = query.token.unwrap_or_default();
+    match state.joins.show(&app.id, &token).await {
+        Ok(view) => join_form(&state, &app, &token, &view.invitation, "", None, StatusCode::OK),
+        Err(err) => problem_page(&state, &app, err),
+    }
+}
+
+async fn accept_invitation(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    Form(form): Form<JoinForm>,
+) -> Response {
+    if is_cross_site(&headers, &state.public_url) {
+        let context = context! {
+            title => "This form was sent from another site",
+            explanation => "For your safety, Usher only accepts this form from its own page.",
+            next_step => "Open the link in your invitation email again and submit the form there.",
+        };
+        return state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
+    }
+    let token = form.token.or(query.token).unwrap_or_default();
+    match state.joins.accept(&app.id, &token, &form.full_name, form.password).await {
+        Ok(joined) => {
+            tracing::info!(app.id = %app.id, user.id = %joined.user.id, "invitation accepted");
+            Redirect::to(&landing_url(&joined)).into_response()
+        }
+        Err(err @ (JoinError::WeakPassword(_) | JoinError::InvalidName)) => {
+            match state.joins.show(&app.id, &token).await {
+                Ok(view) => {
+                    let message = err.to_string();
+                    join_form(
+                        &state,
+                        &app,
+                        &token,
+                        &view.invitation,
+                        &form.full_name,
+                        Some(&message),
+                        StatusCode::BAD_REQUEST,
+                    )
+                }
+                Err(err) => problem_page(&state, &app, err),
+            }
+        }
+        Err(err) => problem_page(&state, &app, err),
+    }
+}
+
+async fn show_welcome_page(State(state): State<AppState>, AppContext(app): AppContext) -> Response {
+    let me_url = format!("/api/apps/{}/entities/User/me", app.id);
+    state.pages.render(StatusCode::OK, "welcome.html", context! { app_name => app.name, me_url }, Csp::Script)
+}
+
+fn join_form(
+    state: &AppState,
+    app: &App,
+    token: &str,
+    invitation: &usher_core::model::Invitation,
+    full_name: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let context = context! {
+        app_name => app.name,
+        inviter_name => invitation.invited_by.display_name,
+        email => invitation.email.as_str(),
+        role => invitation.role.as_str(),
+        expires_at => invitation.expires_at.to_rfc2822(),
+        action => format!("/apps/{}/join", app.id),
+        token,
+        full_name,
+        error,
+        min_password => password::MIN_LEN,
+        max_password => password::MAX_LEN,
+    };
+    state.pages.render(status, "join.html", context, Csp::Form)
+}
+
+/// A page that says why the link does not work, and what to do.
+fn problem_page(state: &AppState, app: &App, err: JoinError) -> Response {
+    let (status, title, explanation, next_step) = match err {
+        JoinError::Link(LinkState::Used) => (
+            StatusCode::GONE,
+            "Invitation already accepted",
+            format!("This invitation to {} was already used to join.", app.name),
+            "Sign in to the app with your email and password instead.",
+        ),
+        JoinError::Link(LinkState::Replaced) => (
+            StatusCode::GONE,
+            "This link was replaced",
+            format!("A newer invitation to {} was sent to you, so this link no longer works.", app.name),
+            "Use the link in the most recent invitation email.",
+        ),
+        JoinError::Link(LinkState::Revoked) => (
+            StatusCode::GONE,
+            "Invitation revoked",
+            format!("This invitation to {} was withdrawn.", app.name),
+            "Ask the person who invited you to send a new invitation if this is a mistake.",
+        ),
+        JoinError::Link(LinkState::Expired) => (
+            StatusCode::GONE,
+            "Invitation expired",
+            format!("This invitation to {} has expired.", app.name),
+            "Ask the person who invited you to invite you again; the new email will have a fresh link.",
+        ),
+        JoinError::Link(LinkState::Unknown | LinkState::Valid) => (
+            StatusCode::NOT_FOUND,
+            "Invitation link not valid",
+            "This link does not match any invitation. It may be incomplete: some email programs break long links."
+                .to_owned(),
+            "Copy the whole link from the email into the address bar, or ask for a new invitation.",
+        ),
+        JoinError::WeakPassword(_) | JoinError::InvalidName | JoinError::Store(_) => {
+            tracing::error!(error = ?err, "join failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Usher could not complete this request.".to_owned(),
+                "Please try again in a moment.",
+            )
+        }
+    };
+    state.pages.render(status, "link_problem.html", context! { title, explanation, next_step }, Csp::Form)
+}
+
+/// True when a browser tells us the form was posted from another origin. Browsers send
+/// `Sec-Fetch-Site` and `Origin` on cross-site posts; non-browser clients send neither and
+/// cannot be used for cross-site request forgery.
+fn is_cross_site(headers: &HeaderMap, public_url: &Url) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(origin)) => origin != public_url.origin().ascii_serialization(),
+        Some(Err(_)) => true,
+    }
+}
+
+/// The app URL with `access_token` added to its query (keeping any fragment last).
+fn landing_url(joined: &Joined) -> String {
+    match Url::parse(&joined.app.app_url) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("access_token", &joined.access_token);
+            url.into()
+        }
+        // App URLs are validated on the way in; this only guards against a hand-edited row.
+        Err(_) => joined.app.app_url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn public() -> Url {
+        Url::parse("http://127.0.0.1:8044").expect("url")
+    }
+
+    #[test]
+    fn is_cross_site_refuses_foreign_origins_and_fetch_metadata() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ORIGIN, "https://evil.example".parse().expect("header"));
+        assert!(is_cross_site(&headers, &public()));
+
+        let mut headers = HeaderMap::new();
+        headers.insert("sec-fetch-site", "cross-site".parse().expect("header"));
+        assert!(is_cross_site(&headers, &public()));
+    }
+
+    #[test]
+    fn is_cross_site_allows_own_origin_and_non_browser_clients() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_cross_site(&headers, &public()));
+
+        headers.insert(header::ORIGIN, "http://127.0.0.1:8044".parse().expect("header"));
+        headers.insert("sec-fetch-site", "same-origin".parse().expect("header"));
+        assert!(!is_cross_site(&headers, &public()));
+    }
+}

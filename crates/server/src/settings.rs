@@ -1,0 +1,323 @@
+//! Configuration of `usher serve`: built-in defaults, then an optional TOML file, then
+//! environment variables and command-line flags (clap merges those two, flags winning).
+//! The result is one [`Settings`] of parsed values; a bad value stops the start with a message
+//! naming the variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+use usher_core::EmailAddress;
+use usher_mail::MailUrl;
+
+/// The database used when none is configured.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://usher-data/usher.db?mode=rwc";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8044";
+const DEFAULT_MAIL_URL: &str = "file://usher-data/mail";
+const DEFAULT_MAIL_FROM: &str = "no-reply@localhost";
+const DEFAULT_CONFIG_FILE: &str = "usher.toml";
+const DEFAULT_RESEND_INTERVAL_SECS: u64 = 60;
+const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// Where the data lives; shared by every command that opens the database.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DatabaseArgs {
+    /// Database: `sqlite://PATH?mode=rwc` (embedded) or `postgres://…`
+    /// [default: sqlite://usher-data/usher.db?mode=rwc]
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The configured URL, or the embedded default.
+    pub fn url_or_default(&self) -> DatabaseUrl {
+        DatabaseUrl(self.database_url.clone().unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()))
+    }
+}
+
+/// Options of `usher serve`. Each can also be set in the TOML file under the same name in
+/// snake_case (e.g. `public_url = "https://usher.example.com"`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8044]
+    #[arg(long, env = "USHER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Base URL of the links in emails, as invitees reach this server [default: http://<listen address>]
+    #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<Url>,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Mail transport: `file://DIR` (one .eml per message), `log`, or `smtp://…` once available
+    /// [default: file://usher-data/mail]
+    #[arg(long, env = "USHER_MAIL_URL", value_name = "URL", hide_env_values = true)]
+    pub mail_url: Option<String>,
+
+    /// Sender address used when an app sets none [default: no-reply@localhost]
+    #[arg(long, env = "USHER_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+
+    /// Minimum seconds between two invitation emails to one address [default: 60]
+    #[arg(long, env = "USHER_RESEND_INTERVAL", value_name = "SECONDS")]
+    pub resend_interval: Option<u64>,
+
+    /// Secret that signs access tokens; share it between instances. Generated once and kept
+    /// in the database when unset
+    #[arg(long, env = "USHER_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of access tokens in seconds [default: 86400]
+    #[arg(long, env = "USHER_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
+    pub access_token_ttl: Option<u64>,
+
+    /// TOML file with any of these settings; flags and environment variables override it
+    /// [default: usher.toml, if it exists]
+    #[arg(long, env = "USHER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file: the same settings, all optional, nothing else allowed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    public_url: Option<Url>,
+    database_url: Option<String>,
+    mail_url: Option<String>,
+    mail_from: Option<String>,
+    resend_interval: Option<u64>,
+    jwt_secret: Option<String>,
+    access_token_ttl: Option<u64>,
+}
+
+/// A database URL whose `Debug` and `Display` hide any password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The full URL, for opening the database.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                f.write_str(url.as_str())
+            }
+            _ => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid or has unknown keys.
+    #[error("invalid config file {path}: {message}")]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is not acceptable.
+    #[error("invalid {name}: {message}")]
+    Invalid {
+        /// The environment variable it is set by.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Everything `usher serve` runs with, parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base of the links in emails and pages.
+    pub public_url: Url,
+    /// The database.
+    pub database_url: DatabaseUrl,
+    /// The mail transport.
+    pub mail_url: MailUrl,
+    /// Sender address for apps that set none.
+    pub mail_from: EmailAddress,
+    /// Minimum time between two emails to one address in one app.
+    pub resend_interval: Duration,
+    /// Signing secret for access tokens, if configured.
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+}
+
+impl Settings {
+    /// Layers the TOML file (if any) under the flags and environment in `args`.
+    pub fn load(args: &ServeArgs) -> Result<Self, SettingsError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None => FileSettings::default(),
+        };
+        let listen = match args.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse().map_err(|_| invalid("USHER_LISTEN", "bad built-in default"))?,
+        };
+        let public_url = match args.public_url.clone().or(file.public_url) {
+            Some(url) => url,
+            None => default_public_url(listen)?,
+        };
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.cannot_be_a_base() {
+            return Err(invalid("USHER_PUBLIC_URL", "must be an http:// or https:// URL"));
+        }
+        let database_url = args.database.database_url.clone().or(file.database_url);
+        let mail_url = args.mail_url.clone().or(file.mail_url).unwrap_or_else(|| DEFAULT_MAIL_URL.to_owned());
+        let mail_from = args.mail_from.clone().or(file.mail_from).unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
+        let resend = args.resend_interval.or(file.resend_interval).unwrap_or(DEFAULT_RESEND_INTERVAL_SECS);
+        let ttl = args.access_token_ttl.or(file.access_token_ttl).unwrap_or(DEFAULT_ACCESS_TOKEN_TTL_SECS);
+        if ttl == 0 {
+            return Err(invalid("USHER_ACCESS_TOKEN_TTL", "must be at least 1 second"));
+        }
+        let jwt_secret = args.jwt_secret.clone().or(file.jwt_secret);
+        if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid("USHER_JWT_SECRET", "must be at least 32 characters (try `openssl rand -hex 32`)"));
+        }
+        Ok(Self {
+            listen,
+            public_url,
+            database_url: DatabaseUrl(database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())),
+            mail_url: mail_url.parse().map_err(|e: usher_mail::InvalidMailUrl| invalid("USHER_MAIL_URL", e))?,
+            mail_from: EmailAddress::parse(&mail_from).map_err(|e| invalid("USHER_MAIL_FROM", e))?,
+            resend_interval: Duration::from_secs(resend),
+            jwt_secret: jwt_secret.map(SecretString::from),
+            access_token_ttl: Duration::from_secs(ttl),
+        })
+    }
+
+    /// Settings for an in-process test server: the given database and mail directory, links
+    /// pointing at `public_url`, no resend interval unless the test sets one.
+    pub fn for_tests(database_url: &str, public_url: Url, mail_dir: &Path) -> Self {
+        let listen = SocketAddr::from(([127, 0, 0, 1], public_url.port().unwrap_or(0)));
+        Self {
+            listen,
+            public_url,
+            database_url: DatabaseUrl::new(database_url),
+            mail_url: MailUrl::File(mail_dir.to_owned()),
+            mail_from: EmailAddress::parse(DEFAULT_MAIL_FROM).expect("the default sender is valid"),
+            resend_interval: Duration::ZERO,
+            jwt_secret: None,
+            access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_SECS),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| SettingsError::ReadFile { path: path.to_owned(), source })?;
+    toml::from_str(&text).map_err(|e| SettingsError::ParseFile { path: path.to_owned(), message: e.to_string() })
+}
+
+fn default_public_url(listen: SocketAddr) -> Result<Url, SettingsError> {
+    // A wildcard address is not reachable as such; links must name a host.
+    let host = if listen.ip().is_unspecified() { "localhost".to_owned() } else { listen.ip().to_string() };
+    let host = if listen.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
+    Url::parse(&format!("http://{host}:{}", listen.port())).map_err(|e| invalid("USHER_PUBLIC_URL", e))
+}
+
+fn invalid(name: &'static str, message: impl fmt::Display) -> SettingsError {
+    SettingsError::Invalid { name, message: message.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_uses_documented_defaults_when_nothing_is_set() {
+        let empty = tempfile::NamedTempFile::new().expect("temp file");
+
+        let settings = Settings::load(&ServeArgs { config: Some(empty.path().to_owned()), ..ServeArgs::default() })
+            .expect("defaults are valid");
+
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8044");
+        assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:8044/");
+        assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.resend_interval, Duration::from_secs(60));
+        assert!(matches!(settings.mail_url, MailUrl::File(_)));
+    }
+
+    #[test]
+    fn load_prefers_flags_and_env_over_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("usher.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nresend_interval = 5\n").expect("write");
+        let args = ServeArgs { config: Some(path), resend_interval: Some(7), ..ServeArgs::default() };
+
+        let settings = Settings::load(&args).expect("valid");
+
+        assert_eq!(settings.listen.port(), 9000);
+        assert_eq!(settings.resend_interval, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn load_refuses_unknown_keys_in_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("usher.toml");
+        std::fs::write(&path, "listn = \"127.0.0.1:9000\"\n").expect("write");
+
+        let err = Settings::load(&ServeArgs { config: Some(path), ..ServeArgs::default() }).expect_err("typo");
+
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn load_names_the_variable_of_a_bad_value() {
+        let empty = tempfile::NamedTempFile::new().expect("temp file");
+        let args = ServeArgs {
+            config: Some(empty.path().to_owned()),
+            mail_from: Some("not an address".into()),
+            ..ServeArgs::default()
+        };
+
+        let err = Settings::load(&args).expect_err("bad sender");
+
+        assert!(err.to_string().contains("USHER_MAIL_FROM"), "{err}");
+    }
+
+    #[test]
+    fn database_url_display_hides_the_password() {
+        let url = DatabaseUrl::new("postgres://usher:hunter2@db.internal/usher");
+
+        assert_eq!(url.to_string(), "postgres://usher:***@db.internal/usher");
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+}

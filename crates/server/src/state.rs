@@ -1,0 +1,30 @@
+//! What every handler can reach: the services, built once by [`crate::App::build`].
+
+use std::sync::Arc;
+
+use url::Url;
+use usher_core::access::Authenticator;
+use usher_core::invite::InviteService;
+use usher_core::join::JoinService;
+use usher_core::{Clock, Store};
+
+use crate::pages::Pages;
+
+/// Shared state of the router; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The data store.
+    pub store: Arc<dyn Store>,
+    /// The service clock.
+    pub clock: Arc<dyn Clock>,
+    /// Resolves bearer credentials.
+    pub auth: Arc<Authenticator>,
+    /// Applies the rules of inviting.
+    pub invites: Arc<InviteService>,
+    /// Shows and accepts join links.
+    pub joins: Arc<JoinService>,
+    /// The HTML pages.
+    pub pages: Arc<Pages>,
+    /// Base of links and of the origin forms must come from.
+    pub public_url: Url,
+}

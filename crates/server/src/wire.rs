@@ -1,0 +1,59 @@
+//! Conversions from domain records to the JSON shapes of `usher-api-types`.
+
+use usher_api_types as api;
+use usher_core::Role;
+use usher_core::Timestamp;
+use usher_core::model::{Delivery, Invitation, User};
+
+/// The wire role.
+pub fn role(role: Role) -> api::Role {
+    match role {
+        Role::User => api::Role::User,
+        Role::Admin => api::Role::Admin,
+    }
+}
+
+/// An invitation, with its status as of `now` (a pending one past expiry shows `expired`).
+pub fn invitation(invitation: &Invitation, now: Timestamp) -> api::Invitation {
+    api::Invitation {
+        id: invitation.id.to_string(),
+        app_id: invitation.app_id.to_string(),
+        email: invitation.email.to_string(),
+        role: role(invitation.role),
+        status: invitation.status_at(now).as_str().to_owned(),
+        expires_at: invitation.expires_at.to_rfc3339(),
+        invited_by: invitation.invited_by.display_name.clone(),
+        times_sent: invitation.times_sent,
+        last_sent_at: invitation.last_sent_at.to_rfc3339(),
+        delivery: delivery(&invitation.delivery),
+        created_date: invitation.created_at.to_rfc3339(),
+        updated_date: invitation.updated_at.to_rfc3339(),
+    }
+}
+
+/// An email's delivery state.
+pub fn delivery(delivery: &Delivery) -> api::EmailDelivery {
+    api::EmailDelivery {
+        status: delivery.status.as_str().to_owned(),
+        attempts: delivery.attempts,
+        last_error: delivery.last_error.clone(),
+    }
+}
+
+/// A member in Base44's `User` shape.
+pub fn user(user: &User) -> api::User {
+    api::User {
+        id: user.id.to_string(),
+        created_date: user.created_at.to_rfc3339(),
+        updated_date: user.updated_at.to_rfc3339(),
+        email: user.email.to_string(),
+        full_name: user.full_name.clone(),
+        disabled: user.is_disabled,
+        is_verified: user.is_verified,
+        app_id: user.app_id.to_string(),
+        is_service: false,
+        app_role: role(user.role),
+        role: role(user.role),
+        custom: user.custom.clone(),
+    }
+}

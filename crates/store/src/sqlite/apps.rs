@@ -1,0 +1,91 @@
+//! Apps, their API keys, and the server-wide secrets.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use usher_core::model::{Actor, ApiKeyRecord, App, AuditAction};
+use usher_core::secret::TokenHash;
+use usher_core::store::NewApp;
+use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
+
+use super::audit::{self, Event};
+use super::rows::{app_by_id, decode, timestamp};
+
+/// Inserts the app, its first API key and the audit record; returns the app as stored.
+pub(super) fn create(tx: &Transaction<'_>, new: NewApp) -> rusqlite::Result<App> {
+    let settings = &new.settings;
+    let cors_origins = serde_json::to_string(&settings.cors_origins)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.execute(
+        "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
+                           sender_name, sender_email, cors_origins, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            new.id.as_str(),
+            new.name,
+            new.app_url,
+            // Whole seconds, as the column says; the lifetime is configured in seconds anyway.
+            settings.invitation_ttl.as_secs(),
+            settings.invite_policy.as_str(),
+            settings.is_signup_open,
+            settings.sender_name,
+            settings.sender_email.as_ref().map(EmailAddress::as_str),
+            cors_origins,
+            new.now.as_millis(),
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO api_keys (id, app_id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            new.api_key.id.as_str(),
+            new.id.as_str(),
+            new.api_key.name,
+            new.api_key.hash.as_str(),
+            new.now.as_millis()
+        ],
+    )?;
+    audit::record(
+        tx,
+        &Event {
+            app_id: &new.id,
+            actor: &Actor::ApiKey(new.api_key.id.clone()),
+            action: AuditAction::AppCreated,
+            subject_email: None,
+            invitation_id: None,
+            at: new.now,
+        },
+    )?;
+    app_by_id(tx, &new.id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+}
+
+/// True when at least one app exists.
+pub(super) fn any_exist(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
+    tx.query_row("SELECT EXISTS (SELECT 1 FROM apps)", [], |row| row.get(0))
+}
+
+/// The unrevoked API key with this hash.
+pub(super) fn api_key(tx: &Transaction<'_>, hash: &TokenHash) -> rusqlite::Result<Option<ApiKeyRecord>> {
+    tx.prepare_cached("SELECT id, app_id, name, created_at FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
+        .query_row(params![hash.as_str()], |row| {
+            Ok(ApiKeyRecord {
+                id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
+                app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
+                name: row.get("name")?,
+                created_at: timestamp(row, "created_at")?,
+            })
+        })
+        .optional()
+}
+
+/// The secret named `name`, stored as `candidate` first if there is none yet. The first
+/// writer wins; everyone after reads its value.
+pub(super) fn server_secret(
+    tx: &Transaction<'_>,
+    name: &str,
+    candidate: &str,
+    now: Timestamp,
+) -> rusqlite::Result<String> {
+    tx.execute(
+        "INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+        params![name, candidate, now.as_millis()],
+    )?;
+    tx.query_row("SELECT value FROM server_secrets WHERE name = ?1", params![name], |row| row.get(0))
+}

@@ -1,0 +1,44 @@
+//! The audit log: one row per thing that changed, written in the transaction that changed it,
+//! so the log never records what did not happen nor misses what did.
+
+use rusqlite::{Transaction, params};
+use usher_core::model::{Actor, AuditAction};
+use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
+
+use super::rows::actor_columns;
+
+/// One audit record.
+pub(super) struct Event<'a> {
+    /// The app it happened in.
+    pub(super) app_id: &'a AppId,
+    /// Who did it.
+    pub(super) actor: &'a Actor,
+    /// What was done.
+    pub(super) action: AuditAction,
+    /// The address it concerned, if any.
+    pub(super) subject_email: Option<&'a EmailAddress>,
+    /// The invitation it concerned, if any.
+    pub(super) invitation_id: Option<&'a InvitationId>,
+    /// When.
+    pub(super) at: Timestamp,
+}
+
+/// Appends `event` to the log.
+pub(super) fn record(tx: &Transaction<'_>, event: &Event<'_>) -> rusqlite::Result<()> {
+    let (actor_kind, actor_id) = actor_columns(event.actor);
+    tx.prepare_cached(
+        "INSERT INTO audit_events \
+             (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        event.app_id.as_str(),
+        actor_kind,
+        actor_id,
+        event.action.as_str(),
+        event.subject_email.map(EmailAddress::as_str),
+        event.invitation_id.map(InvitationId::as_str),
+        event.at.as_millis(),
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! The SQLite backend: one database file, one connection, owned by one thread.
+//!
+//! [`SqliteStore`] hands every operation to that thread (see `worker`), which runs it as one
+//! transaction. The file uses write-ahead logging with `synchronous=FULL`, so a committed
+//! invitation survives a power cut, and enforces foreign keys. For now reads go through the
+//! same thread as writes; group commit of queued writes and a pool of reader connections are
+//! planned on top of this shape without changing the [`Store`] methods.
+
+mod apps;
+mod audit;
+mod invitations;
+mod outbox;
+mod rows;
+mod worker;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use usher_core::model::{ApiKeyRecord, App, OutboxMessage, TokenLookup, User};
+use usher_core::secret::TokenHash;
+use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp};
+use usher_core::{AppId, Clock, MessageId, Store, StoreError, SystemClock, Timestamp, UserId};
+
+use crate::{OpenError, migrate};
+use worker::Worker;
+
+/// How long a statement waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// A [`Store`] in one SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    worker: Worker,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory when missing) and migrates the database at `path`.
+    ///
+    /// Dropping the store closes the database; the dropping thread waits for the operations
+    /// already queued to finish first.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir { path: dir.to_owned(), source })?;
+        }
+        let failed = |source| OpenError::Open { path: path.to_owned(), source };
+        let mut conn = Connection::open(path).map_err(failed)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(failed)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(OpenError::NoWriteAheadLog { path: path.to_owned(), mode });
+        }
+        conn.pragma_update(None, "synchronous", "FULL").map_err(failed)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(failed)?;
+        migrate::run(&mut conn)?;
+        let worker = Worker::spawn(conn).map_err(OpenError::Thread)?;
+        Ok(Self { path: path.to_owned(), worker })
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
+        self.worker.write(move |tx| apps::create(tx, app)).await
+    }
+
+    async fn has_apps(&self) -> Result<bool, StoreError> {
+        self.worker.read(apps::any_exist).await
+    }
+
+    async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
+        let id = id.clone();
+        self.worker.read(move |tx| rows::app_by_id(tx, &id)).await
+    }
+
+    async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let hash = hash.clone();
+        self.worker.read(move |tx| apps::api_key(tx, &hash)).await
+    }
+
+    async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.read(move |tx| rows::user_by_id(tx, &app_id, &id)).await
+    }
+
+    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+        self.worker.write(move |tx| invitations::invite(tx, cmd)).await
+    }
+
+    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        let hash = hash.clone();
+        self.worker.read(move |tx| rows::token_lookup(tx, &hash)).await
+    }
+
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+        self.worker.write(move |tx| invitations::accept(tx, cmd)).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.worker.write(move |tx| outbox::claim(tx, now, lease, limit)).await
+    }
+
+    async fn mark_sent(&self, id: &MessageId, now: Timestamp) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.worker.write(move |tx| outbox::mark_sent(tx, &id, now)).await
+    }
+
+    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
+        let (id, error) = (id.clone(), error.to_owned());
+        self.worker.write(move |tx| outbox::mark_failed(tx, &id, &error, retry_at)).await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
+        let name = name.to_owned();
+        // The contract passes no time; the creation stamp is informational only.
+        let now = SystemClock.now();
+        self.worker.write(move |tx| apps::server_secret(tx, &name, &candidate, now)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the contract cannot show: where the plaintext token rests, and the file's life.
+
+    use usher_core::model::{Actor, AppSettings, Inviter};
+    use usher_core::secret::{ApiKey, InvitationToken};
+    use usher_core::store::NewApiKey;
+    use usher_core::{ApiKeyId, EmailAddress, InvitationId, Role};
+
+    use super::*;
+
+    const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+    const LEASE: Duration = Duration::from_secs(60);
+
+    async fn store_with_app(dir: &tempfile::TempDir) -> (SqliteStore, AppId) {
+        let store = SqliteStore::open(&dir.path().join("usher.db")).expect("database opens");
+        let id = AppId::generate();
+        let key = NewApiKey { id: ApiKeyId::generate(), name: "k".into(), hash: ApiKey::generate().hash() };
+        let new = NewApp {
+            id: id.clone(),
+            name: "Acme".into(),
+            app_url: "https://acme.example".into(),
+            settings: AppSettings::default(),
+            api_key: key,
+            now: T0,
+        };
+        store.create_app(new).await.expect("app is created");
+        (store, id)
+    }
+
+    /// Invites `to` at `now` and returns the queued message's id.
+    async fn invite(store: &SqliteStore, app_id: &AppId, to: &str, now: Timestamp) -> MessageId {
+        let message_id = MessageId::generate();
+        let cmd = InviteCommand {
+            app_id: app_id.clone(),
+            email: EmailAddress::parse(to).expect("valid"),
+            role: Role::User,
+            inviter: Inviter { actor: Actor::ApiKey(ApiKeyId::generate()), display_name: "Acme".into() },
+            invitation_id: InvitationId::generate(),
+            token: InvitationToken::generate(),
+            message_id: message_id.clone(),
+            expires_at: now.plus(AppSettings::DEFAULT_INVITATION_TTL),
+            resend_interval: Duration::ZERO,
+            now,
+        };
+        store.invite(cmd).await.expect("invite");
+        message_id
+    }
+
+    /// Whether the message's row still holds a plaintext token.
+    async fn holds_token(store: &SqliteStore, id: &MessageId) -> bool {
+        let id = id.clone();
+        store
+            .worker
+            .read(move |tx| {
+                tx.query_row("SELECT token IS NOT NULL FROM outbox_messages WHERE id = ?1", [id.as_str()], |row| {
+                    row.get(0)
+                })
+            })
+            .await
+            .expect("message exists")
+    }
+
+    #[tokio::test]
+    async fn outbox_erases_the_token_when_message_is_sent_failed_or_cancelled() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, app) = store_with_app(&dir).await;
+        let sent = invite(&store, &app, "sent@example.org", T0).await;
+        let failed = invite(&store, &app, "failed@example.org", T0).await;
+        let retried = invite(&store, &app, "retried@example.org", T0).await;
+        let cancelled = invite(&store, &app, "again@example.org", T0).await;
+        store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+        let queued_before = holds_token(&store, &sent).await;
+
+        store.mark_sent(&sent, T0).await.expect("mark sent");
+        store.mark_failed(&failed, "550", None).await.expect("mark failed");
+        store.mark_failed(&retried, "451", Some(T0)).await.expect("mark failed");
+        store.mark_failed(&cancelled, "451", Some(T0)).await.expect("mark failed");
+        invite(&store, &app, "again@example.org", T0.plus(LEASE)).await;
+
+        assert!(queued_before, "a claimed message keeps its token until it is done");
+        assert!(!holds_token(&store, &sent).await);
+        assert!(!holds_token(&store, &failed).await);
+        assert!(holds_token(&store, &retried).await, "a retry needs its token");
+        assert!(!holds_token(&store, &cancelled).await, "a re-sent invitation's old message is cancelled");
+    }
+
+    #[tokio::test]
+    async fn claim_outbox_gives_up_on_an_invitation_message_when_its_token_is_missing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, app) = store_with_app(&dir).await;
+        let broken = invite(&store, &app, "ada@example.org", T0).await;
+        let id = broken.clone();
+        store
+            .worker
+            .write(move |tx| tx.execute("UPDATE outbox_messages SET token = NULL WHERE id = ?1", [id.as_str()]))
+            .await
+            .expect("token is erased behind the store's back");
+
+        let claimed = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+
+        let id = broken.clone();
+        let status: String = store
+            .worker
+            .read(move |tx| {
+                tx.query_row("SELECT status FROM outbox_messages WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            })
+            .await
+            .expect("message exists");
+        assert!(claimed.is_empty(), "{claimed:?}");
+        assert_eq!(status, "failed");
+    }
+
+    #[tokio::test]
+    async fn open_keeps_the_data_when_the_database_is_reopened() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, app) = store_with_app(&dir).await;
+        drop(store);
+
+        let reopened = SqliteStore::open(&dir.path().join("usher.db")).expect("database reopens");
+
+        assert!(reopened.app(&app).await.expect("lookup").is_some());
+    }
+
+    #[tokio::test]
+    async fn drop_closes_the_database_when_the_store_goes_away() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) = store_with_app(&dir).await;
+        let wal = dir.path().join("usher.db-wal");
+        let open_wal = wal.exists();
+
+        drop(store);
+
+        // SQLite checkpoints and deletes the write-ahead log when its last connection closes.
+        assert!(open_wal && !wal.exists());
+    }
+}

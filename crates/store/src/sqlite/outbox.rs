@@ -1,0 +1,226 @@
+//! The outbox: emails written in the same transaction as the change they announce, then
+//! leased, sent and recorded by the delivery worker.
+//!
+//! A message moves `queued` → `sending` (leased until a deadline) → `sent` | `failed`, or back
+//! to `queued` for a retry. A lease that runs out makes the message claimable again, so a
+//! worker that died mid-send delays an email but never loses it. A message whose link was
+//! replaced before it went out is `cancelled`, so a dead link is not mailed. The plaintext
+//! invitation token lives only in `queued`/`sending` rows and is erased on every other status.
+
+use std::time::Duration;
+
+use rusqlite::{Transaction, params};
+use usher_core::model::{InvitationLink, MailKind, OutboxMessage};
+use usher_core::secret::InvitationToken;
+use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
+
+use super::rows::{app_by_id, decode, email, known, role, timestamp};
+
+/// A message to queue.
+pub(super) struct NewMessage<'a> {
+    /// Its id.
+    pub(super) id: &'a MessageId,
+    /// The app it is sent for.
+    pub(super) app_id: &'a AppId,
+    /// What it is for.
+    pub(super) kind: MailKind,
+    /// The recipient.
+    pub(super) recipient: &'a EmailAddress,
+    /// The invitation it belongs to, for invitation emails.
+    pub(super) invitation_id: Option<&'a InvitationId>,
+    /// The role offered or held.
+    pub(super) role: Role,
+    /// Who sent it.
+    pub(super) inviter_name: &'a str,
+    /// The link secret and its expiry, for invitation emails.
+    pub(super) link: Option<(&'a InvitationToken, Timestamp)>,
+    /// When it is queued (and first due).
+    pub(super) now: Timestamp,
+}
+
+/// Queues `message`, due at once.
+pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewMessage<'_>) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
+                                      token, expires_at, status, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11)",
+    )?
+    .execute(params![
+        message.id.as_str(),
+        message.app_id.as_str(),
+        message.kind.as_str(),
+        message.recipient.as_str(),
+        message.invitation_id.map(InvitationId::as_str),
+        message.role.as_str(),
+        message.inviter_name,
+        message.link.map(|(token, _)| token.expose()),
+        message.link.map(|(_, expires_at)| expires_at.as_millis()),
+        message.now.as_millis(),
+        message.now.as_millis(),
+    ])?;
+    Ok(())
+}
+
+/// When the latest email to `recipient` in `app_id` queued after `since` was queued.
+pub(super) fn latest_to(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    recipient: &EmailAddress,
+    since: Timestamp,
+) -> rusqlite::Result<Option<Timestamp>> {
+    let latest: Option<i64> = tx
+        .prepare_cached(
+            "SELECT MAX(created_at) FROM outbox_messages \
+             WHERE app_id = ?1 AND recipient = ?2 AND kind IN ('invitation', 'sign_in') AND created_at > ?3",
+        )?
+        .query_row(params![app_id.as_str(), recipient.as_str(), since.as_millis()], |row| row.get(0))?;
+    Ok(latest.map(Timestamp::from_millis))
+}
+
+/// Cancels the invitation's messages that have not gone out, because their link is about to
+/// be replaced. A message whose lease is still running is being sent right now and is left
+/// to its worker; one whose lease ran out would be claimed again, so it is cancelled too.
+pub(super) fn cancel_unsent(
+    tx: &Transaction<'_>,
+    invitation_id: &InvitationId,
+    now: Timestamp,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox_messages SET status = 'cancelled', token = NULL, lease_until = NULL \
+         WHERE invitation_id = ?1 AND (status = 'queued' OR (status = 'sending' AND lease_until <= ?2))",
+    )?
+    .execute(params![invitation_id.as_str(), now.as_millis()])?;
+    Ok(())
+}
+
+/// A due message as stored, before its app is attached.
+struct Due {
+    id: MessageId,
+    kind: MailKind,
+    to: EmailAddress,
+    app_id: AppId,
+    role: Role,
+    inviter_name: String,
+    token: Option<String>,
+    expires_at: Option<Timestamp>,
+    attempts: u32,
+    created_at: Timestamp,
+}
+
+/// Leases up to `limit` due messages until `now + lease` and returns them ready to send.
+pub(super) fn claim(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    lease: Duration,
+    limit: u32,
+) -> rusqlite::Result<Vec<OutboxMessage>> {
+    let due = tx
+        .prepare_cached(
+            "SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at \
+             FROM outbox_messages \
+             WHERE (status = 'queued' AND next_attempt_at <= ?1) OR (status = 'sending' AND lease_until <= ?2) \
+             ORDER BY next_attempt_at, id \
+             LIMIT ?3",
+        )?
+        .query_map(params![now.as_millis(), now.as_millis(), limit], |row| {
+            Ok(Due {
+                id: decode(row, "id", |s: String| MessageId::parse(&s))?,
+                kind: known(row, "kind", MailKind::parse)?,
+                to: email(row, "recipient")?,
+                app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
+                role: role(row, "role")?,
+                inviter_name: row.get("inviter_name")?,
+                token: row.get("token")?,
+                expires_at: row.get::<_, Option<i64>>("expires_at")?.map(Timestamp::from_millis),
+                attempts: row.get("attempts")?,
+                created_at: timestamp(row, "created_at")?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<Due>>>()?;
+
+    let mut claimed = Vec::with_capacity(due.len());
+    for row in due {
+        let invitation = match (row.kind, row.token.as_deref().and_then(InvitationToken::parse), row.expires_at) {
+            (MailKind::SignIn, _, _) => None,
+            (MailKind::Invitation, Some(token), Some(expires_at)) => Some(InvitationLink { token, expires_at }),
+            (MailKind::Invitation, _, _) => {
+                // Cannot happen while the invariants hold (the link is erased only with a
+                // final status); retrying would never help, so give up on it for good.
+                finish(tx, &row.id, "failed", "the message has no usable invitation link")?;
+                continue;
+            }
+        };
+        tx.prepare_cached(
+            "UPDATE outbox_messages SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id = ?2",
+        )?
+        .execute(params![now.plus(lease).as_millis(), row.id.as_str()])?;
+        let app = app_by_id(tx, &row.app_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        claimed.push(OutboxMessage {
+            id: row.id,
+            kind: row.kind,
+            to: row.to,
+            app,
+            role: row.role,
+            inviter_name: row.inviter_name,
+            invitation,
+            attempts: row.attempts,
+            created_at: row.created_at,
+        });
+    }
+    Ok(claimed)
+}
+
+/// Records that the transport accepted the message, and erases its link secret.
+pub(super) fn mark_sent(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) -> rusqlite::Result<()> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE outbox_messages SET status = 'sent', sent_at = ?1, token = NULL, lease_until = NULL WHERE id = ?2",
+        )?
+        .execute(params![now.as_millis(), id.as_str()])?;
+    if changed == 0 {
+        return Err(rusqlite::Error::QueryReturnedNoRows);
+    }
+    Ok(())
+}
+
+/// Records a failed attempt: queued again for `retry_at`, or failed for good without one.
+///
+/// A message that was cancelled, or whose invitation has been re-sent since it was claimed,
+/// is not retried but ends `cancelled`: its link no longer works, and the newer message
+/// carries the current one.
+pub(super) fn mark_failed(
+    tx: &Transaction<'_>,
+    id: &MessageId,
+    error: &str,
+    retry_at: Option<Timestamp>,
+) -> rusqlite::Result<()> {
+    let is_dead: bool = tx.query_row(
+        "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, 0) \
+         FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
+         WHERE m.id = ?1",
+        params![id.as_str()],
+        |row| row.get(0),
+    )?;
+    match retry_at {
+        _ if is_dead => finish(tx, id, "cancelled", error),
+        Some(retry_at) => {
+            tx.execute(
+                "UPDATE outbox_messages \
+                 SET status = 'queued', next_attempt_at = ?1, lease_until = NULL, last_error = ?2 \
+                 WHERE id = ?3",
+                params![retry_at.as_millis(), error, id.as_str()],
+            )?;
+            Ok(())
+        }
+        None => finish(tx, id, "failed", error),
+    }
+}
+
+/// Gives a message the final `status` with `error`, and erases its link secret.
+fn finish(tx: &Transaction<'_>, id: &MessageId, status: &str, error: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE outbox_messages SET status = ?1, token = NULL, lease_until = NULL, last_error = ?2 WHERE id = ?3",
+        params![status, error, id.as_str()],
+    )?;
+    Ok(())
+}

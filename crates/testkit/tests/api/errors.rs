@@ -1,0 +1,139 @@
+//! Bad input on the invite routes: each gets a 4xx JSON error naming the problem, and
+//! nothing is written.
+
+use base44::{InviteOutcome, Role};
+use serde_json::{Value, json};
+use usher_testkit::TestApp;
+
+use crate::support::assert_error;
+
+#[tokio::test]
+async fn invite_user_returns_400_invalid_role_when_role_is_not_exactly_user_or_admin() {
+    let app = TestApp::spawn().await;
+    let roles = [
+        json!("Admin"),
+        json!("USER"),
+        json!("owner"),
+        json!(""),
+        json!(" user"),
+        json!(null),
+        json!(5),
+        json!(["user"]),
+    ];
+
+    for role in roles {
+        for path in [app.invite_path(), format!("/api/apps/{}/users/invite-user", app.app_id)] {
+            let response = app.post_json(&path, &json!({ "user_email": "a@example.com", "role": role })).await;
+
+            let body = assert_error(response, 400, "INVALID_ROLE").await;
+            let message = body["message"].as_str().expect("message");
+            assert!(message.contains("\"user\"") && message.contains("\"admin\""), "{message}");
+            assert_eq!(body["detail"]["field"], "role");
+        }
+    }
+}
+
+#[tokio::test]
+async fn invite_user_returns_400_invalid_role_when_role_is_missing() {
+    let app = TestApp::spawn().await;
+
+    let response = app.post_json(&app.invite_path(), &json!({ "user_email": "a@example.com" })).await;
+
+    assert_error(response, 400, "INVALID_ROLE").await;
+}
+
+#[tokio::test]
+async fn invite_user_returns_400_invalid_email_with_the_reason_when_address_is_bad() {
+    let app = TestApp::spawn().await;
+    let long = format!("{}@example.com", "a".repeat(250));
+    let cases = [
+        ("not-an-email", "not valid"),
+        ("a@b@example.com", "not valid"),
+        ("a b@example.com", "spaces"),
+        ("a@example.com\r\nBcc: victim@example.com", "line breaks"),
+        ("a@intranet", "dot"),
+        (long.as_str(), "longer"),
+        ("   ", "empty"),
+    ];
+
+    for (email, reason) in cases {
+        let response = app.post_json(&app.invite_path(), &json!({ "user_email": email, "role": "user" })).await;
+
+        let body = assert_error(response, 400, "INVALID_EMAIL").await;
+        assert!(body["message"].as_str().is_some_and(|m| m.contains(reason)), "{email:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn invite_user_returns_400_when_fields_are_missing_unknown_or_mistyped() {
+    let app = TestApp::spawn().await;
+
+    let missing = app.post_json(&app.invite_path(), &json!({ "role": "user" })).await;
+    let unknown = app
+        .post_json(&app.invite_path(), &json!({ "user_email": "a@example.com", "role": "user", "is_admin": true }))
+        .await;
+    let mistyped = app.post_json(&app.invite_path(), &json!({ "user_email": 42, "role": "user" })).await;
+    let not_object = app.post_json(&app.invite_path(), &json!(["a@example.com", "user"])).await;
+
+    assert_eq!(assert_error(missing, 400, "MISSING_FIELD").await["detail"]["field"], "user_email");
+    assert_eq!(assert_error(unknown, 400, "UNKNOWN_FIELD").await["detail"]["field"], "is_admin");
+    assert_error(mistyped, 400, "INVALID_BODY").await;
+    assert_error(not_object, 400, "INVALID_BODY").await;
+}
+
+#[tokio::test]
+async fn invite_user_returns_4xx_json_when_body_is_malformed_mislabelled_or_too_large() {
+    let app = TestApp::spawn().await;
+    let url = app.url(&app.invite_path());
+    let post = || app.http().post(url.clone()).bearer_auth(&app.api_key);
+
+    let malformed =
+        post().header("content-type", "application/json").body("{\"user_email\": ").send().await.expect("send");
+    let not_json = post().header("content-type", "text/plain").body("{}").send().await.expect("send");
+    let no_type = post().body(r#"{"user_email":"a@example.com","role":"user"}"#).send().await.expect("send");
+    let huge = json!({ "user_email": "a@example.com", "role": "user", "padding": "x".repeat(200_000) });
+    let too_large = post().json(&huge).send().await.expect("send");
+
+    assert_error(malformed, 400, "INVALID_BODY").await;
+    assert_error(not_json, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    assert_error(no_type, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    assert_error(too_large, 413, "PAYLOAD_TOO_LARGE").await;
+}
+
+#[tokio::test]
+async fn refused_invites_write_nothing() {
+    let app = TestApp::spawn().await;
+    for body in [
+        json!({ "user_email": "ada@example.com", "role": "owner" }),
+        json!({ "user_email": "ada@example.com", "role": "user", "x": 1 }),
+    ] {
+        assert_eq!(app.post_json(&app.invite_path(), &body).await.status(), 400);
+    }
+    assert!(app.anonymous().users().invite_user("ada@example.com", Role::User).await.is_err());
+
+    let first_real = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+
+    assert_eq!(first_real.outcome, InviteOutcome::Created, "no invitation existed before");
+    assert_eq!(app.mail.wait_for_count("ada@example.com", 1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json_errors() {
+    let app = TestApp::spawn().await;
+
+    let missing = app.http().get(app.url("/api/nothing-here")).send().await.expect("send");
+    let wrong_method = app.http().get(app.url(&app.invite_path())).send().await.expect("send");
+
+    assert_error(missing, 404, "NOT_FOUND").await;
+    assert_error(wrong_method, 405, "METHOD_NOT_ALLOWED").await;
+}
+
+#[tokio::test]
+async fn healthz_answers_200_when_ready() {
+    let app = TestApp::spawn().await;
+
+    let response = app.http().get(app.url("/healthz")).send().await.expect("send");
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.expect("json")["status"], "ok");
+}

@@ -1,0 +1,184 @@
+//! The join page: showing an invitation, accepting it, and every kind of dead link.
+
+use std::time::Duration;
+
+use base44::{InviteOutcome, Role};
+use usher_testkit::{TestApp, access_token_of};
+
+use crate::support::assert_api_error;
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn invite(app: &TestApp, email: &str, role: Role) -> String {
+    app.client().users().invite_user(email, role).await.expect("invite");
+    app.mail.wait_for(email).await.join_link()
+}
+
+#[tokio::test]
+async fn join_page_shows_the_invitation_and_never_consumes_the_token() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::Admin).await;
+
+    let first = app.http().get(&link).send().await.expect("first GET");
+    let second = app.http().get(&link).send().await.expect("second GET");
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    assert!(first.headers().get("content-type").is_some_and(|v| v.to_str().is_ok_and(|t| t.starts_with("text/html"))));
+    assert_eq!(first.headers().get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
+    let page = second.text().await.expect("page");
+    for expected in ["Acme Notes", "ada@example.com", "an admin", "<form"] {
+        assert!(page.contains(expected), "page lacks {expected:?}");
+    }
+    assert_eq!(app.accept(&link, "Ada", PASSWORD).await.status(), 303, "still usable after two GETs");
+}
+
+#[tokio::test]
+async fn join_page_escapes_user_supplied_text() {
+    let app = TestApp::spawn().await;
+    let (other_id, other_key) = app.create_other_app("<script>alert(1)</script>").await;
+    let client = base44::Client::builder()
+        .server_url(app.base.as_str())
+        .app_id(&other_id)
+        .token(&other_key)
+        .build()
+        .expect("client");
+    client.users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let link = app.mail.wait_for("ada@example.com").await.join_link();
+
+    let page = app.http().get(&link).send().await.expect("GET").text().await.expect("page");
+
+    assert!(!page.contains("<script>alert(1)</script>"));
+    assert!(page.contains("&lt;script&gt;"));
+}
+
+#[tokio::test]
+async fn accept_redirects_to_the_app_with_an_access_token_that_me_accepts() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::Admin).await;
+
+    let response = app.accept(&link, "Ada Lovelace", PASSWORD).await;
+
+    assert_eq!(response.status(), 303);
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).expect("Location").to_owned();
+    assert!(location.starts_with(&format!("{}?access_token=", app.app_url)), "{location}");
+    let me = app.anonymous().with_token(&access_token_of(&response)).auth().me().await.expect("me");
+    assert_eq!((me.email.as_str(), me.role, me.app_role), ("ada@example.com", Role::Admin, Role::Admin));
+    assert_eq!(me.full_name, "Ada Lovelace");
+    assert!(me.is_verified && !me.disabled && !me.is_service);
+    assert_eq!(me.app_id, app.app_id);
+}
+
+#[tokio::test]
+async fn accept_appends_the_token_with_ampersand_when_app_url_has_a_query() {
+    let app = TestApp::spawn().await;
+    let (id, key) = app.create_other_app("Other").await;
+    let client =
+        base44::Client::builder().server_url(app.base.as_str()).app_id(&id).token(&key).build().expect("client");
+    client.users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let link = app.mail.wait_for("ada@example.com").await.join_link();
+
+    let response = app.accept(&link, "Ada", PASSWORD).await;
+
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).expect("Location");
+    assert!(location.starts_with("https://other.example.test/?access_token="), "{location}");
+}
+
+#[tokio::test]
+async fn join_link_says_already_accepted_and_creates_nothing_when_used_twice() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+    assert_eq!(app.accept(&link, "Ada", PASSWORD).await.status(), 303);
+
+    let again = app.accept(&link, "Mallory", "another password").await;
+    let page = app.http().get(&link).send().await.expect("GET");
+
+    assert_eq!(again.status(), 410);
+    assert_eq!(page.status(), 410);
+    assert!(page.text().await.expect("page").contains("already"));
+}
+
+#[tokio::test]
+async fn join_link_says_expired_and_creates_nothing_when_past_expiry() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+    app.clock.advance(Duration::from_secs(7 * 24 * 3600 + 1));
+
+    let page = app.http().get(&link).send().await.expect("GET");
+    let post = app.accept(&link, "Ada", PASSWORD).await;
+
+    assert_eq!(page.status(), 410);
+    assert!(page.text().await.expect("page").contains("expired"));
+    assert_eq!(post.status(), 410);
+    let again = app.client().users().invite_user("ada@example.com", Role::User).await.expect("re-invite");
+    assert_eq!(again.outcome, InviteOutcome::Resent, "no member was created");
+}
+
+#[tokio::test]
+async fn join_link_says_not_valid_when_token_is_unknown_malformed_or_of_another_app() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+    let (other_id, _) = app.create_other_app("Other").await;
+    let unknown = format!("{}apps/{}/join?token=inv_{}", app.base, app.app_id, "0".repeat(64));
+    let malformed = format!("{}apps/{}/join?token=garbage", app.base, app.app_id);
+    let missing = format!("{}apps/{}/join", app.base, app.app_id);
+    let other_app = link.replace(&app.app_id, &other_id);
+
+    for url in [unknown, malformed, missing, other_app] {
+        let page = app.http().get(&url).send().await.expect("GET");
+
+        assert_eq!(page.status(), 404, "{url}");
+        assert!(page.text().await.expect("page").contains("not valid"));
+    }
+}
+
+#[tokio::test]
+async fn accept_rerenders_the_form_and_keeps_the_invitation_when_password_is_too_short() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+
+    let response = app.accept(&link, "Ada <b>", "short").await;
+
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("at least 8 characters"));
+    assert!(page.contains("Ada &lt;b&gt;"), "keeps the typed name, escaped");
+    assert_eq!(app.accept(&link, "Ada", PASSWORD).await.status(), 303);
+}
+
+#[tokio::test]
+async fn accept_refuses_a_cross_site_post_and_keeps_the_invitation() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+    let action = link.split('?').next().expect("action").to_owned();
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+
+    let forged = app
+        .http()
+        .post(&action)
+        .header("Origin", "https://evil.example")
+        .form(&[("token", token.as_str()), ("full_name", "Eve"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("POST");
+
+    assert_eq!(forged.status(), 403);
+    assert_eq!(app.accept(&link, "Ada", PASSWORD).await.status(), 303);
+}
+
+#[tokio::test]
+async fn me_returns_401_without_token_and_403_for_another_apps_token() {
+    let app = TestApp::spawn().await;
+    let token = app.invite_and_join("ada@example.com", Role::User).await;
+    let (other_id, _) = app.create_other_app("Other").await;
+    let other = base44::Client::builder()
+        .server_url(app.base.as_str())
+        .app_id(&other_id)
+        .token(&token)
+        .build()
+        .expect("client");
+
+    assert_api_error(app.anonymous().auth().me().await, 401, "UNAUTHENTICATED");
+    assert_api_error(other.auth().me().await, 403, "WRONG_APP");
+    assert_api_error(app.client().auth().me().await, 403, "NOT_A_MEMBER");
+}
