@@ -60,6 +60,11 @@ impl Timestamp {
     }
 }
 
+/// Whole seconds, rounded up: a client told to wait 0 s would retry at once and fail again.
+pub fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 fn duration_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -110,6 +115,14 @@ mod tests {
     #[test]
     fn rfc3339_has_milliseconds_and_utc_designator() {
         assert_eq!(Timestamp::from_millis(1_700_000_000_123).to_rfc3339(), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn ceil_secs_rounds_partial_seconds_up() {
+        assert_eq!(ceil_secs(Duration::from_millis(59_001)), 60);
+        assert_eq!(ceil_secs(Duration::from_secs(60)), 60);
+        assert_eq!(ceil_secs(Duration::from_millis(1)), 1);
+        assert_eq!(ceil_secs(Duration::ZERO), 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::access::Principal;
-use crate::clock::Clock;
+use crate::clock::{Clock, ceil_secs};
 use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
 use crate::model::{Actor, App, Invitation, InvitePolicy, Inviter, User};
@@ -36,7 +36,7 @@ pub enum InviteError {
     #[error("members may only invite with role \"user\"")]
     RoleEscalation,
     /// An email went to this address too recently.
-    #[error("an email was sent to this address less than {} seconds ago; try again in {} seconds", .interval.as_secs(), .retry_after.as_secs())]
+    #[error("an email was sent to this address less than {} seconds ago; try again in {} seconds", .interval.as_secs(), ceil_secs(*.retry_after))]
     Throttled {
         /// How long until the next email is allowed.
         retry_after: Duration,

@@ -17,7 +17,7 @@ pub mod role;
 pub mod secret;
 pub mod store;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp, ceil_secs};
 pub use email::EmailAddress;
 pub use id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
 pub use role::Role;

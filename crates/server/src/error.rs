@@ -2,17 +2,15 @@
 //! status and a stable code; every error body is `{"message", "code", "detail"?}`, which the
 //! official SDK turns into a `Base44Error` with `status`, `code` and `message`.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use usher_api_types::ErrorBody;
-use usher_core::StoreError;
 use usher_core::access::AuthError;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
+use usher_core::{StoreError, ceil_secs};
 
 /// Everything a JSON route can answer instead of success.
 #[derive(Debug, thiserror::Error)]
@@ -113,16 +111,11 @@ impl ApiError {
             Self::InvalidRole => Some(json!({ "field": "role", "allowed": ["user", "admin"] })),
             Self::InvalidEmail(_) => Some(json!({ "field": "user_email" })),
             Self::Invite(InviteError::Throttled { retry_after, .. }) => {
-                Some(json!({ "retry_after_seconds": retry_after_secs(*retry_after) }))
+                Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
             _ => None,
         }
     }
-}
-
-/// Whole seconds to wait, never 0 (a client told "retry after 0" would retry at once and fail).
-fn retry_after_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 impl IntoResponse for ApiError {
@@ -136,7 +129,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
         let mut response = (status, Json(body)).into_response();
         if let Self::Invite(InviteError::Throttled { retry_after, .. }) = &self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(*retry_after)));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(*retry_after)));
         }
         response
     }
@@ -152,16 +145,4 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_secs(Duration::from_millis(59_001)), 60);
-        assert_eq!(retry_after_secs(Duration::from_secs(60)), 60);
-        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
-    }
 }

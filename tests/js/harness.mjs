@@ -1,0 +1,180 @@
+// Runs a real `usher serve` (the binary from `cargo build`) on a free loopback port with a
+// fresh SQLite database and the file mail transport in a temporary directory, and reads back
+// the mail it writes. Used by every *.test.mjs file in this folder.
+
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+export const USHER_BIN = process.env.USHER_BIN ?? path.resolve(import.meta.dirname, "../../target/debug/usher");
+const PATIENCE_MS = 15_000;
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function until(what, probe) {
+  const deadline = Date.now() + PATIENCE_MS;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Starts `usher serve`; `resendInterval` is USHER_RESEND_INTERVAL (0 lets tests re-invite at once). */
+export async function startUsher({ resendInterval = 0 } = {}) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "usher-js-"));
+  const port = await freePort();
+  const serverUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ...process.env,
+    DATABASE_URL: `sqlite://${dir}/usher.db?mode=rwc`,
+    USHER_LISTEN: `127.0.0.1:${port}`,
+    USHER_PUBLIC_URL: serverUrl,
+    USHER_MAIL_URL: `file://${dir}/mail`,
+    USHER_RESEND_INTERVAL: String(resendInterval),
+    RUST_LOG: "info",
+  };
+  const child = spawn(USHER_BIN, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  await until(`${serverUrl}/healthz`, async () => {
+    if (child.exitCode !== null) throw new Error(`usher serve exited ${child.exitCode}:\n${stderr}`);
+    try {
+      return (await fetch(`${serverUrl}/healthz`)).status === 200;
+    } catch {
+      return false;
+    }
+  });
+
+  return {
+    serverUrl,
+    stdout: () => stdout,
+    stderr: () => stderr,
+
+    /** `usher app create … --json` against the same database; returns the parsed object. */
+    async createApp({ name = "Seed App", appUrl = "https://app.example.test/home" } = {}) {
+      const { stdout: out } = await promisify(execFile)(
+        USHER_BIN,
+        ["app", "create", "--name", name, "--app-url", appUrl, "--json"],
+        { env },
+      );
+      const lines = out.trim().split("\n");
+      if (lines.length !== 1) throw new Error(`expected one JSON line, got:\n${out}`);
+      return JSON.parse(lines[0]);
+    },
+
+    /** Every message to `to` delivered so far, oldest first. */
+    async mailTo(to) {
+      let names;
+      try {
+        names = (await readdir(path.join(dir, "mail"))).filter((n) => n.endsWith(".eml"));
+      } catch {
+        return [];
+      }
+      const mails = [];
+      for (const name of names) {
+        const file = path.join(dir, "mail", name);
+        const mail = parseMail(await readFile(file, "utf8"));
+        mail.writtenAt = (await stat(file)).mtimeMs;
+        if ((mail.headers.to ?? "").includes(to)) mails.push(mail);
+      }
+      return mails.sort((a, b) => a.writtenAt - b.writtenAt);
+    },
+
+    /** Waits until `count` messages to `to` arrived; returns the newest. */
+    async waitForMail(to, count = 1) {
+      const mails = await until(`${count} mail(s) to ${to}`, async () => {
+        const found = await this.mailTo(to);
+        return found.length >= count ? found : null;
+      });
+      return mails[mails.length - 1];
+    },
+
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A minimal RFC 5322 / MIME reader: headers, and the decoded text and HTML parts. */
+export function parseMail(raw) {
+  const { headers, body } = splitHeaders(raw);
+  const parts = {};
+  const boundary = /boundary="?([^";]+)"?/i.exec(headers["content-type"] ?? "")?.[1];
+  const chunks = boundary ? body.split(`--${boundary}`).slice(1, -1) : [raw];
+  for (const chunk of chunks) {
+    const part = splitHeaders(chunk.replace(/^\r?\n/, ""));
+    const type = (part.headers["content-type"] ?? "text/plain").split(";")[0].trim();
+    parts[type] = decode(part.body, part.headers["content-transfer-encoding"]);
+  }
+  return { raw, headers, text: parts["text/plain"] ?? "", html: parts["text/html"] ?? "" };
+}
+
+function splitHeaders(text) {
+  const end = text.search(/\r?\n\r?\n/);
+  const head = end < 0 ? text : text.slice(0, end);
+  const body = end < 0 ? "" : text.slice(end).replace(/^\r?\n\r?\n/, "");
+  const headers = {};
+  for (const line of head.replace(/\r?\n[ \t]+/g, " ").split(/\r?\n/)) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { headers, body };
+}
+
+function decode(body, encoding = "7bit") {
+  switch (encoding.toLowerCase()) {
+    case "base64":
+      return Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8");
+    case "quoted-printable":
+      return Buffer.from(
+        body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16))),
+        "latin1",
+      ).toString("utf8");
+    default:
+      return body;
+  }
+}
+
+/** The join link in an invitation's text part. */
+export function joinLink(mail) {
+  const link = /https?:\/\/\S+\/join\?token=\S+/.exec(mail.text)?.[0];
+  if (!link) throw new Error(`no join link in:\n${mail.text}`);
+  return link;
+}
+
+/** The hidden inputs and action of the join page's form. */
+export function formOf(html, pageUrl) {
+  const action = unescapeHtml(/<form[^>]*action="([^"]*)"/.exec(html)?.[1] ?? "");
+  const fields = {};
+  for (const [, name, value] of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
+    fields[name] = unescapeHtml(value);
+  }
+  return { action: new URL(action, pageUrl).toString(), fields };
+}
+
+/** What a browser makes of an attribute value. */
+function unescapeHtml(text) {
+  return text
+    .replace(/&#x([0-9a-f]+);/gi, (_, hex) => String.fromCodePoint(parseInt(hex, 16)))
+    .replace(/&#(\d+);/g, (_, dec) => String.fromCodePoint(Number(dec)))
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+}
