@@ -94,7 +94,11 @@ impl Renderer {
             MailKind::Invitation => {
                 let invitation = msg.invitation.as_ref().ok_or(RenderError::MissingToken)?;
                 let link = self.config.join_link(app.id.as_str(), invitation.token.expose());
-                let subject = format!("{} invited you to join {}", msg.inviter_name, app.name);
+                let subject = if msg.inviter_name == app.name {
+                    format!("You are invited to join {}", app.name)
+                } else {
+                    format!("{} invited you to join {}", msg.inviter_name, app.name)
+                };
                 ("invitation", subject, Some(link), Some(human_time(invitation.expires_at)))
             }
             MailKind::SignIn => ("sign_in", format!("Sign in to {}", app.name), None, None),

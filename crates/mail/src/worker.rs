@@ -104,3 +104,120 @@ fn jitter() -> f64 {
     let mut byte = [0u8; 1];
     getrandom::getrandom(&mut byte).map_or(0.5, |()| f64::from(byte[0]) / 255.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use usher_core::model::{Actor, AppSettings, DeliveryStatus, Inviter, MailKind};
+    use usher_core::secret::{ApiKey, InvitationToken};
+    use usher_core::store::{InviteCommand, NewApiKey, NewApp};
+    use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, ManualClock, MessageId, Role};
+
+    use super::*;
+    use crate::render::RenderedEmail;
+    use crate::render::tests::config;
+
+    /// A transport that answers with a scripted result and remembers what it was given.
+    struct ScriptedTransport {
+        answer: fn() -> Result<(), TransportError>,
+        sent: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Transport for ScriptedTransport {
+        async fn send(&self, email: &RenderedEmail, _message_id: &str) -> Result<(), TransportError> {
+            self.sent.lock().expect("lock").push(email.to.to_string());
+            (self.answer)()
+        }
+    }
+
+    struct Fixture {
+        worker: DeliveryWorker,
+        store: Arc<dyn Store>,
+        clock: Arc<ManualClock>,
+        transport: Arc<ScriptedTransport>,
+        token: InvitationToken,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A real SQLite store holding one queued invitation email, and a worker over it.
+    async fn fixture(answer: fn() -> Result<(), TransportError>) -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            usher_store::connect(&format!("sqlite://{}", dir.path().join("usher.db").display())).expect("store");
+        let clock = Arc::new(ManualClock::starting_now());
+        let key = ApiKeyId::generate();
+        let app_id = AppId::generate();
+        let new_app = NewApp {
+            id: app_id.clone(),
+            name: "Acme".into(),
+            app_url: "https://app.example.test/".into(),
+            settings: AppSettings::default(),
+            api_key: NewApiKey { id: key.clone(), name: "default".into(), hash: ApiKey::generate().hash() },
+            now: clock.now(),
+        };
+        store.create_app(new_app).await.expect("app");
+        let token = InvitationToken::generate();
+        let cmd = InviteCommand {
+            app_id,
+            email: EmailAddress::parse("ada@example.com").expect("address"),
+            role: Role::User,
+            inviter: Inviter { actor: Actor::ApiKey(key), display_name: "Acme".into() },
+            invitation_id: InvitationId::generate(),
+            token: token.clone(),
+            message_id: MessageId::generate(),
+            expires_at: clock.now().plus(Duration::from_secs(3600)),
+            resend_interval: Duration::ZERO,
+            now: clock.now(),
+        };
+        store.invite(cmd).await.expect("invite");
+        let transport = Arc::new(ScriptedTransport { answer, sent: Mutex::default() });
+        let worker =
+            DeliveryWorker::new(store.clone(), transport.clone(), config(), clock.clone(), Arc::new(Notify::new()))
+                .expect("worker");
+        Fixture { worker, store, clock, transport, token, _dir: dir }
+    }
+
+    #[tokio::test]
+    async fn deliver_due_marks_the_message_sent_when_the_transport_accepts_it() {
+        let f = fixture(|| Ok(())).await;
+
+        let delivered = f.worker.deliver_due().await.expect("pass");
+
+        assert_eq!(delivered, 1);
+        assert_eq!(*f.transport.sent.lock().expect("lock"), ["ada@example.com"]);
+        f.clock.advance(Duration::from_secs(3600));
+        assert!(f.store.claim_outbox(f.clock.now(), LEASE, BATCH).await.expect("claim").is_empty(), "nothing left");
+    }
+
+    #[tokio::test]
+    async fn deliver_due_retries_later_when_the_transport_fails_temporarily() {
+        let f = fixture(|| Err(TransportError::temporary("connection refused"))).await;
+
+        f.worker.deliver_due().await.expect("pass");
+
+        assert_eq!(f.worker.deliver_due().await.expect("second pass"), 0, "not due again at once");
+        f.clock.advance(Duration::from_secs(40));
+        let again = f.store.claim_outbox(f.clock.now(), LEASE, BATCH).await.expect("claim");
+        assert_eq!(again.len(), 1, "due again after the backoff");
+        assert_eq!((again[0].attempts, again[0].kind), (1, MailKind::Invitation));
+    }
+
+    #[tokio::test]
+    async fn deliver_due_fails_the_message_at_once_when_the_transport_refuses_it_permanently() {
+        let f = fixture(|| Err(TransportError::permanent("550 no such user"))).await;
+
+        f.worker.deliver_due().await.expect("pass");
+
+        f.clock.advance(Duration::from_secs(48 * 3600));
+        assert!(f.store.claim_outbox(f.clock.now(), LEASE, BATCH).await.expect("claim").is_empty(), "never retried");
+        assert_eq!(f.transport.sent.lock().expect("lock").len(), 1);
+        let lookup = f.store.invitation_by_token(&f.token.hash()).await.expect("lookup").expect("invitation");
+        let delivery = lookup.invitation.delivery;
+        assert_eq!(
+            (delivery.status, delivery.last_error.as_deref()),
+            (DeliveryStatus::Failed, Some("550 no such user"))
+        );
+    }
+}

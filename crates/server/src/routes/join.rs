@@ -171,13 +171,14 @@ fn problem_page(state: &AppState, app: &App, err: JoinError) -> Response {
     state.pages.render(status, "link_problem.html", context! { title, explanation, next_step }, Csp::Form)
 }
 
-/// True when a browser tells us the form was posted from another origin. Browsers send
-/// `Sec-Fetch-Site` and `Origin` on cross-site posts; non-browser clients send neither and
-/// cannot be used for cross-site request forgery.
+/// True when a browser tells us the form was posted from another origin. Modern browsers
+/// send `Sec-Fetch-Site`, which is trusted when present; older ones only `Origin`. Our pages
+/// use `Referrer-Policy: no-referrer`, under which a same-origin post may carry `Origin: null`,
+/// so `Origin` alone is consulted only without `Sec-Fetch-Site`. Non-browser clients send
+/// neither and cannot be used for cross-site request forgery.
 fn is_cross_site(headers: &HeaderMap, public_url: &Url) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some("cross-site" | "same-site")) {
-        return true;
+    if let Some(fetch_site) = headers.get("sec-fetch-site") {
+        return !matches!(fetch_site.to_str(), Ok("same-origin" | "none"));
     }
     match headers.get(header::ORIGIN).map(|v| v.to_str()) {
         None => false,
@@ -223,7 +224,15 @@ mod tests {
         assert!(!is_cross_site(&headers, &public()));
 
         headers.insert(header::ORIGIN, "http://127.0.0.1:8044".parse().expect("header"));
+        assert!(!is_cross_site(&headers, &public()));
+    }
+
+    #[test]
+    fn is_cross_site_trusts_fetch_metadata_over_a_null_origin() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ORIGIN, "null".parse().expect("header"));
         headers.insert("sec-fetch-site", "same-origin".parse().expect("header"));
+
         assert!(!is_cross_site(&headers, &public()));
     }
 }

@@ -182,3 +182,16 @@ async fn me_returns_401_without_token_and_403_for_another_apps_token() {
     assert_api_error(other.auth().me().await, 403, "WRONG_APP");
     assert_api_error(app.client().auth().me().await, 403, "NOT_A_MEMBER");
 }
+
+#[tokio::test]
+async fn welcome_page_renders_for_an_app() {
+    let app = TestApp::spawn().await;
+
+    let page =
+        app.http().get(app.url(&format!("/apps/{}/welcome?access_token=x", app.app_id))).send().await.expect("GET");
+
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("page");
+    assert!(html.contains("Acme Notes"));
+    assert!(html.contains(&format!("\"/api/apps/{}/entities/User/me\"", app.app_id)), "the page calls me()");
+}
