@@ -29,6 +29,26 @@ enum Command {
     /// Manage apps.
     #[command(subcommand)]
     App(AppCommand),
+    /// Check mail delivery.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send one test message with the configured transport and print what the server answered.
+    Test(MailTestArgs),
+}
+
+/// Options of `usher mail test`.
+#[derive(clap::Args)]
+pub struct MailTestArgs {
+    /// Where to send the test message.
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: String,
+    /// The same settings `usher serve` reads (USHER_MAIL_URL, USHER_MAIL_FROM, …).
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +83,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args),
+        Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -75,6 +75,11 @@ impl EmailAddress {
         &self.0
     }
 
+    /// The part after the `@`.
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, domain)| domain)
+    }
+
     /// The address with everything but the first character of the local part masked, for logs.
     pub fn masked(&self) -> String {
         let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));

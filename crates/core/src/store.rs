@@ -148,6 +148,9 @@ pub trait Store: Send + Sync + 'static {
     /// audit record are written together or not at all.
     async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError>;
 
+    /// The invitation of this app with this id.
+    async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
+
     /// The invitation that this token (current or replaced) belongs to.
     async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError>;
 
@@ -161,8 +164,9 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32)
     -> Result<Vec<OutboxMessage>, StoreError>;
 
-    /// Records that the transport accepted the message; its link secret is erased.
-    async fn mark_sent(&self, id: &MessageId, now: Timestamp) -> Result<(), StoreError>;
+    /// Records that the transport accepted these messages (one transaction for all, so a
+    /// fast worker does not pay a commit per email); their link secrets are erased.
+    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError>;
 
     /// Records a failed attempt: retried at `retry_at`, or failed for good (secret erased) when `None`.
     async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError>;

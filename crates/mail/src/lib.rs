@@ -4,11 +4,13 @@
 
 mod backoff;
 mod render;
+mod smtp;
 mod transport;
 mod url;
 mod worker;
 
-pub use render::{MailerConfig, Renderer};
+pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email};
+pub use smtp::SmtpTransport;
 pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError, transport};
-pub use url::{InvalidMailUrl, MailUrl};
+pub use url::{InvalidMailUrl, MailUrl, SmtpSecurity, SmtpUrl};
 pub use worker::DeliveryWorker;

@@ -130,6 +130,20 @@ impl Renderer {
     }
 }
 
+/// A one-line test message from `from` to `to`, for checking mail settings.
+pub fn test_email(from: &EmailAddress, to: &EmailAddress, now: Timestamp) -> Result<RenderedEmail, RenderError> {
+    let subject = "Usher test message".to_owned();
+    let message = Message::builder()
+        .from(mailbox(Some("Usher".into()), from)?)
+        .to(mailbox(None, to)?)
+        .subject(subject.clone())
+        .date(system_time(now))
+        .message_id(Some(format!("<test-{}@{}>", now.as_millis(), from.domain())))
+        .body("This is a test message from Usher. If you can read it, USHER_MAIL_URL works.\n".to_owned())
+        .map_err(|e| RenderError::Message(e.to_string()))?;
+    Ok(RenderedEmail { to: to.clone(), subject, message, link: None })
+}
+
 fn mailbox(name: Option<String>, address: &EmailAddress) -> Result<Mailbox, RenderError> {
     let address =
         address.as_str().parse().map_err(|e: lettre::address::AddressError| RenderError::Message(e.to_string()))?;

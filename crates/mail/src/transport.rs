@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::render::RenderedEmail;
+use crate::smtp::SmtpTransport;
 use crate::url::MailUrl;
 
 /// Why a transport did not take a message.
@@ -32,8 +33,8 @@ impl TransportError {
 /// Delivers rendered messages.
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {
-    /// Hands `email` over for delivery.
-    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<(), TransportError>;
+    /// Hands `email` over for delivery; returns what the receiver answered, for operators.
+    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<String, TransportError>;
 }
 
 /// The transport could not be set up.
@@ -44,9 +45,15 @@ pub struct TransportSetupError {
     source: std::io::Error,
 }
 
-/// The transport for `url`.
-pub fn transport(url: &MailUrl) -> Result<Arc<dyn Transport>, TransportSetupError> {
+/// The transport for `url`; SMTP connections greet the server as `hello_domain` and up to
+/// `concurrency` of them are kept open.
+pub fn transport(
+    url: &MailUrl,
+    hello_domain: &str,
+    concurrency: usize,
+) -> Result<Arc<dyn Transport>, TransportSetupError> {
     Ok(match url {
+        MailUrl::Smtp(smtp) => Arc::new(SmtpTransport::new(smtp.clone(), hello_domain, concurrency)),
         MailUrl::File(dir) => Arc::new(FileTransport::new(dir)?),
         MailUrl::Log => Arc::new(LogTransport),
     })
@@ -67,7 +74,7 @@ impl FileTransport {
 
 #[async_trait::async_trait]
 impl Transport for FileTransport {
-    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<(), TransportError> {
+    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<String, TransportError> {
         let bytes = email.message.formatted();
         let path = self.dir.join(format!("{message_id}.eml"));
         let partial = self.dir.join(format!(".{message_id}.eml.partial"));
@@ -77,7 +84,8 @@ impl Transport for FileTransport {
             .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", partial.display())))?;
         tokio::fs::rename(&partial, &path)
             .await
-            .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", path.display())))?;
+        Ok(format!("written to {}", path.display()))
     }
 }
 
@@ -86,9 +94,9 @@ pub struct LogTransport;
 
 #[async_trait::async_trait]
 impl Transport for LogTransport {
-    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<(), TransportError> {
+    async fn send(&self, email: &RenderedEmail, message_id: &str) -> Result<String, TransportError> {
         tracing::info!(to = %email.to.masked(), subject = %email.subject, message.id = message_id, "email (log transport)");
-        Ok(())
+        Ok("logged".to_owned())
     }
 }
 

@@ -1,11 +1,12 @@
-//! The delivery worker: claims due outbox messages, sends them, and records the result.
-//! Every server instance runs one; leases keep two instances from sending one message.
+//! The delivery worker: claims due outbox messages, sends them concurrently, and records the
+//! results. Every server instance runs one; leases keep two instances from sending one message.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
 use usher_core::model::OutboxMessage;
 use usher_core::{Clock, Store, StoreError};
 
@@ -16,7 +17,7 @@ use crate::transport::{Transport, TransportError};
 /// How long a claimed message is reserved for this worker before another may retry it.
 const LEASE: Duration = Duration::from_secs(5 * 60);
 /// Messages claimed per pass.
-const BATCH: u32 = 100;
+const BATCH: u32 = 256;
 /// How often to look for due messages without being woken (retries, other instances).
 const POLL: Duration = Duration::from_secs(1);
 
@@ -24,21 +25,25 @@ const POLL: Duration = Duration::from_secs(1);
 pub struct DeliveryWorker {
     store: Arc<dyn Store>,
     transport: Arc<dyn Transport>,
-    renderer: Renderer,
+    renderer: Arc<Renderer>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    concurrency: usize,
 }
 
 impl DeliveryWorker {
-    /// A worker sending through `transport`; `wake` is notified when new mail is queued.
+    /// A worker sending through `transport` with up to `concurrency` messages in flight;
+    /// `wake` is notified when new mail is queued.
     pub fn new(
         store: Arc<dyn Store>,
         transport: Arc<dyn Transport>,
         config: MailerConfig,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
+        concurrency: usize,
     ) -> Result<Self, minijinja::Error> {
-        Ok(Self { store, transport, renderer: Renderer::new(config)?, clock, wake })
+        let renderer = Arc::new(Renderer::new(config)?);
+        Ok(Self { store, transport, renderer, clock, wake, concurrency: concurrency.max(1) })
     }
 
     /// Runs until `shutdown` completes.
@@ -61,42 +66,58 @@ impl DeliveryWorker {
     /// One pass: claims the due messages and tries each once. Returns how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
         let claimed = self.store.claim_outbox(self.clock.now(), LEASE, BATCH).await?;
-        for msg in &claimed {
-            self.deliver(msg).await?;
+        let count = claimed.len();
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut attempts = JoinSet::new();
+        for msg in claimed {
+            let Ok(slot) = slots.clone().acquire_owned().await else { break };
+            let (transport, renderer, clock) = (self.transport.clone(), self.renderer.clone(), self.clock.clone());
+            attempts.spawn(async move {
+                let result = attempt(&*transport, &renderer, &msg, clock.now()).await;
+                drop(slot);
+                (msg, result)
+            });
         }
-        Ok(claimed.len())
+        let mut sent = Vec::with_capacity(count);
+        while let Some(joined) = attempts.join_next().await {
+            match joined {
+                Ok((msg, Ok(()))) => sent.push(msg.id),
+                Ok((msg, Err(err))) => self.record_failure(&msg, &err).await?,
+                // The message stays leased; when the lease runs out it is tried again.
+                Err(err) => tracing::error!(error = %err, "a delivery attempt panicked"),
+            }
+        }
+        if !sent.is_empty() {
+            self.store.mark_sent(&sent, self.clock.now()).await?;
+        }
+        Ok(count)
     }
 
-    async fn deliver(&self, msg: &OutboxMessage) -> Result<(), StoreError> {
-        let result = match self.renderer.render(msg, self.clock.now()) {
-            Ok(email) => {
-                let sent = self.transport.send(&email, msg.id.as_str()).await;
-                if sent.is_ok()
-                    && self.renderer.config().log_links
-                    && let Some(link) = &email.link
-                {
-                    tracing::info!("invitation for {}: {link}", msg.to.masked());
-                }
-                sent
-            }
-            Err(err) => Err(TransportError::permanent(err.to_string())),
-        };
+    async fn record_failure(&self, msg: &OutboxMessage, err: &TransportError) -> Result<(), StoreError> {
         let now = self.clock.now();
-        match result {
-            Ok(()) => {
-                tracing::info!(message.id = %msg.id, to = %msg.to.masked(), "email sent");
-                self.store.mark_sent(&msg.id, now).await
-            }
-            Err(err) => {
-                let retry_at = err
-                    .is_temporary
-                    .then(|| backoff::retry_at(msg.created_at, msg.attempts + 1, now, jitter()))
-                    .flatten();
-                tracing::warn!(message.id = %msg.id, to = %msg.to.masked(), error = %err, will_retry = retry_at.is_some(), "email not sent");
-                self.store.mark_failed(&msg.id, &err.message, retry_at).await
-            }
-        }
+        let retry_at =
+            err.is_temporary.then(|| backoff::retry_at(msg.created_at, msg.attempts + 1, now, jitter())).flatten();
+        tracing::warn!(message.id = %msg.id, to = %msg.to.masked(), error = %err, will_retry = retry_at.is_some(), "email not sent");
+        self.store.mark_failed(&msg.id, &err.message, retry_at).await
     }
+}
+
+/// Renders and sends one message.
+async fn attempt(
+    transport: &dyn Transport,
+    renderer: &Renderer,
+    msg: &OutboxMessage,
+    now: usher_core::Timestamp,
+) -> Result<(), TransportError> {
+    let email = renderer.render(msg, now).map_err(|err| TransportError::permanent(err.to_string()))?;
+    let answer = transport.send(&email, msg.id.as_str()).await?;
+    tracing::info!(message.id = %msg.id, to = %msg.to.masked(), answer = %answer, "email sent");
+    if renderer.config().log_links
+        && let Some(link) = &email.link
+    {
+        tracing::info!("invitation for {}: {link}", msg.to.masked());
+    }
+    Ok(())
 }
 
 /// A number in `0..=1` from the OS random source, to spread retries apart.
@@ -126,9 +147,9 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Transport for ScriptedTransport {
-        async fn send(&self, email: &RenderedEmail, _message_id: &str) -> Result<(), TransportError> {
+        async fn send(&self, email: &RenderedEmail, _message_id: &str) -> Result<String, TransportError> {
             self.sent.lock().expect("lock").push(email.to.to_string());
-            (self.answer)()
+            (self.answer)().map(|()| "250 ok".to_owned())
         }
     }
 
@@ -174,7 +195,7 @@ mod tests {
         store.invite(cmd).await.expect("invite");
         let transport = Arc::new(ScriptedTransport { answer, sent: Mutex::default() });
         let worker =
-            DeliveryWorker::new(store.clone(), transport.clone(), config(), clock.clone(), Arc::new(Notify::new()))
+            DeliveryWorker::new(store.clone(), transport.clone(), config(), clock.clone(), Arc::new(Notify::new()), 4)
                 .expect("worker");
         Fixture { worker, store, clock, transport, token, _dir: dir }
     }

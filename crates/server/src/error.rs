@@ -42,6 +42,12 @@ pub enum ApiError {
     /// No app has this id.
     #[error("app not found")]
     AppNotFound,
+    /// No invitation of this app has this id.
+    #[error("invitation not found")]
+    InvitationNotFound,
+    /// The route is for admins and API keys.
+    #[error("only admins of this app and API keys may do this")]
+    AdminOnly,
     /// No route has this path.
     #[error("no such route")]
     RouteNotFound,
@@ -89,6 +95,8 @@ impl ApiError {
             Self::InvalidEmail(_) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
             Self::AppIdMismatch => (StatusCode::BAD_REQUEST, "APP_ID_MISMATCH"),
             Self::AppNotFound => (StatusCode::NOT_FOUND, "APP_NOT_FOUND"),
+            Self::InvitationNotFound => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
+            Self::AdminOnly => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Self::Auth(AuthError::Unauthenticated) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),

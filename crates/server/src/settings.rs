@@ -22,6 +22,7 @@ const DEFAULT_MAIL_FROM: &str = "no-reply@localhost";
 const DEFAULT_CONFIG_FILE: &str = "usher.toml";
 const DEFAULT_RESEND_INTERVAL_SECS: u64 = 60;
 const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
+const DEFAULT_MAIL_CONCURRENCY: usize = 16;
 
 /// Where the data lives; shared by every command that opens the database.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -54,10 +55,15 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Mail transport: `file://DIR` (one .eml per message), `log`, or `smtp://…` once available
+    /// Mail transport: `smtp://[user:pass@]host:port[?tls=required|none]` (STARTTLS when
+    /// offered), `smtps://…` (implicit TLS), `file://DIR` (one .eml per message) or `log`
     /// [default: file://usher-data/mail]
     #[arg(long, env = "USHER_MAIL_URL", value_name = "URL", hide_env_values = true)]
     pub mail_url: Option<String>,
+
+    /// Emails sent at once, and SMTP connections kept open [default: 16]
+    #[arg(long, env = "USHER_MAIL_CONCURRENCY", value_name = "N")]
+    pub mail_concurrency: Option<usize>,
 
     /// Sender address used when an app sets none [default: no-reply@localhost]
     #[arg(long, env = "USHER_MAIL_FROM", value_name = "ADDRESS")]
@@ -90,6 +96,7 @@ struct FileSettings {
     public_url: Option<Url>,
     database_url: Option<String>,
     mail_url: Option<String>,
+    mail_concurrency: Option<usize>,
     mail_from: Option<String>,
     resend_interval: Option<u64>,
     jwt_secret: Option<String>,
@@ -170,6 +177,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     /// The mail transport.
     pub mail_url: MailUrl,
+    /// Emails sent at once.
+    pub mail_concurrency: usize,
     /// Sender address for apps that set none.
     pub mail_from: EmailAddress,
     /// Minimum time between two emails to one address in one app.
@@ -201,6 +210,10 @@ impl Settings {
         }
         let database_url = args.database.database_url.clone().or(file.database_url);
         let mail_url = args.mail_url.clone().or(file.mail_url).unwrap_or_else(|| DEFAULT_MAIL_URL.to_owned());
+        let mail_concurrency = args.mail_concurrency.or(file.mail_concurrency).unwrap_or(DEFAULT_MAIL_CONCURRENCY);
+        if !(1..=256).contains(&mail_concurrency) {
+            return Err(invalid("USHER_MAIL_CONCURRENCY", "must be between 1 and 256"));
+        }
         let mail_from = args.mail_from.clone().or(file.mail_from).unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
         let resend = args.resend_interval.or(file.resend_interval).unwrap_or(DEFAULT_RESEND_INTERVAL_SECS);
         let ttl = args.access_token_ttl.or(file.access_token_ttl).unwrap_or(DEFAULT_ACCESS_TOKEN_TTL_SECS);
@@ -216,6 +229,7 @@ impl Settings {
             public_url,
             database_url: DatabaseUrl(database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())),
             mail_url: mail_url.parse().map_err(|e: usher_mail::InvalidMailUrl| invalid("USHER_MAIL_URL", e))?,
+            mail_concurrency,
             mail_from: EmailAddress::parse(&mail_from).map_err(|e| invalid("USHER_MAIL_FROM", e))?,
             resend_interval: Duration::from_secs(resend),
             jwt_secret: jwt_secret.map(SecretString::from),
@@ -232,6 +246,7 @@ impl Settings {
             public_url,
             database_url: DatabaseUrl::new(database_url),
             mail_url: MailUrl::File(mail_dir.to_owned()),
+            mail_concurrency: DEFAULT_MAIL_CONCURRENCY,
             mail_from: EmailAddress::parse(DEFAULT_MAIL_FROM).expect("the default sender is valid"),
             resend_interval: Duration::ZERO,
             jwt_secret: None,

@@ -3,6 +3,7 @@
 //! reads back the `.eml` files the delivery worker wrote.
 
 mod mail;
+mod smtp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use usher_server::bootstrap::{AppUrl, create_app};
 use usher_server::{App, Settings};
 
 pub use mail::{Email, MailDir};
+pub use smtp::{SmtpServer, free_port};
 
 /// A running Usher with one app already created.
 pub struct TestApp {
@@ -41,6 +43,14 @@ impl TestApp {
     /// A server with no resend interval.
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
+    }
+
+    /// A server that delivers over SMTP to `smtp_url`, reading mail from `mail`.
+    pub async fn spawn_with_smtp(smtp_url: &str, mail: MailDir) -> Self {
+        let url = smtp_url.parse().expect("SMTP URL");
+        let mut app = Self::spawn_with(|s| s.mail_url = url).await;
+        app.mail = mail;
+        app
     }
 
     /// A server whose settings `configure` adjusts first.

@@ -3,13 +3,15 @@
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-/// The mail directory of a test server.
+/// A directory of delivered `.eml` files.
+#[derive(Clone)]
 pub struct MailDir {
     dir: PathBuf,
 }
 
 impl MailDir {
-    pub(crate) fn new(dir: PathBuf) -> Self {
+    /// Reads `.eml` files from `dir`.
+    pub fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
 

@@ -1,25 +1,40 @@
 //! Inviting: `users.inviteUser` and `auth.inviteUser` of the official SDK, two routes with one
 //! handler.
 
-use axum::extract::State;
-use axum::routing::post;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use usher_api_types as api;
 use usher_core::invite::InviteOutcome;
-use usher_core::{EmailAddress, Role};
+use usher_core::{EmailAddress, InvitationId, Role};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::state::AppState;
 use crate::wire;
 
-/// Both invite routes.
+/// Both invite routes, and reading one invitation.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/apps/{app_id}/runtime/users/invite-user", post(invite_user))
         .route("/api/apps/{app_id}/users/invite-user", post(invite_user))
+        .route("/api/apps/{app_id}/invitations/{invitation_id}", get(show_invitation))
+}
+
+/// One invitation with the delivery state of its latest email (admins and API keys only).
+async fn show_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, invitation_id)): Path<(String, String)>,
+) -> Result<Json<api::Invitation>, ApiError> {
+    if !caller.principal.is_admin() {
+        return Err(ApiError::AdminOnly);
+    }
+    let id = InvitationId::parse(&invitation_id).map_err(|_| ApiError::InvitationNotFound)?;
+    let invitation = state.store.invitation(&caller.app.id, &id).await?.ok_or(ApiError::InvitationNotFound)?;
+    Ok(Json(wire::invitation(&invitation, state.clock.now())))
 }
 
 /// The body as sent. Fields are loose JSON values so that each bad value gets its own error

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use usher_core::model::{ApiKeyRecord, App, OutboxMessage, TokenLookup, User};
+use usher_core::model::{ApiKeyRecord, App, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::secret::TokenHash;
 use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp};
-use usher_core::{AppId, Clock, MessageId, Store, StoreError, SystemClock, Timestamp, UserId};
+use usher_core::{AppId, Clock, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId};
 
 use crate::{OpenError, migrate};
 use worker::Worker;
@@ -95,6 +95,11 @@ impl Store for SqliteStore {
         self.worker.write(move |tx| invitations::invite(tx, cmd)).await
     }
 
+    async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.read(move |tx| rows::invitation_in_app(tx, &app_id, &id)).await
+    }
+
     async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
         let hash = hash.clone();
         self.worker.read(move |tx| rows::token_lookup(tx, &hash)).await
@@ -113,9 +118,9 @@ impl Store for SqliteStore {
         self.worker.write(move |tx| outbox::claim(tx, now, lease, limit)).await
     }
 
-    async fn mark_sent(&self, id: &MessageId, now: Timestamp) -> Result<(), StoreError> {
-        let id = id.clone();
-        self.worker.write(move |tx| outbox::mark_sent(tx, &id, now)).await
+    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.worker.write(move |tx| ids.iter().try_for_each(|id| outbox::mark_sent(tx, id, now))).await
     }
 
     async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
@@ -205,7 +210,7 @@ mod tests {
         store.claim_outbox(T0, LEASE, 10).await.expect("claim");
         let queued_before = holds_token(&store, &sent).await;
 
-        store.mark_sent(&sent, T0).await.expect("mark sent");
+        store.mark_sent(std::slice::from_ref(&sent), T0).await.expect("mark sent");
         store.mark_failed(&failed, "550", None).await.expect("mark failed");
         store.mark_failed(&retried, "451", Some(T0)).await.expect("mark failed");
         store.mark_failed(&cancelled, "451", Some(T0)).await.expect("mark failed");

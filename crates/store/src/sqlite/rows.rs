@@ -209,6 +209,17 @@ pub(super) fn invitation_by_id(tx: &Transaction<'_>, id: &InvitationId) -> rusql
     tx.prepare_cached(&format!("{INVITATION_SELECT} WHERE i.id = ?1"))?.query_row(params![id.as_str()], invitation)
 }
 
+/// The invitation of `app_id` with this id, if any.
+pub(super) fn invitation_in_app(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    id: &InvitationId,
+) -> rusqlite::Result<Option<Invitation>> {
+    tx.prepare_cached(&format!("{INVITATION_SELECT} WHERE i.id = ?1 AND i.app_id = ?2"))?
+        .query_row(params![id.as_str(), app_id.as_str()], invitation)
+        .optional()
+}
+
 /// The invitation this token (current or replaced) belongs to, with its app.
 pub(super) fn token_lookup(tx: &Transaction<'_>, hash: &TokenHash) -> rusqlite::Result<Option<TokenLookup>> {
     let token = tx

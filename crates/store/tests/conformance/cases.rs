@@ -40,7 +40,7 @@ async fn member(store: &dyn Store, app: &App, to: &str, role: Role) -> User {
 /// Claims and marks sent everything due at `now`, so a case starts with an empty outbox.
 async fn drain(store: &dyn Store, now: Timestamp) {
     for message in store.claim_outbox(now, LEASE, 100).await.expect("claim") {
-        store.mark_sent(&message.id, now).await.expect("mark sent");
+        store.mark_sent(std::slice::from_ref(&message.id), now).await.expect("mark sent");
     }
 }
 
@@ -448,7 +448,7 @@ pub async fn mark_sent_shows_sent_and_stops_claims_when_transport_accepted(store
     let claimed = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
     let sent_at = T0.plus(Duration::from_secs(2));
 
-    store.mark_sent(&claimed[0].id, sent_at).await.expect("mark sent");
+    store.mark_sent(&[claimed[0].id.clone()], sent_at).await.expect("mark sent");
 
     let delivery = delivery(store, &token).await;
     assert_eq!(
@@ -525,7 +525,7 @@ pub async fn mark_failed_cancels_instead_of_retrying_when_invitation_was_resent(
 pub async fn mark_sent_returns_not_found_when_message_is_unknown(store: &dyn Store) {
     app(store).await;
 
-    let sent = store.mark_sent(&MessageId::generate(), T0).await;
+    let sent = store.mark_sent(&[MessageId::generate()], T0).await;
     let failed = store.mark_failed(&MessageId::generate(), "boom", None).await;
 
     assert!(matches!(sent, Err(StoreError::NotFound)), "{sent:?}");

@@ -4,4 +4,5 @@
 mod errors;
 mod invite;
 mod join;
+mod smtp;
 mod support;

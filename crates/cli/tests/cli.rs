@@ -1,0 +1,86 @@
+//! The built `usher` binary, run as an operator would.
+
+use std::process::{Command, Output};
+
+use usher_testkit::{SmtpServer, free_port};
+
+fn usher(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_usher"));
+    command.args(args).env_remove("DATABASE_URL").env_remove("USHER_MAIL_URL").env("USHER_CONFIG", "/dev/null");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.output().expect("run usher")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn app_create_json_prints_exactly_one_object_with_app_id_and_api_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
+
+    let output = usher(
+        &["app", "create", "--name", "Acme", "--app-url", "https://acme.test/", "--json"],
+        &[("DATABASE_URL", &url)],
+    );
+
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert!(json["app_id"].as_str().is_some_and(|id| id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+    assert!(json["api_key"].as_str().is_some_and(|key| key.starts_with("usk_")));
+}
+
+#[test]
+fn app_create_exits_1_with_the_reason_when_the_app_url_is_not_a_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
+
+    let output = usher(&["app", "create", "--name", "Acme", "--app-url", "acme.test"], &[("DATABASE_URL", &url)]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("absolute http:// or https:// URL"));
+}
+
+#[test]
+fn serve_help_lists_every_setting_with_its_environment_variable() {
+    let output = usher(&["serve", "--help"], &[]);
+
+    let help = stdout(&output);
+    for name in [
+        "USHER_LISTEN",
+        "USHER_PUBLIC_URL",
+        "DATABASE_URL",
+        "USHER_MAIL_URL",
+        "USHER_RESEND_INTERVAL",
+        "USHER_MAIL_FROM",
+    ] {
+        assert!(help.contains(name), "--help lacks {name}");
+    }
+}
+
+#[tokio::test]
+async fn mail_test_prints_the_servers_answer_when_the_message_is_accepted() {
+    let Some(smtp) = SmtpServer::start().await else { return };
+    let mail_url = smtp.url();
+
+    let output = usher(&["mail", "test", "--to", "ops@example.com"], &[("USHER_MAIL_URL", &mail_url)]);
+
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("answered: 250"), "{}", stdout(&output));
+    assert!(smtp.mail.wait_for("ops@example.com").await.text().contains("USHER_MAIL_URL works"));
+}
+
+#[test]
+fn mail_test_exits_1_with_the_reason_when_the_server_is_unreachable() {
+    let mail_url = format!("smtp://127.0.0.1:{}?tls=none", free_port());
+
+    let output = usher(&["mail", "test", "--to", "ops@example.com"], &[("USHER_MAIL_URL", &mail_url)]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Connection refused"));
+}

@@ -1,0 +1,79 @@
+//! A real SMTP server for tests: `tests/smtp/server.py` (aiosmtpd) in a child process,
+//! writing what it receives into a temporary directory that [`MailDir`] reads.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::MailDir;
+
+/// A running SMTP server on a loopback port.
+pub struct SmtpServer {
+    /// The port it listens on.
+    pub port: u16,
+    /// The mail it accepted.
+    pub mail: MailDir,
+    child: Child,
+    _dir: TempDir,
+}
+
+/// The Python with aiosmtpd that `scripts/test` prepares, if it is there.
+fn python() -> Option<PathBuf> {
+    let path = std::env::var_os("USHER_TEST_SMTP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/smtp-venv/bin/python"));
+    path.exists().then_some(path)
+}
+
+impl SmtpServer {
+    /// Starts a server on a free port, or returns `None` (with a notice) when aiosmtpd is not
+    /// installed here. On CI (`CI=true`) a missing server is a failure, never a skip.
+    pub async fn start() -> Option<Self> {
+        Self::start_on(free_port()).await
+    }
+
+    /// Starts a server on `port`.
+    pub async fn start_on(port: u16) -> Option<Self> {
+        let Some(python) = python() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI needs the test SMTP server: run scripts/test, which installs aiosmtpd into target/smtp-venv"
+            );
+            eprintln!("SKIPPED: no aiosmtpd (scripts/test installs it into target/smtp-venv)");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/server.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the test SMTP server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        let ready = tokio::time::timeout(crate::PATIENCE, BufReader::new(stdout).read_line(&mut line)).await;
+        assert!(matches!(ready, Ok(Ok(_))) && line.trim() == "ready", "test SMTP server did not start: {line:?}");
+        Some(Self { port, mail: MailDir::new(dir.path().to_owned()), child, _dir: dir })
+    }
+
+    /// The `USHER_MAIL_URL` of this server.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+    }
+
+    /// Stops the server (as a crash would: connections drop).
+    pub async fn stop(mut self) {
+        self.child.kill().await.ok();
+    }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}

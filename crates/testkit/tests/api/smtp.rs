@@ -1,0 +1,130 @@
+//! Delivery over real SMTP (aiosmtpd on a loopback port): the mail arrives and its link works,
+//! a server that is down gets the mail later, a 550 fails the invitation with the reason.
+
+use std::time::{Duration, Instant};
+
+use base44::{Invitation, Role};
+use usher_testkit::{PATIENCE, SmtpServer, TestApp, free_port};
+
+/// Polls the invitation until `done` holds for it.
+async fn wait_for_invitation(app: &TestApp, id: &str, done: impl Fn(&Invitation) -> bool) -> Invitation {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let response = app
+            .http()
+            .get(app.url(&format!("/api/apps/{}/invitations/{id}", app.app_id)))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), 200);
+        let invitation: Invitation = response.json().await.expect("invitation");
+        if done(&invitation) {
+            return invitation;
+        }
+        assert!(Instant::now() < deadline, "invitation never reached the expected state: {invitation:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn invitation_mail_arrives_over_smtp_and_its_link_completes_the_join() {
+    let Some(smtp) = SmtpServer::start().await else { return };
+    let app = TestApp::spawn_with_smtp(&smtp.url(), smtp.mail.clone()).await;
+
+    let invited = app.client().users().invite_user("ada@example.com", Role::Admin).await.expect("invite");
+    let mail = smtp.mail.wait_for("ada@example.com").await;
+
+    assert_eq!(mail.content_type(), "multipart/alternative");
+    assert!(mail.header("From").is_some_and(|f| f.contains("Acme Notes")));
+    assert!(mail.header("Message-ID").is_some_and(|id| id.starts_with('<')));
+    assert!(mail.header("Date").is_some());
+    assert!(mail.part("text/html").is_some_and(|html| html.contains("Acme Notes")));
+    let response = app.accept(&mail.join_link(), "Ada", "correct horse battery").await;
+    assert_eq!(response.status(), 303);
+    let id = invited.invitation.expect("invitation").id;
+    let shown = wait_for_invitation(&app, &id, |i| i.delivery.status == "sent").await;
+    assert_eq!((shown.status.as_str(), shown.delivery.attempts), ("accepted", 1));
+}
+
+#[tokio::test]
+async fn invitation_mail_arrives_after_the_smtp_server_comes_up_when_it_was_down() {
+    let port = free_port();
+    let app =
+        TestApp::spawn_with(|s| s.mail_url = format!("smtp://127.0.0.1:{port}?tls=none").parse().expect("url")).await;
+    let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let id = invited.invitation.expect("invitation").id;
+    let failed_once =
+        wait_for_invitation(&app, &id, |i| i.delivery.attempts == 1 && i.delivery.last_error.is_some()).await;
+    assert_eq!(failed_once.delivery.status, "queued", "a refused connection is retried");
+
+    let Some(smtp) = SmtpServer::start_on(port).await else { return };
+    app.clock.advance(Duration::from_secs(120));
+
+    smtp.mail.wait_for("ada@example.com").await;
+    let sent = wait_for_invitation(&app, &id, |i| i.delivery.status == "sent").await;
+    assert_eq!(sent.delivery.attempts, 2);
+    assert_eq!(smtp.mail.to("ada@example.com").len(), 1);
+}
+
+#[tokio::test]
+async fn invitation_shows_failed_with_the_reason_when_the_server_answers_550() {
+    let Some(smtp) = SmtpServer::start().await else { return };
+    let app = TestApp::spawn_with_smtp(&smtp.url(), smtp.mail.clone()).await;
+
+    let invited = app.client().users().invite_user("bounce@example.com", Role::User).await.expect("invite");
+
+    let id = invited.invitation.expect("invitation").id;
+    let failed = wait_for_invitation(&app, &id, |i| i.delivery.status == "failed").await;
+    assert!(failed.delivery.last_error.as_deref().is_some_and(|e| e.contains("550")), "{failed:?}");
+    assert_eq!(failed.delivery.attempts, 1, "a permanent refusal is not retried");
+}
+
+#[tokio::test]
+async fn each_invitation_is_mailed_once_when_delivery_succeeds() {
+    let Some(smtp) = SmtpServer::start().await else { return };
+    let app = TestApp::spawn_with_smtp(&smtp.url(), smtp.mail.clone()).await;
+    let addresses: Vec<String> = (0..40).map(|n| format!("member{n}@example.com")).collect();
+
+    for address in &addresses {
+        app.client().users().invite_user(address, Role::User).await.expect("invite");
+    }
+    for address in &addresses {
+        smtp.mail.wait_for(address).await;
+    }
+    // Past every lease: nothing delivered may be claimed again.
+    app.clock.advance(Duration::from_secs(3600));
+    app.client().users().invite_user("last@example.com", Role::User).await.expect("invite");
+    smtp.mail.wait_for("last@example.com").await;
+
+    for address in &addresses {
+        assert_eq!(smtp.mail.to(address).len(), 1, "{address}");
+    }
+}
+
+#[tokio::test]
+async fn invitation_is_not_found_in_another_app_and_needs_an_admin() {
+    let app = TestApp::spawn().await;
+    let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let id = invited.invitation.expect("invitation").id;
+    let (other_id, other_key) = app.create_other_app("Other").await;
+    let member = app.invite_and_join("bob@example.com", Role::User).await;
+
+    let elsewhere = app
+        .http()
+        .get(app.url(&format!("/api/apps/{other_id}/invitations/{id}")))
+        .bearer_auth(&other_key)
+        .send()
+        .await
+        .expect("GET");
+    let as_member = app
+        .http()
+        .get(app.url(&format!("/api/apps/{}/invitations/{id}", app.app_id)))
+        .bearer_auth(&member)
+        .send()
+        .await
+        .expect("GET");
+
+    crate::support::assert_error(elsewhere, 404, "INVITATION_NOT_FOUND").await;
+    crate::support::assert_error(as_member, 403, "ADMIN_REQUIRED").await;
+}
