@@ -9,8 +9,9 @@ mod transport;
 mod url;
 mod worker;
 
+pub use backoff::RetryPolicy;
 pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email};
 pub use smtp::SmtpTransport;
 pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError, transport};
 pub use url::{InvalidMailUrl, MailUrl, SmtpSecurity, SmtpUrl};
-pub use worker::DeliveryWorker;
+pub use worker::{DeliveryWorker, WorkerConfig};

@@ -22,6 +22,9 @@ use crate::url::{SmtpSecurity, SmtpUrl};
 
 /// Longest wait for the server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for one whole delivery (connecting, greeting, TLS, AUTH, the transaction), so
+/// a server that stops answering cannot hold a worker slot forever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Sends mail to one SMTP server over a pool of kept-alive connections.
 pub struct SmtpTransport {
@@ -96,6 +99,19 @@ impl SmtpTransport {
 #[async_trait::async_trait]
 impl Transport for SmtpTransport {
     async fn send(&self, email: &RenderedEmail, _message_id: &str) -> Result<String, TransportError> {
+        tokio::time::timeout(SEND_TIMEOUT, self.deliver(email)).await.unwrap_or_else(|_| {
+            Err(TransportError::temporary(format!(
+                "{}:{} did not answer within {} s",
+                self.url.host,
+                self.url.port,
+                SEND_TIMEOUT.as_secs()
+            )))
+        })
+    }
+}
+
+impl SmtpTransport {
+    async fn deliver(&self, email: &RenderedEmail) -> Result<String, TransportError> {
         let bytes = email.message.formatted();
         let envelope = email.message.envelope();
         // A kept-alive connection may have been closed by the server meanwhile; such a

@@ -10,12 +10,29 @@ use tokio::task::JoinSet;
 use usher_core::model::OutboxMessage;
 use usher_core::{Clock, Store, StoreError};
 
-use crate::backoff;
+use crate::backoff::RetryPolicy;
 use crate::render::{MailerConfig, Renderer};
 use crate::transport::{Transport, TransportError};
 
-/// How long a claimed message is reserved for this worker before another may retry it.
-const LEASE: Duration = Duration::from_secs(5 * 60);
+/// How the worker paces delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Messages sent at once.
+    pub concurrency: usize,
+    /// How long a claimed message is reserved for this worker; if the process dies, another
+    /// (or the restarted one) sends it after this.
+    pub lease: Duration,
+    /// How failures are retried.
+    pub retry: RetryPolicy,
+}
+
+impl Default for WorkerConfig {
+    /// 16 at once, 5 minute leases, the default retry policy.
+    fn default() -> Self {
+        Self { concurrency: 16, lease: Duration::from_secs(5 * 60), retry: RetryPolicy::default() }
+    }
+}
+
 /// Messages claimed per pass.
 const BATCH: u32 = 256;
 /// How often to look for due messages without being woken (retries, other instances).
@@ -28,22 +45,22 @@ pub struct DeliveryWorker {
     renderer: Arc<Renderer>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
-    concurrency: usize,
+    config: WorkerConfig,
 }
 
 impl DeliveryWorker {
-    /// A worker sending through `transport` with up to `concurrency` messages in flight;
-    /// `wake` is notified when new mail is queued.
+    /// A worker sending through `transport`, paced by `config`; `wake` is notified when new
+    /// mail is queued.
     pub fn new(
         store: Arc<dyn Store>,
         transport: Arc<dyn Transport>,
-        config: MailerConfig,
+        mailer: MailerConfig,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
-        concurrency: usize,
+        config: WorkerConfig,
     ) -> Result<Self, minijinja::Error> {
-        let renderer = Arc::new(Renderer::new(config)?);
-        Ok(Self { store, transport, renderer, clock, wake, concurrency: concurrency.max(1) })
+        let renderer = Arc::new(Renderer::new(mailer)?);
+        Ok(Self { store, transport, renderer, clock, wake, config })
     }
 
     /// Runs until `shutdown` completes.
@@ -65,9 +82,9 @@ impl DeliveryWorker {
 
     /// One pass: claims the due messages and tries each once. Returns how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
-        let claimed = self.store.claim_outbox(self.clock.now(), LEASE, BATCH).await?;
+        let claimed = self.store.claim_outbox(self.clock.now(), self.config.lease, BATCH).await?;
         let count = claimed.len();
-        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut attempts = JoinSet::new();
         for msg in claimed {
             let Ok(slot) = slots.clone().acquire_owned().await else { break };
@@ -95,8 +112,10 @@ impl DeliveryWorker {
 
     async fn record_failure(&self, msg: &OutboxMessage, err: &TransportError) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let retry_at =
-            err.is_temporary.then(|| backoff::retry_at(msg.created_at, msg.attempts + 1, now, jitter())).flatten();
+        let retry_at = err
+            .is_temporary
+            .then(|| self.config.retry.retry_at(msg.created_at, msg.attempts + 1, now, jitter()))
+            .flatten();
         tracing::warn!(message.id = %msg.id, to = %msg.to.masked(), error = %err, will_retry = retry_at.is_some(), "email not sent");
         self.store.mark_failed(&msg.id, &err.message, retry_at).await
     }
@@ -194,9 +213,15 @@ mod tests {
         };
         store.invite(cmd).await.expect("invite");
         let transport = Arc::new(ScriptedTransport { answer, sent: Mutex::default() });
-        let worker =
-            DeliveryWorker::new(store.clone(), transport.clone(), config(), clock.clone(), Arc::new(Notify::new()), 4)
-                .expect("worker");
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            transport.clone(),
+            config(),
+            clock.clone(),
+            Arc::new(Notify::new()),
+            WorkerConfig::default(),
+        )
+        .expect("worker");
         Fixture { worker, store, clock, transport, token, _dir: dir }
     }
 
@@ -209,7 +234,10 @@ mod tests {
         assert_eq!(delivered, 1);
         assert_eq!(*f.transport.sent.lock().expect("lock"), ["ada@example.com"]);
         f.clock.advance(Duration::from_secs(3600));
-        assert!(f.store.claim_outbox(f.clock.now(), LEASE, BATCH).await.expect("claim").is_empty(), "nothing left");
+        assert!(
+            f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim").is_empty(),
+            "nothing left"
+        );
     }
 
     #[tokio::test]
@@ -220,7 +248,7 @@ mod tests {
 
         assert_eq!(f.worker.deliver_due().await.expect("second pass"), 0, "not due again at once");
         f.clock.advance(Duration::from_secs(40));
-        let again = f.store.claim_outbox(f.clock.now(), LEASE, BATCH).await.expect("claim");
+        let again = f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim");
         assert_eq!(again.len(), 1, "due again after the backoff");
         assert_eq!((again[0].attempts, again[0].kind), (1, MailKind::Invitation));
     }
@@ -232,7 +260,10 @@ mod tests {
         f.worker.deliver_due().await.expect("pass");
 
         f.clock.advance(Duration::from_secs(48 * 3600));
-        assert!(f.store.claim_outbox(f.clock.now(), LEASE, BATCH).await.expect("claim").is_empty(), "never retried");
+        assert!(
+            f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim").is_empty(),
+            "never retried"
+        );
         assert_eq!(f.transport.sent.lock().expect("lock").len(), 1);
         let lookup = f.store.invitation_by_token(&f.token.hash()).await.expect("lookup").expect("invitation");
         let delivery = lookup.invitation.delivery;

@@ -76,10 +76,10 @@ impl App {
             clock: clock.clone(),
         };
         let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url);
-        let transport =
-            usher_mail::transport(&settings.mail_url, settings.mail_from.domain(), settings.mail_concurrency)
-                .context("cannot set up mail transport")?;
-        let worker = DeliveryWorker::new(store, transport, mailer, clock, wake_worker, settings.mail_concurrency)
+        let concurrency = settings.mail_worker.concurrency;
+        let transport = usher_mail::transport(&settings.mail_url, settings.mail_from.domain(), concurrency)
+            .context("cannot set up mail transport")?;
+        let worker = DeliveryWorker::new(store, transport, mailer, clock, wake_worker, settings.mail_worker)
             .context("email templates do not compile")?;
         Ok(Self { state, worker })
     }

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 use usher_core::EmailAddress;
-use usher_mail::MailUrl;
+use usher_mail::{MailUrl, RetryPolicy, WorkerConfig};
 
 /// The database used when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://usher-data/usher.db?mode=rwc";
@@ -22,7 +22,6 @@ const DEFAULT_MAIL_FROM: &str = "no-reply@localhost";
 const DEFAULT_CONFIG_FILE: &str = "usher.toml";
 const DEFAULT_RESEND_INTERVAL_SECS: u64 = 60;
 const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
-const DEFAULT_MAIL_CONCURRENCY: usize = 16;
 
 /// Where the data lives; shared by every command that opens the database.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -65,6 +64,23 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_MAIL_CONCURRENCY", value_name = "N")]
     pub mail_concurrency: Option<usize>,
 
+    /// Seconds before the first retry of a failed email; doubles with each failure [default: 30]
+    #[arg(long, env = "USHER_MAIL_RETRY_BASE", value_name = "SECONDS")]
+    pub mail_retry_base: Option<u64>,
+
+    /// Longest wait between two retries, in seconds [default: 3600]
+    #[arg(long, env = "USHER_MAIL_RETRY_CAP", value_name = "SECONDS")]
+    pub mail_retry_cap: Option<u64>,
+
+    /// Seconds after which an undelivered email fails for good [default: 86400]
+    #[arg(long, env = "USHER_MAIL_GIVE_UP_AFTER", value_name = "SECONDS")]
+    pub mail_give_up_after: Option<u64>,
+
+    /// Seconds a claimed email is reserved for one sender; after a crash it is sent again
+    /// once this runs out [default: 300]
+    #[arg(long, env = "USHER_MAIL_LEASE", value_name = "SECONDS")]
+    pub mail_lease: Option<u64>,
+
     /// Sender address used when an app sets none [default: no-reply@localhost]
     #[arg(long, env = "USHER_MAIL_FROM", value_name = "ADDRESS")]
     pub mail_from: Option<String>,
@@ -97,6 +113,10 @@ struct FileSettings {
     database_url: Option<String>,
     mail_url: Option<String>,
     mail_concurrency: Option<usize>,
+    mail_retry_base: Option<u64>,
+    mail_retry_cap: Option<u64>,
+    mail_give_up_after: Option<u64>,
+    mail_lease: Option<u64>,
     mail_from: Option<String>,
     resend_interval: Option<u64>,
     jwt_secret: Option<String>,
@@ -177,8 +197,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     /// The mail transport.
     pub mail_url: MailUrl,
-    /// Emails sent at once.
-    pub mail_concurrency: usize,
+    /// How the delivery worker paces and retries.
+    pub mail_worker: WorkerConfig,
     /// Sender address for apps that set none.
     pub mail_from: EmailAddress,
     /// Minimum time between two emails to one address in one app.
@@ -197,6 +217,7 @@ impl Settings {
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
             None => FileSettings::default(),
         };
+        let mail_worker = mail_worker(args, &file)?;
         let listen = match args.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().map_err(|_| invalid("USHER_LISTEN", "bad built-in default"))?,
@@ -210,10 +231,6 @@ impl Settings {
         }
         let database_url = args.database.database_url.clone().or(file.database_url);
         let mail_url = args.mail_url.clone().or(file.mail_url).unwrap_or_else(|| DEFAULT_MAIL_URL.to_owned());
-        let mail_concurrency = args.mail_concurrency.or(file.mail_concurrency).unwrap_or(DEFAULT_MAIL_CONCURRENCY);
-        if !(1..=256).contains(&mail_concurrency) {
-            return Err(invalid("USHER_MAIL_CONCURRENCY", "must be between 1 and 256"));
-        }
         let mail_from = args.mail_from.clone().or(file.mail_from).unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
         let resend = args.resend_interval.or(file.resend_interval).unwrap_or(DEFAULT_RESEND_INTERVAL_SECS);
         let ttl = args.access_token_ttl.or(file.access_token_ttl).unwrap_or(DEFAULT_ACCESS_TOKEN_TTL_SECS);
@@ -229,7 +246,7 @@ impl Settings {
             public_url,
             database_url: DatabaseUrl(database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())),
             mail_url: mail_url.parse().map_err(|e: usher_mail::InvalidMailUrl| invalid("USHER_MAIL_URL", e))?,
-            mail_concurrency,
+            mail_worker,
             mail_from: EmailAddress::parse(&mail_from).map_err(|e| invalid("USHER_MAIL_FROM", e))?,
             resend_interval: Duration::from_secs(resend),
             jwt_secret: jwt_secret.map(SecretString::from),
@@ -246,13 +263,42 @@ impl Settings {
             public_url,
             database_url: DatabaseUrl::new(database_url),
             mail_url: MailUrl::File(mail_dir.to_owned()),
-            mail_concurrency: DEFAULT_MAIL_CONCURRENCY,
+            mail_worker: WorkerConfig::default(),
             mail_from: EmailAddress::parse(DEFAULT_MAIL_FROM).expect("the default sender is valid"),
             resend_interval: Duration::ZERO,
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_SECS),
         }
     }
+}
+
+fn mail_worker(args: &ServeArgs, file: &FileSettings) -> Result<WorkerConfig, SettingsError> {
+    let defaults = WorkerConfig::default();
+    let seconds =
+        |flag: Option<u64>, from_file: Option<u64>, default: Duration, name: &'static str| match flag.or(from_file) {
+            Some(0) => Err(invalid(name, "must be at least 1 second")),
+            Some(secs) => Ok(Duration::from_secs(secs)),
+            None => Ok(default),
+        };
+    let concurrency = args.mail_concurrency.or(file.mail_concurrency).unwrap_or(defaults.concurrency);
+    if !(1..=256).contains(&concurrency) {
+        return Err(invalid("USHER_MAIL_CONCURRENCY", "must be between 1 and 256"));
+    }
+    let retry = RetryPolicy {
+        base: seconds(args.mail_retry_base, file.mail_retry_base, defaults.retry.base, "USHER_MAIL_RETRY_BASE")?,
+        cap: seconds(args.mail_retry_cap, file.mail_retry_cap, defaults.retry.cap, "USHER_MAIL_RETRY_CAP")?,
+        give_up_after: seconds(
+            args.mail_give_up_after,
+            file.mail_give_up_after,
+            defaults.retry.give_up_after,
+            "USHER_MAIL_GIVE_UP_AFTER",
+        )?,
+    };
+    if retry.cap < retry.base {
+        return Err(invalid("USHER_MAIL_RETRY_CAP", "must not be shorter than USHER_MAIL_RETRY_BASE"));
+    }
+    let lease = seconds(args.mail_lease, file.mail_lease, defaults.lease, "USHER_MAIL_LEASE")?;
+    Ok(WorkerConfig { concurrency, lease, retry })
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
