@@ -11,10 +11,12 @@ pub mod email;
 pub mod id;
 pub mod invite;
 pub mod join;
+pub mod members;
 pub mod model;
 pub mod password;
 pub mod role;
 pub mod secret;
+pub mod sign_in;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, ceil_secs};

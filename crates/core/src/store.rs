@@ -96,6 +96,19 @@ pub enum InviteRecord {
     },
 }
 
+/// Changes to a member; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct UserPatch {
+    /// A new name.
+    pub full_name: Option<String>,
+    /// A new role.
+    pub role: Option<Role>,
+    /// Disable or enable.
+    pub is_disabled: Option<bool>,
+    /// The complete new set of custom fields.
+    pub custom: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// Everything [`Store::accept_invitation`] needs.
 #[derive(Debug)]
 pub struct AcceptCommand {
@@ -143,6 +156,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// A member of the app.
     async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError>;
+
+    /// The member with this address and their password hash (`None` until they set one).
+    async fn user_credentials(
+        &self,
+        app_id: &AppId,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError>;
+
+    /// Every member of the app, oldest first.
+    async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError>;
+
+    /// Applies `patch` to the member; `None` when there is no such member.
+    async fn update_user(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        patch: UserPatch,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Removes the member; false when there was none. Their invitations stay, for the record.
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;
 
     /// Applies the rules of inviting atomically: the invitation, its outbox message and its
     /// audit record are written together or not at all.

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -19,9 +20,12 @@ use tracing::Level;
 use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
+use usher_core::members::MemberService;
+use usher_core::sign_in::SignInService;
 use usher_core::{Clock, Store, SystemClock};
 use usher_mail::{DeliveryWorker, MailerConfig};
 
+use crate::cors;
 use crate::error::ApiError;
 use crate::pages::Pages;
 use crate::routes;
@@ -69,7 +73,9 @@ impl App {
                 settings.resend_interval,
                 wake_worker.clone(),
             )),
-            joins: Arc::new(JoinService::new(store.clone(), clock.clone(), tokens)),
+            joins: Arc::new(JoinService::new(store.clone(), clock.clone(), tokens.clone())),
+            members: Arc::new(MemberService::new(store.clone(), clock.clone())),
+            sign_in: Arc::new(SignInService::new(store.clone(), clock.clone(), tokens)),
             pages: Arc::new(Pages::new().context("page templates do not compile")?),
             public_url: settings.public_url.clone(),
             store: store.clone(),
@@ -107,7 +113,7 @@ impl App {
         let worker = tokio::spawn(self.worker.run(async move {
             let _ = worker_stop.changed().await;
         }));
-        let served = axum::serve(listener, router)
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop_tx.send(());
@@ -133,9 +139,12 @@ fn router(state: AppState) -> Router {
         .merge(routes::invitations::router())
         .merge(routes::users::router())
         .merge(routes::join::router())
+        .merge(routes::auth::router())
+        .merge(routes::public::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors::layer(state.clone()))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             // Spans carry the path only: query strings hold tokens, headers hold credentials.

@@ -10,6 +10,8 @@ use usher_api_types::ErrorBody;
 use usher_core::access::AuthError;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
+use usher_core::members::MemberError;
+use usher_core::sign_in::SignInError;
 use usher_core::{StoreError, ceil_secs};
 
 /// Everything a JSON route can answer instead of success.
@@ -63,6 +65,18 @@ pub enum ApiError {
     /// The invite was refused.
     #[error(transparent)]
     Invite(InviteError),
+    /// A list query parameter is malformed.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// Members are not created through the entity.
+    #[error("users join by invitation or sign-up; use users.inviteUser to add someone")]
+    UserCreationNotAllowed,
+    /// A member operation was refused.
+    #[error(transparent)]
+    Member(MemberError),
+    /// Signing in failed.
+    #[error(transparent)]
+    SignIn(SignInError),
     /// Something broke on our side; the cause is logged, not returned.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -71,6 +85,24 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         Self::Internal(Box::new(err))
+    }
+}
+
+impl From<MemberError> for ApiError {
+    fn from(err: MemberError) -> Self {
+        match err {
+            MemberError::Store(err) => err.into(),
+            other => Self::Member(other),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(err: SignInError) -> Self {
+        match err {
+            SignInError::Store(err) => err.into(),
+            other => Self::SignIn(other),
+        }
     }
 }
 
@@ -106,9 +138,20 @@ impl ApiError {
             Self::Invite(InviteError::AdminsOnly) => (StatusCode::FORBIDDEN, "ADMINS_ONLY"),
             Self::Invite(InviteError::RoleEscalation) => (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED"),
             Self::Invite(InviteError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "RESEND_THROTTLED"),
-            Self::Auth(AuthError::Store(_)) | Self::Invite(InviteError::Store(_)) | Self::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
-            }
+            Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
+            Self::UserCreationNotAllowed => (StatusCode::FORBIDDEN, "USER_CREATION_NOT_ALLOWED"),
+            Self::Member(MemberError::NotFound) => (StatusCode::NOT_FOUND, "USER_NOT_FOUND"),
+            Self::Member(MemberError::AdminRequired) => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),
+            Self::Member(MemberError::ReadOnlyField(_)) => (StatusCode::FORBIDDEN, "FIELD_NOT_EDITABLE"),
+            Self::Member(MemberError::InvalidField { .. }) => (StatusCode::BAD_REQUEST, "INVALID_FIELD"),
+            Self::SignIn(SignInError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
+            Self::SignIn(SignInError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
+            Self::SignIn(SignInError::TooManyAttempts { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
+            Self::Auth(AuthError::Store(_))
+            | Self::Invite(InviteError::Store(_))
+            | Self::Member(MemberError::Store(_))
+            | Self::SignIn(SignInError::Store(_))
+            | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         }
     }
 
@@ -118,8 +161,12 @@ impl ApiError {
             Self::UnknownField(field) => Some(json!({ "field": field })),
             Self::InvalidRole => Some(json!({ "field": "role", "allowed": ["user", "admin"] })),
             Self::InvalidEmail(_) => Some(json!({ "field": "user_email" })),
-            Self::Invite(InviteError::Throttled { retry_after, .. }) => {
+            Self::Invite(InviteError::Throttled { retry_after, .. })
+            | Self::SignIn(SignInError::TooManyAttempts { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
+            }
+            Self::Member(MemberError::ReadOnlyField(field) | MemberError::InvalidField { field, .. }) => {
+                Some(json!({ "field": field }))
             }
             _ => None,
         }
@@ -136,7 +183,9 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
         let mut response = (status, Json(body)).into_response();
-        if let Self::Invite(InviteError::Throttled { retry_after, .. }) = &self {
+        if let Self::Invite(InviteError::Throttled { retry_after, .. })
+        | Self::SignIn(SignInError::TooManyAttempts { retry_after }) = &self
+        {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(*retry_after)));
         }
         response

@@ -4,6 +4,7 @@
 
 mod app;
 pub mod bootstrap;
+mod cors;
 mod error;
 mod extract;
 mod pages;

@@ -6,6 +6,8 @@ use url::Url;
 use usher_core::access::Authenticator;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
+use usher_core::members::MemberService;
+use usher_core::sign_in::SignInService;
 use usher_core::{Clock, Store};
 
 use crate::pages::Pages;
@@ -23,6 +25,10 @@ pub struct AppState {
     pub invites: Arc<InviteService>,
     /// Shows and accepts join links.
     pub joins: Arc<JoinService>,
+    /// Reads and manages members.
+    pub members: Arc<MemberService>,
+    /// Signs members in.
+    pub sign_in: Arc<SignInService>,
     /// The HTML pages.
     pub pages: Arc<Pages>,
     /// Base of links and of the origin forms must come from.

@@ -1,6 +1,8 @@
 //! The routes, one module per feature, each with its own `router()`.
 
+pub mod auth;
 pub mod health;
 pub mod invitations;
 pub mod join;
+pub mod public;
 pub mod users;

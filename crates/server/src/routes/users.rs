@@ -1,24 +1,218 @@
-//! The built-in `User` entity: for now, `me` (what `base44.auth.me()` reads).
+//! The built-in `User` entity at the SDK's entity routes (`base44.entities.User`,
+//! `base44.auth.me()` / `updateMe()`). Listing supports the SDK's `q` (a JSON object of
+//! field values to match), `sort` (`field` or `-field`), `limit`, `skip` and `fields`.
 
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use serde_json::{Map, Value, json};
 use usher_api_types as api;
+use usher_core::UserId;
 use usher_core::access::Principal;
 
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::{ApiJson, Caller};
 use crate::state::AppState;
 use crate::wire;
 
-/// `GET /api/apps/{app_id}/entities/User/me`.
+/// Largest page a list returns.
+const MAX_LIMIT: usize = 5000;
+/// Page size when none is asked for.
+const DEFAULT_LIMIT: usize = 100;
+
+/// The `User` entity routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/apps/{app_id}/entities/User/me", get(show_me))
+    Router::new()
+        .route("/api/apps/{app_id}/entities/User/me", get(show_me).put(update_me))
+        .route("/api/apps/{app_id}/entities/User", get(list_users).post(refuse_create))
+        .route("/api/apps/{app_id}/entities/User/count", get(count_users))
+        .route("/api/apps/{app_id}/entities/User/v2/list", get(list_users_page))
+        .route("/api/apps/{app_id}/entities/User/{user_id}", get(show_user).put(update_user).delete(delete_user))
+}
+
+fn me(caller: &Caller) -> Result<&usher_core::model::User, ApiError> {
+    match &caller.principal {
+        Principal::Member(user) => Ok(user),
+        Principal::ApiKey(_) => Err(ApiError::NotAMember),
+    }
 }
 
 /// The signed-in member, in Base44's `User` shape.
 async fn show_me(caller: Caller) -> Result<Json<api::User>, ApiError> {
-    match caller.principal {
-        Principal::Member(user) => Ok(Json(wire::user(&user))),
-        Principal::ApiKey(_) => Err(ApiError::NotAMember),
+    Ok(Json(wire::user(me(&caller)?)))
+}
+
+/// Changes the signed-in member's name or custom fields.
+async fn update_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(changes): ApiJson<Map<String, Value>>,
+) -> Result<Json<api::User>, ApiError> {
+    let id = me(&caller)?.id.clone();
+    let user = state.members.update(&caller.app, &caller.principal, &id, changes).await?;
+    Ok(Json(wire::user(&user)))
+}
+
+async fn refuse_create() -> ApiError {
+    ApiError::UserCreationNotAllowed
+}
+
+/// The list query, parsed.
+struct ListQuery {
+    filter: Map<String, Value>,
+    sort: Option<(String, bool)>,
+    skip: usize,
+    limit: usize,
+    fields: Option<Vec<String>>,
+}
+
+impl ListQuery {
+    fn parse(params: &HashMap<String, String>, skip_param: &str) -> Result<Self, ApiError> {
+        let number = |name: &str| -> Result<Option<usize>, ApiError> {
+            params
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse().map_err(|_| ApiError::InvalidQuery(format!("`{name}` must be a whole number"))))
+                .transpose()
+        };
+        let filter = match params.get("q").filter(|q| !q.is_empty()) {
+            None => Map::new(),
+            Some(q) => match serde_json::from_str(q) {
+                Ok(Value::Object(filter)) => filter,
+                _ => return Err(ApiError::InvalidQuery("`q` must be a JSON object of field values".into())),
+            },
+        };
+        if let Some((field, _)) = filter.iter().find(|(_, v)| v.is_object()) {
+            return Err(ApiError::InvalidQuery(format!(
+                "`q` matches exact values only; `{field}` has an operator object"
+            )));
+        }
+        let sort = params.get("sort").filter(|s| !s.is_empty()).map(|s| match s.strip_prefix('-') {
+            Some(field) => (field.to_owned(), true),
+            None => (s.trim_start_matches('+').to_owned(), false),
+        });
+        let limit = number("limit")?.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(ApiError::InvalidQuery(format!("`limit` must be between 1 and {MAX_LIMIT}")));
+        }
+        let fields =
+            params.get("fields").filter(|f| !f.is_empty()).map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+        Ok(Self { filter, sort, skip: number(skip_param)?.unwrap_or(0), limit, fields })
     }
+
+    /// The matching users as JSON, sorted, before paging.
+    fn matching(&self, users: &[usher_core::model::User]) -> Vec<Map<String, Value>> {
+        let mut rows: Vec<Map<String, Value>> = users
+            .iter()
+            .filter_map(|u| match serde_json::to_value(wire::user(u)) {
+                Ok(Value::Object(row)) => Some(row),
+                _ => None,
+            })
+            .filter(|row| self.filter.iter().all(|(k, v)| row.get(k).unwrap_or(&Value::Null) == v))
+            .collect();
+        if let Some((field, descending)) = &self.sort {
+            rows.sort_by(|a, b| {
+                let order = compare(a.get(field), b.get(field));
+                if *descending { order.reverse() } else { order }
+            });
+        }
+        rows
+    }
+
+    fn project(&self, row: Map<String, Value>) -> Value {
+        match &self.fields {
+            None => Value::Object(row),
+            Some(fields) => Value::Object(row.into_iter().filter(|(k, _)| k == "id" || fields.contains(k)).collect()),
+        }
+    }
+}
+
+fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => {
+            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal)
+        }
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        (None | Some(Value::Null), None | Some(Value::Null)) => Ordering::Equal,
+        (None | Some(Value::Null), _) => Ordering::Less,
+        (_, None | Some(Value::Null)) => Ordering::Greater,
+        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+    }
+}
+
+/// `entities.User.list` / `filter`: an array.
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let query = ListQuery::parse(&params, "skip")?;
+    let users = state.members.visible(&caller.app, &caller.principal).await?;
+    let page =
+        query.matching(&users).into_iter().skip(query.skip).take(query.limit).map(|row| query.project(row)).collect();
+    Ok(Json(Value::Array(page)))
+}
+
+/// `entities.User.list({limit, cursor})`: `{items, next_cursor, has_more}`. The cursor is
+/// the position after the last item, in the stable order (creation time, then id).
+async fn list_users_page(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let query = ListQuery::parse(&params, "cursor")?;
+    let users = state.members.visible(&caller.app, &caller.principal).await?;
+    let rows = query.matching(&users);
+    let end = query.skip.saturating_add(query.limit).min(rows.len());
+    let has_more = end < rows.len();
+    let items: Vec<Value> = rows.into_iter().skip(query.skip).take(query.limit).map(|row| query.project(row)).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": has_more.then(|| end.to_string()), "has_more": has_more })))
+}
+
+/// `entities.User.count(q)`: `{count}`.
+async fn count_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let query = ListQuery::parse(&params, "skip")?;
+    let users = state.members.visible(&caller.app, &caller.principal).await?;
+    Ok(Json(json!({ "count": query.matching(&users).len() })))
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|_| ApiError::Member(usher_core::members::MemberError::NotFound))
+}
+
+async fn show_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<api::User>, ApiError> {
+    let user = state.members.get(&caller.app, &caller.principal, &user_id(&id)?).await?;
+    Ok(Json(wire::user(&user)))
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, id)): Path<(String, String)>,
+    ApiJson(changes): ApiJson<Map<String, Value>>,
+) -> Result<Json<api::User>, ApiError> {
+    let user = state.members.update(&caller.app, &caller.principal, &user_id(&id)?, changes).await?;
+    Ok(Json(wire::user(&user)))
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = user_id(&id)?;
+    state.members.delete(&caller.app, &caller.principal, &id).await?;
+    Ok(Json(json!({ "id": id.as_str(), "deleted": true })))
 }

@@ -11,6 +11,7 @@ mod audit;
 mod invitations;
 mod outbox;
 mod rows;
+mod users;
 mod worker;
 
 use std::fmt;
@@ -19,9 +20,12 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use usher_core::model::{ApiKeyRecord, App, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
-use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp};
-use usher_core::{AppId, Clock, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId};
+use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp, UserPatch};
+use usher_core::{
+    AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
+};
 
 use crate::{OpenError, migrate};
 use worker::Worker;
@@ -93,6 +97,36 @@ impl Store for SqliteStore {
 
     async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
         self.worker.write(move |tx| invitations::invite(tx, cmd)).await
+    }
+
+    async fn user_credentials(
+        &self,
+        app_id: &AppId,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
+        let (app_id, email) = (app_id.clone(), email.clone());
+        self.worker.read(move |tx| users::credentials(tx, &app_id, &email)).await
+    }
+
+    async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| users::list(tx, &app_id)).await
+    }
+
+    async fn update_user(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        patch: UserPatch,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.write(move |tx| users::update(tx, &app_id, &id, &patch, now)).await
+    }
+
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.write(move |tx| users::delete(tx, &app_id, &id)).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {

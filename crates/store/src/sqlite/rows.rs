@@ -119,11 +119,11 @@ pub(super) fn app_by_id(tx: &Transaction<'_>, id: &AppId) -> rusqlite::Result<Op
 }
 
 /// The columns [`user`] reads; never the password hash, which only sign-in needs.
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "id, app_id, email, full_name, role, is_verified, is_disabled, custom, created_at, updated_at";
 
 /// A `users` row selected with [`USER_COLUMNS`].
-fn user(row: &Row<'_>) -> rusqlite::Result<User> {
+pub(super) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: decode(row, "id", |s: String| UserId::parse(&s))?,
         app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,

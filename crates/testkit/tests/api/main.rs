@@ -4,5 +4,6 @@
 mod errors;
 mod invite;
 mod join;
+mod members;
 mod smtp;
 mod support;

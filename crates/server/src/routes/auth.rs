@@ -1,0 +1,41 @@
+//! Signing in: `base44.auth.loginViaEmailPassword`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, AppContext};
+use crate::state::AppState;
+use crate::wire;
+
+/// The sign-in route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/apps/{app_id}/auth/login", post(login))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+    /// Sent by the SDK when the app uses Cloudflare Turnstile; Usher has no captcha.
+    #[serde(default)]
+    #[expect(dead_code, reason = "accepted for wire compatibility with the SDK and not used")]
+    turnstile_token: Option<String>,
+}
+
+/// `{access_token, user}` for the right email and password.
+async fn login(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    let signed_in = state.sign_in.sign_in(&app, &body.email, body.password, client.ip()).await?;
+    Ok(Json(json!({ "access_token": signed_in.access_token, "user": wire::user(&signed_in.user) })))
+}

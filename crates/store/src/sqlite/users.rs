@@ -1,0 +1,68 @@
+//! Members: sign-in lookups, listing, changes and removal.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use usher_core::model::User;
+use usher_core::password::PasswordHash;
+use usher_core::store::UserPatch;
+use usher_core::{AppId, EmailAddress, Timestamp, UserId};
+
+use super::rows::{self, USER_COLUMNS};
+
+/// The member with this address, with their password hash.
+pub(super) fn credentials(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> rusqlite::Result<Option<(User, Option<PasswordHash>)>> {
+    tx.prepare_cached(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE app_id = ?1 AND email = ?2"))?
+        .query_row(params![app_id.as_str(), email.as_str()], |row| {
+            let hash: Option<String> = row.get("password_hash")?;
+            Ok((rows::user(row)?, hash.map(PasswordHash::from_stored)))
+        })
+        .optional()
+}
+
+/// Every member of the app, oldest first.
+pub(super) fn list(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::Result<Vec<User>> {
+    tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 ORDER BY created_at, id"))?
+        .query_map(params![app_id.as_str()], rows::user)?
+        .collect()
+}
+
+/// Applies `patch`; `None` when the member does not exist.
+pub(super) fn update(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    id: &UserId,
+    patch: &UserPatch,
+    now: Timestamp,
+) -> rusqlite::Result<Option<User>> {
+    let custom = patch.custom.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
+    let changed = tx
+        .prepare_cached(
+            "UPDATE users SET full_name = COALESCE(?3, full_name), role = COALESCE(?4, role), \
+             is_disabled = COALESCE(?5, is_disabled), custom = COALESCE(?6, custom), updated_at = ?7 \
+             WHERE app_id = ?1 AND id = ?2",
+        )?
+        .execute(params![
+            app_id.as_str(),
+            id.as_str(),
+            patch.full_name,
+            patch.role.map(|r| r.as_str()),
+            patch.is_disabled,
+            custom,
+            now.as_millis()
+        ])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    rows::user_by_id(tx, app_id, id)
+}
+
+/// Removes the member; false when there was none.
+pub(super) fn delete(tx: &Transaction<'_>, app_id: &AppId, id: &UserId) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached("DELETE FROM users WHERE app_id = ?1 AND id = ?2")?
+        .execute(params![app_id.as_str(), id.as_str()])?
+        > 0)
+}
