@@ -78,6 +78,9 @@ impl ListQuery {
                 .map(|v| v.parse().map_err(|_| ApiError::InvalidQuery(format!("`{name}` must be a whole number"))))
                 .transpose()
         };
+        if params.contains_key("distinct") {
+            return Err(ApiError::InvalidQuery("`distinct` is not supported for the User entity".into()));
+        }
         let filter = match params.get("q").filter(|q| !q.is_empty()) {
             None => Map::new(),
             Some(q) => match serde_json::from_str(q) {
