@@ -86,6 +86,21 @@ describe("auth", () => {
     assert.equal((await base44.auth.me()).role, "user");
   });
 
+  test("changePassword needs the current password, then the new one signs in", async () => {
+    const { client, member } = await newApp();
+    const base44 = client(await member("ada@example.com"));
+    const me = await base44.auth.me();
+
+    await assert.rejects(
+      base44.auth.changePassword({ userId: me.id, currentPassword: "wrong password", newPassword: "a brand new password" }),
+      { status: 400, code: "INVALID_CURRENT_PASSWORD" },
+    );
+    await base44.auth.changePassword({ userId: me.id, currentPassword: PASSWORD, newPassword: "a brand new password" });
+
+    const { user } = await client().auth.loginViaEmailPassword("ada@example.com", "a brand new password");
+    assert.equal(user.id, me.id);
+  });
+
   test("app.getPublicSettings needs no sign-in", async () => {
     const { app, client } = await newApp();
 

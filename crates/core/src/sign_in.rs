@@ -42,6 +42,23 @@ pub enum SignInError {
     Store(#[from] StoreError),
 }
 
+/// Why changing a password failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// Members change only their own password.
+    #[error("you can only change your own password")]
+    NotYourAccount,
+    /// The current password is wrong.
+    #[error("the current password is not correct")]
+    WrongCurrentPassword,
+    /// The new password breaks a rule.
+    #[error(transparent)]
+    WeakPassword(#[from] crate::password::WeakPassword),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A successful sign-in.
 #[derive(Debug)]
 pub struct SignedIn {
@@ -140,6 +157,31 @@ impl SignInService {
                 Err(SignInError::InvalidCredentials)
             }
         }
+    }
+
+    /// Changes `user`'s password from `current` to `new`; `user_id` must be `user` themselves.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        user_id: &str,
+        current: String,
+        new: String,
+    ) -> Result<(), ChangePasswordError> {
+        if user.id.as_str() != user_id {
+            return Err(ChangePasswordError::NotYourAccount);
+        }
+        let new = Password::new(new)?;
+        let stored = self.store.user_credentials(&user.app_id, &user.email).await?.and_then(|(_, hash)| hash);
+        let Some(stored) = stored else { return Err(ChangePasswordError::WrongCurrentPassword) };
+        let current = Password::new(current).map_err(|_| ChangePasswordError::WrongCurrentPassword)?;
+        let (is_match, new_hash) = tokio::task::spawn_blocking(move || (current.verify(&stored), new.hash()))
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        if !is_match {
+            return Err(ChangePasswordError::WrongCurrentPassword);
+        }
+        self.store.set_password(&user.app_id, &user.id, new_hash, self.clock.now()).await?;
+        Ok(())
     }
 
     fn check_allowed(&self, email_key: Option<&str>, client_key: &str, now: Timestamp) -> Result<(), SignInError> {

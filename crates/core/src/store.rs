@@ -176,6 +176,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError>;
 
+    /// Replaces the member's password; false when there is no such member.
+    async fn set_password(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        hash: PasswordHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
     /// Removes the member; false when there was none. Their invitations stay, for the record.
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;
 

@@ -11,7 +11,7 @@ use usher_core::access::AuthError;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
 use usher_core::members::MemberError;
-use usher_core::sign_in::SignInError;
+use usher_core::sign_in::{ChangePasswordError, SignInError};
 use usher_core::{StoreError, ceil_secs};
 
 /// Everything a JSON route can answer instead of success.
@@ -77,6 +77,9 @@ pub enum ApiError {
     /// Signing in failed.
     #[error(transparent)]
     SignIn(SignInError),
+    /// Changing a password failed.
+    #[error(transparent)]
+    ChangePassword(ChangePasswordError),
     /// Something broke on our side; the cause is logged, not returned.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -102,6 +105,15 @@ impl From<SignInError> for ApiError {
         match err {
             SignInError::Store(err) => err.into(),
             other => Self::SignIn(other),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(err: ChangePasswordError) -> Self {
+        match err {
+            ChangePasswordError::Store(err) => err.into(),
+            other => Self::ChangePassword(other),
         }
     }
 }
@@ -147,7 +159,13 @@ impl ApiError {
             Self::SignIn(SignInError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
             Self::SignIn(SignInError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
             Self::SignIn(SignInError::TooManyAttempts { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
+            Self::ChangePassword(ChangePasswordError::NotYourAccount) => (StatusCode::FORBIDDEN, "NOT_YOUR_ACCOUNT"),
+            Self::ChangePassword(ChangePasswordError::WrongCurrentPassword) => {
+                (StatusCode::BAD_REQUEST, "INVALID_CURRENT_PASSWORD")
+            }
+            Self::ChangePassword(ChangePasswordError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Auth(AuthError::Store(_))
+            | Self::ChangePassword(ChangePasswordError::Store(_))
             | Self::Invite(InviteError::Store(_))
             | Self::Member(MemberError::Store(_))
             | Self::SignIn(SignInError::Store(_))

@@ -9,13 +9,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, AppContext};
+use usher_core::access::Principal;
+
+use crate::extract::{ApiJson, AppContext, Caller};
 use crate::state::AppState;
 use crate::wire;
 
 /// The sign-in route.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/apps/{app_id}/auth/login", post(login))
+    Router::new()
+        .route("/api/apps/{app_id}/auth/login", post(login))
+        .route("/api/apps/{app_id}/auth/change-password", post(change_password))
 }
 
 #[derive(Deserialize)]
@@ -27,6 +31,25 @@ struct LoginBody {
     #[serde(default)]
     #[expect(dead_code, reason = "accepted for wire compatibility with the SDK and not used")]
     turnstile_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePasswordBody {
+    user_id: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the signed-in member's own password.
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ChangePasswordBody>,
+) -> Result<Json<Value>, ApiError> {
+    let Principal::Member(user) = &caller.principal else { return Err(ApiError::NotAMember) };
+    state.sign_in.change_password(user, &body.user_id, body.current_password, body.new_password).await?;
+    Ok(Json(json!({ "message": "Password changed." })))
 }
 
 /// `{access_token, user}` for the right email and password.

@@ -124,6 +124,17 @@ impl Store for SqliteStore {
         self.worker.write(move |tx| users::update(tx, &app_id, &id, &patch, now)).await
     }
 
+    async fn set_password(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        hash: PasswordHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
+    }
+
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.write(move |tx| users::delete(tx, &app_id, &id)).await

@@ -59,6 +59,20 @@ pub(super) fn update(
     rows::user_by_id(tx, app_id, id)
 }
 
+/// Replaces the password; false when the member does not exist.
+pub(super) fn set_password(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    id: &UserId,
+    hash: &PasswordHash,
+    now: Timestamp,
+) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached("UPDATE users SET password_hash = ?3, updated_at = ?4 WHERE app_id = ?1 AND id = ?2")?
+        .execute(params![app_id.as_str(), id.as_str(), hash.as_str(), now.as_millis()])?;
+    Ok(changed > 0)
+}
+
 /// Removes the member; false when there was none.
 pub(super) fn delete(tx: &Transaction<'_>, app_id: &AppId, id: &UserId) -> rusqlite::Result<bool> {
     Ok(tx

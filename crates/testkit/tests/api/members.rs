@@ -270,3 +270,29 @@ async fn cors_allows_the_apps_own_origin_and_no_other() {
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn change_password_needs_the_current_password_and_the_members_own_id() {
+    let app = TestApp::spawn().await;
+    let ada = app.invite_and_join("ada@example.com", Role::User).await;
+    let bob = app.invite_and_join("bob@example.com", Role::User).await;
+    let me: Value = call(&app, Method::GET, &entity(&app, "/me"), &ada, None).await.json().await.expect("me");
+    let bob_me: Value = call(&app, Method::GET, &entity(&app, "/me"), &bob, None).await.json().await.expect("me");
+    let path = format!("/api/apps/{}/auth/change-password", app.app_id);
+    let body = |user_id: &Value, current: &str, new: &str| {
+        Some(json!({ "user_id": user_id, "current_password": current, "new_password": new }))
+    };
+
+    let wrong = call(&app, Method::POST, &path, &ada, body(&me["id"], "wrong password", "a brand new password")).await;
+    let other = call(&app, Method::POST, &path, &ada, body(&bob_me["id"], PASSWORD, "a brand new password")).await;
+    let weak = call(&app, Method::POST, &path, &ada, body(&me["id"], PASSWORD, "short")).await;
+    let changed = call(&app, Method::POST, &path, &ada, body(&me["id"], PASSWORD, "a brand new password")).await;
+
+    assert_error(wrong, 400, "INVALID_CURRENT_PASSWORD").await;
+    assert_error(other, 403, "NOT_YOUR_ACCOUNT").await;
+    assert_error(weak, 400, "WEAK_PASSWORD").await;
+    assert_eq!(changed.status(), 200);
+
+    assert_eq!(login(&app, "ada@example.com", PASSWORD).await.status(), 401);
+    assert_eq!(login(&app, "ada@example.com", "a brand new password").await.status(), 200);
+}
