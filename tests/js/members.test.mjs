@@ -101,6 +101,24 @@ describe("auth", () => {
     assert.equal(user.id, me.id);
   });
 
+  test("resetPasswordRequest answers the same for anyone, and the emailed token resets once", async () => {
+    const { client, member } = await newApp();
+    await member("ada@example.com");
+    const base44 = client();
+    const earlier = (await usher.mailTo("ada@example.com")).length;
+
+    const forMember = await base44.auth.resetPasswordRequest("ada@example.com");
+    const forStranger = await base44.auth.resetPasswordRequest("nobody@example.com");
+
+    assert.deepEqual(forMember, forStranger);
+    const mail = await usher.waitForMail("ada@example.com", earlier + 1);
+    const resetToken = /reset-password\?token=(rst_[0-9a-f]{64})/.exec(mail.text)[1];
+    await base44.auth.resetPassword({ resetToken, newPassword: "a brand new password" });
+    await assert.rejects(base44.auth.resetPassword({ resetToken, newPassword: "another new password" }), { status: 410, code: "RESET_TOKEN_USED" });
+    const { user } = await base44.auth.loginViaEmailPassword("ada@example.com", "a brand new password");
+    assert.equal(user.email, "ada@example.com");
+  });
+
   test("app.getPublicSettings needs no sign-in", async () => {
     const { app, client } = await newApp();
 

@@ -14,6 +14,7 @@ pub mod join;
 pub mod members;
 pub mod model;
 pub mod password;
+pub mod reset;
 pub mod role;
 pub mod secret;
 pub mod sign_in;

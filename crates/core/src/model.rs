@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
 use crate::role::Role;
-use crate::secret::InvitationToken;
+use crate::secret::{InvitationToken, ResetToken};
 
 /// Who may invite people into an app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +269,8 @@ pub enum MailKind {
     Invitation,
     /// A reminder to an existing member, leading to sign-in.
     SignIn,
+    /// A password reset link.
+    PasswordReset,
 }
 
 impl MailKind {
@@ -277,6 +279,7 @@ impl MailKind {
         match self {
             Self::Invitation => "invitation",
             Self::SignIn => "sign_in",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -285,6 +288,7 @@ impl MailKind {
         match s {
             "invitation" => Some(Self::Invitation),
             "sign_in" => Some(Self::SignIn),
+            "password_reset" => Some(Self::PasswordReset),
             _ => None,
         }
     }
@@ -307,6 +311,8 @@ pub struct OutboxMessage {
     pub inviter_name: String,
     /// The invitation's link secret and expiry; present for [`MailKind::Invitation`].
     pub invitation: Option<InvitationLink>,
+    /// The reset link's secret and expiry; present for [`MailKind::PasswordReset`].
+    pub reset: Option<ResetLink>,
     /// Attempts made before this one.
     pub attempts: u32,
     /// When it was queued.
@@ -318,6 +324,15 @@ pub struct OutboxMessage {
 pub struct InvitationLink {
     /// The token the join link carries.
     pub token: InvitationToken,
+    /// When the link stops working.
+    pub expires_at: Timestamp,
+}
+
+/// The secret part of a password reset email.
+#[derive(Clone, Debug)]
+pub struct ResetLink {
+    /// The token the reset link carries.
+    pub token: ResetToken,
     /// When the link stops working.
     pub expires_at: Timestamp,
 }
@@ -376,6 +391,8 @@ pub enum AuditAction {
     MemberReminded,
     /// An invitee joined.
     InvitationAccepted,
+    /// A member set a new password through a reset link.
+    PasswordReset,
 }
 
 impl AuditAction {
@@ -387,6 +404,7 @@ impl AuditAction {
             Self::InvitationResent => "invitation.resent",
             Self::MemberReminded => "invitation.member_reminded",
             Self::InvitationAccepted => "invitation.accepted",
+            Self::PasswordReset => "user.password_reset",
         }
     }
 }

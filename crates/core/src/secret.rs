@@ -99,6 +99,11 @@ secret_type!(
     "inv_"
 );
 secret_type!(
+    /// The secret of a password reset link: single use, short-lived, stored only as a hash.
+    ResetToken,
+    "rst_"
+);
+secret_type!(
     /// A service-role credential for servers and the CLI: acts with admin power in one app.
     ApiKey,
     "usk_"

@@ -9,7 +9,7 @@ use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
 use crate::model::{ApiKeyRecord, App, AppSettings, Invitation, Inviter, OutboxMessage, TokenLookup, User};
 use crate::password::PasswordHash;
 use crate::role::Role;
-use crate::secret::{InvitationToken, TokenHash};
+use crate::secret::{InvitationToken, ResetToken, TokenHash};
 
 /// A storage failure. Rule violations are not errors here; they come back as outcomes.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +109,34 @@ pub struct UserPatch {
     pub custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Everything [`Store::request_password_reset`] needs.
+#[derive(Debug)]
+pub struct ResetRequest {
+    /// The app.
+    pub app_id: AppId,
+    /// The address the request names (a member or not).
+    pub email: EmailAddress,
+    /// The new link's secret.
+    pub token: ResetToken,
+    /// The id of the outbox message to queue.
+    pub message_id: MessageId,
+    /// When the link expires.
+    pub expires_at: Timestamp,
+    /// The minimum time between two reset emails to one address.
+    pub resend_interval: Duration,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// What [`Store::reset_password`] did.
+#[derive(Debug)]
+pub enum ResetRecord {
+    /// The password is set and the link used up.
+    Done(User),
+    /// Nothing was written: the link is unknown, used or expired.
+    Refused(crate::model::LinkState),
+}
+
 /// Everything [`Store::accept_invitation`] needs.
 #[derive(Debug)]
 pub struct AcceptCommand {
@@ -184,6 +212,21 @@ pub trait Store: Send + Sync + 'static {
         hash: PasswordHash,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// If `request.email` is a member (and no reset email went to them within the resend
+    /// interval), stores a reset link and queues its email; otherwise does nothing, so the
+    /// caller's answer cannot tell members from strangers.
+    async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError>;
+
+    /// Sets the password of the member of `app_id` whose reset link has this hash, if it is
+    /// unused and unexpired at `now`; the link is used up.
+    async fn reset_password(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        password: PasswordHash,
+        now: Timestamp,
+    ) -> Result<ResetRecord, StoreError>;
 
     /// Removes the member; false when there was none. Their invitations stay, for the record.
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;

@@ -33,8 +33,13 @@ impl MailerConfig {
 
     /// The join link of an invitation token.
     pub fn join_link(&self, app_id: &str, token: &str) -> String {
+        self.app_link(app_id, "join", token)
+    }
+
+    /// The link to one of Usher's pages for an app, carrying `token`.
+    fn app_link(&self, app_id: &str, page: &str, token: &str) -> String {
         let base = self.public_url.as_str().trim_end_matches('/');
-        format!("{base}/apps/{app_id}/join?token={token}")
+        format!("{base}/apps/{app_id}/{page}?token={token}")
     }
 }
 
@@ -60,8 +65,8 @@ pub enum RenderError {
     /// lettre refused the message (e.g. an address it cannot encode).
     #[error("cannot build the message: {0}")]
     Message(String),
-    /// An invitation message lost its token (it was erased after a final failure).
-    #[error("invitation message has no link token")]
+    /// A message that needs a link lost its token (it was erased after a final failure).
+    #[error("message has no link token")]
     MissingToken,
 }
 
@@ -79,6 +84,8 @@ impl Renderer {
         env.add_template("invitation.html", include_str!("../templates/invitation.html"))?;
         env.add_template("sign_in.txt", include_str!("../templates/sign_in.txt"))?;
         env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
+        env.add_template("password_reset.txt", include_str!("../templates/password_reset.txt"))?;
+        env.add_template("password_reset.html", include_str!("../templates/password_reset.html"))?;
         Ok(Self { env, config })
     }
 
@@ -102,6 +109,16 @@ impl Renderer {
                 ("invitation", subject, Some(link), Some(human_time(invitation.expires_at)))
             }
             MailKind::SignIn => ("sign_in", format!("Sign in to {}", app.name), None, None),
+            MailKind::PasswordReset => {
+                let reset = msg.reset.as_ref().ok_or(RenderError::MissingToken)?;
+                let link = self.config.app_link(app.id.as_str(), "reset-password", reset.token.expose());
+                (
+                    "password_reset",
+                    format!("Reset your {} password", app.name),
+                    Some(link),
+                    Some(human_time(reset.expires_at)),
+                )
+            }
         };
         let ctx = context! {
             app_name => app.name,
@@ -174,8 +191,8 @@ fn human_time(t: Timestamp) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use usher_core::model::{App, AppSettings, InvitationLink};
-    use usher_core::secret::InvitationToken;
+    use usher_core::model::{App, AppSettings, InvitationLink, ResetLink};
+    use usher_core::secret::{InvitationToken, ResetToken};
     use usher_core::{AppId, MessageId};
 
     pub(crate) fn config() -> MailerConfig {
@@ -203,6 +220,10 @@ pub(crate) mod tests {
             inviter_name: "Grace <Hopper>".into(),
             invitation: (kind == MailKind::Invitation).then(|| InvitationLink {
                 token: InvitationToken::generate(),
+                expires_at: Timestamp::from_millis(1_800_000_000_000),
+            }),
+            reset: (kind == MailKind::PasswordReset).then(|| ResetLink {
+                token: ResetToken::generate(),
                 expires_at: Timestamp::from_millis(1_800_000_000_000),
             }),
             attempts: 0,
@@ -268,6 +289,18 @@ pub(crate) mod tests {
 
         let headers = raw.split("\r\n\r\n").next().expect("headers");
         assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "{headers}");
+    }
+
+    #[test]
+    fn password_reset_message_links_to_the_reset_page() {
+        let msg = message(MailKind::PasswordReset, "Acme");
+        let token = msg.reset.as_ref().expect("link").token.expose().to_owned();
+
+        let raw = render(&msg);
+
+        let (text, _) = parts(&raw);
+        assert!(text.contains(&format!("http://127.0.0.1:8044/apps/{}/reset-password?token={token}", msg.app.id)));
+        assert!(raw.contains("Subject: Reset your Acme password"));
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl DeliveryWorker {
             match self.deliver_due().await {
                 Ok(n) if n == BATCH as usize => continue,
                 Ok(_) => {}
-                Err(err) => tracing::warn!(error = ?err, "cannot claim outbox messages; retrying"),
+                Err(err) => tracing::warn!(error = ?err, "outbox store failed; retrying"),
             }
             tokio::select! {
                 () = &mut shutdown => return,
@@ -96,10 +96,18 @@ impl DeliveryWorker {
             });
         }
         let mut sent = Vec::with_capacity(count);
+        // Every outcome is recorded before a store error is returned: returning at once would
+        // drop the JoinSet, aborting sends in flight, and leave messages the transport already
+        // took unrecorded, to be sent a second time when their lease runs out.
+        let mut first_error = None;
         while let Some(joined) = attempts.join_next().await {
             match joined {
                 Ok((msg, Ok(()))) => sent.push(msg.id),
-                Ok((msg, Err(err))) => self.record_failure(&msg, &err).await?,
+                Ok((msg, Err(err))) => {
+                    if let Err(store_err) = self.record_failure(&msg, &err).await {
+                        first_error.get_or_insert(store_err);
+                    }
+                }
                 // The message stays leased; when the lease runs out it is tried again.
                 Err(err) => tracing::error!(error = %err, "a delivery attempt panicked"),
             }
@@ -107,7 +115,7 @@ impl DeliveryWorker {
         if !sent.is_empty() {
             self.store.mark_sent(&sent, self.clock.now()).await?;
         }
-        Ok(count)
+        first_error.map_or(Ok(count), Err)
     }
 
     async fn record_failure(&self, msg: &OutboxMessage, err: &TransportError) -> Result<(), StoreError> {
@@ -149,18 +157,27 @@ fn jitter() -> f64 {
 mod tests {
     use std::sync::Mutex;
 
-    use usher_core::model::{Actor, AppSettings, DeliveryStatus, Inviter, MailKind};
-    use usher_core::secret::{ApiKey, InvitationToken};
-    use usher_core::store::{InviteCommand, NewApiKey, NewApp};
-    use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, ManualClock, MessageId, Role};
+    use usher_core::model::{
+        AcceptRecord, Actor, ApiKeyRecord, App, AppSettings, DeliveryStatus, Invitation, Inviter, MailKind,
+        TokenLookup, User,
+    };
+    use usher_core::password::PasswordHash;
+    use usher_core::secret::{ApiKey, InvitationToken, TokenHash};
+    use usher_core::store::{
+        AcceptCommand, InviteCommand, InviteRecord, NewApiKey, NewApp, ResetRecord, ResetRequest, UserPatch,
+    };
+    use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, ManualClock, MessageId, Role, Timestamp, UserId};
 
     use super::*;
     use crate::render::RenderedEmail;
     use crate::render::tests::config;
 
+    /// How the scripted transport answers a message.
+    type Answer = fn(&RenderedEmail) -> Result<(), TransportError>;
+
     /// A transport that answers with a scripted result and remembers what it was given.
     struct ScriptedTransport {
-        answer: fn() -> Result<(), TransportError>,
+        answer: Answer,
         sent: Mutex<Vec<String>>,
     }
 
@@ -168,7 +185,100 @@ mod tests {
     impl Transport for ScriptedTransport {
         async fn send(&self, email: &RenderedEmail, _message_id: &str) -> Result<String, TransportError> {
             self.sent.lock().expect("lock").push(email.to.to_string());
-            (self.answer)().map(|()| "250 ok".to_owned())
+            (self.answer)(email).map(|()| "250 ok".to_owned())
+        }
+    }
+
+    /// A real store whose `mark_failed` always fails, as when the database goes away mid-pass.
+    struct MarkFailedBreaks(Arc<dyn Store>);
+
+    #[async_trait::async_trait]
+    impl Store for MarkFailedBreaks {
+        async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
+            self.0.create_app(app).await
+        }
+        async fn has_apps(&self) -> Result<bool, StoreError> {
+            self.0.has_apps().await
+        }
+        async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
+            self.0.app(id).await
+        }
+        async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+            self.0.api_key(hash).await
+        }
+        async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
+            self.0.user(app_id, id).await
+        }
+        async fn user_credentials(
+            &self,
+            app_id: &AppId,
+            email: &EmailAddress,
+        ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
+            self.0.user_credentials(app_id, email).await
+        }
+        async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError> {
+            self.0.users(app_id).await
+        }
+        async fn update_user(
+            &self,
+            app_id: &AppId,
+            id: &UserId,
+            patch: UserPatch,
+            now: Timestamp,
+        ) -> Result<Option<User>, StoreError> {
+            self.0.update_user(app_id, id, patch, now).await
+        }
+        async fn set_password(
+            &self,
+            app_id: &AppId,
+            id: &UserId,
+            hash: PasswordHash,
+            now: Timestamp,
+        ) -> Result<bool, StoreError> {
+            self.0.set_password(app_id, id, hash, now).await
+        }
+        async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
+            self.0.request_password_reset(request).await
+        }
+        async fn reset_password(
+            &self,
+            hash: &TokenHash,
+            password: PasswordHash,
+            now: Timestamp,
+        ) -> Result<ResetRecord, StoreError> {
+            self.0.reset_password(hash, password, now).await
+        }
+        async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+            self.0.delete_user(app_id, id).await
+        }
+        async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+            self.0.invite(cmd).await
+        }
+        async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+            self.0.invitation(app_id, id).await
+        }
+        async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+            self.0.invitation_by_token(hash).await
+        }
+        async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+            self.0.accept_invitation(cmd).await
+        }
+        async fn claim_outbox(
+            &self,
+            now: Timestamp,
+            lease: Duration,
+            limit: u32,
+        ) -> Result<Vec<OutboxMessage>, StoreError> {
+            self.0.claim_outbox(now, lease, limit).await
+        }
+        async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
+            self.0.mark_sent(ids, now).await
+        }
+        async fn mark_failed(&self, _: &MessageId, _: &str, _: Option<Timestamp>) -> Result<(), StoreError> {
+            Err(StoreError::Backend("database is locked".into()))
+        }
+        async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
+            self.0.server_secret(name, candidate).await
         }
     }
 
@@ -181,8 +291,15 @@ mod tests {
         _dir: tempfile::TempDir,
     }
 
-    /// A real SQLite store holding one queued invitation email, and a worker over it.
-    async fn fixture(answer: fn() -> Result<(), TransportError>) -> Fixture {
+    /// A real SQLite store holding one queued invitation email to ada@example.com, and a
+    /// worker over it.
+    async fn fixture(answer: Answer) -> Fixture {
+        fixture_with(answer, &[], |store| store).await
+    }
+
+    /// Like [`fixture`], with invitations to `others` queued too and the worker's view of the
+    /// store wrapped by `wrap`.
+    async fn fixture_with(answer: Answer, others: &[&str], wrap: fn(Arc<dyn Store>) -> Arc<dyn Store>) -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
             usher_store::connect(&format!("sqlite://{}", dir.path().join("usher.db").display())).expect("store");
@@ -198,23 +315,27 @@ mod tests {
             now: clock.now(),
         };
         store.create_app(new_app).await.expect("app");
-        let token = InvitationToken::generate();
-        let cmd = InviteCommand {
-            app_id,
-            email: EmailAddress::parse("ada@example.com").expect("address"),
-            role: Role::User,
-            inviter: Inviter { actor: Actor::ApiKey(key), display_name: "Acme".into() },
-            invitation_id: InvitationId::generate(),
-            token: token.clone(),
-            message_id: MessageId::generate(),
-            expires_at: clock.now().plus(Duration::from_secs(3600)),
-            resend_interval: Duration::ZERO,
-            now: clock.now(),
-        };
-        store.invite(cmd).await.expect("invite");
+        let first = InvitationToken::generate();
+        for (address, token) in std::iter::once(("ada@example.com", first.clone()))
+            .chain(others.iter().map(|address| (*address, InvitationToken::generate())))
+        {
+            let cmd = InviteCommand {
+                app_id: app_id.clone(),
+                email: EmailAddress::parse(address).expect("address"),
+                role: Role::User,
+                inviter: Inviter { actor: Actor::ApiKey(key.clone()), display_name: "Acme".into() },
+                invitation_id: InvitationId::generate(),
+                token,
+                message_id: MessageId::generate(),
+                expires_at: clock.now().plus(Duration::from_secs(3600)),
+                resend_interval: Duration::ZERO,
+                now: clock.now(),
+            };
+            store.invite(cmd).await.expect("invite");
+        }
         let transport = Arc::new(ScriptedTransport { answer, sent: Mutex::default() });
         let worker = DeliveryWorker::new(
-            store.clone(),
+            wrap(store.clone()),
             transport.clone(),
             config(),
             clock.clone(),
@@ -222,12 +343,12 @@ mod tests {
             WorkerConfig::default(),
         )
         .expect("worker");
-        Fixture { worker, store, clock, transport, token, _dir: dir }
+        Fixture { worker, store, clock, transport, token: first, _dir: dir }
     }
 
     #[tokio::test]
     async fn deliver_due_marks_the_message_sent_when_the_transport_accepts_it() {
-        let f = fixture(|| Ok(())).await;
+        let f = fixture(|_| Ok(())).await;
 
         let delivered = f.worker.deliver_due().await.expect("pass");
 
@@ -242,7 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn deliver_due_retries_later_when_the_transport_fails_temporarily() {
-        let f = fixture(|| Err(TransportError::temporary("connection refused"))).await;
+        let f = fixture(|_| Err(TransportError::temporary("connection refused"))).await;
 
         f.worker.deliver_due().await.expect("pass");
 
@@ -255,7 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn deliver_due_fails_the_message_at_once_when_the_transport_refuses_it_permanently() {
-        let f = fixture(|| Err(TransportError::permanent("550 no such user"))).await;
+        let f = fixture(|_| Err(TransportError::permanent("550 no such user"))).await;
 
         f.worker.deliver_due().await.expect("pass");
 
@@ -271,5 +392,22 @@ mod tests {
             (delivery.status, delivery.last_error.as_deref()),
             (DeliveryStatus::Failed, Some("550 no such user"))
         );
+    }
+
+    #[tokio::test]
+    async fn deliver_due_still_records_sent_messages_when_recording_a_failure_fails() {
+        let answer: Answer = |email| {
+            if email.to.as_str() == "ada@example.com" { Err(TransportError::temporary("421 busy")) } else { Ok(()) }
+        };
+        let f = fixture_with(answer, &["bob@example.com"], |store| Arc::new(MarkFailedBreaks(store))).await;
+
+        let pass = f.worker.deliver_due().await;
+
+        assert!(matches!(pass, Err(StoreError::Backend(_))), "{pass:?}");
+        assert_eq!(f.transport.sent.lock().expect("lock").len(), 2);
+        f.clock.advance(WorkerConfig::default().lease + Duration::from_secs(1));
+        let again = f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim");
+        let recipients: Vec<&str> = again.iter().map(|msg| msg.to.as_str()).collect();
+        assert_eq!(recipients, ["ada@example.com"], "bob's accepted message is not sent twice");
     }
 }

@@ -21,6 +21,7 @@ use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
+use usher_core::reset::ResetService;
 use usher_core::sign_in::SignInService;
 use usher_core::{Clock, Store, SystemClock};
 use usher_mail::{DeliveryWorker, MailerConfig};
@@ -75,6 +76,12 @@ impl App {
             )),
             joins: Arc::new(JoinService::new(store.clone(), clock.clone(), tokens.clone())),
             members: Arc::new(MemberService::new(store.clone(), clock.clone())),
+            resets: Arc::new(ResetService::new(
+                store.clone(),
+                clock.clone(),
+                settings.resend_interval,
+                wake_worker.clone(),
+            )),
             sign_in: Arc::new(SignInService::new(store.clone(), clock.clone(), tokens)),
             pages: Arc::new(Pages::new().context("page templates do not compile")?),
             public_url: settings.public_url.clone(),
@@ -141,6 +148,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::join::router())
         .merge(routes::auth::router())
         .merge(routes::public::router())
+        .merge(routes::reset::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -11,6 +11,8 @@ use usher_core::access::AuthError;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
 use usher_core::members::MemberError;
+use usher_core::model::LinkState;
+use usher_core::reset::ResetError;
 use usher_core::sign_in::{ChangePasswordError, SignInError};
 use usher_core::{StoreError, ceil_secs};
 
@@ -77,6 +79,9 @@ pub enum ApiError {
     /// Signing in failed.
     #[error(transparent)]
     SignIn(SignInError),
+    /// A reset link could not be used.
+    #[error(transparent)]
+    Reset(ResetError),
     /// Changing a password failed.
     #[error(transparent)]
     ChangePassword(ChangePasswordError),
@@ -114,6 +119,15 @@ impl From<ChangePasswordError> for ApiError {
         match err {
             ChangePasswordError::Store(err) => err.into(),
             other => Self::ChangePassword(other),
+        }
+    }
+}
+
+impl From<ResetError> for ApiError {
+    fn from(err: ResetError) -> Self {
+        match err {
+            ResetError::Store(err) => err.into(),
+            other => Self::Reset(other),
         }
     }
 }
@@ -164,7 +178,14 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "INVALID_CURRENT_PASSWORD")
             }
             Self::ChangePassword(ChangePasswordError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
+            Self::Reset(ResetError::Link(LinkState::Unknown | LinkState::Valid)) => {
+                (StatusCode::BAD_REQUEST, "INVALID_RESET_TOKEN")
+            }
+            Self::Reset(ResetError::Link(LinkState::Used)) => (StatusCode::GONE, "RESET_TOKEN_USED"),
+            Self::Reset(ResetError::Link(_)) => (StatusCode::GONE, "RESET_TOKEN_EXPIRED"),
+            Self::Reset(ResetError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Auth(AuthError::Store(_))
+            | Self::Reset(ResetError::Store(_))
             | Self::ChangePassword(ChangePasswordError::Store(_))
             | Self::Invite(InviteError::Store(_))
             | Self::Member(MemberError::Store(_))

@@ -19,6 +19,7 @@ impl Pages {
         env.add_template("join.html", include_str!("../templates/join.html"))?;
         env.add_template("link_problem.html", include_str!("../templates/link_problem.html"))?;
         env.add_template("welcome.html", include_str!("../templates/welcome.html"))?;
+        env.add_template("reset_password.html", include_str!("../templates/reset_password.html"))?;
         Ok(Self { env })
     }
 

@@ -7,6 +7,7 @@ use usher_core::access::Authenticator;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
+use usher_core::reset::ResetService;
 use usher_core::sign_in::SignInService;
 use usher_core::{Clock, Store};
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub joins: Arc<JoinService>,
     /// Reads and manages members.
     pub members: Arc<MemberService>,
+    /// Sends and uses password reset links.
+    pub resets: Arc<ResetService>,
     /// Signs members in.
     pub sign_in: Arc<SignInService>,
     /// The HTML pages.

@@ -103,6 +103,15 @@ impl Email {
         self.part("text/plain").expect("a text/plain part")
     }
 
+    /// The first link in the text body whose path contains `marker`.
+    pub fn link_containing(&self, marker: &str) -> String {
+        self.text()
+            .split_whitespace()
+            .find(|word| word.starts_with("http") && word.contains(marker))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no link with {marker:?} in the text part"))
+    }
+
     /// The join link in the text body.
     pub fn join_link(&self) -> String {
         let text = self.text();

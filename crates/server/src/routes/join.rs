@@ -176,7 +176,7 @@ fn problem_page(state: &AppState, app: &App, err: JoinError) -> Response {
 /// use `Referrer-Policy: no-referrer`, under which a same-origin post may carry `Origin: null`,
 /// so `Origin` alone is consulted only without `Sec-Fetch-Site`. Non-browser clients send
 /// neither and cannot be used for cross-site request forgery.
-fn is_cross_site(headers: &HeaderMap, public_url: &Url) -> bool {
+pub(crate) fn is_cross_site(headers: &HeaderMap, public_url: &Url) -> bool {
     if let Some(fetch_site) = headers.get("sec-fetch-site") {
         return !matches!(fetch_site.to_str(), Ok("same-origin" | "none"));
     }

@@ -5,4 +5,5 @@ pub mod health;
 pub mod invitations;
 pub mod join;
 pub mod public;
+pub mod reset;
 pub mod users;

@@ -68,7 +68,7 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: InviteCommand) -> rusqlite::Resu
             invitation_id: Some(&invitation_id),
             role: cmd.role,
             inviter_name: &cmd.inviter.display_name,
-            link: Some((&cmd.token, cmd.expires_at)),
+            link: Some((cmd.token.expose(), cmd.expires_at)),
             now,
         },
     )?;

@@ -10,6 +10,7 @@ mod apps;
 mod audit;
 mod invitations;
 mod outbox;
+mod resets;
 mod rows;
 mod users;
 mod worker;
@@ -22,7 +23,9 @@ use rusqlite::Connection;
 use usher_core::model::{ApiKeyRecord, App, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
-use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp, UserPatch};
+use usher_core::store::{
+    AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp, ResetRecord, ResetRequest, UserPatch,
+};
 use usher_core::{
     AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
 };
@@ -133,6 +136,21 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
+    }
+
+    async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
+        self.worker.write(move |tx| resets::request(tx, &request)).await
+    }
+
+    async fn reset_password(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        password: PasswordHash,
+        now: Timestamp,
+    ) -> Result<ResetRecord, StoreError> {
+        let (app_id, hash) = (app_id.clone(), hash.clone());
+        self.worker.write(move |tx| resets::reset(tx, &app_id, &hash, &password, now)).await
     }
 
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {

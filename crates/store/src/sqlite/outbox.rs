@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use rusqlite::{Transaction, params};
-use usher_core::model::{InvitationLink, MailKind, OutboxMessage};
-use usher_core::secret::InvitationToken;
+use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink};
+use usher_core::secret::{InvitationToken, ResetToken};
 use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
 
 use super::rows::{app_by_id, decode, email, known, role, timestamp};
@@ -32,8 +32,8 @@ pub(super) struct NewMessage<'a> {
     pub(super) role: Role,
     /// Who sent it.
     pub(super) inviter_name: &'a str,
-    /// The link secret and its expiry, for invitation emails.
-    pub(super) link: Option<(&'a InvitationToken, Timestamp)>,
+    /// The link secret (invitation or reset token) and its expiry.
+    pub(super) link: Option<(&'a str, Timestamp)>,
     /// When it is queued (and first due).
     pub(super) now: Timestamp,
 }
@@ -53,7 +53,7 @@ pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewMessage<'_>) -> rusqlit
         message.invitation_id.map(InvitationId::as_str),
         message.role.as_str(),
         message.inviter_name,
-        message.link.map(|(token, _)| token.expose()),
+        message.link.map(|(token, _)| token),
         message.link.map(|(_, expires_at)| expires_at.as_millis()),
         message.now.as_millis(),
         message.now.as_millis(),
@@ -140,13 +140,19 @@ pub(super) fn claim(
 
     let mut claimed = Vec::with_capacity(due.len());
     for row in due {
-        let invitation = match (row.kind, row.token.as_deref().and_then(InvitationToken::parse), row.expires_at) {
-            (MailKind::SignIn, _, _) => None,
-            (MailKind::Invitation, Some(token), Some(expires_at)) => Some(InvitationLink { token, expires_at }),
-            (MailKind::Invitation, _, _) => {
+        let token = row.token.as_deref();
+        let (invitation, reset) = match (row.kind, row.expires_at) {
+            (MailKind::SignIn, _) => (None, None),
+            (MailKind::Invitation, Some(expires_at)) if let Some(token) = token.and_then(InvitationToken::parse) => {
+                (Some(InvitationLink { token, expires_at }), None)
+            }
+            (MailKind::PasswordReset, Some(expires_at)) if let Some(token) = token.and_then(ResetToken::parse) => {
+                (None, Some(ResetLink { token, expires_at }))
+            }
+            (MailKind::Invitation | MailKind::PasswordReset, _) => {
                 // Cannot happen while the invariants hold (the link is erased only with a
                 // final status); retrying would never help, so give up on it for good.
-                finish(tx, &row.id, "failed", "the message has no usable invitation link")?;
+                finish(tx, &row.id, "failed", "the message has no usable link")?;
                 continue;
             }
         };
@@ -163,6 +169,7 @@ pub(super) fn claim(
             role: row.role,
             inviter_name: row.inviter_name,
             invitation,
+            reset,
             attempts: row.attempts,
             created_at: row.created_at,
         });

@@ -5,5 +5,6 @@ mod errors;
 mod invite;
 mod join;
 mod members;
+mod reset;
 mod smtp;
 mod support;

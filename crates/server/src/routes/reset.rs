@@ -1,0 +1,151 @@
+//! Forgotten passwords: the SDK's `resetPasswordRequest` / `resetPassword`, and the page the
+//! reset email links to, for apps without their own.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use usher_core::password;
+use usher_core::reset::ResetError;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, AppContext};
+use crate::pages::Csp;
+use crate::routes::join::is_cross_site;
+use crate::state::AppState;
+
+/// What `resetPasswordRequest` answers, whoever asked.
+const REQUESTED: &str = "If an account exists for that address, a link to reset its password is on its way.";
+
+/// The reset API routes and page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/apps/{app_id}/auth/reset-password-request", post(request_reset))
+        .route("/api/apps/{app_id}/auth/reset-password", post(reset_password))
+        .route("/apps/{app_id}/reset-password", get(show_reset_page).post(submit_reset_page))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequestBody {
+    email: String,
+}
+
+/// Emails a reset link to a member; answers the same for anyone.
+async fn request_reset(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    ApiJson(body): ApiJson<ResetRequestBody>,
+) -> Result<Json<Value>, ApiError> {
+    state.resets.request(&app, &body.email).await?;
+    Ok(Json(json!({ "message": REQUESTED })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    reset_token: String,
+    new_password: String,
+}
+
+/// Sets a new password with a reset token.
+async fn reset_password(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> Result<Json<Value>, ApiError> {
+    state.resets.reset(&app.id, &body.reset_token, body.new_password).await?;
+    Ok(Json(json!({ "message": "Password changed. Sign in with the new password." })))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    token: Option<String>,
+    #[serde(default)]
+    password: String,
+}
+
+async fn show_reset_page(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    reset_form(&state, &app, &query.token.unwrap_or_default(), None, StatusCode::OK)
+}
+
+async fn submit_reset_page(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    if is_cross_site(&headers, &state.public_url) {
+        let context = context! {
+            title => "This form was sent from another site",
+            explanation => "For your safety, Usher only accepts this form from its own page.",
+            next_step => "Open the link in your reset email again and submit the form there.",
+        };
+        return state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
+    }
+    let token = form.token.or(query.token).unwrap_or_default();
+    match state.resets.reset(&app.id, &token, form.password).await {
+        Ok(_) => {
+            let context = context! {
+                title => "Password changed",
+                explanation => format!("Your {} password is changed.", app.name),
+                next_step => format!("Sign in to {} with your new password.", app.app_url),
+            };
+            state.pages.render(StatusCode::OK, "link_problem.html", context, Csp::Form)
+        }
+        Err(err @ ResetError::WeakPassword(_)) => {
+            reset_form(&state, &app, &token, Some(&err.to_string()), StatusCode::BAD_REQUEST)
+        }
+        Err(ResetError::Link(link)) => {
+            let status =
+                if link == usher_core::model::LinkState::Unknown { StatusCode::NOT_FOUND } else { StatusCode::GONE };
+            let context = context! {
+                title => "This reset link does not work",
+                explanation => ResetError::Link(link).to_string(),
+                next_step => "Ask for a new reset link from the app's sign-in page.",
+            };
+            state.pages.render(status, "link_problem.html", context, Csp::Form)
+        }
+        Err(ResetError::Store(err)) => {
+            tracing::error!(error = ?err, "password reset failed");
+            let context = context! {
+                title => "Something went wrong",
+                explanation => "Usher could not complete this request.",
+                next_step => "Please try again in a moment.",
+            };
+            state.pages.render(StatusCode::INTERNAL_SERVER_ERROR, "link_problem.html", context, Csp::Form)
+        }
+    }
+}
+
+fn reset_form(
+    state: &AppState,
+    app: &usher_core::model::App,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let context = context! {
+        app_name => app.name,
+        action => format!("/apps/{}/reset-password", app.id),
+        token,
+        error,
+        min_password => password::MIN_LEN,
+        max_password => password::MAX_LEN,
+    };
+    state.pages.render(status, "reset_password.html", context, Csp::Form)
+}
