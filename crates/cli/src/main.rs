@@ -70,6 +70,9 @@ pub struct CreateAppArgs {
     /// may invite).
     #[arg(long)]
     pub members_may_invite: bool,
+    /// Let anyone sign up with a code sent by email (by default only invited addresses may).
+    #[arg(long)]
+    pub open_signup: bool,
     /// Print one JSON object (`app_id`, `api_key`, …) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -18,6 +18,7 @@ pub mod reset;
 pub mod role;
 pub mod secret;
 pub mod sign_in;
+pub mod signup;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, ceil_secs};

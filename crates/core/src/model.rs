@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
 use crate::role::Role;
-use crate::secret::{InvitationToken, ResetToken};
+use crate::secret::{InvitationToken, OneTimeCode, ResetToken};
 
 /// Who may invite people into an app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,6 +271,10 @@ pub enum MailKind {
     SignIn,
     /// A password reset link.
     PasswordReset,
+    /// A one-time code confirming a sign-up.
+    SignupCode,
+    /// A note to a member who tried to sign up again: they already have an account.
+    AccountExists,
 }
 
 impl MailKind {
@@ -280,6 +284,8 @@ impl MailKind {
             Self::Invitation => "invitation",
             Self::SignIn => "sign_in",
             Self::PasswordReset => "password_reset",
+            Self::SignupCode => "signup_code",
+            Self::AccountExists => "account_exists",
         }
     }
 
@@ -289,6 +295,8 @@ impl MailKind {
             "invitation" => Some(Self::Invitation),
             "sign_in" => Some(Self::SignIn),
             "password_reset" => Some(Self::PasswordReset),
+            "signup_code" => Some(Self::SignupCode),
+            "account_exists" => Some(Self::AccountExists),
             _ => None,
         }
     }
@@ -313,6 +321,8 @@ pub struct OutboxMessage {
     pub invitation: Option<InvitationLink>,
     /// The reset link's secret and expiry; present for [`MailKind::PasswordReset`].
     pub reset: Option<ResetLink>,
+    /// The sign-up code and its expiry; present for [`MailKind::SignupCode`].
+    pub code: Option<SignupCode>,
     /// Attempts made before this one.
     pub attempts: u32,
     /// When it was queued.
@@ -334,6 +344,15 @@ pub struct ResetLink {
     /// The token the reset link carries.
     pub token: ResetToken,
     /// When the link stops working.
+    pub expires_at: Timestamp,
+}
+
+/// The secret part of a sign-up code email.
+#[derive(Clone, Debug)]
+pub struct SignupCode {
+    /// The code.
+    pub code: OneTimeCode,
+    /// When it stops working.
     pub expires_at: Timestamp,
 }
 
@@ -393,6 +412,8 @@ pub enum AuditAction {
     InvitationAccepted,
     /// A member set a new password through a reset link.
     PasswordReset,
+    /// Someone signed up with a one-time code.
+    SignedUp,
 }
 
 impl AuditAction {
@@ -405,6 +426,7 @@ impl AuditAction {
             Self::MemberReminded => "invitation.member_reminded",
             Self::InvitationAccepted => "invitation.accepted",
             Self::PasswordReset => "user.password_reset",
+            Self::SignedUp => "user.signed_up",
         }
     }
 }

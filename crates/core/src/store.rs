@@ -9,7 +9,7 @@ use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
 use crate::model::{ApiKeyRecord, App, AppSettings, Invitation, Inviter, OutboxMessage, TokenLookup, User};
 use crate::password::PasswordHash;
 use crate::role::Role;
-use crate::secret::{InvitationToken, ResetToken, TokenHash};
+use crate::secret::{InvitationToken, OneTimeCode, ResetToken, TokenHash};
 
 /// A storage failure. Rule violations are not errors here; they come back as outcomes.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +137,74 @@ pub enum ResetRecord {
     Refused(crate::model::LinkState),
 }
 
+/// Everything [`Store::send_signup_code`] needs.
+#[derive(Debug)]
+pub struct SignupCommand {
+    /// The app.
+    pub app_id: AppId,
+    /// The address signing up.
+    pub email: EmailAddress,
+    /// The chosen password, hashed: starts (or restarts) a sign-up. `None` only re-sends a
+    /// code for a sign-up already started.
+    pub password_hash: Option<PasswordHash>,
+    /// The new code.
+    pub code: OneTimeCode,
+    /// The id of the outbox message to queue.
+    pub message_id: MessageId,
+    /// When the code expires.
+    pub expires_at: Timestamp,
+    /// Whether only addresses with a pending invitation may sign up.
+    pub is_invitation_only: bool,
+    /// The minimum time between two emails to one address.
+    pub resend_interval: Duration,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// What [`Store::send_signup_code`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignupRecord {
+    /// A code is on its way (or one went out within the resend interval), or there was
+    /// nothing to re-send: the same answer either way.
+    CodeSent,
+    /// The address is a member; they were emailed that they already have an account.
+    AlreadyMember,
+    /// The app is invitation-only and the address has no pending invitation.
+    NotInvited,
+}
+
+/// Everything [`Store::verify_signup`] needs.
+#[derive(Debug)]
+pub struct VerifyCommand {
+    /// The app.
+    pub app_id: AppId,
+    /// The address signing up.
+    pub email: EmailAddress,
+    /// Hash of the code typed.
+    pub code_hash: TokenHash,
+    /// The id the new member gets.
+    pub user_id: UserId,
+    /// Wrong codes allowed before the sign-up must be restarted.
+    pub max_attempts: u32,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// What [`Store::verify_signup`] did.
+#[derive(Debug)]
+pub enum VerifyRecord {
+    /// The member exists, verified, with the chosen password.
+    Joined(User),
+    /// No sign-up is waiting for this address.
+    NoSignup,
+    /// The code is wrong; the attempt was counted.
+    WrongCode,
+    /// The code ran out of time.
+    Expired,
+    /// Too many wrong codes; the sign-up must be restarted.
+    TooManyAttempts,
+}
+
 /// Everything [`Store::accept_invitation`] needs.
 #[derive(Debug)]
 pub struct AcceptCommand {
@@ -227,6 +295,14 @@ pub trait Store: Send + Sync + 'static {
         password: PasswordHash,
         now: Timestamp,
     ) -> Result<ResetRecord, StoreError>;
+
+    /// Starts a sign-up (or re-sends its code) and queues the code email, or tells a member
+    /// they already have an account, within one transaction.
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError>;
+
+    /// Checks a sign-up code; the right one creates the member (with the role of a pending
+    /// invitation, which it accepts) and ends the sign-up.
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError>;
 
     /// Removes the member; false when there was none. Their invitations stay, for the record.
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;

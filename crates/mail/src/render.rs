@@ -86,6 +86,10 @@ impl Renderer {
         env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
         env.add_template("password_reset.txt", include_str!("../templates/password_reset.txt"))?;
         env.add_template("password_reset.html", include_str!("../templates/password_reset.html"))?;
+        env.add_template("signup_code.txt", include_str!("../templates/signup_code.txt"))?;
+        env.add_template("signup_code.html", include_str!("../templates/signup_code.html"))?;
+        env.add_template("account_exists.txt", include_str!("../templates/account_exists.txt"))?;
+        env.add_template("account_exists.html", include_str!("../templates/account_exists.html"))?;
         Ok(Self { env, config })
     }
 
@@ -97,6 +101,7 @@ impl Renderer {
     /// Renders `msg` as an email dated `now`.
     pub fn render(&self, msg: &OutboxMessage, now: Timestamp) -> Result<RenderedEmail, RenderError> {
         let app = &msg.app;
+        let mut code: Option<&str> = None;
         let (kind, subject, link, expires_at) = match msg.kind {
             MailKind::Invitation => {
                 let invitation = msg.invitation.as_ref().ok_or(RenderError::MissingToken)?;
@@ -119,6 +124,15 @@ impl Renderer {
                     Some(human_time(reset.expires_at)),
                 )
             }
+            MailKind::SignupCode => {
+                let signup = msg.code.as_ref().ok_or(RenderError::MissingToken)?;
+                code = Some(signup.code.expose());
+                let subject = format!("{} is your {} code", signup.code.expose(), app.name);
+                ("signup_code", subject, None, Some(human_time(signup.expires_at)))
+            }
+            MailKind::AccountExists => {
+                ("account_exists", format!("You already have a {} account", app.name), None, None)
+            }
         };
         let ctx = context! {
             app_name => app.name,
@@ -127,6 +141,7 @@ impl Renderer {
             role_phrase => role_phrase(msg.role),
             link,
             expires_at,
+            code,
         };
         let text = self.env.get_template(&format!("{kind}.txt"))?.render(&ctx)?;
         let html = self.env.get_template(&format!("{kind}.html"))?.render(&ctx)?;
@@ -191,8 +206,8 @@ fn human_time(t: Timestamp) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use usher_core::model::{App, AppSettings, InvitationLink, ResetLink};
-    use usher_core::secret::{InvitationToken, ResetToken};
+    use usher_core::model::{App, AppSettings, InvitationLink, ResetLink, SignupCode};
+    use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
     use usher_core::{AppId, MessageId};
 
     pub(crate) fn config() -> MailerConfig {
@@ -224,6 +239,10 @@ pub(crate) mod tests {
             }),
             reset: (kind == MailKind::PasswordReset).then(|| ResetLink {
                 token: ResetToken::generate(),
+                expires_at: Timestamp::from_millis(1_800_000_000_000),
+            }),
+            code: (kind == MailKind::SignupCode).then(|| SignupCode {
+                code: OneTimeCode::generate(),
                 expires_at: Timestamp::from_millis(1_800_000_000_000),
             }),
             attempts: 0,
@@ -301,6 +320,18 @@ pub(crate) mod tests {
         let (text, _) = parts(&raw);
         assert!(text.contains(&format!("http://127.0.0.1:8044/apps/{}/reset-password?token={token}", msg.app.id)));
         assert!(raw.contains("Subject: Reset your Acme password"));
+    }
+
+    #[test]
+    fn signup_code_message_carries_the_code_in_subject_and_body() {
+        let msg = message(MailKind::SignupCode, "Acme");
+        let code = msg.code.as_ref().expect("code").code.expose().to_owned();
+
+        let raw = render(&msg);
+
+        let (text, html) = parts(&raw);
+        assert!(text.contains(&code) && html.contains(&code));
+        assert!(raw.contains(&format!("Subject: {code} is your Acme code")));
     }
 
     #[test]

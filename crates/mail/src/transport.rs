@@ -102,6 +102,8 @@ impl Transport for LogTransport {
 
 #[cfg(test)]
 mod tests {
+    use mailparse::MailHeaderMap;
+
     use super::*;
     use crate::render::Renderer;
     use crate::render::tests::{config, message};
@@ -121,8 +123,24 @@ mod tests {
         let files: Vec<_> =
             std::fs::read_dir(dir.path().join("mail")).expect("dir").map(|e| e.expect("entry").file_name()).collect();
         assert_eq!(files, [std::ffi::OsString::from(format!("{}.eml", msg.id))]);
-        let raw = std::fs::read_to_string(dir.path().join("mail").join(format!("{}.eml", msg.id))).expect("read");
-        assert!(raw.starts_with("From: ") || raw.contains("\r\nFrom: "));
-        assert!(raw.trim_end().ends_with("--"), "ends with the closing MIME boundary");
+        let raw = std::fs::read(dir.path().join("mail").join(format!("{}.eml", msg.id))).expect("read");
+        let parsed = mailparse::parse_mail(&raw).expect("parseable");
+        let header = |name: &str| parsed.headers.get_first_value(name);
+        assert_eq!(header("From").as_deref(), Some("Acme <no-reply@usher.test>"));
+        assert_eq!(header("To").as_deref(), Some("ada@example.com"));
+        assert_eq!(header("Subject").as_deref(), Some("Grace <Hopper> invited you to join Acme"));
+        let text = parsed.subparts.iter().find(|p| p.ctype.mimetype == "text/plain").expect("text part");
+        assert!(text.get_body().expect("body").contains(email.link.as_deref().expect("link")));
+        assert!(raw.trim_ascii_end().ends_with(b"--"), "ends with the closing MIME boundary");
+    }
+
+    #[tokio::test]
+    async fn file_transport_creates_its_directory_when_missing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nested = dir.path().join("usher-data").join("mail");
+
+        FileTransport::new(&nested).expect("transport");
+
+        assert!(nested.is_dir());
     }
 }

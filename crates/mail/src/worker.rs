@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use usher_core::model::OutboxMessage;
-use usher_core::{Clock, Store, StoreError};
+use usher_core::{Clock, MessageId, Store, StoreError, Timestamp};
 
 use crate::backoff::RetryPolicy;
 use crate::render::{MailerConfig, Renderer};
@@ -38,9 +38,33 @@ const BATCH: u32 = 256;
 /// How often to look for due messages without being woken (retries, other instances).
 const POLL: Duration = Duration::from_secs(1);
 
+/// The three [`Store`] calls the worker makes. A seam of its own so the worker's tests can
+/// make these calls fail without implementing (and tracking every change to) the whole store.
+#[async_trait::async_trait]
+trait Outbox: Send + Sync {
+    async fn claim(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError>;
+    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+}
+
+#[async_trait::async_trait]
+impl Outbox for Arc<dyn Store> {
+    async fn claim(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.claim_outbox(now, lease, limit).await
+    }
+
+    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
+        Store::mark_sent(&**self, ids, now).await
+    }
+
+    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
+        Store::mark_failed(&**self, id, error, retry_at).await
+    }
+}
+
 /// Sends queued email.
 pub struct DeliveryWorker {
-    store: Arc<dyn Store>,
+    outbox: Arc<dyn Outbox>,
     transport: Arc<dyn Transport>,
     renderer: Arc<Renderer>,
     clock: Arc<dyn Clock>,
@@ -59,8 +83,19 @@ impl DeliveryWorker {
         wake: Arc<Notify>,
         config: WorkerConfig,
     ) -> Result<Self, minijinja::Error> {
+        Self::over(Arc::new(store), transport, mailer, clock, wake, config)
+    }
+
+    fn over(
+        outbox: Arc<dyn Outbox>,
+        transport: Arc<dyn Transport>,
+        mailer: MailerConfig,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+        config: WorkerConfig,
+    ) -> Result<Self, minijinja::Error> {
         let renderer = Arc::new(Renderer::new(mailer)?);
-        Ok(Self { store, transport, renderer, clock, wake, config })
+        Ok(Self { outbox, transport, renderer, clock, wake, config })
     }
 
     /// Runs until `shutdown` completes.
@@ -82,7 +117,7 @@ impl DeliveryWorker {
 
     /// One pass: claims the due messages and tries each once. Returns how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
-        let claimed = self.store.claim_outbox(self.clock.now(), self.config.lease, BATCH).await?;
+        let claimed = self.outbox.claim(self.clock.now(), self.config.lease, BATCH).await?;
         let count = claimed.len();
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut attempts = JoinSet::new();
@@ -113,7 +148,7 @@ impl DeliveryWorker {
             }
         }
         if !sent.is_empty() {
-            self.store.mark_sent(&sent, self.clock.now()).await?;
+            self.outbox.mark_sent(&sent, self.clock.now()).await?;
         }
         first_error.map_or(Ok(count), Err)
     }
@@ -125,7 +160,7 @@ impl DeliveryWorker {
             .then(|| self.config.retry.retry_at(msg.created_at, msg.attempts + 1, now, jitter()))
             .flatten();
         tracing::warn!(message.id = %msg.id, to = %msg.to.masked(), error = %err, will_retry = retry_at.is_some(), "email not sent");
-        self.store.mark_failed(&msg.id, &err.message, retry_at).await
+        self.outbox.mark_failed(&msg.id, &err.message, retry_at).await
     }
 }
 
@@ -134,7 +169,7 @@ async fn attempt(
     transport: &dyn Transport,
     renderer: &Renderer,
     msg: &OutboxMessage,
-    now: usher_core::Timestamp,
+    now: Timestamp,
 ) -> Result<(), TransportError> {
     let email = renderer.render(msg, now).map_err(|err| TransportError::permanent(err.to_string()))?;
     let answer = transport.send(&email, msg.id.as_str()).await?;
@@ -157,16 +192,10 @@ fn jitter() -> f64 {
 mod tests {
     use std::sync::Mutex;
 
-    use usher_core::model::{
-        AcceptRecord, Actor, ApiKeyRecord, App, AppSettings, DeliveryStatus, Invitation, Inviter, MailKind,
-        TokenLookup, User,
-    };
-    use usher_core::password::PasswordHash;
-    use usher_core::secret::{ApiKey, InvitationToken, TokenHash};
-    use usher_core::store::{
-        AcceptCommand, InviteCommand, InviteRecord, NewApiKey, NewApp, ResetRecord, ResetRequest, UserPatch,
-    };
-    use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, ManualClock, MessageId, Role, Timestamp, UserId};
+    use usher_core::model::{Actor, AppSettings, DeliveryStatus, Inviter, MailKind};
+    use usher_core::secret::{ApiKey, InvitationToken};
+    use usher_core::store::{InviteCommand, NewApiKey, NewApp};
+    use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, ManualClock, Role};
 
     use super::*;
     use crate::render::RenderedEmail;
@@ -189,96 +218,22 @@ mod tests {
         }
     }
 
-    /// A real store whose `mark_failed` always fails, as when the database goes away mid-pass.
+    /// The real store, except that `mark_failed` always fails, as when the database goes away
+    /// mid-pass.
     struct MarkFailedBreaks(Arc<dyn Store>);
 
     #[async_trait::async_trait]
-    impl Store for MarkFailedBreaks {
-        async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
-            self.0.create_app(app).await
+    impl Outbox for MarkFailedBreaks {
+        async fn claim(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+            self.0.claim(now, lease, limit).await
         }
-        async fn has_apps(&self) -> Result<bool, StoreError> {
-            self.0.has_apps().await
-        }
-        async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
-            self.0.app(id).await
-        }
-        async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-            self.0.api_key(hash).await
-        }
-        async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
-            self.0.user(app_id, id).await
-        }
-        async fn user_credentials(
-            &self,
-            app_id: &AppId,
-            email: &EmailAddress,
-        ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
-            self.0.user_credentials(app_id, email).await
-        }
-        async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError> {
-            self.0.users(app_id).await
-        }
-        async fn update_user(
-            &self,
-            app_id: &AppId,
-            id: &UserId,
-            patch: UserPatch,
-            now: Timestamp,
-        ) -> Result<Option<User>, StoreError> {
-            self.0.update_user(app_id, id, patch, now).await
-        }
-        async fn set_password(
-            &self,
-            app_id: &AppId,
-            id: &UserId,
-            hash: PasswordHash,
-            now: Timestamp,
-        ) -> Result<bool, StoreError> {
-            self.0.set_password(app_id, id, hash, now).await
-        }
-        async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
-            self.0.request_password_reset(request).await
-        }
-        async fn reset_password(
-            &self,
-            hash: &TokenHash,
-            password: PasswordHash,
-            now: Timestamp,
-        ) -> Result<ResetRecord, StoreError> {
-            self.0.reset_password(hash, password, now).await
-        }
-        async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
-            self.0.delete_user(app_id, id).await
-        }
-        async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
-            self.0.invite(cmd).await
-        }
-        async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-            self.0.invitation(app_id, id).await
-        }
-        async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
-            self.0.invitation_by_token(hash).await
-        }
-        async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
-            self.0.accept_invitation(cmd).await
-        }
-        async fn claim_outbox(
-            &self,
-            now: Timestamp,
-            lease: Duration,
-            limit: u32,
-        ) -> Result<Vec<OutboxMessage>, StoreError> {
-            self.0.claim_outbox(now, lease, limit).await
-        }
+
         async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-            self.0.mark_sent(ids, now).await
+            Outbox::mark_sent(&self.0, ids, now).await
         }
+
         async fn mark_failed(&self, _: &MessageId, _: &str, _: Option<Timestamp>) -> Result<(), StoreError> {
             Err(StoreError::Backend("database is locked".into()))
-        }
-        async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
-            self.0.server_secret(name, candidate).await
         }
     }
 
@@ -294,12 +249,12 @@ mod tests {
     /// A real SQLite store holding one queued invitation email to ada@example.com, and a
     /// worker over it.
     async fn fixture(answer: Answer) -> Fixture {
-        fixture_with(answer, &[], |store| store).await
+        fixture_with(answer, &[], |store| Arc::new(store)).await
     }
 
-    /// Like [`fixture`], with invitations to `others` queued too and the worker's view of the
-    /// store wrapped by `wrap`.
-    async fn fixture_with(answer: Answer, others: &[&str], wrap: fn(Arc<dyn Store>) -> Arc<dyn Store>) -> Fixture {
+    /// Like [`fixture`], with invitations to `others` queued too and the worker reaching the
+    /// outbox through `wrap`.
+    async fn fixture_with(answer: Answer, others: &[&str], wrap: fn(Arc<dyn Store>) -> Arc<dyn Outbox>) -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
             usher_store::connect(&format!("sqlite://{}", dir.path().join("usher.db").display())).expect("store");
@@ -334,7 +289,7 @@ mod tests {
             store.invite(cmd).await.expect("invite");
         }
         let transport = Arc::new(ScriptedTransport { answer, sent: Mutex::default() });
-        let worker = DeliveryWorker::new(
+        let worker = DeliveryWorker::over(
             wrap(store.clone()),
             transport.clone(),
             config(),

@@ -23,6 +23,7 @@ use usher_core::join::JoinService;
 use usher_core::members::MemberService;
 use usher_core::reset::ResetService;
 use usher_core::sign_in::SignInService;
+use usher_core::signup::SignupService;
 use usher_core::{Clock, Store, SystemClock};
 use usher_mail::{DeliveryWorker, MailerConfig};
 
@@ -79,6 +80,13 @@ impl App {
             resets: Arc::new(ResetService::new(
                 store.clone(),
                 clock.clone(),
+                settings.resend_interval,
+                wake_worker.clone(),
+            )),
+            signups: Arc::new(SignupService::new(
+                store.clone(),
+                clock.clone(),
+                tokens.clone(),
                 settings.resend_interval,
                 wake_worker.clone(),
             )),
@@ -149,6 +157,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::auth::router())
         .merge(routes::public::router())
         .merge(routes::reset::router())
+        .merge(routes::signup::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -14,6 +14,7 @@ use usher_core::members::MemberError;
 use usher_core::model::LinkState;
 use usher_core::reset::ResetError;
 use usher_core::sign_in::{ChangePasswordError, SignInError};
+use usher_core::signup::SignupError;
 use usher_core::{StoreError, ceil_secs};
 
 /// Everything a JSON route can answer instead of success.
@@ -79,6 +80,9 @@ pub enum ApiError {
     /// Signing in failed.
     #[error(transparent)]
     SignIn(SignInError),
+    /// A sign-up step failed.
+    #[error(transparent)]
+    Signup(SignupError),
     /// A reset link could not be used.
     #[error(transparent)]
     Reset(ResetError),
@@ -119,6 +123,15 @@ impl From<ChangePasswordError> for ApiError {
         match err {
             ChangePasswordError::Store(err) => err.into(),
             other => Self::ChangePassword(other),
+        }
+    }
+}
+
+impl From<SignupError> for ApiError {
+    fn from(err: SignupError) -> Self {
+        match err {
+            SignupError::Store(err) => err.into(),
+            other => Self::Signup(other),
         }
     }
 }
@@ -184,7 +197,14 @@ impl ApiError {
             Self::Reset(ResetError::Link(LinkState::Used)) => (StatusCode::GONE, "RESET_TOKEN_USED"),
             Self::Reset(ResetError::Link(_)) => (StatusCode::GONE, "RESET_TOKEN_EXPIRED"),
             Self::Reset(ResetError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
+            Self::Signup(SignupError::InvalidEmail(_)) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
+            Self::Signup(SignupError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
+            Self::Signup(SignupError::NotInvited) => (StatusCode::FORBIDDEN, "SIGNUP_INVITATION_ONLY"),
+            Self::Signup(SignupError::InvalidCode) => (StatusCode::BAD_REQUEST, "INVALID_OTP"),
+            Self::Signup(SignupError::CodeExpired) => (StatusCode::GONE, "OTP_EXPIRED"),
+            Self::Signup(SignupError::TooManyAttempts) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
             Self::Auth(AuthError::Store(_))
+            | Self::Signup(SignupError::Store(_))
             | Self::Reset(ResetError::Store(_))
             | Self::ChangePassword(ChangePasswordError::Store(_))
             | Self::Invite(InviteError::Store(_))

@@ -9,6 +9,7 @@ use usher_core::join::JoinService;
 use usher_core::members::MemberService;
 use usher_core::reset::ResetService;
 use usher_core::sign_in::SignInService;
+use usher_core::signup::SignupService;
 use usher_core::{Clock, Store};
 
 use crate::pages::Pages;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub members: Arc<MemberService>,
     /// Sends and uses password reset links.
     pub resets: Arc<ResetService>,
+    /// Runs sign-ups with one-time codes.
+    pub signups: Arc<SignupService>,
     /// Signs members in.
     pub sign_in: Arc<SignInService>,
     /// The HTML pages.

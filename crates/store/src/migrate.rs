@@ -18,7 +18,7 @@ struct Migration {
 /// Every migration, oldest first. Never edit one that was released; append a new one.
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("../migrations/sqlite/0001_init.sql") },
-    Migration { version: 2, sql: include_str!("../migrations/sqlite/0002_password_resets.sql") },
+    Migration { version: 2, sql: include_str!("../migrations/sqlite/0002_resets_and_signups.sql") },
 ];
 
 /// The schema version this build creates and understands.

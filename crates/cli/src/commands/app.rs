@@ -12,7 +12,7 @@ use crate::CreateAppArgs;
 pub fn create(args: &CreateAppArgs) -> anyhow::Result<()> {
     let url = args.database.url_or_default();
     let invite_policy = if args.members_may_invite { InvitePolicy::Members } else { InvitePolicy::Admins };
-    let settings = AppSettings { invite_policy, ..AppSettings::default() };
+    let settings = AppSettings { invite_policy, is_signup_open: args.open_signup, ..AppSettings::default() };
     super::runtime()?.block_on(async {
         let store = usher_store::connect(url.expose()).with_context(|| format!("cannot open database {url}"))?;
         let app_url = AppUrl::Given(args.app_url.clone());
@@ -25,6 +25,7 @@ pub fn create(args: &CreateAppArgs) -> anyhow::Result<()> {
                 "name": app.name,
                 "app_url": app.app_url,
                 "invite_policy": app.settings.invite_policy.as_str(),
+                "is_signup_open": app.settings.is_signup_open,
             });
             println!("{output}");
         } else {

@@ -6,4 +6,5 @@ pub mod invitations;
 pub mod join;
 pub mod public;
 pub mod reset;
+pub mod signup;
 pub mod users;

@@ -12,6 +12,7 @@ mod invitations;
 mod outbox;
 mod resets;
 mod rows;
+mod signups;
 mod users;
 mod worker;
 
@@ -24,7 +25,8 @@ use usher_core::model::{ApiKeyRecord, App, Invitation, OutboxMessage, TokenLooku
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp, ResetRecord, ResetRequest, UserPatch,
+    AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp, ResetRecord, ResetRequest, SignupCommand,
+    SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
 };
 use usher_core::{
     AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
@@ -151,6 +153,14 @@ impl Store for SqliteStore {
     ) -> Result<ResetRecord, StoreError> {
         let (app_id, hash) = (app_id.clone(), hash.clone());
         self.worker.write(move |tx| resets::reset(tx, &app_id, &hash, &password, now)).await
+    }
+
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+        self.worker.write(move |tx| signups::send_code(tx, &cmd)).await
+    }
+
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+        self.worker.write(move |tx| signups::verify(tx, &cmd)).await
     }
 
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {

@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use rusqlite::{Transaction, params};
-use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink};
-use usher_core::secret::{InvitationToken, ResetToken};
+use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
+use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
 use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
 
 use super::rows::{app_by_id, decode, email, known, role, timestamp};
@@ -141,15 +141,19 @@ pub(super) fn claim(
     let mut claimed = Vec::with_capacity(due.len());
     for row in due {
         let token = row.token.as_deref();
-        let (invitation, reset) = match (row.kind, row.expires_at) {
-            (MailKind::SignIn, _) => (None, None),
+        let (mut invitation, mut reset, mut code) = (None, None, None);
+        match (row.kind, row.expires_at) {
+            (MailKind::SignIn | MailKind::AccountExists, _) => {}
             (MailKind::Invitation, Some(expires_at)) if let Some(token) = token.and_then(InvitationToken::parse) => {
-                (Some(InvitationLink { token, expires_at }), None)
+                invitation = Some(InvitationLink { token, expires_at });
             }
             (MailKind::PasswordReset, Some(expires_at)) if let Some(token) = token.and_then(ResetToken::parse) => {
-                (None, Some(ResetLink { token, expires_at }))
+                reset = Some(ResetLink { token, expires_at });
             }
-            (MailKind::Invitation | MailKind::PasswordReset, _) => {
+            (MailKind::SignupCode, Some(expires_at)) if let Some(value) = token.and_then(OneTimeCode::parse) => {
+                code = Some(SignupCode { code: value, expires_at });
+            }
+            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, _) => {
                 // Cannot happen while the invariants hold (the link is erased only with a
                 // final status); retrying would never help, so give up on it for good.
                 finish(tx, &row.id, "failed", "the message has no usable link")?;
@@ -170,6 +174,7 @@ pub(super) fn claim(
             inviter_name: row.inviter_name,
             invitation,
             reset,
+            code,
             attempts: row.attempts,
             created_at: row.created_at,
         });

@@ -6,5 +6,6 @@ mod invite;
 mod join;
 mod members;
 mod reset;
+mod signup;
 mod smtp;
 mod support;

@@ -1,0 +1,142 @@
+//! Signing up with a one-time code: `register` emails a code, `verify_otp` checks it and
+//! creates the member. Apps are invitation-only unless they open sign-up; then only addresses
+//! with a pending invitation may sign up. Registering an address that is already a member
+//! answers like any other registration (the member is emailed instead), so the answer does
+//! not tell members from strangers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::access::AccessTokens;
+use crate::clock::Clock;
+use crate::email::{EmailAddress, InvalidEmail};
+use crate::id::{MessageId, UserId};
+use crate::model::App;
+use crate::password::{Password, WeakPassword};
+use crate::secret::OneTimeCode;
+use crate::sign_in::SignedIn;
+use crate::store::{SignupCommand, SignupRecord, Store, StoreError, VerifyCommand, VerifyRecord};
+
+/// How long a code works.
+pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Wrong codes allowed before the sign-up must be restarted.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// Why a sign-up step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    /// The address is not acceptable.
+    #[error(transparent)]
+    InvalidEmail(#[from] InvalidEmail),
+    /// The password breaks a rule.
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    /// The app is invitation-only and the address has no invitation.
+    #[error("this app is invitation-only; ask an admin of the app for an invitation")]
+    NotInvited,
+    /// No sign-up is waiting, or the code is wrong.
+    #[error("the code is not correct")]
+    InvalidCode,
+    /// The code ran out of time.
+    #[error("the code has expired; ask for a new one")]
+    CodeExpired,
+    /// Too many wrong codes.
+    #[error("too many wrong codes; ask for a new one")]
+    TooManyAttempts,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs sign-ups.
+pub struct SignupService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    tokens: Arc<AccessTokens>,
+    resend_interval: Duration,
+    outbox: Arc<Notify>,
+}
+
+impl SignupService {
+    /// A service over `store`; code emails to one address are at least `resend_interval` apart.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tokens: Arc<AccessTokens>,
+        resend_interval: Duration,
+        outbox: Arc<Notify>,
+    ) -> Self {
+        Self { store, clock, tokens, resend_interval, outbox }
+    }
+
+    /// Starts a sign-up of `email` with `password`: a code is emailed.
+    pub async fn register(&self, app: &App, email: &str, password: String) -> Result<(), SignupError> {
+        let email = EmailAddress::parse(email)?;
+        let password = Password::new(password)?;
+        let hash =
+            tokio::task::spawn_blocking(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+        self.send(app, email, Some(hash)).await
+    }
+
+    /// Emails a fresh code for a sign-up already started; answers the same otherwise.
+    pub async fn resend(&self, app: &App, email: &str) -> Result<(), SignupError> {
+        let Ok(email) = EmailAddress::parse(email) else { return Ok(()) };
+        match self.send(app, email, None).await {
+            Err(SignupError::NotInvited) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn send(
+        &self,
+        app: &App,
+        email: EmailAddress,
+        password_hash: Option<crate::password::PasswordHash>,
+    ) -> Result<(), SignupError> {
+        let now = self.clock.now();
+        let cmd = SignupCommand {
+            app_id: app.id.clone(),
+            email,
+            password_hash,
+            code: OneTimeCode::generate(),
+            message_id: MessageId::generate(),
+            expires_at: now.plus(CODE_TTL),
+            is_invitation_only: !app.settings.is_signup_open,
+            resend_interval: self.resend_interval,
+            now,
+        };
+        match self.store.send_signup_code(cmd).await? {
+            SignupRecord::NotInvited => Err(SignupError::NotInvited),
+            SignupRecord::CodeSent | SignupRecord::AlreadyMember => {
+                self.outbox.notify_one();
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks `code` for `email`; the right one creates the member and signs them in.
+    pub async fn verify(&self, app: &App, email: &str, code: &str) -> Result<SignedIn, SignupError> {
+        let email = EmailAddress::parse(email).map_err(|_| SignupError::InvalidCode)?;
+        let code = OneTimeCode::parse(code).ok_or(SignupError::InvalidCode)?;
+        let now = self.clock.now();
+        let cmd = VerifyCommand {
+            app_id: app.id.clone(),
+            code_hash: code.hash(&app.id, &email),
+            email,
+            user_id: UserId::generate(),
+            max_attempts: MAX_ATTEMPTS,
+            now,
+        };
+        match self.store.verify_signup(cmd).await? {
+            VerifyRecord::Joined(user) => {
+                let access_token = self.tokens.issue(&user, now);
+                Ok(SignedIn { user, access_token })
+            }
+            VerifyRecord::NoSignup | VerifyRecord::WrongCode => Err(SignupError::InvalidCode),
+            VerifyRecord::Expired => Err(SignupError::CodeExpired),
+            VerifyRecord::TooManyAttempts => Err(SignupError::TooManyAttempts),
+        }
+    }
+}
