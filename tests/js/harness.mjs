@@ -65,12 +65,9 @@ export async function startUsher({ resendInterval = 0 } = {}) {
     stderr: () => stderr,
 
     /** `usher app create … --json` against the same database; returns the parsed object. */
-    async createApp({ name = "Seed App", appUrl = "https://app.example.test/home" } = {}) {
-      const { stdout: out } = await promisify(execFile)(
-        USHER_BIN,
-        ["app", "create", "--name", name, "--app-url", appUrl, "--json"],
-        { env },
-      );
+    async createApp({ name = "Seed App", appUrl = "https://app.example.test/home", openSignup = false } = {}) {
+      const args = ["app", "create", "--name", name, "--app-url", appUrl, "--json"];
+      const { stdout: out } = await promisify(execFile)(USHER_BIN, openSignup ? [...args, "--open-signup"] : args, { env });
       const lines = out.trim().split("\n");
       if (lines.length !== 1) throw new Error(`expected one JSON line, got:\n${out}`);
       return JSON.parse(lines[0]);

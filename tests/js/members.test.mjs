@@ -119,6 +119,35 @@ describe("auth", () => {
     assert.equal(user.email, "ada@example.com");
   });
 
+  test("register, verifyOtp and resendOtp sign a new member up on an open app", async () => {
+    const app = await usher.createApp({ openSignup: true });
+    const base44 = createClient({ serverUrl: usher.serverUrl, appId: app.app_id });
+    const email = `signup-${app.app_id}@example.com`;
+    const codeIn = async (count) => /\b(\d{6})\b/.exec((await usher.waitForMail(email, count)).text)[1];
+
+    await base44.auth.register({ email, password: PASSWORD });
+    const first = await codeIn(1);
+    await base44.auth.resendOtp(email);
+    const second = await codeIn(2);
+    const wrong = second === "000000" ? "111111" : "000000";
+    await assert.rejects(base44.auth.verifyOtp({ email, otpCode: wrong }), { status: 400, code: "INVALID_OTP" });
+    const verified = await base44.auth.verifyOtp({ email, otpCode: second });
+
+    assert.equal(verified.user.email, email);
+    assert.equal(verified.user.is_verified, true);
+    const { user } = await base44.auth.loginViaEmailPassword(email, PASSWORD);
+    assert.equal(user.id, verified.user.id);
+  });
+
+  test("register is refused on an invitation-only app for an uninvited address", async () => {
+    const { client } = await newApp();
+
+    await assert.rejects(client().auth.register({ email: "uninvited@example.com", password: PASSWORD }), {
+      status: 403,
+      code: "SIGNUP_INVITATION_ONLY",
+    });
+  });
+
   test("app.getPublicSettings needs no sign-in", async () => {
     const { app, client } = await newApp();
 
