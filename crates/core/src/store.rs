@@ -247,6 +247,9 @@ pub trait Store: Send + Sync + 'static {
     /// The app with this id.
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError>;
 
+    /// Every app, oldest first.
+    async fn apps(&self) -> Result<Vec<App>, StoreError>;
+
     /// The live API key with this hash.
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError>;
 

@@ -20,6 +20,7 @@ impl Pages {
         env.add_template("link_problem.html", include_str!("../templates/link_problem.html"))?;
         env.add_template("welcome.html", include_str!("../templates/welcome.html"))?;
         env.add_template("reset_password.html", include_str!("../templates/reset_password.html"))?;
+        env.add_template("login.html", include_str!("../templates/login.html"))?;
         Ok(Self { env })
     }
 

@@ -90,6 +90,10 @@ impl Store for SqliteStore {
         self.worker.read(move |tx| rows::app_by_id(tx, &id)).await
     }
 
+    async fn apps(&self) -> Result<Vec<App>, StoreError> {
+        self.worker.read(rows::all_apps).await
+    }
+
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         let hash = hash.clone();
         self.worker.read(move |tx| apps::api_key(tx, &hash)).await

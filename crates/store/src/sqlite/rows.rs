@@ -118,6 +118,11 @@ pub(super) fn app_by_id(tx: &Transaction<'_>, id: &AppId) -> rusqlite::Result<Op
         .optional()
 }
 
+/// Every app, oldest first.
+pub(super) fn all_apps(tx: &Transaction<'_>) -> rusqlite::Result<Vec<App>> {
+    tx.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, id"))?.query_map([], app)?.collect()
+}
+
 /// The columns [`user`] reads; never the password hash, which only sign-in needs.
 pub(super) const USER_COLUMNS: &str =
     "id, app_id, email, full_name, role, is_verified, is_disabled, custom, created_at, updated_at";

@@ -4,6 +4,7 @@
 mod errors;
 mod invite;
 mod join;
+mod login;
 mod members;
 mod reset;
 mod signup;

@@ -1,0 +1,212 @@
+//! The hosted sign-in page (`auth.redirectToLogin` sends browsers to `/login?from_url=…`)
+//! and the logout redirect (`auth.logout` sends them to `/api/apps/auth/logout?from_url=…`).
+//!
+//! Both send the browser back to `from_url` only when it belongs to an app here: the origin
+//! of its `app_url`, one of its extra CORS origins, or Usher's own. Any other `from_url` is
+//! refused with a page that says so, never silently replaced, so an open redirect is not
+//! possible.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+use url::Url;
+use usher_core::AppId;
+use usher_core::model::App;
+use usher_core::sign_in::SignInError;
+
+use crate::extract::AppContext;
+use crate::pages::Csp;
+use crate::routes::join::is_cross_site;
+use crate::state::AppState;
+
+/// The sign-in page and the logout redirect.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(show_login_for_origin))
+        .route("/apps/{app_id}/login", get(show_login).post(submit_login))
+        .route("/api/apps/auth/logout", get(logout))
+}
+
+#[derive(Deserialize)]
+struct FromQuery {
+    from_url: Option<String>,
+    app_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    from_url: Option<String>,
+}
+
+/// True when `url` is an http(s) URL on one of `app`'s origins or Usher's own.
+fn is_allowed(app: &App, url: &Url, public_url: &Url) -> bool {
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let origin = url.origin().ascii_serialization();
+    let same_origin = |other: &str| Url::parse(other).is_ok_and(|u| u.origin().ascii_serialization() == origin);
+    origin == public_url.origin().ascii_serialization()
+        || same_origin(&app.app_url)
+        || app.settings.cors_origins.iter().any(|allowed| same_origin(allowed))
+}
+
+fn refused(state: &AppState, title: &str, explanation: String) -> Response {
+    let context = context! { title, explanation, next_step => "Go back to the app and try again from there." };
+    state.pages.render(StatusCode::BAD_REQUEST, "link_problem.html", context, Csp::Form)
+}
+
+/// The `from_url` as a URL allowed for `app` (the app's URL when none is given).
+fn destination(state: &AppState, app: &App, from_url: Option<&str>) -> Result<Url, Response> {
+    let Some(raw) = from_url.filter(|u| !u.is_empty()) else {
+        return Url::parse(&app.app_url)
+            .map_err(|_| refused(state, "This app has no valid address", app.app_url.clone()));
+    };
+    match Url::parse(raw) {
+        Ok(url) if is_allowed(app, &url, &state.public_url) => Ok(url),
+        _ => Err(refused(
+            state,
+            "That return address is not allowed",
+            format!("{raw} is not an address of {}.", app.name),
+        )),
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    app: &App,
+    from_url: &str,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let context =
+        context! { app_name => app.name, action => format!("/apps/{}/login", app.id), from_url, email, error };
+    state.pages.render(status, "login.html", context, Csp::Form)
+}
+
+/// `/login?from_url=…`: finds the app by the origin of `from_url` (or `app_id`).
+async fn show_login_for_origin(State(state): State<AppState>, Query(query): Query<FromQuery>) -> Response {
+    let app = match &query.app_id {
+        Some(id) => match AppId::parse(id) {
+            Ok(id) => state.store.app(&id).await.ok().flatten(),
+            Err(_) => None,
+        },
+        None => {
+            let Some(url) = query.from_url.as_deref().and_then(|u| Url::parse(u).ok()) else {
+                return refused(&state, "Which app?", "Open the sign-in page from the app you want to use.".into());
+            };
+            let apps = state.store.apps().await.unwrap_or_default();
+            let mut matching = apps.into_iter().filter(|app| is_allowed(app, &url, &state.public_url));
+            match (matching.next(), matching.next()) {
+                (Some(app), None) => Some(app),
+                (Some(_), Some(_)) => {
+                    return refused(
+                        &state,
+                        "Which app?",
+                        "Several apps share this address; add ?app_id= to the link.".into(),
+                    );
+                }
+                (None, _) => None,
+            }
+        }
+    };
+    let Some(app) = app else {
+        return refused(
+            &state,
+            "No app here has this address",
+            "The sign-in link does not belong to an app on this server.".into(),
+        );
+    };
+    show_login_page(&state, &app, query.from_url.as_deref())
+}
+
+async fn show_login(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    Query(query): Query<FromQuery>,
+) -> Response {
+    show_login_page(&state, &app, query.from_url.as_deref())
+}
+
+fn show_login_page(state: &AppState, app: &App, from_url: Option<&str>) -> Response {
+    match destination(state, app, from_url) {
+        Ok(url) => login_page(state, app, url.as_str(), "", None, StatusCode::OK),
+        Err(refusal) => refusal,
+    }
+}
+
+async fn submit_login(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if is_cross_site(&headers, &state.public_url) {
+        return refused(
+            &state,
+            "This form was sent from another site",
+            "Usher only accepts it from its own page.".into(),
+        );
+    }
+    let mut url = match destination(&state, &app, form.from_url.as_deref()) {
+        Ok(url) => url,
+        Err(refusal) => return refusal,
+    };
+    match state.sign_in.sign_in(&app, &form.email, form.password, client.ip()).await {
+        Ok(signed_in) => {
+            url.query_pairs_mut().append_pair("access_token", &signed_in.access_token);
+            Redirect::to(url.as_str()).into_response()
+        }
+        Err(SignInError::Store(err)) => {
+            tracing::error!(error = ?err, "sign-in failed");
+            login_page(
+                &state,
+                &app,
+                url.as_str(),
+                &form.email,
+                Some("Something went wrong; please try again."),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
+        }
+        Err(err) => {
+            let status = match err {
+                SignInError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+                SignInError::Disabled => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            login_page(&state, &app, url.as_str(), &form.email, Some(&err.to_string()), status)
+        }
+    }
+}
+
+/// Usher keeps no session cookie (the SDK holds the access token), so logging out is only
+/// the redirect back to an allowed `from_url`.
+async fn logout(State(state): State<AppState>, Query(query): Query<FromQuery>) -> Response {
+    let Some(raw) = query.from_url.as_deref().filter(|u| !u.is_empty()) else {
+        return refused(&state, "Signed out", "You are signed out. Close this page or return to your app.".into());
+    };
+    let Ok(url) = Url::parse(raw) else {
+        return refused(&state, "That return address is not allowed", format!("{raw} is not a valid address."));
+    };
+    let apps = state.store.apps().await.unwrap_or_default();
+    if apps.iter().any(|app| is_allowed(app, &url, &state.public_url)) {
+        Redirect::to(url.as_str()).into_response()
+    } else {
+        refused(
+            &state,
+            "That return address is not allowed",
+            format!("{raw} is not an address of any app on this server."),
+        )
+    }
+}

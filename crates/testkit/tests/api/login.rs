@@ -1,0 +1,94 @@
+//! The hosted sign-in page and the logout redirect: back to the app only, never elsewhere.
+
+use base44::Role;
+use usher_testkit::{TestApp, access_token_of};
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test]
+async fn sign_in_page_redirects_to_from_url_with_an_access_token() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let from_url = "https://app.example.test/notes/42";
+
+    let page = app.http().get(app.url("/login")).query(&[("from_url", from_url)]).send().await.expect("GET");
+    let action = app.url(&format!("/apps/{}/login", app.app_id));
+    let wrong = app
+        .http()
+        .post(action.clone())
+        .form(&[("email", "ada@example.com"), ("password", "nope nope"), ("from_url", from_url)])
+        .send()
+        .await
+        .expect("POST");
+    let right = app
+        .http()
+        .post(action)
+        .form(&[("email", "ada@example.com"), ("password", PASSWORD), ("from_url", from_url)])
+        .send()
+        .await
+        .expect("POST");
+
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("page").contains("Sign in to Acme Notes"));
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.expect("page").contains("invalid email or password"));
+    assert_eq!(right.status(), 303);
+    let location = right.headers().get("location").and_then(|v| v.to_str().ok()).expect("Location").to_owned();
+    assert!(location.starts_with(&format!("{from_url}?access_token=")), "{location}");
+    let me = app.anonymous().with_token(&access_token_of(&right)).auth().me().await.expect("me");
+    assert_eq!(me.email, "ada@example.com");
+}
+
+#[tokio::test]
+async fn sign_in_page_refuses_a_from_url_outside_the_apps_origins() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let evil = "https://evil.example/steal";
+
+    let by_origin = app.http().get(app.url("/login")).query(&[("from_url", evil)]).send().await.expect("GET");
+    let by_app = app
+        .http()
+        .get(app.url(&format!("/apps/{}/login", app.app_id)))
+        .query(&[("from_url", evil)])
+        .send()
+        .await
+        .expect("GET");
+    let posted = app
+        .http()
+        .post(app.url(&format!("/apps/{}/login", app.app_id)))
+        .form(&[("email", "ada@example.com"), ("password", PASSWORD), ("from_url", evil)])
+        .send()
+        .await
+        .expect("POST");
+
+    assert_eq!(by_origin.status(), 400);
+    assert_eq!(by_app.status(), 400);
+    assert!(by_app.text().await.expect("page").contains("not allowed"));
+    assert_eq!(posted.status(), 400, "no token goes to a foreign site");
+    assert!(posted.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn logout_redirects_only_to_an_apps_own_address() {
+    let app = TestApp::spawn().await;
+
+    let home = app
+        .http()
+        .get(app.url("/api/apps/auth/logout"))
+        .query(&[("from_url", "https://app.example.test/bye")])
+        .send()
+        .await
+        .expect("GET");
+    let evil = app
+        .http()
+        .get(app.url("/api/apps/auth/logout"))
+        .query(&[("from_url", "https://evil.example/")])
+        .send()
+        .await
+        .expect("GET");
+
+    assert!(home.status().is_redirection());
+    assert_eq!(home.headers().get("location").and_then(|v| v.to_str().ok()), Some("https://app.example.test/bye"));
+    assert_eq!(evil.status(), 400);
+    assert!(evil.headers().get("location").is_none());
+}
