@@ -141,7 +141,7 @@ async fn show_login(
 fn show_login_page(state: &AppState, app: &App, from_url: Option<&str>) -> Response {
     match destination(state, app, from_url) {
         Ok(url) => login_page(state, app, url.as_str(), "", None, StatusCode::OK),
-        Err(refusal) => refusal,
+        Err(reason) => refused(state, "That return address is not allowed", reason),
     }
 }
 
@@ -161,7 +161,7 @@ async fn submit_login(
     }
     let mut url = match destination(&state, &app, form.from_url.as_deref()) {
         Ok(url) => url,
-        Err(refusal) => return refusal,
+        Err(reason) => return refused(&state, "That return address is not allowed", reason),
     };
     match state.sign_in.sign_in(&app, &form.email, form.password, client.ip()).await {
         Ok(signed_in) => {
