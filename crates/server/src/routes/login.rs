@@ -65,19 +65,14 @@ fn refused(state: &AppState, title: &str, explanation: String) -> Response {
     state.pages.render(StatusCode::BAD_REQUEST, "link_problem.html", context, Csp::Form)
 }
 
-/// The `from_url` as a URL allowed for `app` (the app's URL when none is given).
-fn destination(state: &AppState, app: &App, from_url: Option<&str>) -> Result<Url, Response> {
+/// The `from_url` as a URL allowed for `app` (the app's URL when none is given), or why not.
+fn destination(state: &AppState, app: &App, from_url: Option<&str>) -> Result<Url, String> {
     let Some(raw) = from_url.filter(|u| !u.is_empty()) else {
-        return Url::parse(&app.app_url)
-            .map_err(|_| refused(state, "This app has no valid address", app.app_url.clone()));
+        return Url::parse(&app.app_url).map_err(|_| format!("{} has no valid address.", app.name));
     };
     match Url::parse(raw) {
         Ok(url) if is_allowed(app, &url, &state.public_url) => Ok(url),
-        _ => Err(refused(
-            state,
-            "That return address is not allowed",
-            format!("{raw} is not an address of {}.", app.name),
-        )),
+        _ => Err(format!("{raw} is not an address of {}.", app.name)),
     }
 }
 
