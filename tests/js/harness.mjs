@@ -30,8 +30,11 @@ async function until(what, probe) {
   }
 }
 
-/** Starts `usher serve`; `resendInterval` is USHER_RESEND_INTERVAL (0 lets tests re-invite at once). */
-export async function startUsher({ resendInterval = 0 } = {}) {
+/**
+ * Starts `usher serve`; `resendInterval` is USHER_RESEND_INTERVAL (0 lets tests re-invite at
+ * once) and `extraEnv` sets any other variable.
+ */
+export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "usher-js-"));
   const port = await freePort();
   const serverUrl = `http://127.0.0.1:${port}`;
@@ -43,6 +46,7 @@ export async function startUsher({ resendInterval = 0 } = {}) {
     USHER_MAIL_URL: `file://${dir}/mail`,
     USHER_RESEND_INTERVAL: String(resendInterval),
     RUST_LOG: "info",
+    ...extraEnv,
   };
   const child = spawn(USHER_BIN, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";

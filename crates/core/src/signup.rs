@@ -19,8 +19,8 @@ use crate::secret::OneTimeCode;
 use crate::sign_in::SignedIn;
 use crate::store::{SignupCommand, SignupRecord, Store, StoreError, VerifyCommand, VerifyRecord};
 
-/// How long a code works.
-pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
+/// How long a code works unless configured otherwise.
+pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Wrong codes allowed before the sign-up must be restarted.
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -56,19 +56,29 @@ pub struct SignupService {
     clock: Arc<dyn Clock>,
     tokens: Arc<AccessTokens>,
     resend_interval: Duration,
+    code_ttl: Duration,
     outbox: Arc<Notify>,
 }
 
+/// How sign-up codes are paced.
+#[derive(Clone, Copy, Debug)]
+pub struct SignupTiming {
+    /// Code emails to one address are at least this far apart.
+    pub resend_interval: Duration,
+    /// How long a code works.
+    pub code_ttl: Duration,
+}
+
 impl SignupService {
-    /// A service over `store`; code emails to one address are at least `resend_interval` apart.
+    /// A service over `store`, paced by `timing`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         tokens: Arc<AccessTokens>,
-        resend_interval: Duration,
+        timing: SignupTiming,
         outbox: Arc<Notify>,
     ) -> Self {
-        Self { store, clock, tokens, resend_interval, outbox }
+        Self { store, clock, tokens, resend_interval: timing.resend_interval, code_ttl: timing.code_ttl, outbox }
     }
 
     /// Starts a sign-up of `email` with `password`: a code is emailed.
@@ -102,7 +112,7 @@ impl SignupService {
             password_hash,
             code: OneTimeCode::generate(),
             message_id: MessageId::generate(),
-            expires_at: now.plus(CODE_TTL),
+            expires_at: now.plus(self.code_ttl),
             is_invitation_only: !app.settings.is_signup_open,
             resend_interval: self.resend_interval,
             now,

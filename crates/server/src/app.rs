@@ -23,7 +23,7 @@ use usher_core::join::JoinService;
 use usher_core::members::MemberService;
 use usher_core::reset::ResetService;
 use usher_core::sign_in::SignInService;
-use usher_core::signup::SignupService;
+use usher_core::signup::{SignupService, SignupTiming};
 use usher_core::{Clock, Store, SystemClock};
 use usher_mail::{DeliveryWorker, MailerConfig};
 
@@ -87,7 +87,7 @@ impl App {
                 store.clone(),
                 clock.clone(),
                 tokens.clone(),
-                settings.resend_interval,
+                SignupTiming { resend_interval: settings.resend_interval, code_ttl: settings.signup_code_ttl },
                 wake_worker.clone(),
             )),
             sign_in: Arc::new(SignInService::new(store.clone(), clock.clone(), tokens)),

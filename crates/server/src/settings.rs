@@ -94,6 +94,10 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
+    /// How long a sign-up code works, in seconds [default: 600]
+    #[arg(long, env = "USHER_SIGNUP_CODE_TTL", value_name = "SECONDS")]
+    pub signup_code_ttl: Option<u64>,
+
     /// Lifetime of access tokens in seconds [default: 86400]
     #[arg(long, env = "USHER_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     pub access_token_ttl: Option<u64>,
@@ -121,6 +125,7 @@ struct FileSettings {
     resend_interval: Option<u64>,
     jwt_secret: Option<String>,
     access_token_ttl: Option<u64>,
+    signup_code_ttl: Option<u64>,
 }
 
 /// A database URL whose `Debug` and `Display` hide any password.
@@ -207,6 +212,8 @@ pub struct Settings {
     pub jwt_secret: Option<SecretString>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// How long a sign-up code works.
+    pub signup_code_ttl: Duration,
 }
 
 impl Settings {
@@ -237,6 +244,11 @@ impl Settings {
         if ttl == 0 {
             return Err(invalid("USHER_ACCESS_TOKEN_TTL", "must be at least 1 second"));
         }
+        let signup_code_ttl = match args.signup_code_ttl.or(file.signup_code_ttl) {
+            Some(0) => return Err(invalid("USHER_SIGNUP_CODE_TTL", "must be at least 1 second")),
+            Some(secs) => Duration::from_secs(secs),
+            None => usher_core::signup::DEFAULT_CODE_TTL,
+        };
         let jwt_secret = args.jwt_secret.clone().or(file.jwt_secret);
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("USHER_JWT_SECRET", "must be at least 32 characters (try `openssl rand -hex 32`)"));
@@ -251,6 +263,7 @@ impl Settings {
             resend_interval: Duration::from_secs(resend),
             jwt_secret: jwt_secret.map(SecretString::from),
             access_token_ttl: Duration::from_secs(ttl),
+            signup_code_ttl,
         })
     }
 
@@ -268,6 +281,7 @@ impl Settings {
             resend_interval: Duration::ZERO,
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_SECS),
+            signup_code_ttl: usher_core::signup::DEFAULT_CODE_TTL,
         }
     }
 }
