@@ -10,6 +10,7 @@ use usher_api_types::ErrorBody;
 use usher_core::access::AuthError;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
+use usher_core::join::JoinError;
 use usher_core::members::MemberError;
 use usher_core::model::LinkState;
 use usher_core::reset::ResetError;
@@ -80,6 +81,9 @@ pub enum ApiError {
     /// Signing in failed.
     #[error(transparent)]
     SignIn(SignInError),
+    /// An invitation link could not be shown or used.
+    #[error(transparent)]
+    Join(JoinError),
     /// A sign-up step failed.
     #[error(transparent)]
     Signup(SignupError),
@@ -123,6 +127,15 @@ impl From<ChangePasswordError> for ApiError {
         match err {
             ChangePasswordError::Store(err) => err.into(),
             other => Self::ChangePassword(other),
+        }
+    }
+}
+
+impl From<JoinError> for ApiError {
+    fn from(err: JoinError) -> Self {
+        match err {
+            JoinError::Store(err) => err.into(),
+            other => Self::Join(other),
         }
     }
 }
@@ -197,6 +210,15 @@ impl ApiError {
             Self::Reset(ResetError::Link(LinkState::Used)) => (StatusCode::GONE, "RESET_TOKEN_USED"),
             Self::Reset(ResetError::Link(_)) => (StatusCode::GONE, "RESET_TOKEN_EXPIRED"),
             Self::Reset(ResetError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
+            Self::Join(JoinError::Link(LinkState::Unknown | LinkState::Valid)) => {
+                (StatusCode::NOT_FOUND, "INVITATION_LINK_INVALID")
+            }
+            Self::Join(JoinError::Link(LinkState::Used)) => (StatusCode::GONE, "INVITATION_ALREADY_ACCEPTED"),
+            Self::Join(JoinError::Link(LinkState::Replaced)) => (StatusCode::GONE, "INVITATION_LINK_REPLACED"),
+            Self::Join(JoinError::Link(LinkState::Revoked)) => (StatusCode::GONE, "INVITATION_REVOKED"),
+            Self::Join(JoinError::Link(LinkState::Expired)) => (StatusCode::GONE, "INVITATION_EXPIRED"),
+            Self::Join(JoinError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
+            Self::Join(JoinError::InvalidName) => (StatusCode::BAD_REQUEST, "INVALID_FIELD"),
             Self::Signup(SignupError::InvalidEmail(_)) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
             Self::Signup(SignupError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Signup(SignupError::NotInvited) => (StatusCode::FORBIDDEN, "SIGNUP_INVITATION_ONLY"),
@@ -204,6 +226,7 @@ impl ApiError {
             Self::Signup(SignupError::CodeExpired) => (StatusCode::GONE, "OTP_EXPIRED"),
             Self::Signup(SignupError::TooManyAttempts) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
             Self::Auth(AuthError::Store(_))
+            | Self::Join(JoinError::Store(_))
             | Self::Signup(SignupError::Store(_))
             | Self::Reset(ResetError::Store(_))
             | Self::ChangePassword(ChangePasswordError::Store(_))

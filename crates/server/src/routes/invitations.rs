@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use usher_api_types as api;
 use usher_core::invite::InviteOutcome;
 use usher_core::{EmailAddress, InvitationId, Role};
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, AppContext, Caller};
 use crate::state::AppState;
 use crate::wire;
 
@@ -21,6 +21,47 @@ pub fn router() -> Router<AppState> {
         .route("/api/apps/{app_id}/runtime/users/invite-user", post(invite_user))
         .route("/api/apps/{app_id}/users/invite-user", post(invite_user))
         .route("/api/apps/{app_id}/invitations/{invitation_id}", get(show_invitation))
+        .route("/api/apps/{app_id}/invitations/lookup", post(look_up_invitation))
+        .route("/api/apps/{app_id}/invitations/accept", post(accept_invitation))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupBody {
+    token: String,
+}
+
+/// The API twin of opening the join page: what the invitation offers, without using it up.
+/// (POST, so the token stays out of URLs and logs.)
+async fn look_up_invitation(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    ApiJson(body): ApiJson<LookupBody>,
+) -> Result<Json<Value>, ApiError> {
+    let view = state.joins.show(&app.id, &body.token).await?;
+    Ok(Json(json!({
+        "app": { "id": app.id.as_str(), "name": app.name },
+        "invitation": wire::invitation(&view.invitation, state.clock.now()),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    token: String,
+    #[serde(default)]
+    full_name: String,
+    password: String,
+}
+
+/// The API twin of submitting the join page: `{access_token, user}`.
+async fn accept_invitation(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    ApiJson(body): ApiJson<AcceptBody>,
+) -> Result<Json<Value>, ApiError> {
+    let joined = state.joins.accept(&app.id, &body.token, &body.full_name, body.password).await?;
+    Ok(Json(json!({ "access_token": joined.access_token, "user": wire::user(&joined.user) })))
 }
 
 /// One invitation with the delivery state of its latest email (admins and API keys only).

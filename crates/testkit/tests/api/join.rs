@@ -195,3 +195,32 @@ async fn welcome_page_renders_for_an_app() {
     assert!(html.contains("Acme Notes"));
     assert!(html.contains(&format!("\"/api/apps/{}/entities/User/me\"", app.app_id)), "the page calls me()");
 }
+
+#[tokio::test]
+async fn api_twin_looks_up_without_using_and_accepts_once() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::Admin).await;
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let post = |route: &'static str, body: serde_json::Value| {
+        app.http().post(app.url(&format!("/api/apps/{}/invitations/{route}", app.app_id))).json(&body).send()
+    };
+
+    let looked_up: serde_json::Value =
+        post("lookup", serde_json::json!({ "token": token })).await.expect("lookup").json().await.expect("json");
+    let accepted = post("accept", serde_json::json!({ "token": token, "full_name": "Ada", "password": PASSWORD }))
+        .await
+        .expect("accept");
+    let again = post("accept", serde_json::json!({ "token": token, "password": PASSWORD })).await.expect("accept");
+    let unknown = post("lookup", serde_json::json!({ "token": "garbage" })).await.expect("lookup");
+
+    assert_eq!(
+        (looked_up["invitation"]["email"].as_str(), looked_up["app"]["name"].as_str()),
+        (Some("ada@example.com"), Some("Acme Notes"))
+    );
+    assert_eq!(accepted.status(), 200);
+    let body: serde_json::Value = accepted.json().await.expect("json");
+    let me = app.anonymous().with_token(body["access_token"].as_str().expect("token")).auth().me().await.expect("me");
+    assert_eq!(me.role, Role::Admin);
+    crate::support::assert_error(again, 410, "INVITATION_ALREADY_ACCEPTED").await;
+    crate::support::assert_error(unknown, 404, "INVITATION_LINK_INVALID").await;
+}
