@@ -10,10 +10,10 @@ use crate::access::Principal;
 use crate::clock::{Clock, ceil_secs};
 use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
-use crate::model::{Actor, App, Invitation, InvitePolicy, Inviter, User};
+use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
 use crate::role::Role;
 use crate::secret::InvitationToken;
-use crate::store::{InviteCommand, InviteRecord, Store, StoreError};
+use crate::store::{InvitationQuery, InviteCommand, InviteRecord, Store, StoreError};
 
 /// What an invite did.
 #[derive(Debug)]
@@ -43,6 +43,12 @@ pub enum InviteError {
         /// The configured interval.
         interval: Duration,
     },
+    /// No invitation of this app has this id.
+    #[error("invitation not found")]
+    NotFound,
+    /// The invitation was accepted or revoked; only pending ones can be re-sent or revoked.
+    #[error("this invitation is {}; only pending invitations can be re-sent or revoked", .0.as_str())]
+    NotPending(InvitationStatus),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -94,6 +100,36 @@ impl InviteService {
         };
         self.outbox.notify_one();
         Ok(outcome)
+    }
+}
+
+impl InviteService {
+    /// Re-sends a pending (or expired) invitation, with the same rules and throttle as
+    /// inviting its address again.
+    pub async fn resend(&self, app: &App, by: &Principal, id: &InvitationId) -> Result<InviteOutcome, InviteError> {
+        let invitation = self.store.invitation(&app.id, id).await?.ok_or(InviteError::NotFound)?;
+        match invitation.status {
+            InvitationStatus::Pending | InvitationStatus::Expired => {
+                self.invite(app, by, invitation.email, invitation.role).await
+            }
+            other => Err(InviteError::NotPending(other)),
+        }
+    }
+
+    /// Revokes a pending invitation: its links then say it was revoked.
+    pub async fn revoke(&self, app: &App, by: &Principal, id: &InvitationId) -> Result<Invitation, InviteError> {
+        let actor = inviter(app, by).actor;
+        let invitation =
+            self.store.revoke_invitation(&app.id, id, &actor, self.clock.now()).await?.ok_or(InviteError::NotFound)?;
+        match invitation.status {
+            InvitationStatus::Revoked => Ok(invitation),
+            other => Err(InviteError::NotPending(other)),
+        }
+    }
+
+    /// The app's invitations matching `query`, oldest first.
+    pub async fn list(&self, app: &App, query: InvitationQuery) -> Result<Vec<Invitation>, InviteError> {
+        Ok(self.store.list_invitations(&app.id, query, self.clock.now()).await?)
     }
 }
 

@@ -414,6 +414,8 @@ pub enum AuditAction {
     PasswordReset,
     /// Someone signed up with a one-time code.
     SignedUp,
+    /// An admin revoked an invitation.
+    InvitationRevoked,
 }
 
 impl AuditAction {
@@ -427,6 +429,7 @@ impl AuditAction {
             Self::InvitationAccepted => "invitation.accepted",
             Self::PasswordReset => "user.password_reset",
             Self::SignedUp => "user.signed_up",
+            Self::InvitationRevoked => "invitation.revoked",
         }
     }
 }

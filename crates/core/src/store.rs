@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
-use crate::model::{ApiKeyRecord, App, AppSettings, Invitation, Inviter, OutboxMessage, TokenLookup, User};
+use crate::model::{Actor, ApiKeyRecord, App, AppSettings, Invitation, Inviter, OutboxMessage, TokenLookup, User};
 use crate::password::PasswordHash;
 use crate::role::Role;
 use crate::secret::{InvitationToken, OneTimeCode, ResetToken, TokenHash};
@@ -205,6 +205,19 @@ pub enum VerifyRecord {
     TooManyAttempts,
 }
 
+/// Which invitations [`Store::list_invitations`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct InvitationQuery {
+    /// Only this status (as of `now`: a pending invitation past its expiry is expired).
+    pub status: Option<crate::model::InvitationStatus>,
+    /// Only this address.
+    pub email: Option<EmailAddress>,
+    /// Only those after this one in the listing order (creation time, then id).
+    pub after: Option<(Timestamp, InvitationId)>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// Everything [`Store::accept_invitation`] needs.
 #[derive(Debug)]
 pub struct AcceptCommand {
@@ -316,6 +329,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// The invitation of this app with this id.
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
+
+    /// The app's invitations matching `query` at `now`, oldest first.
+    async fn list_invitations(
+        &self,
+        app_id: &AppId,
+        query: InvitationQuery,
+        now: Timestamp,
+    ) -> Result<Vec<Invitation>, StoreError>;
+
+    /// Revokes a pending invitation (its links then say so, its unsent email is cancelled)
+    /// and records who did it. Returns the invitation as it now is, or `None` if the app has
+    /// no such invitation; one that was not pending is returned unchanged.
+    async fn revoke_invitation(
+        &self,
+        app_id: &AppId,
+        id: &InvitationId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Option<Invitation>, StoreError>;
 
     /// The invitation that this token (current or replaced) belongs to.
     async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError>;

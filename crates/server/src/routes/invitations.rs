@@ -1,13 +1,17 @@
 //! Inviting: `users.inviteUser` and `auth.inviteUser` of the official SDK, two routes with one
 //! handler.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_api_types as api;
 use usher_core::invite::InviteOutcome;
+use usher_core::model::InvitationStatus;
+use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role};
 
 use crate::error::ApiError;
@@ -20,9 +24,91 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/apps/{app_id}/runtime/users/invite-user", post(invite_user))
         .route("/api/apps/{app_id}/users/invite-user", post(invite_user))
+        .route("/api/apps/{app_id}/invitations", get(list_invitations))
         .route("/api/apps/{app_id}/invitations/{invitation_id}", get(show_invitation))
+        .route("/api/apps/{app_id}/invitations/{invitation_id}/resend", post(resend_invitation))
+        .route("/api/apps/{app_id}/invitations/{invitation_id}/revoke", post(revoke_invitation))
         .route("/api/apps/{app_id}/invitations/lookup", post(look_up_invitation))
         .route("/api/apps/{app_id}/invitations/accept", post(accept_invitation))
+}
+
+/// Largest page of invitations.
+const MAX_PAGE: u32 = 1000;
+
+/// The app's invitations, oldest first, `{items, next_cursor, has_more}` (admins and API keys).
+async fn list_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.principal.is_admin() {
+        return Err(ApiError::AdminOnly);
+    }
+    let param = |name: &str| query.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let limit = match param("limit") {
+        None => 100,
+        Some(text) => text.parse().map_err(|_| ApiError::InvalidQuery("`limit` must be a whole number".into()))?,
+    };
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::InvalidQuery(format!("`limit` must be between 1 and {MAX_PAGE}")));
+    }
+    let status =
+        match param("status") {
+            None => None,
+            Some(text) => Some(InvitationStatus::parse(text).ok_or_else(|| {
+                ApiError::InvalidQuery("`status` must be pending, accepted, revoked or expired".into())
+            })?),
+        };
+    let email = match param("email") {
+        None => None,
+        Some(text) => Some(EmailAddress::parse(text)?),
+    };
+    let after = param("cursor").map(parse_cursor).transpose()?;
+    let store_query = InvitationQuery { status, email, after, limit: limit + 1 };
+    let mut items = state.invites.list(&caller.app, store_query).await?;
+    let has_more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor =
+        has_more.then(|| items.last().map(|i| format!("{}.{}", i.created_at.as_millis(), i.id))).flatten();
+    let now = state.clock.now();
+    let items: Vec<api::Invitation> = items.iter().map(|i| wire::invitation(i, now)).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": next_cursor, "has_more": has_more })))
+}
+
+/// A cursor is the creation time and id of the last invitation of the previous page.
+fn parse_cursor(cursor: &str) -> Result<(usher_core::Timestamp, InvitationId), ApiError> {
+    let invalid = || ApiError::InvalidQuery("`cursor` is not one this server gave out".into());
+    let (at, id) = cursor.split_once('.').ok_or_else(invalid)?;
+    let at = at.parse::<i64>().map_err(|_| invalid())?;
+    Ok((usher_core::Timestamp::from_millis(at), InvitationId::parse(id).map_err(|_| invalid())?))
+}
+
+/// Re-sends an invitation: a fresh link and expiry, under the same throttle as inviting again.
+async fn resend_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, invitation_id)): Path<(String, String)>,
+) -> Result<Json<api::InviteUserResponse>, ApiError> {
+    if !caller.principal.is_admin() {
+        return Err(ApiError::AdminOnly);
+    }
+    let id = InvitationId::parse(&invitation_id).map_err(|_| ApiError::InvitationNotFound)?;
+    let outcome = state.invites.resend(&caller.app, &caller.principal, &id).await?;
+    Ok(Json(invite_response(outcome, state.clock.now())))
+}
+
+/// Revokes a pending invitation; its links then say so.
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_, invitation_id)): Path<(String, String)>,
+) -> Result<Json<api::Invitation>, ApiError> {
+    if !caller.principal.is_admin() {
+        return Err(ApiError::AdminOnly);
+    }
+    let id = InvitationId::parse(&invitation_id).map_err(|_| ApiError::InvitationNotFound)?;
+    let invitation = state.invites.revoke(&caller.app, &caller.principal, &id).await?;
+    Ok(Json(wire::invitation(&invitation, state.clock.now())))
 }
 
 #[derive(Deserialize)]
@@ -105,8 +191,12 @@ async fn invite_user(
 
     let outcome = state.invites.invite(&caller.app, &caller.principal, email, role).await?;
 
-    let now = state.clock.now();
-    let response = match outcome {
+    Ok(Json(invite_response(outcome, state.clock.now())))
+}
+
+/// What an invite (or a re-send) did, for the caller.
+fn invite_response(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::InviteUserResponse {
+    match outcome {
         InviteOutcome::Created(invitation) => api::InviteUserResponse {
             outcome: api::InviteOutcome::Created,
             message: format!("Invitation sent to {}.", invitation.email),
@@ -138,6 +228,5 @@ async fn invite_user(
                 role: wire::role(user.role),
             }),
         },
-    };
-    Ok(Json(response))
+    }
 }

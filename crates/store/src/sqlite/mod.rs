@@ -9,6 +9,7 @@
 mod apps;
 mod audit;
 mod invitations;
+mod management;
 mod outbox;
 mod resets;
 mod rows;
@@ -21,12 +22,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use usher_core::model::{ApiKeyRecord, App, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::model::{Actor, ApiKeyRecord, App, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InviteCommand, InviteRecord, NewApp, ResetRecord, ResetRequest, SignupCommand,
-    SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, NewApp, ResetRecord, ResetRequest,
+    SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
 };
 use usher_core::{
     AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
@@ -175,6 +176,27 @@ impl Store for SqliteStore {
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.read(move |tx| rows::invitation_in_app(tx, &app_id, &id)).await
+    }
+
+    async fn list_invitations(
+        &self,
+        app_id: &AppId,
+        query: InvitationQuery,
+        now: Timestamp,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| management::list(tx, &app_id, &query, now)).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        app_id: &AppId,
+        id: &InvitationId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let (app_id, id, by) = (app_id.clone(), id.clone(), by.clone());
+        self.worker.write(move |tx| management::revoke(tx, &app_id, &id, &by, now)).await
     }
 
     async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {

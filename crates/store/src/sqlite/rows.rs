@@ -164,7 +164,7 @@ pub(super) fn user_by_email(
 /// An invitation with the delivery state of its latest message. The join is an inner one:
 /// every invitation is written together with its first message, so a missing message is a
 /// broken invariant and reads as "not found" rather than as a made-up delivery state.
-const INVITATION_SELECT: &str = "\
+pub(super) const INVITATION_SELECT: &str = "\
     SELECT i.id, i.app_id, i.email, i.role, i.status, i.inviter_kind, i.inviter_id, i.inviter_name, \
            i.expires_at, i.times_sent, i.last_sent_at, i.created_at, i.updated_at, \
            m.status AS delivery_status, m.attempts AS delivery_attempts, \
@@ -172,7 +172,7 @@ const INVITATION_SELECT: &str = "\
     FROM invitations i JOIN outbox_messages m ON m.id = i.latest_message_id";
 
 /// An invitation row selected with [`INVITATION_SELECT`].
-fn invitation(row: &Row<'_>) -> rusqlite::Result<Invitation> {
+pub(super) fn invitation(row: &Row<'_>) -> rusqlite::Result<Invitation> {
     let delivery = Delivery {
         status: known(row, "delivery_status", delivery_status)?,
         attempts: row.get("delivery_attempts")?,

@@ -5,6 +5,7 @@ mod errors;
 mod invite;
 mod join;
 mod login;
+mod management;
 mod members;
 mod reset;
 mod signup;
