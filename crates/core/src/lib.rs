@@ -6,6 +6,7 @@
 //! and the storage crates persist them.
 
 pub mod access;
+pub mod app_settings;
 pub mod clock;
 pub mod email;
 pub mod id;

@@ -263,6 +263,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every app, oldest first.
     async fn apps(&self) -> Result<Vec<App>, StoreError>;
 
+    /// Stores `app`'s name, URL and settings; `None` when there is no such app.
+    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError>;
+
     /// The live API key with this hash.
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError>;
 

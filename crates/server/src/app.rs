@@ -159,6 +159,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::reset::router())
         .merge(routes::signup::router())
         .merge(routes::login::router())
+        .merge(routes::settings::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

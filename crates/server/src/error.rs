@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use usher_api_types::ErrorBody;
 use usher_core::access::AuthError;
+use usher_core::app_settings::InvalidSetting;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
 use usher_core::join::JoinError;
@@ -72,6 +73,9 @@ pub enum ApiError {
     /// A list query parameter is malformed.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A settings change was refused.
+    #[error(transparent)]
+    InvalidSetting(InvalidSetting),
     /// Members are not created through the entity.
     #[error("users join by invitation or sign-up; use users.inviteUser to add someone")]
     UserCreationNotAllowed,
@@ -193,6 +197,7 @@ impl ApiError {
             Self::Invite(InviteError::NotFound) => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),
             Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
+            Self::InvalidSetting(_) => (StatusCode::BAD_REQUEST, "INVALID_SETTING"),
             Self::UserCreationNotAllowed => (StatusCode::FORBIDDEN, "USER_CREATION_NOT_ALLOWED"),
             Self::Member(MemberError::NotFound) => (StatusCode::NOT_FOUND, "USER_NOT_FOUND"),
             Self::Member(MemberError::AdminRequired) => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),
@@ -249,9 +254,8 @@ impl ApiError {
             | Self::SignIn(SignInError::TooManyAttempts { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
-            Self::Member(MemberError::ReadOnlyField(field) | MemberError::InvalidField { field, .. }) => {
-                Some(json!({ "field": field }))
-            }
+            Self::Member(MemberError::ReadOnlyField(field) | MemberError::InvalidField { field, .. })
+            | Self::InvalidSetting(InvalidSetting { field, .. }) => Some(json!({ "field": field })),
             _ => None,
         }
     }

@@ -7,5 +7,6 @@ pub mod join;
 pub mod login;
 pub mod public;
 pub mod reset;
+pub mod settings;
 pub mod signup;
 pub mod users;

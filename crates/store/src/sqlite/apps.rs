@@ -56,6 +56,31 @@ pub(super) fn create(tx: &Transaction<'_>, new: NewApp) -> rusqlite::Result<App>
     app_by_id(tx, &new.id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
+/// Stores the app's name, URL and settings; `None` when it does not exist.
+pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option<App>> {
+    let settings = &app.settings;
+    let cors_origins = serde_json::to_string(&settings.cors_origins)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let changed = tx.execute(
+        "UPDATE apps SET name = ?2, app_url = ?3, invitation_ttl_secs = ?4, invite_policy = ?5, is_signup_open = ?6,                          sender_name = ?7, sender_email = ?8, cors_origins = ?9          WHERE id = ?1",
+        params![
+            app.id.as_str(),
+            app.name,
+            app.app_url,
+            settings.invitation_ttl.as_secs(),
+            settings.invite_policy.as_str(),
+            settings.is_signup_open,
+            settings.sender_name,
+            settings.sender_email.as_ref().map(EmailAddress::as_str),
+            cors_origins,
+        ],
+    )?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    app_by_id(tx, &app.id)
+}
+
 /// True when at least one app exists.
 pub(super) fn any_exist(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
     tx.query_row("SELECT EXISTS (SELECT 1 FROM apps)", [], |row| row.get(0))

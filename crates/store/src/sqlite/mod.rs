@@ -95,6 +95,11 @@ impl Store for SqliteStore {
         self.worker.read(rows::all_apps).await
     }
 
+    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
+        let app = app.clone();
+        self.worker.write(move |tx| apps::update(tx, &app)).await
+    }
+
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         let hash = hash.clone();
         self.worker.read(move |tx| apps::api_key(tx, &hash)).await

@@ -8,6 +8,7 @@ mod login;
 mod management;
 mod members;
 mod reset;
+mod settings;
 mod signup;
 mod smtp;
 mod support;

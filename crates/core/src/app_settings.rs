@@ -1,0 +1,164 @@
+//! Changing an app's name, URL and settings: each field checked, nothing stored unless all are
+//! valid.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::email::EmailAddress;
+use crate::model::{App, InvitePolicy};
+
+/// Shortest invitation lifetime accepted.
+const MIN_TTL: Duration = Duration::from_secs(60);
+/// Longest invitation lifetime accepted.
+const MAX_TTL: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
+/// A field of a settings change was not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}`: {reason}")]
+pub struct InvalidSetting {
+    /// The field.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> InvalidSetting {
+    InvalidSetting { field: field.to_owned(), reason: reason.into() }
+}
+
+/// `app` with `changes` (field names as `GET …/settings` shows them) applied.
+pub fn apply(app: &App, changes: Map<String, Value>) -> Result<App, InvalidSetting> {
+    let mut app = app.clone();
+    for (field, value) in changes {
+        let text = || value.as_str().map(str::trim).ok_or_else(|| invalid(&field, "must be a string"));
+        let optional_text = || match &value {
+            Value::Null => Ok(None),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s.trim().to_owned())),
+            _ => Err(invalid(&field, "must be a string or null")),
+        };
+        match field.as_str() {
+            "name" => {
+                let name = text()?;
+                if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                    return Err(invalid(&field, "must be 1 to 100 characters"));
+                }
+                app.name = name.to_owned();
+            }
+            "app_url" => app.app_url = http_url(&field, text()?)?,
+            "invitation_ttl_seconds" => {
+                let secs = value.as_u64().ok_or_else(|| invalid(&field, "must be a whole number of seconds"))?;
+                let ttl = Duration::from_secs(secs);
+                if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
+                    return Err(invalid(&field, "must be between 60 seconds and 90 days"));
+                }
+                app.settings.invitation_ttl = ttl;
+            }
+            "invite_policy" => {
+                app.settings.invite_policy =
+                    InvitePolicy::parse(text()?).ok_or_else(|| invalid(&field, "must be \"admins\" or \"members\""))?;
+            }
+            "is_signup_open" => {
+                app.settings.is_signup_open = value.as_bool().ok_or_else(|| invalid(&field, "must be true or false"))?
+            }
+            "sender_name" => {
+                let name = optional_text()?;
+                if name.as_ref().is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control)) {
+                    return Err(invalid(&field, "must be at most 100 characters"));
+                }
+                app.settings.sender_name = name;
+            }
+            "sender_email" => {
+                app.settings.sender_email = optional_text()?
+                    .map(|e| EmailAddress::parse(&e))
+                    .transpose()
+                    .map_err(|e| invalid(&field, e.to_string()))?;
+            }
+            "cors_origins" => {
+                let list = value.as_array().ok_or_else(|| invalid(&field, "must be a list of origins"))?;
+                app.settings.cors_origins = list
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .ok_or_else(|| invalid(&field, "must be a list of strings"))
+                            .and_then(|s| origin(&field, s))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            _ => return Err(invalid(&field, "is not a setting")),
+        }
+    }
+    Ok(app)
+}
+
+fn http_url(field: &str, text: &str) -> Result<String, InvalidSetting> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url.into()),
+        _ => Err(invalid(field, "must be an absolute http:// or https:// URL")),
+    }
+}
+
+fn origin(field: &str, text: &str) -> Result<String, InvalidSetting> {
+    let url = http_url(field, text)?;
+    let parsed = url::Url::parse(&url).map_err(|_| invalid(field, "must be an origin"))?;
+    Ok(parsed.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::id::AppId;
+    use crate::model::AppSettings;
+
+    fn app() -> App {
+        App {
+            id: AppId::generate(),
+            name: "Acme".into(),
+            app_url: "https://acme.test/".into(),
+            settings: AppSettings::default(),
+            created_at: Timestamp::from_millis(0),
+        }
+    }
+
+    fn changes(value: Value) -> Map<String, Value> {
+        value.as_object().expect("object").clone()
+    }
+
+    #[test]
+    fn apply_changes_every_setting() {
+        let changed = apply(
+            &app(),
+            changes(json!({
+                "name": "Acme 2", "app_url": "https://new.acme.test/home", "invitation_ttl_seconds": 3600,
+                "invite_policy": "members", "is_signup_open": true, "sender_name": "Acme Team",
+                "sender_email": "team@acme.test", "cors_origins": ["https://admin.acme.test/path"]
+            })),
+        )
+        .expect("valid");
+
+        assert_eq!(changed.name, "Acme 2");
+        assert_eq!(changed.settings.invitation_ttl, Duration::from_secs(3600));
+        assert_eq!(changed.settings.invite_policy, InvitePolicy::Members);
+        assert_eq!(changed.settings.cors_origins, ["https://admin.acme.test"]);
+        assert_eq!(changed.settings.sender_email.map(|e| e.to_string()).as_deref(), Some("team@acme.test"));
+    }
+
+    #[test]
+    fn apply_refuses_bad_values_and_unknown_fields() {
+        for bad in [
+            json!({ "name": "" }),
+            json!({ "app_url": "ftp://acme.test" }),
+            json!({ "invitation_ttl_seconds": 5 }),
+            json!({ "invite_policy": "everyone" }),
+            json!({ "sender_email": "not an address" }),
+            json!({ "cors_origins": "https://a.test" }),
+            json!({ "colour": "blue" }),
+        ] {
+            assert!(apply(&app(), changes(bad.clone())).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! An app's own settings: `GET` and `PATCH /api/apps/{app_id}/settings` (admins and API keys).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+use usher_core::app_settings;
+use usher_core::model::App;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Caller};
+use crate::state::AppState;
+
+/// The settings routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/apps/{app_id}/settings", get(show_settings).patch(update_settings))
+}
+
+fn settings_json(app: &App) -> Value {
+    let settings = &app.settings;
+    json!({
+        "app_id": app.id.as_str(),
+        "name": app.name,
+        "app_url": app.app_url,
+        "invitation_ttl_seconds": settings.invitation_ttl.as_secs(),
+        "invite_policy": settings.invite_policy.as_str(),
+        "is_signup_open": settings.is_signup_open,
+        "sender_name": settings.sender_name,
+        "sender_email": settings.sender_email.as_ref().map(|e| e.as_str()),
+        "cors_origins": settings.cors_origins,
+    })
+}
+
+async fn show_settings(caller: Caller) -> Result<Json<Value>, ApiError> {
+    if !caller.principal.is_admin() {
+        return Err(ApiError::AdminOnly);
+    }
+    Ok(Json(settings_json(&caller.app)))
+}
+
+/// Changes any of the fields `GET` shows (except `app_id`); all or nothing.
+async fn update_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(changes): ApiJson<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.principal.is_admin() {
+        return Err(ApiError::AdminOnly);
+    }
+    let changed = app_settings::apply(&caller.app, changes).map_err(ApiError::InvalidSetting)?;
+    let stored = state.store.update_app(&changed).await?.ok_or(ApiError::AppNotFound)?;
+    Ok(Json(settings_json(&stored)))
+}
