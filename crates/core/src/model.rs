@@ -397,6 +397,23 @@ impl TokenLookup {
     }
 }
 
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    /// Its position in the log (increasing).
+    pub id: i64,
+    /// Who did it.
+    pub actor: Actor,
+    /// What was done, e.g. `invitation.created`.
+    pub action: String,
+    /// The address it concerned, if any.
+    pub subject_email: Option<String>,
+    /// The invitation it concerned, if any.
+    pub invitation_id: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
 /// What the audit log records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuditAction {
@@ -416,6 +433,10 @@ pub enum AuditAction {
     SignedUp,
     /// An admin revoked an invitation.
     InvitationRevoked,
+    /// An API key was created.
+    ApiKeyCreated,
+    /// An API key was revoked.
+    ApiKeyRevoked,
 }
 
 impl AuditAction {
@@ -430,6 +451,8 @@ impl AuditAction {
             Self::PasswordReset => "user.password_reset",
             Self::SignedUp => "user.signed_up",
             Self::InvitationRevoked => "invitation.revoked",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyRevoked => "api_key.revoked",
         }
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
-use crate::model::{Actor, ApiKeyRecord, App, AppSettings, Invitation, Inviter, OutboxMessage, TokenLookup, User};
+use crate::model::{
+    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Invitation, Inviter, OutboxMessage, TokenLookup, User,
+};
 use crate::password::PasswordHash;
 use crate::role::Role;
 use crate::secret::{InvitationToken, OneTimeCode, ResetToken, TokenHash};
@@ -218,6 +220,17 @@ pub struct InvitationQuery {
     pub limit: u32,
 }
 
+/// What [`Store::revoke_api_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRevocation {
+    /// The key no longer works.
+    Revoked,
+    /// The app has no live key with this id.
+    NotFound,
+    /// It is the app's last key; revoking it would lock the app's servers out.
+    LastKey,
+}
+
 /// Everything [`Store::accept_invitation`] needs.
 #[derive(Debug)]
 pub struct AcceptCommand {
@@ -265,6 +278,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores `app`'s name, URL and settings; `None` when there is no such app.
     async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError>;
+
+    /// Adds an API key to the app (only its hash is stored).
+    async fn create_api_key(
+        &self,
+        app_id: &AppId,
+        key: NewApiKey,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<ApiKeyRecord, StoreError>;
+
+    /// The app's live API keys, oldest first.
+    async fn api_keys(&self, app_id: &AppId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Revokes one of the app's API keys; it stops working at once.
+    async fn revoke_api_key(
+        &self,
+        app_id: &AppId,
+        id: &ApiKeyId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<KeyRevocation, StoreError>;
+
+    /// The app's audit log, newest first, before the entry `before` (if given), at most `limit`.
+    async fn audit_events(
+        &self,
+        app_id: &AppId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// The live API key with this hash.
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError>;

@@ -160,6 +160,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::signup::router())
         .merge(routes::login::router())
         .merge(routes::settings::router())
+        .merge(routes::keys::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -73,6 +73,12 @@ pub enum ApiError {
     /// A list query parameter is malformed.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// The app has no live API key with this id.
+    #[error("API key not found")]
+    KeyNotFound,
+    /// Revoking the app's last API key is refused.
+    #[error("this is the app's last API key; create another before revoking it")]
+    LastApiKey,
     /// A settings change was refused.
     #[error(transparent)]
     InvalidSetting(InvalidSetting),
@@ -198,6 +204,8 @@ impl ApiError {
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),
             Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
             Self::InvalidSetting(_) => (StatusCode::BAD_REQUEST, "INVALID_SETTING"),
+            Self::KeyNotFound => (StatusCode::NOT_FOUND, "API_KEY_NOT_FOUND"),
+            Self::LastApiKey => (StatusCode::CONFLICT, "LAST_API_KEY"),
             Self::UserCreationNotAllowed => (StatusCode::FORBIDDEN, "USER_CREATION_NOT_ALLOWED"),
             Self::Member(MemberError::NotFound) => (StatusCode::NOT_FOUND, "USER_NOT_FOUND"),
             Self::Member(MemberError::AdminRequired) => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod health;
 pub mod invitations;
 pub mod join;
+pub mod keys;
 pub mod login;
 pub mod public;
 pub mod reset;

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditAction};
 use usher_core::secret::TokenHash;
-use usher_core::store::NewApp;
+use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit::{self, Event};
@@ -62,7 +62,9 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
     let cors_origins = serde_json::to_string(&settings.cors_origins)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let changed = tx.execute(
-        "UPDATE apps SET name = ?2, app_url = ?3, invitation_ttl_secs = ?4, invite_policy = ?5, is_signup_open = ?6,                          sender_name = ?7, sender_email = ?8, cors_origins = ?9          WHERE id = ?1",
+        "UPDATE apps SET name = ?2, app_url = ?3, invitation_ttl_secs = ?4, invite_policy = ?5, \
+                         is_signup_open = ?6, sender_name = ?7, sender_email = ?8, cors_origins = ?9 \
+         WHERE id = ?1",
         params![
             app.id.as_str(),
             app.name,
@@ -98,6 +100,83 @@ pub(super) fn api_key(tx: &Transaction<'_>, hash: &TokenHash) -> rusqlite::Resul
             })
         })
         .optional()
+}
+
+/// Stores another API key of the app, with an audit record of who made it.
+pub(super) fn create_api_key(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    key: &NewApiKey,
+    by: &Actor,
+    now: Timestamp,
+) -> rusqlite::Result<ApiKeyRecord> {
+    tx.execute(
+        "INSERT INTO api_keys (id, app_id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![key.id.as_str(), app_id.as_str(), key.name, key.hash.as_str(), now.as_millis()],
+    )?;
+    audit::record(
+        tx,
+        &Event {
+            app_id,
+            actor: by,
+            action: AuditAction::ApiKeyCreated,
+            subject_email: None,
+            invitation_id: None,
+            at: now,
+        },
+    )?;
+    Ok(ApiKeyRecord { id: key.id.clone(), app_id: app_id.clone(), name: key.name.clone(), created_at: now })
+}
+
+/// The app's unrevoked API keys, oldest first.
+pub(super) fn api_keys(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::Result<Vec<ApiKeyRecord>> {
+    tx.prepare_cached(
+        "SELECT id, app_id, name, created_at FROM api_keys WHERE app_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id",
+    )?
+    .query_map(params![app_id.as_str()], key_record)?
+    .collect()
+}
+
+/// Revokes one of the app's keys unless it is the last one; see [`KeyRevocation`].
+pub(super) fn revoke_api_key(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    id: &ApiKeyId,
+    by: &Actor,
+    now: Timestamp,
+) -> rusqlite::Result<KeyRevocation> {
+    let live = api_keys(tx, app_id)?;
+    if !live.iter().any(|k| &k.id == id) {
+        return Ok(KeyRevocation::NotFound);
+    }
+    if live.len() == 1 {
+        return Ok(KeyRevocation::LastKey);
+    }
+    tx.execute(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE app_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+        params![app_id.as_str(), id.as_str(), now.as_millis()],
+    )?;
+    audit::record(
+        tx,
+        &Event {
+            app_id,
+            actor: by,
+            action: AuditAction::ApiKeyRevoked,
+            subject_email: None,
+            invitation_id: None,
+            at: now,
+        },
+    )?;
+    Ok(KeyRevocation::Revoked)
+}
+
+fn key_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
+        app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
+        name: row.get("name")?,
+        created_at: timestamp(row, "created_at")?,
+    })
 }
 
 /// The secret named `name`, stored as `candidate` first if there is none yet. The first

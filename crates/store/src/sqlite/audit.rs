@@ -2,10 +2,10 @@
 //! so the log never records what did not happen nor misses what did.
 
 use rusqlite::{Transaction, params};
-use usher_core::model::{Actor, AuditAction};
+use usher_core::model::{Actor, AuditAction, AuditEvent};
 use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
 
-use super::rows::actor_columns;
+use super::rows::{self, actor_columns};
 
 /// One audit record.
 pub(super) struct Event<'a> {
@@ -41,4 +41,28 @@ pub(super) fn record(tx: &Transaction<'_>, event: &Event<'_>) -> rusqlite::Resul
         event.at.as_millis(),
     ])?;
     Ok(())
+}
+
+/// The app's audit log, newest first.
+pub(super) fn list(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    before: Option<i64>,
+    limit: u32,
+) -> rusqlite::Result<Vec<AuditEvent>> {
+    tx.prepare_cached(
+        "SELECT id, actor_kind, actor_id, action, subject_email, invitation_id, created_at FROM audit_events \
+         WHERE app_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+    )?
+    .query_map(params![app_id.as_str(), before, limit], |row| {
+        Ok(AuditEvent {
+            id: row.get("id")?,
+            actor: rows::actor(row, "actor_kind", "actor_id")?,
+            action: row.get("action")?,
+            subject_email: row.get("subject_email")?,
+            invitation_id: row.get("invitation_id")?,
+            created_at: rows::timestamp(row, "created_at")?,
+        })
+    })?
+    .collect()
 }

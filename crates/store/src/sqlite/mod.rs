@@ -22,15 +22,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use usher_core::model::{Actor, ApiKeyRecord, App, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, NewApp, ResetRecord, ResetRequest,
-    SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
+    ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
 };
 use usher_core::{
-    AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
+    ApiKeyId, AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
 };
 
 use crate::{OpenError, migrate};
@@ -89,6 +89,43 @@ impl Store for SqliteStore {
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
         let id = id.clone();
         self.worker.read(move |tx| rows::app_by_id(tx, &id)).await
+    }
+
+    async fn create_api_key(
+        &self,
+        app_id: &AppId,
+        key: NewApiKey,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let (app_id, by) = (app_id.clone(), by.clone());
+        self.worker.write(move |tx| apps::create_api_key(tx, &app_id, &key, &by, now)).await
+    }
+
+    async fn api_keys(&self, app_id: &AppId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| apps::api_keys(tx, &app_id)).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        app_id: &AppId,
+        id: &ApiKeyId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<KeyRevocation, StoreError> {
+        let (app_id, id, by) = (app_id.clone(), id.clone(), by.clone());
+        self.worker.write(move |tx| apps::revoke_api_key(tx, &app_id, &id, &by, now)).await
+    }
+
+    async fn audit_events(
+        &self,
+        app_id: &AppId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| audit::list(tx, &app_id, before, limit)).await
     }
 
     async fn apps(&self) -> Result<Vec<App>, StoreError> {

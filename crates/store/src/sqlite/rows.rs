@@ -75,7 +75,7 @@ pub(super) fn actor_columns(actor: &Actor) -> (&'static str, &str) {
 }
 
 /// Reads an actor back from its `kind_column` and `id_column`.
-fn actor(row: &Row<'_>, kind_column: &str, id_column: &str) -> rusqlite::Result<Actor> {
+pub(super) fn actor(row: &Row<'_>, kind_column: &str, id_column: &str) -> rusqlite::Result<Actor> {
     let kind: String = row.get(kind_column)?;
     decode(row, id_column, |id: String| -> Result<Actor, Box<dyn Error + Send + Sync>> {
         match kind.as_str() {

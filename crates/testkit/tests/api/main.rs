@@ -4,6 +4,7 @@
 mod errors;
 mod invite;
 mod join;
+mod keys;
 mod login;
 mod management;
 mod members;
