@@ -46,6 +46,9 @@ pub enum InviteError {
     /// No invitation of this app has this id.
     #[error("invitation not found")]
     NotFound,
+    /// A bulk row was refused at the edge (bad address or role).
+    #[error("{}", .0.message)]
+    Refused(BulkRefusal),
     /// The invitation was accepted or revoked; only pending ones can be re-sent or revoked.
     #[error("this invitation is {}; only pending invitations can be re-sent or revoked", .0.as_str())]
     NotPending(InvitationStatus),
@@ -103,7 +106,73 @@ impl InviteService {
     }
 }
 
+/// One row of a bulk invite, parsed or refused at the edge.
+pub type BulkItem = Result<(EmailAddress, Role), BulkRefusal>;
+
+/// Why one row of a bulk invite was refused before any writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkRefusal {
+    /// Stable code, as the single invite would answer.
+    pub code: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
 impl InviteService {
+    /// Invites every valid row in one transaction; each row gets its own outcome, in order.
+    /// A refused row never fails the others.
+    pub async fn invite_many(
+        &self,
+        app: &App,
+        by: &Principal,
+        items: Vec<BulkItem>,
+    ) -> Result<Vec<Result<InviteOutcome, InviteError>>, InviteError> {
+        let now = self.clock.now();
+        let mut results: Vec<Option<Result<InviteOutcome, InviteError>>> = Vec::with_capacity(items.len());
+        let mut cmds = Vec::new();
+        let mut slots = Vec::new();
+        for item in items {
+            let checked = item.map_err(InviteError::Refused).and_then(|(email, role)| {
+                check_may_invite(app, by, role)?;
+                Ok((email, role))
+            });
+            match checked {
+                Ok((email, role)) => {
+                    slots.push(results.len());
+                    results.push(None);
+                    cmds.push(InviteCommand {
+                        app_id: app.id.clone(),
+                        email,
+                        role,
+                        inviter: inviter(app, by),
+                        invitation_id: InvitationId::generate(),
+                        token: InvitationToken::generate(),
+                        message_id: MessageId::generate(),
+                        expires_at: now.plus(app.settings.invitation_ttl),
+                        resend_interval: self.resend_interval,
+                        now,
+                    });
+                }
+                Err(err) => results.push(Some(Err(err))),
+            }
+        }
+        let records = if cmds.is_empty() { Vec::new() } else { self.store.invite_batch(cmds).await? };
+        for (slot, record) in slots.into_iter().zip(records) {
+            results[slot] = Some(match record {
+                InviteRecord::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
+                InviteRecord::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
+                InviteRecord::AlreadyMember(user) => Ok(InviteOutcome::AlreadyMember(user)),
+                InviteRecord::Throttled { retry_after } => {
+                    Err(InviteError::Throttled { retry_after, interval: self.resend_interval })
+                }
+            });
+        }
+        self.outbox.notify_one();
+        let missing =
+            || InviteError::Store(StoreError::Backend("the store answered fewer outcomes than invites".into()));
+        Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(missing()))).collect())
+    }
+
     /// Re-sends a pending (or expired) invitation, with the same rules and throttle as
     /// inviting its address again.
     pub async fn resend(&self, app: &App, by: &Principal, id: &InvitationId) -> Result<InviteOutcome, InviteError> {

@@ -314,6 +314,10 @@ pub trait Store: Send + Sync + 'static {
     /// A member of the app.
     async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError>;
 
+    /// [`Store::invite`] for many commands in one transaction (one commit for the batch); each
+    /// gets its own outcome, in order.
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError>;
+
     /// The member with this address and their password hash (`None` until they set one).
     async fn user_credentials(
         &self,

@@ -178,7 +178,8 @@ impl From<InviteError> for ApiError {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The HTTP status and stable code of this error.
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidBody(_) => (StatusCode::BAD_REQUEST, "INVALID_BODY"),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
@@ -202,6 +203,7 @@ impl ApiError {
             Self::Invite(InviteError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "RESEND_THROTTLED"),
             Self::Invite(InviteError::NotFound) => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),
+            Self::Invite(InviteError::Refused(refusal)) => (StatusCode::BAD_REQUEST, refusal.code),
             Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
             Self::InvalidSetting(_) => (StatusCode::BAD_REQUEST, "INVALID_SETTING"),
             Self::KeyNotFound => (StatusCode::NOT_FOUND, "API_KEY_NOT_FOUND"),

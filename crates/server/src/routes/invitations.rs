@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_api_types as api;
-use usher_core::invite::InviteOutcome;
+use usher_core::invite::{BulkItem, BulkRefusal, InviteOutcome};
 use usher_core::model::InvitationStatus;
 use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role};
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/apps/{app_id}/invitations/{invitation_id}", get(show_invitation))
         .route("/api/apps/{app_id}/invitations/{invitation_id}/resend", post(resend_invitation))
         .route("/api/apps/{app_id}/invitations/{invitation_id}/revoke", post(revoke_invitation))
+        .route("/api/apps/{app_id}/invitations/bulk", post(invite_many))
         .route("/api/apps/{app_id}/invitations/lookup", post(look_up_invitation))
         .route("/api/apps/{app_id}/invitations/accept", post(accept_invitation))
 }
@@ -173,12 +174,80 @@ struct InviteUserBody {
     role: Option<Value>,
 }
 
+/// Largest bulk request.
+const MAX_BULK: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    items: Vec<Value>,
+}
+
+/// Parses one bulk row like the single invite's body, but into a refusal instead of an error.
+fn bulk_item(value: Value) -> BulkItem {
+    let refuse = |err: ApiError| {
+        let (_, code) = err.status_and_code();
+        BulkRefusal { code, message: err.to_string() }
+    };
+    let body: InviteUserBody =
+        serde_json::from_value(value).map_err(|e| refuse(ApiError::InvalidBody(e.to_string())))?;
+    parse_invite(body).map_err(refuse)
+}
+
+/// Invites up to 1,000 people in one transaction; one result per item, in order. A bad row
+/// never fails the others.
+async fn invite_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<BulkBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.items.len() > MAX_BULK {
+        return Err(ApiError::InvalidBody(format!("at most {MAX_BULK} items per request")));
+    }
+    let items = body.items.into_iter().map(bulk_item).collect();
+    let outcomes = state.invites.invite_many(&caller.app, &caller.principal, items).await?;
+    let now = state.clock.now();
+    let mut summary = HashMap::<String, usize>::new();
+    let results: Vec<Value> = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| {
+            let result = match outcome {
+                Ok(outcome) => {
+                    let response = invite_response(outcome, now);
+                    let mut row = serde_json::to_value(&response).unwrap_or(Value::Null);
+                    row["index"] = json!(index);
+                    row
+                }
+                Err(err) => {
+                    let err = ApiError::from(err);
+                    let (_, code) = err.status_and_code();
+                    let outcome = if code == "RESEND_THROTTLED" { "throttled" } else { "error" };
+                    json!({ "index": index, "outcome": outcome, "code": code, "message": err.to_string() })
+                }
+            };
+            *summary.entry(result["outcome"].as_str().unwrap_or("error").to_owned()).or_default() += 1;
+            result
+        })
+        .collect();
+    Ok(Json(json!({ "results": results, "summary": summary })))
+}
+
 /// Invites `user_email` with `role` into the app in the path.
 async fn invite_user(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<InviteUserBody>,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
+    let (email, role) = parse_invite(body)?;
+
+    let outcome = state.invites.invite(&caller.app, &caller.principal, email, role).await?;
+
+    Ok(Json(invite_response(outcome, state.clock.now())))
+}
+
+/// The address and role of an invite body, each checked with its own error.
+fn parse_invite(body: InviteUserBody) -> Result<(EmailAddress, Role), ApiError> {
     let email = match body.user_email {
         None | Some(Value::Null) => return Err(ApiError::MissingField("user_email")),
         Some(Value::String(text)) => EmailAddress::parse(&text)?,
@@ -188,10 +257,7 @@ async fn invite_user(
         Some(Value::String(text)) => text.parse::<Role>().map_err(|_| ApiError::InvalidRole)?,
         _ => return Err(ApiError::InvalidRole),
     };
-
-    let outcome = state.invites.invite(&caller.app, &caller.principal, email, role).await?;
-
-    Ok(Json(invite_response(outcome, state.clock.now())))
+    Ok((email, role))
 }
 
 /// What an invite (or a re-send) did, for the caller.

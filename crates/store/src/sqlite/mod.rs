@@ -147,6 +147,10 @@ impl Store for SqliteStore {
         self.worker.read(move |tx| rows::user_by_id(tx, &app_id, &id)).await
     }
 
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+        self.worker.write(move |tx| cmds.into_iter().map(|cmd| invitations::invite(tx, cmd)).collect()).await
+    }
+
     async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
         self.worker.write(move |tx| invitations::invite(tx, cmd)).await
     }

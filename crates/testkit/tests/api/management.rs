@@ -111,3 +111,43 @@ async fn management_routes_refuse_members_and_other_apps() {
     let foreign = post(&app, &format!("/api/apps/{other_id}/invitations/{id}/revoke"), &other_key).await;
     assert_error(foreign, 404, "INVITATION_NOT_FOUND").await;
 }
+
+#[tokio::test]
+async fn bulk_answers_each_row_in_order_and_a_bad_row_never_fails_the_others() {
+    let app = TestApp::spawn_with(|s| s.resend_interval = std::time::Duration::from_secs(60)).await;
+    app.invite_and_join("member@example.com", Role::User).await;
+    let body = serde_json::json!({ "items": [
+        { "user_email": "ada@example.com", "role": "user" },
+        { "user_email": "not an address", "role": "user" },
+        { "user_email": "grace@example.com", "role": "owner" },
+        { "user_email": "member@example.com", "role": "admin" },
+        { "user_email": "ada@example.com", "role": "admin" },
+        { "user_email": "linus@example.com", "role": "admin" }
+    ]});
+    let path = format!("/api/apps/{}/invitations/bulk", app.app_id);
+
+    let response: Value = app.post_json(&path, &body).await.json().await.expect("json");
+
+    let outcomes: Vec<(&str, Option<&str>)> = response["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| (r["outcome"].as_str().expect("outcome"), r["code"].as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("created", None),
+            ("error", Some("INVALID_EMAIL")),
+            ("error", Some("INVALID_ROLE")),
+            ("throttled", Some("RESEND_THROTTLED")),
+            ("throttled", Some("RESEND_THROTTLED")),
+            ("created", None),
+        ]
+    );
+    assert_eq!(response["summary"]["created"], 2);
+    app.mail.wait_for("linus@example.com").await;
+    let rerun: Value = app.post_json(&path, &body).await.json().await.expect("json");
+    assert_eq!(rerun["summary"]["created"].as_u64(), None, "a re-run emails nobody twice within the interval");
+    assert_eq!(rerun["summary"]["throttled"], 4);
+}
