@@ -179,3 +179,36 @@ impl std::fmt::Display for Role {
         })
     }
 }
+
+/// Body of the bulk invite route: up to 1,000 rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkInviteRequest {
+    /// The rows, each like a single invite's body.
+    pub items: Vec<InviteUserRequest>,
+}
+
+/// Answer of the bulk invite route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkInviteResponse {
+    /// One result per row, in the rows' order.
+    pub results: Vec<BulkInviteResult>,
+    /// How many rows ended in each outcome.
+    pub summary: std::collections::BTreeMap<String, u64>,
+}
+
+/// What happened to one row of a bulk invite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkInviteResult {
+    /// The row's position in the request.
+    pub index: usize,
+    /// `created`, `resent`, `already_member`, `throttled` or `error`.
+    pub outcome: String,
+    /// For people.
+    pub message: String,
+    /// The error code, for `throttled` and `error`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The invitation, when one was created or re-sent.
+    #[serde(default)]
+    pub invitation: Option<Invitation>,
+}

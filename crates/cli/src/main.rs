@@ -32,6 +32,42 @@ enum Command {
     /// Check mail delivery.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Invite one address, or every row of a CSV file, through a running Usher server.
+    Invite(InviteArgs),
+}
+
+/// How to reach a running Usher server and act in one app.
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// The Usher server.
+    #[arg(long, env = "USHER_SERVER", value_name = "URL", default_value = "http://127.0.0.1:8044")]
+    pub server: String,
+    /// The app to act in.
+    #[arg(long, env = "USHER_APP_ID", value_name = "APP_ID")]
+    pub app: Option<String>,
+    /// An API key of that app.
+    #[arg(long, env = "USHER_API_KEY", value_name = "KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+/// Options of `usher invite`.
+#[derive(clap::Args)]
+pub struct InviteArgs {
+    /// The address to invite.
+    #[arg(required_unless_present = "csv", conflicts_with = "csv")]
+    pub email: Option<String>,
+    /// The role: `user` or `admin`.
+    #[arg(long, default_value = "user")]
+    pub role: base44::Role,
+    /// A CSV file with a header `email,role` (role may be empty: `user`). Failed rows are
+    /// written to FILE.failed.csv beside it.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<std::path::PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +120,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     commands::init_logging();
     let result = match cli.command {
+        Command::Invite(args) => return commands::invite::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args),
         Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),

@@ -31,8 +31,8 @@ use url::Url;
 
 pub use error::ClientError;
 pub use usher_api_types::{
-    EmailDelivery, InvalidRole, Invitation, InviteOutcome, InviteUserRequest, InviteUserResponse, MemberSummary, Role,
-    User,
+    BulkInviteRequest, BulkInviteResponse, BulkInviteResult, EmailDelivery, InvalidRole, Invitation, InviteOutcome,
+    InviteUserRequest, InviteUserResponse, MemberSummary, Role, User,
 };
 
 /// A client of one app on one server. Cheap to clone; clones share the connection pool.
@@ -113,6 +113,11 @@ impl Client {
         Auth { client: self }
     }
 
+    /// Usher's invitation management (API key or admin).
+    pub fn invitations(&self) -> Invitations<'_> {
+        Invitations { client: self }
+    }
+
     /// The URL of `/api/apps/{app_id}/{path}`.
     fn app_url(&self, path: &str) -> Result<Url, ClientError> {
         self.base
@@ -166,6 +171,29 @@ impl Users<'_> {
     pub async fn invite_user(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
         let body = InviteUserRequest { user_email: email.to_owned(), role };
         self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await
+    }
+}
+
+/// Usher's invitation management: not part of Base44's SDK, so it works against Usher only.
+#[derive(Debug)]
+pub struct Invitations<'a> {
+    client: &'a Client,
+}
+
+impl Invitations<'_> {
+    /// Invites up to 1,000 people in one request; one result per row, in order.
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
+    /// use base44::{InviteUserRequest, Role};
+    /// let rows = vec![InviteUserRequest { user_email: "ada@example.com".into(), role: Role::User }];
+    /// let answer = client.invitations().bulk(rows).await?;
+    /// println!("{} created", answer.summary.get("created").copied().unwrap_or(0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn bulk(&self, items: Vec<InviteUserRequest>) -> Result<BulkInviteResponse, ClientError> {
+        self.client.send(Method::POST, "invitations/bulk", Some(&BulkInviteRequest { items })).await
     }
 }
 

@@ -1,0 +1,235 @@
+//! `usher invite`: one address, or a whole CSV file through the bulk route with a progress bar.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use base44::{BulkInviteResponse, Client, ClientError, InviteUserRequest, Role};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::ServerArgs;
+
+/// Rows per bulk request (the route's limit).
+const BATCH: usize = 1000;
+
+/// A CSV row that could not be invited, with the reason.
+struct Failure {
+    line: u64,
+    email: String,
+    role: String,
+    code: String,
+    message: String,
+}
+
+/// Tally of outcomes.
+#[derive(Default)]
+struct Summary {
+    created: u64,
+    resent: u64,
+    already_members: u64,
+    throttled: u64,
+    failures: Vec<Failure>,
+}
+
+/// Runs `usher invite`: exit 0 when everything was invited, 1 when something failed, 2 for
+/// bad usage.
+pub fn run(args: &crate::InviteArgs) -> ExitCode {
+    let client = match client(&args.server) {
+        Ok(client) => client,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match (&args.csv, &args.email) {
+        (Some(path), _) => csv(&client, path, args.json),
+        (None, Some(email)) => one(&client, email, args.role, args.json),
+        (None, None) => {
+            eprintln!("error: give an EMAIL or --csv FILE");
+            return ExitCode::from(2);
+        }
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Builds the SDK client from `--server`, `--app` and `--key`.
+fn client(server: &ServerArgs) -> Result<Client, String> {
+    let app = server.app.as_deref().ok_or("missing --app (or USHER_APP_ID): the id of the app to act in")?;
+    let key = server.key.as_deref().ok_or("missing --key (or USHER_API_KEY): an API key of that app")?;
+    Client::builder().server_url(&server.server).app_id(app).token(key).build().map_err(|e| e.to_string())
+}
+
+/// Invites one address and prints what happened.
+fn one(client: &Client, email: &str, role: Role, as_json: bool) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        match client.users().invite_user(email, role).await {
+            Ok(answer) => {
+                if as_json {
+                    println!("{}", serde_json::to_string(&answer)?);
+                } else {
+                    println!("{}", answer.message);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => {
+                eprintln!("error: {}", describe(&err));
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
+}
+
+fn describe(err: &ClientError) -> String {
+    match err {
+        ClientError::Api { code, message, .. } => format!("{message} ({code})"),
+        other => other.to_string(),
+    }
+}
+
+/// Invites every row of `path` (`email,role`; role defaults to `user`) in batches.
+fn csv(client: &Client, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let total = csv_reader(path)?.records().count() as u64;
+    let progress = if std::io::stderr().is_terminal() && !as_json {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} rows  {per_sec}  ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut summary = Summary::default();
+    let mut reader = csv_reader(path)?;
+    let mut batch: Vec<(u64, InviteUserRequest, String)> = Vec::with_capacity(BATCH);
+    let runtime = super::runtime()?;
+    for (position, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("cannot read {}", path.display()))?;
+        let line = record.position().map_or(position as u64 + 2, |p| p.line());
+        let email = record.get(0).unwrap_or_default().trim().to_owned();
+        let role_text = record.get(1).map(str::trim).filter(|r| !r.is_empty()).unwrap_or("user").to_owned();
+        match role_text.parse::<Role>() {
+            Ok(role) => batch.push((line, InviteUserRequest { user_email: email, role }, role_text)),
+            Err(err) => summary.failures.push(Failure {
+                line,
+                email,
+                role: role_text,
+                code: "INVALID_ROLE".into(),
+                message: err.to_string(),
+            }),
+        }
+        if batch.len() == BATCH {
+            runtime.block_on(send(client, std::mem::take(&mut batch), &mut summary))?;
+            report(&progress, position as u64 + 1, total);
+        }
+    }
+    if !batch.is_empty() {
+        runtime.block_on(send(client, batch, &mut summary))?;
+    }
+    report(&progress, total, total);
+    progress.finish_and_clear();
+    finish(path, &summary, as_json)
+}
+
+fn csv_reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
+    let reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(reader)
+}
+
+/// On a terminal the bar moves; otherwise one plain line per batch.
+fn report(progress: &ProgressBar, done: u64, total: u64) {
+    if progress.is_hidden() {
+        eprintln!("{done}/{total} rows sent");
+    } else {
+        progress.set_position(done);
+    }
+}
+
+async fn send(
+    client: &Client,
+    batch: Vec<(u64, InviteUserRequest, String)>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let (meta, items): (Vec<_>, Vec<_>) = batch.into_iter().map(|(line, item, role)| ((line, role), item)).unzip();
+    let emails: Vec<String> = items.iter().map(|i| i.user_email.clone()).collect();
+    let answer: BulkInviteResponse = client
+        .invitations()
+        .bulk(items)
+        .await
+        .map_err(|e| anyhow::anyhow!("the server refused a batch: {}", describe(&e)))?;
+    for result in answer.results {
+        let Some(((line, role), email)) = meta.get(result.index).zip(emails.get(result.index)) else { continue };
+        match result.outcome.as_str() {
+            "created" => summary.created += 1,
+            "resent" => summary.resent += 1,
+            "already_member" => summary.already_members += 1,
+            "throttled" => summary.throttled += 1,
+            _ => summary.failures.push(Failure {
+                line: *line,
+                email: email.clone(),
+                role: role.clone(),
+                code: result.code.unwrap_or_else(|| "ERROR".into()),
+                message: result.message,
+            }),
+        }
+    }
+    Ok(())
+}
+
+fn failures_path(input: &Path) -> PathBuf {
+    let stem = input.file_stem().map_or_else(|| "invites".into(), |s| s.to_string_lossy().into_owned());
+    input.with_file_name(format!("{stem}.failed.csv"))
+}
+
+fn finish(input: &Path, summary: &Summary, as_json: bool) -> anyhow::Result<ExitCode> {
+    let failed_file = (!summary.failures.is_empty()).then(|| failures_path(input));
+    if let Some(file) = &failed_file {
+        let mut writer = csv::Writer::from_path(file).with_context(|| format!("cannot write {}", file.display()))?;
+        writer.write_record(["line", "email", "role", "code", "message"])?;
+        for f in &summary.failures {
+            writer.write_record([
+                f.line.to_string(),
+                f.email.clone(),
+                f.role.clone(),
+                f.code.clone(),
+                f.message.clone(),
+            ])?;
+        }
+        writer.flush()?;
+    }
+    if as_json {
+        let output = json!({
+            "created": summary.created,
+            "resent": summary.resent,
+            "already_members": summary.already_members,
+            "throttled": summary.throttled,
+            "failed": summary.failures.len(),
+            "failed_file": failed_file.as_ref().map(|f| f.display().to_string()),
+        });
+        println!("{output}");
+    } else {
+        println!(
+            "Created {}, re-sent {}, already members {}, throttled (emailed within the resend interval) {}, failed {}.",
+            summary.created,
+            summary.resent,
+            summary.already_members,
+            summary.throttled,
+            summary.failures.len()
+        );
+        if let Some(file) = &failed_file {
+            println!("The failed rows and their reasons are in {}.", file.display());
+        }
+    }
+    Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

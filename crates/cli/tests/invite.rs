@@ -1,0 +1,91 @@
+//! `usher invite` against a real server: one address, and a CSV with bad rows and a re-run.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use usher_testkit::TestApp;
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn invite_one_address_prints_what_happened() {
+    let app = TestApp::spawn().await;
+
+    let output = tokio::task::spawn_blocking({
+        let (base, id, key) = (app.base.clone(), app.app_id.clone(), app.api_key.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_usher"))
+                .args(["invite", "ada@example.com", "--role", "admin", "--json"])
+                .env("USHER_SERVER", base.as_str())
+                .env("USHER_APP_ID", id)
+                .env("USHER_API_KEY", key)
+                .output()
+                .expect("run usher")
+        }
+    })
+    .await
+    .expect("join");
+
+    assert!(output.status.success(), "{output:?}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!((answer["outcome"].as_str(), answer["invitation"]["role"].as_str()), (Some("created"), Some("admin")));
+    app.mail.wait_for("ada@example.com").await;
+}
+
+#[tokio::test]
+async fn invite_csv_reports_a_summary_writes_failed_rows_and_emails_nobody_twice_on_a_rerun() {
+    let app = TestApp::spawn_with(|s| s.resend_interval = Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("team.csv");
+    std::fs::write(
+        &csv,
+        "email,role\nada@example.com,admin\nbob@example.com,\nnot-an-address,user\ncy@example.com,owner\n",
+    )
+    .expect("write csv");
+    let csv_arg = csv.to_string_lossy().into_owned();
+    let run = |json: bool| {
+        let (base, id, key, csv_arg) = (app.base.clone(), app.app_id.clone(), app.api_key.clone(), csv_arg.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["invite".to_owned(), "--csv".to_owned(), csv_arg];
+            if json {
+                args.push("--json".to_owned());
+            }
+            Command::new(env!("CARGO_BIN_EXE_usher"))
+                .args(args)
+                .env("USHER_SERVER", base.as_str())
+                .env("USHER_APP_ID", id)
+                .env("USHER_API_KEY", key)
+                .output()
+                .expect("run usher")
+        })
+    };
+
+    let first = run(false).await.expect("join");
+    let rerun = run(true).await.expect("join");
+
+    assert_eq!(first.status.code(), Some(1), "bad rows fail the run: {first:?}");
+    assert!(stdout(&first).contains("Created 2"), "{}", stdout(&first));
+    let failed = std::fs::read_to_string(dir.path().join("team.failed.csv")).expect("failed rows");
+    assert!(failed.contains("not-an-address") && failed.contains("INVALID_EMAIL"), "{failed}");
+    assert!(failed.contains("cy@example.com") && failed.contains("INVALID_ROLE"), "{failed}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&rerun)).expect("JSON");
+    assert_eq!((summary["created"].as_u64(), summary["throttled"].as_u64()), (Some(0), Some(2)));
+    app.mail.wait_for("ada@example.com").await;
+    app.mail.wait_for("bob@example.com").await;
+    assert_eq!(app.mail.to("ada@example.com").len(), 1, "nobody is emailed twice within the interval");
+}
+
+#[test]
+fn invite_without_an_app_or_key_is_bad_usage() {
+    let output = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["invite", "ada@example.com"])
+        .env_remove("USHER_APP_ID")
+        .env_remove("USHER_API_KEY")
+        .output()
+        .expect("run usher");
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--app"));
+}
