@@ -212,3 +212,28 @@ pub struct BulkInviteResult {
     #[serde(default)]
     pub invitation: Option<Invitation>,
 }
+
+/// Body of `auth.loginViaEmailPassword`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The member's address.
+    pub email: String,
+    /// Their password.
+    pub password: String,
+}
+
+/// Answer of sign-in and of a verified sign-up: a token and the member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// The access token (a JWT) for `Authorization: Bearer`.
+    pub access_token: String,
+    /// The member.
+    pub user: User,
+}
+
+/// Answer of `entities.User.count`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    /// How many matched.
+    pub count: u64,
+}

@@ -30,9 +30,10 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use error::ClientError;
+
 pub use usher_api_types::{
-    BulkInviteRequest, BulkInviteResponse, BulkInviteResult, EmailDelivery, InvalidRole, Invitation, InviteOutcome,
-    InviteUserRequest, InviteUserResponse, MemberSummary, Role, User,
+    BulkInviteRequest, BulkInviteResponse, BulkInviteResult, Count, EmailDelivery, InvalidRole, Invitation,
+    InviteOutcome, InviteUserRequest, InviteUserResponse, LoginRequest, MemberSummary, Role, SignedIn, User,
 };
 
 /// A client of one app on one server. Cheap to clone; clones share the connection pool.
@@ -113,6 +114,11 @@ impl Client {
         Auth { client: self }
     }
 
+    /// `base44.entities`: the built-in `User` entity.
+    pub fn entities(&self) -> Entities<'_> {
+        Entities { client: self }
+    }
+
     /// Usher's invitation management (API key or admin).
     pub fn invitations(&self) -> Invitations<'_> {
         Invitations { client: self }
@@ -131,11 +137,22 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let mut request = self
-            .http
-            .request(method, self.app_url(path)?)
-            .header("Accept", "application/json")
-            .header("X-App-Id", &*self.app_id);
+        self.send_query(method, path, &[], body).await
+    }
+
+    async fn send_query<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let mut url = self.app_url(path)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let mut request =
+            self.http.request(method, url).header("Accept", "application/json").header("X-App-Id", &*self.app_id);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -222,6 +239,133 @@ impl Auth<'_> {
     pub async fn me(&self) -> Result<User, ClientError> {
         self.client.send::<(), _>(Method::GET, "entities/User/me", None).await
     }
+
+    /// Changes the signed-in member's name or custom fields (`{"full_name": …, "team": …}`).
+    pub async fn update_me(&self, changes: &serde_json::Value) -> Result<User, ClientError> {
+        self.client.send(Method::PUT, "entities/User/me", Some(changes)).await
+    }
+
+    /// Signs in; use the returned token with [`Client::with_token`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
+    /// let signed_in = client.auth().login_via_email_password("ada@example.com", "correct horse battery").await?;
+    /// let me = client.with_token(&signed_in.access_token).auth().me().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn login_via_email_password(&self, email: &str, password: &str) -> Result<SignedIn, ClientError> {
+        let body = LoginRequest { email: email.to_owned(), password: password.to_owned() };
+        self.client.send(Method::POST, "auth/login", Some(&body)).await
+    }
+}
+
+/// `base44.entities`.
+#[derive(Debug)]
+pub struct Entities<'a> {
+    client: &'a Client,
+}
+
+impl<'a> Entities<'a> {
+    /// The built-in `User` entity.
+    pub fn user(&self) -> UserEntity<'a> {
+        UserEntity { client: self.client }
+    }
+}
+
+/// How to list members: an exact-match filter, a sort field (`-field` descending), paging and
+/// the fields to return.
+#[derive(Debug, Default, Clone)]
+pub struct UserQuery {
+    /// Field values to match exactly, e.g. `{"role": "admin"}`.
+    pub filter: Option<serde_json::Value>,
+    /// A field name, or `-field` for descending.
+    pub sort: Option<String>,
+    /// At most this many.
+    pub limit: Option<u32>,
+    /// Skip this many first.
+    pub skip: Option<u32>,
+    /// Only these fields (and `id`).
+    pub fields: Option<Vec<String>>,
+}
+
+impl UserQuery {
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        if let Some(filter) = &self.filter {
+            params.push(("q", filter.to_string()));
+        }
+        if let Some(sort) = &self.sort {
+            params.push(("sort", sort.clone()));
+        }
+        if let Some(limit) = self.limit {
+            params.push(("limit", limit.to_string()));
+        }
+        if let Some(skip) = self.skip {
+            params.push(("skip", skip.to_string()));
+        }
+        if let Some(fields) = &self.fields {
+            params.push(("fields", fields.join(",")));
+        }
+        params
+    }
+}
+
+/// `base44.entities.User`: admins and API keys see every member; a member only themselves.
+#[derive(Debug)]
+pub struct UserEntity<'a> {
+    client: &'a Client,
+}
+
+impl UserEntity<'_> {
+    /// Members matching `query`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
+    /// use base44::UserQuery;
+    /// let admins = client
+    ///     .entities()
+    ///     .user()
+    ///     .list(&UserQuery { filter: Some(serde_json::json!({ "role": "admin" })), sort: Some("email".into()), ..UserQuery::default() })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn list(&self, query: &UserQuery) -> Result<Vec<serde_json::Value>, ClientError> {
+        self.client.send_query::<(), _>(Method::GET, "entities/User", &query.params(), None).await
+    }
+
+    /// How many members match `filter`.
+    pub async fn count(&self, filter: Option<&serde_json::Value>) -> Result<u64, ClientError> {
+        let params: Vec<(&str, String)> = filter.map(|f| ("q", f.to_string())).into_iter().collect();
+        let count: Count = self.client.send_query::<(), _>(Method::GET, "entities/User/count", &params, None).await?;
+        Ok(count.count)
+    }
+
+    /// One member.
+    pub async fn get(&self, id: &str) -> Result<User, ClientError> {
+        self.client.send::<(), _>(Method::GET, &format!("entities/User/{}", path_segment(id)?), None).await
+    }
+
+    /// Changes a member (admins: name, role, disabled, custom fields).
+    pub async fn update(&self, id: &str, changes: &serde_json::Value) -> Result<User, ClientError> {
+        self.client.send(Method::PUT, &format!("entities/User/{}", path_segment(id)?), Some(changes)).await
+    }
+
+    /// Removes a member (admins and API keys).
+    pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
+        let _: serde_json::Value =
+            self.client.send::<(), _>(Method::DELETE, &format!("entities/User/{}", path_segment(id)?), None).await?;
+        Ok(())
+    }
+}
+
+/// An id as one path segment; anything that could change the path is refused.
+fn path_segment(id: &str) -> Result<&str, ClientError> {
+    if id.is_empty() || id.contains(['/', '?', '#', '%']) {
+        return Err(ClientError::InvalidConfig("an id must not be empty or contain '/', '?', '#' or '%'"));
+    }
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod login;
 mod management;
 mod members;
 mod reset;
+mod sdk;
 mod settings;
 mod signup;
 mod smtp;
