@@ -237,3 +237,35 @@ pub struct Count {
     /// How many matched.
     pub count: u64,
 }
+
+/// One page of a listing: `{items, next_cursor, has_more}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+    /// Whether more items follow.
+    pub has_more: bool,
+}
+
+/// An API key as listed (the secret itself only in the answer that creates it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyInfo {
+    /// Its id.
+    pub id: String,
+    /// Its label.
+    pub name: String,
+    /// When it was created (RFC 3339).
+    pub created_date: String,
+    /// The secret, present only when just created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// The list of an app's API keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    /// The live keys, oldest first.
+    pub items: Vec<ApiKeyInfo>,
+}

@@ -34,6 +34,109 @@ enum Command {
     Mail(MailCommand),
     /// Invite one address, or every row of a CSV file, through a running Usher server.
     Invite(InviteArgs),
+    /// List, show, re-send and revoke invitations through a running Usher server.
+    Invitations {
+        #[command(subcommand)]
+        command: InvitationsCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Create, list and revoke an app's API keys through a running Usher server.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// `usher invitations …`.
+#[derive(Subcommand)]
+pub enum InvitationsCommand {
+    /// One page of invitations, oldest first.
+    List {
+        /// Only `pending`, `accepted`, `revoked` or `expired` ones.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this address.
+        #[arg(long)]
+        email: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue after the previous page (printed at its end).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One invitation with its email's delivery state.
+    Show {
+        /// The invitation's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send an invitation again with a fresh link.
+    Resend {
+        /// The invitation's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a pending invitation; its links then say so.
+    Revoke {
+        /// The invitation's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `usher keys …`.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; it is shown only then.
+    Create {
+        /// A label for the key.
+        #[arg(long)]
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the live keys.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key at once (never the last one).
+    Revoke {
+        /// The key's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of `usher app settings`.
+#[derive(clap::Args)]
+pub struct SettingsArgs {
+    /// Change a setting, e.g. `--set invite_policy=members` or `--set invitation_ttl_seconds=86400`
+    /// (repeatable; all or nothing).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// How to reach a running Usher server and act in one app.
@@ -91,6 +194,8 @@ pub struct MailTestArgs {
 enum AppCommand {
     /// Create an app and its first API key. The key is printed once and never shown again.
     Create(CreateAppArgs),
+    /// Show or change the app's settings through a running Usher server.
+    Settings(SettingsArgs),
 }
 
 /// Options of `usher app create`.
@@ -121,6 +226,15 @@ fn main() -> ExitCode {
     commands::init_logging();
     let result = match cli.command {
         Command::Invite(args) => return commands::invite::run(&args),
+        Command::Invitations { command, server } => {
+            return commands::invite::with_client(&server, |client| commands::manage::invitations(client, &command));
+        }
+        Command::Keys { command, server } => {
+            return commands::invite::with_client(&server, |client| commands::manage::keys(client, &command));
+        }
+        Command::App(AppCommand::Settings(args)) => {
+            return commands::invite::with_client(&args.server, |client| commands::manage::settings(client, &args));
+        }
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args),
         Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),

@@ -32,8 +32,9 @@ use url::Url;
 pub use error::ClientError;
 
 pub use usher_api_types::{
-    BulkInviteRequest, BulkInviteResponse, BulkInviteResult, Count, EmailDelivery, InvalidRole, Invitation,
-    InviteOutcome, InviteUserRequest, InviteUserResponse, LoginRequest, MemberSummary, Role, SignedIn, User,
+    ApiKeyInfo, ApiKeyList, BulkInviteRequest, BulkInviteResponse, BulkInviteResult, Count, EmailDelivery, InvalidRole,
+    Invitation, InviteOutcome, InviteUserRequest, InviteUserResponse, LoginRequest, MemberSummary, Page, Role,
+    SignedIn, User,
 };
 
 /// A client of one app on one server. Cheap to clone; clones share the connection pool.
@@ -117,6 +118,16 @@ impl Client {
     /// `base44.entities`: the built-in `User` entity.
     pub fn entities(&self) -> Entities<'_> {
         Entities { client: self }
+    }
+
+    /// Usher's API keys of the app (API key or admin).
+    pub fn keys(&self) -> Keys<'_> {
+        Keys { client: self }
+    }
+
+    /// Usher's settings of the app (API key or admin).
+    pub fn settings(&self) -> Settings<'_> {
+        Settings { client: self }
     }
 
     /// Usher's invitation management (API key or admin).
@@ -211,6 +222,80 @@ impl Invitations<'_> {
     /// ```
     pub async fn bulk(&self, items: Vec<InviteUserRequest>) -> Result<BulkInviteResponse, ClientError> {
         self.client.send(Method::POST, "invitations/bulk", Some(&BulkInviteRequest { items })).await
+    }
+
+    /// One page of invitations, oldest first; `status` and `email` filter, `cursor` continues.
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        email: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Invitation>, ClientError> {
+        let mut params = Vec::new();
+        params.extend(status.map(|s| ("status", s.to_owned())));
+        params.extend(email.map(|e| ("email", e.to_owned())));
+        params.extend(limit.map(|l| ("limit", l.to_string())));
+        params.extend(cursor.map(|c| ("cursor", c.to_owned())));
+        self.client.send_query::<(), _>(Method::GET, "invitations", &params, None).await
+    }
+
+    /// One invitation, with the delivery state of its latest email.
+    pub async fn get(&self, id: &str) -> Result<Invitation, ClientError> {
+        self.client.send::<(), _>(Method::GET, &format!("invitations/{}", path_segment(id)?), None).await
+    }
+
+    /// Sends the invitation again with a fresh link (same throttle as inviting again).
+    pub async fn resend(&self, id: &str) -> Result<InviteUserResponse, ClientError> {
+        self.client.send::<(), _>(Method::POST, &format!("invitations/{}/resend", path_segment(id)?), None).await
+    }
+
+    /// Revokes a pending invitation.
+    pub async fn revoke(&self, id: &str) -> Result<Invitation, ClientError> {
+        self.client.send::<(), _>(Method::POST, &format!("invitations/{}/revoke", path_segment(id)?), None).await
+    }
+}
+
+/// Usher's API keys of an app (API key or admin).
+#[derive(Debug)]
+pub struct Keys<'a> {
+    client: &'a Client,
+}
+
+impl Keys<'_> {
+    /// Creates a key; the answer is the only time its secret is shown.
+    pub async fn create(&self, name: &str) -> Result<ApiKeyInfo, ClientError> {
+        self.client.send(Method::POST, "keys", Some(&serde_json::json!({ "name": name }))).await
+    }
+
+    /// The live keys.
+    pub async fn list(&self) -> Result<Vec<ApiKeyInfo>, ClientError> {
+        Ok(self.client.send::<(), ApiKeyList>(Method::GET, "keys", None).await?.items)
+    }
+
+    /// Revokes a key at once (never the app's last one).
+    pub async fn revoke(&self, id: &str) -> Result<(), ClientError> {
+        let _: serde_json::Value =
+            self.client.send::<(), _>(Method::DELETE, &format!("keys/{}", path_segment(id)?), None).await?;
+        Ok(())
+    }
+}
+
+/// Usher's app settings (API key or admin).
+#[derive(Debug)]
+pub struct Settings<'a> {
+    client: &'a Client,
+}
+
+impl Settings<'_> {
+    /// The app's settings.
+    pub async fn get(&self) -> Result<serde_json::Value, ClientError> {
+        self.client.send::<(), _>(Method::GET, "settings", None).await
+    }
+
+    /// Changes some settings (all or nothing) and returns them all.
+    pub async fn update(&self, changes: &serde_json::Value) -> Result<serde_json::Value, ClientError> {
+        self.client.send(Method::PATCH, "settings", Some(changes)).await
     }
 }
 

@@ -37,25 +37,31 @@ struct Summary {
 /// Runs `usher invite`: exit 0 when everything was invited, 1 when something failed, 2 for
 /// bad usage.
 pub fn run(args: &crate::InviteArgs) -> ExitCode {
-    let client = match client(&args.server) {
-        Ok(client) => client,
+    with_client(&args.server, |client| {
+        let result = match (&args.csv, &args.email) {
+            (Some(path), _) => csv(client, path, args.json),
+            (None, Some(email)) => one(client, email, args.role, args.json),
+            (None, None) => {
+                eprintln!("error: give an EMAIL or --csv FILE");
+                return ExitCode::from(2);
+            }
+        };
+        result.unwrap_or_else(|err| {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        })
+    })
+}
+
+/// Runs `command` with a client for `server`; missing `--app`/`--key` is bad usage (exit 2).
+pub fn with_client(server: &ServerArgs, command: impl FnOnce(&Client) -> ExitCode) -> ExitCode {
+    match client(server) {
+        Ok(client) => command(&client),
         Err(message) => {
             eprintln!("error: {message}");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    let result = match (&args.csv, &args.email) {
-        (Some(path), _) => csv(&client, path, args.json),
-        (None, Some(email)) => one(&client, email, args.role, args.json),
-        (None, None) => {
-            eprintln!("error: give an EMAIL or --csv FILE");
-            return ExitCode::from(2);
-        }
-    };
-    result.unwrap_or_else(|err| {
-        eprintln!("error: {err:#}");
-        ExitCode::FAILURE
-    })
+    }
 }
 
 /// Builds the SDK client from `--server`, `--app` and `--key`.

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod invite;
 pub mod mail;
+pub mod manage;
 pub mod serve;
 
 use std::io::IsTerminal;
