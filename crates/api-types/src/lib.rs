@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 /// Every error response: the SDK's `Base44Error` reads `message` and `code` from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong, for people.
     pub message: String,
@@ -19,6 +20,7 @@ pub struct ErrorBody {
 
 /// A member's role in an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A standard member.
@@ -29,6 +31,7 @@ pub enum Role {
 
 /// Body of both invite routes (`users.inviteUser` and `auth.inviteUser`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InviteUserRequest {
     /// The address to invite.
@@ -39,6 +42,7 @@ pub struct InviteUserRequest {
 
 /// Which case of inviting applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InviteOutcome {
     /// A new invitation was created and its email queued.
@@ -51,6 +55,7 @@ pub enum InviteOutcome {
 
 /// Answer of both invite routes. Never contains the invitation token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InviteUserResponse {
     /// Which case applied.
     pub outcome: InviteOutcome,
@@ -66,6 +71,7 @@ pub struct InviteUserResponse {
 
 /// An invitation as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invitation {
     /// Its id.
     pub id: String,
@@ -95,6 +101,7 @@ pub struct Invitation {
 
 /// The delivery state of an email.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailDelivery {
     /// `queued`, `sent` or `failed`.
     pub status: String,
@@ -106,6 +113,7 @@ pub struct EmailDelivery {
 
 /// The essentials of an existing member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberSummary {
     /// Their id.
     pub id: String,
@@ -117,6 +125,7 @@ pub struct MemberSummary {
 
 /// A member in Base44's `User` entity shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Their id.
     pub id: String,
@@ -182,6 +191,7 @@ impl std::fmt::Display for Role {
 
 /// Body of the bulk invite route: up to 1,000 rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkInviteRequest {
     /// The rows, each like a single invite's body.
     pub items: Vec<InviteUserRequest>,
@@ -189,6 +199,7 @@ pub struct BulkInviteRequest {
 
 /// Answer of the bulk invite route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkInviteResponse {
     /// One result per row, in the rows' order.
     pub results: Vec<BulkInviteResult>,
@@ -198,6 +209,7 @@ pub struct BulkInviteResponse {
 
 /// What happened to one row of a bulk invite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkInviteResult {
     /// The row's position in the request.
     pub index: usize,
@@ -215,6 +227,7 @@ pub struct BulkInviteResult {
 
 /// Body of `auth.loginViaEmailPassword`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// The member's address.
     pub email: String,
@@ -224,6 +237,7 @@ pub struct LoginRequest {
 
 /// Answer of sign-in and of a verified sign-up: a token and the member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedIn {
     /// The access token (a JWT) for `Authorization: Bearer`.
     pub access_token: String,
@@ -233,6 +247,7 @@ pub struct SignedIn {
 
 /// Answer of `entities.User.count`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Count {
     /// How many matched.
     pub count: u64,
@@ -240,6 +255,7 @@ pub struct Count {
 
 /// One page of a listing: `{items, next_cursor, has_more}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
@@ -251,6 +267,7 @@ pub struct Page<T> {
 
 /// An API key as listed (the secret itself only in the answer that creates it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyInfo {
     /// Its id.
     pub id: String,
@@ -265,6 +282,7 @@ pub struct ApiKeyInfo {
 
 /// The list of an app's API keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyList {
     /// The live keys, oldest first.
     pub items: Vec<ApiKeyInfo>,

@@ -149,18 +149,8 @@ fn random_key() -> [u8; 32] {
 }
 
 fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::health::router())
-        .merge(routes::invitations::router())
-        .merge(routes::users::router())
-        .merge(routes::join::router())
-        .merge(routes::auth::router())
-        .merge(routes::public::router())
-        .merge(routes::reset::router())
-        .merge(routes::signup::router())
-        .merge(routes::login::router())
-        .merge(routes::settings::router())
-        .merge(routes::keys::router())
+    let (routes, _) = routes::openapi::routes().split_for_parts();
+    routes
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

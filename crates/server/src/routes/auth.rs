@@ -2,11 +2,15 @@
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use usher_api_types as api;
 
 use crate::error::ApiError;
 use usher_core::access::Principal;
@@ -16,10 +20,8 @@ use crate::state::AppState;
 use crate::wire;
 
 /// The sign-in route.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/apps/{app_id}/auth/login", post(login))
-        .route("/api/apps/{app_id}/auth/change-password", post(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(change_password))
 }
 
 #[derive(Deserialize)]
@@ -42,6 +44,7 @@ struct ChangePasswordBody {
 }
 
 /// Changes the signed-in member's own password.
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,6 +56,7 @@ async fn change_password(
 }
 
 /// `{access_token, user}` for the right email and password.
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/login", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::LoginRequest, responses((status = 200, description = "`{access_token, user}`", body = api::SignedIn), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     AppContext(app): AppContext,

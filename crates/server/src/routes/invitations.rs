@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_api_types as api;
@@ -14,29 +13,33 @@ use usher_core::model::InvitationStatus;
 use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AppContext, Caller};
 use crate::state::AppState;
 use crate::wire;
 
 /// Both invite routes, and reading one invitation.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/apps/{app_id}/runtime/users/invite-user", post(invite_user))
-        .route("/api/apps/{app_id}/users/invite-user", post(invite_user))
-        .route("/api/apps/{app_id}/invitations", get(list_invitations))
-        .route("/api/apps/{app_id}/invitations/{invitation_id}", get(show_invitation))
-        .route("/api/apps/{app_id}/invitations/{invitation_id}/resend", post(resend_invitation))
-        .route("/api/apps/{app_id}/invitations/{invitation_id}/revoke", post(revoke_invitation))
-        .route("/api/apps/{app_id}/invitations/bulk", post(invite_many))
-        .route("/api/apps/{app_id}/invitations/lookup", post(look_up_invitation))
-        .route("/api/apps/{app_id}/invitations/accept", post(accept_invitation))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(invite_user))
+        .routes(routes!(auth_invite_user))
+        .routes(routes!(list_invitations))
+        .routes(routes!(show_invitation))
+        .routes(routes!(resend_invitation))
+        .routes(routes!(revoke_invitation))
+        .routes(routes!(invite_many))
+        .routes(routes!(look_up_invitation))
+        .routes(routes!(accept_invitation))
 }
 
 /// Largest page of invitations.
 const MAX_PAGE: u32 = 1000;
 
 /// The app's invitations, oldest first, `{items, next_cursor, has_more}` (admins and API keys).
+#[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, limit, cursor", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_invitations(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,6 +88,7 @@ fn parse_cursor(cursor: &str) -> Result<(usher_core::Timestamp, InvitationId), A
 }
 
 /// Re-sends an invitation: a fresh link and expiry, under the same throttle as inviting again.
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/resend", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "Sent again with a fresh link", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn resend_invitation(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,6 +103,7 @@ async fn resend_invitation(
 }
 
 /// Revokes a pending invitation; its links then say so.
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/revoke", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "Revoked", body = api::Invitation), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn revoke_invitation(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,6 +125,7 @@ struct LookupBody {
 
 /// The API twin of opening the join page: what the invitation offers, without using it up.
 /// (POST, so the token stays out of URLs and logs.)
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/lookup", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "`{app, invitation}` for a valid link token; never uses it up", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn look_up_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -142,6 +148,7 @@ struct AcceptBody {
 }
 
 /// The API twin of submitting the join page: `{access_token, user}`.
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/accept", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "`{access_token, user}`", body = api::SignedIn), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn accept_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -152,6 +159,7 @@ async fn accept_invitation(
 }
 
 /// One invitation with the delivery state of its latest email (admins and API keys only).
+#[utoipa::path(get, path = "/api/apps/{app_id}/invitations/{invitation_id}", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "The invitation and its latest email's delivery", body = api::Invitation), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_invitation(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,6 +204,7 @@ fn bulk_item(value: Value) -> BulkItem {
 
 /// Invites up to 1,000 people in one transaction; one result per item, in order. A bad row
 /// never fails the others.
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/bulk", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = api::BulkInviteRequest, responses((status = 200, description = "One result per row, in order, and a summary", body = api::BulkInviteResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn invite_many(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,7 +242,18 @@ async fn invite_many(
     Ok(Json(json!({ "results": results, "summary": summary })))
 }
 
+/// `auth.inviteUser`: the same code as `users.inviteUser` (rule 8 of DESIGN.md).
+#[utoipa::path(post, path = "/api/apps/{app_id}/users/invite-user", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::InviteUserRequest, responses((status = 200, description = "The same as users.inviteUser", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+async fn auth_invite_user(
+    state: State<AppState>,
+    caller: Caller,
+    body: ApiJson<InviteUserBody>,
+) -> Result<Json<api::InviteUserResponse>, ApiError> {
+    invite_user(state, caller, body).await
+}
+
 /// Invites `user_email` with `role` into the app in the path.
+#[utoipa::path(post, path = "/api/apps/{app_id}/runtime/users/invite-user", tag = "users", params(("app_id" = String, Path, description = "The app's id")), request_body = api::InviteUserRequest, responses((status = 200, description = "What happened: created, resent or already_member", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn invite_user(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,11 +2,10 @@
 //! the token (mail scanners prefetch links); `POST` sets the password, makes the invitee a
 //! member and redirects to the app with `?access_token=`, which the Base44 SDK picks up.
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
 use minijinja::context;
 use serde::Deserialize;
 use url::Url;
@@ -14,15 +13,18 @@ use usher_core::join::{JoinError, Joined};
 use usher_core::model::{App, LinkState};
 use usher_core::password;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use usher_api_types as api;
+
 use crate::extract::AppContext;
 use crate::pages::Csp;
 use crate::state::AppState;
 
 /// The join page and the first app's landing page.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/apps/{app_id}/join", get(show_join_page).post(accept_invitation))
-        .route("/apps/{app_id}/welcome", get(show_welcome_page))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show_join_page, accept_invitation)).routes(routes!(show_welcome_page))
 }
 
 #[derive(Deserialize)]
@@ -40,6 +42,7 @@ struct JoinForm {
     password: String,
 }
 
+#[utoipa::path(get, path = "/apps/{app_id}/join", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The join page (query: token); a dead link gets a page that says why", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_join_page(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -52,6 +55,7 @@ async fn show_join_page(
     }
 }
 
+#[utoipa::path(post, path = "/apps/{app_id}/join", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 303, description = "Joined: redirect to the app with `access_token`", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn accept_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -94,6 +98,7 @@ async fn accept_invitation(
     }
 }
 
+#[utoipa::path(get, path = "/apps/{app_id}/welcome", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The first app's stand-in landing page", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_welcome_page(State(state): State<AppState>, AppContext(app): AppContext) -> Response {
     let me_url = format!("/api/apps/{}/entities/User/me", app.id);
     state.pages.render(StatusCode::OK, "welcome.html", context! { app_name => app.name, me_url }, Csp::Script)

@@ -4,10 +4,9 @@
 //! takes effect at once (keys are looked up on every request). The last key of an app cannot
 //! be revoked, so its servers are never locked out by accident.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_core::access::Principal;
@@ -15,6 +14,11 @@ use usher_core::model::{Actor, ApiKeyRecord, App};
 use usher_core::secret::ApiKey;
 use usher_core::store::{KeyRevocation, NewApiKey};
 use usher_core::{ApiKeyId, UserId};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use usher_api_types as api;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
@@ -24,11 +28,8 @@ use crate::state::AppState;
 const MAX_AUDIT_PAGE: u32 = 1000;
 
 /// The key and audit routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/apps/{app_id}/keys", get(list_keys).post(create_key))
-        .route("/api/apps/{app_id}/keys/{key_id}", delete(revoke_key))
-        .route("/api/apps/{app_id}/audit", get(list_audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_key, list_keys)).routes(routes!(revoke_key)).routes(routes!(list_audit))
 }
 
 /// The admin or API key acting, as the audit log records it.
@@ -50,6 +51,7 @@ struct CreateKeyBody {
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/apps/{app_id}/keys", tag = "keys", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 201, description = "The key, its secret shown this once", body = api::ApiKeyInfo), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,12 +70,14 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(get, path = "/api/apps/{app_id}/keys", tag = "keys", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items}`", body = api::ApiKeyList), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     actor(&caller)?;
     let keys = state.store.api_keys(&caller.app.id).await?;
     Ok(Json(json!({ "items": keys.iter().map(key_json).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(delete, path = "/api/apps/{app_id}/keys/{key_id}", tag = "keys", params(("app_id" = String, Path, description = "The app's id"), ("key_id" = String, Path, description = "The API key's id")), responses((status = 200, description = "`{id, revoked}`", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,6 +93,7 @@ async fn revoke_key(
 }
 
 /// The audit log, newest first: `{items, next_cursor, has_more}`.
+#[utoipa::path(get, path = "/api/apps/{app_id}/audit", tag = "keys", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: limit, cursor", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,

@@ -8,11 +8,10 @@
 
 use std::net::SocketAddr;
 
+use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
 use minijinja::context;
 use serde::Deserialize;
 use url::Url;
@@ -20,17 +19,22 @@ use usher_core::AppId;
 use usher_core::model::App;
 use usher_core::sign_in::SignInError;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use usher_api_types as api;
+
 use crate::extract::AppContext;
 use crate::pages::Csp;
 use crate::routes::join::is_cross_site;
 use crate::state::AppState;
 
 /// The sign-in page and the logout redirect.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(show_login_for_origin))
-        .route("/apps/{app_id}/login", get(show_login).post(submit_login))
-        .route("/api/apps/auth/logout", get(logout))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show_login_for_origin))
+        .routes(routes!(show_login, submit_login))
+        .routes(routes!(logout))
 }
 
 #[derive(Deserialize)]
@@ -90,6 +94,7 @@ fn login_page(
 }
 
 /// `/login?from_url=…`: finds the app by the origin of `from_url` (or `app_id`).
+#[utoipa::path(get, path = "/login", tag = "pages", responses((status = 200, description = "The hosted sign-in page (query: from_url, app_id)", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_login_for_origin(State(state): State<AppState>, Query(query): Query<FromQuery>) -> Response {
     let app = match &query.app_id {
         Some(id) => match AppId::parse(id) {
@@ -125,6 +130,7 @@ async fn show_login_for_origin(State(state): State<AppState>, Query(query): Quer
     show_login_page(&state, &app, query.from_url.as_deref())
 }
 
+#[utoipa::path(get, path = "/apps/{app_id}/login", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The hosted sign-in page (query: from_url)", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_login(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -140,6 +146,7 @@ fn show_login_page(state: &AppState, app: &App, from_url: Option<&str>) -> Respo
     }
 }
 
+#[utoipa::path(post, path = "/apps/{app_id}/login", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 303, description = "Signed in: redirect to from_url with `access_token`", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn submit_login(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -187,6 +194,7 @@ async fn submit_login(
 
 /// Usher keeps no session cookie (the SDK holds the access token), so logging out is only
 /// the redirect back to an allowed `from_url`.
+#[utoipa::path(get, path = "/api/apps/auth/logout", tag = "pages", responses((status = 303, description = "Redirect to an allowed from_url", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn logout(State(state): State<AppState>, Query(query): Query<FromQuery>) -> Response {
     let Some(raw) = query.from_url.as_deref().filter(|u| !u.is_empty()) else {
         return refused(&state, "Signed out", "You are signed out. Close this page or return to your app.".into());

@@ -6,6 +6,7 @@ pub mod invitations;
 pub mod join;
 pub mod keys;
 pub mod login;
+pub mod openapi;
 pub mod public;
 pub mod reset;
 pub mod settings;

@@ -4,13 +4,17 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_core::password;
 use usher_core::reset::ResetError;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use usher_api_types as api;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AppContext};
@@ -22,11 +26,11 @@ use crate::state::AppState;
 const REQUESTED: &str = "If an account exists for that address, a link to reset its password is on its way.";
 
 /// The reset API routes and page.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/apps/{app_id}/auth/reset-password-request", post(request_reset))
-        .route("/api/apps/{app_id}/auth/reset-password", post(reset_password))
-        .route("/apps/{app_id}/reset-password", get(show_reset_page).post(submit_reset_page))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request_reset))
+        .routes(routes!(reset_password))
+        .routes(routes!(show_reset_page, submit_reset_page))
 }
 
 #[derive(Deserialize)]
@@ -36,6 +40,7 @@ struct ResetRequestBody {
 }
 
 /// Emails a reset link to a member; answers the same for anyone.
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password-request", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn request_reset(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -53,6 +58,7 @@ struct ResetBody {
 }
 
 /// Sets a new password with a reset token.
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -74,6 +80,7 @@ struct ResetForm {
     password: String,
 }
 
+#[utoipa::path(get, path = "/apps/{app_id}/reset-password", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The reset page (query: token)", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_reset_page(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -82,6 +89,7 @@ async fn show_reset_page(
     reset_form(&state, &app, &query.token.unwrap_or_default(), None, StatusCode::OK)
 }
 
+#[utoipa::path(post, path = "/apps/{app_id}/reset-password", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "Changed, or a page that says why not", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn submit_reset_page(
     State(state): State<AppState>,
     AppContext(app): AppContext,

@@ -1,19 +1,23 @@
 //! An app's own settings: `GET` and `PATCH /api/apps/{app_id}/settings` (admins and API keys).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use usher_core::app_settings;
 use usher_core::model::App;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use usher_api_types as api;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
 use crate::state::AppState;
 
 /// The settings routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/apps/{app_id}/settings", get(show_settings).patch(update_settings))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show_settings, update_settings))
 }
 
 fn settings_json(app: &App) -> Value {
@@ -31,6 +35,7 @@ fn settings_json(app: &App) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The app's settings", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_settings(caller: Caller) -> Result<Json<Value>, ApiError> {
     if !caller.principal.is_admin() {
         return Err(ApiError::AdminOnly);
@@ -39,6 +44,7 @@ async fn show_settings(caller: Caller) -> Result<Json<Value>, ApiError> {
 }
 
 /// Changes any of the fields `GET` shows (except `app_id`); all or nothing.
+#[utoipa::path(patch, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The settings after the change", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn update_settings(
     State(state): State<AppState>,
     caller: Caller,

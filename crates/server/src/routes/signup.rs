@@ -1,10 +1,14 @@
 //! Sign-up with a one-time code: the SDK's `register`, `verifyOtp` and `resendOtp`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use usher_api_types as api;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, AppContext};
@@ -15,11 +19,8 @@ use crate::wire;
 const CODE_SENT: &str = "Check your email for a code to finish signing up.";
 
 /// The sign-up routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/apps/{app_id}/auth/register", post(register))
-        .route("/api/apps/{app_id}/auth/verify-otp", post(verify_otp))
-        .route("/api/apps/{app_id}/auth/resend-otp", post(resend_otp))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(register)).routes(routes!(verify_otp)).routes(routes!(resend_otp))
 }
 
 #[derive(Deserialize)]
@@ -36,6 +37,7 @@ struct RegisterBody {
     referral_code: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/register", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "A code is on its way", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -53,6 +55,7 @@ struct VerifyBody {
 }
 
 /// The right code creates the member: `{access_token, user}`.
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/verify-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "`{access_token, user}`", body = api::SignedIn), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn verify_otp(
     State(state): State<AppState>,
     AppContext(app): AppContext,
@@ -68,6 +71,7 @@ struct ResendBody {
     email: String,
 }
 
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/resend-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn resend_otp(
     State(state): State<AppState>,
     AppContext(app): AppContext,

@@ -5,13 +5,15 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use usher_api_types as api;
 use usher_core::UserId;
 use usher_core::access::Principal;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller};
@@ -24,13 +26,13 @@ const MAX_LIMIT: usize = 5000;
 const DEFAULT_LIMIT: usize = 100;
 
 /// The `User` entity routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/apps/{app_id}/entities/User/me", get(show_me).put(update_me))
-        .route("/api/apps/{app_id}/entities/User", get(list_users).post(refuse_create))
-        .route("/api/apps/{app_id}/entities/User/count", get(count_users))
-        .route("/api/apps/{app_id}/entities/User/v2/list", get(list_users_page))
-        .route("/api/apps/{app_id}/entities/User/{user_id}", get(show_user).put(update_user).delete(delete_user))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show_me, update_me))
+        .routes(routes!(list_users, refuse_create))
+        .routes(routes!(count_users))
+        .routes(routes!(list_users_page))
+        .routes(routes!(show_user, update_user, delete_user))
 }
 
 fn me(caller: &Caller) -> Result<&usher_core::model::User, ApiError> {
@@ -41,11 +43,13 @@ fn me(caller: &Caller) -> Result<&usher_core::model::User, ApiError> {
 }
 
 /// The signed-in member, in Base44's `User` shape.
+#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User/me", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The signed-in member", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_me(caller: Caller) -> Result<Json<api::User>, ApiError> {
     Ok(Json(wire::user(me(&caller)?)))
 }
 
 /// Changes the signed-in member's name or custom fields.
+#[utoipa::path(put, path = "/api/apps/{app_id}/entities/User/me", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The member after the change", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
@@ -56,7 +60,9 @@ async fn update_me(
     Ok(Json(wire::user(&user)))
 }
 
-async fn refuse_create() -> ApiError {
+#[utoipa::path(post, path = "/api/apps/{app_id}/entities/User", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 403, description = "Members join by invitation or sign-up", body = api::ErrorBody)))]
+/// Authenticates first, so another app's credential hears `WRONG_APP` as on every route.
+async fn refuse_create(_caller: Caller) -> ApiError {
     ApiError::UserCreationNotAllowed
 }
 
@@ -148,6 +154,7 @@ fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 /// `entities.User.list` / `filter`: an array.
+#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "Members; query: q, sort, limit, skip, fields", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,6 +169,7 @@ async fn list_users(
 
 /// `entities.User.list({limit, cursor})`: `{items, next_cursor, has_more}`. The cursor is
 /// the position after the last item, in the stable order (creation time, then id).
+#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User/v2/list", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: q, sort, limit, cursor, fields", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_users_page(
     State(state): State<AppState>,
     caller: Caller,
@@ -177,6 +185,7 @@ async fn list_users_page(
 }
 
 /// `entities.User.count(q)`: `{count}`.
+#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User/count", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{count}`; query: q", body = api::Count), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn count_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,6 +200,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).map_err(|_| ApiError::Member(usher_core::members::MemberError::NotFound))
 }
 
+#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User/{user_id}", tag = "entities", params(("app_id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "The member's id")), responses((status = 200, description = "One member", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -200,6 +210,7 @@ async fn show_user(
     Ok(Json(wire::user(&user)))
 }
 
+#[utoipa::path(put, path = "/api/apps/{app_id}/entities/User/{user_id}", tag = "entities", params(("app_id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "The member's id")), request_body = serde_json::Value, responses((status = 200, description = "The member after the change", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,6 +221,7 @@ async fn update_user(
     Ok(Json(wire::user(&user)))
 }
 
+#[utoipa::path(delete, path = "/api/apps/{app_id}/entities/User/{user_id}", tag = "entities", params(("app_id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "The member's id")), responses((status = 200, description = "`{id, deleted}`", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,

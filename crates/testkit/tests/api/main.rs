@@ -8,6 +8,7 @@ mod keys;
 mod login;
 mod management;
 mod members;
+mod openapi;
 mod reset;
 mod sdk;
 mod settings;
