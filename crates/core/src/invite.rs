@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::access::Principal;
-use crate::clock::{Clock, ceil_secs};
+use crate::clock::{Clock, Timestamp, ceil_secs};
 use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
 use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
@@ -71,17 +71,9 @@ impl InviteService {
         Self { store, clock, resend_interval, outbox }
     }
 
-    /// Invites `email` into `app` with `role`, on behalf of `by`.
-    pub async fn invite(
-        &self,
-        app: &App,
-        by: &Principal,
-        email: EmailAddress,
-        role: Role,
-    ) -> Result<InviteOutcome, InviteError> {
-        check_may_invite(app, by, role)?;
-        let now = self.clock.now();
-        let cmd = InviteCommand {
+    /// The store command for inviting `email` with `role` at `now`, with fresh secrets.
+    fn command(&self, app: &App, by: &Principal, email: EmailAddress, role: Role, now: Timestamp) -> InviteCommand {
+        InviteCommand {
             app_id: app.id.clone(),
             email,
             role,
@@ -92,7 +84,19 @@ impl InviteService {
             expires_at: now.plus(app.settings.invitation_ttl),
             resend_interval: self.resend_interval,
             now,
-        };
+        }
+    }
+
+    /// Invites `email` into `app` with `role`, on behalf of `by`.
+    pub async fn invite(
+        &self,
+        app: &App,
+        by: &Principal,
+        email: EmailAddress,
+        role: Role,
+    ) -> Result<InviteOutcome, InviteError> {
+        check_may_invite(app, by, role)?;
+        let cmd = self.command(app, by, email, role, self.clock.now());
         let outcome = match self.store.invite(cmd).await? {
             InviteRecord::Created(invitation) => InviteOutcome::Created(invitation),
             InviteRecord::Resent(invitation) => InviteOutcome::Resent(invitation),
@@ -140,18 +144,7 @@ impl InviteService {
                 Ok((email, role)) => {
                     slots.push(results.len());
                     results.push(None);
-                    cmds.push(InviteCommand {
-                        app_id: app.id.clone(),
-                        email,
-                        role,
-                        inviter: inviter(app, by),
-                        invitation_id: InvitationId::generate(),
-                        token: InvitationToken::generate(),
-                        message_id: MessageId::generate(),
-                        expires_at: now.plus(app.settings.invitation_ttl),
-                        resend_interval: self.resend_interval,
-                        now,
-                    });
+                    cmds.push(self.command(app, by, email, role, now));
                 }
                 Err(err) => results.push(Some(Err(err))),
             }

@@ -56,6 +56,18 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller with admin power in the app: an API key or an admin member.
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.principal.is_admin() { Ok(Self(caller)) } else { Err(ApiError::AdminOnly) }
+    }
+}
+
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -45,6 +45,18 @@ impl Pages {
     }
 }
 
+impl Pages {
+    /// The page for a form posted from another site.
+    pub fn cross_site(&self, what_to_open: &str) -> Response {
+        let context = minijinja::context! {
+            title => "This form was sent from another site",
+            explanation => "For your safety, Usher only accepts this form from its own page.",
+            next_step => format!("Open {what_to_open} again and submit the form there."),
+        };
+        self.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form)
+    }
+}
+
 /// What a page may load and run.
 #[derive(Clone, Copy, Debug)]
 pub enum Csp {

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, AppContext, Caller};
+use crate::extract::{Admin, ApiJson, AppContext, Caller};
 use crate::state::AppState;
 use crate::wire;
 
@@ -42,12 +42,9 @@ const MAX_PAGE: u32 = 1000;
 #[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, limit, cursor", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_invitations(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.principal.is_admin() {
-        return Err(ApiError::AdminOnly);
-    }
     let param = |name: &str| query.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let limit = match param("limit") {
         None => 100,
@@ -79,6 +76,11 @@ async fn list_invitations(
     Ok(Json(json!({ "items": items, "next_cursor": next_cursor, "has_more": has_more })))
 }
 
+/// The invitation id in a path; a malformed one names no invitation.
+fn invitation_id_of(raw: &str) -> Result<InvitationId, ApiError> {
+    InvitationId::parse(raw).map_err(|_| ApiError::InvitationNotFound)
+}
+
 /// A cursor is the creation time and id of the last invitation of the previous page.
 fn parse_cursor(cursor: &str) -> Result<(usher_core::Timestamp, InvitationId), ApiError> {
     let invalid = || ApiError::InvalidQuery("`cursor` is not one this server gave out".into());
@@ -91,13 +93,10 @@ fn parse_cursor(cursor: &str) -> Result<(usher_core::Timestamp, InvitationId), A
 #[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/resend", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "Sent again with a fresh link", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn resend_invitation(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
-    if !caller.principal.is_admin() {
-        return Err(ApiError::AdminOnly);
-    }
-    let id = InvitationId::parse(&invitation_id).map_err(|_| ApiError::InvitationNotFound)?;
+    let id = invitation_id_of(&invitation_id)?;
     let outcome = state.invites.resend(&caller.app, &caller.principal, &id).await?;
     Ok(Json(invite_response(outcome, state.clock.now())))
 }
@@ -106,13 +105,10 @@ async fn resend_invitation(
 #[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/revoke", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "Revoked", body = api::Invitation), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn revoke_invitation(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<api::Invitation>, ApiError> {
-    if !caller.principal.is_admin() {
-        return Err(ApiError::AdminOnly);
-    }
-    let id = InvitationId::parse(&invitation_id).map_err(|_| ApiError::InvitationNotFound)?;
+    let id = invitation_id_of(&invitation_id)?;
     let invitation = state.invites.revoke(&caller.app, &caller.principal, &id).await?;
     Ok(Json(wire::invitation(&invitation, state.clock.now())))
 }
@@ -162,13 +158,10 @@ async fn accept_invitation(
 #[utoipa::path(get, path = "/api/apps/{app_id}/invitations/{invitation_id}", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "The invitation and its latest email's delivery", body = api::Invitation), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_invitation(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<api::Invitation>, ApiError> {
-    if !caller.principal.is_admin() {
-        return Err(ApiError::AdminOnly);
-    }
-    let id = InvitationId::parse(&invitation_id).map_err(|_| ApiError::InvitationNotFound)?;
+    let id = invitation_id_of(&invitation_id)?;
     let invitation = state.store.invitation(&caller.app.id, &id).await?.ok_or(ApiError::InvitationNotFound)?;
     Ok(Json(wire::invitation(&invitation, state.clock.now())))
 }

@@ -155,11 +155,7 @@ async fn submit_login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     if is_cross_site(&headers, &state.public_url) {
-        return refused(
-            &state,
-            "This form was sent from another site",
-            "Usher only accepts it from its own page.".into(),
-        );
+        return state.pages.cross_site("the sign-in page");
     }
     let mut url = match destination(&state, &app, form.from_url.as_deref()) {
         Ok(url) => url,

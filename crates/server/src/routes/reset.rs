@@ -98,12 +98,7 @@ async fn submit_reset_page(
     Form(form): Form<ResetForm>,
 ) -> Response {
     if is_cross_site(&headers, &state.public_url) {
-        let context = context! {
-            title => "This form was sent from another site",
-            explanation => "For your safety, Usher only accepts this form from its own page.",
-            next_step => "Open the link in your reset email again and submit the form there.",
-        };
-        return state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
+        return state.pages.cross_site("the link in your reset email");
     }
     let token = form.token.or(query.token).unwrap_or_default();
     match state.resets.reset(&app.id, &token, form.password).await {

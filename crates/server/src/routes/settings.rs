@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use usher_api_types as api;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{Admin, ApiJson};
 use crate::state::AppState;
 
 /// The settings routes.
@@ -36,10 +36,7 @@ fn settings_json(app: &App) -> Value {
 }
 
 #[utoipa::path(get, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The app's settings", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn show_settings(caller: Caller) -> Result<Json<Value>, ApiError> {
-    if !caller.principal.is_admin() {
-        return Err(ApiError::AdminOnly);
-    }
+async fn show_settings(Admin(caller): Admin) -> Result<Json<Value>, ApiError> {
     Ok(Json(settings_json(&caller.app)))
 }
 
@@ -47,12 +44,9 @@ async fn show_settings(caller: Caller) -> Result<Json<Value>, ApiError> {
 #[utoipa::path(patch, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The settings after the change", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn update_settings(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.principal.is_admin() {
-        return Err(ApiError::AdminOnly);
-    }
     let changed = app_settings::apply(&caller.app, changes).map_err(ApiError::InvalidSetting)?;
     let stored = state.store.update_app(&changed).await?.ok_or(ApiError::AppNotFound)?;
     Ok(Json(settings_json(&stored)))

@@ -12,8 +12,7 @@ use super::rows::{app_by_id, decode, timestamp};
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) fn create(tx: &Transaction<'_>, new: NewApp) -> rusqlite::Result<App> {
     let settings = &new.settings;
-    let cors_origins = serde_json::to_string(&settings.cors_origins)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let cors_origins = cors_json(&settings.cors_origins)?;
     tx.execute(
         "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
                            sender_name, sender_email, cors_origins, created_at) \
@@ -59,8 +58,7 @@ pub(super) fn create(tx: &Transaction<'_>, new: NewApp) -> rusqlite::Result<App>
 /// Stores the app's name, URL and settings; `None` when it does not exist.
 pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option<App>> {
     let settings = &app.settings;
-    let cors_origins = serde_json::to_string(&settings.cors_origins)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let cors_origins = cors_json(&settings.cors_origins)?;
     let changed = tx.execute(
         "UPDATE apps SET name = ?2, app_url = ?3, invitation_ttl_secs = ?4, invite_policy = ?5, \
                          is_signup_open = ?6, sender_name = ?7, sender_email = ?8, cors_origins = ?9 \
@@ -81,6 +79,11 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
         return Ok(None);
     }
     app_by_id(tx, &app.id)
+}
+
+/// The extra CORS origins as the JSON array the column holds.
+fn cors_json(origins: &[String]) -> rusqlite::Result<String> {
+    serde_json::to_string(origins).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 /// True when at least one app exists.
