@@ -3,10 +3,16 @@
 //!
 //! Every store method is a job: a closure sent over a channel to this thread, run against the
 //! connection, and answered through a oneshot channel the async caller awaits. One writer
-//! means SQLite never sees two write transactions of this process compete for its lock, and
-//! a later change can commit several queued jobs in one transaction (group commit) without
-//! touching the callers. Reads use the same thread for now; a pool of reader connections
-//! (which WAL allows next to the writer) can take them over when measurements ask for it.
+//! means SQLite never sees two write transactions of this process compete for its lock.
+//!
+//! **Group commit.** Write jobs that are already queued when one starts run together in one
+//! `IMMEDIATE` transaction, each inside its own savepoint, and share one commit (one fsync
+//! with `synchronous=FULL`). A job that fails rolls back to its savepoint and fails alone;
+//! the others still commit. Every caller hears back only after the commit, so an answer still
+//! means the write is on disk. Under load this turns many small commits into few larger
+//! ones; alone, a write costs what it did before. Reads use the same thread for now; a pool
+//! of reader connections (which WAL allows next to the writer) can take them over when
+//! measurements ask for it.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,8 +23,22 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 use usher_core::StoreError;
 
+/// Most write jobs committed together.
+const MAX_BATCH: usize = 256;
+
+/// Sends a write job's answer once its batch's commit is known (`Some(reason)` if it failed).
+type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// A write job: runs inside a shared transaction and returns how to answer its caller.
+type WriteJob = Box<dyn FnOnce(&Transaction<'_>) -> Answer + Send>;
+
 /// A unit of work for the connection's thread.
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+enum Job {
+    /// Runs on its own (reads).
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Runs inside a shared write transaction, in its own savepoint.
+    Write(WriteJob),
+}
 
 /// The handle to the connection's thread; dropping it ends the thread.
 pub(super) struct Worker {
@@ -31,11 +51,33 @@ impl Worker {
     pub(super) fn spawn(mut conn: Connection) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new().name("usher-sqlite".into()).spawn(move || {
-            for job in queue {
-                // A panicking job must not take the database down for everyone: its caller
-                // sees the dropped reply as an error, its open transaction rolls back as it
-                // unwinds, and the thread goes on with the next job.
-                let _ = catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+            let mut next = queue.recv().ok();
+            while let Some(job) = next.take() {
+                match job {
+                    // A panicking job must not take the database down for everyone: its caller
+                    // sees the dropped reply as an error, its open transaction rolls back as it
+                    // unwinds, and the thread goes on with the next job.
+                    Job::Alone(run) => {
+                        let _ = catch_unwind(AssertUnwindSafe(|| run(&mut conn)));
+                    }
+                    Job::Write(first) => {
+                        let mut batch = vec![first];
+                        while batch.len() < MAX_BATCH {
+                            match queue.try_recv() {
+                                Ok(Job::Write(write)) => batch.push(write),
+                                Ok(alone) => {
+                                    next = Some(alone);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        commit_batch(&mut conn, batch);
+                    }
+                }
+                if next.is_none() {
+                    next = queue.recv().ok();
+                }
             }
         })?;
         Ok(Self { jobs: Some(jobs), thread: Some(thread) })
@@ -50,13 +92,20 @@ impl Worker {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Write(Box::new(move |tx| {
+            let result = in_savepoint(tx, f);
+            Box::new(move |commit_failure: Option<&str>| {
+                let outcome = match commit_failure {
+                    None => result.map_err(map_err),
+                    Some(reason) => Err(StoreError::Backend(format!("commit failed: {reason}").into())),
+                };
+                // The caller may have stopped waiting (a cancelled request); the work stands anyway.
+                let _ = reply.send(outcome);
+            })
+        }));
+        self.send(job)?;
+        answer.await.map_err(|_| StoreError::Backend(Box::new(WorkerGone)))?
     }
 
     /// Runs `f` in a read transaction, so queries spanning several statements see one snapshot.
@@ -79,16 +128,63 @@ impl Worker {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job = Job::Alone(Box::new(move |conn| {
             // The caller may have stopped waiting (a cancelled request); the work stands anyway.
             let _ = reply.send(f(conn).map_err(map_err));
-        });
+        }));
+        self.send(job)?;
+        answer.await.map_err(|_| StoreError::Backend(Box::new(WorkerGone)))?
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
         self.jobs
             .as_ref()
             .ok_or(WorkerGone)
             .and_then(|jobs| jobs.send(job).map_err(|_| WorkerGone))
-            .map_err(|gone| StoreError::Backend(Box::new(gone)))?;
-        answer.await.map_err(|_| StoreError::Backend(Box::new(WorkerGone)))?
+            .map_err(|gone| StoreError::Backend(Box::new(gone)))
+    }
+}
+
+/// Runs `f` in a savepoint of `tx`: kept when it succeeds, rolled back when it fails, so one
+/// job's failure leaves the rest of its batch untouched.
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.execute_batch("SAVEPOINT job")?;
+    let guard = SavepointGuard(tx);
+    let result = f(tx);
+    std::mem::forget(guard);
+    match result {
+        Ok(value) => tx.execute_batch("RELEASE job").map(|()| value),
+        Err(err) => {
+            tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(err)
+        }
+    }
+}
+
+/// Rolls the savepoint back if the job panics, so its half-done writes are not committed with
+/// the rest of the batch.
+struct SavepointGuard<'a, 'c>(&'a Transaction<'c>);
+
+impl Drop for SavepointGuard<'_, '_> {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("ROLLBACK TO job; RELEASE job");
+    }
+}
+
+/// Runs `batch` in one `IMMEDIATE` transaction and answers every job after the commit.
+fn commit_batch(conn: &mut Connection, batch: Vec<WriteJob>) {
+    let Ok(tx) = conn.transaction_with_behavior(TransactionBehavior::Immediate) else {
+        // Nothing ran; dropping the jobs drops their replies, so every caller hears an error.
+        return;
+    };
+    let answers: Vec<Answer> =
+        batch.into_iter().filter_map(|job| catch_unwind(AssertUnwindSafe(|| job(&tx))).ok()).collect();
+    let failure = tx.commit().err().map(|err| err.to_string());
+    for answer in answers {
+        answer(failure.as_deref());
     }
 }
 
@@ -193,6 +289,52 @@ mod tests {
             worker.read(|tx| tx.query_row("SELECT count(*) FROM t", [], |row| row.get(0))).await.expect("count");
         assert!(failed.is_err());
         assert_eq!(rows, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_commit_and_a_failing_or_panicking_one_fails_alone() {
+        let worker = std::sync::Arc::new(worker());
+        // Hold the thread busy so the writes below queue up and share one batch.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let worker = worker.clone();
+            tokio::spawn(async move { worker.read(move |_| Ok(hold.recv().ok())).await })
+        };
+        let writes: Vec<_> = (0..20)
+            .map(|n| {
+                let worker = worker.clone();
+                tokio::spawn(async move {
+                    worker
+                        .write(move |tx| {
+                            tx.execute("INSERT INTO t VALUES (?1, ?1)", [format!("k{n}")])?;
+                            match n {
+                                // A duplicate value: this job's insert must not survive.
+                                7 => tx.execute("INSERT INTO t VALUES ('dup', 'k0')", []),
+                                13 => panic!("a bug in job 13"),
+                                _ => Ok(1),
+                            }
+                        })
+                        .await
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        release.send(()).expect("release the thread");
+        busy.await.expect("join").expect("busy read");
+
+        let mut outcomes = Vec::new();
+        for write in writes {
+            outcomes.push(write.await.expect("join").is_ok());
+        }
+
+        let rows: Vec<String> = worker
+            .read(|tx| tx.prepare("SELECT k FROM t ORDER BY k")?.query_map([], |row| row.get(0))?.collect())
+            .await
+            .expect("rows");
+        assert_eq!(outcomes.iter().filter(|ok| !**ok).count(), 2, "{outcomes:?}");
+        assert!(!outcomes[7] && !outcomes[13]);
+        assert_eq!(rows.len(), 18);
+        assert!(!rows.contains(&"k7".to_owned()) && !rows.contains(&"k13".to_owned()));
     }
 
     #[tokio::test]
