@@ -1,0 +1,15 @@
+-- Each request invites a distinct address through the SDK route.
+local counter = 0
+local thread_id = 0
+function setup(thread)
+  thread:set("id", thread_id)
+  thread_id = thread_id + 1
+end
+function init(args)
+  prefix = "w" .. id .. "-"
+end
+request = function()
+  counter = counter + 1
+  local body = '{"user_email":"' .. prefix .. counter .. '@example.com","role":"user"}'
+  return wrk.format("POST", nil, nil, body)
+end
