@@ -36,6 +36,10 @@ use usher_core::{
 use crate::{OpenError, migrate};
 use worker::Worker;
 
+/// Connections that serve reads next to the writer; one per core of the machine it was
+/// measured on.
+const READERS: usize = 2;
+
 /// How long a statement waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
@@ -65,7 +69,14 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(failed)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(failed)?;
         migrate::run(&mut conn)?;
-        let worker = Worker::spawn(conn).map_err(OpenError::Thread)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path).map_err(failed)?;
+                reader.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+                Ok(reader)
+            })
+            .collect::<Result<Vec<_>, OpenError>>()?;
+        let worker = Worker::spawn(conn, readers).map_err(OpenError::Thread)?;
         Ok(Self { path: path.to_owned(), worker })
     }
 }

@@ -16,11 +16,11 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use usher_core::StoreError;
 
 /// Most write jobs committed together.
@@ -44,11 +44,22 @@ enum Job {
 pub(super) struct Worker {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    readers: Option<Arc<Readers>>,
+}
+
+/// Connections that only read, next to the writer (WAL lets readers and one writer work at
+/// once), so reads neither wait behind writes nor slow the writer's thread down.
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    available: Semaphore,
 }
 
 impl Worker {
-    /// Moves `conn` onto a new thread that runs jobs until the worker is dropped.
-    pub(super) fn spawn(mut conn: Connection) -> std::io::Result<Self> {
+    /// Moves `conn` onto a new thread that runs jobs until the worker is dropped; `readers`
+    /// (possibly none) serve reads.
+    pub(super) fn spawn(mut conn: Connection, readers: Vec<Connection>) -> std::io::Result<Self> {
+        let readers = (!readers.is_empty())
+            .then(|| Arc::new(Readers { available: Semaphore::new(readers.len()), idle: Mutex::new(readers) }));
         let (jobs, queue) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new().name("usher-sqlite".into()).spawn(move || {
             let mut next = queue.recv().ok();
@@ -80,7 +91,7 @@ impl Worker {
                 }
             }
         })?;
-        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+        Ok(Self { jobs: Some(jobs), thread: Some(thread), readers })
     }
 
     /// Runs `f` in an `IMMEDIATE` transaction, committed only when `f` succeeds.
@@ -108,17 +119,34 @@ impl Worker {
         answer.await.map_err(|_| StoreError::Backend(Box::new(WorkerGone)))?
     }
 
-    /// Runs `f` in a read transaction, so queries spanning several statements see one snapshot.
+    /// Runs `f` in a read transaction, so queries spanning several statements see one snapshot:
+    /// on a reader connection when there are any, else on the writer's thread.
     pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.run(move |conn| {
+        let read = move |conn: &mut Connection| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             f(&tx)
+        };
+        let Some(readers) = &self.readers else { return self.run(read).await };
+        let gone = || StoreError::Backend(Box::new(WorkerGone));
+        let _permit = readers.available.acquire().await.map_err(|_| gone())?;
+        let mut conn = readers.idle.lock().map_err(|_| gone())?.pop().ok_or_else(gone)?;
+        let readers = readers.clone();
+        tokio::task::spawn_blocking(move || {
+            // The connection goes back to the pool even when the job panics.
+            let result = catch_unwind(AssertUnwindSafe(|| read(&mut conn)));
+            if let Ok(mut idle) = readers.idle.lock() {
+                idle.push(conn);
+            }
+            result
         })
         .await
+        .map_err(|_| gone())?
+        .map_err(|_| gone())?
+        .map_err(map_err)
     }
 
     /// Sends `f` to the connection's thread and waits for its answer.
@@ -245,7 +273,7 @@ mod tests {
     fn worker() -> Worker {
         let conn = Connection::open_in_memory().expect("in-memory database opens");
         conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT UNIQUE)").expect("table is created");
-        Worker::spawn(conn).expect("thread starts")
+        Worker::spawn(conn, Vec::new()).expect("thread starts")
     }
 
     #[tokio::test]
@@ -267,7 +295,7 @@ mod tests {
              CREATE TABLE child (parent_id TEXT NOT NULL REFERENCES parent (id));",
         )
         .expect("tables are created");
-        let worker = Worker::spawn(conn).expect("thread starts");
+        let worker = Worker::spawn(conn, Vec::new()).expect("thread starts");
 
         let orphan = worker.write(|tx| tx.execute("INSERT INTO child VALUES ('nobody')", [])).await;
 
