@@ -1,10 +1,10 @@
-//! The SQLite backend: one database file, one connection, owned by one thread.
+//! The SQLite backend: one database file, one writing connection owned by one thread, and a
+//! few reading connections beside it.
 //!
-//! [`SqliteStore`] hands every operation to that thread (see `worker`), which runs it as one
-//! transaction. The file uses write-ahead logging with `synchronous=FULL`, so a committed
-//! invitation survives a power cut, and enforces foreign keys. For now reads go through the
-//! same thread as writes; group commit of queued writes and a pool of reader connections are
-//! planned on top of this shape without changing the [`Store`] methods.
+//! [`SqliteStore`] hands every write to that thread (see `worker`), which commits writes that
+//! queued up together (group commit) and answers each after the commit; reads run on the
+//! reader connections. The file uses write-ahead logging with `synchronous=FULL`, so a
+//! committed invitation survives a power cut, and enforces foreign keys.
 
 mod apps;
 mod audit;

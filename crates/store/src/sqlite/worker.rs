@@ -10,9 +10,8 @@
 //! with `synchronous=FULL`). A job that fails rolls back to its savepoint and fails alone;
 //! the others still commit. Every caller hears back only after the commit, so an answer still
 //! means the write is on disk. Under load this turns many small commits into few larger
-//! ones; alone, a write costs what it did before. Reads use the same thread for now; a pool
-//! of reader connections (which WAL allows next to the writer) can take them over when
-//! measurements ask for it.
+//! ones; alone, a write costs what it did before. Reads run on separate reader connections
+//! (WAL lets them work beside the writer) when the store has them, else on this thread.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
