@@ -21,6 +21,8 @@ const MAX_FAILURES_PER_EMAIL: u32 = 5;
 const MAX_FAILURES_PER_CLIENT: u32 = 20;
 /// How long failed attempts are remembered.
 const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Tracked keys beyond which ended windows are dropped.
+const PRUNE_AT: usize = 10_000;
 
 /// Why signing in failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,10 @@ impl Failures {
     }
 
     fn record(&mut self, key: String, now: Timestamp) {
+        // Bounded memory under a flood of made-up addresses: forget windows that ended.
+        if self.0.len() >= PRUNE_AT {
+            self.0.retain(|_, (_, since)| since.plus(WINDOW) > now);
+        }
         let entry = self.0.entry(key).or_insert((0, now));
         entry.0 += 1;
     }
@@ -219,5 +225,18 @@ mod tests {
 
         assert_eq!(failures.blocked_for("k", MAX_FAILURES_PER_EMAIL, start), Some(WINDOW));
         assert_eq!(failures.blocked_for("k", MAX_FAILURES_PER_EMAIL, start.plus(WINDOW)), None);
+    }
+
+    #[test]
+    fn failures_forget_ended_windows_when_many_keys_pile_up() {
+        let mut failures = Failures::default();
+        let start = Timestamp::from_millis(0);
+        for n in 0..PRUNE_AT {
+            failures.record(format!("k{n}"), start);
+        }
+
+        failures.record("late".into(), start.plus(WINDOW));
+
+        assert_eq!(failures.0.len(), 1);
     }
 }
