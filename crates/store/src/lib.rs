@@ -1,11 +1,14 @@
 //! Usher's storage: the backends that implement [`usher_core::Store`], their migrations, and
-//! [`connect`], which picks a backend from a `DATABASE_URL`.
+//! [`connect_async`], which picks a backend from a `DATABASE_URL`.
 //!
-//! SQLite ([`SqliteStore`]) is the embedded default. PostgreSQL is planned; until it lands a
-//! `postgres://` URL is refused with an error that says so, rather than being mistaken for
-//! a file name.
+//! SQLite ([`SqliteStore`]) is the embedded default; PostgreSQL ([`PgStore`]) is for several
+//! server instances sharing one database. Both pass the same conformance suite
+//! (`tests/conformance`), so the service cannot tell them apart. Opening PostgreSQL is
+//! asynchronous (a network connection, then migrations), so only [`connect_async`] opens
+//! both; the synchronous [`connect`] stays for SQLite-only callers.
 
 mod migrate;
+mod postgres;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use std::sync::Arc;
 
 use usher_core::Store;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Why a database could not be opened.
@@ -22,20 +26,23 @@ pub use sqlite::SqliteStore;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    /// The URL asks for PostgreSQL, which this build cannot talk to yet.
+    /// The synchronous [`connect`] was given a PostgreSQL URL; only [`connect_async`] opens one.
     #[error(
-        "PostgreSQL support is not available yet in this build; \
-         use a SQLite DATABASE_URL such as sqlite://usher-data/usher.db?mode=rwc"
+        "a postgres:// DATABASE_URL must be opened with usher_store::connect_async; \
+         usher_store::connect opens SQLite only"
     )]
-    PostgresUnavailable,
+    PostgresNeedsAsync,
     /// The URL's scheme is not one this build knows.
     #[error(
         "unsupported database URL scheme `{0}:`; accepted are sqlite://PATH, \
-         sqlite://PATH?mode=rwc and sqlite:PATH"
+         sqlite://PATH?mode=rwc, sqlite:PATH, postgres://… and postgresql://…"
     )]
     UnsupportedScheme(String),
     /// The text has no `scheme:` prefix at all.
-    #[error("the database URL has no scheme; write sqlite://PATH (e.g. sqlite://usher-data/usher.db?mode=rwc)")]
+    #[error(
+        "the database URL has no scheme; write sqlite://PATH (e.g. sqlite://usher-data/usher.db?mode=rwc) \
+         or postgres://USER@HOST/DATABASE"
+    )]
     MissingScheme,
     /// A `sqlite:` URL without a file path.
     #[error("the SQLite database URL names no file; write sqlite://PATH")]
@@ -92,26 +99,64 @@ pub enum OpenError {
     /// The thread that owns the connection could not be started.
     #[error("cannot start the SQLite writer thread")]
     Thread(#[source] std::io::Error),
+    /// A `postgres://` URL that does not parse (the cause names the part, not the URL).
+    #[error("the PostgreSQL database URL is invalid")]
+    PostgresUrl(#[source] sqlx_core::Error),
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {server}")]
+    PostgresConnect {
+        /// `host:port/database`, without user or password.
+        server: String,
+        /// Why.
+        #[source]
+        source: sqlx_core::Error,
+    },
+    /// A PostgreSQL schema migration failed; the database stays at the previous version.
+    #[error("PostgreSQL schema migration failed")]
+    PostgresMigrate(#[source] sqlx_core::migrate::MigrateError),
 }
 
 /// Opens the database that `database_url` names, migrates it, and returns it as a [`Store`].
 ///
 /// Accepted: `sqlite://PATH?mode=rwc`, `sqlite://PATH` and `sqlite:PATH`, where PATH is
-/// relative to the working directory or absolute (`sqlite:///var/lib/usher/usher.db`). The
-/// query string is ignored: the file and its directory are always created when missing.
-/// `postgres://` and `postgresql://` are recognised and refused until PostgreSQL lands.
-pub fn connect(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
-    let path = sqlite_path(database_url)?;
-    Ok(Arc::new(SqliteStore::open(&path)?))
+/// relative to the working directory or absolute (`sqlite:///var/lib/usher/usher.db`); the
+/// query string is ignored, and the file and its directory are created when missing. And
+/// `postgres://` or `postgresql://` URLs in libpq's form (see [`PgStore::connect`]).
+pub async fn connect_async(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
+    match target(database_url)? {
+        // Opening a file and migrating it blocks briefly; this runs once, at startup.
+        Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
+        Target::Postgres => Ok(Arc::new(PgStore::connect(database_url).await?)),
+    }
 }
 
-/// The file path of a `sqlite:` URL, or why the URL is not one.
-fn sqlite_path(database_url: &str) -> Result<PathBuf, OpenError> {
+/// Opens a SQLite database as [`connect_async`] does, for callers outside async code.
+///
+/// A PostgreSQL URL is refused with [`OpenError::PostgresNeedsAsync`]: its connection and
+/// migrations are asynchronous.
+pub fn connect(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
+    match target(database_url)? {
+        Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
+        Target::Postgres => Err(OpenError::PostgresNeedsAsync),
+    }
+}
+
+/// The backend a `DATABASE_URL` names.
+#[derive(Debug, PartialEq)]
+enum Target {
+    /// A SQLite file at this path.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server; the URL itself is handed to the driver.
+    Postgres,
+}
+
+/// Which backend `database_url` names, or why it names none.
+fn target(database_url: &str) -> Result<Target, OpenError> {
     let (scheme, rest) =
         database_url.split_once(':').filter(|(scheme, _)| is_scheme(scheme)).ok_or(OpenError::MissingScheme)?;
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => {}
-        "postgres" | "postgresql" => return Err(OpenError::PostgresUnavailable),
+        "postgres" | "postgresql" => return Ok(Target::Postgres),
         other => return Err(OpenError::UnsupportedScheme(other.to_owned())),
     }
     // `sqlite://a/b.db` names the relative path `a/b.db` (as sqlx reads it), and
@@ -121,7 +166,7 @@ fn sqlite_path(database_url: &str) -> Result<PathBuf, OpenError> {
     if path.is_empty() {
         return Err(OpenError::EmptyPath);
     }
-    Ok(Path::new(path).to_path_buf())
+    Ok(Target::Sqlite(Path::new(path).to_path_buf()))
 }
 
 /// RFC 3986: a letter, then letters, digits, `+`, `-` or `.`.
@@ -136,7 +181,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_path_reads_the_path_when_url_has_any_accepted_form() {
+    fn target_reads_the_path_when_url_has_any_accepted_sqlite_form() {
         let cases = [
             ("sqlite://usher-data/usher.db?mode=rwc", "usher-data/usher.db"),
             ("sqlite://usher-data/usher.db", "usher-data/usher.db"),
@@ -146,39 +191,56 @@ mod tests {
             ("SQLite://data.db", "data.db"),
         ];
         for (url, expected) in cases {
-            let path = sqlite_path(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            let target = target(url).unwrap_or_else(|e| panic!("{url}: {e}"));
 
-            assert_eq!(path, Path::new(expected), "{url}");
+            assert_eq!(target, Target::Sqlite(Path::new(expected).to_path_buf()), "{url}");
         }
     }
 
     #[test]
-    fn sqlite_path_refuses_with_postgres_message_when_url_is_postgres() {
+    fn target_is_postgres_when_url_has_either_postgres_scheme() {
+        for url in ["postgres://usher:hunter2@db/usher", "postgresql://db/usher", "POSTGRES://db"] {
+            assert_eq!(target(url).expect(url), Target::Postgres, "{url}");
+        }
+    }
+
+    #[test]
+    fn connect_refuses_with_a_pointer_to_connect_async_when_url_is_postgres() {
         for url in ["postgres://usher:hunter2@db/usher", "postgresql://db/usher"] {
-            let error = sqlite_path(url).expect_err(url);
+            let error = connect(url).err().expect(url);
 
             let message = error.to_string();
-            assert!(matches!(error, OpenError::PostgresUnavailable), "{url}");
-            assert!(message.contains("PostgreSQL support is not available yet"), "{message}");
+            assert!(matches!(error, OpenError::PostgresNeedsAsync), "{url}");
+            assert!(message.contains("connect_async"), "{message}");
             assert!(!message.contains("hunter2"), "{message}");
         }
     }
 
-    #[test]
-    fn sqlite_path_names_the_accepted_schemes_when_scheme_is_unknown() {
-        let error = sqlite_path("mysql://root:hunter2@db/usher").expect_err("mysql is refused");
+    #[tokio::test]
+    async fn connect_async_names_the_url_part_but_not_the_password_when_postgres_url_is_invalid() {
+        let error = connect_async("postgres://usher:hunter2@db:notaport/usher").await.err().expect("refused");
 
-        let message = error.to_string();
-        assert!(message.contains("`mysql:`") && message.contains("sqlite://PATH"), "{message}");
+        let message = format!("{error}: {:?}", std::error::Error::source(&error).map(ToString::to_string));
+        assert!(matches!(error, OpenError::PostgresUrl(_)), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]
-    fn sqlite_path_refuses_when_scheme_or_path_is_missing() {
-        assert!(matches!(sqlite_path("usher.db"), Err(OpenError::MissingScheme)));
-        assert!(matches!(sqlite_path("./data:usher.db"), Err(OpenError::MissingScheme)));
-        assert!(matches!(sqlite_path("sqlite://"), Err(OpenError::EmptyPath)));
-        assert!(matches!(sqlite_path("sqlite://?mode=rwc"), Err(OpenError::EmptyPath)));
+    fn target_names_the_accepted_schemes_when_scheme_is_unknown() {
+        let error = target("mysql://root:hunter2@db/usher").expect_err("mysql is refused");
+
+        let message = error.to_string();
+        assert!(message.contains("`mysql:`") && message.contains("sqlite://PATH"), "{message}");
+        assert!(message.contains("postgres://"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn target_refuses_when_scheme_or_path_is_missing() {
+        assert!(matches!(target("usher.db"), Err(OpenError::MissingScheme)));
+        assert!(matches!(target("./data:usher.db"), Err(OpenError::MissingScheme)));
+        assert!(matches!(target("sqlite://"), Err(OpenError::EmptyPath)));
+        assert!(matches!(target("sqlite://?mode=rwc"), Err(OpenError::EmptyPath)));
     }
 
     #[test]
@@ -187,6 +249,17 @@ mod tests {
         let file = dir.path().join("a/b/usher.db");
 
         let store = connect(&format!("sqlite://{}?mode=rwc", file.display()));
+
+        assert!(store.is_ok(), "{:?}", store.err());
+        assert!(file.exists());
+    }
+
+    #[tokio::test]
+    async fn connect_async_opens_sqlite_when_url_is_sqlite() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("usher.db");
+
+        let store = connect_async(&format!("sqlite://{}", file.display())).await;
 
         assert!(store.is_ok(), "{:?}", store.err());
         assert!(file.exists());

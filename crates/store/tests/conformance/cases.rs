@@ -2,15 +2,21 @@
 
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use usher_core::model::{
-    App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, LinkState, MailKind, User,
+    Actor, App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, LinkState, MailKind,
+    OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
-use usher_core::secret::{ApiKey, InvitationToken, TokenHash};
-use usher_core::store::{AcceptCommand, AcceptRecord, InviteRecord, NewApiKey, NewApp};
-use usher_core::{ApiKeyId, AppId, MessageId, Role, Store, StoreError, Timestamp, UserId};
+use usher_core::secret::{ApiKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
+use usher_core::store::{
+    AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, ResetRecord,
+    ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+};
+use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId};
 
-use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite};
+use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all};
 
 /// How long a claimed message stays leased in these cases.
 const LEASE: Duration = Duration::from_secs(300);
@@ -555,4 +561,619 @@ pub async fn server_secret_keeps_first_candidate_when_asked_again(store: &dyn St
     let other = store.server_secret("other", "third".into()).await.expect("secret");
 
     assert_eq!((first.as_str(), again.as_str(), other.as_str()), ("first", "first", "third"));
+}
+
+pub async fn invite_settles_as_one_created_and_seven_resent_when_eight_invites_race(store: &dyn Store) {
+    let app = app(store).await;
+    let cmds: Vec<_> = (0..8)
+        .map(|_| {
+            let mut cmd = invite(&app, "ada@example.org", Role::User, T0);
+            cmd.resend_interval = Duration::ZERO;
+            cmd
+        })
+        .collect();
+    let tokens: Vec<TokenHash> = cmds.iter().map(|cmd| cmd.token.hash()).collect();
+
+    let records = join_all(cmds.into_iter().map(|cmd| store.invite(cmd))).await;
+
+    let (mut created, mut resent, mut ids) = (0, 0, HashSet::new());
+    for record in records {
+        match record.expect("no invite fails") {
+            InviteRecord::Created(invitation) => {
+                (created, ids) = (created + 1, ids.into_iter().chain([invitation.id]).collect())
+            }
+            InviteRecord::Resent(invitation) => {
+                (resent, ids) = (resent + 1, ids.into_iter().chain([invitation.id]).collect())
+            }
+            other => panic!("expected Created or Resent, got {other:?}"),
+        }
+    }
+    assert_eq!((created, resent), (1, 7));
+    assert_eq!(ids.len(), 1, "all name one invitation");
+    let pending = InvitationQuery { status: Some(InvitationStatus::Pending), limit: 10, ..InvitationQuery::default() };
+    let pending = store.list_invitations(&app.id, pending, T0).await.expect("list");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].times_sent, 8);
+    let mut current = Vec::new();
+    for token in &tokens {
+        let lookup = store.invitation_by_token(token).await.expect("lookup").expect("every token is kept");
+        if lookup.is_current {
+            current.push(token.clone());
+        }
+    }
+    assert_eq!(current.len(), 1, "exactly one link works");
+    let queued = store.claim_outbox(T0, LEASE, 20).await.expect("claim");
+    let [message] = queued.as_slice() else { panic!("expected only the latest email, got {queued:?}") };
+    assert_eq!(message.invitation.as_ref().map(|link| link.token.hash()), current.pop());
+}
+
+pub async fn claim_outbox_gives_two_claimers_disjoint_messages_when_they_claim_at_once(store: &dyn Store) {
+    let app = app(store).await;
+    for n in 0..6 {
+        store.invite(invite(&app, &format!("user{n}@example.org"), Role::User, T0)).await.expect("invite");
+    }
+
+    let claims = join_all([store.claim_outbox(T0, LEASE, 3), store.claim_outbox(T0, LEASE, 3)]).await;
+
+    let ids: Vec<HashSet<MessageId>> =
+        claims.into_iter().map(|claim| claim.expect("claim").into_iter().map(|message| message.id).collect()).collect();
+    assert!(ids[0].is_disjoint(&ids[1]), "{ids:?}");
+    assert_eq!(ids[0].len() + ids[1].len(), 6, "{ids:?}");
+    assert!(store.claim_outbox(T0, LEASE, 10).await.expect("claim").is_empty());
+}
+
+pub async fn accept_joins_once_when_one_link_is_used_twice_at_once(store: &dyn Store) {
+    let app = app(store).await;
+    let cmd = invite(&app, "ada@example.org", Role::User, T0);
+    let token = cmd.token.hash();
+    store.invite(cmd).await.expect("invite");
+    let at = T0.plus(Duration::from_secs(1));
+
+    let records = join_all([
+        store.accept_invitation(accept(&token, "Ada", at)),
+        store.accept_invitation(accept(&token, "Eve", at)),
+    ])
+    .await;
+
+    let records: Vec<AcceptRecord> = records.into_iter().map(|record| record.expect("accept")).collect();
+    let joined = records.iter().filter(|record| matches!(record, AcceptRecord::Joined { .. })).count();
+    let used = records.iter().filter(|record| matches!(record, AcceptRecord::Refused(LinkState::Used))).count();
+    assert_eq!((joined, used), (1, 1), "{records:?}");
+    assert_eq!(store.users(&app.id).await.expect("users").len(), 1);
+}
+
+pub async fn update_app_stores_name_url_and_settings_when_app_exists(store: &dyn Store) {
+    let app = app(store).await;
+    let changed = App {
+        name: "Acme Two".into(),
+        app_url: "https://two.acme.example".into(),
+        settings: AppSettings {
+            invitation_ttl: Duration::from_secs(3600),
+            invite_policy: InvitePolicy::Members,
+            is_signup_open: true,
+            sender_name: Some("Acme".into()),
+            sender_email: Some(email("hello@acme.example")),
+            cors_origins: vec!["https://admin.acme.example".into()],
+        },
+        ..app.clone()
+    };
+    let missing = App { id: AppId::generate(), ..changed.clone() };
+
+    let updated = store.update_app(&changed).await.expect("update");
+    let unknown = store.update_app(&missing).await.expect("update");
+
+    assert_eq!(updated.as_ref(), Some(&changed));
+    assert_eq!(store.app(&app.id).await.expect("lookup"), Some(changed));
+    assert_eq!(unknown, None);
+    assert_eq!(store.apps().await.expect("apps").len(), 1, "nothing was created");
+}
+
+pub async fn api_keys_lists_live_keys_oldest_first_when_one_is_revoked(store: &dyn Store) {
+    let (app, first_key) = app_with_key(store).await;
+    let first = store.api_key(&first_key.hash()).await.expect("lookup").expect("first key");
+    let by = Actor::ApiKey(first.id.clone());
+    let (second_key, third_key) = (ApiKey::generate(), ApiKey::generate());
+    let second = NewApiKey { id: ApiKeyId::generate(), name: "second".into(), hash: second_key.hash() };
+    let second = store.create_api_key(&app.id, second, &by, T0.plus(INTERVAL)).await.expect("second key");
+    let third = NewApiKey { id: ApiKeyId::generate(), name: "third".into(), hash: third_key.hash() };
+    let third = store.create_api_key(&app.id, third, &by, T0.plus(INTERVAL * 2)).await.expect("third key");
+
+    let revoked = store.revoke_api_key(&app.id, &second.id, &by, T0.plus(INTERVAL * 3)).await.expect("revoke");
+    let again = store.revoke_api_key(&app.id, &second.id, &by, T0.plus(INTERVAL * 3)).await.expect("revoke");
+    let unknown = store.revoke_api_key(&app.id, &ApiKeyId::generate(), &by, T0).await.expect("revoke");
+
+    assert_eq!((revoked, again, unknown), (KeyRevocation::Revoked, KeyRevocation::NotFound, KeyRevocation::NotFound));
+    assert_eq!(store.api_keys(&app.id).await.expect("keys"), [first.clone(), third.clone()]);
+    assert_eq!(store.api_key(&second_key.hash()).await.expect("lookup"), None, "a revoked key stops working");
+    assert_eq!(store.api_key(&third_key.hash()).await.expect("lookup"), Some(third.clone()));
+    assert_eq!(store.revoke_api_key(&app.id, &third.id, &by, T0).await.expect("revoke"), KeyRevocation::Revoked);
+    assert_eq!(store.revoke_api_key(&app.id, &first.id, &by, T0).await.expect("revoke"), KeyRevocation::LastKey);
+    let other = app_with_key(store).await.0;
+    assert_eq!(store.revoke_api_key(&other.id, &first.id, &by, T0).await.expect("revoke"), KeyRevocation::NotFound);
+}
+
+pub async fn revoke_api_key_keeps_one_key_when_the_last_two_are_revoked_at_once(store: &dyn Store) {
+    let (app, first_key) = app_with_key(store).await;
+    let first = store.api_key(&first_key.hash()).await.expect("lookup").expect("first key");
+    let by = Actor::ApiKey(first.id.clone());
+    let second = NewApiKey { id: ApiKeyId::generate(), name: "second".into(), hash: ApiKey::generate().hash() };
+    let second = store.create_api_key(&app.id, second, &by, T0).await.expect("second key");
+
+    let outcomes = join_all([
+        store.revoke_api_key(&app.id, &first.id, &by, T0),
+        store.revoke_api_key(&app.id, &second.id, &by, T0),
+    ])
+    .await;
+
+    let outcomes: Vec<KeyRevocation> = outcomes.into_iter().map(|outcome| outcome.expect("revoke")).collect();
+    assert!(outcomes.contains(&KeyRevocation::Revoked) && outcomes.contains(&KeyRevocation::LastKey), "{outcomes:?}");
+    assert_eq!(store.api_keys(&app.id).await.expect("keys").len(), 1);
+}
+
+pub async fn audit_events_lists_newest_first_and_pages_before_a_cursor(store: &dyn Store) {
+    let app = app(store).await;
+    let other = app_with_key(store).await.0;
+    store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite");
+    store.invite(invite(&other, "eve@example.org", Role::User, T0)).await.expect("invite");
+    let later = T0.plus(Duration::from_secs(1));
+    store.invite(invite(&app, "bob@example.org", Role::User, later)).await.expect("invite");
+
+    let newest = store.audit_events(&app.id, None, 2).await.expect("audit");
+    let cursor = newest.last().map(|event| event.id);
+    let rest = store.audit_events(&app.id, cursor, 10).await.expect("audit");
+
+    let summary = |events: &[usher_core::model::AuditEvent]| -> Vec<(String, Option<String>)> {
+        events.iter().map(|event| (event.action.clone(), event.subject_email.clone())).collect()
+    };
+    assert_eq!(
+        summary(&newest),
+        [
+            ("invitation.created".to_owned(), Some("bob@example.org".to_owned())),
+            ("invitation.created".to_owned(), Some("ada@example.org".to_owned())),
+        ]
+    );
+    assert_eq!(summary(&rest), [("app.created".to_owned(), None)]);
+    assert!(newest[0].id > newest[1].id && newest[1].id > rest[0].id);
+    assert_eq!((newest[0].created_at, rest[0].created_at), (later, T0));
+    assert!(newest[0].invitation_id.is_some());
+}
+
+pub async fn invite_batch_returns_one_outcome_per_command_in_order(store: &dyn Store) {
+    let app = app(store).await;
+    member(store, &app, "ada@example.org", Role::User).await;
+    let at = T0.plus(INTERVAL * 2);
+    let cmds = vec![
+        invite(&app, "bob@example.org", Role::Admin, at),
+        invite(&app, "ada@example.org", Role::Admin, at),
+        invite(&app, "bob@example.org", Role::User, at),
+    ];
+    let bob = cmds[0].invitation_id.clone();
+
+    let records = store.invite_batch(cmds).await.expect("batch");
+
+    let [InviteRecord::Created(created), InviteRecord::AlreadyMember(ada), InviteRecord::Throttled { retry_after }] =
+        records.as_slice()
+    else {
+        panic!("expected Created, AlreadyMember, Throttled, got {records:?}")
+    };
+    assert_eq!((created.id.clone(), created.role), (bob, Role::Admin));
+    assert_eq!((ada.email.as_str(), ada.role), ("ada@example.org", Role::User));
+    assert_eq!(*retry_after, INTERVAL);
+    assert!(store.invite_batch(Vec::new()).await.expect("empty batch").is_empty());
+}
+
+pub async fn user_credentials_returns_the_password_hash_when_member_has_joined(store: &dyn Store) {
+    let app = app(store).await;
+    let other = app_with_key(store).await.0;
+    let ada = member(store, &app, "ada@example.org", Role::User).await;
+    let cmd = invite(&app, "bob@example.org", Role::User, T0);
+    let token = cmd.token.hash();
+    store.invite(cmd).await.expect("invite");
+    let AcceptRecord::Joined { user: bob, .. } =
+        store.accept_invitation(accept(&token, "Bob", T0.plus(INTERVAL))).await.expect("accept")
+    else {
+        panic!("expected Joined")
+    };
+
+    let found = store.user_credentials(&app.id, &email("ADA@example.org")).await.expect("credentials");
+    let stranger = store.user_credentials(&app.id, &email("eve@example.org")).await.expect("credentials");
+
+    let (user, hash) = found.expect("ada is a member");
+    assert_eq!(user, ada);
+    assert_eq!(hash.as_ref().map(PasswordHash::as_str), Some(accept(&token, "", T0).password_hash.as_str()));
+    assert!(stranger.is_none());
+    assert_eq!(store.users(&app.id).await.expect("users"), [ada, bob], "oldest first");
+    assert!(store.users(&other.id).await.expect("users").is_empty());
+    assert!(store.user_credentials(&other.id, &email("ada@example.org")).await.expect("credentials").is_none());
+}
+
+pub async fn update_user_changes_only_the_given_fields_when_patched(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::User).await;
+    let custom: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(r#"{"plan": "pro", "seats": 3, "tags": ["a", "b"], "nested": {"x": null}}"#)
+            .expect("a JSON object");
+    let (t1, t2) = (T0.plus(INTERVAL), T0.plus(INTERVAL * 2));
+    let first = UserPatch { full_name: Some("Ada L.".into()), custom: Some(custom.clone()), ..UserPatch::default() };
+    let second = UserPatch { role: Some(Role::Admin), is_disabled: Some(true), ..UserPatch::default() };
+
+    let named = store.update_user(&app.id, &ada.id, first, t1).await.expect("update").expect("member");
+    let promoted = store.update_user(&app.id, &ada.id, second, t2).await.expect("update").expect("member");
+    let unknown = store.update_user(&app.id, &UserId::generate(), UserPatch::default(), t2).await.expect("update");
+
+    let expected_named = User { full_name: "Ada L.".into(), custom: custom.clone(), updated_at: t1, ..ada.clone() };
+    assert_eq!(named, expected_named);
+    let expected = User { role: Role::Admin, is_disabled: true, updated_at: t2, ..expected_named };
+    assert_eq!(promoted, expected);
+    assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(expected));
+    assert_eq!(unknown, None);
+}
+
+pub async fn set_password_replaces_the_hash_when_member_exists(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::User).await;
+    let new_hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    let at = T0.plus(INTERVAL);
+
+    let changed = store.set_password(&app.id, &ada.id, new_hash.clone(), at).await.expect("set");
+    let unknown = store.set_password(&app.id, &UserId::generate(), new_hash.clone(), at).await.expect("set");
+
+    assert!(changed);
+    assert!(!unknown);
+    let (user, hash) = store.user_credentials(&app.id, &ada.email).await.expect("credentials").expect("member");
+    assert_eq!(hash, Some(new_hash));
+    assert_eq!(user.updated_at, at);
+}
+
+pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn Store) {
+    let app = app(store).await;
+    let cmd = invite(&app, "ada@example.org", Role::User, T0);
+    let token = cmd.token.hash();
+    store.invite(cmd).await.expect("invite");
+    let AcceptRecord::Joined { user: ada, .. } =
+        store.accept_invitation(accept(&token, "Ada", T0)).await.expect("accept")
+    else {
+        panic!("expected Joined")
+    };
+
+    let deleted = store.delete_user(&app.id, &ada.id).await.expect("delete");
+    let again = store.delete_user(&app.id, &ada.id).await.expect("delete");
+
+    assert!(deleted && !again);
+    assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), None);
+    let kept = store.invitation_by_token(&token).await.expect("lookup").expect("the invitation stays");
+    assert_eq!(kept.invitation.status, InvitationStatus::Accepted);
+    let reinvited = store.invite(invite(&app, "ada@example.org", Role::User, T0.plus(INTERVAL))).await.expect("invite");
+    assert!(matches!(reinvited, InviteRecord::Created(_)), "{reinvited:?}");
+}
+
+pub async fn invitation_is_found_only_in_its_own_app_when_looked_up(store: &dyn Store) {
+    let app = app(store).await;
+    let other = app_with_key(store).await.0;
+    let InviteRecord::Created(created) =
+        store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite")
+    else {
+        panic!("expected Created")
+    };
+
+    let found = store.invitation(&app.id, &created.id).await.expect("lookup");
+    let elsewhere = store.invitation(&other.id, &created.id).await.expect("lookup");
+    let unknown = store.invitation(&app.id, &InvitationId::generate()).await.expect("lookup");
+
+    assert_eq!(found, Some(created));
+    assert_eq!((elsewhere, unknown), (None, None));
+}
+
+pub async fn list_invitations_filters_by_status_and_email_and_pages_after_a_cursor(store: &dyn Store) {
+    let app = app(store).await;
+    let other = app_with_key(store).await.0;
+    let second = |n: u64| T0.plus(Duration::from_secs(n));
+    let mut ids = Vec::new();
+    let mut tokens = Vec::new();
+    for (n, to) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        let mut cmd = invite(&app, &format!("{to}@example.org"), Role::User, second(n as u64));
+        if to == "d" {
+            cmd.expires_at = second(10);
+        }
+        ids.push(cmd.invitation_id.clone());
+        tokens.push(cmd.token.hash());
+        store.invite(cmd).await.expect("invite");
+    }
+    let twins: Vec<_> =
+        ["e", "f"].into_iter().map(|to| invite(&app, &format!("{to}@example.org"), Role::User, second(4))).collect();
+    let mut twin_ids: Vec<InvitationId> = twins.iter().map(|cmd| cmd.invitation_id.clone()).collect();
+    twin_ids.sort();
+    for cmd in twins {
+        store.invite(cmd).await.expect("invite");
+    }
+    store.invite(invite(&other, "a@example.org", Role::User, T0)).await.expect("invite elsewhere");
+    let by = Actor::ApiKey(ApiKeyId::generate());
+    store.revoke_invitation(&app.id, &ids[1], &by, second(5)).await.expect("revoke").expect("b exists");
+    store.accept_invitation(accept(&tokens[2], "C", second(5))).await.expect("accept");
+    let now = second(20);
+    let app_id = &app.id;
+    let list = |status: Option<InvitationStatus>, to: Option<&str>, after: Option<(Timestamp, InvitationId)>, limit| {
+        let query = InvitationQuery { status, email: to.map(email), after, limit };
+        async move {
+            let found = store.list_invitations(app_id, query, now).await.expect("list");
+            found.into_iter().map(|invitation| invitation.id).collect::<Vec<_>>()
+        }
+    };
+
+    let all = list(None, None, None, 10).await;
+    let pending = list(Some(InvitationStatus::Pending), None, None, 10).await;
+    let expired = list(Some(InvitationStatus::Expired), None, None, 10).await;
+    let revoked = list(Some(InvitationStatus::Revoked), None, None, 10).await;
+    let accepted = list(Some(InvitationStatus::Accepted), None, None, 10).await;
+    let by_email = list(None, Some("C@example.org"), None, 10).await;
+    let first_page = list(None, None, None, 2).await;
+    let second_page = list(None, None, Some((second(1), ids[1].clone())), 2).await;
+    let after_first_twin = list(None, None, Some((second(4), twin_ids[0].clone())), 10).await;
+
+    let expected_all: Vec<InvitationId> = ids.iter().cloned().chain(twin_ids.iter().cloned()).collect();
+    assert_eq!(all, expected_all, "oldest first, then by id");
+    assert_eq!(pending, [ids[0].clone(), twin_ids[0].clone(), twin_ids[1].clone()]);
+    assert_eq!(expired, [ids[3].clone()]);
+    assert_eq!(revoked, [ids[1].clone()]);
+    assert_eq!(accepted, [ids[2].clone()]);
+    assert_eq!(by_email, [ids[2].clone()]);
+    assert_eq!(first_page, ids[..2]);
+    assert_eq!(second_page, ids[2..4]);
+    assert_eq!(after_first_twin, [twin_ids[1].clone()]);
+}
+
+pub async fn revoke_invitation_cancels_its_email_when_invitation_is_pending(store: &dyn Store) {
+    let app = app(store).await;
+    let other = app_with_key(store).await.0;
+    let cmd = invite(&app, "ada@example.org", Role::User, T0);
+    let (id, token) = (cmd.invitation_id.clone(), cmd.token.hash());
+    store.invite(cmd).await.expect("invite");
+    let by = Actor::ApiKey(ApiKeyId::generate());
+    let at = T0.plus(Duration::from_secs(5));
+
+    let revoked = store.revoke_invitation(&app.id, &id, &by, at).await.expect("revoke").expect("invitation exists");
+    let again = store.revoke_invitation(&app.id, &id, &by, at.plus(INTERVAL)).await.expect("revoke");
+    let elsewhere = store.revoke_invitation(&other.id, &id, &by, at).await.expect("revoke");
+
+    assert_eq!((revoked.status, revoked.updated_at), (InvitationStatus::Revoked, at));
+    assert_eq!(revoked.delivery.status, DeliveryStatus::Failed, "its unsent email is cancelled");
+    assert_eq!(again, Some(revoked.clone()), "a second revocation changes nothing");
+    assert_eq!(elsewhere, None);
+    let lookup = store.invitation_by_token(&token).await.expect("lookup").expect("token is kept");
+    assert_eq!(lookup.state_at(at), LinkState::Revoked);
+    assert!(store.claim_outbox(at, LEASE, 10).await.expect("claim").is_empty());
+    let audit = store.audit_events(&app.id, None, 1).await.expect("audit");
+    assert_eq!((audit[0].action.as_str(), audit[0].actor.clone()), ("invitation.revoked", by));
+}
+
+/// A password reset request for `to` in `app` at `now`, valid for an hour.
+fn reset_request(app: &App, to: &str, now: Timestamp) -> ResetRequest {
+    ResetRequest {
+        app_id: app.id.clone(),
+        email: email(to),
+        token: ResetToken::generate(),
+        message_id: MessageId::generate(),
+        expires_at: now.plus(Duration::from_secs(3600)),
+        resend_interval: INTERVAL,
+        now,
+    }
+}
+
+/// Everything due at `now`, claimed.
+async fn claim_all(store: &dyn Store, now: Timestamp) -> Vec<OutboxMessage> {
+    store.claim_outbox(now, LEASE, 100).await.expect("claim")
+}
+
+pub async fn request_password_reset_queues_a_link_when_address_is_a_member(store: &dyn Store) {
+    let app = app(store).await;
+    member(store, &app, "ada@example.org", Role::Admin).await;
+    let t1 = T0.plus(INTERVAL * 2);
+    drain(store, t1).await;
+    let request = reset_request(&app, "ADA@example.org", t1);
+    let token = request.token.hash();
+    let repeated = reset_request(&app, "ada@example.org", t1.plus(Duration::from_secs(10)));
+    let repeated_token = repeated.token.hash();
+
+    store.request_password_reset(request).await.expect("request");
+    store.request_password_reset(repeated).await.expect("request within the interval");
+    store.request_password_reset(reset_request(&app, "eve@example.org", t1)).await.expect("request for a stranger");
+
+    let queued = claim_all(store, t1.plus(Duration::from_secs(10))).await;
+    let [message] = queued.as_slice() else { panic!("expected one reset email, got {queued:?}") };
+    assert_eq!(
+        (message.kind, message.to.as_str(), message.role),
+        (MailKind::PasswordReset, "ada@example.org", Role::Admin)
+    );
+    let link = message.reset.as_ref().expect("a reset email carries its link");
+    assert_eq!((link.token.hash(), link.expires_at), (token, t1.plus(Duration::from_secs(3600))));
+    let password = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$cmVz$cmVz".into());
+    let unused = store.reset_password(&app.id, &repeated_token, password, t1).await.expect("reset");
+    assert!(matches!(unused, ResetRecord::Refused(LinkState::Unknown)), "a throttled request stores no link");
+}
+
+pub async fn reset_password_sets_the_password_once_when_link_is_valid(store: &dyn Store) {
+    let app = app(store).await;
+    let other = app_with_key(store).await.0;
+    member(store, &app, "ada@example.org", Role::User).await;
+    let (t1, t2) = (T0.plus(INTERVAL * 2), T0.plus(INTERVAL * 4));
+    let older = reset_request(&app, "ada@example.org", t1);
+    let newer = reset_request(&app, "ada@example.org", t2);
+    let (older_token, newer_token) = (older.token.hash(), newer.token.hash());
+    store.request_password_reset(older).await.expect("request");
+    store.request_password_reset(newer).await.expect("request");
+    let password = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$cmVz$cmVz".into());
+    let at = t2.plus(Duration::from_secs(60));
+
+    let elsewhere = store.reset_password(&other.id, &newer_token, password.clone(), at).await.expect("reset");
+    let done = store.reset_password(&app.id, &newer_token, password.clone(), at).await.expect("reset");
+    let reused = store.reset_password(&app.id, &newer_token, password.clone(), at).await.expect("reset");
+    let sibling = store.reset_password(&app.id, &older_token, password.clone(), at).await.expect("reset");
+
+    assert!(matches!(elsewhere, ResetRecord::Refused(LinkState::Unknown)), "{elsewhere:?}");
+    let ResetRecord::Done(user) = done else { panic!("expected Done, got {done:?}") };
+    assert_eq!((user.email.as_str(), user.updated_at, user.is_verified), ("ada@example.org", at, true));
+    assert!(matches!(reused, ResetRecord::Refused(LinkState::Used)), "{reused:?}");
+    assert!(matches!(sibling, ResetRecord::Refused(LinkState::Used)), "one reset uses up every link: {sibling:?}");
+    let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
+    assert_eq!(hash, Some(password.clone()));
+    let t3 = at.plus(INTERVAL * 2);
+    let late = reset_request(&app, "ada@example.org", t3);
+    let late_token = late.token.hash();
+    store.request_password_reset(late).await.expect("request");
+    let expired = store.reset_password(&app.id, &late_token, password, t3.plus(Duration::from_secs(3600))).await;
+    assert!(matches!(expired, Ok(ResetRecord::Refused(LinkState::Expired))), "{expired:?}");
+}
+
+/// A sign-up of `to` in `app` at `now` with a fresh code, valid for ten minutes.
+fn signup(app: &App, to: &str, now: Timestamp) -> (SignupCommand, OneTimeCode) {
+    let code = OneTimeCode::generate();
+    let cmd = SignupCommand {
+        app_id: app.id.clone(),
+        email: email(to),
+        password_hash: Some(PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2ln$c2ln".into())),
+        code: code.clone(),
+        message_id: MessageId::generate(),
+        expires_at: now.plus(Duration::from_secs(600)),
+        is_invitation_only: false,
+        resend_interval: INTERVAL,
+        now,
+    };
+    (cmd, code)
+}
+
+/// A check of `code` for `to`'s sign-up in `app` at `now`.
+fn verify(app: &App, to: &str, code: &OneTimeCode, now: Timestamp) -> VerifyCommand {
+    let to: EmailAddress = email(to);
+    VerifyCommand {
+        app_id: app.id.clone(),
+        code_hash: code.hash(&app.id, &to),
+        email: to,
+        user_id: UserId::generate(),
+        max_attempts: 3,
+        now,
+    }
+}
+
+pub async fn verify_signup_creates_the_member_when_code_is_right(store: &dyn Store) {
+    let app = app(store).await;
+    let (cmd, code) = signup(&app, "ada@example.org", T0);
+    let wrong = OneTimeCode::parse(if code.expose() == "000000" { "111111" } else { "000000" }).expect("six digits");
+
+    let sent = store.send_signup_code(cmd).await.expect("send");
+    let queued = claim_all(store, T0).await;
+    let miss = store.verify_signup(verify(&app, "ada@example.org", &wrong, T0)).await.expect("verify");
+    let check = verify(&app, "ada@example.org", &code, T0.plus(Duration::from_secs(30)));
+    let user_id = check.user_id.clone();
+    let joined = store.verify_signup(check).await.expect("verify");
+    let again = store.verify_signup(verify(&app, "ada@example.org", &code, T0)).await.expect("verify");
+
+    assert_eq!(sent, SignupRecord::CodeSent);
+    let [message] = queued.as_slice() else { panic!("expected one code email, got {queued:?}") };
+    assert_eq!((message.kind, message.role), (MailKind::SignupCode, Role::User));
+    assert_eq!(message.code.as_ref().map(|c| c.code.expose().to_owned()), Some(code.expose().to_owned()));
+    assert!(matches!(miss, VerifyRecord::WrongCode), "{miss:?}");
+    let VerifyRecord::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
+    assert_eq!((user.id.clone(), user.role, user.is_verified), (user_id, Role::User, true));
+    assert_eq!(user.created_at, T0.plus(Duration::from_secs(30)));
+    let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
+    assert_eq!(hash.as_ref().map(PasswordHash::as_str), Some("$argon2id$v=19$m=19456,t=2,p=1$c2ln$c2ln"));
+    assert!(matches!(again, VerifyRecord::NoSignup), "the sign-up is over: {again:?}");
+}
+
+pub async fn verify_signup_refuses_when_code_expired_or_guessed_too_often(store: &dyn Store) {
+    let app = app(store).await;
+    let (cmd, code) = signup(&app, "ada@example.org", T0);
+    store.send_signup_code(cmd).await.expect("send");
+    let (cmd, bob_code) = signup(&app, "bob@example.org", T0);
+    store.send_signup_code(cmd).await.expect("send");
+    let wrong = OneTimeCode::parse(if code.expose() == "000000" { "111111" } else { "000000" }).expect("six digits");
+
+    let mut misses = Vec::new();
+    for _ in 0..3 {
+        misses.push(store.verify_signup(verify(&app, "ada@example.org", &wrong, T0)).await.expect("verify"));
+    }
+    let blocked = store.verify_signup(verify(&app, "ada@example.org", &code, T0)).await.expect("verify");
+    let expired =
+        store.verify_signup(verify(&app, "bob@example.org", &bob_code, T0.plus(Duration::from_secs(600)))).await;
+    let unknown = store.verify_signup(verify(&app, "eve@example.org", &code, T0)).await.expect("verify");
+
+    assert!(misses.iter().all(|miss| matches!(miss, VerifyRecord::WrongCode)), "{misses:?}");
+    assert!(matches!(blocked, VerifyRecord::TooManyAttempts), "{blocked:?}");
+    assert!(matches!(expired, Ok(VerifyRecord::Expired)), "{expired:?}");
+    assert!(matches!(unknown, VerifyRecord::NoSignup), "{unknown:?}");
+    assert!(store.users(&app.id).await.expect("users").is_empty());
+}
+
+pub async fn send_signup_code_follows_invitation_only_and_membership_when_asked(store: &dyn Store) {
+    let app = app(store).await;
+    member(store, &app, "ada@example.org", Role::User).await;
+    let cmd = invite(&app, "bob@example.org", Role::Admin, T0);
+    let bob_token = cmd.token.hash();
+    store.invite(cmd).await.expect("invite");
+    let t1 = T0.plus(INTERVAL * 2);
+    drain(store, t1).await;
+    let only = |to: &str, now| {
+        let (mut cmd, code) = signup(&app, to, now);
+        cmd.is_invitation_only = true;
+        (cmd, code)
+    };
+
+    let stranger = store.send_signup_code(only("eve@example.org", t1).0).await.expect("send");
+    let (bob_cmd, bob_code) = only("bob@example.org", t1);
+    let invited = store.send_signup_code(bob_cmd).await.expect("send");
+    let member = store.send_signup_code(signup(&app, "ada@example.org", t1).0).await.expect("send");
+    let member_again = store.send_signup_code(signup(&app, "ada@example.org", t1).0).await.expect("send");
+    let queued = claim_all(store, t1).await;
+    let joined = store.verify_signup(verify(&app, "bob@example.org", &bob_code, t1)).await.expect("verify");
+
+    assert_eq!((stranger, invited), (SignupRecord::NotInvited, SignupRecord::CodeSent));
+    assert_eq!((member, member_again), (SignupRecord::AlreadyMember, SignupRecord::AlreadyMember));
+    let mut kinds: Vec<(String, MailKind, Role)> =
+        queued.iter().map(|m| (m.to.as_str().to_owned(), m.kind, m.role)).collect();
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kinds,
+        [
+            ("ada@example.org".to_owned(), MailKind::AccountExists, Role::User),
+            ("bob@example.org".to_owned(), MailKind::SignupCode, Role::Admin),
+        ],
+        "one account-exists note within the interval; the code carries the invitation's role"
+    );
+    let VerifyRecord::Joined(bob) = joined else { panic!("expected Joined, got {joined:?}") };
+    assert_eq!(bob.role, Role::Admin);
+    let lookup = store.invitation_by_token(&bob_token).await.expect("lookup").expect("token is kept");
+    assert_eq!(lookup.invitation.status, InvitationStatus::Accepted);
+}
+
+pub async fn send_signup_code_replaces_the_code_when_resent_after_the_interval(store: &dyn Store) {
+    let app = app(store).await;
+    let (cmd, first_code) = signup(&app, "ada@example.org", T0);
+    store.send_signup_code(cmd).await.expect("send");
+    let (mut soon, _) = signup(&app, "ada@example.org", T0.plus(Duration::from_secs(10)));
+    soon.password_hash = None;
+    let later = T0.plus(INTERVAL);
+    let (mut resend, second_code) = signup(&app, "ada@example.org", later);
+    resend.password_hash = None;
+    let (mut nobody, _) = signup(&app, "eve@example.org", later);
+    nobody.password_hash = None;
+
+    let throttled = store.send_signup_code(soon).await.expect("send");
+    let resent = store.send_signup_code(resend).await.expect("send");
+    let nothing = store.send_signup_code(nobody).await.expect("send");
+    let queued = claim_all(store, later).await;
+    let old = store.verify_signup(verify(&app, "ada@example.org", &first_code, later)).await.expect("verify");
+    let new = store.verify_signup(verify(&app, "ada@example.org", &second_code, later)).await.expect("verify");
+
+    assert_eq!((throttled, resent, nothing), (SignupRecord::CodeSent, SignupRecord::CodeSent, SignupRecord::CodeSent));
+    let codes: Vec<String> =
+        queued.iter().filter_map(|m| m.code.as_ref()).map(|c| c.code.expose().to_owned()).collect();
+    assert_eq!(
+        codes,
+        [first_code.expose().to_owned(), second_code.expose().to_owned()],
+        "no email for the throttled or unknown"
+    );
+    if first_code.expose() != second_code.expose() {
+        assert!(matches!(old, VerifyRecord::WrongCode), "the old code stops working: {old:?}");
+    }
+    assert!(matches!(new, VerifyRecord::Joined(_)), "{new:?}");
 }

@@ -1,0 +1,222 @@
+//! Apps, their API keys, and the server-wide secrets.
+
+use sqlx_core::from_row::FromRow;
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_core::query_scalar::query_scalar;
+use sqlx_core::row::Row;
+use sqlx_postgres::{PgConnection, PgRow};
+use usher_core::model::{Actor, ApiKeyRecord, App, AppSettings, AuditAction};
+use usher_core::secret::TokenHash;
+use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
+use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
+
+use super::audit::{self, Event};
+use super::rows::{app_by_id, bigint, decode, timestamp};
+
+/// Inserts the app, its first API key and the audit record; returns the app as stored.
+pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::Result<App> {
+    let settings = &new.settings;
+    query(
+        "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
+                           sender_name, sender_email, cors_origins, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)",
+    )
+    .bind(new.id.as_str())
+    .bind(&new.name)
+    .bind(&new.app_url)
+    // Whole seconds, as the column says; the lifetime is configured in seconds anyway.
+    .bind(bigint(settings.invitation_ttl.as_secs())?)
+    .bind(settings.invite_policy.as_str())
+    .bind(settings.is_signup_open)
+    .bind(settings.sender_name.as_deref())
+    .bind(settings.sender_email.as_ref().map(EmailAddress::as_str))
+    .bind(cors_json(settings)?)
+    .bind(new.now.as_millis())
+    .execute(&mut *conn)
+    .await?;
+    insert_key(conn, &new.id, &new.api_key, new.now).await?;
+    audit::record(
+        conn,
+        &Event {
+            app_id: &new.id,
+            actor: &Actor::ApiKey(new.api_key.id.clone()),
+            action: AuditAction::AppCreated,
+            subject_email: None,
+            invitation_id: None,
+            at: new.now,
+        },
+    )
+    .await?;
+    app_by_id(conn, &new.id).await?.ok_or(sqlx_core::Error::RowNotFound)
+}
+
+/// Stores the app's name, URL and settings; `None` when it does not exist.
+pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Result<Option<App>> {
+    let settings = &app.settings;
+    let changed = query(
+        "UPDATE apps SET name = $2, app_url = $3, invitation_ttl_secs = $4, invite_policy = $5, \
+                         is_signup_open = $6, sender_name = $7, sender_email = $8, cors_origins = $9::jsonb \
+         WHERE id = $1",
+    )
+    .bind(app.id.as_str())
+    .bind(&app.name)
+    .bind(&app.app_url)
+    .bind(bigint(settings.invitation_ttl.as_secs())?)
+    .bind(settings.invite_policy.as_str())
+    .bind(settings.is_signup_open)
+    .bind(settings.sender_name.as_deref())
+    .bind(settings.sender_email.as_ref().map(EmailAddress::as_str))
+    .bind(cors_json(settings)?)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    app_by_id(conn, &app.id).await
+}
+
+/// The extra CORS origins as the JSON array the column holds.
+fn cors_json(settings: &AppSettings) -> sqlx_core::Result<String> {
+    serde_json::to_string(&settings.cors_origins).map_err(|e| sqlx_core::Error::Encode(Box::new(e)))
+}
+
+/// True when at least one app exists.
+pub(super) async fn any_exist(conn: &mut PgConnection) -> sqlx_core::Result<bool> {
+    query_scalar("SELECT EXISTS (SELECT 1 FROM apps)").fetch_one(conn).await
+}
+
+/// An `api_keys` row as the service sees it.
+struct KeyRow(ApiKeyRecord);
+
+impl FromRow<'_, PgRow> for KeyRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self(ApiKeyRecord {
+            id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
+            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
+            name: row.try_get("name")?,
+            created_at: timestamp(row, "created_at")?,
+        }))
+    }
+}
+
+/// The unrevoked API key with this hash.
+pub(super) async fn api_key(conn: &mut PgConnection, hash: &TokenHash) -> sqlx_core::Result<Option<ApiKeyRecord>> {
+    let row: Option<KeyRow> =
+        query_as("SELECT id, app_id, name, created_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(hash.as_str())
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|KeyRow(key)| key))
+}
+
+/// Stores a key of the app (its hash only).
+async fn insert_key(conn: &mut PgConnection, app_id: &AppId, key: &NewApiKey, now: Timestamp) -> sqlx_core::Result<()> {
+    query("INSERT INTO api_keys (id, app_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(key.id.as_str())
+        .bind(app_id.as_str())
+        .bind(&key.name)
+        .bind(key.hash.as_str())
+        .bind(now.as_millis())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores another API key of the app, with an audit record of who made it.
+pub(super) async fn create_api_key(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    key: &NewApiKey,
+    by: &Actor,
+    now: Timestamp,
+) -> sqlx_core::Result<ApiKeyRecord> {
+    insert_key(conn, app_id, key, now).await?;
+    audit::record(
+        conn,
+        &Event {
+            app_id,
+            actor: by,
+            action: AuditAction::ApiKeyCreated,
+            subject_email: None,
+            invitation_id: None,
+            at: now,
+        },
+    )
+    .await?;
+    Ok(ApiKeyRecord { id: key.id.clone(), app_id: app_id.clone(), name: key.name.clone(), created_at: now })
+}
+
+/// The app's unrevoked API keys, oldest first.
+pub(super) async fn api_keys(conn: &mut PgConnection, app_id: &AppId) -> sqlx_core::Result<Vec<ApiKeyRecord>> {
+    let rows: Vec<KeyRow> = query_as(
+        "SELECT id, app_id, name, created_at FROM api_keys WHERE app_id = $1 AND revoked_at IS NULL \
+         ORDER BY created_at, id",
+    )
+    .bind(app_id.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|KeyRow(key)| key).collect())
+}
+
+/// Revokes one of the app's keys unless it is the last one; see [`KeyRevocation`].
+pub(super) async fn revoke_api_key(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &ApiKeyId,
+    by: &Actor,
+    now: Timestamp,
+) -> sqlx_core::Result<KeyRevocation> {
+    // Locking the live keys makes two revocations of the app's last two keys take turns: the
+    // second one re-reads the keys after the first commits, finds one left, and refuses.
+    let live: Vec<String> = query_scalar(
+        "SELECT id FROM api_keys WHERE app_id = $1 AND revoked_at IS NULL ORDER BY created_at, id FOR UPDATE",
+    )
+    .bind(app_id.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    if !live.iter().any(|live| live == id.as_str()) {
+        return Ok(KeyRevocation::NotFound);
+    }
+    if live.len() == 1 {
+        return Ok(KeyRevocation::LastKey);
+    }
+    query("UPDATE api_keys SET revoked_at = $3 WHERE app_id = $1 AND id = $2 AND revoked_at IS NULL")
+        .bind(app_id.as_str())
+        .bind(id.as_str())
+        .bind(now.as_millis())
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        &Event {
+            app_id,
+            actor: by,
+            action: AuditAction::ApiKeyRevoked,
+            subject_email: None,
+            invitation_id: None,
+            at: now,
+        },
+    )
+    .await?;
+    Ok(KeyRevocation::Revoked)
+}
+
+/// The secret named `name`, stored as `candidate` first if there is none yet. The first
+/// writer wins; everyone after reads its value (a concurrent insert waits for the first one's
+/// commit, then does nothing, and the next statement sees the committed value).
+pub(super) async fn server_secret(
+    conn: &mut PgConnection,
+    name: &str,
+    candidate: &str,
+    now: Timestamp,
+) -> sqlx_core::Result<String> {
+    query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(candidate)
+        .bind(now.as_millis())
+        .execute(&mut *conn)
+        .await?;
+    query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(conn).await
+}

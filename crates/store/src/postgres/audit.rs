@@ -1,0 +1,64 @@
+//! The audit log: one row per thing that changed, written in the transaction that changed it,
+//! so the log never records what did not happen nor misses what did.
+
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_postgres::PgConnection;
+use usher_core::model::{Actor, AuditAction, AuditEvent};
+use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
+
+use super::rows::{AuditRow, actor_columns, bigint};
+
+/// One audit record.
+pub(super) struct Event<'a> {
+    /// The app it happened in.
+    pub(super) app_id: &'a AppId,
+    /// Who did it.
+    pub(super) actor: &'a Actor,
+    /// What was done.
+    pub(super) action: AuditAction,
+    /// The address it concerned, if any.
+    pub(super) subject_email: Option<&'a EmailAddress>,
+    /// The invitation it concerned, if any.
+    pub(super) invitation_id: Option<&'a InvitationId>,
+    /// When.
+    pub(super) at: Timestamp,
+}
+
+/// Appends `event` to the log.
+pub(super) async fn record(conn: &mut PgConnection, event: &Event<'_>) -> sqlx_core::Result<()> {
+    let (actor_kind, actor_id) = actor_columns(event.actor);
+    query(
+        "INSERT INTO audit_events (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(event.app_id.as_str())
+    .bind(actor_kind)
+    .bind(actor_id)
+    .bind(event.action.as_str())
+    .bind(event.subject_email.map(EmailAddress::as_str))
+    .bind(event.invitation_id.map(InvitationId::as_str))
+    .bind(event.at.as_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The app's audit log, newest first, before the entry `before` (if given), at most `limit`.
+pub(super) async fn list(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    before: Option<i64>,
+    limit: u32,
+) -> sqlx_core::Result<Vec<AuditEvent>> {
+    let rows: Vec<AuditRow> = query_as(
+        "SELECT id, actor_kind, actor_id, action, subject_email, invitation_id, created_at FROM audit_events \
+         WHERE app_id = $1 AND id < COALESCE($2, 9223372036854775807) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(app_id.as_str())
+    .bind(before)
+    .bind(bigint(limit.into())?)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|AuditRow(event)| event).collect())
+}

@@ -1,0 +1,114 @@
+//! Managing invitations: listing them with filters and a cursor, and revoking them.
+
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_core::query_scalar::query_scalar;
+use sqlx_postgres::PgConnection;
+use usher_core::model::{Actor, AuditAction, Invitation, InvitationStatus};
+use usher_core::store::InvitationQuery;
+use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
+
+use super::audit::{self, Event};
+use super::locks;
+use super::outbox;
+use super::rows::{self, INVITATION_COLUMNS, INVITATION_FROM, InvitationRow, bigint, parsed};
+
+/// The app's invitations matching `query`, oldest first.
+pub(super) async fn list(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    query: &InvitationQuery,
+    now: Timestamp,
+) -> sqlx_core::Result<Vec<Invitation>> {
+    // Only the filters in use become conditions, each with parameters of its own: PostgreSQL
+    // infers a parameter's type from where it stands, and `$n IS NULL` would give it none.
+    let mut params: Vec<Param<'_>> = Vec::new();
+    let mut param = |value| {
+        params.push(value);
+        format!("${}", params.len())
+    };
+    let mut conditions = vec![format!("i.app_id = {}", param(Param::Text(app_id.as_str())))];
+    // Expiry is computed, not stored: "pending" and "expired" split stored pending rows by time.
+    match query.status {
+        None => {}
+        Some(InvitationStatus::Pending) => {
+            conditions.push(format!("i.status = 'pending' AND i.expires_at > {}", param(Param::Int(now.as_millis()))));
+        }
+        Some(InvitationStatus::Expired) => {
+            conditions.push(format!("i.status = 'pending' AND i.expires_at <= {}", param(Param::Int(now.as_millis()))));
+        }
+        Some(other) => conditions.push(format!("i.status = {}", param(Param::Text(other.as_str())))),
+    }
+    if let Some(email) = &query.email {
+        conditions.push(format!("i.email = {}", param(Param::Text(email.as_str()))));
+    }
+    if let Some((at, id)) = &query.after {
+        let (later, same, id) =
+            (param(Param::Int(at.as_millis())), param(Param::Int(at.as_millis())), param(Param::Text(id.as_str())));
+        conditions.push(format!("(i.created_at > {later} OR (i.created_at = {same} AND i.id > {id}))"));
+    }
+    let limit = param(Param::Int(bigint(query.limit.into())?));
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS} FROM {INVITATION_FROM} WHERE {} ORDER BY i.created_at, i.id LIMIT {limit}",
+        conditions.join(" AND ")
+    );
+
+    let mut select = query_as::<_, InvitationRow>(&sql);
+    for value in params {
+        select = match value {
+            Param::Int(n) => select.bind(n),
+            Param::Text(s) => select.bind(s),
+        };
+    }
+    let rows = select.fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|InvitationRow(invitation)| invitation).collect())
+}
+
+/// A value for one of [`list`]'s numbered parameters.
+enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// Revokes the invitation if it is pending; returns it as it now is.
+pub(super) async fn revoke(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &InvitationId,
+    by: &Actor,
+    now: Timestamp,
+) -> sqlx_core::Result<Option<Invitation>> {
+    // The address's lock first, so a re-send or acceptance running now finishes before the
+    // invitation's status is judged.
+    let email: Option<String> = query_scalar("SELECT email FROM invitations WHERE id = $1 AND app_id = $2")
+        .bind(id.as_str())
+        .bind(app_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(email) = email else { return Ok(None) };
+    locks::address(conn, app_id, &parsed("email", EmailAddress::parse(&email))?).await?;
+
+    let Some(current) = rows::invitation_in_app(conn, app_id, id).await? else { return Ok(None) };
+    if current.status != InvitationStatus::Pending {
+        return Ok(Some(current));
+    }
+    query("UPDATE invitations SET status = 'revoked', updated_at = $2 WHERE id = $1 AND status = 'pending'")
+        .bind(id.as_str())
+        .bind(now.as_millis())
+        .execute(&mut *conn)
+        .await?;
+    outbox::cancel_unsent(conn, id, now).await?;
+    audit::record(
+        conn,
+        &Event {
+            app_id,
+            actor: by,
+            action: AuditAction::InvitationRevoked,
+            subject_email: Some(&current.email),
+            invitation_id: Some(id),
+            at: now,
+        },
+    )
+    .await?;
+    rows::invitation_in_app(conn, app_id, id).await
+}

@@ -1,0 +1,313 @@
+//! The PostgreSQL backend: a pool of connections to one database that any number of Usher
+//! instances share.
+//!
+//! [`PgStore`] runs every [`Store`] method as one transaction (a single-statement read as one
+//! statement) and behaves as [`crate::SqliteStore`] does, which the conformance suite checks
+//! on both. Where SQLite gets that for free from its single writer, this backend takes locks:
+//! transactions about one address take turns on an advisory lock (`locks`), so two instances
+//! inviting the same address at once produce one invitation and one re-send; the delivery
+//! workers of all instances claim outbox rows with `FOR UPDATE SKIP LOCKED` (`outbox`); and a
+//! transaction that still loses a race is run once more (`pool`).
+
+mod apps;
+mod audit;
+mod invitations;
+mod locks;
+mod management;
+mod migrate;
+mod outbox;
+mod pool;
+mod resets;
+mod rows;
+mod signups;
+mod users;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx_core::connection::Connection;
+use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::password::PasswordHash;
+use usher_core::secret::TokenHash;
+use usher_core::store::{
+    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
+    ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+};
+use usher_core::{
+    ApiKeyId, AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
+};
+
+use crate::OpenError;
+use pool::Db;
+
+/// Connections each instance keeps at most (sqlx's default). A transaction holds one for its
+/// whole length, so this bounds the transactions an instance runs at once.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// How long opening the store waits for the server to answer, so a wrong host fails start-up
+/// in seconds rather than after the operating system's TCP time-out.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A [`Store`] in a PostgreSQL database.
+pub struct PgStore {
+    /// `host:port/database`, for messages; never the user or password.
+    server: String,
+    db: Db,
+}
+
+impl PgStore {
+    /// Connects to the database `database_url` names and brings its schema up to date.
+    ///
+    /// The URL has libpq's form, `postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]`
+    /// (`postgresql://` too); what it leaves out comes from the `PG*` environment variables, as
+    /// with `psql`. This build has no TLS: `sslmode=prefer` (the default) connects in plain
+    /// text, `sslmode=require` and stricter fail to connect. The database must exist; its
+    /// tables are created or migrated here, safely while other instances start too.
+    pub async fn connect(database_url: &str) -> Result<Self, OpenError> {
+        let options =
+            PgConnectOptions::from_str(database_url).map_err(OpenError::PostgresUrl)?.application_name("usher");
+        let server = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or(options.get_username())
+        );
+        let failed = |source| OpenError::PostgresConnect { server: server.clone(), source };
+
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
+            .map_err(failed)?;
+        migrate::run(&mut conn).await?;
+        // Closing politely only tells the server sooner; the migrations are committed either way.
+        let _ = conn.close().await;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(failed)?;
+        Ok(Self { db: Db::new(pool), server })
+    }
+}
+
+/// The error a connection attempt that got no answer in time reports.
+fn timed_out() -> sqlx_core::Error {
+    let message = format!("no answer within {} s", CONNECT_TIMEOUT.as_secs());
+    sqlx_core::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
+        self.db.write(&app, |tx, app| Box::pin(apps::create(tx, app))).await
+    }
+
+    async fn has_apps(&self) -> Result<bool, StoreError> {
+        self.db.read(&(), |conn, ()| Box::pin(apps::any_exist(conn))).await
+    }
+
+    async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
+        self.db.read(id, |conn, id| Box::pin(rows::app_by_id(conn, id))).await
+    }
+
+    async fn apps(&self) -> Result<Vec<App>, StoreError> {
+        self.db.read(&(), |conn, ()| Box::pin(rows::all_apps(conn))).await
+    }
+
+    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
+        self.db.write(app, |tx, app| Box::pin(apps::update(tx, app))).await
+    }
+
+    async fn create_api_key(
+        &self,
+        app_id: &AppId,
+        key: NewApiKey,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let input = (app_id, key, by, now);
+        self.db
+            .write(&input, |tx, (app_id, key, by, now)| Box::pin(apps::create_api_key(tx, app_id, key, by, *now)))
+            .await
+    }
+
+    async fn api_keys(&self, app_id: &AppId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.db.read(app_id, |conn, app_id| Box::pin(apps::api_keys(conn, app_id))).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        app_id: &AppId,
+        id: &ApiKeyId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<KeyRevocation, StoreError> {
+        let input = (app_id, id, by, now);
+        self.db
+            .write(&input, |tx, (app_id, id, by, now)| Box::pin(apps::revoke_api_key(tx, app_id, id, by, *now)))
+            .await
+    }
+
+    async fn audit_events(
+        &self,
+        app_id: &AppId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let input = (app_id, before, limit);
+        self.db.read(&input, |conn, (app_id, before, limit)| Box::pin(audit::list(conn, app_id, *before, *limit))).await
+    }
+
+    async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.db.read(hash, |conn, hash| Box::pin(apps::api_key(conn, hash))).await
+    }
+
+    async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(rows::user_by_id(conn, app_id, id))).await
+    }
+
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+        self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
+    }
+
+    async fn user_credentials(
+        &self,
+        app_id: &AppId,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
+        self.db.read(&(app_id, email), |conn, (app_id, email)| Box::pin(users::credentials(conn, app_id, email))).await
+    }
+
+    async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError> {
+        self.db.read(app_id, |conn, app_id| Box::pin(users::list(conn, app_id))).await
+    }
+
+    async fn update_user(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        patch: UserPatch,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        let input = (app_id, id, patch, now);
+        self.db.write(&input, |tx, (app_id, id, patch, now)| Box::pin(users::update(tx, app_id, id, patch, *now))).await
+    }
+
+    async fn set_password(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        hash: PasswordHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let input = (app_id, id, hash, now);
+        self.db
+            .write(&input, |tx, (app_id, id, hash, now)| Box::pin(users::set_password(tx, app_id, id, hash, *now)))
+            .await
+    }
+
+    async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
+        self.db.write(&request, |tx, request| Box::pin(resets::request(tx, request))).await
+    }
+
+    async fn reset_password(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        password: PasswordHash,
+        now: Timestamp,
+    ) -> Result<ResetRecord, StoreError> {
+        let input = (app_id, hash, password, now);
+        self.db
+            .write(&input, |tx, (app_id, hash, password, now)| {
+                Box::pin(resets::reset(tx, app_id, hash, password, *now))
+            })
+            .await
+    }
+
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+        self.db.write(&cmd, |tx, cmd| Box::pin(signups::send_code(tx, cmd))).await
+    }
+
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+        self.db.write(&cmd, |tx, cmd| Box::pin(signups::verify(tx, cmd))).await
+    }
+
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(users::delete(tx, app_id, id))).await
+    }
+
+    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+        self.db.write(&cmd, |tx, cmd| Box::pin(invitations::invite(tx, cmd))).await
+    }
+
+    async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(rows::invitation_in_app(conn, app_id, id))).await
+    }
+
+    async fn list_invitations(
+        &self,
+        app_id: &AppId,
+        query: InvitationQuery,
+        now: Timestamp,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let input = (app_id, query, now);
+        self.db.read(&input, |conn, (app_id, query, now)| Box::pin(management::list(conn, app_id, query, *now))).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        app_id: &AppId,
+        id: &InvitationId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let input = (app_id, id, by, now);
+        self.db.write(&input, |tx, (app_id, id, by, now)| Box::pin(management::revoke(tx, app_id, id, by, *now))).await
+    }
+
+    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        self.db.snapshot(hash, |tx, hash| Box::pin(rows::token_lookup(tx, hash))).await
+    }
+
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+        self.db.write(&cmd, |tx, cmd| Box::pin(invitations::accept(tx, cmd))).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let input = (now, lease, limit);
+        self.db.write(&input, |tx, (now, lease, limit)| Box::pin(outbox::claim(tx, *now, *lease, *limit))).await
+    }
+
+    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
+        self.db.write(&(ids, now), |tx, (ids, now)| Box::pin(outbox::mark_sent(tx, ids, *now))).await
+    }
+
+    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
+        let input = (id, error, retry_at);
+        self.db.write(&input, |tx, (id, error, retry_at)| Box::pin(outbox::mark_failed(tx, id, error, *retry_at))).await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
+        // The contract passes no time; the creation stamp is informational only.
+        let input = (name, candidate, SystemClock.now());
+        self.db
+            .write(&input, |tx, (name, candidate, now)| Box::pin(apps::server_secret(tx, name, candidate, *now)))
+            .await
+    }
+}

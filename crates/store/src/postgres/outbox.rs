@@ -1,0 +1,309 @@
+//! The outbox: emails written in the same transaction as the change they announce, then
+//! leased, sent and recorded by the delivery workers of every instance.
+//!
+//! A message moves `queued` → `sending` (leased until a deadline) → `sent` | `failed`, or back
+//! to `queued` for a retry. A lease that runs out makes the message claimable again, so a
+//! worker that died mid-send delays an email but never loses it. A message whose link was
+//! replaced before it went out is `cancelled`, so a dead link is not mailed. The plaintext
+//! link secret lives only in `queued`/`sending` rows and is erased on every other status.
+//!
+//! Several instances claim at once: the claim locks the rows it picks and skips rows another
+//! claimer has locked (`FOR UPDATE SKIP LOCKED`), so no message is leased twice and no claimer
+//! waits for another.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx_core::from_row::FromRow;
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_core::query_scalar::query_scalar;
+use sqlx_core::row::Row;
+use sqlx_postgres::{PgConnection, PgRow};
+use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
+use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
+use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
+
+use super::locks;
+use super::rows::{
+    APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
+};
+
+/// A message to queue.
+pub(super) struct NewMessage<'a> {
+    /// Its id.
+    pub(super) id: &'a MessageId,
+    /// The app it is sent for.
+    pub(super) app_id: &'a AppId,
+    /// What it is for.
+    pub(super) kind: MailKind,
+    /// The recipient.
+    pub(super) recipient: &'a EmailAddress,
+    /// The invitation it belongs to, for invitation emails.
+    pub(super) invitation_id: Option<&'a InvitationId>,
+    /// The role offered or held.
+    pub(super) role: Role,
+    /// Who sent it.
+    pub(super) inviter_name: &'a str,
+    /// The link secret (invitation or reset token, sign-up code) and its expiry.
+    pub(super) link: Option<(&'a str, Timestamp)>,
+    /// When it is queued (and first due).
+    pub(super) now: Timestamp,
+}
+
+/// Queues `message`, due at once.
+pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewMessage<'_>) -> sqlx_core::Result<()> {
+    query(
+        "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
+                                      token, expires_at, status, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11)",
+    )
+    .bind(message.id.as_str())
+    .bind(message.app_id.as_str())
+    .bind(message.kind.as_str())
+    .bind(message.recipient.as_str())
+    .bind(message.invitation_id.map(InvitationId::as_str))
+    .bind(message.role.as_str())
+    .bind(message.inviter_name)
+    .bind(message.link.map(|(token, _)| token))
+    .bind(message.link.map(|(_, expires_at)| expires_at.as_millis()))
+    .bind(message.now.as_millis())
+    .bind(message.now.as_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// When the latest email of one of `kinds` to `recipient` in `app_id` queued after `since`
+/// was queued.
+pub(super) async fn latest_to(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    recipient: &EmailAddress,
+    kinds: &[MailKind],
+    since: Timestamp,
+) -> sqlx_core::Result<Option<Timestamp>> {
+    let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+    let latest: Option<i64> = query_scalar(
+        "SELECT MAX(created_at) FROM outbox_messages \
+         WHERE app_id = $1 AND recipient = $2 AND kind = ANY($3) AND created_at > $4",
+    )
+    .bind(app_id.as_str())
+    .bind(recipient.as_str())
+    .bind(kinds)
+    .bind(since.as_millis())
+    .fetch_one(conn)
+    .await?;
+    Ok(latest.map(Timestamp::from_millis))
+}
+
+/// Cancels the invitation's messages that have not gone out, because their link is about to
+/// be replaced. A message whose lease is still running is being sent right now and is left
+/// to its worker; one whose lease ran out would be claimed again, so it is cancelled too.
+pub(super) async fn cancel_unsent(
+    conn: &mut PgConnection,
+    invitation_id: &InvitationId,
+    now: Timestamp,
+) -> sqlx_core::Result<()> {
+    query(
+        "UPDATE outbox_messages SET status = 'cancelled', token = NULL, lease_until = NULL \
+         WHERE invitation_id = $1 AND (status = 'queued' OR (status = 'sending' AND lease_until <= $2))",
+    )
+    .bind(invitation_id.as_str())
+    .bind(now.as_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A due message as stored, before its app is attached.
+struct DueRow {
+    id: MessageId,
+    kind: MailKind,
+    to: EmailAddress,
+    app_id: AppId,
+    role: Role,
+    inviter_name: String,
+    token: Option<String>,
+    expires_at: Option<Timestamp>,
+    attempts: u32,
+    created_at: Timestamp,
+}
+
+impl FromRow<'_, PgRow> for DueRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self {
+            id: decode(row, "id", |s: String| MessageId::parse(&s))?,
+            kind: known(row, "kind", MailKind::parse)?,
+            to: email(row, "recipient")?,
+            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
+            role: role(row, "role")?,
+            inviter_name: row.try_get("inviter_name")?,
+            token: row.try_get("token")?,
+            expires_at: optional_timestamp(row, "expires_at")?,
+            attempts: count(row, "attempts")?,
+            created_at: timestamp(row, "created_at")?,
+        })
+    }
+}
+
+/// Leases up to `limit` due messages until `now + lease` and returns them ready to send.
+pub(super) async fn claim(
+    conn: &mut PgConnection,
+    now: Timestamp,
+    lease: Duration,
+    limit: u32,
+) -> sqlx_core::Result<Vec<OutboxMessage>> {
+    // The rows stay locked until this transaction commits their new status; a concurrent
+    // claimer skips them and takes the next due ones instead of waiting.
+    let due: Vec<DueRow> = query_as(
+        "SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at \
+         FROM outbox_messages \
+         WHERE (status = 'queued' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $2) \
+         ORDER BY next_attempt_at, id \
+         LIMIT $3 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(now.as_millis())
+    .bind(now.as_millis())
+    .bind(bigint(limit.into())?)
+    .fetch_all(&mut *conn)
+    .await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let mut apps = HashMap::new();
+    let app_ids: Vec<&str> = due.iter().map(|row| row.app_id.as_str()).collect();
+    let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ANY($1)");
+    for AppRow(app) in query_as::<_, AppRow>(&sql).bind(app_ids).fetch_all(&mut *conn).await? {
+        apps.insert(app.id.clone(), app);
+    }
+
+    let mut claimed = Vec::with_capacity(due.len());
+    for row in due {
+        let token = row.token.as_deref();
+        let (mut invitation, mut reset, mut code) = (None, None, None);
+        match (row.kind, row.expires_at) {
+            (MailKind::SignIn | MailKind::AccountExists, _) => {}
+            (MailKind::Invitation, Some(expires_at)) if let Some(token) = token.and_then(InvitationToken::parse) => {
+                invitation = Some(InvitationLink { token, expires_at });
+            }
+            (MailKind::PasswordReset, Some(expires_at)) if let Some(token) = token.and_then(ResetToken::parse) => {
+                reset = Some(ResetLink { token, expires_at });
+            }
+            (MailKind::SignupCode, Some(expires_at)) if let Some(value) = token.and_then(OneTimeCode::parse) => {
+                code = Some(SignupCode { code: value, expires_at });
+            }
+            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, _) => {
+                // Cannot happen while the invariants hold (the link is erased only with a
+                // final status); retrying would never help, so give up on it for good.
+                finish(conn, &row.id, "failed", "the message has no usable link").await?;
+                continue;
+            }
+        };
+        let app = apps.get(&row.app_id).cloned().ok_or(sqlx_core::Error::RowNotFound)?;
+        claimed.push(OutboxMessage {
+            id: row.id,
+            kind: row.kind,
+            to: row.to,
+            app,
+            role: row.role,
+            inviter_name: row.inviter_name,
+            invitation,
+            reset,
+            code,
+            attempts: row.attempts,
+            created_at: row.created_at,
+        });
+    }
+
+    if !claimed.is_empty() {
+        let ids: Vec<&str> = claimed.iter().map(|message| message.id.as_str()).collect();
+        query("UPDATE outbox_messages SET status = 'sending', lease_until = $1, attempts = attempts + 1 WHERE id = ANY($2)")
+            .bind(now.plus(lease).as_millis())
+            .bind(ids)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(claimed)
+}
+
+/// Records that the transport accepted these messages, and erases their link secrets; fails
+/// with "not found" (writing nothing) if any of them does not exist.
+pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: Timestamp) -> sqlx_core::Result<()> {
+    let mut ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let expected = ids.len();
+    let changed = query(
+        "UPDATE outbox_messages SET status = 'sent', sent_at = $1, token = NULL, lease_until = NULL \
+         WHERE id = ANY($2)",
+    )
+    .bind(now.as_millis())
+    .bind(ids)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if usize::try_from(changed).ok() != Some(expected) {
+        return Err(sqlx_core::Error::RowNotFound);
+    }
+    Ok(())
+}
+
+/// Records a failed attempt: queued again for `retry_at`, or failed for good without one.
+///
+/// A message that was cancelled, or whose invitation has been re-sent since it was claimed,
+/// is not retried but ends `cancelled`: its link no longer works, and the newer message
+/// carries the current one.
+pub(super) async fn mark_failed(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    error: &str,
+    retry_at: Option<Timestamp>,
+) -> sqlx_core::Result<()> {
+    let AddressRow(app_id, recipient) =
+        query_as("SELECT app_id, recipient AS email FROM outbox_messages WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    // A re-send of the invitation decides which message is current; waiting for any running
+    // one makes the check below see its outcome, as SQLite's single writer does.
+    locks::address(conn, &app_id, &recipient).await?;
+    let is_dead: bool = query_scalar(
+        "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, FALSE) \
+         FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
+         WHERE m.id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    match retry_at {
+        _ if is_dead => finish(conn, id, "cancelled", error).await,
+        Some(retry_at) => {
+            query(
+                "UPDATE outbox_messages \
+                 SET status = 'queued', next_attempt_at = $1, lease_until = NULL, last_error = $2 \
+                 WHERE id = $3",
+            )
+            .bind(retry_at.as_millis())
+            .bind(error)
+            .bind(id.as_str())
+            .execute(conn)
+            .await?;
+            Ok(())
+        }
+        None => finish(conn, id, "failed", error).await,
+    }
+}
+
+/// Gives a message the final `status` with `error`, and erases its link secret.
+async fn finish(conn: &mut PgConnection, id: &MessageId, status: &str, error: &str) -> sqlx_core::Result<()> {
+    query("UPDATE outbox_messages SET status = $1, token = NULL, lease_until = NULL, last_error = $2 WHERE id = $3")
+        .bind(status)
+        .bind(error)
+        .bind(id.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! Reading rows back into domain records, and the lookups several operations share.
+//!
+//! Each record has a private row type implementing sqlx's `FromRow`, a newtype around the
+//! domain record it decodes into. Stored text is parsed with the same constructors the edge
+//! uses (`EmailAddress::parse`, `Role::from_str`, the id parsers), so a record that comes out
+//! of the database is as valid as one that came in through the API; a value that does not
+//! parse is reported as a decoding error naming the column, and surfaces as a backend error.
+//! JSON columns are selected as text (`::text`), so the conversions are SQLite's.
+
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sqlx_core::decode::Decode;
+use sqlx_core::from_row::FromRow;
+use sqlx_core::query_as::query_as;
+use sqlx_core::row::Row;
+use sqlx_core::types::Type;
+use sqlx_postgres::{PgConnection, PgRow, Postgres};
+use usher_core::model::{
+    Actor, App, AppSettings, AuditEvent, Delivery, DeliveryStatus, Invitation, InvitationStatus, InvitePolicy, Inviter,
+    TokenLookup, User,
+};
+use usher_core::secret::TokenHash;
+use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Role, Timestamp, UserId};
+
+/// A stored enumeration value this build does not know.
+#[derive(Debug)]
+struct UnknownValue(String);
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unexpected stored value `{}`", self.0)
+    }
+}
+
+impl Error for UnknownValue {}
+
+/// Reports a stored value of `column` that `parse`-ing refused as a decoding error.
+pub(super) fn parsed<T, E>(column: &str, parsed: Result<T, E>) -> sqlx_core::Result<T>
+where
+    E: Into<Box<dyn Error + Send + Sync>>,
+{
+    parsed.map_err(|e| sqlx_core::Error::ColumnDecode { index: column.to_owned(), source: e.into() })
+}
+
+/// Reads column `column` as `V` and converts it with `parse`.
+pub(super) fn decode<V, T, E>(row: &PgRow, column: &str, parse: impl FnOnce(V) -> Result<T, E>) -> sqlx_core::Result<T>
+where
+    V: for<'r> Decode<'r, Postgres> + Type<Postgres>,
+    E: Into<Box<dyn Error + Send + Sync>>,
+{
+    let value: V = row.try_get(column)?;
+    parsed(column, parse(value))
+}
+
+/// Reads the BIGINT milliseconds column `column`.
+pub(super) fn timestamp(row: &PgRow, column: &str) -> sqlx_core::Result<Timestamp> {
+    row.try_get(column).map(Timestamp::from_millis)
+}
+
+/// Reads the nullable BIGINT milliseconds column `column`.
+pub(super) fn optional_timestamp(row: &PgRow, column: &str) -> sqlx_core::Result<Option<Timestamp>> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp::from_millis))
+}
+
+/// Reads the INTEGER counter `column` (never negative, by its CHECK constraint).
+pub(super) fn count(row: &PgRow, column: &str) -> sqlx_core::Result<u32> {
+    decode(row, column, |n: i32| u32::try_from(n))
+}
+
+/// Reads a stored role.
+pub(super) fn role(row: &PgRow, column: &str) -> sqlx_core::Result<Role> {
+    decode(row, column, |s: String| s.parse::<Role>())
+}
+
+/// Reads a stored, normalised email address.
+pub(super) fn email(row: &PgRow, column: &str) -> sqlx_core::Result<EmailAddress> {
+    decode(row, column, |s: String| EmailAddress::parse(&s))
+}
+
+/// Reads a value stored under one of the names `parse` knows.
+pub(super) fn known<T>(row: &PgRow, column: &str, parse: fn(&str) -> Option<T>) -> sqlx_core::Result<T> {
+    decode(row, column, |s: String| parse(&s).ok_or(UnknownValue(s)))
+}
+
+/// How an actor is stored: `(actor_kind, actor_id)`.
+pub(super) fn actor_columns(actor: &Actor) -> (&'static str, &str) {
+    match actor {
+        Actor::ApiKey(id) => ("api_key", id.as_str()),
+        Actor::User(id) => ("user", id.as_str()),
+    }
+}
+
+/// Reads an actor back from its `kind_column` and `id_column`.
+pub(super) fn actor(row: &PgRow, kind_column: &str, id_column: &str) -> sqlx_core::Result<Actor> {
+    let kind: String = row.try_get(kind_column)?;
+    decode(row, id_column, |id: String| -> Result<Actor, Box<dyn Error + Send + Sync>> {
+        match kind.as_str() {
+            "api_key" => Ok(Actor::ApiKey(ApiKeyId::parse(&id)?)),
+            "user" => Ok(Actor::User(UserId::parse(&id)?)),
+            _ => Err(Box::new(UnknownValue(kind))),
+        }
+    })
+}
+
+/// Converts a count or limit for a BIGINT parameter.
+pub(super) fn bigint(n: u64) -> sqlx_core::Result<i64> {
+    i64::try_from(n).map_err(|e| sqlx_core::Error::Encode(Box::new(e)))
+}
+
+/// An app and an address in it (columns `app_id` and `email`): whose lock to take.
+pub(super) struct AddressRow(pub(super) AppId, pub(super) EmailAddress);
+
+impl FromRow<'_, PgRow> for AddressRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self(decode(row, "app_id", |s: String| AppId::parse(&s))?, email(row, "email")?))
+    }
+}
+
+/// The columns [`AppRow`] reads.
+pub(super) const APP_COLUMNS: &str = "id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
+                                      sender_name, sender_email, cors_origins::text AS cors_origins, created_at";
+
+/// An `apps` row selected with [`APP_COLUMNS`].
+pub(super) struct AppRow(pub(super) App);
+
+impl FromRow<'_, PgRow> for AppRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        let settings = AppSettings {
+            invitation_ttl: Duration::from_secs(decode(row, "invitation_ttl_secs", |s: i64| u64::try_from(s))?),
+            invite_policy: known(row, "invite_policy", InvitePolicy::parse)?,
+            is_signup_open: row.try_get("is_signup_open")?,
+            sender_name: row.try_get("sender_name")?,
+            sender_email: decode(row, "sender_email", |s: Option<String>| {
+                s.as_deref().map(EmailAddress::parse).transpose()
+            })?,
+            cors_origins: decode(row, "cors_origins", |s: String| serde_json::from_str::<Vec<String>>(&s))?,
+        };
+        Ok(Self(App {
+            id: decode(row, "id", |s: String| AppId::parse(&s))?,
+            name: row.try_get("name")?,
+            app_url: row.try_get("app_url")?,
+            settings,
+            created_at: timestamp(row, "created_at")?,
+        }))
+    }
+}
+
+/// The app with this id.
+pub(super) async fn app_by_id(conn: &mut PgConnection, id: &AppId) -> sqlx_core::Result<Option<App>> {
+    let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1");
+    let row: Option<AppRow> = query_as(&sql).bind(id.as_str()).fetch_optional(conn).await?;
+    Ok(row.map(|AppRow(app)| app))
+}
+
+/// Every app, oldest first.
+pub(super) async fn all_apps(conn: &mut PgConnection) -> sqlx_core::Result<Vec<App>> {
+    let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, id");
+    let rows: Vec<AppRow> = query_as(&sql).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|AppRow(app)| app).collect())
+}
+
+/// The columns [`UserRow`] reads; never the password hash, which only sign-in needs.
+pub(super) const USER_COLUMNS: &str = "id, app_id, email, full_name, role, is_verified, is_disabled, \
+                                       custom::text AS custom, created_at, updated_at";
+
+/// A `users` row selected with [`USER_COLUMNS`].
+pub(super) struct UserRow(pub(super) User);
+
+impl FromRow<'_, PgRow> for UserRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self(User {
+            id: decode(row, "id", |s: String| UserId::parse(&s))?,
+            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
+            email: email(row, "email")?,
+            full_name: row.try_get("full_name")?,
+            role: role(row, "role")?,
+            is_verified: row.try_get("is_verified")?,
+            is_disabled: row.try_get("is_disabled")?,
+            custom: decode(row, "custom", |s: String| serde_json::from_str::<Map<String, Value>>(&s))?,
+            created_at: timestamp(row, "created_at")?,
+            updated_at: timestamp(row, "updated_at")?,
+        }))
+    }
+}
+
+/// The member of `app_id` with this id.
+pub(super) async fn user_by_id(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &UserId,
+) -> sqlx_core::Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND id = $2");
+    let row: Option<UserRow> = query_as(&sql).bind(app_id.as_str()).bind(id.as_str()).fetch_optional(conn).await?;
+    Ok(row.map(|UserRow(user)| user))
+}
+
+/// The member of `app_id` with this (normalised) address.
+pub(super) async fn user_by_email(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> sqlx_core::Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND email = $2");
+    let row: Option<UserRow> = query_as(&sql).bind(app_id.as_str()).bind(email.as_str()).fetch_optional(conn).await?;
+    Ok(row.map(|UserRow(user)| user))
+}
+
+/// The columns [`InvitationRow`] reads: an invitation with the delivery state of its latest
+/// message, selected `FROM` [`INVITATION_FROM`].
+pub(super) const INVITATION_COLUMNS: &str = "\
+    i.id, i.app_id, i.email, i.role, i.status, i.inviter_kind, i.inviter_id, i.inviter_name, \
+    i.expires_at, i.times_sent, i.last_sent_at, i.created_at, i.updated_at, \
+    m.status AS delivery_status, m.attempts AS delivery_attempts, \
+    m.last_error AS delivery_last_error, m.sent_at AS delivery_sent_at";
+
+/// Where [`INVITATION_COLUMNS`] come from. The join is an inner one: every invitation is
+/// written together with its first message, so a missing message is a broken invariant and
+/// reads as "not found" rather than as a made-up delivery state.
+pub(super) const INVITATION_FROM: &str = "invitations i JOIN outbox_messages m ON m.id = i.latest_message_id";
+
+/// An invitation row selected with [`INVITATION_COLUMNS`].
+pub(super) struct InvitationRow(pub(super) Invitation);
+
+impl FromRow<'_, PgRow> for InvitationRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        let delivery = Delivery {
+            status: known(row, "delivery_status", delivery_status)?,
+            attempts: count(row, "delivery_attempts")?,
+            last_error: row.try_get("delivery_last_error")?,
+            sent_at: optional_timestamp(row, "delivery_sent_at")?,
+        };
+        Ok(Self(Invitation {
+            id: decode(row, "id", |s: String| InvitationId::parse(&s))?,
+            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
+            email: email(row, "email")?,
+            role: role(row, "role")?,
+            status: known(row, "status", InvitationStatus::parse)?,
+            invited_by: Inviter {
+                actor: actor(row, "inviter_kind", "inviter_id")?,
+                display_name: row.try_get("inviter_name")?,
+            },
+            expires_at: timestamp(row, "expires_at")?,
+            times_sent: count(row, "times_sent")?,
+            last_sent_at: timestamp(row, "last_sent_at")?,
+            delivery,
+            created_at: timestamp(row, "created_at")?,
+            updated_at: timestamp(row, "updated_at")?,
+        }))
+    }
+}
+
+/// What an outbox status means for the invitation's delivery. A message in flight is still
+/// queued as far as anyone watching is concerned; a cancelled one was given up on.
+fn delivery_status(outbox_status: &str) -> Option<DeliveryStatus> {
+    match outbox_status {
+        "queued" | "sending" => Some(DeliveryStatus::Queued),
+        "sent" => Some(DeliveryStatus::Sent),
+        "failed" | "cancelled" => Some(DeliveryStatus::Failed),
+        _ => None,
+    }
+}
+
+/// The invitation with this id.
+pub(super) async fn invitation_by_id(conn: &mut PgConnection, id: &InvitationId) -> sqlx_core::Result<Invitation> {
+    let sql = format!("SELECT {INVITATION_COLUMNS} FROM {INVITATION_FROM} WHERE i.id = $1");
+    let InvitationRow(invitation) = query_as(&sql).bind(id.as_str()).fetch_one(conn).await?;
+    Ok(invitation)
+}
+
+/// The invitation of `app_id` with this id, if any.
+pub(super) async fn invitation_in_app(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &InvitationId,
+) -> sqlx_core::Result<Option<Invitation>> {
+    let sql = format!("SELECT {INVITATION_COLUMNS} FROM {INVITATION_FROM} WHERE i.id = $1 AND i.app_id = $2");
+    let row: Option<InvitationRow> =
+        query_as(&sql).bind(id.as_str()).bind(app_id.as_str()).fetch_optional(conn).await?;
+    Ok(row.map(|InvitationRow(invitation)| invitation))
+}
+
+/// An invitation found by one of its tokens, and whether that token is still its current one.
+struct TokenRow(Invitation, bool);
+
+impl FromRow<'_, PgRow> for TokenRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        let InvitationRow(invitation) = InvitationRow::from_row(row)?;
+        Ok(Self(invitation, row.try_get("is_current")?))
+    }
+}
+
+/// The invitation this token (current or replaced) belongs to, with its app.
+pub(super) async fn token_lookup(conn: &mut PgConnection, hash: &TokenHash) -> sqlx_core::Result<Option<TokenLookup>> {
+    // The invitation and its token in one statement, so they are read in one snapshot even
+    // outside a transaction.
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS}, t.replaced_at IS NULL AS is_current \
+         FROM {INVITATION_FROM} JOIN invitation_tokens t ON t.invitation_id = i.id WHERE t.token_hash = $1"
+    );
+    let row: Option<TokenRow> = query_as(&sql).bind(hash.as_str()).fetch_optional(&mut *conn).await?;
+    let Some(TokenRow(invitation, is_current)) = row else { return Ok(None) };
+    let app = app_by_id(conn, &invitation.app_id).await?.ok_or(sqlx_core::Error::RowNotFound)?;
+    Ok(Some(TokenLookup { invitation, app, is_current }))
+}
+
+/// An audit log entry.
+pub(super) struct AuditRow(pub(super) AuditEvent);
+
+impl FromRow<'_, PgRow> for AuditRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self(AuditEvent {
+            id: row.try_get("id")?,
+            actor: actor(row, "actor_kind", "actor_id")?,
+            action: row.try_get("action")?,
+            subject_email: row.try_get("subject_email")?,
+            invitation_id: row.try_get("invitation_id")?,
+            created_at: timestamp(row, "created_at")?,
+        }))
+    }
+}
