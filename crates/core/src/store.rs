@@ -267,6 +267,11 @@ pub trait Store: Send + Sync + 'static {
     /// Creates an app with its first API key (and an audit record).
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError>;
 
+    /// Creates `app` as [`Store::create_app`] does, but only when the database has no app yet;
+    /// `None` when it has one. Atomic, so of several instances starting at once on an empty
+    /// database exactly one creates the first app.
+    async fn create_first_app(&self, app: NewApp) -> Result<Option<App>, StoreError>;
+
     /// True when at least one app exists.
     async fn has_apps(&self) -> Result<bool, StoreError>;
 

@@ -257,7 +257,7 @@ mod tests {
     async fn fixture_with(answer: Answer, others: &[&str], wrap: fn(Arc<dyn Store>) -> Arc<dyn Outbox>) -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
-            usher_store::connect(&format!("sqlite://{}", dir.path().join("usher.db").display())).expect("store");
+            usher_store::connect(&format!("sqlite://{}", dir.path().join("usher.db").display())).await.expect("store");
         let clock = Arc::new(ManualClock::starting_now());
         let key = ApiKeyId::generate();
         let app_id = AppId::generate();

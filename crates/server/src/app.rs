@@ -55,6 +55,7 @@ impl App {
     /// [`App::build`] with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = usher_store::connect(settings.database_url.expose())
+            .await
             .with_context(|| format!("cannot open database {}", settings.database_url))?;
         let jwt_secret = match &settings.jwt_secret {
             Some(secret) => secret.clone(),

@@ -48,6 +48,31 @@ pub async fn create_app(
     app_url: AppUrl,
     settings: AppSettings,
 ) -> Result<CreatedApp, CreateAppError> {
+    let (new_app, api_key) = new_app(clock, name, app_url, settings)?;
+    let app = store.create_app(new_app).await?;
+    Ok(CreatedApp { app, api_key })
+}
+
+/// Creates the first app if the database has none (and no other instance creates it first).
+pub async fn create_first_app(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    public_url: &Url,
+) -> Result<Option<CreatedApp>, CreateAppError> {
+    if store.has_apps().await? {
+        return Ok(None);
+    }
+    let (new_app, api_key) = new_app(clock, "My App", AppUrl::Welcome(public_url.clone()), AppSettings::default())?;
+    Ok(store.create_first_app(new_app).await?.map(|app| CreatedApp { app, api_key }))
+}
+
+/// A checked app with a new API key, ready to store, and the key's secret.
+fn new_app(
+    clock: &dyn Clock,
+    name: &str,
+    app_url: AppUrl,
+    settings: AppSettings,
+) -> Result<(NewApp, ApiKey), CreateAppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(CreateAppError::InvalidName);
@@ -68,20 +93,7 @@ pub async fn create_app(
         api_key: NewApiKey { id: ApiKeyId::generate(), name: "default".into(), hash: api_key.hash() },
         now: clock.now(),
     };
-    let app = store.create_app(new_app).await?;
-    Ok(CreatedApp { app, api_key })
-}
-
-/// Creates the first app if the database has none.
-pub async fn create_first_app(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    public_url: &Url,
-) -> Result<Option<CreatedApp>, CreateAppError> {
-    if store.has_apps().await? {
-        return Ok(None);
-    }
-    create_app(store, clock, "My App", AppUrl::Welcome(public_url.clone()), AppSettings::default()).await.map(Some)
+    Ok((new_app, api_key))
 }
 
 fn validate_app_url(text: &str) -> Result<String, CreateAppError> {

@@ -1,15 +1,15 @@
 //! Usher's storage: the backends that implement [`usher_core::Store`], their migrations, and
-//! [`connect_async`], which picks a backend from a `DATABASE_URL`.
+//! [`connect`], which picks a backend from a `DATABASE_URL`.
 //!
 //! SQLite ([`SqliteStore`]) is the embedded default; PostgreSQL ([`PgStore`]) is for several
 //! server instances sharing one database. Both pass the same conformance suite
-//! (`tests/conformance`), so the service cannot tell them apart. Opening PostgreSQL is
-//! asynchronous (a network connection, then migrations), so only [`connect_async`] opens
-//! both; the synchronous [`connect`] stays for SQLite-only callers.
+//! (`tests/conformance`), so the service cannot tell them apart.
 
 mod migrate;
 mod postgres;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,12 +26,6 @@ pub use sqlite::SqliteStore;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    /// The synchronous [`connect`] was given a PostgreSQL URL; only [`connect_async`] opens one.
-    #[error(
-        "a postgres:// DATABASE_URL must be opened with usher_store::connect_async; \
-         usher_store::connect opens SQLite only"
-    )]
-    PostgresNeedsAsync,
     /// The URL's scheme is not one this build knows.
     #[error(
         "unsupported database URL scheme `{0}:`; accepted are sqlite://PATH, \
@@ -122,22 +116,11 @@ pub enum OpenError {
 /// relative to the working directory or absolute (`sqlite:///var/lib/usher/usher.db`); the
 /// query string is ignored, and the file and its directory are created when missing. And
 /// `postgres://` or `postgresql://` URLs in libpq's form (see [`PgStore::connect`]).
-pub async fn connect_async(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
+pub async fn connect(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
     match target(database_url)? {
         // Opening a file and migrating it blocks briefly; this runs once, at startup.
         Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
         Target::Postgres => Ok(Arc::new(PgStore::connect(database_url).await?)),
-    }
-}
-
-/// Opens a SQLite database as [`connect_async`] does, for callers outside async code.
-///
-/// A PostgreSQL URL is refused with [`OpenError::PostgresNeedsAsync`]: its connection and
-/// migrations are asynchronous.
-pub fn connect(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
-    match target(database_url)? {
-        Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
-        Target::Postgres => Err(OpenError::PostgresNeedsAsync),
     }
 }
 
@@ -204,21 +187,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn connect_refuses_with_a_pointer_to_connect_async_when_url_is_postgres() {
-        for url in ["postgres://usher:hunter2@db/usher", "postgresql://db/usher"] {
-            let error = connect(url).err().expect(url);
-
-            let message = error.to_string();
-            assert!(matches!(error, OpenError::PostgresNeedsAsync), "{url}");
-            assert!(message.contains("connect_async"), "{message}");
-            assert!(!message.contains("hunter2"), "{message}");
-        }
-    }
-
     #[tokio::test]
-    async fn connect_async_names_the_url_part_but_not_the_password_when_postgres_url_is_invalid() {
-        let error = connect_async("postgres://usher:hunter2@db:notaport/usher").await.err().expect("refused");
+    async fn connect_names_the_url_part_but_not_the_password_when_postgres_url_is_invalid() {
+        let error = connect("postgres://usher:hunter2@db:notaport/usher").await.err().expect("refused");
 
         let message = format!("{error}: {:?}", std::error::Error::source(&error).map(ToString::to_string));
         assert!(matches!(error, OpenError::PostgresUrl(_)), "{message}");
@@ -243,23 +214,12 @@ mod tests {
         assert!(matches!(target("sqlite://?mode=rwc"), Err(OpenError::EmptyPath)));
     }
 
-    #[test]
-    fn connect_creates_missing_directories_when_path_is_nested() {
+    #[tokio::test]
+    async fn connect_creates_missing_directories_when_path_is_nested() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("a/b/usher.db");
 
-        let store = connect(&format!("sqlite://{}?mode=rwc", file.display()));
-
-        assert!(store.is_ok(), "{:?}", store.err());
-        assert!(file.exists());
-    }
-
-    #[tokio::test]
-    async fn connect_async_opens_sqlite_when_url_is_sqlite() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("usher.db");
-
-        let store = connect_async(&format!("sqlite://{}", file.display())).await;
+        let store = connect(&format!("sqlite://{}?mode=rwc", file.display())).await;
 
         assert!(store.is_ok(), "{:?}", store.err());
         assert!(file.exists());

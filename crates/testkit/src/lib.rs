@@ -1,6 +1,10 @@
 //! Test-only helpers: [`TestApp`] runs the real server in-process on a random port with a
-//! fresh SQLite database and a file mail transport in a temporary directory; [`MailDir`]
-//! reads back the `.eml` files the delivery worker wrote.
+//! fresh database and a file mail transport in a temporary directory; [`MailDir`] reads back
+//! the `.eml` files the delivery worker wrote.
+//!
+//! The database is a SQLite file, or with `USHER_TEST_DATABASE=postgres` a PostgreSQL database
+//! of its own on the server `USHER_TEST_PG_URL` names (see [`usher_store::testing`]), so the
+//! same API tests run on both backends. Asking for PostgreSQL where none answers fails.
 
 mod mail;
 mod smtp;
@@ -13,9 +17,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
 use usher_core::model::AppSettings;
-use usher_core::{ManualClock, SystemClock};
+use usher_core::{ManualClock, Store, SystemClock};
 use usher_server::bootstrap::{AppUrl, create_app};
 use usher_server::{App, Settings};
+use usher_store::testing::PgDatabase;
 
 pub use mail::{Email, MailDir};
 pub use smtp::{SmtpServer, free_port};
@@ -34,9 +39,37 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The mail the server sent.
     pub mail: MailDir,
-    settings: Settings,
-    _dir: TempDir,
+    store: Arc<dyn Store>,
     _stop: oneshot::Sender<()>,
+    // Dropped after the server is told to stop, so the database outlives the store's use of it.
+    _database: TestDatabase,
+    _dir: TempDir,
+}
+
+/// The database under a [`TestApp`]; held only to remove it on drop.
+enum TestDatabase {
+    Sqlite,
+    Postgres(#[expect(dead_code, reason = "held only to drop the database on drop")] PgDatabase),
+}
+
+impl TestDatabase {
+    /// A fresh database of the backend `USHER_TEST_DATABASE` names (`sqlite`, the default, or
+    /// `postgres`), with its `DATABASE_URL`.
+    async fn create(dir: &TempDir) -> (Self, String) {
+        match std::env::var("USHER_TEST_DATABASE").as_deref() {
+            Err(_) | Ok("" | "sqlite") => {
+                (Self::Sqlite, format!("sqlite://{}?mode=rwc", dir.path().join("usher.db").display()))
+            }
+            Ok("postgres") => {
+                let db = PgDatabase::create()
+                    .await
+                    .expect("USHER_TEST_DATABASE=postgres, but no PostgreSQL answers (see USHER_TEST_PG_URL)");
+                let url = db.url().to_owned();
+                (Self::Postgres(db), url)
+            }
+            Ok(other) => panic!("USHER_TEST_DATABASE={other}: expected sqlite or postgres"),
+        }
+    }
 }
 
 impl TestApp {
@@ -58,7 +91,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
         let base = Url::parse(&format!("http://{}/", listener.local_addr().expect("local addr"))).expect("base url");
-        let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("usher.db").display());
+        let (database, database_url) = TestDatabase::create(&dir).await;
         let mail_dir = dir.path().join("mail");
         let mut settings = Settings::for_tests(&database_url, base.clone(), &mail_dir);
         configure(&mut settings);
@@ -74,6 +107,7 @@ impl TestApp {
         )
         .await
         .expect("first app");
+        let store = app.store();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.serve(listener, async {
             stopped.await.ok();
@@ -85,9 +119,10 @@ impl TestApp {
             app_url: created.app.app_url,
             clock,
             mail: MailDir::new(mail_dir),
-            settings,
-            _dir: dir,
+            store,
             _stop: stop,
+            _database: database,
+            _dir: dir,
         }
     }
 
@@ -98,9 +133,8 @@ impl TestApp {
 
     /// Creates another app with `settings`; returns its id and API key.
     pub async fn create_other_app_with(&self, name: &str, settings: AppSettings) -> (String, String) {
-        let store = usher_store::connect(self.settings.database_url.expose()).expect("open store");
         let url = AppUrl::Given("https://other.example.test/".into());
-        let created = create_app(store.as_ref(), &SystemClock, name, url, settings).await.expect("other app");
+        let created = create_app(self.store.as_ref(), &SystemClock, name, url, settings).await.expect("other app");
         (created.app.id.to_string(), created.api_key.expose().to_owned())
     }
 

@@ -14,7 +14,7 @@ pub fn create(args: &CreateAppArgs) -> anyhow::Result<()> {
     let invite_policy = if args.members_may_invite { InvitePolicy::Members } else { InvitePolicy::Admins };
     let settings = AppSettings { invite_policy, is_signup_open: args.open_signup, ..AppSettings::default() };
     super::runtime()?.block_on(async {
-        let store = usher_store::connect(url.expose()).with_context(|| format!("cannot open database {url}"))?;
+        let store = usher_store::connect(url.expose()).await.with_context(|| format!("cannot open database {url}"))?;
         let app_url = AppUrl::Given(args.app_url.clone());
         let created = create_app(store.as_ref(), &SystemClock, &args.name, app_url, settings).await?;
         let app = &created.app;

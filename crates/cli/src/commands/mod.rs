@@ -11,9 +11,11 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Logs go to stderr (stdout is for output meant to be read or parsed), filtered by
-/// `RUST_LOG`, `info` by default.
+/// `RUST_LOG`; by default `info`, without PostgreSQL's notices ("relation … already exists,
+/// skipping" from the idempotent migrations), which say nothing an operator must act on.
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let colour = std::io::stderr().is_terminal();
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).init();
 }

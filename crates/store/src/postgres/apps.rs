@@ -83,6 +83,13 @@ fn cors_json(settings: &AppSettings) -> sqlx_core::Result<String> {
 }
 
 /// True when at least one app exists.
+/// Creates `new` unless an app exists. The table lock (which reads still pass) makes instances
+/// that start at once on an empty database take turns, so only the first finds it empty.
+pub(super) async fn create_first(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::Result<Option<App>> {
+    query("LOCK TABLE apps IN EXCLUSIVE MODE").execute(&mut *conn).await?;
+    if any_exist(conn).await? { Ok(None) } else { create(conn, new).await.map(Some) }
+}
+
 pub(super) async fn any_exist(conn: &mut PgConnection) -> sqlx_core::Result<bool> {
     query_scalar("SELECT EXISTS (SELECT 1 FROM apps)").fetch_one(conn).await
 }

@@ -112,6 +112,10 @@ impl Store for PgStore {
         self.db.write(&app, |tx, app| Box::pin(apps::create(tx, app))).await
     }
 
+    async fn create_first_app(&self, app: NewApp) -> Result<Option<App>, StoreError> {
+        self.db.write(&app, |tx, app| Box::pin(apps::create_first(tx, app))).await
+    }
+
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.db.read(&(), |conn, ()| Box::pin(apps::any_exist(conn))).await
     }

@@ -93,6 +93,11 @@ impl Store for SqliteStore {
         self.worker.write(move |tx| apps::create(tx, app)).await
     }
 
+    async fn create_first_app(&self, app: NewApp) -> Result<Option<App>, StoreError> {
+        // The single writer makes the check and the insert one step.
+        self.worker.write(move |tx| if apps::any_exist(tx)? { Ok(None) } else { apps::create(tx, app).map(Some) }).await
+    }
+
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.worker.read(apps::any_exist).await
     }

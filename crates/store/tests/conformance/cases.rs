@@ -16,7 +16,7 @@ use usher_core::store::{
 };
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId};
 
-use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all};
+use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all, new_app};
 
 /// How long a claimed message stays leased in these cases.
 const LEASE: Duration = Duration::from_secs(300);
@@ -91,6 +91,18 @@ pub async fn has_apps_turns_true_when_an_app_is_created(store: &dyn Store) {
 
     assert!(!before);
     assert!(store.has_apps().await.expect("has_apps"));
+}
+
+pub async fn create_first_app_creates_one_app_when_four_race_on_an_empty_database(store: &dyn Store) {
+    let keys: Vec<ApiKey> = (0..4).map(|_| ApiKey::generate()).collect();
+
+    let created = join_all(keys.iter().map(|key| store.create_first_app(new_app(key)))).await;
+
+    let created: Vec<App> = created.into_iter().filter_map(|app| app.expect("no start fails")).collect();
+    assert_eq!(created.len(), 1, "exactly one first app");
+    assert_eq!(store.apps().await.expect("apps"), created);
+    let again = store.create_first_app(new_app(&ApiKey::generate())).await.expect("later start");
+    assert_eq!(again, None, "a database with an app gets no other first app");
 }
 
 pub async fn api_key_is_found_only_when_hash_matches(store: &dyn Store) {

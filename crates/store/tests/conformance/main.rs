@@ -2,10 +2,9 @@
 //! and run against each backend on a fresh database.
 //!
 //! The `conformance!` macro generates one module per backend with one `#[tokio::test]` per
-//! case: `sqlite` on a temporary file, `postgres` on a database of its own (see `support` for
-//! which server, and when an unreachable one skips or fails). What only one backend has
-//! (migrations, where the link secrets rest) is tested in `postgres_only` and in the SQLite
-//! backend's unit tests.
+//! case: `sqlite` on a temporary file, `postgres` on a database of its own (see
+//! `usher_store::testing` for which server, and when an unreachable one skips or fails). What
+//! only PostgreSQL has, several instances on one database, is tested in `postgres_only`.
 
 mod cases;
 mod postgres_only;
@@ -38,6 +37,7 @@ macro_rules! conformance {
 conformance!(
     app_roundtrips_settings_when_created,
     has_apps_turns_true_when_an_app_is_created,
+    create_first_app_creates_one_app_when_four_race_on_an_empty_database,
     api_key_is_found_only_when_hash_matches,
     invite_creates_pending_invitation_when_address_is_new,
     invite_resends_with_rotated_token_when_invitation_is_pending,

@@ -1,32 +1,20 @@
 //! Fresh databases and the fixtures the cases share.
 //!
-//! A PostgreSQL case runs on a database of its own, `usher_test_<random hex>`, created through
-//! the server that `USHER_TEST_PG_URL` names (default `postgres://postgres@127.0.0.1:5432/test`)
-//! and dropped afterwards. When that server cannot be reached the case prints a skip notice
-//! and passes, except on CI (`CI=true`) or with `USHER_REQUIRE_PG=1`, where it fails.
+//! A PostgreSQL case runs on a database of its own ([`PgDatabase`]), dropped afterwards; when
+//! the server cannot be reached the case prints a skip notice and passes, except on CI.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use sqlx_core::connection::Connection;
-use sqlx_core::query::query;
-use sqlx_postgres::PgConnection;
 use tempfile::TempDir;
-use url::Url;
 use usher_core::model::{Actor, App, AppSettings, Inviter};
 use usher_core::secret::{ApiKey, InvitationToken};
 use usher_core::store::{InviteCommand, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Role, Store, Timestamp};
-
-/// The PostgreSQL server the tests use when `USHER_TEST_PG_URL` is unset.
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// How long to wait for the PostgreSQL server before calling it unreachable.
-const PG_TIMEOUT: Duration = Duration::from_secs(5);
+pub use usher_store::testing::PgDatabase;
 
 /// A store on a database of its own, removed when dropped.
 pub struct TestDb {
@@ -46,7 +34,7 @@ impl TestDb {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory can be created");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("usher.db").display());
-        let store = usher_store::connect_async(&url).await.expect("a fresh SQLite database opens");
+        let store = usher_store::connect(&url).await.expect("a fresh SQLite database opens");
         Self { store, _place: Place::Sqlite(dir) }
     }
 
@@ -54,7 +42,7 @@ impl TestDb {
     /// when the server cannot be reached and that is allowed here.
     pub async fn postgres() -> Option<Self> {
         let db = PgDatabase::create().await?;
-        let store = usher_store::connect_async(db.url()).await.expect("a fresh PostgreSQL database opens");
+        let store = usher_store::connect(db.url()).await.expect("a fresh PostgreSQL database opens");
         Some(Self { store, _place: Place::Postgres(db) })
     }
 
@@ -62,80 +50,6 @@ impl TestDb {
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
-}
-
-/// A new, empty PostgreSQL database, dropped (with any connections left to it) when dropped.
-pub struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    /// Creates `usher_test_<random hex>` on the test server; `None` (after a notice) when the
-    /// server cannot be reached and that is allowed here.
-    pub async fn create() -> Option<Self> {
-        let admin_url = std::env::var("USHER_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-        let mut admin = match tokio::time::timeout(PG_TIMEOUT, PgConnection::connect(&admin_url)).await {
-            Ok(Ok(admin)) => admin,
-            Ok(Err(error)) => return unreachable(&admin_url, error),
-            Err(_) => return unreachable(&admin_url, format!("no answer within {} s", PG_TIMEOUT.as_secs())),
-        };
-        let name = format!("usher_test_{}", AppId::generate());
-        query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("the test database is created");
-        let _ = admin.close().await;
-        let mut url = Url::parse(&admin_url).expect("USHER_TEST_PG_URL is a URL");
-        url.set_path(&name);
-        Some(Self { admin_url, name, url: url.into() })
-    }
-
-    /// The database's URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // `drop` cannot await and may run on the test's runtime, which must not block on
-        // itself: the database is dropped from a thread with a runtime of its own.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url).await?;
-                query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await?;
-                admin.close().await
-            })?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-        })
-        .join();
-        // Never panic here: it may run while a failed case unwinds, and a second panic aborts.
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("could not drop test database {}: {error}", self.name),
-            Err(_) => eprintln!("could not drop test database {}: the dropping thread panicked", self.name),
-        }
-    }
-}
-
-/// Reports that the PostgreSQL server at `url` cannot be reached: a failure where PostgreSQL
-/// is required (CI), otherwise a skip notice.
-fn unreachable<T>(url: &str, reason: impl Display) -> Option<T> {
-    let shown = Url::parse(url).map_or_else(
-        |_| "an unparsable USHER_TEST_PG_URL".to_owned(),
-        |mut url| {
-            let _ = url.set_password(None);
-            url.to_string()
-        },
-    );
-    let is_ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
-    let is_required = std::env::var("USHER_REQUIRE_PG").is_ok_and(|required| !required.is_empty() && required != "0");
-    if is_ci || is_required {
-        panic!("PostgreSQL not reachable at {shown}: {reason} (required here: CI=true or USHER_REQUIRE_PG is set)");
-    }
-    eprintln!("SKIPPED: PostgreSQL not reachable at {shown}: {reason}; set USHER_TEST_PG_URL to run this case");
-    None
 }
 
 /// Runs `futures` at once on this task and returns their outputs in order: concurrent calls
@@ -171,15 +85,19 @@ pub const TTL: Duration = AppSettings::DEFAULT_INVITATION_TTL;
 /// An app created in `store`, with the secret of its first API key.
 pub async fn app_with_key(store: &dyn Store) -> (App, ApiKey) {
     let key = ApiKey::generate();
-    let new = NewApp {
+    (store.create_app(new_app(&key)).await.expect("app is created"), key)
+}
+
+/// A new app, not yet stored, whose first API key is `key`.
+pub fn new_app(key: &ApiKey) -> NewApp {
+    NewApp {
         id: AppId::generate(),
         name: "Acme".into(),
         app_url: "https://acme.example".into(),
         settings: AppSettings::default(),
         api_key: NewApiKey { id: ApiKeyId::generate(), name: "first".into(), hash: key.hash() },
         now: T0,
-    };
-    (store.create_app(new).await.expect("app is created"), key)
+    }
 }
 
 /// An app created in `store`.
