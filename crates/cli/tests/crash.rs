@@ -1,37 +1,19 @@
 //! A hard kill between claiming an email and sending it loses nothing: after a restart the
 //! email goes out once its lease runs out.
 
+mod support;
+
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base44::Role;
+use support::{serve, wait_healthy};
 use usher_testkit::{PATIENCE, SmtpServer, free_port};
 
-/// `usher serve` on `port` with `database` and `mail_url`, leasing claims for one second.
-fn serve(database: &str, port: u16, mail_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_usher"))
-        .arg("serve")
-        .env("DATABASE_URL", database)
-        .env("USHER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("USHER_MAIL_URL", mail_url)
-        .env("USHER_MAIL_LEASE", "1")
-        .env("USHER_CONFIG", "/dev/null")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start usher serve")
-}
-
-async fn wait_healthy(port: u16) {
-    let deadline = Instant::now() + PATIENCE;
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.map(|r| r.status().as_u16()).ok() != Some(200)
-    {
-        assert!(Instant::now() < deadline, "usher did not become healthy");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// Short, so the restarted server soon takes over the dead one's claim.
+const LEASE: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn email_claimed_by_a_killed_server_is_sent_once_after_restart() {
@@ -55,7 +37,7 @@ async fn email_claimed_by_a_killed_server_is_sent_once_after_restart() {
         drop(held);
     });
     let port = free_port();
-    let mut first = serve(&database, port, &format!("smtp://127.0.0.1:{blackhole_port}?tls=none"));
+    let mut first = serve(&database, port, &format!("smtp://127.0.0.1:{blackhole_port}?tls=none"), LEASE);
     wait_healthy(port).await;
     let client = base44::Client::builder()
         .server_url(format!("http://127.0.0.1:{port}"))
@@ -69,7 +51,7 @@ async fn email_claimed_by_a_killed_server_is_sent_once_after_restart() {
     first.kill().expect("kill -9");
     first.wait().expect("reaped");
     let port = free_port();
-    let mut second = serve(&database, port, &smtp.url());
+    let mut second = serve(&database, port, &smtp.url(), LEASE);
     wait_healthy(port).await;
 
     let mail = smtp.mail.wait_for("ada@example.com").await;

@@ -20,10 +20,10 @@ use usher_core::model::AppSettings;
 use usher_core::{ManualClock, Store, SystemClock};
 use usher_server::bootstrap::{AppUrl, create_app};
 use usher_server::{App, Settings};
-use usher_store::testing::PgDatabase;
 
 pub use mail::{Email, MailDir};
 pub use smtp::{SmtpServer, free_port};
+pub use usher_store::testing::PgDatabase;
 
 /// A running Usher with one app already created.
 pub struct TestApp {

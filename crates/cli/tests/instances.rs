@@ -1,0 +1,175 @@
+//! Three `usher serve` processes on one PostgreSQL database and one real SMTP server share the
+//! invites and the delivery: every invitation is stored and emailed, none twice, and a hard
+//! kill of one instance loses nothing.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::{serve, wait_healthy};
+use tokio::task::JoinSet;
+use usher_testkit::{PgDatabase, SmtpServer, free_port};
+
+/// Invites in each test.
+const INVITES: usize = 2_000;
+
+/// Requests in flight at once, spread over the instances.
+const CLIENTS: usize = 24;
+
+/// Longer than an instance takes to send what it claims (under this load on two cores), so a
+/// live instance's claims never expire; a killed one's are sent by the others this long after.
+const LEASE: Duration = Duration::from_secs(10);
+
+/// How long the delivery of all the mail may take.
+const DELIVERY_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Three instances of one app on one database, delivering to one SMTP server.
+struct Cluster {
+    app_id: String,
+    api_key: String,
+    ports: Vec<u16>,
+    servers: Vec<Child>,
+    smtp: SmtpServer,
+    _database: PgDatabase,
+}
+
+impl Cluster {
+    /// `None` (after a notice) where PostgreSQL or the test SMTP server is missing and that is
+    /// allowed (not on CI).
+    async fn start() -> Option<Self> {
+        let database = PgDatabase::create().await?;
+        let smtp = SmtpServer::start().await?;
+        let created = Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(["app", "create", "--name", "Acme", "--app-url", "https://acme.test/", "--json"])
+            .env("DATABASE_URL", database.url())
+            .output()
+            .expect("app create");
+        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+        let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let servers = ports.iter().map(|&port| serve(database.url(), port, &smtp.url(), LEASE)).collect();
+        for &port in &ports {
+            wait_healthy(port).await;
+        }
+        Some(Self {
+            app_id: created["app_id"].as_str().expect("app_id").to_owned(),
+            api_key: created["api_key"].as_str().expect("api_key").to_owned(),
+            ports,
+            servers,
+            smtp,
+            _database: database,
+        })
+    }
+
+    /// Invites `user{n}@example.com` for every `n` below [`INVITES`], request `n` going to
+    /// instance `n % 3`; when an instance does not answer, the request goes to the next one, as
+    /// a load balancer would send it. `on_progress` sees the count of answered invites.
+    async fn invite_all(&self, on_progress: impl Fn(usize) + Send + Sync + 'static) {
+        let next = Arc::new(AtomicUsize::new(0));
+        let on_progress = Arc::new(on_progress);
+        let mut clients = JoinSet::new();
+        for _ in 0..CLIENTS {
+            let (next, on_progress) = (next.clone(), on_progress.clone());
+            let (app_id, api_key, ports) = (self.app_id.clone(), self.api_key.clone(), self.ports.clone());
+            clients.spawn(async move {
+                let http = reqwest::Client::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= INVITES {
+                        return;
+                    }
+                    invite(&http, &app_id, &api_key, &ports, n).await;
+                    on_progress(n);
+                }
+            });
+        }
+        while let Some(client) = clients.join_next().await {
+            client.expect("no client panics");
+        }
+    }
+
+    /// Waits until every invited address has at least one email; returns the count per address.
+    async fn wait_for_every_email(&self) -> HashMap<String, usize> {
+        let deadline = Instant::now() + DELIVERY_PATIENCE;
+        loop {
+            let mut per_address: HashMap<String, usize> = HashMap::new();
+            for mail in self.smtp.mail.all() {
+                *per_address.entry(mail.to()).or_default() += 1;
+            }
+            if per_address.len() >= INVITES {
+                return per_address;
+            }
+            assert!(Instant::now() < deadline, "only {} of {INVITES} addresses got their email", per_address.len());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Lets the instances finish what they took on, then stops them.
+    async fn stop(mut self) {
+        // Time for any claim that is still out to run out and be sent twice, were that possible.
+        tokio::time::sleep(LEASE + Duration::from_secs(1)).await;
+        for server in &mut self.servers {
+            server.kill().ok();
+            server.wait().ok();
+        }
+    }
+}
+
+/// Invites address `n` through instance `n % 3`, moving on to the next instance when one does
+/// not answer. A re-sent request whose first try was stored before the instance died is
+/// answered 429 `RESEND_THROTTLED`: the invitation exists and its email is on its way.
+async fn invite(http: &reqwest::Client, app_id: &str, api_key: &str, ports: &[u16], n: usize) {
+    let body = serde_json::json!({ "user_email": format!("user{n}@example.com"), "role": "user" });
+    for attempt in 0..ports.len() {
+        let port = ports[(n + attempt) % ports.len()];
+        let url = format!("http://127.0.0.1:{port}/api/apps/{app_id}/runtime/users/invite-user");
+        let Ok(response) = http.post(url).bearer_auth(api_key).json(&body).send().await else { continue };
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        match (status, answer["outcome"].as_str(), answer["code"].as_str()) {
+            (200, Some("created"), _) => return,
+            (429, _, Some("RESEND_THROTTLED")) if attempt > 0 => return,
+            _ => panic!("invite {n} on port {port}: {status} {answer}"),
+        }
+    }
+    panic!("invite {n}: no instance answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_send_each_of_2000_invitations_exactly_once() {
+    let Some(cluster) = Cluster::start().await else { return };
+
+    cluster.invite_all(|_| {}).await;
+    let per_address = cluster.wait_for_every_email().await;
+    cluster.stop().await;
+
+    let twice: Vec<_> = per_address.iter().filter(|&(_, &count)| count > 1).collect();
+    assert_eq!(per_address.len(), INVITES);
+    assert!(twice.is_empty(), "emailed more than once: {twice:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_lose_no_invitation_and_no_email_when_one_is_killed_halfway() {
+    let Some(mut cluster) = Cluster::start().await else { return };
+    let mut victim = cluster.servers.remove(0);
+    let victim_pid = victim.id();
+
+    // Killed from the progress callback, so the kill lands while requests are in flight.
+    cluster
+        .invite_all(move |n| {
+            if n == INVITES / 2 {
+                // SIGKILL: no shutdown, claims and requests in flight are cut off.
+                Command::new("kill").args(["-9", &victim_pid.to_string()]).status().expect("kill -9");
+            }
+        })
+        .await;
+    victim.wait().expect("the killed instance is reaped");
+    let per_address = cluster.wait_for_every_email().await;
+    cluster.stop().await;
+
+    assert_eq!(per_address.len(), INVITES, "every invited address got its email");
+}

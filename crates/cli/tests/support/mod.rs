@@ -1,0 +1,32 @@
+//! `usher serve` as a child process, for the tests that kill it or run several.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use usher_testkit::PATIENCE;
+
+/// `usher serve` on `port` with `database` and `mail_url`, leasing each claimed email for
+/// `lease` (the time after which another process sends an email a dead one had claimed).
+pub fn serve(database: &str, port: u16, mail_url: &str, lease: Duration) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_usher"))
+        .arg("serve")
+        .env("DATABASE_URL", database)
+        .env("USHER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("USHER_MAIL_URL", mail_url)
+        .env("USHER_MAIL_LEASE", lease.as_secs().to_string())
+        .env("USHER_CONFIG", "/dev/null")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start usher serve")
+}
+
+/// Waits until the server on `port` answers `/healthz` with 200.
+pub async fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.map(|r| r.status().as_u16()).ok() != Some(200)
+    {
+        assert!(Instant::now() < deadline, "usher did not become healthy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
