@@ -5,14 +5,17 @@
 //! they make — create, re-send, remind; join or refuse — is made on what the previous
 //! transaction about that address committed, never on a state another one is changing.
 
+use std::collections::HashSet;
+
+use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
-use sqlx_core::query_scalar::query_scalar;
-use sqlx_postgres::PgConnection;
-use usher_core::InvitationId;
-use usher_core::model::{Actor, AuditAction, LinkState, MailKind};
+use sqlx_core::row::Row;
+use sqlx_postgres::{PgConnection, PgRow};
+use usher_core::model::{Actor, AuditAction, Delivery, Invitation, InvitationStatus, LinkState, MailKind};
 use usher_core::secret::TokenHash;
 use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
+use usher_core::{InvitationId, Timestamp};
 
 use super::audit::{self, Event};
 use super::locks;
@@ -25,121 +28,194 @@ const INVITE_KINDS: [MailKind; 2] = [MailKind::Invitation, MailKind::SignIn];
 /// Applies the rules of inviting to one address.
 pub(super) async fn invite(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<InviteRecord> {
     locks::address(conn, &cmd.app_id, &cmd.email).await?;
-    invite_locked(conn, cmd).await
+    invite_locked(conn, std::slice::from_ref(cmd)).await.map(|mut records| records.remove(0))
 }
 
-/// Applies the rules of inviting to each command in turn, in one transaction.
+/// Applies the rules of inviting to each command, in one transaction, as if one after another.
 pub(super) async fn invite_batch(
     conn: &mut PgConnection,
     cmds: &[InviteCommand],
 ) -> sqlx_core::Result<Vec<InviteRecord>> {
     // One lock for the app rather than one per address: see `locks`.
     locks::apps(conn, cmds.iter().map(|cmd| &cmd.app_id)).await?;
+    let mut addresses = HashSet::with_capacity(cmds.len());
+    if cmds.iter().all(|cmd| addresses.insert((&cmd.app_id, &cmd.email))) {
+        return invite_locked(conn, cmds).await;
+    }
+    // An address twice: the second command must see what the first wrote.
     let mut records = Vec::with_capacity(cmds.len());
     for cmd in cmds {
-        records.push(invite_locked(conn, cmd).await?);
+        records.extend(invite_locked(conn, std::slice::from_ref(cmd)).await?);
     }
     Ok(records)
 }
 
-/// Throttle, remind a member, re-send a pending invitation, or create one; the caller holds
-/// the address's lock.
-async fn invite_locked(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<InviteRecord> {
-    let now = cmd.now;
-    // Rule 6: any email to this address counts, whichever case produced it.
-    let since = now.minus(cmd.resend_interval);
-    if let Some(last) = outbox::latest_to(conn, &cmd.app_id, &cmd.email, &INVITE_KINDS, since).await? {
-        return Ok(InviteRecord::Throttled { retry_after: now.until(last.plus(cmd.resend_interval)) });
-    }
+/// What the rules of inviting decide on for one address: the latest invite email to it within
+/// the resend interval, whether it belongs to a member, and its pending invitation.
+struct Situation {
+    last_email_at: Option<i64>,
+    is_member: bool,
+    pending_id: Option<String>,
+}
 
-    // Rule 5: a member gets a sign-in email; the member itself is left alone.
-    if let Some(user) = rows::user_by_email(conn, &cmd.app_id, &cmd.email).await? {
-        outbox::enqueue(
-            conn,
-            &NewMessage {
-                id: &cmd.message_id,
-                app_id: &cmd.app_id,
-                kind: MailKind::SignIn,
-                recipient: &cmd.email,
-                invitation_id: None,
-                role: user.role,
-                inviter_name: &cmd.inviter.display_name,
-                link: None,
-                now,
+impl FromRow<'_, PgRow> for Situation {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self {
+            last_email_at: row.try_get("last_email_at")?,
+            is_member: row.try_get("is_member")?,
+            pending_id: row.try_get("pending_id")?,
+        })
+    }
+}
+
+/// The situation of each command's address, in order, read in one statement.
+async fn situations(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<Situation>> {
+    let kinds: Vec<&str> = INVITE_KINDS.iter().map(|kind| kind.as_str()).collect();
+    query_as(
+        "SELECT \
+           (SELECT MAX(o.created_at) FROM outbox_messages o \
+            WHERE o.app_id = c.app_id AND o.recipient = c.email AND o.kind = ANY($4) AND o.created_at > c.since) \
+             AS last_email_at, \
+           EXISTS (SELECT 1 FROM users u WHERE u.app_id = c.app_id AND u.email = c.email) AS is_member, \
+           (SELECT i.id FROM invitations i WHERE i.app_id = c.app_id AND i.email = c.email AND i.status = 'pending') \
+             AS pending_id \
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS c(app_id, email, since, n) \
+         ORDER BY c.n",
+    )
+    .bind(cmds.iter().map(|cmd| cmd.app_id.as_str()).collect::<Vec<_>>())
+    .bind(cmds.iter().map(|cmd| cmd.email.as_str()).collect::<Vec<_>>())
+    .bind(cmds.iter().map(|cmd| cmd.now.minus(cmd.resend_interval).as_millis()).collect::<Vec<_>>())
+    .bind(kinds)
+    .fetch_all(conn)
+    .await
+}
+
+/// Throttles, reminds a member, re-sends a pending invitation, or creates one, for each
+/// command (of distinct addresses); the caller holds the addresses' locks.
+///
+/// Creating, the common case, costs two statements for the whole batch: the situations, then
+/// every created row. Round trips, not rows, are what an invite costs; the rarer cases take a
+/// few statements each.
+async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<InviteRecord>> {
+    let situations = situations(conn, cmds).await?;
+    let mut records = Vec::with_capacity(cmds.len());
+    let mut creates = Vec::new();
+    for (cmd, situation) in cmds.iter().zip(situations) {
+        let record = match situation {
+            // Rule 6: any email to this address counts, whichever case produced it.
+            Situation { last_email_at: Some(last), .. } => InviteRecord::Throttled {
+                retry_after: cmd.now.until(Timestamp::from_millis(last).plus(cmd.resend_interval)),
             },
-        )
-        .await?;
-        record(conn, cmd, AuditAction::MemberReminded, None).await?;
-        return Ok(InviteRecord::AlreadyMember(user));
+            // Rule 5: a member gets a sign-in email; the member itself is left alone.
+            Situation { is_member: true, .. } => remind(conn, cmd).await?,
+            // Rule 4: a pending invitation (even one past its expiry) is re-sent with a fresh
+            // link, expiry and the latest role.
+            Situation { pending_id: Some(id), .. } => {
+                let id = parsed("id", InvitationId::parse(&id))?;
+                InviteRecord::Resent(resend(conn, cmd, &id).await?)
+            }
+            Situation { .. } => {
+                creates.push(cmd);
+                InviteRecord::Created(created_invitation(cmd))
+            }
+        };
+        records.push(record);
     }
+    if !creates.is_empty() {
+        create(conn, &creates).await?;
+    }
+    Ok(records)
+}
 
-    let pending: Option<String> =
-        query_scalar("SELECT id FROM invitations WHERE app_id = $1 AND email = $2 AND status = 'pending'")
-            .bind(cmd.app_id.as_str())
-            .bind(cmd.email.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let pending = pending.map(|id| parsed("id", InvitationId::parse(&id))).transpose()?;
-    let (invitation_id, action) = match &pending {
-        // Rule 4: a pending invitation (even one past its expiry) is re-sent with a fresh
-        // link, expiry and the latest role.
-        Some(id) => {
-            resend(conn, cmd, id).await?;
-            (id.clone(), AuditAction::InvitationResent)
-        }
-        None => {
-            create(conn, cmd).await?;
-            (cmd.invitation_id.clone(), AuditAction::InvitationCreated)
-        }
-    };
-    insert_token(conn, &invitation_id, cmd).await?;
+/// Queues a sign-in email to the member the command's address belongs to.
+async fn remind(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<InviteRecord> {
+    let user = rows::user_by_email(conn, &cmd.app_id, &cmd.email).await?.ok_or(sqlx_core::Error::RowNotFound)?;
     outbox::enqueue(
         conn,
         &NewMessage {
             id: &cmd.message_id,
             app_id: &cmd.app_id,
-            kind: MailKind::Invitation,
+            kind: MailKind::SignIn,
             recipient: &cmd.email,
-            invitation_id: Some(&invitation_id),
-            role: cmd.role,
+            invitation_id: None,
+            role: user.role,
             inviter_name: &cmd.inviter.display_name,
-            link: Some((cmd.token.expose(), cmd.expires_at)),
-            now,
+            link: None,
+            now: cmd.now,
         },
     )
     .await?;
-    record(conn, cmd, action, Some(&invitation_id)).await?;
-    let invitation = rows::invitation_by_id(conn, &invitation_id).await?;
-    Ok(if pending.is_some() { InviteRecord::Resent(invitation) } else { InviteRecord::Created(invitation) })
+    record(conn, cmd, AuditAction::MemberReminded, None).await?;
+    Ok(InviteRecord::AlreadyMember(user))
 }
 
-/// Inserts a new pending invitation, sent once.
-async fn create(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<()> {
-    let (inviter_kind, inviter_id) = actor_columns(&cmd.inviter.actor);
+/// Writes each command's new pending invitation, sent once, with its token hash, its queued
+/// email and its audit record, all in one statement. (Foreign keys between the rows are
+/// checked at the end of the statement, when all of them are in.)
+async fn create(conn: &mut PgConnection, cmds: &[&InviteCommand]) -> sqlx_core::Result<()> {
+    let column = |f: fn(&InviteCommand) -> &str| cmds.iter().map(|cmd| f(cmd)).collect::<Vec<&str>>();
+    let millis = |f: fn(&InviteCommand) -> Timestamp| cmds.iter().map(|cmd| f(cmd).as_millis()).collect::<Vec<i64>>();
+    let token_hashes: Vec<String> = cmds.iter().map(|cmd| cmd.token.hash().as_str().to_owned()).collect();
     query(
-        "INSERT INTO invitations (id, app_id, email, role, status, inviter_kind, inviter_id, inviter_name, \
-                                  expires_at, times_sent, last_sent_at, latest_message_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, 1, $9, $10, $11, $12)",
+        "WITH c AS ( \
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                                $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[]) \
+             WITH ORDINALITY AS c(id, app_id, email, role, inviter_kind, inviter_id, inviter_name, expires_at, \
+                                  now, message_id, token_hash, token, n)), \
+         invitation AS ( \
+           INSERT INTO invitations (id, app_id, email, role, status, inviter_kind, inviter_id, inviter_name, \
+                                    expires_at, times_sent, last_sent_at, latest_message_id, created_at, updated_at) \
+           SELECT id, app_id, email, role, 'pending', inviter_kind, inviter_id, inviter_name, expires_at, 1, now, \
+                  message_id, now, now FROM c), \
+         token AS ( \
+           INSERT INTO invitation_tokens (token_hash, invitation_id, created_at) SELECT token_hash, id, now FROM c), \
+         email AS ( \
+           INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
+                                        token, expires_at, status, next_attempt_at, created_at) \
+           SELECT message_id, app_id, 'invitation', email, id, role, inviter_name, token, expires_at, 'queued', \
+                  now, now FROM c) \
+         INSERT INTO audit_events (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \
+         SELECT app_id, inviter_kind, inviter_id, $13, email, id, now FROM c ORDER BY n",
     )
-    .bind(cmd.invitation_id.as_str())
-    .bind(cmd.app_id.as_str())
-    .bind(cmd.email.as_str())
-    .bind(cmd.role.as_str())
-    .bind(inviter_kind)
-    .bind(inviter_id)
-    .bind(&cmd.inviter.display_name)
-    .bind(cmd.expires_at.as_millis())
-    .bind(cmd.now.as_millis())
-    .bind(cmd.message_id.as_str())
-    .bind(cmd.now.as_millis())
-    .bind(cmd.now.as_millis())
+    .bind(column(|cmd| cmd.invitation_id.as_str()))
+    .bind(column(|cmd| cmd.app_id.as_str()))
+    .bind(column(|cmd| cmd.email.as_str()))
+    .bind(column(|cmd| cmd.role.as_str()))
+    .bind(column(|cmd| actor_columns(&cmd.inviter.actor).0))
+    .bind(column(|cmd| actor_columns(&cmd.inviter.actor).1))
+    .bind(column(|cmd| &cmd.inviter.display_name))
+    .bind(millis(|cmd| cmd.expires_at))
+    .bind(millis(|cmd| cmd.now))
+    .bind(column(|cmd| cmd.message_id.as_str()))
+    .bind(token_hashes)
+    .bind(column(|cmd| cmd.token.expose()))
+    .bind(AuditAction::InvitationCreated.as_str())
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Retires the pending invitation's current link and its unsent emails, and refreshes it.
-async fn resend(conn: &mut PgConnection, cmd: &InviteCommand, id: &InvitationId) -> sqlx_core::Result<()> {
+/// The invitation [`create`] wrote for `cmd`, as reading it back would return it.
+fn created_invitation(cmd: &InviteCommand) -> Invitation {
+    Invitation {
+        id: cmd.invitation_id.clone(),
+        app_id: cmd.app_id.clone(),
+        email: cmd.email.clone(),
+        role: cmd.role,
+        status: InvitationStatus::Pending,
+        invited_by: cmd.inviter.clone(),
+        expires_at: cmd.expires_at,
+        times_sent: 1,
+        last_sent_at: cmd.now,
+        delivery: Delivery::queued(),
+        created_at: cmd.now,
+        updated_at: cmd.now,
+    }
+}
+
+/// Retires the pending invitation's current link and its unsent emails, refreshes it, and
+/// queues its email with a new link.
+async fn resend(conn: &mut PgConnection, cmd: &InviteCommand, id: &InvitationId) -> sqlx_core::Result<Invitation> {
     // The old hash stays, marked replaced, so its link can say why it stopped working.
     query("UPDATE invitation_tokens SET replaced_at = $1 WHERE invitation_id = $2 AND replaced_at IS NULL")
         .bind(cmd.now.as_millis())
@@ -163,9 +239,26 @@ async fn resend(conn: &mut PgConnection, cmd: &InviteCommand, id: &InvitationId)
     .bind(cmd.now.as_millis())
     .bind(cmd.message_id.as_str())
     .bind(id.as_str())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    insert_token(conn, id, cmd).await?;
+    outbox::enqueue(
+        conn,
+        &NewMessage {
+            id: &cmd.message_id,
+            app_id: &cmd.app_id,
+            kind: MailKind::Invitation,
+            recipient: &cmd.email,
+            invitation_id: Some(id),
+            role: cmd.role,
+            inviter_name: &cmd.inviter.display_name,
+            link: Some((cmd.token.expose(), cmd.expires_at)),
+            now: cmd.now,
+        },
+    )
+    .await?;
+    record(conn, cmd, AuditAction::InvitationResent, Some(id)).await?;
+    rows::invitation_by_id(conn, id).await
 }
 
 /// Stores the hash of the command's token as the invitation's current one.

@@ -7,10 +7,12 @@
 //! transactions about one address take turns on an advisory lock (`locks`), so two instances
 //! inviting the same address at once produce one invitation and one re-send; the delivery
 //! workers of all instances claim outbox rows with `FOR UPDATE SKIP LOCKED` (`outbox`); and a
-//! transaction that still loses a race is run once more (`pool`).
+//! transaction that still loses a race is run once more (`pool`). Single invites arriving at
+//! once share a transaction (`group`).
 
 mod apps;
 mod audit;
+mod group;
 mod invitations;
 mod locks;
 mod management;
@@ -40,6 +42,7 @@ use usher_core::{
 };
 
 use crate::OpenError;
+use group::InviteQueue;
 use pool::Db;
 
 /// Connections each instance keeps at most (sqlx's default). A transaction holds one for its
@@ -55,6 +58,7 @@ pub struct PgStore {
     /// `host:port/database`, for messages; never the user or password.
     server: String,
     db: Db,
+    invites: InviteQueue,
 }
 
 impl PgStore {
@@ -90,7 +94,8 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(failed)?;
-        Ok(Self { db: Db::new(pool), server })
+        let db = Db::new(pool);
+        Ok(Self { invites: InviteQueue::start(db.clone()), db, server })
     }
 }
 
@@ -252,7 +257,7 @@ impl Store for PgStore {
     }
 
     async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
-        self.db.write(&cmd, |tx, cmd| Box::pin(invitations::invite(tx, cmd))).await
+        self.invites.invite(cmd).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {

@@ -28,7 +28,8 @@ const ONE_PENDING_PER_EMAIL: &str = "invitations_one_pending_per_email";
 const SERIALIZATION_FAILURE: &str = "40001";
 const DEADLOCK_DETECTED: &str = "40P01";
 
-/// The pool every store method borrows a connection from.
+/// The pool every store method borrows a connection from (cloning shares it).
+#[derive(Clone)]
 pub(super) struct Db {
     pool: PgPool,
 }
