@@ -32,7 +32,6 @@ wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$bench/invite.lua" "$url"
 usher_rate="$(awk '/Requests\/sec/ {print $2}' wrk.out)"
 non2xx="$(awk '/Non-2xx/ {print $5}' wrk.out)"
 
-[ -n "${USHER_BENCH_PROFILE:-}" ] && exit 0
 echo "== pgbench, the same two rows per transaction, $connections connections, ${seconds}s"
 pgbench -n -c"$connections" -j2 -T"$seconds" -D app="$app" -f "$bench/pg_invite.sql" "$pg/usher_bench" | tee pgbench.out
 pgbench_rate="$(awk '/^tps/ {print $3}' pgbench.out)"

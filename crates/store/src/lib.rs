@@ -5,6 +5,7 @@
 //! server instances sharing one database. Both pass the same conformance suite
 //! (`tests/conformance`), so the service cannot tell them apart.
 
+mod cached;
 mod migrate;
 mod postgres;
 mod sqlite;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use usher_core::Store;
 
+pub use cached::{CachedStore, FRESH_FOR};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -110,18 +112,20 @@ pub enum OpenError {
     PostgresMigrate(#[source] sqlx_core::migrate::MigrateError),
 }
 
-/// Opens the database that `database_url` names, migrates it, and returns it as a [`Store`].
+/// Opens the database that `database_url` names, migrates it, and returns it as a [`Store`]
+/// behind a [`CachedStore`].
 ///
 /// Accepted: `sqlite://PATH?mode=rwc`, `sqlite://PATH` and `sqlite:PATH`, where PATH is
 /// relative to the working directory or absolute (`sqlite:///var/lib/usher/usher.db`); the
 /// query string is ignored, and the file and its directory are created when missing. And
 /// `postgres://` or `postgresql://` URLs in libpq's form (see [`PgStore::connect`]).
 pub async fn connect(database_url: &str) -> Result<Arc<dyn Store>, OpenError> {
-    match target(database_url)? {
+    let store: Arc<dyn Store> = match target(database_url)? {
         // Opening a file and migrating it blocks briefly; this runs once, at startup.
-        Target::Sqlite(path) => Ok(Arc::new(SqliteStore::open(&path)?)),
-        Target::Postgres => Ok(Arc::new(PgStore::connect(database_url).await?)),
-    }
+        Target::Sqlite(path) => Arc::new(SqliteStore::open(&path)?),
+        Target::Postgres => Arc::new(PgStore::connect(database_url).await?),
+    };
+    Ok(Arc::new(CachedStore::new(store)))
 }
 
 /// The backend a `DATABASE_URL` names.

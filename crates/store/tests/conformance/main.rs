@@ -6,6 +6,7 @@
 //! `usher_store::testing` for which server, and when an unreachable one skips or fails). What
 //! only PostgreSQL has, several instances on one database, is tested in `postgres_only`.
 
+mod cached;
 mod cases;
 mod postgres_only;
 mod support;

@@ -1,0 +1,281 @@
+//! A cache of the two lookups every API request makes, the app in the path and the API key
+//! in the `Authorization` header, in front of either backend.
+//!
+//! Found entries are kept for [`FRESH_FOR`]; misses are never kept, so an app or key created
+//! by another process works at once. A change made through this store (an app's settings, a
+//! revoked key) drops the entry at once; one made by another instance on the same database is
+//! seen within [`FRESH_FOR`]: that is how long a key revoked on one instance may still work on
+//! another.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::password::PasswordHash;
+use usher_core::secret::TokenHash;
+use usher_core::store::{
+    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
+    ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+};
+use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Store, StoreError, Timestamp, UserId};
+
+/// How long a found app or key is served from memory.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// Entries each map holds at most; a full map is emptied, which costs one lookup per entry.
+const CAPACITY: usize = 4096;
+
+/// A [`Store`] that answers [`Store::app`] and [`Store::api_key`] from memory when it can.
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    apps: Recent<AppId, App>,
+    keys: Recent<TokenHash, ApiKeyRecord>,
+}
+
+impl CachedStore {
+    /// Caches lookups in front of `inner`.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self { inner, apps: Recent::default(), keys: Recent::default() }
+    }
+}
+
+/// Values found recently, with when they were found.
+struct Recent<K, V> {
+    entries: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Self { entries: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Recent<K, V> {
+    /// The value found for `key` less than [`FRESH_FOR`] ago.
+    fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(key).filter(|(found, _)| found.elapsed() < FRESH_FOR).map(|(_, value)| value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+
+    /// Drops every entry whose value `matches`.
+    fn forget(&self, matches: impl Fn(&V) -> bool) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.retain(|_, (_, value)| !matches(value));
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for CachedStore {
+    async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
+        if let Some(app) = self.apps.get(id) {
+            return Ok(Some(app));
+        }
+        let app = self.inner.app(id).await?;
+        if let Some(app) = &app {
+            self.apps.put(id.clone(), app.clone());
+        }
+        Ok(app)
+    }
+
+    async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        if let Some(record) = self.keys.get(hash) {
+            return Ok(Some(record));
+        }
+        let record = self.inner.api_key(hash).await?;
+        if let Some(record) = &record {
+            self.keys.put(hash.clone(), record.clone());
+        }
+        Ok(record)
+    }
+
+    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
+        // Forgotten after the write too: a lookup racing with it may have cached the old app.
+        self.apps.forget(|cached| cached.id == app.id);
+        let updated = self.inner.update_app(app).await;
+        self.apps.forget(|cached| cached.id == app.id);
+        updated
+    }
+
+    async fn revoke_api_key(
+        &self,
+        app_id: &AppId,
+        id: &ApiKeyId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<KeyRevocation, StoreError> {
+        let revoked = self.inner.revoke_api_key(app_id, id, by, now).await;
+        self.keys.forget(|cached| &cached.id == id);
+        revoked
+    }
+
+    async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
+        self.inner.create_app(app).await
+    }
+
+    async fn create_first_app(&self, app: NewApp) -> Result<Option<App>, StoreError> {
+        self.inner.create_first_app(app).await
+    }
+
+    async fn has_apps(&self) -> Result<bool, StoreError> {
+        self.inner.has_apps().await
+    }
+
+    async fn apps(&self) -> Result<Vec<App>, StoreError> {
+        self.inner.apps().await
+    }
+
+    async fn create_api_key(
+        &self,
+        app_id: &AppId,
+        key: NewApiKey,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        self.inner.create_api_key(app_id, key, by, now).await
+    }
+
+    async fn api_keys(&self, app_id: &AppId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.api_keys(app_id).await
+    }
+
+    async fn audit_events(
+        &self,
+        app_id: &AppId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.audit_events(app_id, before, limit).await
+    }
+
+    async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.inner.user(app_id, id).await
+    }
+
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+        self.inner.invite_batch(cmds).await
+    }
+
+    async fn user_credentials(
+        &self,
+        app_id: &AppId,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
+        self.inner.user_credentials(app_id, email).await
+    }
+
+    async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError> {
+        self.inner.users(app_id).await
+    }
+
+    async fn update_user(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        patch: UserPatch,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        self.inner.update_user(app_id, id, patch, now).await
+    }
+
+    async fn set_password(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        hash: PasswordHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_password(app_id, id, hash, now).await
+    }
+
+    async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
+        self.inner.request_password_reset(request).await
+    }
+
+    async fn reset_password(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        password: PasswordHash,
+        now: Timestamp,
+    ) -> Result<ResetRecord, StoreError> {
+        self.inner.reset_password(app_id, hash, password, now).await
+    }
+
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+        self.inner.send_signup_code(cmd).await
+    }
+
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+        self.inner.verify_signup(cmd).await
+    }
+
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+        self.inner.delete_user(app_id, id).await
+    }
+
+    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+        self.inner.invite(cmd).await
+    }
+
+    async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        self.inner.invitation(app_id, id).await
+    }
+
+    async fn list_invitations(
+        &self,
+        app_id: &AppId,
+        query: InvitationQuery,
+        now: Timestamp,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        self.inner.list_invitations(app_id, query, now).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        app_id: &AppId,
+        id: &InvitationId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Option<Invitation>, StoreError> {
+        self.inner.revoke_invitation(app_id, id, by, now).await
+    }
+
+    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        self.inner.invitation_by_token(hash).await
+    }
+
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+        self.inner.accept_invitation(cmd).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.inner.claim_outbox(now, lease, limit).await
+    }
+
+    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
+        self.inner.mark_sent(ids, now).await
+    }
+
+    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
+        self.inner.mark_failed(id, error, retry_at).await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
+        self.inner.server_secret(name, candidate).await
+    }
+}
