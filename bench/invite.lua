@@ -6,7 +6,8 @@ function setup(thread)
   thread_id = thread_id + 1
 end
 function init(args)
-  prefix = "w" .. id .. "-"
+  -- The start time keeps addresses distinct across runs against one database.
+  prefix = "w" .. os.time() .. "-" .. id .. "-"
 end
 request = function()
   counter = counter + 1

@@ -26,8 +26,8 @@ const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 24 * 60 * 60;
 /// Where the data lives; shared by every command that opens the database.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DatabaseArgs {
-    /// Database: `sqlite://PATH?mode=rwc` (embedded; PostgreSQL arrives in a later release)
-    /// [default: sqlite://usher-data/usher.db?mode=rwc]
+    /// Database: `sqlite://PATH?mode=rwc` (embedded), or `postgres://USER[:PASS]@HOST[:PORT]/DB`
+    /// for several instances sharing one database [default: sqlite://usher-data/usher.db?mode=rwc]
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }

@@ -155,14 +155,22 @@ pub(super) async fn claim(
     limit: u32,
 ) -> sqlx_core::Result<Vec<OutboxMessage>> {
     // The rows stay locked until this transaction commits their new status; a concurrent
-    // claimer skips them and takes the next due ones instead of waiting.
+    // claimer skips them and takes the next due ones instead of waiting. Due and stale rows are
+    // found by two index scans that stop at the limit: one query with `OR` would collect and
+    // sort every due row first, which grows with a backlog just when claiming must be fast.
     let due: Vec<DueRow> = query_as(
-        "SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at \
-         FROM outbox_messages \
-         WHERE (status = 'queued' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $2) \
-         ORDER BY next_attempt_at, id \
-         LIMIT $3 \
-         FOR UPDATE SKIP LOCKED",
+        "WITH due AS ( \
+           SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
+                  next_attempt_at \
+           FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         stale AS ( \
+           SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
+                  next_attempt_at \
+           FROM outbox_messages WHERE status = 'sending' AND lease_until <= $2 \
+           ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         SELECT * FROM due UNION ALL SELECT * FROM stale \
+         ORDER BY next_attempt_at, id LIMIT $3",
     )
     .bind(now.as_millis())
     .bind(now.as_millis())
