@@ -6,7 +6,7 @@ use crate::access::AccessTokens;
 use crate::clock::Clock;
 use crate::id::{AppId, UserId};
 use crate::model::{App, Invitation, LinkState, User};
-use crate::password::{Password, WeakPassword};
+use crate::password::{self, Password, WeakPassword};
 use crate::secret::InvitationToken;
 use crate::store::{AcceptCommand, AcceptRecord, Store, StoreError};
 
@@ -101,7 +101,7 @@ impl JoinService {
         let password = Password::new(password)?;
         // argon2id is slow by design; keep it off the async workers.
         let password_hash =
-            tokio::task::spawn_blocking(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+            password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         let token = InvitationToken::parse(token).ok_or(JoinError::Link(LinkState::Unknown))?;
         let cmd = AcceptCommand {
             token_hash: token.hash(),

@@ -1,12 +1,18 @@
 //! Passwords: the rules a new password must meet, and argon2id hashing.
 //!
-//! Hashing is deliberately slow and memory-hungry; callers run it on a blocking thread.
+//! Hashing uses argon2id with the `argon2` crate's defaults, OWASP's recommended minimum:
+//! 19 MiB of memory, 2 passes, 1 lane. It is deliberately slow and memory-hungry, so callers
+//! run it through [`off_thread`], which keeps it off the async workers and lets only one hash
+//! per core run at once: a burst of joins or sign-ins queues instead of multiplying 19 MiB.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, PasswordHash as PhcHash};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+use tokio::task::JoinError;
 
 use crate::id::random_bytes;
 
@@ -14,6 +20,17 @@ use crate::id::random_bytes;
 pub const MIN_LEN: usize = 8;
 /// Longest password accepted; bounds the work one request can ask of the hasher.
 pub const MAX_LEN: usize = 256;
+
+/// Turns for argon2 work: one per core.
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from)));
+
+/// Runs `work` (hashing or verifying) on a blocking thread once a hashing turn is free.
+pub async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, JoinError> {
+    // The semaphore is never closed, so acquiring cannot fail.
+    let _turn = HASHING.acquire().await.expect("the hashing semaphore is never closed");
+    tokio::task::spawn_blocking(work).await
+}
 
 /// A password that meets the rules; its text is never printed.
 pub struct Password(SecretString);
@@ -42,7 +59,8 @@ impl Password {
         }
     }
 
-    /// Hashes with argon2id (the crate's default parameters) and a fresh random salt.
+    /// Hashes with argon2id (see the module docs) and a fresh random salt. Slow: call it
+    /// through [`off_thread`].
     pub fn hash(&self) -> PasswordHash {
         let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt length");
         let phc = Argon2::default()
@@ -51,7 +69,7 @@ impl Password {
         PasswordHash(phc.to_string())
     }
 
-    /// True when this password produced `hash`.
+    /// True when this password produced `hash`. Slow: call it through [`off_thread`].
     pub fn verify(&self, hash: &PasswordHash) -> bool {
         PhcHash::new(&hash.0)
             .is_ok_and(|phc| Argon2::default().verify_password(self.0.expose_secret().as_bytes(), &phc).is_ok())
@@ -88,6 +106,10 @@ impl fmt::Debug for PasswordHash {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -99,6 +121,30 @@ mod tests {
         assert!(hash.as_str().starts_with("$argon2id$"));
         assert!(password.verify(&hash));
         assert!(!Password::new("incorrect horse".into()).expect("long enough").verify(&hash));
+    }
+
+    #[tokio::test]
+    async fn off_thread_runs_no_more_hashes_at_once_than_there_are_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+
+        let tasks: Vec<_> = (0..cores * 3)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(off_thread(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task").expect("work");
+        }
+
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=cores).contains(&most), "{most} hashes ran at once on {cores} cores");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::email::EmailAddress;
 use crate::id::{AppId, MessageId};
 use crate::model::{App, LinkState, User};
-use crate::password::{Password, WeakPassword};
+use crate::password::{self, Password, WeakPassword};
 use crate::secret::ResetToken;
 use crate::store::{ResetRecord, ResetRequest, Store, StoreError};
 
@@ -78,8 +78,7 @@ impl ResetService {
     pub async fn reset(&self, app_id: &AppId, token: &str, new_password: String) -> Result<User, ResetError> {
         let token = ResetToken::parse(token.trim()).ok_or(ResetError::Link(LinkState::Unknown))?;
         let password = Password::new(new_password)?;
-        let hash =
-            tokio::task::spawn_blocking(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let hash = password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         match self.store.reset_password(app_id, &token.hash(), hash, self.clock.now()).await? {
             ResetRecord::Done(user) => Ok(user),
             ResetRecord::Refused(state) => Err(ResetError::Link(state)),

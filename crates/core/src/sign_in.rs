@@ -12,7 +12,7 @@ use crate::access::AccessTokens;
 use crate::clock::{Clock, Timestamp};
 use crate::email::EmailAddress;
 use crate::model::{App, User};
-use crate::password::{Password, PasswordHash};
+use crate::password::{self, Password, PasswordHash};
 use crate::store::{Store, StoreError};
 
 /// Failed attempts allowed per address (in one app) within [`WINDOW`].
@@ -137,7 +137,7 @@ impl SignInService {
             _ => (None, dummy_hash().clone()),
         };
         let is_match = match Password::new(password) {
-            Ok(password) => tokio::task::spawn_blocking(move || password.verify(&hash))
+            Ok(password) => password::off_thread(move || password.verify(&hash))
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?,
             Err(_) => false,
@@ -180,7 +180,7 @@ impl SignInService {
         let stored = self.store.user_credentials(&user.app_id, &user.email).await?.and_then(|(_, hash)| hash);
         let Some(stored) = stored else { return Err(ChangePasswordError::WrongCurrentPassword) };
         let current = Password::new(current).map_err(|_| ChangePasswordError::WrongCurrentPassword)?;
-        let (is_match, new_hash) = tokio::task::spawn_blocking(move || (current.verify(&stored), new.hash()))
+        let (is_match, new_hash) = password::off_thread(move || (current.verify(&stored), new.hash()))
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         if !is_match {

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::email::{EmailAddress, InvalidEmail};
 use crate::id::{MessageId, UserId};
 use crate::model::App;
-use crate::password::{Password, WeakPassword};
+use crate::password::{self, Password, WeakPassword};
 use crate::secret::OneTimeCode;
 use crate::sign_in::SignedIn;
 use crate::store::{SignupCommand, SignupRecord, Store, StoreError, VerifyCommand, VerifyRecord};
@@ -85,8 +85,7 @@ impl SignupService {
     pub async fn register(&self, app: &App, email: &str, password: String) -> Result<(), SignupError> {
         let email = EmailAddress::parse(email)?;
         let password = Password::new(password)?;
-        let hash =
-            tokio::task::spawn_blocking(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let hash = password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         self.send(app, email, Some(hash)).await
     }
 
