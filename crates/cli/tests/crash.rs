@@ -60,3 +60,87 @@ async fn email_claimed_by_a_killed_server_is_sent_once_after_restart() {
     assert!(mail.join_link().contains("/join?token=inv_"));
     assert_eq!(smtp.mail.to("ada@example.com").len(), 1);
 }
+
+/// Invites `burst{n}@example.com` for `n` in `0..count`, `clients` at a time, on `port`;
+/// returns the addresses that were answered 200. Requests cut off by a kill count as unanswered.
+async fn invite_burst(port: u16, app_id: &str, api_key: &str, count: usize, clients: usize) -> Vec<String> {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (next, app_id, api_key) = (next.clone(), app_id.to_owned(), api_key.to_owned());
+        tasks.spawn(async move {
+            let http = reqwest::Client::new();
+            let url = format!("http://127.0.0.1:{port}/api/apps/{app_id}/runtime/users/invite-user");
+            let mut answered = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= count {
+                    return answered;
+                }
+                let email = format!("burst{n}@example.com");
+                let body = serde_json::json!({ "user_email": email, "role": "user" });
+                match http.post(&url).bearer_auth(&api_key).json(&body).send().await {
+                    Ok(response) if response.status() == 200 => answered.push(email),
+                    Ok(response) => panic!("invite {email}: {}", response.status()),
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+    let mut answered = Vec::new();
+    while let Some(task) = tasks.join_next().await {
+        answered.extend(task.expect("no client panics"));
+    }
+    answered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invite_answered_200_is_stored_when_the_server_is_killed_during_a_burst() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
+    let mail = format!("file://{}/mail", dir.path().display());
+    let created = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["app", "create", "--name", "Acme", "--app-url", "https://acme.test/", "--json"])
+        .env("DATABASE_URL", &database)
+        .output()
+        .expect("app create");
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    let (app_id, api_key) = (created["app_id"].as_str().expect("app_id"), created["api_key"].as_str().expect("key"));
+    let port = free_port();
+    let mut server = serve(&database, port, &mail, LEASE);
+    wait_healthy(port).await;
+    let pid = server.id();
+
+    let burst = invite_burst(port, app_id, api_key, 3_000, 32);
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill -9");
+    };
+    let (answered, ()) = tokio::join!(burst, killer);
+    server.wait().expect("reaped");
+    let port = free_port();
+    let mut restarted = serve(&database, port, &mail, LEASE);
+    wait_healthy(port).await;
+
+    let client = base44::Client::builder()
+        .server_url(format!("http://127.0.0.1:{port}"))
+        .app_id(app_id)
+        .token(api_key)
+        .build()
+        .expect("client");
+    let mut stored = std::collections::HashSet::new();
+    let mut cursor = None;
+    loop {
+        let page = client.invitations().list(None, None, Some(200), cursor.as_deref()).await.expect("list");
+        stored.extend(page.items.into_iter().map(|invitation| invitation.email));
+        if !page.has_more {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    restarted.kill().expect("stop");
+    restarted.wait().expect("reaped");
+    assert!(!answered.is_empty() && answered.len() < 3_000, "the kill landed mid-burst ({} answered)", answered.len());
+    let lost: Vec<_> = answered.iter().filter(|email| !stored.contains(*email)).collect();
+    assert!(lost.is_empty(), "answered 200 but not stored after the restart: {lost:?}");
+}

@@ -575,6 +575,28 @@ pub async fn server_secret_keeps_first_candidate_when_asked_again(store: &dyn St
     assert_eq!((first.as_str(), again.as_str(), other.as_str()), ("first", "first", "third"));
 }
 
+pub async fn invite_answers_each_of_a_concurrent_burst_alone_when_some_are_refused(store: &dyn Store) {
+    let app = app(store).await;
+    store.invite(invite(&app, "recent@example.org", Role::User, T0)).await.expect("first invite");
+    let ghost = App { id: AppId::generate(), ..app.clone() };
+    let mut cmds = vec![invite(&ghost, "ghost@example.org", Role::User, T0)];
+    cmds.extend((0..6).map(|n| invite(&app, &format!("new{n}@example.org"), Role::User, T0)));
+    cmds.push(invite(&app, "recent@example.org", Role::Admin, T0));
+
+    let records = join_all(cmds.into_iter().map(|cmd| store.invite(cmd))).await;
+
+    let mut records = records.into_iter();
+    let ghost = records.next().expect("ghost answer");
+    assert!(matches!(ghost, Err(StoreError::NotFound)), "an invite into no app fails alone: {ghost:?}");
+    let throttled = records.next_back().expect("recent answer").expect("a throttled invite is an outcome");
+    assert!(matches!(throttled, InviteRecord::Throttled { .. }), "{throttled:?}");
+    for record in records {
+        assert!(matches!(record, Ok(InviteRecord::Created(_))), "{record:?}");
+    }
+    let pending = InvitationQuery { status: Some(InvitationStatus::Pending), limit: 20, ..InvitationQuery::default() };
+    assert_eq!(store.list_invitations(&app.id, pending, T0).await.expect("list").len(), 7, "six new and the first");
+}
+
 pub async fn invite_settles_as_one_created_and_seven_resent_when_eight_invites_race(store: &dyn Store) {
     let app = app(store).await;
     let cmds: Vec<_> = (0..8)

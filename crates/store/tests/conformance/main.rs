@@ -68,6 +68,7 @@ conformance!(
     invite_cancels_older_queued_message_when_invitation_is_resent,
     server_secret_keeps_first_candidate_when_asked_again,
     invite_settles_as_one_created_and_seven_resent_when_eight_invites_race,
+    invite_answers_each_of_a_concurrent_burst_alone_when_some_are_refused,
     claim_outbox_gives_two_claimers_disjoint_messages_when_they_claim_at_once,
     accept_joins_once_when_one_link_is_used_twice_at_once,
     update_app_stores_name_url_and_settings_when_app_exists,
