@@ -40,6 +40,10 @@ use worker::Worker;
 /// measured on.
 const READERS: usize = 2;
 
+/// Prepared statements kept per connection. rusqlite's default, 16, is fewer than one invite
+/// and the delivery worker use between them, so statements were parsed again and again.
+const STATEMENT_CACHE: usize = 128;
+
 /// How long a statement waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
@@ -61,6 +65,7 @@ impl SqliteStore {
         let failed = |source| OpenError::Open { path: path.to_owned(), source };
         let mut conn = Connection::open(path).map_err(failed)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(failed)?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -73,6 +78,7 @@ impl SqliteStore {
             .map(|_| {
                 let reader = Connection::open(path).map_err(failed)?;
                 reader.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+                reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 Ok(reader)
             })
             .collect::<Result<Vec<_>, OpenError>>()?;
