@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use base44::Role;
-use support::{serve, wait_healthy};
+use support::{create_app, serve, wait_healthy};
 use usher_testkit::{PATIENCE, SmtpServer, free_port};
 
 /// Short, so the restarted server soon takes over the dead one's claim.
@@ -20,12 +20,7 @@ async fn email_claimed_by_a_killed_server_is_sent_once_after_restart() {
     let Some(smtp) = SmtpServer::start().await else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let database = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
-    let created = Command::new(env!("CARGO_BIN_EXE_usher"))
-        .args(["app", "create", "--name", "Acme", "--app-url", "https://acme.test/", "--json"])
-        .env("DATABASE_URL", &database)
-        .output()
-        .expect("app create");
-    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    let (app_id, api_key) = create_app(&database);
     // An SMTP server that accepts connections and never answers: the email stays claimed.
     let blackhole = TcpListener::bind("127.0.0.1:0").expect("bind");
     let blackhole_port = blackhole.local_addr().expect("addr").port();
@@ -41,8 +36,8 @@ async fn email_claimed_by_a_killed_server_is_sent_once_after_restart() {
     wait_healthy(port).await;
     let client = base44::Client::builder()
         .server_url(format!("http://127.0.0.1:{port}"))
-        .app_id(created["app_id"].as_str().expect("app_id"))
-        .token(created["api_key"].as_str().expect("api_key"))
+        .app_id(&app_id)
+        .token(&api_key)
         .build()
         .expect("client");
     client.users().invite_user("ada@example.com", Role::User).await.expect("invite");
@@ -99,19 +94,13 @@ async fn every_invite_answered_200_is_stored_when_the_server_is_killed_during_a_
     let dir = tempfile::tempdir().expect("temp dir");
     let database = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
     let mail = format!("file://{}/mail", dir.path().display());
-    let created = Command::new(env!("CARGO_BIN_EXE_usher"))
-        .args(["app", "create", "--name", "Acme", "--app-url", "https://acme.test/", "--json"])
-        .env("DATABASE_URL", &database)
-        .output()
-        .expect("app create");
-    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON");
-    let (app_id, api_key) = (created["app_id"].as_str().expect("app_id"), created["api_key"].as_str().expect("key"));
+    let (app_id, api_key) = create_app(&database);
     let port = free_port();
     let mut server = serve(&database, port, &mail, LEASE);
     wait_healthy(port).await;
     let pid = server.id();
 
-    let burst = invite_burst(port, app_id, api_key, 3_000, 32);
+    let burst = invite_burst(port, &app_id, &api_key, 3_000, 32);
     let killer = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill -9");
@@ -124,8 +113,8 @@ async fn every_invite_answered_200_is_stored_when_the_server_is_killed_during_a_
 
     let client = base44::Client::builder()
         .server_url(format!("http://127.0.0.1:{port}"))
-        .app_id(app_id)
-        .token(api_key)
+        .app_id(&app_id)
+        .token(&api_key)
         .build()
         .expect("client");
     let mut stored = std::collections::HashSet::new();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{serve, wait_healthy};
+use support::{create_app, serve, wait_healthy};
 use tokio::task::JoinSet;
 use usher_testkit::{PgDatabase, SmtpServer, free_port};
 
@@ -43,26 +43,13 @@ impl Cluster {
     async fn start() -> Option<Self> {
         let database = PgDatabase::create().await?;
         let smtp = SmtpServer::start().await?;
-        let created = Command::new(env!("CARGO_BIN_EXE_usher"))
-            .args(["app", "create", "--name", "Acme", "--app-url", "https://acme.test/", "--json"])
-            .env("DATABASE_URL", database.url())
-            .output()
-            .expect("app create");
-        assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-        let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON");
+        let (app_id, api_key) = create_app(database.url());
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let servers = ports.iter().map(|&port| serve(database.url(), port, &smtp.url(), LEASE)).collect();
         for &port in &ports {
             wait_healthy(port).await;
         }
-        Some(Self {
-            app_id: created["app_id"].as_str().expect("app_id").to_owned(),
-            api_key: created["api_key"].as_str().expect("api_key").to_owned(),
-            ports,
-            servers,
-            smtp,
-            _database: database,
-        })
+        Some(Self { app_id, api_key, ports, servers, smtp, _database: database })
     }
 
     /// Invites `user{n}@example.com` for every `n` below [`INVITES`], request `n` going to

@@ -5,6 +5,19 @@ use std::time::{Duration, Instant};
 
 use usher_testkit::PATIENCE;
 
+/// Creates an app with `usher app create --json` in `database`; returns its id and API key.
+pub fn create_app(database: &str) -> (String, String) {
+    let created = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["app", "create", "--name", "Acme", "--app-url", "https://acme.test/", "--json"])
+        .env("DATABASE_URL", database)
+        .output()
+        .expect("app create");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    let field = |name: &str| created[name].as_str().unwrap_or_else(|| panic!("no {name} in {created}")).to_owned();
+    (field("app_id"), field("api_key"))
+}
+
 /// `usher serve` on `port` with `database` and `mail_url`, leasing each claimed email for
 /// `lease` (the time after which another process sends an email a dead one had claimed).
 pub fn serve(database: &str, port: u16, mail_url: &str, lease: Duration) -> Child {
