@@ -3,12 +3,14 @@
 //!
 //! Found entries are kept for [`FRESH_FOR`]; misses are never kept, so an app or key created
 //! by another process works at once. A change made through this store (an app's settings, a
-//! revoked key) drops the entry at once; one made by another instance on the same database is
-//! seen within [`FRESH_FOR`]: that is how long a key revoked on one instance may still work on
-//! another.
+//! revoked key) drops the entry when it is written, and a lookup that was reading while the
+//! change was made does not put what it read back; one made by another instance on the same
+//! database is seen within [`FRESH_FOR`]: that is how long a key revoked on one instance may
+//! still work on another.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,11 +46,13 @@ impl CachedStore {
 /// Values found recently, with when they were found.
 struct Recent<K, V> {
     entries: Mutex<HashMap<K, (Instant, V)>>,
+    /// Counts [`Recent::forget`] calls, so a lookup can tell whether one ran while it read.
+    changes: AtomicU64,
 }
 
 impl<K, V> Default for Recent<K, V> {
     fn default() -> Self {
-        Self { entries: Mutex::new(HashMap::new()) }
+        Self { entries: Mutex::new(HashMap::new()), changes: AtomicU64::new(0) }
     }
 }
 
@@ -59,8 +63,17 @@ impl<K: Eq + Hash + Clone, V: Clone> Recent<K, V> {
         entries.get(key).filter(|(found, _)| found.elapsed() < FRESH_FOR).map(|(_, value)| value.clone())
     }
 
-    fn put(&self, key: K, value: V) {
+    /// A mark to pass to [`Recent::put`], taken before reading the value from the database.
+    fn mark(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `value` unless something was forgotten since `mark`: the value may predate it.
+    fn put(&self, key: K, value: V, mark: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.changes.load(Ordering::SeqCst) != mark {
+            return;
+        }
         if entries.len() >= CAPACITY {
             entries.clear();
         }
@@ -70,6 +83,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Recent<K, V> {
     /// Drops every entry whose value `matches`.
     fn forget(&self, matches: impl Fn(&V) -> bool) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        self.changes.fetch_add(1, Ordering::SeqCst);
         entries.retain(|_, (_, value)| !matches(value));
     }
 }
@@ -80,9 +94,10 @@ impl Store for CachedStore {
         if let Some(app) = self.apps.get(id) {
             return Ok(Some(app));
         }
+        let mark = self.apps.mark();
         let app = self.inner.app(id).await?;
         if let Some(app) = &app {
-            self.apps.put(id.clone(), app.clone());
+            self.apps.put(id.clone(), app.clone(), mark);
         }
         Ok(app)
     }
@@ -91,16 +106,15 @@ impl Store for CachedStore {
         if let Some(record) = self.keys.get(hash) {
             return Ok(Some(record));
         }
+        let mark = self.keys.mark();
         let record = self.inner.api_key(hash).await?;
         if let Some(record) = &record {
-            self.keys.put(hash.clone(), record.clone());
+            self.keys.put(hash.clone(), record.clone(), mark);
         }
         Ok(record)
     }
 
     async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
-        // Forgotten after the write too: a lookup racing with it may have cached the old app.
-        self.apps.forget(|cached| cached.id == app.id);
         let updated = self.inner.update_app(app).await;
         self.apps.forget(|cached| cached.id == app.id);
         updated
@@ -277,5 +291,42 @@ impl Store for CachedStore {
 
     async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
         self.inner.server_secret(name, candidate).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_keeps_the_value_when_nothing_was_forgotten_since_the_mark() {
+        let recent: Recent<&str, u32> = Recent::default();
+
+        let mark = recent.mark();
+        recent.put("a", 1, mark);
+
+        assert_eq!(recent.get(&"a"), Some(1));
+    }
+
+    #[test]
+    fn put_drops_the_value_when_something_was_forgotten_while_it_was_read() {
+        let recent: Recent<&str, u32> = Recent::default();
+
+        let mark = recent.mark();
+        recent.forget(|&value| value == 1);
+        recent.put("a", 1, mark);
+
+        assert_eq!(recent.get(&"a"), None);
+    }
+
+    #[test]
+    fn forget_drops_only_the_matching_values() {
+        let recent: Recent<&str, u32> = Recent::default();
+        recent.put("a", 1, recent.mark());
+        recent.put("b", 2, recent.mark());
+
+        recent.forget(|&value| value == 1);
+
+        assert_eq!((recent.get(&"a"), recent.get(&"b")), (None, Some(2)));
     }
 }
