@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows="${1:-100000}"
-cargo build --release --locked -p usher
-usher="$PWD/target/release/usher"
+# USHER_BIN runs a given binary instead (scripts/test's smoke run uses the debug build).
+if [ -z "${USHER_BIN:-}" ]; then
+  cargo build --release --locked -p usher
+fi
+usher="$(realpath "${USHER_BIN:-target/release/usher}")"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 python3 -c "

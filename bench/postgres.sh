@@ -13,8 +13,11 @@ seconds="${2:-10}"
 rounds="${3:-3}"
 pg="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 bench="$PWD/bench"
-cargo build --release --locked -p usher
-usher="$PWD/target/release/usher"
+# USHER_BIN runs a given binary instead (scripts/test's smoke run uses the debug build).
+if [ -z "${USHER_BIN:-}" ]; then
+  cargo build --release --locked -p usher
+fi
+usher="$(realpath "${USHER_BIN:-target/release/usher}")"
 work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS usher_bench WITH (FORCE)" -c "CREATE DATABASE usher_bench"
