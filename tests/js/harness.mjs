@@ -1,8 +1,12 @@
 // Runs a real `usher serve` (the binary from `cargo build`) on a free loopback port with a
-// fresh SQLite database and the file mail transport in a temporary directory, and reads back
-// the mail it writes. Used by every *.test.mjs file in this folder.
+// fresh database and the file mail transport in a temporary directory, and reads back the
+// mail it writes. Used by every *.test.mjs file in this folder.
+//
+// The database is a SQLite file, or with USHER_TEST_DATABASE=postgres a PostgreSQL database of
+// its own (created and dropped with psql) on the server USHER_TEST_PG_URL names.
 
 import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -11,6 +15,21 @@ import { promisify } from "node:util";
 
 export const USHER_BIN = process.env.USHER_BIN ?? path.resolve(import.meta.dirname, "../../target/debug/usher");
 const PATIENCE_MS = 15_000;
+
+const PG_URL = process.env.USHER_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** A fresh database for one server: its DATABASE_URL, and how to remove it. */
+async function freshDatabase(dir) {
+  const backend = process.env.USHER_TEST_DATABASE ?? "sqlite";
+  if (backend === "sqlite") return { url: `sqlite://${dir}/usher.db?mode=rwc`, drop: async () => {} };
+  if (backend !== "postgres") throw new Error(`USHER_TEST_DATABASE=${backend}: expected sqlite or postgres`);
+  const name = `usher_js_${randomBytes(12).toString("hex")}`;
+  const psql = (sql) => promisify(execFile)("psql", [PG_URL, "-q", "-c", sql]);
+  await psql(`CREATE DATABASE ${name}`);
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
 
 async function freePort() {
   const server = net.createServer();
@@ -36,11 +55,12 @@ async function until(what, probe) {
  */
 export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "usher-js-"));
+  const database = await freshDatabase(dir);
   const port = await freePort();
   const serverUrl = `http://127.0.0.1:${port}`;
   const env = {
     ...process.env,
-    DATABASE_URL: `sqlite://${dir}/usher.db?mode=rwc`,
+    DATABASE_URL: database.url,
     USHER_LISTEN: `127.0.0.1:${port}`,
     USHER_PUBLIC_URL: serverUrl,
     USHER_MAIL_URL: `file://${dir}/mail`,
@@ -107,6 +127,7 @@ export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
     async stop() {
       child.kill("SIGTERM");
       await exited;
+      await database.drop();
       await rm(dir, { recursive: true, force: true });
     },
   };
