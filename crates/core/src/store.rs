@@ -7,7 +7,8 @@ use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
 use crate::model::{
-    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Invitation, Inviter, OutboxMessage, TokenLookup, User,
+    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, Invitation, InvitationStatus, Inviter, OutboxMessage,
+    TokenLookup, User,
 };
 use crate::password::PasswordHash;
 use crate::role::Role;
@@ -80,6 +81,27 @@ pub struct InviteCommand {
     pub resend_interval: Duration,
     /// The current time.
     pub now: Timestamp,
+}
+
+impl InviteCommand {
+    /// The invitation this command creates when the address has none pending: what a backend
+    /// would read back right after writing it, so it need not.
+    pub fn created_invitation(&self) -> Invitation {
+        Invitation {
+            id: self.invitation_id.clone(),
+            app_id: self.app_id.clone(),
+            email: self.email.clone(),
+            role: self.role,
+            status: InvitationStatus::Pending,
+            invited_by: self.inviter.clone(),
+            expires_at: self.expires_at,
+            times_sent: 1,
+            last_sent_at: self.now,
+            delivery: Delivery::queued(),
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
 }
 
 /// What [`Store::invite`] did.

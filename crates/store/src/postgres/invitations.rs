@@ -12,7 +12,7 @@ use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{Actor, AuditAction, Delivery, Invitation, InvitationStatus, LinkState, MailKind};
+use usher_core::model::{Actor, AuditAction, Invitation, LinkState, MailKind};
 use usher_core::secret::TokenHash;
 use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
 use usher_core::{InvitationId, Timestamp};
@@ -116,7 +116,7 @@ async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_
             }
             Situation { .. } => {
                 creates.push(cmd);
-                InviteRecord::Created(created_invitation(cmd))
+                InviteRecord::Created(cmd.created_invitation())
             }
         };
         records.push(record);
@@ -193,24 +193,6 @@ async fn create(conn: &mut PgConnection, cmds: &[&InviteCommand]) -> sqlx_core::
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The invitation [`create`] wrote for `cmd`, as reading it back would return it.
-fn created_invitation(cmd: &InviteCommand) -> Invitation {
-    Invitation {
-        id: cmd.invitation_id.clone(),
-        app_id: cmd.app_id.clone(),
-        email: cmd.email.clone(),
-        role: cmd.role,
-        status: InvitationStatus::Pending,
-        invited_by: cmd.inviter.clone(),
-        expires_at: cmd.expires_at,
-        times_sent: 1,
-        last_sent_at: cmd.now,
-        delivery: Delivery::queued(),
-        created_at: cmd.now,
-        updated_at: cmd.now,
-    }
 }
 
 /// Retires the pending invitation's current link and its unsent emails, refreshes it, and

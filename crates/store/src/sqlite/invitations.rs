@@ -73,8 +73,10 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: InviteCommand) -> rusqlite::Resu
         },
     )?;
     record(tx, &cmd, action, Some(&invitation_id))?;
-    let invitation = rows::invitation_by_id(tx, &invitation_id)?;
-    Ok(if pending.is_some() { InviteRecord::Resent(invitation) } else { InviteRecord::Created(invitation) })
+    Ok(match pending {
+        Some(_) => InviteRecord::Resent(rows::invitation_by_id(tx, &invitation_id)?),
+        None => InviteRecord::Created(cmd.created_invitation()),
+    })
 }
 
 /// Inserts a new pending invitation, sent once.
