@@ -12,6 +12,12 @@ use base44::Role;
 use support::{create_app, serve, wait_healthy};
 use usher_testkit::{PATIENCE, SmtpServer, free_port};
 
+/// An SDK client of the app `app_id`, acting with its API key, for the server on `port`.
+fn client(port: u16, app_id: &str, api_key: &str) -> base44::Client {
+    let server_url = format!("http://127.0.0.1:{port}");
+    base44::Client::builder().server_url(server_url).app_id(app_id).token(api_key).build().expect("client")
+}
+
 /// Short, so the restarted server soon takes over the dead one's claim.
 const LEASE: Duration = Duration::from_secs(1);
 
@@ -34,12 +40,7 @@ async fn email_claimed_by_a_killed_server_is_sent_once_after_restart() {
     let port = free_port();
     let mut first = serve(&database, port, &format!("smtp://127.0.0.1:{blackhole_port}?tls=none"), LEASE);
     wait_healthy(port).await;
-    let client = base44::Client::builder()
-        .server_url(format!("http://127.0.0.1:{port}"))
-        .app_id(&app_id)
-        .token(&api_key)
-        .build()
-        .expect("client");
+    let client = client(port, &app_id, &api_key);
     client.users().invite_user("ada@example.com", Role::User).await.expect("invite");
     on_connect.recv_timeout(PATIENCE).expect("the worker claimed the email and is sending it");
 
@@ -111,12 +112,7 @@ async fn every_invite_answered_200_is_stored_when_the_server_is_killed_during_a_
     let mut restarted = serve(&database, port, &mail, LEASE);
     wait_healthy(port).await;
 
-    let client = base44::Client::builder()
-        .server_url(format!("http://127.0.0.1:{port}"))
-        .app_id(&app_id)
-        .token(&api_key)
-        .build()
-        .expect("client");
+    let client = client(port, &app_id, &api_key);
     let mut stored = std::collections::HashSet::new();
     let mut cursor = None;
     loop {

@@ -59,6 +59,8 @@ pub async fn create_first_app(
     clock: &dyn Clock,
     public_url: &Url,
 ) -> Result<Option<CreatedApp>, CreateAppError> {
+    // A plain read first, so an ordinary restart never takes the write path (on PostgreSQL, a
+    // lock on the apps table).
     if store.has_apps().await? {
         return Ok(None);
     }

@@ -8,6 +8,7 @@
 mod cached;
 mod migrate;
 mod postgres;
+mod records;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -11,8 +11,9 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
-use super::audit::{self, Event};
+use super::audit;
 use super::rows::{app_by_id, bigint, decode, timestamp};
+use crate::records::Event;
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::Result<App> {

@@ -4,26 +4,11 @@
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_postgres::PgConnection;
-use usher_core::model::{Actor, AuditAction, AuditEvent};
-use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
+use usher_core::model::AuditEvent;
+use usher_core::{AppId, EmailAddress, InvitationId};
 
 use super::rows::{AuditRow, actor_columns, bigint};
-
-/// One audit record.
-pub(super) struct Event<'a> {
-    /// The app it happened in.
-    pub(super) app_id: &'a AppId,
-    /// Who did it.
-    pub(super) actor: &'a Actor,
-    /// What was done.
-    pub(super) action: AuditAction,
-    /// The address it concerned, if any.
-    pub(super) subject_email: Option<&'a EmailAddress>,
-    /// The invitation it concerned, if any.
-    pub(super) invitation_id: Option<&'a InvitationId>,
-    /// When.
-    pub(super) at: Timestamp,
-}
+use crate::records::Event;
 
 /// Appends `event` to the log.
 pub(super) async fn record(conn: &mut PgConnection, event: &Event<'_>) -> sqlx_core::Result<()> {

@@ -17,10 +17,12 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
 use usher_core::{InvitationId, Timestamp};
 
-use super::audit::{self, Event};
+use super::audit;
 use super::locks;
-use super::outbox::{self, NewMessage};
+use super::outbox;
 use super::rows::{self, AddressRow, actor_columns, parsed};
+use crate::records::Event;
+use crate::records::NewMessage;
 
 /// The email kinds the resend throttle counts (rule 6): any invite, whichever case it was.
 const INVITE_KINDS: [MailKind; 2] = [MailKind::Invitation, MailKind::SignIn];

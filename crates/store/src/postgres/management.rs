@@ -8,10 +8,11 @@ use usher_core::model::{Actor, AuditAction, Invitation, InvitationStatus};
 use usher_core::store::InvitationQuery;
 use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
 
-use super::audit::{self, Event};
+use super::audit;
 use super::locks;
 use super::outbox;
 use super::rows::{self, INVITATION_COLUMNS, INVITATION_FROM, InvitationRow, bigint, parsed};
+use crate::records::Event;
 
 /// The app's invitations matching `query`, oldest first.
 pub(super) async fn list(

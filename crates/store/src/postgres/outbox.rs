@@ -28,28 +28,7 @@ use super::locks;
 use super::rows::{
     APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
 };
-
-/// A message to queue.
-pub(super) struct NewMessage<'a> {
-    /// Its id.
-    pub(super) id: &'a MessageId,
-    /// The app it is sent for.
-    pub(super) app_id: &'a AppId,
-    /// What it is for.
-    pub(super) kind: MailKind,
-    /// The recipient.
-    pub(super) recipient: &'a EmailAddress,
-    /// The invitation it belongs to, for invitation emails.
-    pub(super) invitation_id: Option<&'a InvitationId>,
-    /// The role offered or held.
-    pub(super) role: Role,
-    /// Who sent it.
-    pub(super) inviter_name: &'a str,
-    /// The link secret (invitation or reset token, sign-up code) and its expiry.
-    pub(super) link: Option<(&'a str, Timestamp)>,
-    /// When it is queued (and first due).
-    pub(super) now: Timestamp,
-}
+use crate::records::NewMessage;
 
 /// Queues `message`, due at once.
 pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewMessage<'_>) -> sqlx_core::Result<()> {

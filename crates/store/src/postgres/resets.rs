@@ -11,10 +11,12 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{ResetRecord, ResetRequest};
 use usher_core::{AppId, Timestamp, UserId};
 
-use super::audit::{self, Event};
+use super::audit;
 use super::locks;
-use super::outbox::{self, NewMessage};
+use super::outbox;
 use super::rows::{self, decode, timestamp};
+use crate::records::Event;
+use crate::records::NewMessage;
 
 /// Stores a reset link and queues its email when the address is an enabled member that got no
 /// reset email within the resend interval; otherwise writes nothing.

@@ -8,9 +8,9 @@
 //! JSON columns are selected as text (`::text`), so the conversions are SQLite's.
 
 use std::error::Error;
-use std::fmt;
 use std::time::Duration;
 
+use crate::records::UnknownValue;
 use serde_json::{Map, Value};
 use sqlx_core::decode::Decode;
 use sqlx_core::from_row::FromRow;
@@ -24,18 +24,6 @@ use usher_core::model::{
 };
 use usher_core::secret::TokenHash;
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Role, Timestamp, UserId};
-
-/// A stored enumeration value this build does not know.
-#[derive(Debug)]
-struct UnknownValue(String);
-
-impl fmt::Display for UnknownValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unexpected stored value `{}`", self.0)
-    }
-}
-
-impl Error for UnknownValue {}
 
 /// Reports a stored value of `column` that `parse`-ing refused as a decoding error.
 pub(super) fn parsed<T, E>(column: &str, parsed: Result<T, E>) -> sqlx_core::Result<T>

@@ -13,10 +13,12 @@ use usher_core::model::{Actor, AuditAction, MailKind, User};
 use usher_core::store::{SignupCommand, SignupRecord, VerifyCommand, VerifyRecord};
 use usher_core::{AppId, EmailAddress, InvitationId, Role};
 
-use super::audit::{self, Event};
+use super::audit;
 use super::locks;
-use super::outbox::{self, NewMessage};
+use super::outbox;
 use super::rows::{self, count, decode, role, timestamp};
+use crate::records::Event;
+use crate::records::NewMessage;
 
 /// A pending invitation's id and role.
 struct PendingRow(InvitationId, Role);

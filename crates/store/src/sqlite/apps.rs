@@ -6,8 +6,9 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
-use super::audit::{self, Event};
+use super::audit;
 use super::rows::{app_by_id, decode, timestamp};
+use crate::records::Event;
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) fn create(tx: &Transaction<'_>, new: NewApp) -> rusqlite::Result<App> {

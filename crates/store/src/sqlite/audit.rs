@@ -2,26 +2,11 @@
 //! so the log never records what did not happen nor misses what did.
 
 use rusqlite::{Transaction, params};
-use usher_core::model::{Actor, AuditAction, AuditEvent};
-use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
+use usher_core::model::AuditEvent;
+use usher_core::{AppId, EmailAddress, InvitationId};
 
 use super::rows::{self, actor_columns};
-
-/// One audit record.
-pub(super) struct Event<'a> {
-    /// The app it happened in.
-    pub(super) app_id: &'a AppId,
-    /// Who did it.
-    pub(super) actor: &'a Actor,
-    /// What was done.
-    pub(super) action: AuditAction,
-    /// The address it concerned, if any.
-    pub(super) subject_email: Option<&'a EmailAddress>,
-    /// The invitation it concerned, if any.
-    pub(super) invitation_id: Option<&'a InvitationId>,
-    /// When.
-    pub(super) at: Timestamp,
-}
+use crate::records::Event;
 
 /// Appends `event` to the log.
 pub(super) fn record(tx: &Transaction<'_>, event: &Event<'_>) -> rusqlite::Result<()> {

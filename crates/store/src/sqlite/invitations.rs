@@ -6,9 +6,11 @@ use usher_core::InvitationId;
 use usher_core::model::{Actor, AuditAction, LinkState, MailKind};
 use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
 
-use super::audit::{self, Event};
-use super::outbox::{self, NewMessage};
+use super::audit;
+use super::outbox;
 use super::rows::{self, actor_columns, decode};
+use crate::records::Event;
+use crate::records::NewMessage;
 
 /// Applies the rules of inviting in one transaction: throttle, remind a member, re-send a
 /// pending invitation, or create one.

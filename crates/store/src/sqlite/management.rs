@@ -5,9 +5,10 @@ use usher_core::model::{Actor, AuditAction, Invitation, InvitationStatus};
 use usher_core::store::InvitationQuery;
 use usher_core::{AppId, InvitationId, Timestamp};
 
-use super::audit::{self, Event};
+use super::audit;
 use super::outbox;
 use super::rows;
+use crate::records::Event;
 
 /// The app's invitations matching `query`, oldest first.
 pub(super) fn list(

@@ -6,8 +6,8 @@
 //! rusqlite's conversion failure, naming the column, and surfaces as a backend error.
 
 use std::error::Error;
-use std::fmt;
 
+use crate::records::UnknownValue;
 use rusqlite::types::{FromSql, Type};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::{Map, Value};
@@ -17,18 +17,6 @@ use usher_core::model::{
 };
 use usher_core::secret::TokenHash;
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Role, Timestamp, UserId};
-
-/// A stored enumeration value this build does not know.
-#[derive(Debug)]
-struct UnknownValue(String);
-
-impl fmt::Display for UnknownValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unexpected stored value `{}`", self.0)
-    }
-}
-
-impl Error for UnknownValue {}
 
 /// Reads the TEXT column `column` as `V` and converts it with `parse`.
 pub(super) fn decode<V, T, E>(row: &Row<'_>, column: &str, parse: impl FnOnce(V) -> Result<T, E>) -> rusqlite::Result<T>

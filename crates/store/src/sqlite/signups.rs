@@ -5,9 +5,11 @@ use usher_core::model::{Actor, AuditAction, MailKind, User};
 use usher_core::store::{SignupCommand, SignupRecord, VerifyCommand, VerifyRecord};
 use usher_core::{EmailAddress, InvitationId, Role};
 
-use super::audit::{self, Event};
-use super::outbox::{self, NewMessage};
+use super::audit;
+use super::outbox;
 use super::rows::{self, decode, role};
+use crate::records::Event;
+use crate::records::NewMessage;
 
 /// The pending invitation of this address, with its role.
 fn pending_invitation(
