@@ -1,6 +1,9 @@
-//! Identifiers: 24 lowercase hex characters (96 random bits), the shape Base44 uses.
+//! Identifiers: 24 lowercase hex characters, the shape Base44 uses (a MongoDB ObjectId).
 
 use std::fmt;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The text was not 24 lowercase hex characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,6 +15,25 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     getrandom::getrandom(&mut bytes).expect("the operating system's random source is available");
     bytes
+}
+
+/// This process's part of every id it makes, and the counter that orders its ids within a second.
+static PROCESS: LazyLock<[u8; 5]> = LazyLock::new(random_bytes::<5>);
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A new id laid out as an ObjectId: seconds since 1970, 5 bytes chosen once per process and a
+/// 3-byte counter. Ids made later sort later (within a process; across processes by the
+/// second; the counter wraps after 16.7 million ids), so new rows land at the end of their
+/// primary-key indexes instead of on random pages, which keeps the pages a commit writes few.
+/// Ids are names, never secrets.
+fn object_id() -> String {
+    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs()) as u32;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut bytes = [0u8; 12];
+    bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+    bytes[4..9].copy_from_slice(&*PROCESS);
+    bytes[9..].copy_from_slice(&count.to_be_bytes()[1..]);
+    hex::encode(bytes)
 }
 
 fn is_id(s: &str) -> bool {
@@ -26,9 +48,9 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            /// A new random id.
+            /// A new id, later in sort order than the ones this process made before.
             pub fn generate() -> Self {
-                Self(hex::encode(random_bytes::<12>()))
+                Self(object_id())
             }
 
             /// Accepts exactly 24 lowercase hex characters.
@@ -87,6 +109,13 @@ mod tests {
 
         assert!(AppId::parse(id.as_str()).is_ok());
         assert_ne!(id, AppId::generate());
+    }
+
+    #[test]
+    fn generated_ids_sort_in_the_order_they_were_made() {
+        let ids: Vec<InvitationId> = (0..1000).map(|_| InvitationId::generate()).collect();
+
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
     }
 
     #[test]

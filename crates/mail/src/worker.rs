@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
@@ -37,6 +38,10 @@ impl Default for WorkerConfig {
 const BATCH: u32 = 256;
 /// How often to look for due messages without being woken (retries, other instances).
 const POLL: Duration = Duration::from_secs(1);
+/// How long a woken worker waits for more mail before claiming.
+const GATHER: Duration = Duration::from_millis(20);
+/// The delivery threads' nice value: a tenth of a request thread's share of a busy CPU.
+const BACKGROUND_NICENESS: i32 = 10;
 
 /// The three [`Store`] calls the worker makes. A seam of its own so the worker's tests can
 /// make these calls fail without implementing (and tracking every change to) the whole store.
@@ -109,10 +114,38 @@ impl DeliveryWorker {
             }
             tokio::select! {
                 () = &mut shutdown => return,
-                () = self.wake.notified() => {}
+                () = self.wake.notified() => {
+                    // Every invite wakes the worker; a moment's wait lets the ones behind it
+                    // join the same claim, so a busy server claims and records mail in
+                    // batches instead of one message at a time.
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(GATHER) => {}
+                    }
+                }
                 () = tokio::time::sleep(POLL) => {}
             }
         }
+    }
+
+    /// Runs the worker until `shutdown` completes, on threads of its own that yield the CPU
+    /// to the rest of the process: under a burst of requests, answering them comes first and
+    /// the queued email follows as soon as there is CPU to spare (the outbox holds it safely
+    /// meanwhile). When nothing else runs, the worker gets the whole machine.
+    pub fn spawn(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new().name("usher-mail".into()).spawn(move || {
+            // On Linux a thread's nice value is its own, and threads inherit it from the thread
+            // that starts them: the runtime's workers and blocking threads start below.
+            if let Err(err) = rustix::process::setpriority_process(None, BACKGROUND_NICENESS) {
+                tracing::warn!(error = %err, "cannot lower the delivery worker's CPU priority");
+            }
+            let runtime =
+                match tokio::runtime::Builder::new_multi_thread().thread_name("usher-mail").enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(err) => return tracing::error!(error = %err, "cannot start the delivery worker's runtime"),
+                };
+            runtime.block_on(self.run(shutdown));
+        })
     }
 
     /// One pass: claims the due messages and tries each once. Returns how many were claimed.

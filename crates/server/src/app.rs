@@ -126,9 +126,9 @@ impl App {
         let (stop_tx, stop_rx) = watch::channel(());
         let router = self.router();
         let mut worker_stop = stop_rx.clone();
-        let worker = tokio::spawn(self.worker.run(async move {
+        let worker = self.worker.spawn(async move {
             let _ = worker_stop.changed().await;
-        }));
+        })?;
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -136,8 +136,9 @@ impl App {
             })
             .await;
         drop(stop_rx);
-        if let Err(err) = worker.await {
-            tracing::error!(error = %err, "delivery worker stopped abnormally");
+        match tokio::task::spawn_blocking(move || worker.join()).await {
+            Ok(Ok(())) => {}
+            _ => tracing::error!("delivery worker stopped abnormally"),
         }
         served
     }

@@ -128,6 +128,8 @@ async fn invite_user_returns_429_with_retry_after_when_resent_within_the_interva
     let app = TestApp::spawn_with(|s| s.resend_interval = Duration::from_secs(60)).await;
     let body = json!({ "user_email": "ada@example.com", "role": "user" });
     assert_eq!(app.post_json(&app.invite_path(), &body).await.status(), 200);
+    // Delivered before the re-send below, which would otherwise cancel it as a dead link.
+    app.mail.wait_for("ada@example.com").await;
 
     let throttled = app.post_json(&app.invite_path(), &body).await;
 
