@@ -107,23 +107,33 @@ impl DeliveryWorker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            match self.deliver_due().await {
-                Ok(n) if n == BATCH as usize => continue,
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = ?err, "outbox store failed; retrying"),
-            }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = self.wake.notified() => {
-                    // Every invite wakes the worker; a moment's wait lets the ones behind it
-                    // join the same claim, so a busy server claims and records mail in
-                    // batches instead of one message at a time.
-                    tokio::select! {
-                        () = &mut shutdown => return,
-                        () = tokio::time::sleep(GATHER) => {}
-                    }
+            let backlog = match self.deliver_due().await {
+                Ok(n) => n == BATCH as usize,
+                Err(err) => {
+                    tracing::warn!(error = ?err, "outbox store failed; retrying");
+                    false
                 }
-                () = tokio::time::sleep(POLL) => {}
+            };
+            let more_due = async {
+                if backlog {
+                    return;
+                }
+                tokio::select! {
+                    () = self.wake.notified() => {
+                        // Every invite wakes the worker; a moment's wait lets the ones behind
+                        // it join the same claim, so a busy server claims and records mail in
+                        // batches instead of one message at a time.
+                        tokio::time::sleep(GATHER).await;
+                    }
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            };
+            // Shutdown is looked at first, also between the passes of a long backlog: what
+            // is left stays queued for the next start.
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                () = more_due => {}
             }
         }
     }
@@ -347,6 +357,19 @@ mod tests {
             f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim").is_empty(),
             "nothing left"
         );
+    }
+
+    #[tokio::test]
+    async fn run_stops_between_passes_when_shut_down_during_a_backlog() {
+        let others: Vec<String> = (0..BATCH).map(|n| format!("member{n}@example.com")).collect();
+        let others: Vec<&str> = others.iter().map(String::as_str).collect();
+        let f = fixture_with(|_| Ok(()), &others, |store| Arc::new(store)).await;
+
+        f.worker.run(std::future::ready(())).await;
+
+        assert_eq!(f.transport.sent.lock().expect("lock").len(), BATCH as usize, "one pass, not the whole backlog");
+        let left = f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim");
+        assert_eq!(left.len(), 1, "the rest stays queued for the next start");
     }
 
     #[tokio::test]

@@ -7,10 +7,11 @@
 //! replaced before it went out is `cancelled`, so a dead link is not mailed. The plaintext
 //! invitation token lives only in `queued`/`sending` rows and is erased on every other status.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rusqlite::{Transaction, params};
-use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
+use usher_core::model::{App, InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
 use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
 
@@ -95,13 +96,22 @@ pub(super) fn claim(
 ) -> rusqlite::Result<Vec<OutboxMessage>> {
     let due = tx
         .prepare_cached(
-            "SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at \
-             FROM outbox_messages \
-             WHERE (status = 'queued' AND next_attempt_at <= ?1) OR (status = 'sending' AND lease_until <= ?2) \
+            // Two scans that each stop at the limit: one condition with OR made SQLite sort
+            // the whole backlog for every claim, which grew with the backlog.
+            "SELECT * FROM ( \
+                 SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
+                        next_attempt_at \
+                 FROM outbox_messages WHERE status = 'sending' AND lease_until <= ?1 LIMIT ?2) \
+             UNION ALL \
+             SELECT * FROM ( \
+                 SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
+                        next_attempt_at \
+                 FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= ?1 \
+                 ORDER BY next_attempt_at LIMIT ?2) \
              ORDER BY next_attempt_at, id \
-             LIMIT ?3",
+             LIMIT ?2",
         )?
-        .query_map(params![now.as_millis(), now.as_millis(), limit], |row| {
+        .query_map(params![now.as_millis(), limit], |row| {
             Ok(Due {
                 id: decode(row, "id", |s: String| MessageId::parse(&s))?,
                 kind: known(row, "kind", MailKind::parse)?,
@@ -118,6 +128,8 @@ pub(super) fn claim(
         .collect::<rusqlite::Result<Vec<Due>>>()?;
 
     let mut claimed = Vec::with_capacity(due.len());
+    // A claim's messages come from few apps: each is read once.
+    let mut apps: HashMap<AppId, App> = HashMap::new();
     for row in due {
         let token = row.token.as_deref();
         let (mut invitation, mut reset, mut code) = (None, None, None);
@@ -143,7 +155,14 @@ pub(super) fn claim(
             "UPDATE outbox_messages SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id = ?2",
         )?
         .execute(params![now.plus(lease).as_millis(), row.id.as_str()])?;
-        let app = app_by_id(tx, &row.app_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        let app = match apps.get(&row.app_id) {
+            Some(app) => app.clone(),
+            None => {
+                let app = app_by_id(tx, &row.app_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                apps.insert(row.app_id.clone(), app.clone());
+                app
+            }
+        };
         claimed.push(OutboxMessage {
             id: row.id,
             kind: row.kind,
