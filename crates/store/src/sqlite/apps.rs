@@ -11,7 +11,7 @@ use super::rows::{app_by_id, decode, timestamp};
 use crate::records::Event;
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
-pub(super) fn create(tx: &Transaction<'_>, new: NewApp) -> rusqlite::Result<App> {
+pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App> {
     let settings = &new.settings;
     let cors_origins = cors_json(&settings.cors_origins)?;
     tx.execute(

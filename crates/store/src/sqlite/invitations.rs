@@ -14,7 +14,7 @@ use crate::records::NewMessage;
 
 /// Applies the rules of inviting in one transaction: throttle, remind a member, re-send a
 /// pending invitation, or create one.
-pub(super) fn invite(tx: &Transaction<'_>, cmd: InviteCommand) -> rusqlite::Result<InviteRecord> {
+pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Result<InviteRecord> {
     let now = cmd.now;
     // Rule 6: any email to this address counts, whichever case produced it.
     if let Some(last) = outbox::latest_to(tx, &cmd.app_id, &cmd.email, now.minus(cmd.resend_interval))? {
@@ -37,7 +37,7 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: InviteCommand) -> rusqlite::Resu
                 now,
             },
         )?;
-        record(tx, &cmd, AuditAction::MemberReminded, None)?;
+        record(tx, cmd, AuditAction::MemberReminded, None)?;
         return Ok(InviteRecord::AlreadyMember(user));
     }
 
@@ -51,15 +51,15 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: InviteCommand) -> rusqlite::Resu
         // Rule 4: a pending invitation (even one past its expiry) is re-sent with a fresh
         // link, expiry and the latest role.
         Some(id) => {
-            resend(tx, &cmd, id)?;
+            resend(tx, cmd, id)?;
             (id.clone(), AuditAction::InvitationResent)
         }
         None => {
-            create(tx, &cmd)?;
+            create(tx, cmd)?;
             (cmd.invitation_id.clone(), AuditAction::InvitationCreated)
         }
     };
-    insert_token(tx, &invitation_id, &cmd)?;
+    insert_token(tx, &invitation_id, cmd)?;
     outbox::enqueue(
         tx,
         &NewMessage {
@@ -74,7 +74,7 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: InviteCommand) -> rusqlite::Resu
             now,
         },
     )?;
-    record(tx, &cmd, action, Some(&invitation_id))?;
+    record(tx, cmd, action, Some(&invitation_id))?;
     Ok(match pending {
         Some(_) => InviteRecord::Resent(rows::invitation_by_id(tx, &invitation_id)?),
         None => InviteRecord::Created(cmd.created_invitation()),
@@ -163,7 +163,7 @@ fn record(
 }
 
 /// Accepts the invitation behind the token if its link is valid at `cmd.now`.
-pub(super) fn accept(tx: &Transaction<'_>, cmd: AcceptCommand) -> rusqlite::Result<AcceptRecord> {
+pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Result<AcceptRecord> {
     let Some(lookup) = rows::token_lookup(tx, &cmd.token_hash)? else {
         return Ok(AcceptRecord::Refused(LinkState::Unknown));
     };
@@ -217,7 +217,7 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: AcceptCommand) -> rusqlite::Resu
                 cmd.now.as_millis(),
                 cmd.now.as_millis(),
             ])?;
-            cmd.user_id
+            cmd.user_id.clone()
         }
     };
     audit::record(

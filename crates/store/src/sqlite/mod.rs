@@ -103,12 +103,14 @@ impl fmt::Debug for SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
-        self.worker.write(move |tx| apps::create(tx, app)).await
+        self.worker.write(move |tx| apps::create(tx, &app)).await
     }
 
     async fn create_first_app(&self, app: NewApp) -> Result<Option<App>, StoreError> {
         // The single writer makes the check and the insert one step.
-        self.worker.write(move |tx| if apps::any_exist(tx)? { Ok(None) } else { apps::create(tx, app).map(Some) }).await
+        self.worker
+            .write(move |tx| if apps::any_exist(tx)? { Ok(None) } else { apps::create(tx, &app).map(Some) })
+            .await
     }
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
@@ -177,11 +179,11 @@ impl Store for SqliteStore {
     }
 
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
-        self.worker.write(move |tx| cmds.into_iter().map(|cmd| invitations::invite(tx, cmd)).collect()).await
+        self.worker.write(move |tx| cmds.iter().map(|cmd| invitations::invite(tx, cmd)).collect()).await
     }
 
     async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
-        self.worker.write(move |tx| invitations::invite(tx, cmd)).await
+        self.worker.write(move |tx| invitations::invite(tx, &cmd)).await
     }
 
     async fn user_credentials(
@@ -280,7 +282,7 @@ impl Store for SqliteStore {
     }
 
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
-        self.worker.write(move |tx| invitations::accept(tx, cmd)).await
+        self.worker.write(move |tx| invitations::accept(tx, &cmd)).await
     }
 
     async fn claim_outbox(

@@ -6,11 +6,13 @@
 //! means SQLite never sees two write transactions of this process compete for its lock.
 //!
 //! **Group commit.** Write jobs that are already queued when one starts run together in one
-//! `IMMEDIATE` transaction, each inside its own savepoint, and share one commit (one fsync
-//! with `synchronous=FULL`). A job that fails rolls back to its savepoint and fails alone;
-//! the others still commit. Every caller hears back only after the commit, so an answer still
-//! means the write is on disk. Under load this turns many small commits into few larger
-//! ones; alone, a write costs what it did before. Reads run on separate reader connections
+//! `IMMEDIATE` transaction and share one commit (one fsync with `synchronous=FULL`). Every
+//! caller hears back only after the commit, so an answer still means the write is on disk.
+//! Under load this turns many small commits into few larger ones; alone, a write costs what it
+//! did before. A job that fails (or panics) fails alone: the batch is rolled back and run
+//! again with each job in its own savepoint, so the others still commit. Jobs therefore may
+//! run twice, which is why they are `Fn`; the first run, savepoint-free, is the common case
+//! (rules that refuse an invite answer with a value, not an error). Reads run on separate reader connections
 //! (WAL lets them work beside the writer) when the store has them, else on this thread.
 
 use std::fmt;
@@ -25,18 +27,60 @@ use usher_core::StoreError;
 /// Most write jobs committed together.
 const MAX_BATCH: usize = 256;
 
-/// Sends a write job's answer once its batch's commit is known (`Some(reason)` if it failed).
-type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A write job: runs inside a shared transaction, perhaps twice, and answers its caller once
+/// the commit is known.
+trait WriteJob: Send {
+    /// Runs the job in `tx` and keeps its outcome; false when it failed.
+    fn run(&mut self, tx: &Transaction<'_>) -> bool;
 
-/// A write job: runs inside a shared transaction and returns how to answer its caller.
-type WriteJob = Box<dyn FnOnce(&Transaction<'_>) -> Answer + Send>;
+    /// Keeps `error` as the job's outcome, for a job that could not run.
+    fn fail(&mut self, error: rusqlite::Error);
+
+    /// Answers the caller: with the kept outcome, or with the commit's failure (`Some(reason)`).
+    fn answer(self: Box<Self>, commit_failure: Option<&str>);
+}
+
+/// A write job for [`Worker::write`].
+struct Pending<T, F> {
+    f: F,
+    outcome: Option<rusqlite::Result<T>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteJob for Pending<T, F>
+where
+    T: Send,
+    F: Fn(&Transaction<'_>) -> rusqlite::Result<T> + Send,
+{
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let outcome = (self.f)(tx);
+        let ran = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ran
+    }
+
+    fn fail(&mut self, error: rusqlite::Error) {
+        self.outcome = Some(Err(error));
+    }
+
+    fn answer(self: Box<Self>, commit_failure: Option<&str>) {
+        let outcome = match (commit_failure, self.outcome) {
+            (Some(reason), _) => Err(StoreError::Backend(format!("commit failed: {reason}").into())),
+            (None, Some(outcome)) => outcome.map_err(map_err),
+            // It never finished running (it panicked): the dropped reply tells the caller.
+            (None, None) => return,
+        };
+        // The caller may have stopped waiting (a cancelled request); the work stands anyway.
+        let _ = self.reply.send(outcome);
+    }
+}
 
 /// A unit of work for the connection's thread.
 enum Job {
     /// Runs on its own (reads).
     Alone(Box<dyn FnOnce(&mut Connection) + Send>),
     /// Runs inside a shared write transaction, in its own savepoint.
-    Write(WriteJob),
+    Write(Box<dyn WriteJob>),
 }
 
 /// The handle to the connection's thread; dropping it ends the thread.
@@ -93,28 +137,18 @@ impl Worker {
         Ok(Self { jobs: Some(jobs), thread: Some(thread), readers })
     }
 
-    /// Runs `f` in an `IMMEDIATE` transaction, committed only when `f` succeeds.
+    /// Runs `f` in an `IMMEDIATE` transaction; its writes are committed only when `f`
+    /// succeeds. `f` may run twice (see the module's notes); only the last run counts.
     ///
     /// `IMMEDIATE` takes the write lock up front, so a transaction that reads before it writes
     /// (as most here do) never fails half-way because another process wrote in between.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: Fn(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Job::Write(Box::new(move |tx| {
-            let result = in_savepoint(tx, f);
-            Box::new(move |commit_failure: Option<&str>| {
-                let outcome = match commit_failure {
-                    None => result.map_err(map_err),
-                    Some(reason) => Err(StoreError::Backend(format!("commit failed: {reason}").into())),
-                };
-                // The caller may have stopped waiting (a cancelled request); the work stands anyway.
-                let _ = reply.send(outcome);
-            })
-        }));
-        self.send(job)?;
+        self.send(Job::Write(Box::new(Pending { f, outcome: None, reply })))?;
         answer.await.map_err(|_| StoreError::Backend(Box::new(WorkerGone)))?
     }
 
@@ -172,23 +206,23 @@ impl Worker {
     }
 }
 
-/// Runs `f` in a savepoint of `tx`: kept when it succeeds, rolled back when it fails, so one
+/// Runs `job` in a savepoint of `tx`: kept when it succeeds, rolled back when it fails, so one
 /// job's failure leaves the rest of its batch untouched.
-fn in_savepoint<T>(
-    tx: &Transaction<'_>,
-    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
+fn in_savepoint(tx: &Transaction<'_>, job: &mut dyn WriteJob) {
     // Cached statements: these run twice per job, and parsing them showed in profiles.
-    tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+    if let Err(err) = tx.prepare_cached("SAVEPOINT job").and_then(|mut savepoint| savepoint.execute([])) {
+        return job.fail(err);
+    }
     let guard = SavepointGuard(tx);
-    let result = f(tx);
+    let ran = job.run(tx);
     std::mem::forget(guard);
-    match result {
-        Ok(value) => tx.prepare_cached("RELEASE job")?.execute([]).map(|_| value),
-        Err(err) => {
-            tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
-            Err(err)
-        }
+    let ended = if ran {
+        tx.prepare_cached("RELEASE job").and_then(|mut release| release.execute([])).map(drop)
+    } else {
+        tx.execute_batch("ROLLBACK TO job; RELEASE job")
+    };
+    if let Err(err) = ended {
+        job.fail(err);
     }
 }
 
@@ -202,18 +236,35 @@ impl Drop for SavepointGuard<'_, '_> {
     }
 }
 
-/// Runs `batch` in one `IMMEDIATE` transaction and answers every job after the commit.
-fn commit_batch(conn: &mut Connection, batch: Vec<WriteJob>) {
-    let Ok(tx) = conn.transaction_with_behavior(TransactionBehavior::Immediate) else {
+/// Runs `batch` in one `IMMEDIATE` transaction and answers every job after the commit: first
+/// every job straight in the transaction; if one fails or panics, everything again, each job
+/// in a savepoint of its own.
+fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+    let Ok(tx) = begin(conn) else {
         // Nothing ran; dropping the jobs drops their replies, so every caller hears an error.
         return;
     };
-    let answers: Vec<Answer> =
-        batch.into_iter().filter_map(|job| catch_unwind(AssertUnwindSafe(|| job(&tx))).ok()).collect();
+    let all_ran = catch_unwind(AssertUnwindSafe(|| batch.iter_mut().all(|job| job.run(&tx)))).unwrap_or(false);
+    let (tx, batch) = if all_ran {
+        (tx, batch)
+    } else {
+        drop(tx);
+        let Ok(tx) = begin(conn) else { return };
+        // A job that panics again is dropped here, its savepoint rolled back by the guard.
+        let batch = batch
+            .into_iter()
+            .filter_map(|mut job| catch_unwind(AssertUnwindSafe(|| in_savepoint(&tx, &mut *job))).ok().map(|()| job))
+            .collect();
+        (tx, batch)
+    };
     let failure = tx.commit().err().map(|err| err.to_string());
-    for answer in answers {
-        answer(failure.as_deref());
+    for job in batch {
+        job.answer(failure.as_deref());
     }
+}
+
+fn begin(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
 impl Drop for Worker {
