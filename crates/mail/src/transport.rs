@@ -78,14 +78,17 @@ impl Transport for FileTransport {
         let bytes = email.message.formatted();
         let path = self.dir.join(format!("{message_id}.eml"));
         let partial = self.dir.join(format!(".{message_id}.eml.partial"));
-        // Written aside and renamed, so a reader never sees half a message.
-        tokio::fs::write(&partial, bytes)
-            .await
-            .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", partial.display())))?;
-        tokio::fs::rename(&partial, &path)
-            .await
-            .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", path.display())))?;
-        Ok(format!("written to {}", path.display()))
+        // One trip to a blocking thread for both steps. Written aside and renamed, so a reader
+        // never sees half a message.
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&partial, bytes)
+                .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", partial.display())))?;
+            std::fs::rename(&partial, &path)
+                .map_err(|e| TransportError::temporary(format!("cannot write {}: {e}", path.display())))?;
+            Ok(format!("written to {}", path.display()))
+        })
+        .await
+        .map_err(|e| TransportError::temporary(format!("the file write did not finish: {e}")))?
     }
 }
 

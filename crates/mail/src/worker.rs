@@ -40,6 +40,8 @@ const BATCH: u32 = 256;
 const POLL: Duration = Duration::from_secs(1);
 /// How long a woken worker waits for more mail before claiming.
 const GATHER: Duration = Duration::from_millis(20);
+/// Threads the delivery worker may block in at once.
+const BLOCKING_THREADS: usize = 4;
 /// The delivery threads' nice value: a tenth of a request thread's share of a busy CPU.
 const BACKGROUND_NICENESS: i32 = 10;
 
@@ -149,11 +151,17 @@ impl DeliveryWorker {
             if let Err(err) = rustix::process::setpriority_process(None, BACKGROUND_NICENESS) {
                 tracing::warn!(error = %err, "cannot lower the delivery worker's CPU priority");
             }
-            let runtime =
-                match tokio::runtime::Builder::new_multi_thread().thread_name("usher-mail").enable_all().build() {
-                    Ok(runtime) => runtime,
-                    Err(err) => return tracing::error!(error = %err, "cannot start the delivery worker's runtime"),
-                };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .thread_name("usher-mail")
+                // File writes (the file transport) and DNS lookups: a few threads do them as
+                // fast as the disk and resolver allow, without a thread (and its memory) each.
+                .max_blocking_threads(BLOCKING_THREADS)
+                .enable_all()
+                .build();
+            let runtime = match runtime {
+                Ok(runtime) => runtime,
+                Err(err) => return tracing::error!(error = %err, "cannot start the delivery worker's runtime"),
+            };
             runtime.block_on(self.run(shutdown));
         })
     }
