@@ -8,6 +8,7 @@
 
 mod apps;
 mod audit;
+mod checkpoint;
 mod invitations;
 mod management;
 mod outbox;
@@ -35,6 +36,7 @@ use usher_core::{
 };
 
 use crate::{OpenError, migrate};
+use checkpoint::Checkpointer;
 use worker::Worker;
 
 /// Connections that serve reads next to the writer; one per core of the machine it was
@@ -52,6 +54,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 pub struct SqliteStore {
     path: PathBuf,
     worker: Worker,
+    // Held for its thread. After the worker: the last connection to close checkpoints the log
+    // and removes it.
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -72,10 +77,12 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(failed)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(failed)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES).map_err(failed)?;
         migrate::run(&mut conn)?;
         let readers = (0..READERS).map(|_| connect(path).map_err(failed)).collect::<Result<Vec<_>, OpenError>>()?;
+        let checkpointer = Checkpointer::spawn(connect(path).map_err(failed)?).map_err(OpenError::Thread)?;
         let worker = Worker::spawn(conn, readers).map_err(OpenError::Thread)?;
-        Ok(Self { path: path.to_owned(), worker })
+        Ok(Self { path: path.to_owned(), worker, _checkpointer: checkpointer })
     }
 }
 
@@ -447,5 +454,20 @@ mod tests {
 
         // SQLite checkpoints and deletes the write-ahead log when its last connection closes.
         assert!(open_wal && !wal.exists());
+    }
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_while_the_store_is_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (_store, _) = store_with_app(&dir).await;
+        let file = dir.path().join("usher.db");
+
+        // Far below the writer's own checkpoint threshold: only the checkpointing thread
+        // copies the log back.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&file).expect("database file").len() <= 4096 {
+            assert!(std::time::Instant::now() < deadline, "nothing was checkpointed into {}", file.display());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
