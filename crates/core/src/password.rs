@@ -2,17 +2,20 @@
 //!
 //! Hashing uses argon2id with the `argon2` crate's defaults, OWASP's recommended minimum:
 //! 19 MiB of memory, 2 passes, 1 lane. It is deliberately slow and memory-hungry, so callers
-//! run it through [`off_thread`], which keeps it off the async workers and lets only one hash
-//! per core run at once: a burst of joins or sign-ins queues instead of multiplying 19 MiB.
+//! run it through [`off_thread`], which keeps it off the async workers and runs it on a fixed
+//! set of threads, one per core: a burst of joins or sign-ins queues instead of multiplying
+//! 19 MiB. The fixed threads matter as much as their number: the allocator keeps a freed
+//! 19 MiB block in the arena of the thread that freed it, so hashing on whichever blocking
+//! thread was free grew the process by 19 MiB per thread that ever hashed (hundreds of MiB in a
+//! join burst); on its own threads each block is reused by the next hash.
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, mpsc};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, PasswordHash as PhcHash};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
-use tokio::task::JoinError;
+use tokio::sync::oneshot;
 
 use crate::id::random_bytes;
 
@@ -21,15 +24,44 @@ pub const MIN_LEN: usize = 8;
 /// Longest password accepted; bounds the work one request can ask of the hasher.
 pub const MAX_LEN: usize = 256;
 
-/// Turns for argon2 work: one per core.
-static HASHING: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from)));
+/// Work for the hashing threads.
+type HashJob = Box<dyn FnOnce() + Send>;
 
-/// Runs `work` (hashing or verifying) on a blocking thread once a hashing turn is free.
-pub async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, JoinError> {
-    // The semaphore is never closed, so acquiring cannot fail.
-    let _turn = HASHING.acquire().await.expect("the hashing semaphore is never closed");
-    tokio::task::spawn_blocking(work).await
+/// The queue of the hashing threads, one per core, started on first use.
+static HASHERS: LazyLock<mpsc::Sender<HashJob>> = LazyLock::new(|| {
+    let (jobs, queue) = mpsc::channel::<HashJob>();
+    let queue = std::sync::Arc::new(Mutex::new(queue));
+    for _ in 0..std::thread::available_parallelism().map_or(1, usize::from) {
+        let queue = queue.clone();
+        // A thread that cannot start leaves the work to the others; if none can, the queue
+        // has no receiver left and every caller hears `HasherGone`.
+        let _ = std::thread::Builder::new().name("usher-argon2".into()).spawn(move || {
+            // The lock is held only while waiting for the next job, not while running it.
+            while let Ok(job) = queue.lock().map_err(drop).and_then(|queue| queue.recv().map_err(drop)) {
+                job();
+            }
+        });
+    }
+    jobs
+});
+
+/// The hashing thread dropped the work without an answer (it panicked, or none could start).
+#[derive(Debug, thiserror::Error)]
+#[error("the password hashing thread did not answer")]
+pub struct HasherGone;
+
+/// Runs `work` (hashing or verifying) on one of the hashing threads, after the work queued
+/// before it.
+pub async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HasherGone> {
+    let (reply, answer) = oneshot::channel();
+    let job: HashJob = Box::new(move || {
+        // A caller that stopped waiting (a cancelled request) needs no hash.
+        if !reply.is_closed() {
+            let _ = reply.send(work());
+        }
+    });
+    HASHERS.send(job).map_err(|_| HasherGone)?;
+    answer.await.map_err(|_| HasherGone)
 }
 
 /// A password that meets the rules; its text is never printed.
@@ -145,6 +177,28 @@ mod tests {
 
         let most = most.load(Ordering::SeqCst);
         assert!((1..=cores).contains(&most), "{most} hashes ran at once on {cores} cores");
+    }
+
+    #[tokio::test]
+    async fn off_thread_hashes_on_its_own_threads_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+
+        let tasks: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                tokio::spawn(off_thread(|| {
+                    std::thread::sleep(Duration::from_millis(5));
+                    let thread = std::thread::current();
+                    (thread.id(), thread.name().map(str::to_owned))
+                }))
+            })
+            .collect();
+        let mut threads = std::collections::HashSet::new();
+        for task in tasks {
+            threads.insert(task.await.expect("task").expect("work"));
+        }
+
+        assert!(threads.len() <= cores, "{} threads hashed on {cores} cores", threads.len());
+        assert!(threads.iter().all(|(_, name)| name.as_deref() == Some("usher-argon2")), "{threads:?}");
     }
 
     #[test]
