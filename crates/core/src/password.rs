@@ -5,15 +5,17 @@
 //! run it through [`off_thread`], which keeps it off the async workers and runs it on a fixed
 //! set of threads, one per core: a burst of joins or sign-ins queues instead of multiplying
 //! 19 MiB. The fixed threads matter as much as their number: the allocator keeps a freed
-//! 19 MiB block in the arena of the thread that freed it, so hashing on whichever blocking
-//! thread was free grew the process by 19 MiB per thread that ever hashed (hundreds of MiB in a
-//! join burst); on its own threads each block is reused by the next hash.
+//! 19 MiB block for later in one of its arenas, and a thread may move between arenas, so
+//! allocating 19 MiB per hash grew the process by hundreds of MiB in a join burst. Each
+//! hashing thread therefore keeps one working area and hashes in it every time, so hashing
+//! holds at most one 19 MiB area per core, allocated on first use.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::{LazyLock, Mutex, mpsc};
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Argon2, PasswordHash as PhcHash};
+use argon2::password_hash::{Output, ParamsString, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash as PhcHash, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
@@ -95,17 +97,56 @@ impl Password {
     /// through [`off_thread`].
     pub fn hash(&self) -> PasswordHash {
         let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt length");
-        let phc = Argon2::default()
-            .hash_password(self.0.expose_secret().as_bytes(), &salt)
+        let phc = phc_hash(&Argon2::default(), self.0.expose_secret().as_bytes(), salt.as_salt())
             .expect("argon2 accepts any password up to MAX_LEN");
         PasswordHash(phc.to_string())
     }
 
     /// True when this password produced `hash`. Slow: call it through [`off_thread`].
     pub fn verify(&self, hash: &PasswordHash) -> bool {
-        PhcHash::new(&hash.0)
-            .is_ok_and(|phc| Argon2::default().verify_password(self.0.expose_secret().as_bytes(), &phc).is_ok())
+        let Ok(stored) = PhcHash::new(&hash.0) else { return false };
+        let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else { return false };
+        let Ok(argon2) = hasher_of(&stored) else { return false };
+        // `Output`'s equality takes the same time wherever the outputs differ.
+        phc_hash(&argon2, self.0.expose_secret().as_bytes(), salt).is_ok_and(|computed| computed.hash == Some(expected))
     }
+}
+
+/// The argon2 instance that produced `stored`, with its algorithm, version and parameters.
+fn hasher_of(stored: &PhcHash<'_>) -> argon2::password_hash::Result<Argon2<'static>> {
+    let algorithm = Algorithm::try_from(stored.algorithm)?;
+    let version = stored.version.map(Version::try_from).transpose()?.unwrap_or_default();
+    Ok(Argon2::new(algorithm, version, Params::try_from(stored)?))
+}
+
+thread_local! {
+    /// This thread's argon2 working area, kept between hashes (see the module docs).
+    static WORKING_AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What `argon2`'s `hash_password` does, in this thread's [`WORKING_AREA`]. The string names
+/// argon2's default algorithm and version, which [`Password::hash`] uses; [`Password::verify`]
+/// compares only the output.
+fn phc_hash<'a>(argon2: &Argon2<'_>, password: &[u8], salt: Salt<'a>) -> argon2::password_hash::Result<PhcHash<'a>> {
+    let mut salt_buffer = [0u8; Salt::MAX_LENGTH];
+    let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+    let params = argon2.params();
+    let output = Output::init_with(params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN), |out| {
+        WORKING_AREA.with_borrow_mut(|area| {
+            if area.len() < params.block_count() {
+                area.resize(params.block_count(), Block::default());
+            }
+            argon2.hash_password_into_with_memory(password, salt_bytes, out, &mut area[..params.block_count()])
+        })?;
+        Ok(())
+    })?;
+    Ok(PhcHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(params)?,
+        salt: Some(salt),
+        hash: Some(output),
+    })
 }
 
 impl fmt::Debug for Password {
@@ -153,6 +194,21 @@ mod tests {
         assert!(hash.as_str().starts_with("$argon2id$"));
         assert!(password.verify(&hash));
         assert!(!Password::new("incorrect horse".into()).expect("long enough").verify(&hash));
+    }
+
+    #[test]
+    fn verify_accepts_hashes_made_by_the_argon2_crate_with_any_parameters() {
+        use argon2::password_hash::PasswordHasher;
+
+        let password = Password::new("correct horse battery".into()).expect("long enough");
+        let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("salt");
+        let lighter = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).expect("params"));
+        for argon2 in [Argon2::default(), lighter] {
+            let hash = PasswordHash(argon2.hash_password(b"correct horse battery", &salt).expect("hash").to_string());
+
+            assert!(password.verify(&hash), "{}", hash.as_str());
+            assert!(!Password::new("incorrect horse".into()).expect("long enough").verify(&hash));
+        }
     }
 
     #[tokio::test]
