@@ -43,6 +43,7 @@ const GATHER: Duration = Duration::from_millis(20);
 /// Threads the delivery worker may block in at once.
 const BLOCKING_THREADS: usize = 4;
 /// The delivery threads' nice value: a tenth of a request thread's share of a busy CPU.
+#[cfg(target_os = "linux")]
 const BACKGROUND_NICENESS: i32 = 10;
 
 /// The three [`Store`] calls the worker makes. A seam of its own so the worker's tests can
@@ -148,6 +149,8 @@ impl DeliveryWorker {
         std::thread::Builder::new().name("usher-mail".into()).spawn(move || {
             // On Linux a thread's nice value is its own, and threads inherit it from the thread
             // that starts them: the runtime's workers and blocking threads start below.
+            // Elsewhere the call would lower the whole process, so it is Linux only.
+            #[cfg(target_os = "linux")]
             if let Err(err) = rustix::process::setpriority_process(None, BACKGROUND_NICENESS) {
                 tracing::warn!(error = %err, "cannot lower the delivery worker's CPU priority");
             }
