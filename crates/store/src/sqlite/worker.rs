@@ -12,8 +12,10 @@
 //! did before. A job that fails (or panics) fails alone: the batch is rolled back and run
 //! again with each job in its own savepoint, so the others still commit. Jobs therefore may
 //! run twice, which is why they are `Fn`; the first run, savepoint-free, is the common case
-//! (rules that refuse an invite answer with a value, not an error). Reads run on separate reader connections
-//! (WAL lets them work beside the writer) when the store has them, else on this thread.
+//! (rules that refuse an invite answer with a value, not an error).
+//!
+//! Reads run on separate reader connections (WAL lets them work beside the writer) when the
+//! store has them, else on this thread.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
