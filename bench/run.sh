@@ -199,9 +199,13 @@ wrk_ms() {
 }
 
 # load NAME PID WRK_ARGS...: wrk while measuring the server PID; figures land in R[NAME.*].
+# Writes still buffered from earlier steps (the fill's gigabyte, a step's mail files) are
+# flushed first: the kernel would otherwise write them back during this load, beside the
+# server's own commits.
 load() {
   local name="$1" pid="$2" peak cpu wall others
   shift 2
+  sync
   R[$name.idle]="$(rss_kib "$pid")"
   python3 "$work/measure.py" "$pid" "$work/$name.sample" wrk "$@" > "$work/$name.wrk" \
     || { cat "$work/$name.wrk" >&2; fail "wrk failed in $name"; }
@@ -233,7 +237,11 @@ invite_url() { echo "$base/api/apps/$app/runtime/users/invite-user"; }
 
 # --- the steps -------------------------------------------------------------------------------
 
-# Every load on a fresh server and store: each run starts from the same state.
+# Every load on a fresh server and store: each run starts from the same state. A step's files
+# stay until the run ends: deleting a step's 100,000+ mail files mid-run made the next step's
+# mail slower to write (ext4 without a journal, as on the machine measured, passes over inodes
+# freed in the last minutes when it allocates one; mounted with `discard`, every delete also
+# trims the disk) and so disturbed what was measured.
 usher_invites() {
   local c
   for c in 16 64; do
@@ -244,7 +252,6 @@ usher_invites() {
       -H "Authorization: Bearer $key" -H "Content-Type: application/json"
     require_ok "usher$c"
     stop_server "$pid"
-    rm -rf "$work/usher$c"
   done
 }
 
@@ -256,7 +263,6 @@ usher_paced() {
     "$(invite_url)" -H "Authorization: Bearer $key" -H "Content-Type: application/json"
   require_ok paced
   stop_server "$pid"
-  rm -rf "$work/paced"
 }
 
 better_auth_invites() {
@@ -268,7 +274,6 @@ better_auth_invites() {
     BA_COOKIE="$ba_cookie" BA_ORG="$ba_org" load "ba$c" "$pid" -t2 -c"$c" -d"${seconds}s" --timeout 10s \
       --latency -s "$bench/better_auth/invite.lua" "$base/api/auth/organization/invite-member"
     stop_server "-$pid"
-    rm -rf "$work/ba$c"
   done
 }
 
@@ -353,7 +358,6 @@ store_invites() {
     -H "Authorization: Bearer $key" -H "Content-Type: application/json"
   require_ok store64
   stop_server "$pid"
-  rm -rf "$work/store"
 }
 
 # Invites $joiners addresses, reads each join link's token from the emails in the mail
@@ -386,7 +390,6 @@ EOF
   require_ok join
   R[join.left]="$(awk '/join tokens left/ {print $NF}' "$work/join.wrk")"
   stop_server "$pid"
-  rm -rf "$dir"
 }
 
 # bench/postgres.sh, when a PostgreSQL server is reachable (on CI it must be).
