@@ -26,7 +26,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// second; the counter wraps after 16.7 million ids), so new rows land at the end of their
 /// primary-key indexes instead of on random pages, which keeps the pages a commit writes few.
 /// Ids are names, never secrets.
-fn object_id() -> String {
+pub(crate) fn object_id() -> String {
     let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs()) as u32;
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut bytes = [0u8; 12];
