@@ -18,6 +18,9 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// This process's part of every id it makes, and the counter that orders its ids within a second.
+/// The length of an id: 12 bytes in hex.
+pub(crate) const ID_HEX: usize = 24;
+
 static PROCESS: LazyLock<[u8; 5]> = LazyLock::new(random_bytes::<5>);
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -37,7 +40,7 @@ pub(crate) fn object_id() -> String {
 }
 
 fn is_id(s: &str) -> bool {
-    s.len() == 24 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    s.len() == ID_HEX && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 macro_rules! id_type {

@@ -16,7 +16,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use crate::id::{object_id, random_bytes};
+use crate::id::{ID_HEX, object_id, random_bytes};
 
 /// What the database keeps of a secret: its selector, if it has one, then the hex SHA-256 of
 /// its full text.
@@ -56,7 +56,7 @@ impl fmt::Debug for TokenHash {
 const RANDOM_HEX: usize = 64;
 
 /// The length of an invitation token's selector: an id.
-const SELECTOR_HEX: usize = 24;
+const SELECTOR_HEX: usize = ID_HEX;
 
 fn generate(prefix: &str, selector: bool) -> SecretString {
     let selector = if selector { object_id() } else { String::new() };
