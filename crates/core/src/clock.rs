@@ -43,19 +43,26 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T03:45:02.123Z`.
     pub fn to_rfc3339(self) -> String {
-        let nanos = i128::from(self.0) * 1_000_000;
-        OffsetDateTime::from_unix_timestamp_nanos(nanos)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_else(|| self.0.to_string())
+        self.format(&Rfc3339)
     }
 
     /// The RFC 2822 form email headers use.
     pub fn to_rfc2822(self) -> String {
+        self.format(&time::format_description::well_known::Rfc2822)
+    }
+
+    /// The form a person reads on a page, e.g. `8 December 2026, 16:43 UTC`.
+    pub fn to_human(self) -> String {
+        self.format(time::macros::format_description!(
+            "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
+        ))
+    }
+
+    fn format(self, format: &(impl time::formatting::Formattable + ?Sized)) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+            .and_then(|t| t.format(format).ok())
             .unwrap_or_else(|| self.0.to_string())
     }
 }
@@ -115,6 +122,12 @@ mod tests {
     #[test]
     fn rfc3339_has_milliseconds_and_utc_designator() {
         assert_eq!(Timestamp::from_millis(1_700_000_000_123).to_rfc3339(), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn to_human_reads_as_a_date_without_seconds_or_weekday() {
+        // 2026-12-08T16:43:48.5Z
+        assert_eq!(Timestamp::from_millis(1_796_748_228_500).to_human(), "8 December 2026, 16:43 UTC");
     }
 
     #[test]

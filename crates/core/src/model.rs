@@ -88,6 +88,27 @@ pub struct App {
     pub created_at: Timestamp,
 }
 
+impl App {
+    /// The origin of its `app_url`, where members land (`None` only for a hand-edited row).
+    pub fn landing_origin(&self) -> Option<String> {
+        origin_of(&self.app_url)
+    }
+
+    /// True when `origin` (`scheme://host[:port]`) is where this app runs in a browser: the
+    /// origin of its `app_url` or one of its extra CORS origins. Sign-in pages send tokens
+    /// only there, and only these origins may call its API from a browser.
+    pub fn owns_origin(&self, origin: &str) -> bool {
+        std::iter::once(&self.app_url)
+            .chain(&self.settings.cors_origins)
+            .any(|url| origin_of(url).as_deref() == Some(origin))
+    }
+}
+
+/// The ASCII origin of an absolute URL; `None` for anything without one (`data:`, garbage).
+pub fn origin_of(url: &str) -> Option<String> {
+    url::Url::parse(url).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null")
+}
+
 /// A service-role credential as stored (the secret itself is only ever held by its owner).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiKeyRecord {
@@ -454,5 +475,40 @@ impl AuditAction {
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(app_url: &str, cors_origins: &[&str]) -> App {
+        App {
+            id: AppId::generate(),
+            name: "Acme".into(),
+            app_url: app_url.into(),
+            settings: AppSettings {
+                cors_origins: cors_origins.iter().map(|o| (*o).to_owned()).collect(),
+                ..AppSettings::default()
+            },
+            created_at: Timestamp::from_millis(0),
+        }
+    }
+
+    #[test]
+    fn owns_origin_accepts_the_app_url_and_extra_origins_only() {
+        let app = app("https://notes.acme.test:8443/app?x=1", &["https://admin.acme.test"]);
+
+        assert!(app.owns_origin("https://notes.acme.test:8443"));
+        assert!(app.owns_origin("https://admin.acme.test"));
+        assert!(!app.owns_origin("https://notes.acme.test"));
+        assert!(!app.owns_origin("http://notes.acme.test:8443"));
+        assert!(!app.owns_origin("null"));
+    }
+
+    #[test]
+    fn landing_origin_drops_path_and_keeps_port() {
+        assert_eq!(app("http://localhost:9009/app", &[]).landing_origin().as_deref(), Some("http://localhost:9009"));
+        assert_eq!(origin_of("not a url"), None);
     }
 }

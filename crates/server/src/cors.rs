@@ -6,7 +6,6 @@ use std::time::Duration;
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use url::Url;
 use usher_core::AppId;
 
 use crate::state::AppState;
@@ -22,13 +21,7 @@ pub fn layer(state: AppState) -> CorsLayer {
                 return true;
             }
             let Some(app_id) = app_id else { return false };
-            match state.store.app(&app_id).await {
-                Ok(Some(app)) => {
-                    origin_of(&app.app_url).as_deref() == Some(origin)
-                        || app.settings.cors_origins.iter().any(|allowed| origin_of(allowed).as_deref() == Some(origin))
-                }
-                _ => false,
-            }
+            matches!(state.store.app(&app_id).await, Ok(Some(app)) if app.owns_origin(origin))
         }
     });
     CorsLayer::new()
@@ -56,10 +49,6 @@ fn app_id_in_path(path: &str) -> Option<&str> {
     }
 }
 
-fn origin_of(url: &str) -> Option<String> {
-    Url::parse(url).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,11 +58,5 @@ mod tests {
         assert_eq!(app_id_in_path("/api/apps/abc/entities/User/me"), Some("abc"));
         assert_eq!(app_id_in_path("/api/apps/public/prod/public-settings/by-id/abc"), Some("abc"));
         assert_eq!(app_id_in_path("/healthz"), None);
-    }
-
-    #[test]
-    fn origin_of_drops_path_and_keeps_port() {
-        assert_eq!(origin_of("https://app.example.com:8443/home?x=1").as_deref(), Some("https://app.example.com:8443"));
-        assert_eq!(origin_of("not a url"), None);
     }
 }

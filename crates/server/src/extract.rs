@@ -1,13 +1,16 @@
 //! Extractors that parse requests at the edge: the app a route is about ([`AppContext`]),
 //! the authenticated caller ([`Caller`]) and JSON bodies ([`ApiJson`]), each failing with an
-//! [`ApiError`] so every refusal is the same JSON shape.
+//! [`ApiError`] so every refusal is the same JSON shape; and the query strings and forms of
+//! the HTML pages ([`PageQuery`], [`PageForm`]), which fail with an HTML page instead.
 
+use axum::Form;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 use usher_core::AppId;
 use usher_core::access::{AuthError, Principal};
@@ -91,6 +94,36 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             return Err(ApiError::InvalidBody("request body must be a JSON object".into()));
         }
         serde_json::from_slice(&bytes).map(Self).map_err(|err| json_error(&err))
+    }
+}
+
+/// A page route's query string; a malformed one (e.g. `?token=a&token=b`) is answered with
+/// an HTML page rather than axum's plain-text rejection.
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for PageQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(state.pages.unreadable(rejection.status(), &rejection.body_text())),
+        }
+    }
+}
+
+/// A page route's form body (`application/x-www-form-urlencoded`); anything else (a JSON
+/// body, a body too large) is answered with an HTML page rather than axum's plain text.
+pub struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(rejection) => Err(state.pages.unreadable(rejection.status(), &rejection.body_text())),
+        }
     }
 }
 

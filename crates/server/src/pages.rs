@@ -1,6 +1,7 @@
-//! The HTML pages Usher serves itself: the join page, the page that explains a dead link,
-//! and the stand-in landing page of the first app. Templates are compiled once at start and
-//! auto-escape everything, since app names, inviter names and emails are user-supplied.
+//! The HTML pages Usher serves itself: the join, sign-in and password pages, the page that
+//! explains a dead link, the stand-in landing page of the first app, and the server's home.
+//! Templates are compiled once at start and auto-escape everything, since app names, inviter
+//! names and emails are user-supplied.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -21,6 +22,8 @@ impl Pages {
         env.add_template("welcome.html", include_str!("../templates/welcome.html"))?;
         env.add_template("reset_password.html", include_str!("../templates/reset_password.html"))?;
         env.add_template("login.html", include_str!("../templates/login.html"))?;
+        env.add_template("forgot_password.html", include_str!("../templates/forgot_password.html"))?;
+        env.add_template("home.html", include_str!("../templates/home.html"))?;
         Ok(Self { env })
     }
 
@@ -35,7 +38,7 @@ impl Pages {
         };
         let mut response = (status, Html(html)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp.header()));
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp.header());
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         // The URL carries a secret token: keep it out of caches and Referer headers.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -55,26 +58,90 @@ impl Pages {
         };
         self.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form)
     }
+
+    /// The page for a request to a page route that could not be read (a malformed query
+    /// string, a body that is not a form): the same refusal the API sends as JSON, as a page.
+    pub fn unreadable(&self, status: StatusCode, reason: &str) -> Response {
+        let context = minijinja::context! {
+            title => "This request could not be read",
+            explanation => reason,
+            next_step => "Open the link from your email again, or go back to the app and start over.",
+        };
+        self.render(status, "link_problem.html", context, Csp::Form)
+    }
 }
 
-/// What a page may load and run.
-#[derive(Clone, Copy, Debug)]
+/// What a page may load and run, and where its form may lead.
+#[derive(Clone, Debug)]
 pub enum Csp {
-    /// Inline styles and same-origin form posts only.
+    /// Inline styles; forms post to this server and stay on it.
     Form,
+    /// Inline styles; forms post to this server, whose answer redirects to this origin (an
+    /// app's). Browsers hold the redirect after a form post to `form-action` too, so the app's
+    /// origin must be named or the person never reaches the app.
+    FormLeadingTo(String),
     /// Also one inline script that calls this server's API.
     Script,
 }
 
 impl Csp {
-    const fn header(self) -> &'static str {
+    const FORM: &str =
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    const SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    /// A form page whose post may redirect to `origin`; to this server only without one.
+    pub fn form_leading_to(origin: Option<String>) -> Self {
+        origin.map_or(Self::Form, Self::FormLeadingTo)
+    }
+
+    fn header(&self) -> HeaderValue {
         match self {
-            Self::Form => {
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-            }
-            Self::Script => {
-                "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+            Self::Form => HeaderValue::from_static(Self::FORM),
+            Self::Script => HeaderValue::from_static(Self::SCRIPT),
+            Self::FormLeadingTo(origin) => {
+                let policy = format!(
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
+                );
+                // An ASCII-serialised origin is always a valid source expression; anything else
+                // (a hand-edited row) falls back to the strict policy rather than a broken header.
+                match HeaderValue::from_str(&policy) {
+                    Ok(value) if is_origin(origin) => value,
+                    _ => HeaderValue::from_static(Self::FORM),
+                }
             }
         }
+    }
+}
+
+/// True for `scheme://host[:port]` with nothing a CSP source list would read differently.
+fn is_origin(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https")
+            && !rest.is_empty()
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_leading_to_names_exactly_the_app_origin_in_form_action() {
+        let header = Csp::form_leading_to(Some("https://notes.acme.test:8443".into())).header();
+
+        let policy = header.to_str().expect("ascii");
+        assert!(policy.contains("form-action 'self' https://notes.acme.test:8443;"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    }
+
+    #[test]
+    fn form_leading_to_falls_back_to_self_for_anything_but_an_origin() {
+        for bad in ["https://a.test; script-src *", "javascript:alert(1)", "https://a.test/path", "*"] {
+            let header = Csp::form_leading_to(Some(bad.into())).header();
+
+            assert_eq!(header.to_str().expect("ascii"), Csp::FORM, "{bad}");
+        }
+        assert_eq!(Csp::form_leading_to(None).header().to_str().expect("ascii"), Csp::FORM);
     }
 }

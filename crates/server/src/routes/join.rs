@@ -2,8 +2,7 @@
 //! the token (mail scanners prefetch links); `POST` sets the password, makes the invitee a
 //! member and redirects to the app with `?access_token=`, which the Base44 SDK picks up.
 
-use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -18,7 +17,7 @@ use utoipa_axum::routes;
 
 use usher_api_types as api;
 
-use crate::extract::AppContext;
+use crate::extract::{AppContext, PageForm, PageQuery};
 use crate::pages::Csp;
 use crate::state::AppState;
 
@@ -36,6 +35,8 @@ struct TokenQuery {
 #[derive(Deserialize)]
 struct JoinForm {
     token: Option<String>,
+    /// The app origin the page's policy let the form lead to (absent from non-browser posts).
+    app_origin: Option<String>,
     #[serde(default)]
     full_name: String,
     #[serde(default)]
@@ -46,7 +47,7 @@ struct JoinForm {
 async fn show_join_page(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    Query(query): Query<TokenQuery>,
+    PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
     let token = query.token.unwrap_or_default();
     match state.joins.show(&app.id, &token).await {
@@ -59,14 +60,26 @@ async fn show_join_page(
 async fn accept_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    Query(query): Query<TokenQuery>,
+    PageQuery(query): PageQuery<TokenQuery>,
     headers: HeaderMap,
-    Form(form): Form<JoinForm>,
+    PageForm(form): PageForm<JoinForm>,
 ) -> Response {
     if is_cross_site(&headers, &state.public_url) {
         return state.pages.cross_site("the link in your invitation email");
     }
     let token = form.token.or(query.token).unwrap_or_default();
+    if form.app_origin.is_some() && form.app_origin != app.landing_origin() {
+        // The app moved while the page was open: its policy would make the browser block the
+        // redirect to the new address after the invitation was used. Show the form again, with
+        // today's policy, before anything is consumed.
+        let message = format!("{} moved to a new address while this page was open. Submit the form again.", app.name);
+        return match state.joins.show(&app.id, &token).await {
+            Ok(view) => {
+                join_form(&state, &app, &token, &view.invitation, &form.full_name, Some(&message), StatusCode::CONFLICT)
+            }
+            Err(err) => problem_page(&state, &app, err),
+        };
+    }
     match state.joins.accept(&app.id, &token, &form.full_name, form.password).await {
         Ok(joined) => {
             tracing::info!(app.id = %app.id, user.id = %joined.user.id, "invitation accepted");
@@ -113,25 +126,28 @@ fn join_form(
         inviter_name => invitation.invited_by.display_name,
         email => invitation.email.as_str(),
         role => invitation.role.as_str(),
-        expires_at => invitation.expires_at.to_rfc2822(),
+        expires_at => invitation.expires_at.to_human(),
         action => format!("/apps/{}/join", app.id),
+        app_origin => app.landing_origin(),
         token,
         full_name,
         error,
         min_password => password::MIN_LEN,
         max_password => password::MAX_LEN,
     };
-    state.pages.render(status, "join.html", context, Csp::Form)
+    state.pages.render(status, "join.html", context, Csp::form_leading_to(app.landing_origin()))
 }
 
 /// A page that says why the link does not work, and what to do.
 fn problem_page(state: &AppState, app: &App, err: JoinError) -> Response {
+    let sign_in = matches!(err, JoinError::Link(LinkState::Used | LinkState::Revoked | LinkState::Unknown))
+        .then(|| (format!("/apps/{}/login", app.id), format!("Sign in to {} instead", app.name)));
     let (status, title, explanation, next_step) = match err {
         JoinError::Link(LinkState::Used) => (
             StatusCode::GONE,
             "Invitation already accepted",
             format!("This invitation to {} was already used to join.", app.name),
-            "Sign in to the app with your email and password instead.",
+            "If you already set a password, sign in with it.",
         ),
         JoinError::Link(LinkState::Replaced) => (
             StatusCode::GONE,
@@ -168,7 +184,9 @@ fn problem_page(state: &AppState, app: &App, err: JoinError) -> Response {
             )
         }
     };
-    state.pages.render(status, "link_problem.html", context! { title, explanation, next_step }, Csp::Form)
+    let (link_href, link_text) = sign_in.unzip();
+    let context = context! { title, explanation, next_step, link_href, link_text };
+    state.pages.render(status, "link_problem.html", context, Csp::Form)
 }
 
 /// True when a browser tells us the form was posted from another origin. Modern browsers

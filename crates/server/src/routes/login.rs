@@ -8,8 +8,7 @@
 
 use std::net::SocketAddr;
 
-use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -24,7 +23,7 @@ use utoipa_axum::routes;
 
 use usher_api_types as api;
 
-use crate::extract::AppContext;
+use crate::extract::{AppContext, PageForm, PageQuery};
 use crate::pages::Csp;
 use crate::routes::join::is_cross_site;
 use crate::state::AppState;
@@ -58,15 +57,23 @@ fn is_allowed(app: &App, url: &Url, public_url: &Url) -> bool {
         return false;
     }
     let origin = url.origin().ascii_serialization();
-    let same_origin = |other: &str| Url::parse(other).is_ok_and(|u| u.origin().ascii_serialization() == origin);
-    origin == public_url.origin().ascii_serialization()
-        || same_origin(&app.app_url)
-        || app.settings.cors_origins.iter().any(|allowed| same_origin(allowed))
+    origin == public_url.origin().ascii_serialization() || app.owns_origin(&origin)
 }
 
 fn refused(state: &AppState, title: &str, explanation: String) -> Response {
     let context = context! { title, explanation, next_step => "Go back to the app and try again from there." };
     state.pages.render(StatusCode::BAD_REQUEST, "link_problem.html", context, Csp::Form)
+}
+
+/// The page for a store that failed: said, and logged, rather than passed off as "no such app".
+fn unavailable(state: &AppState, err: &usher_core::store::StoreError) -> Response {
+    tracing::error!(error = ?err, "sign-in page could not read the apps");
+    let context = context! {
+        title => "Something went wrong",
+        explanation => "Usher could not complete this request.",
+        next_step => "Please try again in a moment.",
+    };
+    state.pages.render(StatusCode::SERVICE_UNAVAILABLE, "link_problem.html", context, Csp::Form)
 }
 
 /// The `from_url` as a URL allowed for `app` (the app's URL when none is given), or why not.
@@ -80,32 +87,46 @@ fn destination(state: &AppState, app: &App, from_url: Option<&str>) -> Result<Ur
     }
 }
 
+/// The sign-in form; its post redirects to `from_url`, so the page's policy names that origin.
 fn login_page(
     state: &AppState,
     app: &App,
-    from_url: &str,
+    from_url: &Url,
     email: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let context =
-        context! { app_name => app.name, action => format!("/apps/{}/login", app.id), from_url, email, error };
-    state.pages.render(status, "login.html", context, Csp::Form)
+    let context = context! {
+        app_name => app.name,
+        action => format!("/apps/{}/login", app.id),
+        forgot_url => format!("/apps/{}/forgot-password", app.id),
+        from_url => from_url.as_str(),
+        email,
+        error,
+    };
+    let csp = Csp::form_leading_to(Some(from_url.origin().ascii_serialization()));
+    state.pages.render(status, "login.html", context, csp)
 }
 
 /// `/login?from_url=…`: finds the app by the origin of `from_url` (or `app_id`).
 #[utoipa::path(get, path = "/login", tag = "pages", responses((status = 200, description = "The hosted sign-in page (query: from_url, app_id)", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn show_login_for_origin(State(state): State<AppState>, Query(query): Query<FromQuery>) -> Response {
+async fn show_login_for_origin(State(state): State<AppState>, PageQuery(query): PageQuery<FromQuery>) -> Response {
     let app = match &query.app_id {
         Some(id) => match AppId::parse(id) {
-            Ok(id) => state.store.app(&id).await.ok().flatten(),
+            Ok(id) => match state.store.app(&id).await {
+                Ok(app) => app,
+                Err(err) => return unavailable(&state, &err),
+            },
             Err(_) => None,
         },
         None => {
             let Some(url) = query.from_url.as_deref().and_then(|u| Url::parse(u).ok()) else {
                 return refused(&state, "Which app?", "Open the sign-in page from the app you want to use.".into());
             };
-            let apps = state.store.apps().await.unwrap_or_default();
+            let apps = match state.store.apps().await {
+                Ok(apps) => apps,
+                Err(err) => return unavailable(&state, &err),
+            };
             let mut matching = apps.into_iter().filter(|app| is_allowed(app, &url, &state.public_url));
             match (matching.next(), matching.next()) {
                 (Some(app), None) => Some(app),
@@ -134,14 +155,14 @@ async fn show_login_for_origin(State(state): State<AppState>, Query(query): Quer
 async fn show_login(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    Query(query): Query<FromQuery>,
+    PageQuery(query): PageQuery<FromQuery>,
 ) -> Response {
     show_login_page(&state, &app, query.from_url.as_deref())
 }
 
 fn show_login_page(state: &AppState, app: &App, from_url: Option<&str>) -> Response {
     match destination(state, app, from_url) {
-        Ok(url) => login_page(state, app, url.as_str(), "", None, StatusCode::OK),
+        Ok(url) => login_page(state, app, &url, "", None, StatusCode::OK),
         Err(reason) => refused(state, "That return address is not allowed", reason),
     }
 }
@@ -152,7 +173,7 @@ async fn submit_login(
     AppContext(app): AppContext,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     if is_cross_site(&headers, &state.public_url) {
         return state.pages.cross_site("the sign-in page");
@@ -171,7 +192,7 @@ async fn submit_login(
             login_page(
                 &state,
                 &app,
-                url.as_str(),
+                &url,
                 &form.email,
                 Some("Something went wrong; please try again."),
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -183,7 +204,7 @@ async fn submit_login(
                 SignInError::Disabled => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            login_page(&state, &app, url.as_str(), &form.email, Some(&err.to_string()), status)
+            login_page(&state, &app, &url, &form.email, Some(&err.to_string()), status)
         }
     }
 }
@@ -191,14 +212,17 @@ async fn submit_login(
 /// Usher keeps no session cookie (the SDK holds the access token), so logging out is only
 /// the redirect back to an allowed `from_url`.
 #[utoipa::path(get, path = "/api/apps/auth/logout", tag = "pages", responses((status = 303, description = "Redirect to an allowed from_url", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn logout(State(state): State<AppState>, Query(query): Query<FromQuery>) -> Response {
+async fn logout(State(state): State<AppState>, PageQuery(query): PageQuery<FromQuery>) -> Response {
     let Some(raw) = query.from_url.as_deref().filter(|u| !u.is_empty()) else {
         return refused(&state, "Signed out", "You are signed out. Close this page or return to your app.".into());
     };
     let Ok(url) = Url::parse(raw) else {
         return refused(&state, "That return address is not allowed", format!("{raw} is not a valid address."));
     };
-    let apps = state.store.apps().await.unwrap_or_default();
+    let apps = match state.store.apps().await {
+        Ok(apps) => apps,
+        Err(err) => return unavailable(&state, &err),
+    };
     if apps.iter().any(|app| is_allowed(app, &url, &state.public_url)) {
         Redirect::to(url.as_str()).into_response()
     } else {

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod home;
 pub mod invitations;
 pub mod join;
 pub mod keys;

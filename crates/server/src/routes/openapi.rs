@@ -28,6 +28,7 @@ struct ApiDoc;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(super::health::router())
+        .merge(super::home::router())
         .merge(super::invitations::router())
         .merge(super::users::router())
         .merge(super::join::router())

@@ -1,10 +1,11 @@
-//! Forgotten passwords: the SDK's `resetPasswordRequest` / `resetPassword`, and the page the
-//! reset email links to, for apps without their own.
+//! Forgotten passwords: the SDK's `resetPasswordRequest` / `resetPassword`, and for apps
+//! without their own pages, the page that asks for a link (linked from the sign-in page) and
+//! the page the reset email links to.
 
-use axum::extract::{Query, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::{Form, Json};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ use utoipa_axum::routes;
 use usher_api_types as api;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, AppContext};
+use crate::extract::{ApiJson, AppContext, PageForm, PageQuery};
 use crate::pages::Csp;
 use crate::routes::join::is_cross_site;
 use crate::state::AppState;
@@ -31,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(request_reset))
         .routes(routes!(reset_password))
         .routes(routes!(show_reset_page, submit_reset_page))
+        .routes(routes!(show_forgot_page, submit_forgot_page))
 }
 
 #[derive(Deserialize)]
@@ -84,7 +86,7 @@ struct ResetForm {
 async fn show_reset_page(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    Query(query): Query<TokenQuery>,
+    PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
     reset_form(&state, &app, &query.token.unwrap_or_default(), None, StatusCode::OK)
 }
@@ -93,9 +95,9 @@ async fn show_reset_page(
 async fn submit_reset_page(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    Query(query): Query<TokenQuery>,
+    PageQuery(query): PageQuery<TokenQuery>,
     headers: HeaderMap,
-    Form(form): Form<ResetForm>,
+    PageForm(form): PageForm<ResetForm>,
 ) -> Response {
     if is_cross_site(&headers, &state.public_url) {
         return state.pages.cross_site("the link in your reset email");
@@ -106,7 +108,9 @@ async fn submit_reset_page(
             let context = context! {
                 title => "Password changed",
                 explanation => format!("Your {} password is changed.", app.name),
-                next_step => format!("Sign in to {} with your new password.", app.app_url),
+                next_step => "Sign in with your new password.",
+                link_href => format!("/apps/{}/login", app.id),
+                link_text => format!("Sign in to {}", app.name),
             };
             state.pages.render(StatusCode::OK, "link_problem.html", context, Csp::Form)
         }
@@ -119,7 +123,9 @@ async fn submit_reset_page(
             let context = context! {
                 title => "This reset link does not work",
                 explanation => ResetError::Link(link).to_string(),
-                next_step => "Ask for a new reset link from the app's sign-in page.",
+                next_step => "Ask for a new reset link.",
+                link_href => format!("/apps/{}/forgot-password", app.id),
+                link_text => "Email me a new link",
             };
             state.pages.render(status, "link_problem.html", context, Csp::Form)
         }
@@ -151,4 +157,64 @@ fn reset_form(
         max_password => password::MAX_LEN,
     };
     state.pages.render(status, "reset_password.html", context, Csp::Form)
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    #[serde(default)]
+    email: String,
+}
+
+#[utoipa::path(get, path = "/apps/{app_id}/forgot-password", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The page that asks for a reset link", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+async fn show_forgot_page(State(state): State<AppState>, AppContext(app): AppContext) -> Response {
+    forgot_form(&state, &app, "", None, StatusCode::OK)
+}
+
+#[utoipa::path(post, path = "/apps/{app_id}/forgot-password", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The same page for any address: a link is on its way if it has an account", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+async fn submit_forgot_page(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ForgotForm>,
+) -> Response {
+    if is_cross_site(&headers, &state.public_url) {
+        return state.pages.cross_site("the sign-in page");
+    }
+    match state.resets.request(&app, &form.email).await {
+        Ok(()) => {
+            let context = context! {
+                title => "Check your email",
+                explanation => REQUESTED,
+                next_step => format!(
+                    "The link works for {} minutes. Nothing arrived? Check the spam folder, or ask again in a minute.",
+                    usher_core::reset::RESET_LINK_TTL.as_secs() / 60
+                ),
+                link_href => format!("/apps/{}/login", app.id),
+                link_text => "Back to sign-in",
+            };
+            state.pages.render(StatusCode::OK, "link_problem.html", context, Csp::Form)
+        }
+        Err(err) => {
+            tracing::error!(error = ?err, "password reset request failed");
+            let error = "Something went wrong; please try again in a moment.";
+            forgot_form(&state, &app, &form.email, Some(error), StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+fn forgot_form(
+    state: &AppState,
+    app: &usher_core::model::App,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let context = context! {
+        app_name => app.name,
+        action => format!("/apps/{}/forgot-password", app.id),
+        login_url => format!("/apps/{}/login", app.id),
+        email,
+        error,
+    };
+    state.pages.render(status, "forgot_password.html", context, Csp::Form)
 }

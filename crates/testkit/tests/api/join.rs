@@ -224,3 +224,89 @@ async fn api_twin_looks_up_without_using_and_accepts_once() {
     crate::support::assert_error(again, 410, "INVITATION_ALREADY_ACCEPTED").await;
     crate::support::assert_error(unknown, 404, "INVITATION_LINK_INVALID").await;
 }
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn join_page_policy_lets_the_form_lead_to_the_apps_origin_and_nowhere_else() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+
+    let page = app.http().get(&link).send().await.expect("GET");
+
+    let csp = header(&page, "content-security-policy");
+    assert!(csp.contains("form-action 'self' https://app.example.test;"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(header(&page, "x-frame-options"), "DENY");
+    // Templates escape `/` in attributes as `&#x2f;`, which browsers read back as `/`.
+    let html = page.text().await.expect("page").replace("&#x2f;", "/");
+    assert!(html.contains(r#"name="app_origin" value="https://app.example.test""#), "{html}");
+}
+
+#[tokio::test]
+async fn join_route_answers_unreadable_requests_with_a_page_not_plain_text() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+    let action = link.split('?').next().expect("action").to_owned();
+
+    let json_body = app.http().post(&action).json(&serde_json::json!({ "password": PASSWORD })).send().await;
+    let two_tokens = app.http().get(format!("{action}?token=a&token=b")).send().await;
+
+    for (response, status) in [(json_body.expect("POST"), 415), (two_tokens.expect("GET"), 400)] {
+        assert_eq!(response.status(), status);
+        assert!(header(&response, "content-type").starts_with("text/html"), "{response:?}");
+        assert!(response.text().await.expect("page").contains("could not be read"));
+    }
+    assert_eq!(app.accept(&link, "Ada", PASSWORD).await.status(), 303, "nothing was consumed");
+}
+
+#[tokio::test]
+async fn accept_shows_the_form_again_and_keeps_the_invitation_when_the_app_moved_while_the_page_was_open() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+    let (action, token) = (link.split('?').next().expect("action"), link.split("token=").nth(1).expect("token"));
+    let settings = app
+        .http()
+        .patch(app.url(&format!("/api/apps/{}/settings", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .json(&serde_json::json!({ "app_url": "https://moved.example.test/app" }))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(settings.status(), 200);
+
+    let stale = app
+        .http()
+        .post(action)
+        .form(&[
+            ("token", token),
+            ("app_origin", "https://app.example.test"),
+            ("full_name", "Ada"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("POST");
+
+    assert_eq!(stale.status(), 409);
+    assert!(header(&stale, "content-security-policy").contains("form-action 'self' https://moved.example.test;"));
+    assert!(stale.text().await.expect("page").contains("moved to a new address"));
+    let joined = app.accept(&link, "Ada", PASSWORD).await;
+    assert_eq!(joined.status(), 303, "the invitation was kept");
+    assert!(header(&joined, "location").starts_with("https://moved.example.test/app?access_token="));
+}
+
+#[tokio::test]
+async fn used_link_page_links_to_the_sign_in_page() {
+    let app = TestApp::spawn().await;
+    let link = invite(&app, "ada@example.com", Role::User).await;
+    assert_eq!(app.accept(&link, "Ada", PASSWORD).await.status(), 303);
+
+    let page = app.http().get(&link).send().await.expect("GET");
+
+    assert_eq!(page.status(), 410);
+    let html = page.text().await.expect("page").replace("&#x2f;", "/");
+    assert!(html.contains(&format!(r#"href="/apps/{}/login""#, app.app_id)), "{html}");
+}

@@ -92,3 +92,47 @@ async fn logout_redirects_only_to_an_apps_own_address() {
     assert_eq!(evil.status(), 400);
     assert!(evil.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn sign_in_page_policy_lets_the_form_lead_to_the_from_urls_origin_only() {
+    let app = TestApp::spawn().await;
+
+    let page = app
+        .http()
+        .get(app.url(&format!("/apps/{}/login", app.app_id)))
+        .query(&[("from_url", "https://app.example.test/notes/42")])
+        .send()
+        .await
+        .expect("GET");
+
+    let csp = page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(csp.contains("form-action 'self' https://app.example.test;"), "{csp}");
+    let html = page.text().await.expect("page").replace("&#x2f;", "/");
+    assert!(html.contains(&format!(r#"href="/apps/{}/forgot-password""#, app.app_id)), "a Forgot password? link");
+}
+
+#[tokio::test]
+async fn forgot_password_page_answers_the_same_for_a_member_and_a_stranger_and_mails_only_the_member() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let action = app.url(&format!("/apps/{}/forgot-password", app.app_id));
+
+    let member = app.http().post(action.clone()).form(&[("email", "ada@example.com")]).send().await.expect("POST");
+    let stranger = app.http().post(action).form(&[("email", "eve@example.com")]).send().await.expect("POST");
+
+    assert_eq!((member.status().as_u16(), stranger.status().as_u16()), (200, 200));
+    assert_eq!(member.text().await.expect("page"), stranger.text().await.expect("page"));
+    let mail = app.mail.wait_for_nth("ada@example.com", 2).await;
+    assert!(mail.text().contains("/reset-password?token="), "{}", mail.text());
+    assert!(app.mail.to("eve@example.com").is_empty());
+}
+
+#[tokio::test]
+async fn home_page_says_what_the_server_is() {
+    let app = TestApp::spawn().await;
+
+    let page = app.http().get(app.url("/")).send().await.expect("GET");
+
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("page").contains("/api/openapi.json"));
+}
