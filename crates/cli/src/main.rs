@@ -5,6 +5,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use commands::remote::with_remote;
 use usher_server::{DatabaseArgs, ServeArgs};
 
 /// Self-hosted invitations and sign-in for apps built on the Base44 SDK.
@@ -97,6 +98,18 @@ pub enum InvitationsCommand {
     },
 }
 
+impl InvitationsCommand {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            Self::List { json, .. }
+            | Self::Show { json, .. }
+            | Self::Resend { json, .. }
+            | Self::Revoke { json, .. } => *json,
+        }
+    }
+}
+
 /// `usher keys …`.
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -125,6 +138,15 @@ pub enum KeysCommand {
     },
 }
 
+impl KeysCommand {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            Self::Create { json, .. } | Self::List { json } | Self::Revoke { json, .. } => *json,
+        }
+    }
+}
+
 /// Options of `usher app settings`.
 #[derive(clap::Args)]
 pub struct SettingsArgs {
@@ -143,13 +165,13 @@ pub struct SettingsArgs {
 #[derive(clap::Args)]
 pub struct ServerArgs {
     /// The Usher server.
-    #[arg(long, env = "USHER_SERVER", value_name = "URL", default_value = "http://127.0.0.1:8044")]
+    #[arg(long, global = true, env = "USHER_SERVER", value_name = "URL", default_value = "http://127.0.0.1:8044")]
     pub server: String,
     /// The app to act in.
-    #[arg(long, env = "USHER_APP_ID", value_name = "APP_ID")]
+    #[arg(long, global = true, env = "USHER_APP_ID", value_name = "APP_ID")]
     pub app: Option<String>,
     /// An API key of that app.
-    #[arg(long, env = "USHER_API_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(long, global = true, env = "USHER_API_KEY", value_name = "KEY", hide_env_values = true)]
     pub key: Option<String>,
 }
 
@@ -163,7 +185,7 @@ pub struct InviteArgs {
     #[arg(long, default_value = "user")]
     pub role: base44::Role,
     /// A CSV file with a header `email,role` (role may be empty: `user`). Failed rows are
-    /// written to FILE.failed.csv beside it.
+    /// written beside it with their reasons: people.csv → people.failed.csv.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<std::path::PathBuf>,
     /// Print JSON instead of text.
@@ -227,13 +249,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Invite(args) => return commands::invite::run(&args),
         Command::Invitations { command, server } => {
-            return commands::invite::with_client(&server, |client| commands::manage::invitations(client, &command));
+            return with_remote(&server, command.json(), |remote| commands::manage::invitations(remote, &command));
         }
         Command::Keys { command, server } => {
-            return commands::invite::with_client(&server, |client| commands::manage::keys(client, &command));
+            return with_remote(&server, command.json(), |remote| commands::manage::keys(remote, &command));
         }
         Command::App(AppCommand::Settings(args)) => {
-            return commands::invite::with_client(&args.server, |client| commands::manage::settings(client, &args));
+            return with_remote(&args.server, args.json, |remote| commands::manage::settings(remote, &args));
         }
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args),
@@ -242,8 +264,21 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", causes(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line. Some errors (sqlx's I/O errors) end their own message
+/// with their cause's; a cause that only repeats the end of the text before it is left out.
+fn causes(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|before| before.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }

@@ -70,11 +70,38 @@ async fn invite_csv_reports_a_summary_writes_failed_rows_and_emails_nobody_twice
     let failed = std::fs::read_to_string(dir.path().join("team.failed.csv")).expect("failed rows");
     assert!(failed.contains("not-an-address") && failed.contains("INVALID_EMAIL"), "{failed}");
     assert!(failed.contains("cy@example.com") && failed.contains("INVALID_ROLE"), "{failed}");
+    assert!(failed.find("not-an-address") < failed.find("cy@example.com"), "in the file's order: {failed}");
     let summary: serde_json::Value = serde_json::from_str(&stdout(&rerun)).expect("JSON");
     assert_eq!((summary["created"].as_u64(), summary["throttled"].as_u64()), (Some(0), Some(2)));
     app.mail.wait_for("ada@example.com").await;
     app.mail.wait_for("bob@example.com").await;
     assert_eq!(app.mail.to("ada@example.com").len(), 1, "nobody is emailed twice within the interval");
+}
+
+#[tokio::test]
+async fn invite_one_address_prints_the_invitation_id_for_the_other_commands() {
+    let app = TestApp::spawn().await;
+
+    let output = tokio::task::spawn_blocking({
+        let (base, id, key) = (app.base.clone(), app.app_id.clone(), app.api_key.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_usher"))
+                .args(["invite", "ada@example.com"])
+                .env("USHER_SERVER", base.as_str())
+                .env("USHER_APP_ID", id)
+                .env("USHER_API_KEY", key)
+                .output()
+                .expect("run usher")
+        }
+    })
+    .await
+    .expect("join");
+
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("Invitation for ada@example.com created; its email is queued."), "{text}");
+    let listed = app.client().invitations().list(None, Some("ada@example.com"), None, None).await.expect("list");
+    assert!(text.contains(&format!("Invitation id: {}", listed.items[0].id)), "{text}");
 }
 
 #[test]

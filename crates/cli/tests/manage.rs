@@ -7,19 +7,28 @@ use usher_testkit::TestApp;
 
 /// Runs the built `usher` with `args` against `app`, off the async runtime.
 async fn usher(app: &TestApp, args: &[&str]) -> Output {
-    let (base, id, key) = (app.base.to_string(), app.app_id.clone(), app.api_key.clone());
+    let env = [
+        ("USHER_SERVER", app.base.to_string()),
+        ("USHER_APP_ID", app.app_id.clone()),
+        ("USHER_API_KEY", app.api_key.clone()),
+    ];
+    usher_with(args, env).await
+}
+
+/// Runs the built `usher` with `args` and only the `USHER_*` variables in `env`.
+async fn usher_with<const N: usize>(args: &[&str], env: [(&'static str, String); N]) -> Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
-            .args(args)
-            .env("USHER_SERVER", base)
-            .env("USHER_APP_ID", id)
-            .env("USHER_API_KEY", key)
-            .output()
-            .expect("run usher")
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_usher"));
+        command.args(args).env_remove("USHER_SERVER").env_remove("USHER_APP_ID").env_remove("USHER_API_KEY");
+        command.envs(env).output().expect("run usher")
     })
     .await
     .expect("join")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -81,4 +90,112 @@ async fn app_settings_are_shown_and_changed() {
     );
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("INVALID_SETTING"));
+}
+
+#[tokio::test]
+async fn server_flags_work_after_the_subcommand_too() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+
+    let output = usher_with(
+        &["invitations", "list", "--json", "--server", app.base.as_str(), "--app", &app.app_id, "--key", &app.api_key],
+        [],
+    )
+    .await;
+
+    assert_eq!(json(&output)["items"][0]["email"], "ada@example.com");
+}
+
+#[tokio::test]
+async fn errors_with_json_are_one_json_object_on_stderr_and_exit_1() {
+    let app = TestApp::spawn().await;
+
+    let output = usher(&app, &["invitations", "show", "0123456789abcdef01234567", "--json"]).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let error: serde_json::Value = serde_json::from_slice(&output.stderr).expect("JSON on stderr");
+    assert_eq!(error["code"], "INVITATION_NOT_FOUND");
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{error}");
+}
+
+#[tokio::test]
+async fn revoking_an_already_revoked_invitation_says_so_and_fails() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let page = json(&usher(&app, &["invitations", "list", "--json"]).await);
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+
+    let first = usher(&app, &["invitations", "revoke", &id]).await;
+    let second = usher(&app, &["invitations", "revoke", &id]).await;
+
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(second.status.code(), Some(1));
+    assert!(stderr(&second).contains("this invitation is revoked"), "{}", stderr(&second));
+    assert!(stderr(&second).contains("INVITATION_NOT_PENDING"));
+}
+
+#[tokio::test]
+async fn the_invitations_table_lines_up_for_every_role() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    app.client().users().invite_user("bob@example.com", Role::Admin).await.expect("invite");
+
+    let output = usher(&app, &["invitations", "list"]).await;
+
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    let status_column = |line: &str| line.find("pending").or_else(|| line.find("STATUS"));
+    let columns: Vec<_> = table.lines().filter(|l| !l.trim().is_empty()).map(status_column).collect();
+    assert_eq!(columns.len(), 3, "{table}");
+    assert!(columns.iter().all(|c| c.is_some() && *c == columns[0]), "{table}");
+    assert!(table.lines().all(|l| !l.ends_with(' ')), "no trailing blanks: {table:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_key_or_app_names_the_setting_it_came_from() {
+    let app = TestApp::spawn().await;
+    let unknown_key = format!("usk_{}", "0".repeat(64));
+
+    let key = usher_with(
+        &["invitations", "list"],
+        [("USHER_SERVER", app.base.to_string()), ("USHER_APP_ID", app.app_id.clone()), ("USHER_API_KEY", unknown_key)],
+    )
+    .await;
+    let wrong_app = usher_with(
+        &["invitations", "list"],
+        [
+            ("USHER_SERVER", app.base.to_string()),
+            ("USHER_APP_ID", "0123456789abcdef01234567".to_owned()),
+            ("USHER_API_KEY", app.api_key.clone()),
+        ],
+    )
+    .await;
+
+    assert_eq!((key.status.code(), wrong_app.status.code()), (Some(1), Some(1)));
+    assert!(stderr(&key).contains("this API key is unknown or was revoked"), "{}", stderr(&key));
+    assert!(stderr(&key).contains("--key or USHER_API_KEY"), "{}", stderr(&key));
+    assert!(stderr(&wrong_app).contains("0123456789abcdef01234567"), "{}", stderr(&wrong_app));
+    assert!(stderr(&wrong_app).contains("--app or USHER_APP_ID"), "{}", stderr(&wrong_app));
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_is_named_with_how_to_start_one() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+
+    let output = usher_with(
+        &["invitations", "list"],
+        [
+            ("USHER_SERVER", url.clone()),
+            ("USHER_APP_ID", "0123456789abcdef01234567".into()),
+            ("USHER_API_KEY", "usk_x".into()),
+        ],
+    )
+    .await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains(&format!("no Usher server answered at {url}")), "{message}");
+    assert!(message.contains("usher serve") && message.contains("SERVER_UNREACHABLE"), "{message}");
 }

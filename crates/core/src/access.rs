@@ -91,9 +91,12 @@ impl Principal {
 /// Why a credential was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// No credential, or one that is malformed, unknown, expired or of a deleted member.
+    /// No credential, or an access token that is malformed, expired or of a deleted member.
     #[error("a valid access token or API key is required")]
     Unauthenticated,
+    /// A credential shaped like an API key that no app has: mistyped, or revoked.
+    #[error("this API key is unknown or was revoked")]
+    UnknownApiKey,
     /// A valid credential of another app.
     #[error("this credential belongs to another app")]
     WrongApp,
@@ -121,8 +124,8 @@ impl Authenticator {
     /// The principal that `bearer` (an API key or an access token) is, within `app_id`.
     pub async fn authenticate(&self, app_id: &AppId, bearer: &str) -> Result<Principal, AuthError> {
         if bearer.starts_with(ApiKey::PREFIX) {
-            let key = ApiKey::parse(bearer).ok_or(AuthError::Unauthenticated)?;
-            let record = self.store.api_key(&key.hash()).await?.ok_or(AuthError::Unauthenticated)?;
+            let key = ApiKey::parse(bearer).ok_or(AuthError::UnknownApiKey)?;
+            let record = self.store.api_key(&key.hash()).await?.ok_or(AuthError::UnknownApiKey)?;
             return if &record.app_id == app_id { Ok(Principal::ApiKey(record)) } else { Err(AuthError::WrongApp) };
         }
         let claims = self.tokens.verify(bearer, self.clock.now()).ok_or(AuthError::Unauthenticated)?;

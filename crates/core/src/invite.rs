@@ -181,6 +181,12 @@ impl InviteService {
     /// Revokes a pending invitation: its links then say it was revoked.
     pub async fn revoke(&self, app: &App, by: &Principal, id: &InvitationId) -> Result<Invitation, InviteError> {
         let actor = inviter(app, by).actor;
+        // Revoking twice is refused, not answered as if it had just happened; two revokes
+        // racing past this read both find it revoked, which is what each asked for.
+        match self.store.invitation(&app.id, id).await?.ok_or(InviteError::NotFound)?.status {
+            InvitationStatus::Pending => {}
+            other => return Err(InviteError::NotPending(other)),
+        }
         let invitation =
             self.store.revoke_invitation(&app.id, id, &actor, self.clock.now()).await?.ok_or(InviteError::NotFound)?;
         match invitation.status {

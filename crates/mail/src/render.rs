@@ -200,7 +200,7 @@ fn system_time(t: Timestamp) -> SystemTime {
 
 /// E.g. `Wed, 02 Dec 2026 03:45:00 +0000`.
 fn human_time(t: Timestamp) -> String {
-    t.to_rfc2822()
+    t.to_human()
 }
 
 #[cfg(test)]
@@ -282,6 +282,14 @@ pub(crate) mod tests {
         assert_eq!(text.matches(&token).count(), 1);
         assert_eq!(html.matches(&token).count(), 3, "button, visible URL and its href");
         assert!(text.contains("an admin") && html.contains("an admin"));
+    }
+
+    #[test]
+    fn text_part_keeps_each_sentence_on_one_line_and_reads_the_expiry_as_a_date() {
+        let (text, _) = parts(&render(&message(MailKind::Invitation, "Acme")));
+
+        assert!(text.contains("\nIf you did not expect this invitation, you can ignore this email."), "{text}");
+        assert!(text.contains("expires on 15 January 2027, 08:00 UTC."), "{text}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
-use usher_core::model::OutboxMessage;
+use usher_core::model::{MailKind, OutboxMessage};
 use usher_core::{Clock, MessageId, Store, StoreError, Timestamp};
 
 use crate::backoff::RetryPolicy;
@@ -231,7 +231,13 @@ async fn attempt(
     if renderer.config().log_links
         && let Some(link) = &email.link
     {
-        tracing::info!("invitation for {}: {link}", msg.to.masked());
+        let what = match msg.kind {
+            MailKind::Invitation => "join link",
+            MailKind::SignIn => "sign-in link",
+            MailKind::PasswordReset => "password reset link",
+            MailKind::SignupCode | MailKind::AccountExists => "link",
+        };
+        tracing::info!("{what} for {}: {link}", msg.to.masked());
     }
     Ok(())
 }

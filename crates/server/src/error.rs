@@ -47,8 +47,8 @@ pub enum ApiError {
     #[error("X-App-Id header does not match the app in the path")]
     AppIdMismatch,
     /// No app has this id.
-    #[error("app not found")]
-    AppNotFound,
+    #[error("no app has the id {0:?}")]
+    AppNotFound(String),
     /// No invitation of this app has this id.
     #[error("invitation not found")]
     InvitationNotFound,
@@ -189,12 +189,14 @@ impl ApiError {
             Self::InvalidRole => (StatusCode::BAD_REQUEST, "INVALID_ROLE"),
             Self::InvalidEmail(_) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
             Self::AppIdMismatch => (StatusCode::BAD_REQUEST, "APP_ID_MISMATCH"),
-            Self::AppNotFound => (StatusCode::NOT_FOUND, "APP_NOT_FOUND"),
+            Self::AppNotFound(_) => (StatusCode::NOT_FOUND, "APP_NOT_FOUND"),
             Self::InvitationNotFound => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::AdminOnly => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
-            Self::Auth(AuthError::Unauthenticated) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            Self::Auth(AuthError::Unauthenticated | AuthError::UnknownApiKey) => {
+                (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+            }
             Self::Auth(AuthError::WrongApp) => (StatusCode::FORBIDDEN, "WRONG_APP"),
             Self::Auth(AuthError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
             Self::NotAMember => (StatusCode::FORBIDDEN, "NOT_A_MEMBER"),

@@ -26,16 +26,18 @@ impl FromRequestParts<AppState> for AppContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| ApiError::AppNotFound)?;
-        let raw =
-            params.iter().find(|(name, _)| *name == "app_id").map(|(_, value)| value).ok_or(ApiError::AppNotFound)?;
+        let missing = || ApiError::AppNotFound(String::new());
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| missing())?;
+        let raw = params.iter().find(|(name, _)| *name == "app_id").map(|(_, value)| value).ok_or_else(missing)?;
         if let Some(header) = parts.headers.get("x-app-id")
             && header.as_bytes() != raw.as_bytes()
         {
             return Err(ApiError::AppIdMismatch);
         }
-        let id = AppId::parse(raw).map_err(|_| ApiError::AppNotFound)?;
-        let app = state.store.app(&id).await?.ok_or(ApiError::AppNotFound)?;
+        // An id is 24 characters; anything much longer is not worth echoing whole.
+        let not_found = || ApiError::AppNotFound(raw.chars().take(40).collect());
+        let id = AppId::parse(raw).map_err(|_| not_found())?;
+        let app = state.store.app(&id).await?.ok_or_else(not_found)?;
         Ok(Self(app))
     }
 }

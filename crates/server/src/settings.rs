@@ -44,11 +44,11 @@ impl DatabaseArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8044]
-    #[arg(long, env = "USHER_LISTEN", value_name = "ADDR")]
+    #[arg(long, env = "USHER_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
 
     /// Base URL of the links in emails, as invitees reach this server [default: http://<listen address>]
-    #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<Url>,
 
     #[command(flatten)]
@@ -321,6 +321,22 @@ fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
     toml::from_str(&text).map_err(|e| SettingsError::ParseFile { path: path.to_owned(), message: e.to_string() })
 }
 
+/// `--listen`: an IP address and a port, with what to write instead of a common mistake.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| match text.trim().parse::<u16>() {
+        Ok(port) => format!("a port alone is not an address: write 127.0.0.1:{port} (this machine only) or 0.0.0.0:{port} (every interface)"),
+        Err(_) => format!("expected IP:PORT, e.g. 127.0.0.1:8044 or [::1]:8044, not {text:?}"),
+    })
+}
+
+/// `--public-url`: an absolute http(s) URL, as invitees reach this server.
+fn parse_public_url(text: &str) -> Result<Url, String> {
+    match Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+        _ => Err(format!("expected an absolute http(s) URL, e.g. https://usher.example.com, not {text:?}")),
+    }
+}
+
 fn default_public_url(listen: SocketAddr) -> Result<Url, SettingsError> {
     // A wildcard address is not reachable as such; links must name a host.
     let host = if listen.ip().is_unspecified() { "localhost".to_owned() } else { listen.ip().to_string() };
@@ -335,6 +351,18 @@ fn invalid(name: &'static str, message: impl fmt::Display) -> SettingsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_and_public_url_errors_show_the_expected_form() {
+        let port_only = parse_listen("8046").expect_err("a port alone");
+        let not_a_url = parse_public_url("example.com").expect_err("no scheme");
+
+        assert!(port_only.contains("127.0.0.1:8046"), "{port_only}");
+        assert!(parse_listen("localhost").expect_err("a name").contains("e.g. 127.0.0.1:8044"));
+        assert!(not_a_url.contains("e.g. https://usher.example.com"), "{not_a_url}");
+        assert_eq!(parse_listen(" 0.0.0.0:80 ").map(|a| a.port()), Ok(80));
+        assert!(parse_public_url("https://usher.example.com/base/").is_ok());
+    }
 
     #[test]
     fn load_uses_documented_defaults_when_nothing_is_set() {

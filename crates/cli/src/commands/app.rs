@@ -36,6 +36,11 @@ pub fn create(args: &CreateAppArgs) -> anyhow::Result<()> {
             println!("  app URL  {}", app.app_url);
             println!();
             println!("The API key is shown only now. Store it somewhere safe.");
+            println!();
+            println!("Point the usher CLI at it with:");
+            println!();
+            let server = std::env::var("USHER_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8044".to_owned());
+            println!("  {}", super::exports(&server, app.id.as_str(), created.api_key.expose()));
         }
         Ok(())
     })

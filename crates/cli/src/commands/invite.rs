@@ -6,17 +6,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use base44::{BulkInviteResponse, Client, ClientError, InviteUserRequest, Role};
-use indicatif::{ProgressBar, ProgressStyle};
+use base44::{BulkInviteResponse, InviteUserRequest, Role};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde_json::json;
 
-use crate::ServerArgs;
+use super::remote::{Failure, Remote, with_remote};
 
 /// Rows per bulk request (the route's limit).
 const BATCH: usize = 1000;
 
 /// A CSV row that could not be invited, with the reason.
-struct Failure {
+struct FailedRow {
     line: u64,
     email: String,
     role: String,
@@ -31,80 +31,58 @@ struct Summary {
     resent: u64,
     already_members: u64,
     throttled: u64,
-    failures: Vec<Failure>,
+    failures: Vec<FailedRow>,
 }
 
 /// Runs `usher invite`: exit 0 when everything was invited, 1 when something failed, 2 for
 /// bad usage.
 pub fn run(args: &crate::InviteArgs) -> ExitCode {
-    with_client(&args.server, |client| {
+    with_remote(&args.server, args.json, |remote| {
         let result = match (&args.csv, &args.email) {
-            (Some(path), _) => csv(client, path, args.json),
-            (None, Some(email)) => one(client, email, args.role, args.json),
+            (Some(path), _) => csv(remote, path, args.json),
+            (None, Some(email)) => one(remote, email, args.role, args.json),
             (None, None) => {
-                eprintln!("error: give an EMAIL or --csv FILE");
+                Failure::new("USAGE", "give an EMAIL or --csv FILE").report(args.json);
                 return ExitCode::from(2);
             }
         };
-        result.unwrap_or_else(|err| {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        })
+        result.unwrap_or_else(|err| Failure::new("CLIENT_ERROR", format!("{err:#}")).report(args.json))
     })
 }
 
-/// Runs `command` with a client for `server`; missing `--app`/`--key` is bad usage (exit 2).
-pub fn with_client(server: &ServerArgs, command: impl FnOnce(&Client) -> ExitCode) -> ExitCode {
-    match client(server) {
-        Ok(client) => command(&client),
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// Builds the SDK client from `--server`, `--app` and `--key`.
-fn client(server: &ServerArgs) -> Result<Client, String> {
-    let app = server.app.as_deref().ok_or("missing --app (or USHER_APP_ID): the id of the app to act in")?;
-    let key = server.key.as_deref().ok_or("missing --key (or USHER_API_KEY): an API key of that app")?;
-    Client::builder().server_url(&server.server).app_id(app).token(key).build().map_err(|e| e.to_string())
-}
-
-/// Invites one address and prints what happened.
-fn one(client: &Client, email: &str, role: Role, as_json: bool) -> anyhow::Result<ExitCode> {
+/// Invites one address and prints what happened, with the invitation's id for
+/// `usher invitations show|resend|revoke`.
+fn one(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
-        match client.users().invite_user(email, role).await {
+        match remote.client.users().invite_user(email, role).await {
             Ok(answer) => {
                 if as_json {
                     println!("{}", serde_json::to_string(&answer)?);
                 } else {
                     println!("{}", answer.message);
+                    if let Some(invitation) = &answer.invitation {
+                        println!("Invitation id: {}", invitation.id);
+                    }
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Err(err) => {
-                eprintln!("error: {}", describe(&err));
-                Ok(ExitCode::FAILURE)
-            }
+            Err(err) => Ok(remote.explain(&err).report(as_json)),
         }
     })
 }
 
-fn describe(err: &ClientError) -> String {
-    match err {
-        ClientError::Api { code, message, .. } => format!("{message} ({code})"),
-        other => other.to_string(),
-    }
-}
-
 /// Invites every row of `path` (`email,role`; role defaults to `user`) in batches.
-fn csv(client: &Client, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+fn csv(remote: &Remote, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let total = csv_reader(path)?.records().count() as u64;
     let progress = if std::io::stderr().is_terminal() && !as_json {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} rows  {per_sec}  ETA {eta}")
+            ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} rows  {rate}  ETA {eta}")
+                .map(|style| {
+                    style.with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                        write!(out, "{:.0} rows/s", state.per_sec()).ok();
+                    })
+                })
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -123,7 +101,7 @@ fn csv(client: &Client, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
         let role_text = record.get(1).map(str::trim).filter(|r| !r.is_empty()).unwrap_or("user").to_owned();
         match role_text.parse::<Role>() {
             Ok(role) => batch.push((line, InviteUserRequest { user_email: email, role }, role_text)),
-            Err(err) => summary.failures.push(Failure {
+            Err(err) => summary.failures.push(FailedRow {
                 line,
                 email,
                 role: role_text,
@@ -132,16 +110,16 @@ fn csv(client: &Client, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
             }),
         }
         if batch.len() == BATCH {
-            runtime.block_on(send(client, std::mem::take(&mut batch), &mut summary))?;
+            runtime.block_on(send(remote, std::mem::take(&mut batch), &mut summary))?;
             report(&progress, position as u64 + 1, total);
         }
     }
     if !batch.is_empty() {
-        runtime.block_on(send(client, batch, &mut summary))?;
+        runtime.block_on(send(remote, batch, &mut summary))?;
     }
     report(&progress, total, total);
     progress.finish_and_clear();
-    finish(path, &summary, as_json)
+    finish(path, &mut summary, as_json)
 }
 
 fn csv_reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
@@ -163,17 +141,18 @@ fn report(progress: &ProgressBar, done: u64, total: u64) {
 }
 
 async fn send(
-    client: &Client,
+    remote: &Remote,
     batch: Vec<(u64, InviteUserRequest, String)>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let (meta, items): (Vec<_>, Vec<_>) = batch.into_iter().map(|(line, item, role)| ((line, role), item)).unzip();
     let emails: Vec<String> = items.iter().map(|i| i.user_email.clone()).collect();
-    let answer: BulkInviteResponse = client
+    let answer: BulkInviteResponse = remote
+        .client
         .invitations()
         .bulk(items)
         .await
-        .map_err(|e| anyhow::anyhow!("the server refused a batch: {}", describe(&e)))?;
+        .map_err(|e| anyhow::anyhow!("a batch was not invited: {}", remote.explain(&e)))?;
     for result in answer.results {
         let Some(((line, role), email)) = meta.get(result.index).zip(emails.get(result.index)) else { continue };
         match result.outcome.as_str() {
@@ -181,7 +160,7 @@ async fn send(
             "resent" => summary.resent += 1,
             "already_member" => summary.already_members += 1,
             "throttled" => summary.throttled += 1,
-            _ => summary.failures.push(Failure {
+            _ => summary.failures.push(FailedRow {
                 line: *line,
                 email: email.clone(),
                 role: role.clone(),
@@ -198,7 +177,10 @@ fn failures_path(input: &Path) -> PathBuf {
     input.with_file_name(format!("{stem}.failed.csv"))
 }
 
-fn finish(input: &Path, summary: &Summary, as_json: bool) -> anyhow::Result<ExitCode> {
+fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<ExitCode> {
+    // Refused roles are found while reading, refused addresses when their batch returns:
+    // the file lists them in the order of the input.
+    summary.failures.sort_by_key(|f| f.line);
     let failed_file = (!summary.failures.is_empty()).then(|| failures_path(input));
     if let Some(file) = &failed_file {
         let mut writer = csv::Writer::from_path(file).with_context(|| format!("cannot write {}", file.display()))?;

@@ -9,20 +9,20 @@ use base44::{ClientError, Invitation};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::remote::{Failure, Remote};
+use super::table;
 use crate::{InvitationsCommand, KeysCommand, SettingsArgs};
 
-/// Runs `fut` and prints its answer as JSON or with `human`.
+/// Runs `fut` and prints its answer as JSON or with `human`; a failure as [`Failure`] does.
 fn answer<T: Serialize>(
+    remote: &Remote,
     fut: impl Future<Output = Result<T, ClientError>>,
     as_json: bool,
     human: impl FnOnce(&T),
 ) -> ExitCode {
     let result = match super::runtime() {
         Ok(runtime) => runtime.block_on(fut),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return ExitCode::FAILURE;
-        }
+        Err(err) => return Failure::new("CLIENT_ERROR", format!("{err:#}")).report(as_json),
     };
     match result {
         Ok(value) if as_json => match serde_json::to_string(&value) {
@@ -30,41 +30,38 @@ fn answer<T: Serialize>(
                 println!("{text}");
                 ExitCode::SUCCESS
             }
-            Err(err) => {
-                eprintln!("error: {err}");
-                ExitCode::FAILURE
-            }
+            Err(err) => Failure::new("CLIENT_ERROR", err.to_string()).report(as_json),
         },
         Ok(value) => {
             human(&value);
             ExitCode::SUCCESS
         }
-        Err(ClientError::Api { code, message, .. }) => {
-            eprintln!("error: {message} ({code})");
-            ExitCode::FAILURE
-        }
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
+        Err(err) => remote.explain(&err).report(as_json),
     }
 }
 
 fn print_invitations(items: &[Invitation]) {
-    println!("{:<24}  {:<32}  {:<5}  {:<8}  {:<7}  EXPIRES", "ID", "ADDRESS", "ROLE", "STATUS", "EMAIL");
+    let mut rows = table::new(["ID", "ADDRESS", "ROLE", "STATUS", "EMAIL", "SENT", "EXPIRES"]);
     for i in items {
-        println!(
-            "{:<24}  {:<32}  {:<5}  {:<8}  {:<7}  {}",
-            i.id, i.email, i.role, i.status, i.delivery.status, i.expires_at
-        );
+        rows.add_row([
+            i.id.clone(),
+            i.email.clone(),
+            i.role.to_string(),
+            i.status.clone(),
+            i.delivery.status.clone(),
+            i.times_sent.to_string(),
+            i.expires_at.clone(),
+        ]);
     }
+    println!("{}", rows.trim_fmt());
 }
 
 /// `usher invitations list|show|resend|revoke`.
-pub fn invitations(client: &base44::Client, command: &InvitationsCommand) -> ExitCode {
-    let invitations = client.invitations();
+pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
+    let invitations = remote.client.invitations();
     match command {
         InvitationsCommand::List { status, email, limit, cursor, json } => answer(
+            remote,
             invitations.list(status.as_deref(), email.as_deref(), Some(*limit), cursor.as_deref()),
             *json,
             |page| {
@@ -74,62 +71,68 @@ pub fn invitations(client: &base44::Client, command: &InvitationsCommand) -> Exi
                 }
             },
         ),
-        InvitationsCommand::Show { id, json } => answer(invitations.get(id), *json, |i| {
+        InvitationsCommand::Show { id, json } => answer(remote, invitations.get(id), *json, |i| {
             print_invitations(std::slice::from_ref(i));
+            println!("\nEmail: {}, {} delivery attempt(s).", i.delivery.status, i.delivery.attempts);
             if let Some(error) = &i.delivery.last_error {
-                println!("\nLast delivery error ({} attempts): {error}", i.delivery.attempts);
+                println!("Last delivery error: {error}");
             }
         }),
-        InvitationsCommand::Resend { id, json } => answer(invitations.resend(id), *json, |r| println!("{}", r.message)),
+        InvitationsCommand::Resend { id, json } => {
+            answer(remote, invitations.resend(id), *json, |r| println!("{}", r.message))
+        }
         InvitationsCommand::Revoke { id, json } => {
-            answer(invitations.revoke(id), *json, |i| println!("Revoked the invitation of {}.", i.email))
+            answer(remote, invitations.revoke(id), *json, |i| println!("Revoked the invitation of {}.", i.email))
         }
     }
 }
 
 /// `usher keys create|list|revoke`.
-pub fn keys(client: &base44::Client, command: &KeysCommand) -> ExitCode {
-    let keys = client.keys();
+pub fn keys(remote: &Remote, command: &KeysCommand) -> ExitCode {
+    let keys = remote.client.keys();
     match command {
-        KeysCommand::Create { name, json } => answer(keys.create(name), *json, |key| {
+        KeysCommand::Create { name, json } => answer(remote, keys.create(name), *json, |key| {
             println!("Created API key \"{}\" ({}):\n\n  {}\n", key.name, key.id, key.api_key.as_deref().unwrap_or(""));
             println!("It is shown only now. Store it somewhere safe.");
         }),
-        KeysCommand::List { json } => answer(keys.list(), *json, |items| {
-            println!("{:<24}  {:<24}  CREATED", "ID", "NAME");
+        KeysCommand::List { json } => answer(remote, keys.list(), *json, |items| {
+            let mut rows = table::new(["ID", "NAME", "CREATED"]);
             for key in items {
-                println!("{:<24}  {:<24}  {}", key.id, key.name, key.created_date);
+                rows.add_row([key.id.as_str(), key.name.as_str(), key.created_date.as_str()]);
             }
+            println!("{}", rows.trim_fmt());
         }),
         KeysCommand::Revoke { id, json } => {
-            answer(async { keys.revoke(id).await.map(|()| Value::Null) }, *json, |_| println!("Revoked API key {id}."))
+            answer(remote, async { keys.revoke(id).await.map(|()| Value::Null) }, *json, |_| {
+                println!("Revoked API key {id}.")
+            })
         }
     }
 }
 
 /// `usher app settings [--set KEY=VALUE …]`.
-pub fn settings(client: &base44::Client, args: &SettingsArgs) -> ExitCode {
+pub fn settings(remote: &Remote, args: &SettingsArgs) -> ExitCode {
     let mut changes = Map::new();
     for assignment in &args.set {
         let Some((key, value)) = assignment.split_once('=') else {
-            eprintln!("error: --set takes KEY=VALUE, got {assignment:?}");
+            Failure::new("USAGE", format!("--set takes KEY=VALUE, got {assignment:?}")).report(args.json);
             return ExitCode::from(2);
         };
         // Numbers, booleans, null and lists are JSON; anything else is a string.
         let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         changes.insert(key.trim().to_owned(), value);
     }
-    let settings = client.settings();
+    let settings = remote.client.settings();
     let print = |all: &Value| {
-        if let Some(map) = all.as_object() {
-            for (key, value) in map {
-                println!("{key:<24}  {value}");
-            }
+        let mut rows = table::new(["SETTING", "VALUE"]);
+        for (key, value) in all.as_object().into_iter().flatten() {
+            rows.add_row([key.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_owned)]);
         }
+        println!("{}", rows.trim_fmt());
     };
     if changes.is_empty() {
-        answer(settings.get(), args.json, print)
+        answer(remote, settings.get(), args.json, print)
     } else {
-        answer(async move { settings.update(&Value::Object(changes)).await }, args.json, print)
+        answer(remote, async move { settings.update(&Value::Object(changes)).await }, args.json, print)
     }
 }

@@ -4,7 +4,9 @@ pub mod app;
 pub mod invite;
 pub mod mail;
 pub mod manage;
+pub mod remote;
 pub mod serve;
+mod table;
 
 use std::io::IsTerminal;
 
@@ -23,4 +25,9 @@ pub fn init_logging() {
 /// A multi-threaded runtime for one command.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// The shell line that points the CLI's commands at a server and app, ready to paste.
+fn exports(server: &str, app_id: &str, api_key: &str) -> String {
+    format!("export USHER_SERVER={server} USHER_APP_ID={app_id} USHER_API_KEY={api_key}")
 }

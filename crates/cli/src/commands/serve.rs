@@ -42,7 +42,12 @@ Usher created your first app, "{name}".
 
 The API key is shown only this once: store it somewhere safe.
 
-Invite someone with curl:
+Invite someone with the usher CLI, from another terminal:
+
+  {exports}
+  usher invite someone@example.com
+
+with curl:
 
   curl -X POST {server}/api/apps/{id}/runtime/users/invite-user \
     -H 'Authorization: Bearer {key}' \
@@ -59,6 +64,7 @@ The email goes to {mail}; its join link is also printed in this log.
 "#,
         name = created.app.name,
         mail = settings.mail_url,
+        exports = super::exports(server, id.as_str(), key),
     );
 }
 

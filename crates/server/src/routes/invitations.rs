@@ -278,7 +278,7 @@ fn invite_response(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::I
     match outcome {
         InviteOutcome::Created(invitation) => api::InviteUserResponse {
             outcome: api::InviteOutcome::Created,
-            message: format!("Invitation sent to {}.", invitation.email),
+            message: format!("Invitation for {} created; its email is queued.", invitation.email),
             email: wire::delivery(&invitation.delivery),
             invitation: Some(wire::invitation(&invitation, now)),
             user: None,
@@ -286,7 +286,7 @@ fn invite_response(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::I
         InviteOutcome::Resent(invitation) => api::InviteUserResponse {
             outcome: api::InviteOutcome::Resent,
             message: format!(
-                "Invitation sent again to {} with a new link; earlier links no longer work.",
+                "Invitation for {} re-sent with a new link (email queued); earlier links no longer work.",
                 invitation.email
             ),
             email: wire::delivery(&invitation.delivery),
@@ -296,7 +296,7 @@ fn invite_response(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::I
         InviteOutcome::AlreadyMember(user) => api::InviteUserResponse {
             outcome: api::InviteOutcome::AlreadyMember,
             message: format!(
-                "{} is already a member; a sign-in email was sent and their role is unchanged.",
+                "{} is already a member; a sign-in email is queued and their role is unchanged.",
                 user.email
             ),
             email: wire::delivery(&usher_core::model::Delivery::queued()),

@@ -48,6 +48,7 @@ async fn update_settings(
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let changed = app_settings::apply(&caller.app, changes).map_err(ApiError::InvalidSetting)?;
-    let stored = state.store.update_app(&changed).await?.ok_or(ApiError::AppNotFound)?;
+    let stored =
+        state.store.update_app(&changed).await?.ok_or_else(|| ApiError::AppNotFound(caller.app.id.to_string()))?;
     Ok(Json(settings_json(&stored)))
 }

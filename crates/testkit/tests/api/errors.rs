@@ -137,3 +137,29 @@ async fn healthz_answers_200_when_ready() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.expect("json")["status"], "ok");
 }
+
+#[tokio::test]
+async fn an_unknown_api_key_is_called_unknown_and_an_unknown_app_is_named() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "user_email": "a@example.com", "role": "user" });
+    let send = |path: String, key: String| app.http().post(app.url(&path)).bearer_auth(key).json(&body).send();
+
+    let unknown_key = send(app.invite_path(), format!("usk_{}", "0".repeat(64))).await.expect("POST");
+    let unknown_app =
+        send("/api/apps/0123456789abcdef01234567/users/invite-user".into(), app.api_key.clone()).await.expect("POST");
+
+    let key_error = assert_error(unknown_key, 401, "UNAUTHENTICATED").await;
+    assert_eq!(key_error["message"], "this API key is unknown or was revoked");
+    let app_error = assert_error(unknown_app, 404, "APP_NOT_FOUND").await;
+    assert!(app_error["message"].as_str().is_some_and(|m| m.contains("0123456789abcdef01234567")), "{app_error}");
+}
+
+#[tokio::test]
+async fn the_invite_answer_says_queued_until_the_email_is_sent() {
+    let app = TestApp::spawn().await;
+
+    let answer = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+
+    assert_eq!(answer.message, "Invitation for ada@example.com created; its email is queued.");
+    assert_eq!(answer.email.status, "queued");
+}
