@@ -2,8 +2,11 @@
 //! Serde only: the server and the `base44` Rust SDK share these definitions, so a change to
 //! the wire shows up on both sides at compile time.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+pub use time::OffsetDateTime;
 
 /// Every error response: the SDK's `Base44Error` reads `message` and `code` from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,30 +84,87 @@ pub struct Invitation {
     pub email: String,
     /// The role offered.
     pub role: Role,
-    /// `pending`, `accepted`, `revoked` or `expired`.
-    pub status: String,
-    /// When the current link stops working (RFC 3339).
-    pub expires_at: String,
+    /// Where it stands.
+    pub status: InvitationStatus,
+    /// When the current link stops working.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: OffsetDateTime,
     /// Who sent the latest invitation email.
     pub invited_by: String,
     /// How many invitation emails were queued.
     pub times_sent: u32,
-    /// When the latest one was queued (RFC 3339).
-    pub last_sent_at: String,
+    /// When the latest one was queued.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub last_sent_at: OffsetDateTime,
     /// The latest email's delivery.
     pub delivery: EmailDelivery,
-    /// Creation time (RFC 3339).
-    pub created_date: String,
-    /// Last change (RFC 3339).
-    pub updated_date: String,
+    /// Creation time.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_date: OffsetDateTime,
+    /// Last change.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_date: OffsetDateTime,
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationStatus {
+    /// Sent and waiting for the invitee.
+    Pending,
+    /// The invitee joined.
+    Accepted,
+    /// An admin withdrew it.
+    Revoked,
+    /// Its link ran out of time.
+    Expired,
+}
+
+impl fmt::Display for InvitationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        })
+    }
+}
+
+/// Where an email stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for (another) delivery attempt.
+    Queued,
+    /// Accepted by the mail server.
+    Sent,
+    /// Given up on; the last error says why.
+    Failed,
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        })
+    }
 }
 
 /// The delivery state of an email.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailDelivery {
-    /// `queued`, `sent` or `failed`.
-    pub status: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
     /// Delivery attempts made so far.
     pub attempts: u32,
     /// The last transport error, if any.
@@ -129,10 +189,14 @@ pub struct MemberSummary {
 pub struct User {
     /// Their id.
     pub id: String,
-    /// Creation time (RFC 3339).
-    pub created_date: String,
-    /// Last change (RFC 3339).
-    pub updated_date: String,
+    /// Creation time.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_date: OffsetDateTime,
+    /// Last change.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_date: OffsetDateTime,
     /// Their address.
     pub email: String,
     /// Their name.
@@ -182,7 +246,8 @@ impl std::str::FromStr for Role {
 
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        // `pad`, not `write_str`: `{:<5}` must line a role up in a column.
+        f.pad(match self {
             Self::User => "user",
             Self::Admin => "admin",
         })
@@ -273,8 +338,10 @@ pub struct ApiKeyInfo {
     pub id: String,
     /// Its label.
     pub name: String,
-    /// When it was created (RFC 3339).
-    pub created_date: String,
+    /// When it was created.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_date: OffsetDateTime,
     /// The secret, present only when just created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
@@ -286,4 +353,53 @@ pub struct ApiKeyInfo {
 pub struct ApiKeyList {
     /// The live keys, oldest first.
     pub items: Vec<ApiKeyInfo>,
+}
+
+/// Times on the wire: RFC 3339 in UTC with milliseconds (`2026-12-08T16:43:48.123Z`), the
+/// form Base44 sends; any RFC 3339 time is read.
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+
+    /// Writes `time` in UTC with exactly three fractional digits.
+    pub fn format(time: OffsetDateTime) -> String {
+        let utc = time.to_offset(time::UtcOffset::UTC);
+        utc.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+            .unwrap_or_else(|_| utc.unix_timestamp().to_string())
+    }
+
+    /// Serde's `serialize_with`.
+    pub fn serialize<S: Serializer>(time: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format(*time))
+    }
+
+    /// Serde's `deserialize_with`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_in_the_wire_form() {
+        let json = serde_json::json!({ "id": "k", "name": "ci", "created_date": "2026-12-08T16:43:48.100Z" });
+
+        let key: ApiKeyInfo = serde_json::from_value(json.clone()).expect("parses");
+
+        assert_eq!(key.created_date.unix_timestamp(), 1_796_748_228);
+        assert_eq!(serde_json::to_value(&key).expect("serialises"), json);
+    }
+
+    #[test]
+    fn statuses_use_their_lowercase_wire_names() {
+        assert_eq!(serde_json::to_value(InvitationStatus::Revoked).expect("json"), "revoked");
+        assert_eq!(serde_json::from_value::<DeliveryStatus>("queued".into()).expect("parses"), DeliveryStatus::Queued);
+        assert_eq!(format!("{:<8}|", DeliveryStatus::Sent), "sent    |");
+    }
 }

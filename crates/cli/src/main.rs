@@ -57,8 +57,8 @@ pub enum InvitationsCommand {
     /// One page of invitations, oldest first.
     List {
         /// Only `pending`, `accepted`, `revoked` or `expired` ones.
-        #[arg(long)]
-        status: Option<String>,
+        #[arg(long, value_parser = parse_status)]
+        status: Option<base44::InvitationStatus>,
         /// Only this address.
         #[arg(long)]
         email: Option<String>,
@@ -96,6 +96,12 @@ pub enum InvitationsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--status`: one of the invitation statuses, by its wire name.
+fn parse_status(text: &str) -> Result<base44::InvitationStatus, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| "expected pending, accepted, revoked or expired".to_owned())
 }
 
 impl InvitationsCommand {

@@ -116,7 +116,11 @@ async fn every_invite_answered_200_is_stored_when_the_server_is_killed_during_a_
     let mut stored = std::collections::HashSet::new();
     let mut cursor = None;
     loop {
-        let page = client.invitations().list(None, None, Some(200), cursor.as_deref()).await.expect("list");
+        let mut filter = base44::InvitationFilter::new().limit(200);
+        if let Some(cursor) = &cursor {
+            filter = filter.after(cursor);
+        }
+        let page = client.invitations().list(&filter).await.expect("list");
         stored.extend(page.items.into_iter().map(|invitation| invitation.email));
         if !page.has_more {
             break;

@@ -100,7 +100,8 @@ async fn invite_one_address_prints_the_invitation_id_for_the_other_commands() {
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);
     assert!(text.contains("Invitation for ada@example.com created; its email is queued."), "{text}");
-    let listed = app.client().invitations().list(None, Some("ada@example.com"), None, None).await.expect("list");
+    let listed =
+        app.client().invitations().list(&base44::InvitationFilter::new().email("ada@example.com")).await.expect("list");
     assert!(text.contains(&format!("Invitation id: {}", listed.items[0].id)), "{text}");
 }
 

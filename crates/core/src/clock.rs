@@ -58,6 +58,11 @@ impl Timestamp {
         ))
     }
 
+    /// The same instant as a `time` date and time in UTC (the epoch for one out of its range).
+    pub fn to_offset_date_time(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
     fn format(self, format: &(impl time::formatting::Formattable + ?Sized)) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         OffsetDateTime::from_unix_timestamp_nanos(nanos)

@@ -11,8 +11,8 @@
 //!     .app_id("0123456789abcdef01234567")
 //!     .token("usk_…")
 //!     .build()?;
-//! let outcome = client.users().invite_user("ada@example.com", Role::User).await?;
-//! println!("{}", outcome.message);
+//! let invited = client.users().invite_user("ada@example.com", Role::User).await?;
+//! println!("{}", invited.message());
 //! # Ok(())
 //! # }
 //! ```
@@ -21,8 +21,10 @@
 //! ([`str::parse`]) is fallible.
 
 mod error;
+mod invited;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde::Serialize;
@@ -30,12 +32,17 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use error::ClientError;
+pub use invited::Invited;
 
+pub use usher_api_types::rfc3339;
 pub use usher_api_types::{
-    ApiKeyInfo, ApiKeyList, BulkInviteRequest, BulkInviteResponse, BulkInviteResult, Count, EmailDelivery, InvalidRole,
-    Invitation, InviteOutcome, InviteUserRequest, InviteUserResponse, LoginRequest, MemberSummary, Page, Role,
-    SignedIn, User,
+    ApiKeyInfo, ApiKeyList, BulkInviteRequest, BulkInviteResponse, BulkInviteResult, Count, DeliveryStatus,
+    EmailDelivery, InvalidRole, Invitation, InvitationStatus, InviteOutcome, InviteUserRequest, InviteUserResponse,
+    LoginRequest, MemberSummary, OffsetDateTime, Page, Role, SignedIn, User,
 };
+
+/// How long a request may take by default, connecting included; see [`ClientBuilder::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client of one app on one server. Cheap to clone; clones share the connection pool.
 #[derive(Clone, Debug)]
@@ -52,6 +59,7 @@ pub struct ClientBuilder {
     server_url: Option<String>,
     app_id: Option<String>,
     token: Option<String>,
+    timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -73,6 +81,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How long one request may take before it fails with [`ClientError::Transport`]
+    /// (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// The client; fails when the server URL or app id is missing or malformed.
     pub fn build(self) -> Result<Client, ClientError> {
         let server_url = self.server_url.ok_or(ClientError::InvalidConfig("server_url is required"))?;
@@ -89,7 +104,10 @@ impl ClientBuilder {
         if app_id.contains(['/', '?', '#']) {
             return Err(ClientError::InvalidConfig("app_id must not contain '/', '?' or '#'"));
         }
-        let http = reqwest::Client::builder().build().map_err(ClientError::Transport)?;
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+            .build()
+            .map_err(ClientError::Transport)?;
         Ok(Client { http, base: Arc::new(base), app_id: app_id.into(), token: self.token.map(Into::into) })
     }
 }
@@ -172,9 +190,15 @@ impl Client {
         }
         let response = request.send().await.map_err(ClientError::Transport)?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bytes = response.bytes().await.map_err(ClientError::Transport)?;
         if !status.is_success() {
-            return Err(error::api_error(status.as_u16(), &bytes));
+            return Err(error::api_error(status.as_u16(), retry_after, &bytes));
         }
         serde_json::from_slice(&bytes).map_err(ClientError::Decode)
     }
@@ -191,14 +215,20 @@ impl Users<'_> {
     ///
     /// ```no_run
     /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
-    /// let outcome = client.users().invite_user("grace@example.com", base44::Role::Admin).await?;
-    /// assert_eq!(outcome.email.status, "queued");
+    /// use base44::{Invited, Role};
+    /// match client.users().invite_user("grace@example.com", Role::Admin).await? {
+    ///     Invited::Created { invitation, .. } => println!("invited, id {}", invitation.id),
+    ///     Invited::Resent { invitation, .. } => println!("sent again, expires {}", invitation.expires_at),
+    ///     Invited::AlreadyMember { .. } => println!("already a member: a sign-in email is on its way"),
+    /// }
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn invite_user(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
+    pub async fn invite_user(&self, email: &str, role: Role) -> Result<Invited, ClientError> {
         let body = InviteUserRequest { user_email: email.to_owned(), role };
-        self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await
+        let answer: InviteUserResponse =
+            self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await?;
+        Invited::try_from(answer)
     }
 }
 
@@ -224,20 +254,21 @@ impl Invitations<'_> {
         self.client.send(Method::POST, "invitations/bulk", Some(&BulkInviteRequest { items })).await
     }
 
-    /// One page of invitations, oldest first; `status` and `email` filter, `cursor` continues.
-    pub async fn list(
-        &self,
-        status: Option<&str>,
-        email: Option<&str>,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-    ) -> Result<Page<Invitation>, ClientError> {
-        let mut params = Vec::new();
-        params.extend(status.map(|s| ("status", s.to_owned())));
-        params.extend(email.map(|e| ("email", e.to_owned())));
-        params.extend(limit.map(|l| ("limit", l.to_string())));
-        params.extend(cursor.map(|c| ("cursor", c.to_owned())));
-        self.client.send_query::<(), _>(Method::GET, "invitations", &params, None).await
+    /// One page of the invitations that `filter` selects, oldest first; the page's
+    /// `next_cursor` continues with [`InvitationFilter::after`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
+    /// use base44::{InvitationFilter, InvitationStatus};
+    /// let pending = client.invitations().list(&InvitationFilter::new().status(InvitationStatus::Pending).limit(50)).await?;
+    /// for invitation in &pending.items {
+    ///     println!("{} expires {}", invitation.email, invitation.expires_at);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn list(&self, filter: &InvitationFilter) -> Result<Page<Invitation>, ClientError> {
+        self.client.send_query::<(), _>(Method::GET, "invitations", &filter.params(), None).await
     }
 
     /// One invitation, with the delivery state of its latest email.
@@ -246,13 +277,64 @@ impl Invitations<'_> {
     }
 
     /// Sends the invitation again with a fresh link (same throttle as inviting again).
-    pub async fn resend(&self, id: &str) -> Result<InviteUserResponse, ClientError> {
-        self.client.send::<(), _>(Method::POST, &format!("invitations/{}/resend", path_segment(id)?), None).await
+    pub async fn resend(&self, id: &str) -> Result<Invited, ClientError> {
+        let path = format!("invitations/{}/resend", path_segment(id)?);
+        let answer: InviteUserResponse = self.client.send::<(), _>(Method::POST, &path, None).await?;
+        Invited::try_from(answer)
     }
 
     /// Revokes a pending invitation.
     pub async fn revoke(&self, id: &str) -> Result<Invitation, ClientError> {
         self.client.send::<(), _>(Method::POST, &format!("invitations/{}/revoke", path_segment(id)?), None).await
+    }
+}
+
+/// Which invitations [`Invitations::list`] returns: every one by default.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct InvitationFilter {
+    status: Option<InvitationStatus>,
+    email: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+impl InvitationFilter {
+    /// Every invitation, in pages of the server's default size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only invitations with this status.
+    pub fn status(mut self, status: InvitationStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only invitations of this address.
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// At most this many per page.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The page after the one whose `next_cursor` this is.
+    pub fn after(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        params.extend(self.status.map(|s| ("status", s.to_string())));
+        params.extend(self.email.clone().map(|e| ("email", e)));
+        params.extend(self.limit.map(|l| ("limit", l.to_string())));
+        params.extend(self.cursor.clone().map(|c| ("cursor", c)));
+        params
     }
 }
 
@@ -307,9 +389,10 @@ pub struct Auth<'a> {
 
 impl Auth<'_> {
     /// The same as [`Users::invite_user`], through the `auth` module's route.
-    pub async fn invite_user(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
+    pub async fn invite_user(&self, email: &str, role: Role) -> Result<Invited, ClientError> {
         let body = InviteUserRequest { user_email: email.to_owned(), role };
-        self.client.send(Method::POST, "users/invite-user", Some(&body)).await
+        let answer: InviteUserResponse = self.client.send(Method::POST, "users/invite-user", Some(&body)).await?;
+        Invited::try_from(answer)
     }
 
     /// The member whose access token the client holds.
@@ -453,6 +536,11 @@ fn path_segment(id: &str) -> Result<&str, ClientError> {
     Ok(id)
 }
 
+/// The README's examples, compiled as doc tests so they cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +573,14 @@ mod tests {
         assert!(Client::builder().server_url("ftp://example.com").app_id("abc").build().is_err());
         assert!(Client::builder().server_url("http://example.com").build().is_err());
         assert!(Client::builder().server_url("http://example.com").app_id("a/b").build().is_err());
+    }
+
+    #[test]
+    fn invitation_filter_sends_only_what_was_set() {
+        let filter = InvitationFilter::new().status(InvitationStatus::Pending).limit(10);
+
+        assert_eq!(filter.params(), vec![("status", "pending".to_owned()), ("limit", "10".to_owned())]);
+        assert!(InvitationFilter::new().params().is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use usher_api_types as api;
 use usher_core::Role;
 use usher_core::Timestamp;
-use usher_core::model::{Delivery, Invitation, User};
+use usher_core::model::{Delivery, DeliveryStatus, Invitation, InvitationStatus, User};
 
 /// The wire role.
 pub fn role(role: Role) -> api::Role {
@@ -20,21 +20,35 @@ pub fn invitation(invitation: &Invitation, now: Timestamp) -> api::Invitation {
         app_id: invitation.app_id.to_string(),
         email: invitation.email.to_string(),
         role: role(invitation.role),
-        status: invitation.status_at(now).as_str().to_owned(),
-        expires_at: invitation.expires_at.to_rfc3339(),
+        status: status(invitation.status_at(now)),
+        expires_at: invitation.expires_at.to_offset_date_time(),
         invited_by: invitation.invited_by.display_name.clone(),
         times_sent: invitation.times_sent,
-        last_sent_at: invitation.last_sent_at.to_rfc3339(),
+        last_sent_at: invitation.last_sent_at.to_offset_date_time(),
         delivery: delivery(&invitation.delivery),
-        created_date: invitation.created_at.to_rfc3339(),
-        updated_date: invitation.updated_at.to_rfc3339(),
+        created_date: invitation.created_at.to_offset_date_time(),
+        updated_date: invitation.updated_at.to_offset_date_time(),
+    }
+}
+
+/// An invitation's status.
+pub fn status(status: InvitationStatus) -> api::InvitationStatus {
+    match status {
+        InvitationStatus::Pending => api::InvitationStatus::Pending,
+        InvitationStatus::Accepted => api::InvitationStatus::Accepted,
+        InvitationStatus::Revoked => api::InvitationStatus::Revoked,
+        InvitationStatus::Expired => api::InvitationStatus::Expired,
     }
 }
 
 /// An email's delivery state.
 pub fn delivery(delivery: &Delivery) -> api::EmailDelivery {
     api::EmailDelivery {
-        status: delivery.status.as_str().to_owned(),
+        status: match delivery.status {
+            DeliveryStatus::Queued => api::DeliveryStatus::Queued,
+            DeliveryStatus::Sent => api::DeliveryStatus::Sent,
+            DeliveryStatus::Failed => api::DeliveryStatus::Failed,
+        },
         attempts: delivery.attempts,
         last_error: delivery.last_error.clone(),
     }
@@ -44,8 +58,8 @@ pub fn delivery(delivery: &Delivery) -> api::EmailDelivery {
 pub fn user(user: &User) -> api::User {
     api::User {
         id: user.id.to_string(),
-        created_date: user.created_at.to_rfc3339(),
-        updated_date: user.updated_at.to_rfc3339(),
+        created_date: user.created_at.to_offset_date_time(),
+        updated_date: user.updated_at.to_offset_date_time(),
         email: user.email.to_string(),
         full_name: user.full_name.clone(),
         disabled: user.is_disabled,

@@ -59,8 +59,8 @@ fn one(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Resul
                 if as_json {
                     println!("{}", serde_json::to_string(&answer)?);
                 } else {
-                    println!("{}", answer.message);
-                    if let Some(invitation) = &answer.invitation {
+                    println!("{}", answer.message());
+                    if let Some(invitation) = answer.invitation() {
                         println!("Invitation id: {}", invitation.id);
                     }
                 }

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use base44::{ClientError, Invitation};
+use base44::{ClientError, Invitation, InvitationFilter};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -47,10 +47,10 @@ fn print_invitations(items: &[Invitation]) {
             i.id.clone(),
             i.email.clone(),
             i.role.to_string(),
-            i.status.clone(),
-            i.delivery.status.clone(),
+            i.status.to_string(),
+            i.delivery.status.to_string(),
             i.times_sent.to_string(),
-            i.expires_at.clone(),
+            base44::rfc3339::format(i.expires_at),
         ]);
     }
     println!("{}", rows.trim_fmt());
@@ -60,17 +60,24 @@ fn print_invitations(items: &[Invitation]) {
 pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
     let invitations = remote.client.invitations();
     match command {
-        InvitationsCommand::List { status, email, limit, cursor, json } => answer(
-            remote,
-            invitations.list(status.as_deref(), email.as_deref(), Some(*limit), cursor.as_deref()),
-            *json,
-            |page| {
+        InvitationsCommand::List { status, email, limit, cursor, json } => {
+            let mut filter = InvitationFilter::new().limit(*limit);
+            if let Some(status) = status {
+                filter = filter.status(*status);
+            }
+            if let Some(email) = email {
+                filter = filter.email(email);
+            }
+            if let Some(cursor) = cursor {
+                filter = filter.after(cursor);
+            }
+            answer(remote, invitations.list(&filter), *json, |page| {
                 print_invitations(&page.items);
                 if let Some(next) = &page.next_cursor {
                     println!("\nMore: --cursor {next}");
                 }
-            },
-        ),
+            })
+        }
         InvitationsCommand::Show { id, json } => answer(remote, invitations.get(id), *json, |i| {
             print_invitations(std::slice::from_ref(i));
             println!("\nEmail: {}, {} delivery attempt(s).", i.delivery.status, i.delivery.attempts);
@@ -79,7 +86,7 @@ pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
             }
         }),
         InvitationsCommand::Resend { id, json } => {
-            answer(remote, invitations.resend(id), *json, |r| println!("{}", r.message))
+            answer(remote, invitations.resend(id), *json, |r| println!("{}", r.message()))
         }
         InvitationsCommand::Revoke { id, json } => {
             answer(remote, invitations.revoke(id), *json, |i| println!("Revoked the invitation of {}.", i.email))
@@ -98,7 +105,7 @@ pub fn keys(remote: &Remote, command: &KeysCommand) -> ExitCode {
         KeysCommand::List { json } => answer(remote, keys.list(), *json, |items| {
             let mut rows = table::new(["ID", "NAME", "CREATED"]);
             for key in items {
-                rows.add_row([key.id.as_str(), key.name.as_str(), key.created_date.as_str()]);
+                rows.add_row([key.id.clone(), key.name.clone(), base44::rfc3339::format(key.created_date)]);
             }
             println!("{}", rows.trim_fmt());
         }),

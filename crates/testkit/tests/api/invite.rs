@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use base44::{InviteOutcome, Role};
+use base44::{DeliveryStatus, InvitationStatus, InviteOutcome, Invited, Role};
 use serde_json::json;
 use usher_core::model::{AppSettings, InvitePolicy};
 use usher_testkit::TestApp;
@@ -15,16 +15,16 @@ async fn invite_user_creates_pending_invitation_and_queues_email_when_called_wit
 
     let response = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
 
-    assert_eq!(response.outcome, InviteOutcome::Created);
-    let invitation = response.invitation.expect("invitation");
+    assert_eq!(response.outcome(), InviteOutcome::Created);
+    let invitation = response.invitation().expect("invitation");
     assert_eq!(
-        (invitation.email.as_str(), invitation.role, invitation.status.as_str()),
-        ("ada@example.com", Role::User, "pending")
+        (invitation.email.as_str(), invitation.role, invitation.status),
+        ("ada@example.com", Role::User, InvitationStatus::Pending)
     );
     assert_eq!(invitation.app_id, app.app_id);
-    assert_eq!(response.email.status, "queued");
+    assert_eq!(invitation.delivery.status, DeliveryStatus::Queued);
     assert_eq!(invitation.id.len(), 24);
-    assert!(!invitation.expires_at.is_empty());
+    assert!(invitation.expires_at > invitation.created_date);
 }
 
 #[tokio::test]
@@ -66,9 +66,9 @@ async fn auth_invite_user_runs_the_same_rules_as_users_invite_user() {
     let first = app.client().auth().invite_user("linus@example.com", Role::User).await.expect("auth route");
     let second = app.client().users().invite_user("linus@example.com", Role::User).await.expect("users route");
 
-    assert_eq!(first.outcome, InviteOutcome::Created);
-    assert_eq!(second.outcome, InviteOutcome::Resent);
-    assert_eq!(first.invitation.expect("first").id, second.invitation.expect("second").id);
+    assert_eq!(first.outcome(), InviteOutcome::Created);
+    assert_eq!(second.outcome(), InviteOutcome::Resent);
+    assert_eq!(first.invitation().expect("first").id, second.invitation().expect("second").id);
 }
 
 #[tokio::test]
@@ -80,8 +80,8 @@ async fn invite_user_rotates_link_expiry_and_role_when_invitation_is_pending() {
 
     let second = app.client().users().invite_user("ada@example.com", Role::Admin).await.expect("second");
 
-    assert_eq!(second.outcome, InviteOutcome::Resent);
-    let (first, second) = (first.invitation.expect("first"), second.invitation.expect("second"));
+    assert_eq!(second.outcome(), InviteOutcome::Resent);
+    let (first, second) = (first.invitation().expect("first"), second.invitation().expect("second"));
     assert_eq!(second.id, first.id, "still one invitation");
     assert_eq!(second.role, Role::Admin, "latest role wins");
     assert_eq!(second.times_sent, 2);
@@ -102,8 +102,8 @@ async fn invite_user_treats_addresses_case_and_space_insensitively() {
     app.client().users().invite_user("  Ada@Example.COM ", Role::User).await.expect("first");
     let again = app.client().users().invite_user("ada@example.com", Role::User).await.expect("second");
 
-    assert_eq!(again.outcome, InviteOutcome::Resent);
-    assert_eq!(again.invitation.expect("invitation").email, "ada@example.com");
+    assert_eq!(again.outcome(), InviteOutcome::Resent);
+    assert_eq!(again.invitation().expect("invitation").email, "ada@example.com");
 }
 
 #[tokio::test]
@@ -113,9 +113,10 @@ async fn invite_user_sends_sign_in_email_and_keeps_role_when_address_is_a_member
 
     let response = app.client().users().invite_user("ada@example.com", Role::Admin).await.expect("re-invite member");
 
-    assert_eq!(response.outcome, InviteOutcome::AlreadyMember);
-    assert!(response.invitation.is_none());
-    assert_eq!(response.user.expect("member").role, Role::User);
+    assert_eq!(response.outcome(), InviteOutcome::AlreadyMember);
+    assert!(response.invitation().is_none());
+    let Invited::AlreadyMember { member, .. } = response else { panic!("not already a member") };
+    assert_eq!(member.expect("member").role, Role::User);
     let reminder = app.mail.wait_for_nth("ada@example.com", 2).await;
     assert!(!reminder.text().contains("/join?token="), "a member gets no join link");
     assert!(reminder.text().contains(&app.app_url), "the email leads to the app");
@@ -138,7 +139,7 @@ async fn invite_user_returns_429_with_retry_after_when_resent_within_the_interva
     assert_eq!(error["detail"]["retry_after_seconds"], 60);
     app.clock.advance(Duration::from_secs(61));
     let later = app.client().users().invite_user("ada@example.com", Role::User).await.expect("after the interval");
-    assert_eq!(later.outcome, InviteOutcome::Resent);
+    assert_eq!(later.outcome(), InviteOutcome::Resent);
     assert_eq!(app.mail.wait_for_count("ada@example.com", 2).await.len(), 2, "the throttled call sent nothing");
 }
 
@@ -202,8 +203,8 @@ async fn invite_user_lets_members_invite_only_role_user_when_the_app_allows_memb
     let invited = as_member.users().invite_user("bob@example.com", Role::User).await.expect("member invites a user");
     let escalation = as_member.auth().invite_user("eve@example.com", Role::Admin).await;
 
-    assert_eq!(invited.outcome, InviteOutcome::Created);
-    assert_eq!(invited.invitation.expect("invitation").invited_by, "Test Member");
+    assert_eq!(invited.outcome(), InviteOutcome::Created);
+    assert_eq!(invited.invitation().expect("invitation").invited_by, "Test Member");
     assert_api_error(escalation, 403, "ROLE_NOT_ALLOWED");
 }
 
@@ -215,7 +216,7 @@ async fn invite_user_lets_an_admin_member_invite_any_role() {
     let response =
         app.anonymous().with_token(&admin).users().invite_user("bob@example.com", Role::Admin).await.expect("invite");
 
-    let invitation = response.invitation.expect("invitation");
+    let invitation = response.invitation().expect("invitation");
     assert_eq!(invitation.role, Role::Admin);
     assert_eq!(invitation.invited_by, "Test Member");
 }

@@ -111,7 +111,7 @@ async fn join_link_says_expired_and_creates_nothing_when_past_expiry() {
     assert!(page.text().await.expect("page").contains("expired"));
     assert_eq!(post.status(), 410);
     let again = app.client().users().invite_user("ada@example.com", Role::User).await.expect("re-invite");
-    assert_eq!(again.outcome, InviteOutcome::Resent, "no member was created");
+    assert_eq!(again.outcome(), InviteOutcome::Resent, "no member was created");
 }
 
 #[tokio::test]

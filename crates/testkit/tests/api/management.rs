@@ -57,7 +57,7 @@ async fn invitations_page_through_all_in_a_stable_order_and_filter() {
 async fn revoke_makes_the_link_say_revoked_and_resend_is_then_refused() {
     let app = TestApp::spawn().await;
     let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
-    let id = invited.invitation.expect("invitation").id;
+    let id = invited.invitation().expect("invitation").id.clone();
     let link = app.mail.wait_for("ada@example.com").await.join_link();
 
     let revoked: Value = post(&app, &format!("/api/apps/{}/invitations/{id}/revoke", app.app_id), &app.api_key)
@@ -73,14 +73,14 @@ async fn revoke_makes_the_link_say_revoked_and_resend_is_then_refused() {
     assert_eq!(page.status(), 410);
     assert!(page.text().await.expect("page").contains("revoked"));
     assert_error(resend, 409, "INVITATION_NOT_PENDING").await;
-    assert_eq!(again.outcome, InviteOutcome::Created, "a new invitation replaces the revoked one");
+    assert_eq!(again.outcome(), InviteOutcome::Created, "a new invitation replaces the revoked one");
 }
 
 #[tokio::test]
 async fn resend_rotates_the_link_like_a_reinvite() {
     let app = TestApp::spawn().await;
     let invited = app.client().users().invite_user("ada@example.com", Role::Admin).await.expect("invite");
-    let id = invited.invitation.expect("invitation").id;
+    let id = invited.invitation().expect("invitation").id.clone();
     let old = app.mail.wait_for("ada@example.com").await.join_link();
 
     let resent: Value = post(&app, &format!("/api/apps/{}/invitations/{id}/resend", app.app_id), &app.api_key)
@@ -99,7 +99,7 @@ async fn resend_rotates_the_link_like_a_reinvite() {
 async fn management_routes_refuse_members_and_other_apps() {
     let app = TestApp::spawn().await;
     let invited = app.client().users().invite_user("bob@example.com", Role::User).await.expect("invite");
-    let id = invited.invitation.expect("invitation").id;
+    let id = invited.invitation().expect("invitation").id.clone();
     let member = app.invite_and_join("ada@example.com", Role::User).await;
     let (other_id, other_key) = app.create_other_app("Other").await;
     let base = format!("/api/apps/{}/invitations", app.app_id);

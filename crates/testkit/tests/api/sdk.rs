@@ -44,3 +44,58 @@ async fn sdk_signs_in_updates_the_profile_and_manages_members() {
         "INVALID_CREDENTIALS",
     );
 }
+
+#[tokio::test]
+async fn sdk_answers_an_invite_with_the_case_that_applied() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("member@example.com", Role::User).await;
+
+    let created = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let resent = app.client().auth().invite_user("ada@example.com", Role::Admin).await.expect("again");
+    let member = app.client().users().invite_user("member@example.com", Role::User).await.expect("member");
+
+    let base44::Invited::Created { invitation: first, .. } = created else { panic!("{created:?}") };
+    let base44::Invited::Resent { invitation: second, .. } = resent else { panic!("{resent:?}") };
+    assert_eq!((first.id.as_str(), second.role), (second.id.as_str(), Role::Admin));
+    assert_eq!(second.status, base44::InvitationStatus::Pending);
+    assert!(second.last_sent_at >= first.last_sent_at);
+    assert!(matches!(member, base44::Invited::AlreadyMember { .. }), "{member:?}");
+}
+
+#[tokio::test]
+async fn sdk_exposes_retry_after_on_a_throttled_call() {
+    let app = TestApp::spawn_with(|s| s.resend_interval = std::time::Duration::from_secs(60)).await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+
+    let err = app.client().users().invite_user("ada@example.com", Role::User).await.expect_err("throttled");
+
+    assert_eq!(err.code(), Some("RESEND_THROTTLED"));
+    let wait = err.retry_after().expect("Retry-After");
+    assert!(wait.as_secs() > 0 && wait.as_secs() <= 60, "{wait:?}");
+    assert!(err.to_string().ends_with("(429 RESEND_THROTTLED)"), "{err}");
+}
+
+#[tokio::test]
+async fn sdk_gives_up_on_a_server_that_never_answers_after_its_timeout() {
+    // A peer that accepts connections and then says nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let client = base44::Client::builder()
+        .server_url(url)
+        .app_id("0123456789abcdef01234567")
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .expect("client");
+
+    let started = std::time::Instant::now();
+    let err = client.auth().me().await.expect_err("times out");
+
+    assert!(matches!(err, base44::ClientError::Transport(_)), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

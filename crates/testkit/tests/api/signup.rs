@@ -54,7 +54,7 @@ async fn register_then_verify_otp_creates_a_verified_member_with_the_invited_rol
     let login = post(&app, &app.app_id, "login", json!({ "email": "ada@example.com", "password": PASSWORD })).await;
     assert_eq!(login.status(), 200);
     let again = app.client().users().invite_user("ada@example.com", Role::User).await.expect("re-invite");
-    assert_eq!(again.outcome, base44::InviteOutcome::AlreadyMember, "the invitation was used");
+    assert_eq!(again.outcome(), base44::InviteOutcome::AlreadyMember, "the invitation was used");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use base44::{Invitation, Role};
+use base44::{DeliveryStatus, Invitation, InvitationStatus, Role};
 use usher_testkit::{PATIENCE, SmtpServer, TestApp, free_port};
 
 /// Polls the invitation until `done` holds for it.
@@ -42,9 +42,9 @@ async fn invitation_mail_arrives_over_smtp_and_its_link_completes_the_join() {
     assert!(mail.part("text/html").is_some_and(|html| html.contains("Acme Notes")));
     let response = app.accept(&mail.join_link(), "Ada", "correct horse battery").await;
     assert_eq!(response.status(), 303);
-    let id = invited.invitation.expect("invitation").id;
-    let shown = wait_for_invitation(&app, &id, |i| i.delivery.status == "sent").await;
-    assert_eq!((shown.status.as_str(), shown.delivery.attempts), ("accepted", 1));
+    let id = invited.invitation().expect("invitation").id.clone();
+    let shown = wait_for_invitation(&app, &id, |i| i.delivery.status == DeliveryStatus::Sent).await;
+    assert_eq!((shown.status, shown.delivery.attempts), (InvitationStatus::Accepted, 1));
 }
 
 #[tokio::test]
@@ -53,16 +53,16 @@ async fn invitation_mail_arrives_after_the_smtp_server_comes_up_when_it_was_down
     let app =
         TestApp::spawn_with(|s| s.mail_url = format!("smtp://127.0.0.1:{port}?tls=none").parse().expect("url")).await;
     let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
-    let id = invited.invitation.expect("invitation").id;
+    let id = invited.invitation().expect("invitation").id.clone();
     let failed_once =
         wait_for_invitation(&app, &id, |i| i.delivery.attempts == 1 && i.delivery.last_error.is_some()).await;
-    assert_eq!(failed_once.delivery.status, "queued", "a refused connection is retried");
+    assert_eq!(failed_once.delivery.status, DeliveryStatus::Queued, "a refused connection is retried");
 
     let Some(smtp) = SmtpServer::start_on(port).await else { return };
     app.clock.advance(Duration::from_secs(120));
 
     smtp.mail.wait_for("ada@example.com").await;
-    let sent = wait_for_invitation(&app, &id, |i| i.delivery.status == "sent").await;
+    let sent = wait_for_invitation(&app, &id, |i| i.delivery.status == DeliveryStatus::Sent).await;
     assert_eq!(sent.delivery.attempts, 2);
     assert_eq!(smtp.mail.to("ada@example.com").len(), 1);
 }
@@ -74,8 +74,8 @@ async fn invitation_shows_failed_with_the_reason_when_the_server_answers_550() {
 
     let invited = app.client().users().invite_user("bounce@example.com", Role::User).await.expect("invite");
 
-    let id = invited.invitation.expect("invitation").id;
-    let failed = wait_for_invitation(&app, &id, |i| i.delivery.status == "failed").await;
+    let id = invited.invitation().expect("invitation").id.clone();
+    let failed = wait_for_invitation(&app, &id, |i| i.delivery.status == DeliveryStatus::Failed).await;
     assert!(failed.delivery.last_error.as_deref().is_some_and(|e| e.contains("550")), "{failed:?}");
     assert_eq!(failed.delivery.attempts, 1, "a permanent refusal is not retried");
 }
@@ -106,7 +106,7 @@ async fn each_invitation_is_mailed_once_when_delivery_succeeds() {
 async fn invitation_is_not_found_in_another_app_and_needs_an_admin() {
     let app = TestApp::spawn().await;
     let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
-    let id = invited.invitation.expect("invitation").id;
+    let id = invited.invitation().expect("invitation").id.clone();
     let (other_id, other_key) = app.create_other_app("Other").await;
     let member = app.invite_and_join("bob@example.com", Role::User).await;
 
