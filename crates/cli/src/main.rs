@@ -18,6 +18,10 @@ use usher_server::{DatabaseArgs, ServeArgs};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line)
+    /// for log collectors.
+    #[arg(long, global = true, env = "USHER_LOG_FORMAT", value_name = "FORMAT", default_value = "text")]
+    log_format: commands::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -251,7 +255,7 @@ pub struct CreateAppArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    commands::init_logging();
+    commands::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Invite(args) => return commands::invite::run(&args),
         Command::Invitations { command, server } => {

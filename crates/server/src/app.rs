@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
@@ -159,14 +159,57 @@ fn router(state: AppState) -> Router {
         .layer(cors::layer(state.clone()))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
-            // Spans carry the path only: query strings hold tokens, headers hold credentials.
+            // One line per request, when it is answered (status and latency), in a span with
+            // the request id and the route template. Spans carry the path only: query strings
+            // hold tokens, headers hold credentials.
             TraceLayer::new_for_http()
-                .make_span_with(
-                    |req: &Request<_>| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
-                )
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .make_span_with(|req: &Request<_>| {
+                    let route = req.extensions().get::<MatchedPath>().map_or("(no route)", MatchedPath::as_str);
+                    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+                    tracing::info_span!(
+                        "request",
+                        request_id = id.unwrap_or_default(),
+                        method = %req.method(),
+                        route,
+                        path = %req.uri().path(),
+                    )
+                })
+                .on_response(|response: &Response, latency: std::time::Duration, _: &tracing::Span| {
+                    let latency_ms = latency.as_secs_f64() * 1000.0;
+                    tracing::info!(status = response.status().as_u16(), latency_ms, "answered");
+                }),
         )
+        // The request id: the caller's `X-Request-Id` when it sends a usable one, else a new
+        // one; echoed in the response so a report can be matched with the log line.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, NewRequestId))
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
         .with_state(state)
+}
+
+/// Removes an `X-Request-Id` that is too long or carries more than letters, digits and
+/// `-_.:`, so a new id replaces it instead of a client writing whatever it likes into the logs.
+async fn drop_unusable_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let usable =
+        |id: &[u8]| (1..=64).contains(&id.len()) && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
+    if req.headers().get(&REQUEST_ID).is_some_and(|id| !usable(id.as_bytes())) {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Makes request ids: 16 random bytes in hex.
+#[derive(Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes).ok()?;
+        HeaderValue::from_str(&hex::encode(bytes)).ok().map(RequestId::new)
+    }
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
