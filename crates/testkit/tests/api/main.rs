@@ -6,6 +6,7 @@ mod errors;
 mod invite;
 mod join;
 mod keys;
+mod limits;
 mod login;
 mod management;
 mod members;
