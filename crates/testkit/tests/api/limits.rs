@@ -12,7 +12,8 @@ use crate::support::assert_error;
 async fn invite_user_returns_400_invalid_email_when_the_address_hides_invisible_characters() {
     let app = TestApp::spawn().await;
 
-    for email in ["\u{FEFF}ada@example.com", "ada\u{200B}@example.com", "\u{202E}ada@example.com", "ada@exam\u{00AD}ple.com"]
+    for email in
+        ["\u{FEFF}ada@example.com", "ada\u{200B}@example.com", "\u{202E}ada@example.com", "ada@exam\u{00AD}ple.com"]
     {
         let response = app.post_json(&app.invite_path(), &json!({ "user_email": email, "role": "user" })).await;
 

@@ -9,6 +9,7 @@ mod keys;
 mod limits;
 mod login;
 mod management;
+mod matrix;
 mod members;
 mod openapi;
 mod reset;
