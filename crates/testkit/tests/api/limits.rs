@@ -80,3 +80,24 @@ async fn update_me_returns_413_custom_data_too_large_beyond_16_kib_and_keeps_the
     assert_eq!(me["a"].as_str().map(str::len), Some(chunk.len()));
     assert!(me.get("c").is_none() && me.get("d").is_none(), "the refused fields were not stored");
 }
+
+#[tokio::test]
+async fn update_me_keeps_extreme_numbers_in_custom_fields_readable() {
+    // PostgreSQL's jsonb prints 1.7976931348623157e308 as 309 digits; reading that back must
+    // give the same number, not a row nobody can read any more.
+    let app = TestApp::spawn().await;
+    let token = app.invite_and_join("ada@example.com", Role::User).await;
+    let member = app.anonymous().with_token(&token);
+    let numbers = json!({ "max": f64::MAX, "min": f64::MIN, "tiny": 5e-324, "big_int": 18446744073709551615u64, "neg": -9223372036854775808i64, "third": 0.1 });
+
+    let updated = member.auth().update_me(&numbers).await.expect("update");
+    let me = serde_json::to_value(member.auth().me().await.expect("me after the update")).expect("json");
+
+    let updated = serde_json::to_value(updated).expect("json");
+    for (field, value) in numbers.as_object().expect("object") {
+        assert_eq!(&me[field], value, "{field} read back");
+        assert_eq!(&updated[field], value, "{field} answered");
+    }
+    let listed = app.client().entities().user().list(&Default::default()).await.expect("the admin's list still works");
+    assert_eq!(listed.len(), 1);
+}
