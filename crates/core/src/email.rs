@@ -96,6 +96,17 @@ impl EmailAddress {
         Ok(Self(normalised))
     }
 
+    /// An address read back from storage, exactly as stored. It was checked when it was
+    /// written, but maybe by an earlier version's rules (which kept a leading byte-order mark,
+    /// say, or an address not in NFC): such a row is kept readable and comparable with the
+    /// stored value, instead of making every read that touches it fail. Never for input.
+    pub fn from_storage(stored: &str) -> Self {
+        match Self::parse(stored) {
+            Ok(address) if address.0 == stored => address,
+            _ => Self(stored.to_owned()),
+        }
+    }
+
     /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -254,6 +265,13 @@ mod tests {
 
             assert_eq!(once.as_str(), twice.as_str(), "{input:?}");
             assert!(once.as_str().len() <= MAX_LEN);
+        }
+    }
+
+    #[test]
+    fn from_storage_keeps_rows_written_under_earlier_rules_as_they_are() {
+        for legacy in ["\u{FEFF}ada@example.com", "jose\u{301}@example.com", "ada@example.com"] {
+            assert_eq!(EmailAddress::from_storage(legacy).as_str(), legacy);
         }
     }
 
