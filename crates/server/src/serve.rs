@@ -3,10 +3,10 @@
 //! (counted from the connection's opening, or from the first byte of a later request), may
 //! leave a keep-alive connection idle for [`ConnectionTimeouts::idle`] between requests, and
 //! must not pause longer than the header timeout between two pieces of a request's body.
-//! A connection that overstays any of these is closed, so connections that never finish
-//! their headers cannot pile up.
+//! A connection that overstays either of the first two is closed, and a request whose body
+//! stalls fails (a JSON 400), so connections that never finish a request cannot pile up.
 //!
-//! hyper has one timer for all of this, its header-read timeout, which runs whenever it waits
+//! hyper has one timer for the first two, its header-read timeout, which runs whenever it waits
 //! for a request: from the opening of the connection and again after every response. The
 //! [`ConnTimer`] given to it tells those waits apart: the first one, and any wait during which
 //! a byte has arrived, end at the header timeout; an idle wait between requests ends at the
