@@ -58,6 +58,8 @@ fn serve_help_lists_every_setting_with_its_environment_variable() {
         "USHER_MAIL_URL",
         "USHER_RESEND_INTERVAL",
         "USHER_MAIL_FROM",
+        "USHER_HEADER_TIMEOUT",
+        "USHER_IDLE_TIMEOUT",
     ] {
         assert!(help.contains(name), "--help lacks {name}");
     }

@@ -131,6 +131,11 @@ impl InviteService {
         by: &Principal,
         items: Vec<BulkItem>,
     ) -> Result<Vec<Result<InviteOutcome, InviteError>>, InviteError> {
+        // A caller who may not invite anyone is refused as a whole, as by the single route,
+        // not answered 200 with a refusal per row.
+        if !by.is_admin() && app.settings.invite_policy == InvitePolicy::Admins {
+            return Err(InviteError::AdminsOnly);
+        }
         let now = self.clock.now();
         let mut results: Vec<Option<Result<InviteOutcome, InviteError>>> = Vec::with_capacity(items.len());
         let mut cmds = Vec::new();

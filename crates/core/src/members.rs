@@ -23,6 +23,9 @@ const FIXED_FIELDS: [&str; 4] = ["id", "email", "app_id", "is_verified"];
 const IGNORED_FIELDS: [&str; 3] = ["created_date", "updated_date", "is_service"];
 /// Fields only admins change.
 const ADMIN_FIELDS: [&str; 3] = ["role", "_app_role", "disabled"];
+/// The most a member's custom fields may take, as compact JSON: every read of the member
+/// carries them, so one member must not be able to make every list slow.
+pub const MAX_CUSTOM_BYTES: usize = 16 * 1024;
 
 /// Why a member operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,12 @@ pub enum MemberError {
         field: String,
         /// Why.
         reason: &'static str,
+    },
+    /// The custom fields would take more than [`MAX_CUSTOM_BYTES`].
+    #[error("custom fields would take {size} bytes as JSON; at most {MAX_CUSTOM_BYTES} are kept per member")]
+    CustomDataTooLarge {
+        /// Their size after the change.
+        size: usize,
     },
     /// Storage failed.
     #[error(transparent)]
@@ -143,6 +152,10 @@ fn patch(current: &User, is_admin: bool, changes: Map<String, Value>) -> Result<
             }
             "disabled" => patch.is_disabled = Some(value.as_bool().ok_or_else(|| invalid("must be true or false"))?),
             _ => {
+                // PostgreSQL's jsonb cannot hold U+0000; refused on both backends alike.
+                if field.contains('\0') || has_nul(&value) {
+                    return Err(invalid("must not contain the character U+0000"));
+                }
                 is_custom_changed = true;
                 if value.is_null() {
                     custom.remove(&field);
@@ -153,9 +166,27 @@ fn patch(current: &User, is_admin: bool, changes: Map<String, Value>) -> Result<
         }
     }
     if is_custom_changed {
+        // A member already over the limit (from before it existed) may still shrink.
+        let size = json_len(&custom);
+        if size > MAX_CUSTOM_BYTES && size > json_len(&current.custom) {
+            return Err(MemberError::CustomDataTooLarge { size });
+        }
         patch.custom = Some(custom);
     }
     Ok(patch)
+}
+
+fn json_len(fields: &Map<String, Value>) -> usize {
+    serde_json::to_string(fields).map_or(usize::MAX, |json| json.len())
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 fn fixed_value(user: &User, field: &str) -> Value {
@@ -239,6 +270,33 @@ mod tests {
             patch(&user(), true, changes(json!({ "role": "owner" }))),
             Err(MemberError::InvalidField { .. })
         ));
+    }
+
+    #[test]
+    fn custom_fields_are_refused_beyond_the_limit_and_may_shrink_from_above_it() {
+        let half = "x".repeat(MAX_CUSTOM_BYTES / 2);
+        let mut me = user();
+        me.custom.insert("a".into(), json!(half));
+
+        let grown = patch(&me, false, changes(json!({ "b": half })));
+        let fits = patch(&me, false, changes(json!({ "b": "x".repeat(MAX_CUSTOM_BYTES / 2 - 20) })));
+
+        assert!(matches!(grown, Err(MemberError::CustomDataTooLarge { size }) if size > MAX_CUSTOM_BYTES));
+        assert!(fits.is_ok());
+        me.custom.insert("b".into(), json!(half));
+        me.custom.insert("c".into(), json!(half));
+        assert!(patch(&me, false, changes(json!({ "c": null }))).is_ok(), "shrinking an oversized member");
+        assert!(patch(&me, false, changes(json!({ "d": 1 }))).is_err(), "growing an oversized member");
+    }
+
+    #[test]
+    fn custom_fields_with_a_nul_character_are_refused() {
+        for bad in [json!({ "a\u{0}": 1 }), json!({ "a": "x\u{0}" }), json!({ "a": [{ "b": "\u{0}" }] })] {
+            assert!(
+                matches!(patch(&user(), false, changes(bad.clone())), Err(MemberError::InvalidField { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

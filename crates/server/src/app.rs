@@ -3,7 +3,6 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -31,6 +30,7 @@ use crate::cors;
 use crate::error::ApiError;
 use crate::pages::Pages;
 use crate::routes;
+use crate::serve::{self, ConnectionTimeouts};
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -43,6 +43,7 @@ const JWT_SECRET_NAME: &str = "jwt_signing_key";
 pub struct App {
     state: AppState,
     worker: DeliveryWorker,
+    timeouts: ConnectionTimeouts,
 }
 
 impl App {
@@ -103,7 +104,7 @@ impl App {
             .context("cannot set up mail transport")?;
         let worker = DeliveryWorker::new(store, transport, mailer, clock, wake_worker, settings.mail_worker)
             .context("email templates do not compile")?;
-        Ok(Self { state, worker })
+        Ok(Self { state, worker, timeouts: settings.connection_timeouts })
     }
 
     /// The data store, for commands that act on it directly (e.g. creating the first app).
@@ -129,18 +130,17 @@ impl App {
         let worker = self.worker.spawn(async move {
             let _ = worker_stop.changed().await;
         })?;
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(());
-            })
-            .await;
+        serve::serve(listener, router, self.timeouts, async move {
+            shutdown.await;
+            let _ = stop_tx.send(());
+        })
+        .await;
         drop(stop_rx);
         match tokio::task::spawn_blocking(move || worker.join()).await {
             Ok(Ok(())) => {}
             _ => tracing::error!("delivery worker stopped abnormally"),
         }
-        served
+        Ok(())
     }
 }
 

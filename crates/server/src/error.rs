@@ -215,6 +215,9 @@ impl ApiError {
             Self::Member(MemberError::AdminRequired) => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),
             Self::Member(MemberError::ReadOnlyField(_)) => (StatusCode::FORBIDDEN, "FIELD_NOT_EDITABLE"),
             Self::Member(MemberError::InvalidField { .. }) => (StatusCode::BAD_REQUEST, "INVALID_FIELD"),
+            Self::Member(MemberError::CustomDataTooLarge { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "CUSTOM_DATA_TOO_LARGE")
+            }
             Self::SignIn(SignInError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
             Self::SignIn(SignInError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
             Self::SignIn(SignInError::TooManyAttempts { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
@@ -265,6 +268,9 @@ impl ApiError {
             Self::Invite(InviteError::Throttled { retry_after, .. })
             | Self::SignIn(SignInError::TooManyAttempts { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
+            }
+            Self::Member(MemberError::CustomDataTooLarge { size }) => {
+                Some(json!({ "size": size, "limit": usher_core::members::MAX_CUSTOM_BYTES }))
             }
             Self::Member(MemberError::ReadOnlyField(field) | MemberError::InvalidField { field, .. })
             | Self::InvalidSetting(InvalidSetting { field, .. }) => Some(json!({ "field": field })),

@@ -9,9 +9,11 @@ mod error;
 mod extract;
 mod pages;
 mod routes;
+mod serve;
 pub mod settings;
 mod state;
 mod wire;
 
 pub use app::App;
+pub use serve::ConnectionTimeouts;
 pub use settings::{DatabaseArgs, ServeArgs, Settings};

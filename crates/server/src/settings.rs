@@ -14,6 +14,8 @@ use url::Url;
 use usher_core::EmailAddress;
 use usher_mail::{MailUrl, RetryPolicy, WorkerConfig};
 
+use crate::serve::ConnectionTimeouts;
+
 /// The database used when none is configured.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://usher-data/usher.db?mode=rwc";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8044";
@@ -102,6 +104,17 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     pub access_token_ttl: Option<u64>,
 
+    /// Seconds a client has to send a request's headers (from the connection's opening, or
+    /// from the first byte of a later request), and at most between two pieces of its body;
+    /// the connection is closed after that [default: 10]
+    #[arg(long, env = "USHER_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+
+    /// Seconds a keep-alive connection may stay idle between two requests before it is
+    /// closed [default: 60]
+    #[arg(long, env = "USHER_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+
     /// TOML file with any of these settings; flags and environment variables override it
     /// [default: usher.toml, if it exists]
     #[arg(long, env = "USHER_CONFIG", value_name = "FILE")]
@@ -126,6 +139,8 @@ struct FileSettings {
     jwt_secret: Option<String>,
     access_token_ttl: Option<u64>,
     signup_code_ttl: Option<u64>,
+    header_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
 }
 
 /// A database URL whose `Debug` and `Display` hide any password.
@@ -214,6 +229,8 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     /// How long a sign-up code works.
     pub signup_code_ttl: Duration,
+    /// How long clients may take to send a request, and leave a connection idle.
+    pub connection_timeouts: ConnectionTimeouts,
 }
 
 impl Settings {
@@ -225,6 +242,7 @@ impl Settings {
             None => FileSettings::default(),
         };
         let mail_worker = mail_worker(args, &file)?;
+        let connection_timeouts = connection_timeouts(args, &file)?;
         let listen = match args.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().map_err(|_| invalid("USHER_LISTEN", "bad built-in default"))?,
@@ -264,6 +282,7 @@ impl Settings {
             jwt_secret: jwt_secret.map(SecretString::from),
             access_token_ttl: Duration::from_secs(ttl),
             signup_code_ttl,
+            connection_timeouts,
         })
     }
 
@@ -282,8 +301,22 @@ impl Settings {
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_SECS),
             signup_code_ttl: usher_core::signup::DEFAULT_CODE_TTL,
+            connection_timeouts: ConnectionTimeouts::default(),
         }
     }
+}
+
+fn connection_timeouts(args: &ServeArgs, file: &FileSettings) -> Result<ConnectionTimeouts, SettingsError> {
+    let defaults = ConnectionTimeouts::default();
+    let seconds = |value: Option<u64>, default: Duration, name: &'static str| match value {
+        Some(0) => Err(invalid(name, "must be at least 1 second")),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Ok(default),
+    };
+    Ok(ConnectionTimeouts {
+        header: seconds(args.header_timeout.or(file.header_timeout), defaults.header, "USHER_HEADER_TIMEOUT")?,
+        idle: seconds(args.idle_timeout.or(file.idle_timeout), defaults.idle, "USHER_IDLE_TIMEOUT")?,
+    })
 }
 
 fn mail_worker(args: &ServeArgs, file: &FileSettings) -> Result<WorkerConfig, SettingsError> {
@@ -376,6 +409,8 @@ mod tests {
         assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(settings.resend_interval, Duration::from_secs(60));
         assert!(matches!(settings.mail_url, MailUrl::File(_)));
+        assert_eq!(settings.connection_timeouts.header, Duration::from_secs(10));
+        assert_eq!(settings.connection_timeouts.idle, Duration::from_secs(60));
     }
 
     #[test]
@@ -414,6 +449,23 @@ mod tests {
         let err = Settings::load(&args).expect_err("bad sender");
 
         assert!(err.to_string().contains("USHER_MAIL_FROM"), "{err}");
+    }
+
+    #[test]
+    fn load_reads_connection_timeouts_and_refuses_zero() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("usher.toml");
+        std::fs::write(&path, "header_timeout = 5\nidle_timeout = 30\n").expect("write");
+
+        let settings =
+            Settings::load(&ServeArgs { config: Some(path.clone()), ..ServeArgs::default() }).expect("valid");
+        let zero = Settings::load(&ServeArgs { config: Some(path), idle_timeout: Some(0), ..ServeArgs::default() });
+
+        assert_eq!(
+            settings.connection_timeouts,
+            ConnectionTimeouts { header: Duration::from_secs(5), idle: Duration::from_secs(30) }
+        );
+        assert!(zero.expect_err("zero").to_string().contains("USHER_IDLE_TIMEOUT"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Each record has a private row type implementing sqlx's `FromRow`, a newtype around the
 //! domain record it decodes into. Stored text is parsed with the same constructors the edge
-//! uses (`EmailAddress::parse`, `Role::from_str`, the id parsers), so a record that comes out
+//! uses (`Role::from_str`, the id parsers; addresses with `EmailAddress::from_storage`, which is
+//! `parse` but keeps a row written under earlier rules readable), so a record that comes out
 //! of the database is as valid as one that came in through the API; a value that does not
 //! parse is reported as a decoding error naming the column, and surfaces as a backend error.
 //! JSON columns are selected as text (`::text`), so the conversions are SQLite's.
@@ -63,9 +64,10 @@ pub(super) fn role(row: &PgRow, column: &str) -> sqlx_core::Result<Role> {
     decode(row, column, |s: String| s.parse::<Role>())
 }
 
-/// Reads a stored, normalised email address.
+/// Reads a stored email address (see [`EmailAddress::from_storage`] for rows written under
+/// earlier rules).
 pub(super) fn email(row: &PgRow, column: &str) -> sqlx_core::Result<EmailAddress> {
-    decode(row, column, |s: String| EmailAddress::parse(&s))
+    decode(row, column, |s: String| Ok::<_, std::convert::Infallible>(EmailAddress::from_storage(&s)))
 }
 
 /// Reads a value stored under one of the names `parse` knows.
@@ -122,7 +124,7 @@ impl FromRow<'_, PgRow> for AppRow {
             is_signup_open: row.try_get("is_signup_open")?,
             sender_name: row.try_get("sender_name")?,
             sender_email: decode(row, "sender_email", |s: Option<String>| {
-                s.as_deref().map(EmailAddress::parse).transpose()
+                Ok::<_, std::convert::Infallible>(s.as_deref().map(EmailAddress::from_storage))
             })?,
             cors_origins: decode(row, "cors_origins", |s: String| serde_json::from_str::<Vec<String>>(&s))?,
         };

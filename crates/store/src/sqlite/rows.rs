@@ -1,7 +1,8 @@
 //! Reading rows back into domain records, and the lookups several operations share.
 //!
-//! Stored text is parsed with the same constructors the edge uses (`EmailAddress::parse`,
-//! `Role::from_str`, the id parsers), so a record that comes out of the database is as valid
+//! Stored text is parsed with the same constructors the edge uses (`Role::from_str`, the id
+//! parsers; addresses with `EmailAddress::from_storage`, which is `parse` but keeps a row
+//! written under earlier rules readable), so a record that comes out of the database is as valid
 //! as one that came in through the API. A value that does not parse is reported as
 //! rusqlite's conversion failure, naming the column, and surfaces as a backend error.
 
@@ -44,9 +45,10 @@ pub(super) fn role(row: &Row<'_>, column: &str) -> rusqlite::Result<Role> {
     decode(row, column, |s: String| s.parse::<Role>())
 }
 
-/// Reads a stored, normalised email address.
+/// Reads a stored email address (see [`EmailAddress::from_storage`] for rows written under
+/// earlier rules).
 pub(super) fn email(row: &Row<'_>, column: &str) -> rusqlite::Result<EmailAddress> {
-    decode(row, column, |s: String| EmailAddress::parse(&s))
+    decode(row, column, |s: String| Ok::<_, std::convert::Infallible>(EmailAddress::from_storage(&s)))
 }
 
 /// Reads a value stored under one of the names `parse` knows.
@@ -86,7 +88,7 @@ fn app(row: &Row<'_>) -> rusqlite::Result<App> {
         is_signup_open: row.get("is_signup_open")?,
         sender_name: row.get("sender_name")?,
         sender_email: decode(row, "sender_email", |s: Option<String>| {
-            s.as_deref().map(EmailAddress::parse).transpose()
+            Ok::<_, std::convert::Infallible>(s.as_deref().map(EmailAddress::from_storage))
         })?,
         cors_origins: decode(row, "cors_origins", |s: String| serde_json::from_str::<Vec<String>>(&s))?,
     };

@@ -1,12 +1,15 @@
 //! HTTP API tests: the real server in-process on a random port, a fresh SQLite database per
 //! test, mail read back from the file transport.
 
+mod connections;
 mod errors;
 mod invite;
 mod join;
 mod keys;
+mod limits;
 mod login;
 mod management;
+mod matrix;
 mod members;
 mod openapi;
 mod reset;
