@@ -221,6 +221,9 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "INVALID_CURRENT_PASSWORD")
             }
             Self::ChangePassword(ChangePasswordError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
+            Self::ChangePassword(ChangePasswordError::TooManyAttempts { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS")
+            }
             Self::Reset(ResetError::Link(LinkState::Unknown | LinkState::Valid)) => {
                 (StatusCode::BAD_REQUEST, "INVALID_RESET_TOKEN")
             }
@@ -261,7 +264,8 @@ impl ApiError {
             Self::InvalidRole => Some(json!({ "field": "role", "allowed": ["user", "admin"] })),
             Self::InvalidEmail(_) => Some(json!({ "field": "user_email" })),
             Self::Invite(InviteError::Throttled { retry_after, .. })
-            | Self::SignIn(SignInError::TooManyAttempts { retry_after }) => {
+            | Self::SignIn(SignInError::TooManyAttempts { retry_after })
+            | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
             Self::Member(MemberError::ReadOnlyField(field) | MemberError::InvalidField { field, .. })
@@ -282,7 +286,8 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
         let mut response = (status, Json(body)).into_response();
         if let Self::Invite(InviteError::Throttled { retry_after, .. })
-        | Self::SignIn(SignInError::TooManyAttempts { retry_after }) = &self
+        | Self::SignIn(SignInError::TooManyAttempts { retry_after })
+        | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after }) = &self
         {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(*retry_after)));
         }

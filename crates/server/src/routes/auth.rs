@@ -47,11 +47,12 @@ struct ChangePasswordBody {
 #[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     caller: Caller,
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<Json<Value>, ApiError> {
     let Principal::Member(user) = &caller.principal else { return Err(ApiError::NotAMember) };
-    state.sign_in.change_password(user, &body.user_id, body.current_password, body.new_password).await?;
+    state.sign_in.change_password(user, &body.user_id, body.current_password, body.new_password, client.ip()).await?;
     Ok(Json(json!({ "message": "Password changed." })))
 }
 

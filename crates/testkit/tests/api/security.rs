@@ -1,0 +1,94 @@
+//! The attack paths of issue 14, each reproduced as it was found: a burst of sign-ins
+//! against the throttle, sign-up pre-hijack, sessions that outlived a password change,
+//! members rewriting admin invitations, and what `already_member` and a reset request reveal.
+
+use base44::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use usher_testkit::TestApp;
+
+use crate::support::assert_error;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn request(app: &TestApp, route: &str, body: Value) -> reqwest::RequestBuilder {
+    let path = format!("/api/apps/{}/auth/{route}", app.app_id);
+    app.http().post(app.url(&path)).json(&body)
+}
+
+#[expect(dead_code, reason = "used by the tests of the next findings")]
+async fn post(app: &TestApp, route: &str, body: Value) -> reqwest::Response {
+    request(app, route, body).send().await.expect("request")
+}
+
+/// Sends all `requests` at once and returns their responses in order.
+async fn burst(requests: impl IntoIterator<Item = reqwest::RequestBuilder>) -> Vec<reqwest::Response> {
+    let tasks: Vec<_> = requests.into_iter().map(|request| tokio::spawn(request.send())).collect();
+    let mut responses = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        responses.push(task.await.expect("task").expect("request"));
+    }
+    responses
+}
+
+/// Statuses of `responses`, checking that every 429 carries `Retry-After`.
+fn statuses(responses: &[reqwest::Response]) -> Vec<StatusCode> {
+    for response in responses.iter().filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS) {
+        assert!(response.headers().get("retry-after").is_some(), "429 without Retry-After");
+    }
+    responses.iter().map(reqwest::Response::status).collect()
+}
+
+#[tokio::test]
+async fn login_burst_checks_at_most_five_passwords_when_forty_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let attempts = (0..40).map(|n| {
+        let password = if n == 20 { PASSWORD.to_owned() } else { format!("wrong password {n}") };
+        request(&app, "login", json!({ "email": "ada@example.com", "password": password }))
+    });
+
+    let responses = burst(attempts).await;
+
+    let statuses = statuses(&responses);
+    let checked = statuses.iter().filter(|s| matches!(s.as_u16(), 200 | 401)).count();
+    let refused = statuses.iter().filter(|s| s.as_u16() == 429).count();
+    assert!((1..=5).contains(&checked), "{checked} passwords were checked: {statuses:?}");
+    assert_eq!(checked + refused, 40, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn login_burst_from_one_client_checks_at_most_twenty_passwords() {
+    let app = TestApp::spawn().await;
+    let attempts = (0..40).map(|n| {
+        request(&app, "login", json!({ "email": format!("guess{n}@example.com"), "password": "wrong password" }))
+    });
+
+    let responses = burst(attempts).await;
+
+    let statuses = statuses(&responses);
+    let checked = statuses.iter().filter(|s| s.as_u16() == 401).count();
+    assert!((1..=20).contains(&checked), "{checked} passwords were checked: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| s.as_u16() == 429).count(), 40 - checked);
+}
+
+#[tokio::test]
+async fn change_password_returns_429_after_five_wrong_current_passwords() {
+    let app = TestApp::spawn().await;
+    let token = app.invite_and_join("ada@example.com", Role::User).await;
+    let me = app.anonymous().with_token(&token).auth().me().await.expect("me");
+    let change = |current: String| {
+        let body = json!({ "user_id": me.id, "current_password": current, "new_password": "a brand new password" });
+        let path = format!("/api/apps/{}/auth/change-password", app.app_id);
+        app.http().post(app.url(&path)).bearer_auth(&token).json(&body)
+    };
+
+    let responses = burst((0..12).map(|n| change(format!("wrong password {n}")))).await;
+
+    let statuses = statuses(&responses);
+    let checked = statuses.iter().filter(|s| s.as_u16() == 400).count();
+    assert!((1..=5).contains(&checked), "{checked} current passwords were checked: {statuses:?}");
+    let right = change(PASSWORD.to_owned()).send().await.expect("request");
+    assert!(right.headers().get("retry-after").is_some());
+    assert_error(right, 429, "TOO_MANY_ATTEMPTS").await;
+}
