@@ -245,6 +245,7 @@ mod tests {
             role,
             is_verified: true,
             is_disabled: false,
+            session_epoch: 0,
             custom: serde_json::Map::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),

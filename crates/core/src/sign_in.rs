@@ -67,6 +67,15 @@ pub enum ChangePasswordError {
     Store(#[from] StoreError),
 }
 
+/// A successful password change.
+#[derive(Debug)]
+pub struct PasswordChanged {
+    /// The member, as they now are.
+    pub user: User,
+    /// A fresh access token: every token issued before the change stopped working.
+    pub access_token: String,
+}
+
 /// A successful sign-in.
 #[derive(Debug)]
 pub struct SignedIn {
@@ -172,7 +181,8 @@ impl SignInService {
 
     /// Changes `user`'s password from `current` to `new`; `user_id` must be `user` themselves
     /// and `client` is the caller's network address. Wrong current passwords count against
-    /// the sign-in allowance of the member's address.
+    /// the sign-in allowance of the member's address. The change ends every session
+    /// opened before it; the answer carries a fresh token.
     pub async fn change_password(
         &self,
         user: &User,
@@ -180,7 +190,7 @@ impl SignInService {
         current: String,
         new: String,
         client: IpAddr,
-    ) -> Result<(), ChangePasswordError> {
+    ) -> Result<PasswordChanged, ChangePasswordError> {
         if user.id.as_str() != user_id {
             return Err(ChangePasswordError::NotYourAccount);
         }
@@ -202,8 +212,9 @@ impl SignInService {
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
         reservation.settle(is_match);
         let Some(new_hash) = new_hash else { return Err(ChangePasswordError::WrongCurrentPassword) };
-        self.store.set_password(&user.app_id, &user.id, new_hash, now).await?;
-        Ok(())
+        let user = self.store.set_password(&user.app_id, &user.id, new_hash, now).await?.ok_or(StoreError::NotFound)?;
+        let access_token = self.tokens.issue(&user, now);
+        Ok(PasswordChanged { user, access_token })
     }
 
     /// Reserves an attempt for the address (when there is one) and the client, or says how

@@ -364,14 +364,16 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Replaces the member's password; false when there is no such member.
+    /// Replaces the member's password and moves their [`User::session_epoch`] on, so every
+    /// access token issued before stops working; the member as they now are, or `None` when
+    /// there is no such member.
     async fn set_password(
         &self,
         app_id: &AppId,
         id: &UserId,
         hash: PasswordHash,
         now: Timestamp,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<User>, StoreError>;
 
     /// If `request.email` is a member (and no reset email went to them within the resend
     /// interval), stores a reset link and queues its email; otherwise does nothing, so the

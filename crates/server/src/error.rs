@@ -197,6 +197,7 @@ impl ApiError {
             Self::Auth(AuthError::Unauthenticated) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
             Self::Auth(AuthError::WrongApp) => (StatusCode::FORBIDDEN, "WRONG_APP"),
             Self::Auth(AuthError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
+            Self::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "TOKEN_REVOKED"),
             Self::NotAMember => (StatusCode::FORBIDDEN, "NOT_A_MEMBER"),
             Self::Invite(InviteError::AdminsOnly) => (StatusCode::FORBIDDEN, "ADMINS_ONLY"),
             Self::Invite(InviteError::RoleEscalation) => (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED"),

@@ -44,7 +44,7 @@ struct ChangePasswordBody {
 }
 
 /// Changes the signed-in member's own password.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed: `{message, access_token, user}`; every earlier token of the member stops working", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -52,8 +52,16 @@ async fn change_password(
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<Json<Value>, ApiError> {
     let Principal::Member(user) = &caller.principal else { return Err(ApiError::NotAMember) };
-    state.sign_in.change_password(user, &body.user_id, body.current_password, body.new_password, client.ip()).await?;
-    Ok(Json(json!({ "message": "Password changed." })))
+    let changed = state
+        .sign_in
+        .change_password(user, &body.user_id, body.current_password, body.new_password, client.ip())
+        .await?;
+    // Every other session of the member ended; the caller carries on with this token.
+    Ok(Json(json!({
+        "message": "Password changed. Other sessions are signed out.",
+        "access_token": changed.access_token,
+        "user": wire::user(&changed.user),
+    })))
 }
 
 /// `{access_token, user}` for the right email and password.

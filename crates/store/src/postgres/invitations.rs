@@ -331,7 +331,7 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
             // Joining proves the address and sets the password; the role stays the member's.
             query(
                 "UPDATE users \
-                 SET password_hash = $1, is_verified = TRUE, full_name = COALESCE(NULLIF($2, ''), full_name), \
+                 SET password_hash = $1, session_epoch = session_epoch + 1, is_verified = TRUE, full_name = COALESCE(NULLIF($2, ''), full_name), \
                      updated_at = $3 \
                  WHERE id = $4",
             )

@@ -189,7 +189,7 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Res
             // Joining proves the address and sets the password; the role stays the member's.
             tx.prepare_cached(
                 "UPDATE users \
-                 SET password_hash = ?1, is_verified = 1, full_name = COALESCE(NULLIF(?2, ''), full_name), \
+                 SET password_hash = ?1, session_epoch = session_epoch + 1, is_verified = 1, full_name = COALESCE(NULLIF(?2, ''), full_name), \
                      updated_at = ?3 \
                  WHERE id = ?4",
             )?

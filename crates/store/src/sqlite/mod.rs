@@ -224,7 +224,7 @@ impl Store for SqliteStore {
         id: &UserId,
         hash: PasswordHash,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<User>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
     }

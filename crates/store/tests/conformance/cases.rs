@@ -852,11 +852,34 @@ pub async fn set_password_replaces_the_hash_when_member_exists(store: &dyn Store
     let changed = store.set_password(&app.id, &ada.id, new_hash.clone(), at).await.expect("set");
     let unknown = store.set_password(&app.id, &UserId::generate(), new_hash.clone(), at).await.expect("set");
 
-    assert!(changed);
-    assert!(!unknown);
+    let changed = changed.expect("the member");
+    assert_eq!(unknown, None);
     let (user, hash) = store.user_credentials(&app.id, &ada.email).await.expect("credentials").expect("member");
     assert_eq!(hash, Some(new_hash));
     assert_eq!(user.updated_at, at);
+    assert_eq!(changed, user);
+}
+
+pub async fn password_changes_move_the_session_epoch_on_when_set_or_reset(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::User).await;
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    let at = T0.plus(INTERVAL);
+
+    let changed = store.set_password(&app.id, &ada.id, hash.clone(), at).await.expect("set").expect("member");
+    let request = reset_request(&app, "ada@example.org", at.plus(INTERVAL));
+    let token = request.token.hash();
+    store.request_password_reset(request).await.expect("request");
+    let reset = store.reset_password(&app.id, &token, hash.clone(), at.plus(INTERVAL)).await.expect("reset");
+    let renamed = UserPatch { full_name: Some("Ada".into()), ..UserPatch::default() };
+    let updated = store.update_user(&app.id, &ada.id, renamed, at.plus(INTERVAL)).await.expect("update");
+
+    assert_eq!(ada.session_epoch, 0);
+    assert_eq!(changed.session_epoch, 1);
+    let ResetRecord::Done(reset) = reset else { panic!("expected Done, got {reset:?}") };
+    assert_eq!(reset.session_epoch, 2);
+    assert_eq!(updated.expect("member").session_epoch, 2, "other changes leave sessions alone");
+    assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup").expect("member").session_epoch, 2);
 }
 
 pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn Store) {

@@ -79,6 +79,7 @@ conformance!(
     user_credentials_returns_the_password_hash_when_member_has_joined,
     update_user_changes_only_the_given_fields_when_patched,
     set_password_replaces_the_hash_when_member_exists,
+    password_changes_move_the_session_epoch_on_when_set_or_reset,
     delete_user_removes_the_member_and_keeps_the_invitation,
     invitation_is_found_only_in_its_own_app_when_looked_up,
     list_invitations_filters_by_status_and_email_and_pages_after_a_cursor,

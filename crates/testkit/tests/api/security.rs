@@ -16,7 +16,6 @@ fn request(app: &TestApp, route: &str, body: Value) -> reqwest::RequestBuilder {
     app.http().post(app.url(&path)).json(&body)
 }
 
-#[expect(dead_code, reason = "used by the tests of the next findings")]
 async fn post(app: &TestApp, route: &str, body: Value) -> reqwest::Response {
     request(app, route, body).send().await.expect("request")
 }
@@ -91,4 +90,54 @@ async fn change_password_returns_429_after_five_wrong_current_passwords() {
     let right = change(PASSWORD.to_owned()).send().await.expect("request");
     assert!(right.headers().get("retry-after").is_some());
     assert_error(right, 429, "TOO_MANY_ATTEMPTS").await;
+}
+
+#[tokio::test]
+async fn tokens_issued_before_a_password_change_are_refused_when_used_afterwards() {
+    let app = TestApp::spawn().await;
+    let joined = app.invite_and_join("ada@example.com", Role::User).await;
+    let signed_in = post(&app, "login", json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    let signed_in: Value = signed_in.json().await.expect("json");
+    let signed_in = signed_in["access_token"].as_str().expect("token").to_owned();
+    let me = app.anonymous().with_token(&signed_in).auth().me().await.expect("me");
+    let body = json!({ "user_id": me.id, "current_password": PASSWORD, "new_password": "a brand new password" });
+    let path = format!("/api/apps/{}/auth/change-password", app.app_id);
+
+    // The service clock stands still: the old tokens, the change and the new token share
+    // one second of `iat`.
+    let changed = app.http().post(app.url(&path)).bearer_auth(&signed_in).json(&body).send().await.expect("change");
+
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.expect("json");
+    let fresh = changed["access_token"].as_str().expect("a fresh token");
+    for old in [&joined, &signed_in] {
+        let refused = app.http().get(app.url(&format!("/api/apps/{}/entities/User/me", app.app_id))).bearer_auth(old);
+        assert_error(refused.send().await.expect("me"), 401, "TOKEN_REVOKED").await;
+    }
+    assert_eq!(app.anonymous().with_token(fresh).auth().me().await.expect("me").id, me.id);
+    let login = post(&app, "login", json!({ "email": "ada@example.com", "password": "a brand new password" })).await;
+    let login: Value = login.json().await.expect("json");
+    let later = login["access_token"].as_str().expect("token");
+    assert!(app.anonymous().with_token(later).auth().me().await.is_ok(), "a sign-in after the change works");
+}
+
+#[tokio::test]
+async fn tokens_issued_before_a_password_reset_are_refused_when_used_afterwards() {
+    let app = TestApp::spawn().await;
+    let old = app.invite_and_join("ada@example.com", Role::User).await;
+    assert!(app.anonymous().with_token(&old).auth().me().await.is_ok());
+    post(&app, "reset-password-request", json!({ "email": "ada@example.com" })).await;
+    let link = app.mail.wait_for_nth("ada@example.com", 2).await.link_containing("/reset-password?token=");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+
+    let reset =
+        post(&app, "reset-password", json!({ "reset_token": token, "new_password": "a brand new password" })).await;
+
+    assert_eq!(reset.status(), 200);
+    let me = app.http().get(app.url(&format!("/api/apps/{}/entities/User/me", app.app_id))).bearer_auth(&old);
+    assert_error(me.send().await.expect("me"), 401, "TOKEN_REVOKED").await;
+    let login = post(&app, "login", json!({ "email": "ada@example.com", "password": "a brand new password" })).await;
+    let login: Value = login.json().await.expect("json");
+    let fresh = login["access_token"].as_str().expect("token");
+    assert!(app.anonymous().with_token(fresh).auth().me().await.is_ok());
 }
