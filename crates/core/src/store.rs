@@ -168,11 +168,15 @@ pub struct SignupCommand {
     pub app_id: AppId,
     /// The address signing up.
     pub email: EmailAddress,
-    /// The chosen password, hashed: starts (or restarts) a sign-up. `None` only re-sends a
-    /// code for a sign-up already started.
+    /// The chosen password, hashed: starts a sign-up, replacing any earlier one of the address
+    /// (its password and code; the code is then refused as replaced) even within the resend
+    /// interval. `None` only re-sends a code for a sign-up already started, at most once per
+    /// resend interval.
     pub password_hash: Option<PasswordHash>,
-    /// The new code.
+    /// The new code, for its email.
     pub code: OneTimeCode,
+    /// What the database keeps of the new code (keyed: see [`crate::secret::CodeKey`]).
+    pub code_hash: TokenHash,
     /// The id of the outbox message to queue.
     pub message_id: MessageId,
     /// When the code expires.
@@ -183,6 +187,22 @@ pub struct SignupCommand {
     pub resend_interval: Duration,
     /// The current time.
     pub now: Timestamp,
+}
+
+/// How many codes replaced by newer ones a sign-up remembers, to refuse them as replaced.
+pub const REPLACED_CODES_KEPT: usize = 8;
+
+/// A sign-up's list of replaced code hashes (space-separated, newest last, at most
+/// [`REPLACED_CODES_KEPT`]) once `replaced` joins it.
+pub fn replaced_codes_with(list: &str, replaced: &str) -> String {
+    let mut hashes: Vec<&str> = list.split_whitespace().collect();
+    hashes.push(replaced);
+    hashes[hashes.len().saturating_sub(REPLACED_CODES_KEPT)..].join(" ")
+}
+
+/// True when `hash` is in a sign-up's list of replaced code hashes.
+pub fn is_replaced_code(list: &str, hash: &TokenHash) -> bool {
+    list.split_whitespace().any(|replaced| replaced == hash.as_str())
 }
 
 /// What [`Store::send_signup_code`] did.
@@ -223,6 +243,9 @@ pub enum VerifyRecord {
     NoSignup,
     /// The code is wrong; the attempt was counted.
     WrongCode,
+    /// The code is one that a newer registration (or re-send) of the address replaced; not
+    /// counted as a wrong guess.
+    Replaced,
     /// The code ran out of time.
     Expired,
     /// Too many wrong codes; the sign-up must be restarted.

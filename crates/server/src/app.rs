@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -22,6 +22,7 @@ use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
 use usher_core::reset::ResetService;
+use usher_core::secret::CodeKey;
 use usher_core::sign_in::SignInService;
 use usher_core::signup::{SignupService, SignupTiming};
 use usher_core::{Clock, Store, SystemClock};
@@ -89,6 +90,7 @@ impl App {
                 clock.clone(),
                 tokens.clone(),
                 SignupTiming { resend_interval: settings.resend_interval, code_ttl: settings.signup_code_ttl },
+                CodeKey::derive(jwt_secret.expose_secret().as_bytes()),
                 wake_worker.clone(),
             )),
             sign_in: Arc::new(SignInService::new(store.clone(), clock.clone(), tokens)),

@@ -244,6 +244,8 @@ impl ApiError {
             Self::Signup(SignupError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Signup(SignupError::NotInvited) => (StatusCode::FORBIDDEN, "SIGNUP_INVITATION_ONLY"),
             Self::Signup(SignupError::InvalidCode) => (StatusCode::BAD_REQUEST, "INVALID_OTP"),
+            Self::Signup(SignupError::CodeReplaced) => (StatusCode::GONE, "CODE_REPLACED"),
+            Self::Signup(SignupError::TooManyCodes { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_CODES"),
             Self::Signup(SignupError::CodeExpired) => (StatusCode::GONE, "OTP_EXPIRED"),
             Self::Signup(SignupError::TooManyAttempts) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
             Self::Auth(AuthError::Store(_))
@@ -266,7 +268,8 @@ impl ApiError {
             Self::InvalidEmail(_) => Some(json!({ "field": "user_email" })),
             Self::Invite(InviteError::Throttled { retry_after, .. })
             | Self::SignIn(SignInError::TooManyAttempts { retry_after })
-            | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after }) => {
+            | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })
+            | Self::Signup(SignupError::TooManyCodes { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
             Self::Member(MemberError::ReadOnlyField(field) | MemberError::InvalidField { field, .. })
@@ -288,7 +291,8 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if let Self::Invite(InviteError::Throttled { retry_after, .. })
         | Self::SignIn(SignInError::TooManyAttempts { retry_after })
-        | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after }) = &self
+        | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })
+        | Self::Signup(SignupError::TooManyCodes { retry_after }) = &self
         {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(*retry_after)));
         }

@@ -9,7 +9,7 @@ use usher_core::model::{
     OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
-use usher_core::secret::{ApiKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
+use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, ResetRecord,
     ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
@@ -1081,6 +1081,11 @@ pub async fn reset_password_sets_the_password_once_when_link_is_valid(store: &dy
     assert!(matches!(expired, Ok(ResetRecord::Refused(LinkState::Expired))), "{expired:?}");
 }
 
+/// The key sign-up codes are hashed with in these cases.
+fn code_key() -> CodeKey {
+    CodeKey::derive(b"the conformance suite's server secret")
+}
+
 /// A sign-up of `to` in `app` at `now` with a fresh code, valid for ten minutes.
 fn signup(app: &App, to: &str, now: Timestamp) -> (SignupCommand, OneTimeCode) {
     let code = OneTimeCode::generate();
@@ -1088,6 +1093,7 @@ fn signup(app: &App, to: &str, now: Timestamp) -> (SignupCommand, OneTimeCode) {
         app_id: app.id.clone(),
         email: email(to),
         password_hash: Some(PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2ln$c2ln".into())),
+        code_hash: code.hash(&code_key(), &app.id, &email(to)),
         code: code.clone(),
         message_id: MessageId::generate(),
         expires_at: now.plus(Duration::from_secs(600)),
@@ -1103,7 +1109,7 @@ fn verify(app: &App, to: &str, code: &OneTimeCode, now: Timestamp) -> VerifyComm
     let to: EmailAddress = email(to);
     VerifyCommand {
         app_id: app.id.clone(),
-        code_hash: code.hash(&app.id, &to),
+        code_hash: code.hash(&code_key(), &app.id, &to),
         email: to,
         user_id: UserId::generate(),
         max_attempts: 3,
@@ -1230,7 +1236,33 @@ pub async fn send_signup_code_replaces_the_code_when_resent_after_the_interval(s
         "no email for the throttled or unknown"
     );
     if first_code.expose() != second_code.expose() {
-        assert!(matches!(old, VerifyRecord::WrongCode), "the old code stops working: {old:?}");
+        assert!(matches!(old, VerifyRecord::Replaced), "the old code stops working: {old:?}");
     }
     assert!(matches!(new, VerifyRecord::Joined(_)), "{new:?}");
+}
+
+pub async fn send_signup_code_replaces_an_earlier_registration_when_registered_again_at_once(store: &dyn Store) {
+    let app = app(store).await;
+    let (attacker, attacker_code) = signup(&app, "ada@example.org", T0);
+    let (mut owner, owner_code) = signup(&app, "ada@example.org", T0.plus(Duration::from_secs(2)));
+    let owners_password = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$b3du$b3du".into());
+    owner.password_hash = Some(owners_password.clone());
+    let at = T0.plus(Duration::from_secs(30));
+
+    let first = store.send_signup_code(attacker).await.expect("send");
+    let second = store.send_signup_code(owner).await.expect("send");
+    let queued = claim_all(store, at).await;
+    let replaced = store.verify_signup(verify(&app, "ada@example.org", &attacker_code, at)).await.expect("verify");
+    let joined = store.verify_signup(verify(&app, "ada@example.org", &owner_code, at)).await.expect("verify");
+
+    assert_eq!((first, second), (SignupRecord::CodeSent, SignupRecord::CodeSent));
+    let codes: Vec<String> =
+        queued.iter().filter_map(|m| m.code.as_ref()).map(|c| c.code.expose().to_owned()).collect();
+    assert_eq!(codes, [attacker_code.expose().to_owned(), owner_code.expose().to_owned()], "a fresh code at once");
+    if attacker_code.expose() != owner_code.expose() {
+        assert!(matches!(replaced, VerifyRecord::Replaced), "the earlier code is void: {replaced:?}");
+    }
+    let VerifyRecord::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
+    let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
+    assert_eq!(hash, Some(owners_password), "the password of the registration whose code was entered");
 }

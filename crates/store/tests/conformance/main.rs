@@ -90,4 +90,5 @@ conformance!(
     verify_signup_refuses_when_code_expired_or_guessed_too_often,
     send_signup_code_follows_invitation_only_and_membership_when_asked,
     send_signup_code_replaces_the_code_when_resent_after_the_interval,
+    send_signup_code_replaces_an_earlier_registration_when_registered_again_at_once,
 );

@@ -141,3 +141,87 @@ async fn tokens_issued_before_a_password_reset_are_refused_when_used_afterwards(
     let fresh = login["access_token"].as_str().expect("token");
     assert!(app.anonymous().with_token(fresh).auth().me().await.is_ok());
 }
+
+/// The code in the `count`th email to `email`.
+async fn code(app: &TestApp, email: &str, count: usize) -> String {
+    let text = app.mail.wait_for_nth(email, count).await.text();
+    text.split_whitespace().find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit())).expect("a code").to_owned()
+}
+
+async fn post_to(app: &TestApp, app_id: &str, route: &str, body: Value) -> reqwest::Response {
+    app.http().post(app.url(&format!("/api/apps/{app_id}/auth/{route}"))).json(&body).send().await.expect("request")
+}
+
+/// The attacker registers the victim's address first; the victim registers two seconds later
+/// and enters the code from their email.
+async fn assert_pre_hijack_fails(app: &TestApp, app_id: &str, mails_before: usize) {
+    let victim = "victim@example.com";
+    let attackers = "the attacker's password";
+    let registered = post_to(app, app_id, "register", json!({ "email": victim, "password": attackers })).await;
+    assert_eq!(registered.status(), 200);
+    let attackers_code = code(app, victim, mails_before + 1).await;
+    app.clock.advance(std::time::Duration::from_secs(2));
+
+    let again = post_to(app, app_id, "register", json!({ "email": victim, "password": PASSWORD })).await;
+    let victims_code = code(app, victim, mails_before + 2).await;
+    let replaced =
+        post_to(app, app_id, "verify-otp", json!({ "email": victim, "otp_code": attackers_code.clone() })).await;
+    let verified = post_to(app, app_id, "verify-otp", json!({ "email": victim, "otp_code": victims_code })).await;
+
+    assert_eq!(again.status(), 200);
+    if attackers_code != code(app, victim, mails_before + 2).await {
+        assert_error(replaced, 410, "CODE_REPLACED").await;
+    }
+    assert_eq!(verified.status(), 200);
+    let login =
+        |password: &'static str| post_to(app, app_id, "login", json!({ "email": victim, "password": password }));
+    assert_error(login(attackers).await, 401, "INVALID_CREDENTIALS").await;
+    assert_eq!(login(PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn signup_keeps_the_owners_password_when_an_attacker_registered_the_address_first() {
+    let app = TestApp::spawn().await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+
+    assert_pre_hijack_fails(&app, &open, 0).await;
+}
+
+#[tokio::test]
+async fn signup_keeps_the_owners_password_when_an_attacker_registered_an_invited_address_first() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("victim@example.com", Role::Admin).await.expect("invite");
+    app.mail.wait_for("victim@example.com").await;
+
+    assert_pre_hijack_fails(&app, &app.app_id, 1).await;
+
+    let login = post(&app, "login", json!({ "email": "victim@example.com", "password": PASSWORD })).await;
+    let body: Value = login.json().await.expect("json");
+    assert_eq!(body["user"]["role"], "admin", "the invitation's role");
+}
+
+#[tokio::test]
+async fn register_returns_429_with_retry_after_when_an_address_asked_for_too_many_codes() {
+    let app = TestApp::spawn().await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+    let register = || post_to(&app, &open, "register", json!({ "email": "ada@example.com", "password": PASSWORD }));
+    for _ in 0..4 {
+        assert_eq!(register().await.status(), 200);
+    }
+    app.clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(post_to(&app, &open, "resend-otp", json!({ "email": "ada@example.com" })).await.status(), 200);
+
+    let refused = register().await;
+    let resend = post_to(&app, &open, "resend-otp", json!({ "email": "ada@example.com" })).await;
+    let other = post_to(&app, &open, "register", json!({ "email": "bob@example.com", "password": PASSWORD })).await;
+
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_error(refused, 429, "TOO_MANY_CODES").await;
+    assert_error(resend, 429, "TOO_MANY_CODES").await;
+    assert_eq!(other.status(), 200, "the allowance is per address");
+    assert_eq!(app.mail.wait_for_count("ada@example.com", 5).await.len(), 5);
+    app.clock.advance(std::time::Duration::from_secs(60 * 60));
+    assert_eq!(register().await.status(), 200, "a new hour, a new allowance");
+}
