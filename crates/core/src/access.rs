@@ -95,6 +95,12 @@ impl Principal {
             Self::Member(user) => user.role == Role::Admin,
         }
     }
+
+    /// True when this caller may see the app's members (their ids and roles): API keys and
+    /// admins. A plain member sees only themselves.
+    pub fn may_list_members(&self) -> bool {
+        self.is_admin()
+    }
 }
 
 /// Why a credential was not accepted.

@@ -79,11 +79,21 @@ pub struct InviteCommand {
     pub expires_at: Timestamp,
     /// The minimum time between two emails to this address in this app.
     pub resend_interval: Duration,
+    /// Whether the inviter may invite admins (API keys and admins). One who may not (a plain
+    /// member, where the app lets members invite) may not touch a pending invitation with role
+    /// `admin` either: re-sending it would rewrite its role, inviter and link.
+    pub may_invite_admins: bool,
     /// The current time.
     pub now: Timestamp,
 }
 
 impl InviteCommand {
+    /// Rule 3 applied to a pending invitation with role `pending_role`: may this command
+    /// re-send (and so rewrite) it? Only if its inviter could have created it.
+    pub fn may_resend(&self, pending_role: Role) -> bool {
+        self.may_invite_admins || pending_role == Role::User
+    }
+
     /// The invitation this command creates when the address has none pending: what a backend
     /// would read back right after writing it, so it need not.
     pub fn created_invitation(&self) -> Invitation {
@@ -113,6 +123,9 @@ pub enum InviteRecord {
     Resent(Invitation),
     /// The address is a member already; a sign-in email was queued, nothing else changed.
     AlreadyMember(User),
+    /// The address has a pending invitation that the inviter could not have created (see
+    /// [`InviteCommand::may_resend`]); nothing was written.
+    NotAllowed,
     /// An email went to this address less than the resend interval ago; nothing was written.
     Throttled {
         /// How long until the next email is allowed.

@@ -200,7 +200,9 @@ impl ApiError {
             Self::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "TOKEN_REVOKED"),
             Self::NotAMember => (StatusCode::FORBIDDEN, "NOT_A_MEMBER"),
             Self::Invite(InviteError::AdminsOnly) => (StatusCode::FORBIDDEN, "ADMINS_ONLY"),
-            Self::Invite(InviteError::RoleEscalation) => (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED"),
+            Self::Invite(InviteError::RoleEscalation | InviteError::AdminInvitationPending) => {
+                (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED")
+            }
             Self::Invite(InviteError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "RESEND_THROTTLED"),
             Self::Invite(InviteError::NotFound) => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),

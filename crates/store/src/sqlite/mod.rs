@@ -362,6 +362,7 @@ mod tests {
             message_id: message_id.clone(),
             expires_at: now.plus(AppSettings::DEFAULT_INVITATION_TTL),
             resend_interval: Duration::ZERO,
+            may_invite_admins: true,
             now,
         };
         store.invite(cmd).await.expect("invite");

@@ -5,7 +5,7 @@ use std::time::Duration;
 use std::collections::HashSet;
 
 use usher_core::model::{
-    Actor, App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, LinkState, MailKind,
+    Actor, App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, Inviter, LinkState, MailKind,
     OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
@@ -222,6 +222,39 @@ pub async fn invite_queues_again_when_resend_interval_has_passed(store: &dyn Sto
         "{throttled:?}"
     );
     assert!(matches!(&allowed, InviteRecord::Resent(invitation) if invitation.times_sent == 2), "{allowed:?}");
+}
+
+pub async fn invite_refuses_and_writes_nothing_when_a_member_reinvites_an_admin_invitation(store: &dyn Store) {
+    let app = app(store).await;
+    let first = invite(&app, "ada@example.org", Role::Admin, T0);
+    let first_token = first.token.hash();
+    store.invite(first).await.expect("admin invite");
+    let by_member = |now| {
+        let mut cmd = invite(&app, "ada@example.org", Role::User, now);
+        cmd.inviter = Inviter { actor: Actor::User(UserId::generate()), display_name: "Bob".into() };
+        cmd.may_invite_admins = false;
+        cmd
+    };
+    let user_invite = invite(&app, "bob@example.org", Role::User, T0);
+    store.invite(user_invite).await.expect("user invite");
+
+    let soon = store.invite(by_member(T0.plus(Duration::from_secs(1)))).await.expect("invite");
+    let later = store.invite(by_member(T0.plus(INTERVAL * 2))).await.expect("invite");
+    let mut batch_cmd = by_member(T0.plus(INTERVAL * 2));
+    batch_cmd.may_invite_admins = false;
+    let batch = store.invite_batch(vec![batch_cmd]).await.expect("batch");
+    let mut of_user = invite(&app, "bob@example.org", Role::User, T0.plus(INTERVAL * 2));
+    of_user.may_invite_admins = false;
+    let resent = store.invite(of_user).await.expect("invite");
+
+    assert!(matches!(soon, InviteRecord::NotAllowed), "refused, not throttled: {soon:?}");
+    assert!(matches!(later, InviteRecord::NotAllowed), "{later:?}");
+    assert!(matches!(batch.as_slice(), [InviteRecord::NotAllowed]), "{batch:?}");
+    assert!(matches!(resent, InviteRecord::Resent(_)), "a user invitation is the member's to re-send: {resent:?}");
+    let unchanged = store.invitation_by_token(&first_token).await.expect("lookup").expect("first token");
+    assert!(unchanged.is_current, "the admin's link still works");
+    assert_eq!((unchanged.invitation.role, unchanged.invitation.times_sent), (Role::Admin, 1));
+    assert_eq!(unchanged.invitation.invited_by.display_name, "Acme");
 }
 
 pub async fn invite_reminds_without_changing_role_when_address_is_member(store: &dyn Store) {

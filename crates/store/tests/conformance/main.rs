@@ -45,6 +45,7 @@ conformance!(
     invite_resends_when_pending_invitation_has_expired,
     invite_refuses_and_writes_nothing_when_within_resend_interval,
     invite_queues_again_when_resend_interval_has_passed,
+    invite_refuses_and_writes_nothing_when_a_member_reinvites_an_admin_invitation,
     invite_reminds_without_changing_role_when_address_is_member,
     invite_creates_one_invitation_when_two_invites_race,
     invite_returns_not_found_when_app_does_not_exist,

@@ -225,3 +225,66 @@ async fn register_returns_429_with_retry_after_when_an_address_asked_for_too_man
     app.clock.advance(std::time::Duration::from_secs(60 * 60));
     assert_eq!(register().await.status(), 200, "a new hour, a new allowance");
 }
+
+/// An app whose members may invite, with a plain member; its id, API key and the member's token.
+async fn members_may_invite(app: &TestApp) -> (String, String, String) {
+    let settings = usher_core::model::AppSettings {
+        invite_policy: usher_core::model::InvitePolicy::Members,
+        ..Default::default()
+    };
+    let (id, key) = app.create_other_app_with("Open Club", settings).await;
+    let member = app.invite_and_join_with(&app.client_of(&id, &key), "bob@example.com", Role::User).await;
+    (id, key, member)
+}
+
+#[tokio::test]
+async fn invite_user_returns_403_and_changes_nothing_when_a_member_reinvites_an_admin_invitation() {
+    let app = TestApp::spawn().await;
+    let (id, key, member) = members_may_invite(&app).await;
+    let as_admin = app.client_of(&id, &key);
+    let invited = as_admin.users().invite_user("ada@example.com", Role::Admin).await.expect("admin invites");
+    let invitation = invited.invitation.expect("invitation");
+    let link = app.mail.wait_for("ada@example.com").await.join_link();
+
+    let refused = app
+        .http()
+        .post(app.url(&format!("/api/apps/{id}/runtime/users/invite-user")))
+        .bearer_auth(&member)
+        .json(&json!({ "user_email": "ada@example.com", "role": "user" }))
+        .send()
+        .await
+        .expect("request");
+
+    assert_error(refused, 403, "ROLE_NOT_ALLOWED").await;
+    let path = format!("/api/apps/{id}/invitations/{}", invitation.id);
+    let now: Value =
+        app.http().get(app.url(&path)).bearer_auth(&key).send().await.expect("get").json().await.expect("json");
+    assert_eq!((now["role"].as_str(), now["times_sent"].as_u64()), (Some("admin"), Some(1)), "{now}");
+    assert_eq!(now["invited_by"], invitation.invited_by);
+    let joined = app.accept(&link, "Ada", PASSWORD).await;
+    assert_eq!(joined.status(), 303, "the admin's link still works");
+}
+
+#[tokio::test]
+async fn invite_user_hides_the_members_id_and_role_from_a_member_when_already_a_member() {
+    let app = TestApp::spawn().await;
+    let (id, key, member) = members_may_invite(&app).await;
+    app.invite_and_join_with(&app.client_of(&id, &key), "ada@example.com", Role::Admin).await;
+
+    let as_member = app
+        .http()
+        .post(app.url(&format!("/api/apps/{id}/runtime/users/invite-user")))
+        .bearer_auth(&member)
+        .json(&json!({ "user_email": "ada@example.com", "role": "user" }))
+        .send()
+        .await
+        .expect("request");
+    let as_admin = app.client_of(&id, &key).users().invite_user("ada@example.com", Role::User).await.expect("invite");
+
+    assert_eq!(as_member.status(), 200);
+    let body: Value = as_member.json().await.expect("json");
+    assert_eq!(body["outcome"], "already_member");
+    assert!(body["user"].is_null(), "no id or role for a caller who cannot list members: {body}");
+    assert!(!body.to_string().contains("\"admin\""), "{body}");
+    assert_eq!(as_admin.user.expect("admins see the member").role, Role::Admin);
+}
