@@ -46,7 +46,13 @@ async fn request_reset(
     AppContext(app): AppContext,
     ApiJson(body): ApiJson<ResetRequestBody>,
 ) -> Result<Json<Value>, ApiError> {
-    state.resets.request(&app, &body.email).await?;
+    // Member or stranger, the answer goes before the store's work is done (core::reset).
+    let work = state.resets.request(&app, &body.email).await;
+    tokio::spawn(async move {
+        if let Err(err) = work.await {
+            tracing::error!(error = ?err, "password reset request failed");
+        }
+    });
     Ok(Json(json!({ "message": REQUESTED })))
 }
 
