@@ -288,3 +288,20 @@ async fn invite_user_hides_the_members_id_and_role_from_a_member_when_already_a_
     assert!(!body.to_string().contains("\"admin\""), "{body}");
     assert_eq!(as_admin.user.expect("admins see the member").role, Role::Admin);
 }
+
+#[tokio::test]
+async fn sign_in_page_returns_429_with_retry_after_when_a_burst_outruns_the_allowance() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let action = app.url(&format!("/apps/{}/login", app.app_id));
+    let attempts = (0..10).map(|n| {
+        let password = format!("wrong password {n}");
+        app.http().post(action.clone()).form(&[("email", "ada@example.com"), ("password", password.as_str())])
+    });
+
+    let responses = burst(attempts).await;
+
+    let statuses = statuses(&responses);
+    assert!(statuses.iter().filter(|s| s.as_u16() == 401).count() <= 5, "{statuses:?}");
+    assert!(statuses.iter().any(|s| s.as_u16() == 429), "{statuses:?}");
+}
