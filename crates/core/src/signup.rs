@@ -11,6 +11,12 @@
 //! mailbox finishes. What keeps `register` from flooding an inbox is an allowance of
 //! [`MAX_CODES_PER_HOUR`] code requests (`register` and `resend-otp` together) per address,
 //! counted before the password is hashed, members and strangers alike.
+//!
+//! What this cannot tell apart: someone who registers the address *after* its owner and before
+//! the owner enters the code makes the newest code email theirs. The owner's own code then
+//! answers "replaced, register again" (registering again makes the newest code the owner's);
+//! an owner who instead types the code from the unexpected newer email finishes the other
+//! registration. Only the mailbox owner can enter a code, so this needs the owner's help.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -53,8 +59,10 @@ pub enum SignupError {
     /// No sign-up is waiting, or the code is wrong.
     #[error("the code is not correct")]
     InvalidCode,
-    /// The code belongs to a registration of this address that a newer one replaced.
-    #[error("this code was replaced by a newer registration of this address; use the code from the latest email")]
+    /// The code belongs to a registration of this address that a newer one replaced. The
+    /// advice is to register again, not to use the newest email's code: that code belongs
+    /// to whoever registered last, who may not be the owner of the mailbox.
+    #[error("this code belongs to a registration of this address that a newer registration replaced; register again to get a new code")]
     CodeReplaced,
     /// Too many codes were asked for this address.
     #[error("too many codes were requested for this address; try again in {} seconds", crate::clock::ceil_secs(*.retry_after))]
