@@ -96,6 +96,13 @@ impl ResetService {
         })
     }
 
+    /// Waits until the work of every request handed out by [`ResetService::request`] has
+    /// finished (or was dropped): a server that stops waits for it, as for its requests.
+    pub async fn finish_pending(&self) {
+        let all = u32::try_from(MAX_PENDING_REQUESTS).unwrap_or(u32::MAX);
+        let _ = self.pending.acquire_many(all).await;
+    }
+
     /// Sets `new_password` for the member of `app_id` whose reset link carries `token`.
     pub async fn reset(&self, app_id: &AppId, token: &str, new_password: String) -> Result<User, ResetError> {
         let token = ResetToken::parse(token.trim()).ok_or(ResetError::Link(LinkState::Unknown))?;
@@ -353,6 +360,10 @@ mod tests {
         })
         .await
         .expect("the work reaches the store once run");
+        let waiting = tokio::time::timeout(Duration::from_millis(50), service.finish_pending()).await;
+        assert!(waiting.is_err(), "shutdown waits for the pending work");
         running.abort();
+        let _ = running.await;
+        tokio::time::timeout(Duration::from_secs(5), service.finish_pending()).await.expect("nothing pending");
     }
 }

@@ -62,7 +62,9 @@ pub enum SignupError {
     /// The code belongs to a registration of this address that a newer one replaced. The
     /// advice is to register again, not to use the newest email's code: that code belongs
     /// to whoever registered last, who may not be the owner of the mailbox.
-    #[error("this code belongs to a registration of this address that a newer registration replaced; register again to get a new code")]
+    #[error(
+        "this code belongs to a registration of this address that a newer registration replaced; register again to get a new code"
+    )]
     CodeReplaced,
     /// Too many codes were asked for this address.
     #[error("too many codes were requested for this address; try again in {} seconds", crate::clock::ceil_secs(*.retry_after))]

@@ -127,6 +127,7 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(());
         let router = self.router();
+        let resets = self.state.resets.clone();
         let mut worker_stop = stop_rx.clone();
         let worker = self.worker.spawn(async move {
             let _ = worker_stop.changed().await;
@@ -138,6 +139,9 @@ impl App {
             })
             .await;
         drop(stop_rx);
+        // Reset requests are answered before their store work runs (core::reset); it runs to
+        // the end like the requests themselves.
+        resets.finish_pending().await;
         match tokio::task::spawn_blocking(move || worker.join()).await {
             Ok(Ok(())) => {}
             _ => tracing::error!("delivery worker stopped abnormally"),
