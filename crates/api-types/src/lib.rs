@@ -310,6 +310,28 @@ pub struct SignedIn {
     pub user: User,
 }
 
+/// An answer that only says something to people (a code or link is on its way, a password
+/// was set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Message {
+    /// What happened.
+    pub message: String,
+}
+
+/// Answer of `auth.changePassword`: every earlier token of the member stopped working; this
+/// one carries on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasswordChanged {
+    /// What happened.
+    pub message: String,
+    /// A fresh access token.
+    pub access_token: String,
+    /// The member.
+    pub user: User,
+}
+
 /// Answer of `entities.User.count`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

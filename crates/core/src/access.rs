@@ -29,6 +29,14 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, Unix seconds.
     pub exp: i64,
+    /// The member's [`User::session_epoch`] when the token was issued. A password change or
+    /// reset moves the member's value on, which ends every session opened before it. A
+    /// counter rather than a comparison of `iat` with the time of the change: `iat` has
+    /// whole seconds, so a token issued in the second of the change (the fresh one the
+    /// change itself returns, or a sign-in racing it) could not be told apart. Tokens from
+    /// before this claim existed read as 0, the value every member started with.
+    #[serde(default, rename = "sep")]
+    pub session_epoch: i64,
 }
 
 /// Issues and verifies HS256 access tokens.
@@ -53,6 +61,7 @@ impl AccessTokens {
             role: user.role,
             iat: now.as_unix_seconds(),
             exp: now.plus(self.ttl).as_unix_seconds(),
+            session_epoch: user.session_epoch,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")
@@ -86,6 +95,12 @@ impl Principal {
             Self::Member(user) => user.role == Role::Admin,
         }
     }
+
+    /// True when this caller may see the app's members (their ids and roles): API keys and
+    /// admins. A plain member sees only themselves.
+    pub fn may_list_members(&self) -> bool {
+        self.is_admin()
+    }
 }
 
 /// Why a credential was not accepted.
@@ -103,6 +118,10 @@ pub enum AuthError {
     /// The member is disabled.
     #[error("this account is disabled")]
     Disabled,
+    /// The token was issued before the member's password last changed (or was reset): that
+    /// ended every session opened before it.
+    #[error("this session ended when the password was changed; sign in again")]
+    Revoked,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -136,6 +155,9 @@ impl Authenticator {
         let user = self.store.user(app_id, &user_id).await?.ok_or(AuthError::Unauthenticated)?;
         if user.is_disabled {
             return Err(AuthError::Disabled);
+        }
+        if claims.session_epoch != user.session_epoch {
+            return Err(AuthError::Revoked);
         }
         Ok(Principal::Member(user))
     }

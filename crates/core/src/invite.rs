@@ -23,7 +23,13 @@ pub enum InviteOutcome {
     /// The pending invitation was re-sent with a fresh link, expiry and the latest role.
     Resent(Invitation),
     /// The address is already a member; a sign-in email is queued and the role is unchanged.
-    AlreadyMember(User),
+    AlreadyMember {
+        /// The address.
+        email: EmailAddress,
+        /// The member, only for callers who may list members (API keys and admins): a plain
+        /// member inviting learns that the address is a member, not its id or role.
+        member: Option<User>,
+    },
 }
 
 /// Why an invite was refused.
@@ -35,6 +41,9 @@ pub enum InviteError {
     /// Members may invite, but not admins.
     #[error("members may only invite with role \"user\"")]
     RoleEscalation,
+    /// A member re-invited an address whose pending invitation has role `admin`.
+    #[error("this address has a pending invitation as admin; only admins of this app may change or re-send it")]
+    AdminInvitationPending,
     /// An email went to this address too recently.
     #[error("an email was sent to this address less than {} seconds ago; try again in {} seconds", .interval.as_secs(), ceil_secs(*.retry_after))]
     Throttled {
@@ -83,6 +92,7 @@ impl InviteService {
             message_id: MessageId::generate(),
             expires_at: now.plus(app.settings.invitation_ttl),
             resend_interval: self.resend_interval,
+            may_invite_admins: by.is_admin(),
             now,
         }
     }
@@ -100,10 +110,11 @@ impl InviteService {
         let outcome = match self.store.invite(cmd).await? {
             InviteRecord::Created(invitation) => InviteOutcome::Created(invitation),
             InviteRecord::Resent(invitation) => InviteOutcome::Resent(invitation),
-            InviteRecord::AlreadyMember(user) => InviteOutcome::AlreadyMember(user),
+            InviteRecord::AlreadyMember(user) => already_member(by, user),
             InviteRecord::Throttled { retry_after } => {
                 return Err(InviteError::Throttled { retry_after, interval: self.resend_interval });
             }
+            InviteRecord::NotAllowed => return Err(InviteError::AdminInvitationPending),
         };
         self.outbox.notify_one();
         Ok(outcome)
@@ -159,10 +170,11 @@ impl InviteService {
             results[slot] = Some(match record {
                 InviteRecord::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
                 InviteRecord::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
-                InviteRecord::AlreadyMember(user) => Ok(InviteOutcome::AlreadyMember(user)),
+                InviteRecord::AlreadyMember(user) => Ok(already_member(by, user)),
                 InviteRecord::Throttled { retry_after } => {
                     Err(InviteError::Throttled { retry_after, interval: self.resend_interval })
                 }
+                InviteRecord::NotAllowed => Err(InviteError::AdminInvitationPending),
             });
         }
         self.outbox.notify_one();
@@ -218,6 +230,11 @@ fn check_may_invite(app: &App, by: &Principal, role: Role) -> Result<(), InviteE
     }
 }
 
+/// The already-member outcome as `by` may see it.
+fn already_member(by: &Principal, user: User) -> InviteOutcome {
+    InviteOutcome::AlreadyMember { email: user.email.clone(), member: by.may_list_members().then_some(user) }
+}
+
 fn inviter(app: &App, by: &Principal) -> Inviter {
     match by {
         // An API key acts for the app itself, so the invitee sees the app's name.
@@ -256,6 +273,7 @@ mod tests {
             role,
             is_verified: true,
             is_disabled: false,
+            session_epoch: 0,
             custom: serde_json::Map::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),

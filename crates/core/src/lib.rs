@@ -21,6 +21,7 @@ pub mod secret;
 pub mod sign_in;
 pub mod signup;
 pub mod store;
+pub mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, ceil_secs};
 pub use email::EmailAddress;

@@ -216,6 +216,7 @@ mod tests {
             role: Role::User,
             is_verified: true,
             is_disabled: false,
+            session_epoch: 0,
             custom: Map::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),

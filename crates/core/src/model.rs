@@ -139,6 +139,9 @@ pub struct User {
     pub is_verified: bool,
     /// A disabled member cannot sign in or act.
     pub is_disabled: bool,
+    /// Moves on with every password change or reset; access tokens issued under an earlier
+    /// value no longer work (see [`crate::access::Claims::session_epoch`]).
+    pub session_epoch: i64,
     /// App-defined fields, as a JSON object.
     pub custom: Map<String, Value>,
     /// When it was created.

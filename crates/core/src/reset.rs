@@ -1,12 +1,20 @@
 //! Forgotten passwords: a reset link by email, used once to set a new password.
 //!
 //! Asking for a link answers the same whether or not the address is a member, so the
-//! endpoint cannot be used to find out who is.
+//! endpoint cannot be used to find out who is: not in what it says, and not in how long it
+//! takes. The store's work differs (a member's link and email are written and committed, a
+//! stranger's request writes nothing), about 2.9 ms against 0.9 ms, which told the two apart
+//! from a single request most of the time. So [`ResetService::request`] does not do that work
+//! before the answer: it hands it back to run after answering, and the answer waits only for
+//! what is the same for everyone (parsing the address, and a place among
+//! [`MAX_PENDING_REQUESTS`], which bounds the work a flood of requests can queue).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::clock::Clock;
 use crate::email::EmailAddress;
@@ -18,6 +26,12 @@ use crate::store::{ResetRecord, ResetRequest, Store, StoreError};
 
 /// How long a reset link works.
 pub const RESET_LINK_TTL: Duration = Duration::from_secs(60 * 60);
+/// Reset requests whose store work may be pending at once; further requests wait for a place
+/// before they are answered.
+pub const MAX_PENDING_REQUESTS: usize = 64;
+
+/// The store work of a reset request, to run after the request is answered.
+pub type RequestWork = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'static>>;
 
 /// Why a reset link could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +61,22 @@ pub struct ResetService {
     clock: Arc<dyn Clock>,
     resend_interval: Duration,
     outbox: Arc<Notify>,
+    pending: Arc<Semaphore>,
 }
 
 impl ResetService {
     /// A service over `store`; reset emails to one address are at least `resend_interval` apart.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, resend_interval: Duration, outbox: Arc<Notify>) -> Self {
-        Self { store, clock, resend_interval, outbox }
+        Self { store, clock, resend_interval, outbox, pending: Arc::new(Semaphore::new(MAX_PENDING_REQUESTS)) }
     }
 
-    /// Emails a reset link if `email` is a member of `app`; does the same visible nothing
-    /// otherwise.
-    pub async fn request(&self, app: &App, email: &str) -> Result<(), StoreError> {
-        let Ok(email) = EmailAddress::parse(email) else { return Ok(()) };
+    /// The work of asking for a reset of `email` in `app`: it emails a reset link if `email`
+    /// is a member, and does nothing otherwise. The caller answers first and runs the work
+    /// afterwards (see the module docs), so the answer takes the same time for both.
+    pub async fn request(&self, app: &App, email: &str) -> RequestWork {
+        let Ok(email) = EmailAddress::parse(email) else { return Box::pin(async { Ok(()) }) };
+        // The semaphore is never closed, so this waits for a place and never fails.
+        let place = self.pending.clone().acquire_owned().await;
         let now = self.clock.now();
         let request = ResetRequest {
             app_id: app.id.clone(),
@@ -69,9 +87,20 @@ impl ResetService {
             resend_interval: self.resend_interval,
             now,
         };
-        self.store.request_password_reset(request).await?;
-        self.outbox.notify_one();
-        Ok(())
+        let (store, outbox) = (self.store.clone(), self.outbox.clone());
+        Box::pin(async move {
+            let _place = place;
+            store.request_password_reset(request).await?;
+            outbox.notify_one();
+            Ok(())
+        })
+    }
+
+    /// Waits until the work of every request handed out by [`ResetService::request`] has
+    /// finished (or was dropped): a server that stops waits for it, as for its requests.
+    pub async fn finish_pending(&self) {
+        let all = u32::try_from(MAX_PENDING_REQUESTS).unwrap_or(u32::MAX);
+        let _ = self.pending.acquire_many(all).await;
     }
 
     /// Sets `new_password` for the member of `app_id` whose reset link carries `token`.
@@ -83,5 +112,258 @@ impl ResetService {
             ResetRecord::Done(user) => Ok(user),
             ResetRecord::Refused(state) => Err(ResetError::Link(state)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::clock::{ManualClock, Timestamp};
+    use crate::id::{ApiKeyId, InvitationId, MessageId, UserId};
+    use crate::model::{Actor, ApiKeyRecord, AppSettings, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
+    use crate::password::PasswordHash;
+    use crate::secret::TokenHash;
+    use crate::store::{
+        AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
+        SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    };
+
+    /// A store whose reset requests never finish, as if the database were slow for members.
+    #[derive(Default)]
+    struct StuckStore {
+        requests: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for StuckStore {
+        async fn request_password_reset(&self, _request: ResetRequest) -> Result<(), StoreError> {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+
+        async fn create_app(&self, _app: NewApp) -> Result<App, StoreError> {
+            unreachable!("not used by these tests: create_app")
+        }
+
+        async fn create_first_app(&self, _app: NewApp) -> Result<Option<App>, StoreError> {
+            unreachable!("not used by these tests: create_first_app")
+        }
+
+        async fn has_apps(&self) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: has_apps")
+        }
+
+        async fn app(&self, _id: &AppId) -> Result<Option<App>, StoreError> {
+            unreachable!("not used by these tests: app")
+        }
+
+        async fn apps(&self) -> Result<Vec<App>, StoreError> {
+            unreachable!("not used by these tests: apps")
+        }
+
+        async fn update_app(&self, _app: &App) -> Result<Option<App>, StoreError> {
+            unreachable!("not used by these tests: update_app")
+        }
+
+        async fn create_api_key(
+            &self,
+            _app_id: &AppId,
+            _key: NewApiKey,
+            _by: &Actor,
+            _now: Timestamp,
+        ) -> Result<ApiKeyRecord, StoreError> {
+            unreachable!("not used by these tests: create_api_key")
+        }
+
+        async fn api_keys(&self, _app_id: &AppId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+            unreachable!("not used by these tests: api_keys")
+        }
+
+        async fn revoke_api_key(
+            &self,
+            _app_id: &AppId,
+            _id: &ApiKeyId,
+            _by: &Actor,
+            _now: Timestamp,
+        ) -> Result<KeyRevocation, StoreError> {
+            unreachable!("not used by these tests: revoke_api_key")
+        }
+
+        async fn audit_events(
+            &self,
+            _app_id: &AppId,
+            _before: Option<i64>,
+            _limit: u32,
+        ) -> Result<Vec<AuditEvent>, StoreError> {
+            unreachable!("not used by these tests: audit_events")
+        }
+
+        async fn api_key(&self, _hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+            unreachable!("not used by these tests: api_key")
+        }
+
+        async fn user(&self, _app_id: &AppId, _id: &UserId) -> Result<Option<User>, StoreError> {
+            unreachable!("not used by these tests: user")
+        }
+
+        async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+            unreachable!("not used by these tests: invite_batch")
+        }
+
+        async fn user_credentials(
+            &self,
+            _app_id: &AppId,
+            _email: &EmailAddress,
+        ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
+            unreachable!("not used by these tests: user_credentials")
+        }
+
+        async fn users(&self, _app_id: &AppId) -> Result<Vec<User>, StoreError> {
+            unreachable!("not used by these tests: users")
+        }
+
+        async fn update_user(
+            &self,
+            _app_id: &AppId,
+            _id: &UserId,
+            _patch: UserPatch,
+            _now: Timestamp,
+        ) -> Result<Option<User>, StoreError> {
+            unreachable!("not used by these tests: update_user")
+        }
+
+        async fn set_password(
+            &self,
+            _app_id: &AppId,
+            _id: &UserId,
+            _hash: PasswordHash,
+            _now: Timestamp,
+        ) -> Result<Option<User>, StoreError> {
+            unreachable!("not used by these tests: set_password")
+        }
+
+        async fn reset_password(
+            &self,
+            _app_id: &AppId,
+            _hash: &TokenHash,
+            _password: PasswordHash,
+            _now: Timestamp,
+        ) -> Result<ResetRecord, StoreError> {
+            unreachable!("not used by these tests: reset_password")
+        }
+
+        async fn send_signup_code(&self, _cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+            unreachable!("not used by these tests: send_signup_code")
+        }
+
+        async fn verify_signup(&self, _cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+            unreachable!("not used by these tests: verify_signup")
+        }
+
+        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: delete_user")
+        }
+
+        async fn invite(&self, _cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+            unreachable!("not used by these tests: invite")
+        }
+
+        async fn invitation(&self, _app_id: &AppId, _id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+            unreachable!("not used by these tests: invitation")
+        }
+
+        async fn list_invitations(
+            &self,
+            _app_id: &AppId,
+            _query: InvitationQuery,
+            _now: Timestamp,
+        ) -> Result<Vec<Invitation>, StoreError> {
+            unreachable!("not used by these tests: list_invitations")
+        }
+
+        async fn revoke_invitation(
+            &self,
+            _app_id: &AppId,
+            _id: &InvitationId,
+            _by: &Actor,
+            _now: Timestamp,
+        ) -> Result<Option<Invitation>, StoreError> {
+            unreachable!("not used by these tests: revoke_invitation")
+        }
+
+        async fn invitation_by_token(&self, _hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+            unreachable!("not used by these tests: invitation_by_token")
+        }
+
+        async fn accept_invitation(&self, _cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+            unreachable!("not used by these tests: accept_invitation")
+        }
+
+        async fn claim_outbox(
+            &self,
+            _now: Timestamp,
+            _lease: Duration,
+            _limit: u32,
+        ) -> Result<Vec<OutboxMessage>, StoreError> {
+            unreachable!("not used by these tests: claim_outbox")
+        }
+
+        async fn mark_sent(&self, _ids: &[MessageId], _now: Timestamp) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: mark_sent")
+        }
+
+        async fn mark_failed(
+            &self,
+            _id: &MessageId,
+            _error: &str,
+            _retry_at: Option<Timestamp>,
+        ) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: mark_failed")
+        }
+
+        async fn server_secret(&self, _name: &str, _candidate: String) -> Result<String, StoreError> {
+            unreachable!("not used by these tests: server_secret")
+        }
+    }
+
+    fn app() -> App {
+        App {
+            id: AppId::generate(),
+            name: "Acme".into(),
+            app_url: "https://app.example.test/".into(),
+            settings: AppSettings::default(),
+            created_at: Timestamp::from_millis(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn request_answers_before_the_store_work_is_done() {
+        let store = Arc::new(StuckStore::default());
+        let service = ResetService::new(
+            store.clone(),
+            Arc::new(ManualClock::starting_now()),
+            Duration::from_secs(60),
+            Arc::new(Notify::new()),
+        );
+
+        let answered = tokio::time::timeout(Duration::from_secs(5), service.request(&app(), "ada@example.com")).await;
+
+        let work = answered.expect("answered without waiting for the store");
+        assert_eq!(store.requests.load(Ordering::SeqCst), 0, "no store work before the answer");
+        let running = tokio::spawn(work);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while store.requests.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the work reaches the store once run");
+        let waiting = tokio::time::timeout(Duration::from_millis(50), service.finish_pending()).await;
+        assert!(waiting.is_err(), "shutdown waits for the pending work");
+        running.abort();
+        let _ = running.await;
+        tokio::time::timeout(Duration::from_secs(5), service.finish_pending()).await.expect("nothing pending");
     }
 }

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -136,8 +137,33 @@ secret_type!(
     selector: false
 );
 
-/// A six-digit code emailed to confirm an address at sign-up. Stored only as a hash salted
-/// with the app and address; guessing is bounded by a small number of attempts.
+/// The server's key for sign-up codes. A code has only 10⁶ values, so a plain hash of it is
+/// no secret to whoever copies the database: they would try them all. Codes are therefore
+/// stored as an HMAC under this key, which is derived from the access-token signing secret
+/// and so shares its home: `USHER_JWT_SECRET` (then a database copy alone reveals no code),
+/// or the database itself when Usher generated the secret (then whoever holds a copy can
+/// already mint access tokens, which is worse).
+#[derive(Clone)]
+pub struct CodeKey([u8; 32]);
+
+impl CodeKey {
+    /// The code key belonging to the server secret `secret`.
+    pub fn derive(secret: &[u8]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+        mac.update(b"usher sign-up codes v1");
+        Self(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for CodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeKey(..)")
+    }
+}
+
+/// A six-digit code emailed to confirm an address at sign-up. Stored only as an HMAC under the
+/// server's [`CodeKey`], bound to the app and address; guessing is bounded by a small number
+/// of attempts.
 pub struct OneTimeCode(SecretString);
 
 impl OneTimeCode {
@@ -158,9 +184,11 @@ impl OneTimeCode {
         (s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())).then(|| Self(s.to_owned().into()))
     }
 
-    /// What the database keeps: SHA-256 of the app, the address and the code.
-    pub fn hash(&self, app_id: &crate::id::AppId, email: &crate::email::EmailAddress) -> TokenHash {
-        TokenHash::of(&format!("{app_id}:{email}:{}", self.0.expose_secret()))
+    /// What the database keeps: HMAC-SHA256 under `key` of the app, the address and the code.
+    pub fn hash(&self, key: &CodeKey, app_id: &crate::id::AppId, email: &crate::email::EmailAddress) -> TokenHash {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
+        mac.update(format!("{app_id}:{email}:{}", self.0.expose_secret()).as_bytes());
+        TokenHash(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// The code, for the one email that carries it.
@@ -230,10 +258,25 @@ mod tests {
         let app = crate::id::AppId::generate();
         let email = crate::email::EmailAddress::parse("ada@example.com").expect("valid");
         let other = crate::email::EmailAddress::parse("bob@example.com").expect("valid");
+        let key = CodeKey::derive(b"a server secret of thirty-two chars");
 
         assert!(OneTimeCode::parse(code.expose()).is_some());
-        assert_ne!(code.hash(&app, &email), code.hash(&app, &other));
+        assert_ne!(code.hash(&key, &app, &email), code.hash(&key, &app, &other));
         assert!(OneTimeCode::parse("12345").is_none() && OneTimeCode::parse("12a456").is_none());
+    }
+
+    #[test]
+    fn one_time_code_hashes_need_the_server_key() {
+        let code = OneTimeCode::parse("123456").expect("six digits");
+        let app = crate::id::AppId::generate();
+        let email = crate::email::EmailAddress::parse("ada@example.com").expect("valid");
+        let key = CodeKey::derive(b"a server secret of thirty-two chars");
+
+        let stored = code.hash(&key, &app, &email);
+
+        assert_ne!(stored, TokenHash::of(&format!("{app}:{email}:123456")), "not a plain SHA-256");
+        assert_ne!(stored, code.hash(&CodeKey::derive(b"another secret"), &app, &email));
+        assert_eq!(stored, OneTimeCode::parse("123456").expect("same").hash(&key, &app, &email));
     }
 
     #[test]

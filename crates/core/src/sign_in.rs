@@ -3,9 +3,8 @@
 //! An unknown address and a wrong password get the same answer after the same work (a dummy
 //! hash is verified for unknown addresses), so the answer does not reveal who is a member.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::access::AccessTokens;
@@ -14,15 +13,15 @@ use crate::email::EmailAddress;
 use crate::model::{App, User};
 use crate::password::{self, Password, PasswordHash};
 use crate::store::{Store, StoreError};
+use crate::throttle::{Counter, Settled};
 
-/// Failed attempts allowed per address (in one app) within [`WINDOW`].
-const MAX_FAILURES_PER_EMAIL: u32 = 5;
-/// Failed attempts allowed per client address within [`WINDOW`].
-const MAX_FAILURES_PER_CLIENT: u32 = 20;
+/// Attempts allowed per address (in one app) within [`WINDOW`]: failed ones, and ones still
+/// being checked.
+pub const MAX_FAILURES_PER_EMAIL: u32 = 5;
+/// Attempts allowed per client address within [`WINDOW`], counted the same way.
+pub const MAX_FAILURES_PER_CLIENT: u32 = 20;
 /// How long failed attempts are remembered.
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Tracked keys beyond which ended windows are dropped.
-const PRUNE_AT: usize = 10_000;
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Why signing in failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +55,25 @@ pub enum ChangePasswordError {
     /// The new password breaks a rule.
     #[error(transparent)]
     WeakPassword(#[from] crate::password::WeakPassword),
+    /// Too many wrong current passwords for this member or from this client: the same
+    /// allowance as signing in, since both are guesses at one password.
+    #[error("too many wrong passwords; try again in {} seconds", crate::clock::ceil_secs(*.retry_after))]
+    TooManyAttempts {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A successful password change.
+#[derive(Debug)]
+pub struct PasswordChanged {
+    /// The member, as they now are.
+    pub user: User,
+    /// A fresh access token: every token issued before the change stopped working.
+    pub access_token: String,
 }
 
 /// A successful sign-in.
@@ -70,33 +85,38 @@ pub struct SignedIn {
     pub access_token: String,
 }
 
-/// Failure counts in one window, kept in memory per server instance.
-#[derive(Default)]
-struct Failures(HashMap<String, (u32, Timestamp)>);
+/// An attempt that holds a place in the throttle's windows until it is settled; dropped
+/// unsettled (the request was cancelled mid-check), it counts as failed.
+struct Reservation<'a> {
+    attempts: &'a Mutex<Counter>,
+    email_key: Option<String>,
+    client_key: String,
+    now: Timestamp,
+    is_settled: bool,
+}
 
-impl Failures {
-    /// How long `key` must wait, if it used up its `limit`.
-    fn blocked_for(&mut self, key: &str, limit: u32, now: Timestamp) -> Option<Duration> {
-        let (count, since) = *self.0.get(key)?;
-        let ends = since.plus(WINDOW);
-        if ends <= now {
-            self.0.remove(key);
-            return None;
+impl Reservation<'_> {
+    fn settle(mut self, is_success: bool) {
+        self.is_settled = true;
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        let (by_email, by_client) =
+            if is_success { (Settled::Succeeded, Settled::Released) } else { (Settled::Failed, Settled::Failed) };
+        if let Some(key) = &self.email_key {
+            attempts.settle(key, by_email, self.now);
         }
-        (count >= limit).then(|| now.until(ends))
+        attempts.settle(&self.client_key, by_client, self.now);
     }
+}
 
-    fn record(&mut self, key: String, now: Timestamp) {
-        // Bounded memory under a flood of made-up addresses: forget windows that ended.
-        if self.0.len() >= PRUNE_AT {
-            self.0.retain(|_, (_, since)| since.plus(WINDOW) > now);
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.is_settled {
+            let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(key) = &self.email_key {
+                attempts.settle(key, Settled::Failed, self.now);
+            }
+            attempts.settle(&self.client_key, Settled::Failed, self.now);
         }
-        let entry = self.0.entry(key).or_insert((0, now));
-        entry.0 += 1;
-    }
-
-    fn forget(&mut self, key: &str) {
-        self.0.remove(key);
     }
 }
 
@@ -105,13 +125,13 @@ pub struct SignInService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tokens: Arc<AccessTokens>,
-    failures: Mutex<Failures>,
+    attempts: Mutex<Counter>,
 }
 
 impl SignInService {
     /// A service over `store`, issuing tokens with `tokens`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tokens: Arc<AccessTokens>) -> Self {
-        Self { store, clock, tokens, failures: Mutex::default() }
+        Self { store, clock, tokens, attempts: Mutex::new(Counter::new(WINDOW)) }
     }
 
     /// Checks `email` and `password` for `app`; `client` is the caller's network address.
@@ -124,9 +144,10 @@ impl SignInService {
     ) -> Result<SignedIn, SignInError> {
         let now = self.clock.now();
         let email = EmailAddress::parse(email).ok();
-        let email_key = email.as_ref().map(|e| format!("{}:{e}", app.id));
-        let client_key = format!("{}@{client}", app.id);
-        self.check_allowed(email_key.as_deref(), &client_key, now)?;
+        let email_key = email.as_ref().map(|e| email_key(&app.id, e));
+        let reservation = self
+            .reserve(email_key, client_key(&app.id, client), now)
+            .map_err(|retry_after| SignInError::TooManyAttempts { retry_after })?;
 
         let found = match &email {
             Some(email) => self.store.user_credentials(&app.id, email).await?,
@@ -144,9 +165,7 @@ impl SignInService {
         };
         match user {
             Some(user) if is_match => {
-                if let (Ok(mut failures), Some(key)) = (self.failures.lock(), &email_key) {
-                    failures.forget(key);
-                }
+                reservation.settle(true);
                 if user.is_disabled {
                     return Err(SignInError::Disabled);
                 }
@@ -154,51 +173,78 @@ impl SignInService {
                 Ok(SignedIn { user, access_token })
             }
             _ => {
-                if let Ok(mut failures) = self.failures.lock() {
-                    if let Some(key) = email_key {
-                        failures.record(key, now);
-                    }
-                    failures.record(client_key, now);
-                }
+                reservation.settle(false);
                 Err(SignInError::InvalidCredentials)
             }
         }
     }
 
-    /// Changes `user`'s password from `current` to `new`; `user_id` must be `user` themselves.
+    /// Changes `user`'s password from `current` to `new`; `user_id` must be `user` themselves
+    /// and `client` is the caller's network address. Wrong current passwords count against
+    /// the sign-in allowance of the member's address. The change ends every session
+    /// opened before it; the answer carries a fresh token.
     pub async fn change_password(
         &self,
         user: &User,
         user_id: &str,
         current: String,
         new: String,
-    ) -> Result<(), ChangePasswordError> {
+        client: IpAddr,
+    ) -> Result<PasswordChanged, ChangePasswordError> {
         if user.id.as_str() != user_id {
             return Err(ChangePasswordError::NotYourAccount);
         }
         let new = Password::new(new)?;
+        let now = self.clock.now();
+        let reservation = self
+            .reserve(Some(email_key(&user.app_id, &user.email)), client_key(&user.app_id, client), now)
+            .map_err(|retry_after| ChangePasswordError::TooManyAttempts { retry_after })?;
         let stored = self.store.user_credentials(&user.app_id, &user.email).await?.and_then(|(_, hash)| hash);
-        let Some(stored) = stored else { return Err(ChangePasswordError::WrongCurrentPassword) };
-        let current = Password::new(current).map_err(|_| ChangePasswordError::WrongCurrentPassword)?;
-        let (is_match, new_hash) = password::off_thread(move || (current.verify(&stored), new.hash()))
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        if !is_match {
+        let (Some(stored), Ok(current)) = (stored, Password::new(current)) else {
+            reservation.settle(false);
             return Err(ChangePasswordError::WrongCurrentPassword);
-        }
-        self.store.set_password(&user.app_id, &user.id, new_hash, self.clock.now()).await?;
-        Ok(())
+        };
+        let (is_match, new_hash) = password::off_thread(move || {
+            let is_match = current.verify(&stored);
+            (is_match, is_match.then(|| new.hash()))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        reservation.settle(is_match);
+        let Some(new_hash) = new_hash else { return Err(ChangePasswordError::WrongCurrentPassword) };
+        let user = self.store.set_password(&user.app_id, &user.id, new_hash, now).await?.ok_or(StoreError::NotFound)?;
+        let access_token = self.tokens.issue(&user, now);
+        Ok(PasswordChanged { user, access_token })
     }
 
-    fn check_allowed(&self, email_key: Option<&str>, client_key: &str, now: Timestamp) -> Result<(), SignInError> {
-        let Ok(mut failures) = self.failures.lock() else { return Ok(()) };
-        let by_email = email_key.and_then(|key| failures.blocked_for(key, MAX_FAILURES_PER_EMAIL, now));
-        let by_client = failures.blocked_for(client_key, MAX_FAILURES_PER_CLIENT, now);
-        match by_email.max(by_client) {
-            Some(retry_after) => Err(SignInError::TooManyAttempts { retry_after }),
-            None => Ok(()),
+    /// Reserves an attempt for the address (when there is one) and the client, or says how
+    /// long they must wait.
+    fn reserve(
+        &self,
+        email_key: Option<String>,
+        client_key: String,
+        now: Timestamp,
+    ) -> Result<Reservation<'_>, Duration> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        let by_email = email_key.as_deref().and_then(|key| attempts.blocked_for(key, MAX_FAILURES_PER_EMAIL, now));
+        let by_client = attempts.blocked_for(&client_key, MAX_FAILURES_PER_CLIENT, now);
+        if let Some(retry_after) = by_email.max(by_client) {
+            return Err(retry_after);
         }
+        if let Some(key) = &email_key {
+            attempts.reserve(key, now);
+        }
+        attempts.reserve(&client_key, now);
+        Ok(Reservation { attempts: &self.attempts, email_key, client_key, now, is_settled: false })
     }
+}
+
+fn email_key(app: &crate::id::AppId, email: &EmailAddress) -> String {
+    format!("{app}:{email}")
+}
+
+fn client_key(app: &crate::id::AppId, client: IpAddr) -> String {
+    format!("{app}@{client}")
 }
 
 /// A hash of a random password, verified for unknown addresses so they cost the same time.
@@ -208,35 +254,4 @@ fn dummy_hash() -> &'static PasswordHash {
         let text = hex::encode(crate::id::random_bytes::<16>());
         Password::new(text).expect("32 hex characters meet the password rules").hash()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_block_at_the_limit_and_forget_after_the_window() {
-        let mut failures = Failures::default();
-        let start = Timestamp::from_millis(0);
-        for _ in 0..MAX_FAILURES_PER_EMAIL {
-            assert_eq!(failures.blocked_for("k", MAX_FAILURES_PER_EMAIL, start), None);
-            failures.record("k".into(), start);
-        }
-
-        assert_eq!(failures.blocked_for("k", MAX_FAILURES_PER_EMAIL, start), Some(WINDOW));
-        assert_eq!(failures.blocked_for("k", MAX_FAILURES_PER_EMAIL, start.plus(WINDOW)), None);
-    }
-
-    #[test]
-    fn failures_forget_ended_windows_when_many_keys_pile_up() {
-        let mut failures = Failures::default();
-        let start = Timestamp::from_millis(0);
-        for n in 0..PRUNE_AT {
-            failures.record(format!("k{n}"), start);
-        }
-
-        failures.record("late".into(), start.plus(WINDOW));
-
-        assert_eq!(failures.0.len(), 1);
-    }
 }

@@ -3,8 +3,22 @@
 //! with a pending invitation may sign up. Registering an address that is already a member
 //! answers like any other registration (the member is emailed instead), so the answer does
 //! not tell members from strangers.
+//!
+//! The password an account gets is the one of the `register` call whose code was entered: a
+//! newer `register` of the address replaces the earlier one (password and code) and mails a
+//! fresh code, and an earlier code is then refused as replaced. So someone who registers a
+//! stranger's address first cannot end up with a password on the account the owner of the
+//! mailbox finishes. What keeps `register` from flooding an inbox is an allowance of
+//! [`MAX_CODES_PER_HOUR`] code requests (`register` and `resend-otp` together) per address,
+//! counted before the password is hashed, members and strangers alike.
+//!
+//! What this cannot tell apart: someone who registers the address *after* its owner and before
+//! the owner enters the code makes the newest code email theirs. The owner's own code then
+//! answers "replaced, register again" (registering again makes the newest code the owner's);
+//! an owner who instead types the code from the unexpected newer email finishes the other
+//! registration. Only the mailbox owner can enter a code, so this needs the owner's help.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -15,14 +29,20 @@ use crate::email::{EmailAddress, InvalidEmail};
 use crate::id::{MessageId, UserId};
 use crate::model::App;
 use crate::password::{self, Password, WeakPassword};
-use crate::secret::OneTimeCode;
+use crate::secret::{CodeKey, OneTimeCode};
 use crate::sign_in::SignedIn;
 use crate::store::{SignupCommand, SignupRecord, Store, StoreError, VerifyCommand, VerifyRecord};
+use crate::throttle::Counter;
 
 /// How long a code works unless configured otherwise.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Wrong codes allowed before the sign-up must be restarted.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// Code requests (`register` and `resend-otp`) allowed per address in one app per
+/// [`CODE_WINDOW`].
+pub const MAX_CODES_PER_HOUR: u32 = 5;
+/// The window of [`MAX_CODES_PER_HOUR`].
+pub const CODE_WINDOW: Duration = Duration::from_secs(60 * 60);
 
 /// Why a sign-up step failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +59,19 @@ pub enum SignupError {
     /// No sign-up is waiting, or the code is wrong.
     #[error("the code is not correct")]
     InvalidCode,
+    /// The code belongs to a registration of this address that a newer one replaced. The
+    /// advice is to register again, not to use the newest email's code: that code belongs
+    /// to whoever registered last, who may not be the owner of the mailbox.
+    #[error(
+        "this code belongs to a registration of this address that a newer registration replaced; register again to get a new code"
+    )]
+    CodeReplaced,
+    /// Too many codes were asked for this address.
+    #[error("too many codes were requested for this address; try again in {} seconds", crate::clock::ceil_secs(*.retry_after))]
+    TooManyCodes {
+        /// How long until the next code may be asked for.
+        retry_after: Duration,
+    },
     /// The code ran out of time.
     #[error("the code has expired; ask for a new one")]
     CodeExpired,
@@ -57,7 +90,9 @@ pub struct SignupService {
     tokens: Arc<AccessTokens>,
     resend_interval: Duration,
     code_ttl: Duration,
+    code_key: CodeKey,
     outbox: Arc<Notify>,
+    requests: Mutex<Counter>,
 }
 
 /// How sign-up codes are paced.
@@ -70,21 +105,45 @@ pub struct SignupTiming {
 }
 
 impl SignupService {
-    /// A service over `store`, paced by `timing`.
+    /// A service over `store`, paced by `timing`, storing codes keyed with `code_key`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         tokens: Arc<AccessTokens>,
         timing: SignupTiming,
+        code_key: CodeKey,
         outbox: Arc<Notify>,
     ) -> Self {
-        Self { store, clock, tokens, resend_interval: timing.resend_interval, code_ttl: timing.code_ttl, outbox }
+        Self {
+            store,
+            clock,
+            tokens,
+            resend_interval: timing.resend_interval,
+            code_ttl: timing.code_ttl,
+            code_key,
+            outbox,
+            requests: Mutex::new(Counter::new(CODE_WINDOW)),
+        }
     }
 
-    /// Starts a sign-up of `email` with `password`: a code is emailed.
+    /// Counts one code request for `email`, or says how long until the next is allowed.
+    fn take_allowance(&self, app: &App, email: &EmailAddress) -> Result<(), SignupError> {
+        let key = format!("{}:{email}", app.id);
+        let now = self.clock.now();
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(retry_after) = requests.blocked_for(&key, MAX_CODES_PER_HOUR, now) {
+            return Err(SignupError::TooManyCodes { retry_after });
+        }
+        requests.count(&key, now);
+        Ok(())
+    }
+
+    /// Starts a sign-up of `email` with `password`, replacing any earlier one of the address:
+    /// a code is emailed.
     pub async fn register(&self, app: &App, email: &str, password: String) -> Result<(), SignupError> {
         let email = EmailAddress::parse(email)?;
         let password = Password::new(password)?;
+        self.take_allowance(app, &email)?;
         let hash = password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         self.send(app, email, Some(hash)).await
     }
@@ -92,6 +151,7 @@ impl SignupService {
     /// Emails a fresh code for a sign-up already started; answers the same otherwise.
     pub async fn resend(&self, app: &App, email: &str) -> Result<(), SignupError> {
         let Ok(email) = EmailAddress::parse(email) else { return Ok(()) };
+        self.take_allowance(app, &email)?;
         match self.send(app, email, None).await {
             Err(SignupError::NotInvited) => Ok(()),
             other => other,
@@ -105,11 +165,14 @@ impl SignupService {
         password_hash: Option<crate::password::PasswordHash>,
     ) -> Result<(), SignupError> {
         let now = self.clock.now();
+        let code = OneTimeCode::generate();
+        let code_hash = code.hash(&self.code_key, &app.id, &email);
         let cmd = SignupCommand {
             app_id: app.id.clone(),
             email,
             password_hash,
-            code: OneTimeCode::generate(),
+            code_hash,
+            code,
             message_id: MessageId::generate(),
             expires_at: now.plus(self.code_ttl),
             is_invitation_only: !app.settings.is_signup_open,
@@ -132,7 +195,7 @@ impl SignupService {
         let now = self.clock.now();
         let cmd = VerifyCommand {
             app_id: app.id.clone(),
-            code_hash: code.hash(&app.id, &email),
+            code_hash: code.hash(&self.code_key, &app.id, &email),
             email,
             user_id: UserId::generate(),
             max_attempts: MAX_ATTEMPTS,
@@ -144,6 +207,7 @@ impl SignupService {
                 Ok(SignedIn { user, access_token })
             }
             VerifyRecord::NoSignup | VerifyRecord::WrongCode => Err(SignupError::InvalidCode),
+            VerifyRecord::Replaced => Err(SignupError::CodeReplaced),
             VerifyRecord::Expired => Err(SignupError::CodeExpired),
             VerifyRecord::TooManyAttempts => Err(SignupError::TooManyAttempts),
         }

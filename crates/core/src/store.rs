@@ -79,11 +79,21 @@ pub struct InviteCommand {
     pub expires_at: Timestamp,
     /// The minimum time between two emails to this address in this app.
     pub resend_interval: Duration,
+    /// Whether the inviter may invite admins (API keys and admins). One who may not (a plain
+    /// member, where the app lets members invite) may not touch a pending invitation with role
+    /// `admin` either: re-sending it would rewrite its role, inviter and link.
+    pub may_invite_admins: bool,
     /// The current time.
     pub now: Timestamp,
 }
 
 impl InviteCommand {
+    /// Rule 3 applied to a pending invitation with role `pending_role`: may this command
+    /// re-send (and so rewrite) it? Only if its inviter could have created it.
+    pub fn may_resend(&self, pending_role: Role) -> bool {
+        self.may_invite_admins || pending_role == Role::User
+    }
+
     /// The invitation this command creates when the address has none pending: what a backend
     /// would read back right after writing it, so it need not.
     pub fn created_invitation(&self) -> Invitation {
@@ -113,6 +123,9 @@ pub enum InviteRecord {
     Resent(Invitation),
     /// The address is a member already; a sign-in email was queued, nothing else changed.
     AlreadyMember(User),
+    /// The address has a pending invitation that the inviter could not have created (see
+    /// [`InviteCommand::may_resend`]); nothing was written.
+    NotAllowed,
     /// An email went to this address less than the resend interval ago; nothing was written.
     Throttled {
         /// How long until the next email is allowed.
@@ -168,11 +181,15 @@ pub struct SignupCommand {
     pub app_id: AppId,
     /// The address signing up.
     pub email: EmailAddress,
-    /// The chosen password, hashed: starts (or restarts) a sign-up. `None` only re-sends a
-    /// code for a sign-up already started.
+    /// The chosen password, hashed: starts a sign-up, replacing any earlier one of the address
+    /// (its password and code; the code is then refused as replaced) even within the resend
+    /// interval. `None` only re-sends a code for a sign-up already started, at most once per
+    /// resend interval.
     pub password_hash: Option<PasswordHash>,
-    /// The new code.
+    /// The new code, for its email.
     pub code: OneTimeCode,
+    /// What the database keeps of the new code (keyed: see [`crate::secret::CodeKey`]).
+    pub code_hash: TokenHash,
     /// The id of the outbox message to queue.
     pub message_id: MessageId,
     /// When the code expires.
@@ -183,6 +200,22 @@ pub struct SignupCommand {
     pub resend_interval: Duration,
     /// The current time.
     pub now: Timestamp,
+}
+
+/// How many codes replaced by newer ones a sign-up remembers, to refuse them as replaced.
+pub const REPLACED_CODES_KEPT: usize = 8;
+
+/// A sign-up's list of replaced code hashes (space-separated, newest last, at most
+/// [`REPLACED_CODES_KEPT`]) once `replaced` joins it.
+pub fn replaced_codes_with(list: &str, replaced: &str) -> String {
+    let mut hashes: Vec<&str> = list.split_whitespace().collect();
+    hashes.push(replaced);
+    hashes[hashes.len().saturating_sub(REPLACED_CODES_KEPT)..].join(" ")
+}
+
+/// True when `hash` is in a sign-up's list of replaced code hashes.
+pub fn is_replaced_code(list: &str, hash: &TokenHash) -> bool {
+    list.split_whitespace().any(|replaced| replaced == hash.as_str())
 }
 
 /// What [`Store::send_signup_code`] did.
@@ -223,6 +256,9 @@ pub enum VerifyRecord {
     NoSignup,
     /// The code is wrong; the attempt was counted.
     WrongCode,
+    /// The code is one that a newer registration (or re-send) of the address replaced; not
+    /// counted as a wrong guess.
+    Replaced,
     /// The code ran out of time.
     Expired,
     /// Too many wrong codes; the sign-up must be restarted.
@@ -364,14 +400,16 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Replaces the member's password; false when there is no such member.
+    /// Replaces the member's password and moves their [`User::session_epoch`] on, so every
+    /// access token issued before stops working; the member as they now are, or `None` when
+    /// there is no such member.
     async fn set_password(
         &self,
         app_id: &AppId,
         id: &UserId,
         hash: PasswordHash,
         now: Timestamp,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<User>, StoreError>;
 
     /// If `request.email` is a member (and no reset email went to them within the resend
     /// interval), stores a reset link and queues its email; otherwise does nothing, so the

@@ -344,6 +344,7 @@ mod tests {
                 message_id: MessageId::generate(),
                 expires_at: clock.now().plus(Duration::from_secs(3600)),
                 resend_interval: Duration::ZERO,
+                may_invite_admins: true,
                 now: clock.now(),
             };
             store.invite(cmd).await.expect("invite");

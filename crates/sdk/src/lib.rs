@@ -38,7 +38,7 @@ pub use usher_api_types::rfc3339;
 pub use usher_api_types::{
     ApiKeyInfo, ApiKeyList, BulkInviteRequest, BulkInviteResponse, BulkInviteResult, Count, DeliveryStatus,
     EmailDelivery, InvalidRole, Invitation, InvitationStatus, InviteOutcome, InviteUserRequest, InviteUserResponse,
-    LoginRequest, MemberSummary, OffsetDateTime, Page, Role, SignedIn, User,
+    LoginRequest, MemberSummary, Message, OffsetDateTime, Page, PasswordChanged, Role, SignedIn, User,
 };
 
 /// How long a request may take by default, connecting included; see [`ClientBuilder::timeout`].
@@ -425,6 +425,92 @@ impl Auth<'_> {
     pub async fn login_via_email_password(&self, email: &str, password: &str) -> Result<SignedIn, ClientError> {
         let body = LoginRequest { email: email.to_owned(), password: password.to_owned() };
         self.client.send(Method::POST, "auth/login", Some(&body)).await
+    }
+
+    /// Starts a sign-up: the app emails a one-time code to `email` (open apps, or an address
+    /// with a pending invitation). Registering again replaces the earlier code and password.
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client, code_from_email: &str) -> Result<(), base44::ClientError> {
+    /// client.auth().register("ada@example.com", "correct horse battery").await?;
+    /// let signed_in = client.auth().verify_otp("ada@example.com", code_from_email).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn register(&self, email: &str, password: &str) -> Result<Message, ClientError> {
+        let body = serde_json::json!({ "email": email, "password": password });
+        self.client.send(Method::POST, "auth/register", Some(&body)).await
+    }
+
+    /// Finishes a sign-up with the emailed code: the member exists and is signed in.
+    pub async fn verify_otp(&self, email: &str, otp_code: &str) -> Result<SignedIn, ClientError> {
+        let body = serde_json::json!({ "email": email, "otp_code": otp_code });
+        self.client.send(Method::POST, "auth/verify-otp", Some(&body)).await
+    }
+
+    /// Emails the sign-up code again.
+    pub async fn resend_otp(&self, email: &str) -> Result<Message, ClientError> {
+        self.client.send(Method::POST, "auth/resend-otp", Some(&serde_json::json!({ "email": email }))).await
+    }
+
+    /// Emails a password reset link if `email` is a member; answers the same for anyone.
+    pub async fn reset_password_request(&self, email: &str) -> Result<Message, ClientError> {
+        let body = serde_json::json!({ "email": email });
+        self.client.send(Method::POST, "auth/reset-password-request", Some(&body)).await
+    }
+
+    /// Sets a new password with the token of a reset link; earlier sessions end.
+    pub async fn reset_password(&self, reset_token: &str, new_password: &str) -> Result<Message, ClientError> {
+        let body = serde_json::json!({ "reset_token": reset_token, "new_password": new_password });
+        self.client.send(Method::POST, "auth/reset-password", Some(&body)).await
+    }
+
+    /// Changes the signed-in member's password. Every other session ends; carry on with the
+    /// returned token.
+    ///
+    /// ```no_run
+    /// # async fn run(as_ada: base44::Client, ada_id: &str) -> Result<(), base44::ClientError> {
+    /// let changed = as_ada.auth().change_password(ada_id, "correct horse battery", "a longer new one").await?;
+    /// let as_ada = as_ada.with_token(&changed.access_token);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<PasswordChanged, ClientError> {
+        let body = serde_json::json!({
+            "user_id": user_id,
+            "current_password": current_password,
+            "new_password": new_password,
+        });
+        self.client.send(Method::POST, "auth/change-password", Some(&body)).await
+    }
+
+    /// Where to send a browser to sign out and come back to `from_url` (`auth.logout`). Usher
+    /// keeps no session cookie: dropping the access token is the sign-out; this page only
+    /// returns to an address of the app.
+    pub fn logout_url(&self, from_url: &str) -> Result<Url, ClientError> {
+        let mut url = self
+            .client
+            .base
+            .join("api/apps/auth/logout")
+            .map_err(|_| ClientError::InvalidConfig("cannot build the logout URL from server_url"))?;
+        url.query_pairs_mut().append_pair("from_url", from_url);
+        Ok(url)
+    }
+
+    /// The hosted sign-in page that returns to `from_url` signed in (`auth.redirectToLogin`).
+    pub fn login_url(&self, from_url: &str) -> Result<Url, ClientError> {
+        let mut url = self
+            .client
+            .base
+            .join(&format!("apps/{}/login", self.client.app_id))
+            .map_err(|_| ClientError::InvalidConfig("cannot build the sign-in URL from server_url"))?;
+        url.query_pairs_mut().append_pair("from_url", from_url);
+        Ok(url)
     }
 }
 

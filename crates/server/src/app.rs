@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::response::{IntoResponse, Response};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -21,6 +21,7 @@ use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
 use usher_core::reset::ResetService;
+use usher_core::secret::CodeKey;
 use usher_core::sign_in::SignInService;
 use usher_core::signup::{SignupService, SignupTiming};
 use usher_core::{Clock, Store, SystemClock};
@@ -90,6 +91,7 @@ impl App {
                 clock.clone(),
                 tokens.clone(),
                 SignupTiming { resend_interval: settings.resend_interval, code_ttl: settings.signup_code_ttl },
+                CodeKey::derive(jwt_secret.expose_secret().as_bytes()),
                 wake_worker.clone(),
             )),
             sign_in: Arc::new(SignInService::new(store.clone(), clock.clone(), tokens)),
@@ -126,6 +128,7 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(());
         let router = self.router();
+        let resets = self.state.resets.clone();
         let mut worker_stop = stop_rx.clone();
         let worker = self.worker.spawn(async move {
             let _ = worker_stop.changed().await;
@@ -136,6 +139,9 @@ impl App {
         })
         .await;
         drop(stop_rx);
+        // Reset requests are answered before their store work runs (core::reset); it runs to
+        // the end like the requests themselves.
+        resets.finish_pending().await;
         match tokio::task::spawn_blocking(move || worker.join()).await {
             Ok(Ok(())) => {}
             _ => tracing::error!("delivery worker stopped abnormally"),

@@ -199,9 +199,12 @@ impl ApiError {
             }
             Self::Auth(AuthError::WrongApp) => (StatusCode::FORBIDDEN, "WRONG_APP"),
             Self::Auth(AuthError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
+            Self::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "TOKEN_REVOKED"),
             Self::NotAMember => (StatusCode::FORBIDDEN, "NOT_A_MEMBER"),
             Self::Invite(InviteError::AdminsOnly) => (StatusCode::FORBIDDEN, "ADMINS_ONLY"),
-            Self::Invite(InviteError::RoleEscalation) => (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED"),
+            Self::Invite(InviteError::RoleEscalation | InviteError::AdminInvitationPending) => {
+                (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED")
+            }
             Self::Invite(InviteError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "RESEND_THROTTLED"),
             Self::Invite(InviteError::NotFound) => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),
@@ -226,6 +229,9 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "INVALID_CURRENT_PASSWORD")
             }
             Self::ChangePassword(ChangePasswordError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
+            Self::ChangePassword(ChangePasswordError::TooManyAttempts { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS")
+            }
             Self::Reset(ResetError::Link(LinkState::Unknown | LinkState::Valid)) => {
                 (StatusCode::BAD_REQUEST, "INVALID_RESET_TOKEN")
             }
@@ -245,6 +251,8 @@ impl ApiError {
             Self::Signup(SignupError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Signup(SignupError::NotInvited) => (StatusCode::FORBIDDEN, "SIGNUP_INVITATION_ONLY"),
             Self::Signup(SignupError::InvalidCode) => (StatusCode::BAD_REQUEST, "INVALID_OTP"),
+            Self::Signup(SignupError::CodeReplaced) => (StatusCode::GONE, "CODE_REPLACED"),
+            Self::Signup(SignupError::TooManyCodes { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_CODES"),
             Self::Signup(SignupError::CodeExpired) => (StatusCode::GONE, "OTP_EXPIRED"),
             Self::Signup(SignupError::TooManyAttempts) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
             Self::Auth(AuthError::Store(_))
@@ -266,7 +274,9 @@ impl ApiError {
             Self::InvalidRole => Some(json!({ "field": "role", "allowed": ["user", "admin"] })),
             Self::InvalidEmail(_) => Some(json!({ "field": "user_email" })),
             Self::Invite(InviteError::Throttled { retry_after, .. })
-            | Self::SignIn(SignInError::TooManyAttempts { retry_after }) => {
+            | Self::SignIn(SignInError::TooManyAttempts { retry_after })
+            | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })
+            | Self::Signup(SignupError::TooManyCodes { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
             Self::Member(MemberError::CustomDataTooLarge { size }) => {
@@ -290,7 +300,9 @@ impl IntoResponse for ApiError {
         let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
         let mut response = (status, Json(body)).into_response();
         if let Self::Invite(InviteError::Throttled { retry_after, .. })
-        | Self::SignIn(SignInError::TooManyAttempts { retry_after }) = &self
+        | Self::SignIn(SignInError::TooManyAttempts { retry_after })
+        | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })
+        | Self::Signup(SignupError::TooManyCodes { retry_after }) = &self
         {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(*retry_after)));
         }

@@ -207,7 +207,7 @@ impl Store for CachedStore {
         id: &UserId,
         hash: PasswordHash,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<User>, StoreError> {
         self.inner.set_password(app_id, id, hash, now).await
     }
 

@@ -19,6 +19,7 @@ struct Migration {
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("../migrations/sqlite/0001_init.sql") },
     Migration { version: 2, sql: include_str!("../migrations/sqlite/0002_resets_and_signups.sql") },
+    Migration { version: 3, sql: include_str!("../migrations/sqlite/0003_sessions_and_signup_codes.sql") },
 ];
 
 /// The schema version this build creates and understands.

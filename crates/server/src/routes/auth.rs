@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,15 +43,24 @@ struct ChangePasswordBody {
 }
 
 /// Changes the signed-in member's own password.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed: `{message, access_token, user}`; every earlier token of the member stops working", body = api::PasswordChanged), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     caller: Caller,
     ApiJson(body): ApiJson<ChangePasswordBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::PasswordChanged>, ApiError> {
     let Principal::Member(user) = &caller.principal else { return Err(ApiError::NotAMember) };
-    state.sign_in.change_password(user, &body.user_id, body.current_password, body.new_password).await?;
-    Ok(Json(json!({ "message": "Password changed." })))
+    let changed = state
+        .sign_in
+        .change_password(user, &body.user_id, body.current_password, body.new_password, client.ip())
+        .await?;
+    // Every other session of the member ended; the caller carries on with this token.
+    Ok(Json(api::PasswordChanged {
+        message: "Password changed. Other sessions are signed out.".into(),
+        access_token: changed.access_token,
+        user: wire::user(&changed.user),
+    }))
 }
 
 /// `{access_token, user}` for the right email and password.
@@ -62,7 +70,7 @@ async fn login(
     AppContext(app): AppContext,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::SignedIn>, ApiError> {
     let signed_in = state.sign_in.sign_in(&app, &body.email, body.password, client.ip()).await?;
-    Ok(Json(json!({ "access_token": signed_in.access_token, "user": wire::user(&signed_in.user) })))
+    Ok(Json(api::SignedIn { access_token: signed_in.access_token, user: wire::user(&signed_in.user) }))
 }

@@ -293,15 +293,12 @@ fn invite_response(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::I
             invitation: Some(wire::invitation(&invitation, now)),
             user: None,
         },
-        InviteOutcome::AlreadyMember(user) => api::InviteUserResponse {
+        InviteOutcome::AlreadyMember { email, member } => api::InviteUserResponse {
             outcome: api::InviteOutcome::AlreadyMember,
-            message: format!(
-                "{} is already a member; a sign-in email is queued and their role is unchanged.",
-                user.email
-            ),
+            message: format!("{email} is already a member; a sign-in email is queued and their role is unchanged."),
             email: wire::delivery(&usher_core::model::Delivery::queued()),
             invitation: None,
-            user: Some(api::MemberSummary {
+            user: member.map(|user| api::MemberSummary {
                 id: user.id.to_string(),
                 email: user.email.to_string(),
                 role: wire::role(user.role),

@@ -9,14 +9,14 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Deserialize;
 use url::Url;
-use usher_core::AppId;
 use usher_core::model::App;
 use usher_core::sign_in::SignInError;
+use usher_core::{AppId, ceil_secs};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -204,7 +204,11 @@ async fn submit_login(
                 SignInError::Disabled => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            login_page(&state, &app, &url, &form.email, Some(&err.to_string()), status)
+            let mut page = login_page(&state, &app, &url, &form.email, Some(&err.to_string()), status);
+            if let SignInError::TooManyAttempts { retry_after } = err {
+                page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(retry_after)));
+            }
+            page
         }
     }
 }

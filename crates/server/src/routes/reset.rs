@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::context;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use usher_core::password;
 use usher_core::reset::ResetError;
 
@@ -42,14 +41,20 @@ struct ResetRequestBody {
 }
 
 /// Emails a reset link to a member; answers the same for anyone.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password-request", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password-request", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn request_reset(
     State(state): State<AppState>,
     AppContext(app): AppContext,
     ApiJson(body): ApiJson<ResetRequestBody>,
-) -> Result<Json<Value>, ApiError> {
-    state.resets.request(&app, &body.email).await?;
-    Ok(Json(json!({ "message": REQUESTED })))
+) -> Result<Json<api::Message>, ApiError> {
+    // Member or stranger, the answer goes before the store's work is done (core::reset).
+    let work = state.resets.request(&app, &body.email).await;
+    tokio::spawn(async move {
+        if let Err(err) = work.await {
+            tracing::error!(error = ?err, "password reset request failed");
+        }
+    });
+    Ok(Json(api::Message { message: REQUESTED.into() }))
 }
 
 #[derive(Deserialize)]
@@ -60,14 +65,14 @@ struct ResetBody {
 }
 
 /// Sets a new password with a reset token.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
     AppContext(app): AppContext,
     ApiJson(body): ApiJson<ResetBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::Message>, ApiError> {
     state.resets.reset(&app.id, &body.reset_token, body.new_password).await?;
-    Ok(Json(json!({ "message": "Password changed. Sign in with the new password." })))
+    Ok(Json(api::Message { message: "Password changed. Sign in with the new password.".into() }))
 }
 
 #[derive(Deserialize)]
@@ -167,7 +172,7 @@ struct ForgotForm {
 
 #[utoipa::path(get, path = "/apps/{app_id}/forgot-password", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The page that asks for a reset link", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn show_forgot_page(State(state): State<AppState>, AppContext(app): AppContext) -> Response {
-    forgot_form(&state, &app, "", None, StatusCode::OK)
+    forgot_form(&state, &app)
 }
 
 #[utoipa::path(post, path = "/apps/{app_id}/forgot-password", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The same page for any address: a link is on its way if it has an account", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
@@ -180,41 +185,31 @@ async fn submit_forgot_page(
     if is_cross_site(&headers, &state.public_url) {
         return state.pages.cross_site("the sign-in page");
     }
-    match state.resets.request(&app, &form.email).await {
-        Ok(()) => {
-            let context = context! {
-                title => "Check your email",
-                explanation => REQUESTED,
-                next_step => format!(
-                    "The link works for {} minutes. Nothing arrived? Check the spam folder, or ask again in a minute.",
-                    usher_core::reset::RESET_LINK_TTL.as_secs() / 60
-                ),
-                link_href => format!("/apps/{}/login", app.id),
-                link_text => "Back to sign-in",
-            };
-            state.pages.render(StatusCode::OK, "link_problem.html", context, Csp::Form)
-        }
-        Err(err) => {
+    // Member or stranger, the page goes before the store's work is done (core::reset).
+    let work = state.resets.request(&app, &form.email).await;
+    tokio::spawn(async move {
+        if let Err(err) = work.await {
             tracing::error!(error = ?err, "password reset request failed");
-            let error = "Something went wrong; please try again in a moment.";
-            forgot_form(&state, &app, &form.email, Some(error), StatusCode::INTERNAL_SERVER_ERROR)
         }
-    }
+    });
+    let context = context! {
+        title => "Check your email",
+        explanation => REQUESTED,
+        next_step => format!(
+            "The link works for {} minutes. Nothing arrived? Check the spam folder, or ask again in a minute.",
+            usher_core::reset::RESET_LINK_TTL.as_secs() / 60
+        ),
+        link_href => format!("/apps/{}/login", app.id),
+        link_text => "Back to sign-in",
+    };
+    state.pages.render(StatusCode::OK, "link_problem.html", context, Csp::Form)
 }
 
-fn forgot_form(
-    state: &AppState,
-    app: &usher_core::model::App,
-    email: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
+fn forgot_form(state: &AppState, app: &usher_core::model::App) -> Response {
     let context = context! {
         app_name => app.name,
         action => format!("/apps/{}/forgot-password", app.id),
         login_url => format!("/apps/{}/login", app.id),
-        email,
-        error,
     };
-    state.pages.render(status, "forgot_password.html", context, Csp::Form)
+    state.pages.render(StatusCode::OK, "forgot_password.html", context, Csp::Form)
 }

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -37,14 +36,14 @@ struct RegisterBody {
     referral_code: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/register", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "A code is on its way", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/register", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "A code is on its way", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     AppContext(app): AppContext,
     ApiJson(body): ApiJson<RegisterBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::Message>, ApiError> {
     state.signups.register(&app, &body.email, body.password).await?;
-    Ok(Json(json!({ "message": CODE_SENT })))
+    Ok(Json(api::Message { message: CODE_SENT.into() }))
 }
 
 #[derive(Deserialize)]
@@ -60,9 +59,9 @@ async fn verify_otp(
     State(state): State<AppState>,
     AppContext(app): AppContext,
     ApiJson(body): ApiJson<VerifyBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::SignedIn>, ApiError> {
     let signed_in = state.signups.verify(&app, &body.email, &body.otp_code).await?;
-    Ok(Json(json!({ "access_token": signed_in.access_token, "user": wire::user(&signed_in.user) })))
+    Ok(Json(api::SignedIn { access_token: signed_in.access_token, user: wire::user(&signed_in.user) }))
 }
 
 #[derive(Deserialize)]
@@ -71,12 +70,12 @@ struct ResendBody {
     email: String,
 }
 
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/resend-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/resend-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn resend_otp(
     State(state): State<AppState>,
     AppContext(app): AppContext,
     ApiJson(body): ApiJson<ResendBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::Message>, ApiError> {
     state.signups.resend(&app, &body.email).await?;
-    Ok(Json(json!({ "message": CODE_SENT })))
+    Ok(Json(api::Message { message: CODE_SENT.into() }))
 }

@@ -15,7 +15,7 @@ use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{Actor, AuditAction, Invitation, LinkState, MailKind};
 use usher_core::secret::TokenHash;
 use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
-use usher_core::{InvitationId, Timestamp};
+use usher_core::{InvitationId, Role, Timestamp};
 
 use super::audit;
 use super::locks;
@@ -58,6 +58,7 @@ struct Situation {
     last_email_at: Option<i64>,
     is_member: bool,
     pending_id: Option<String>,
+    pending_role: Option<Role>,
 }
 
 impl FromRow<'_, PgRow> for Situation {
@@ -66,6 +67,10 @@ impl FromRow<'_, PgRow> for Situation {
             last_email_at: row.try_get("last_email_at")?,
             is_member: row.try_get("is_member")?,
             pending_id: row.try_get("pending_id")?,
+            pending_role: row
+                .try_get::<Option<String>, _>("pending_role")?
+                .map(|role| parsed("pending_role", role.parse::<Role>()))
+                .transpose()?,
         })
     }
 }
@@ -79,9 +84,9 @@ async fn situations(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_cor
             WHERE o.app_id = c.app_id AND o.recipient = c.email AND o.kind = ANY($4) AND o.created_at > c.since) \
              AS last_email_at, \
            EXISTS (SELECT 1 FROM users u WHERE u.app_id = c.app_id AND u.email = c.email) AS is_member, \
-           (SELECT i.id FROM invitations i WHERE i.app_id = c.app_id AND i.email = c.email AND i.status = 'pending') \
-             AS pending_id \
+           p.id AS pending_id, p.role AS pending_role \
          FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS c(app_id, email, since, n) \
+         LEFT JOIN invitations p ON p.app_id = c.app_id AND p.email = c.email AND p.status = 'pending' \
          ORDER BY c.n",
     )
     .bind(cmds.iter().map(|cmd| cmd.app_id.as_str()).collect::<Vec<_>>())
@@ -104,6 +109,9 @@ async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_
     let mut creates = Vec::new();
     for (cmd, situation) in cmds.iter().zip(situations) {
         let record = match situation {
+            // Rule 3: an invitation the inviter could not have created is not theirs to
+            // rewrite, throttled or not.
+            Situation { pending_role: Some(role), .. } if !cmd.may_resend(role) => InviteRecord::NotAllowed,
             // Rule 6: any email to this address counts, whichever case produced it.
             Situation { last_email_at: Some(last), .. } => InviteRecord::Throttled {
                 retry_after: cmd.now.until(Timestamp::from_millis(last).plus(cmd.resend_interval)),
@@ -331,7 +339,7 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
             // Joining proves the address and sets the password; the role stays the member's.
             query(
                 "UPDATE users \
-                 SET password_hash = $1, is_verified = TRUE, full_name = COALESCE(NULLIF($2, ''), full_name), \
+                 SET password_hash = $1, session_epoch = session_epoch + 1, is_verified = TRUE, full_name = COALESCE(NULLIF($2, ''), full_name), \
                      updated_at = $3 \
                  WHERE id = $4",
             )

@@ -24,6 +24,7 @@ use crate::OpenError;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "resets and signups", include_str!("../../migrations/postgres/0002_resets_and_signups.sql")),
+    (3, "sessions and signup codes", include_str!("../../migrations/postgres/0003_sessions_and_signup_codes.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -218,7 +218,7 @@ impl Store for PgStore {
         id: &UserId,
         hash: PasswordHash,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<User>, StoreError> {
         let input = (app_id, id, hash, now);
         self.db
             .write(&input, |tx, (app_id, id, hash, now)| Box::pin(users::set_password(tx, app_id, id, hash, *now)))

@@ -107,15 +107,17 @@ pub(super) async fn reset(
         Some(LinkRow { expires_at, .. }) if expires_at <= now => return Ok(ResetRecord::Refused(LinkState::Expired)),
         Some(LinkRow { user_id, .. }) => user_id,
     };
-    let changed =
-        query("UPDATE users SET password_hash = $3, is_verified = TRUE, updated_at = $4 WHERE app_id = $1 AND id = $2")
-            .bind(app_id.as_str())
-            .bind(user_id.as_str())
-            .bind(password.as_str())
-            .bind(now.as_millis())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+    let changed = query(
+        "UPDATE users SET password_hash = $3, session_epoch = session_epoch + 1, is_verified = TRUE, \
+             updated_at = $4 WHERE app_id = $1 AND id = $2",
+    )
+    .bind(app_id.as_str())
+    .bind(user_id.as_str())
+    .bind(password.as_str())
+    .bind(now.as_millis())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     let user = if changed > 0 { rows::user_by_id(conn, app_id, &user_id).await? } else { None };
     let Some(user) = user else { return Ok(ResetRecord::Refused(LinkState::Unknown)) };
     // Every outstanding link of this member is used up, not only this one.

@@ -153,7 +153,7 @@ pub(super) async fn all_apps(conn: &mut PgConnection) -> sqlx_core::Result<Vec<A
 }
 
 /// The columns [`UserRow`] reads; never the password hash, which only sign-in needs.
-pub(super) const USER_COLUMNS: &str = "id, app_id, email, full_name, role, is_verified, is_disabled, \
+pub(super) const USER_COLUMNS: &str = "id, app_id, email, full_name, role, is_verified, is_disabled, session_epoch, \
                                        custom::text AS custom, created_at, updated_at";
 
 /// A `users` row selected with [`USER_COLUMNS`].
@@ -169,6 +169,7 @@ impl FromRow<'_, PgRow> for UserRow {
             role: role(row, "role")?,
             is_verified: row.try_get("is_verified")?,
             is_disabled: row.try_get("is_disabled")?,
+            session_epoch: row.try_get("session_epoch")?,
             custom: decode(row, "custom", |s: String| serde_json::from_str::<Map<String, Value>>(&s))?,
             created_at: timestamp(row, "created_at")?,
             updated_at: timestamp(row, "updated_at")?,

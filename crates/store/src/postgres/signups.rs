@@ -10,7 +10,9 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{Actor, AuditAction, MailKind, User};
-use usher_core::store::{SignupCommand, SignupRecord, VerifyCommand, VerifyRecord};
+use usher_core::store::{
+    SignupCommand, SignupRecord, VerifyCommand, VerifyRecord, is_replaced_code, replaced_codes_with,
+};
 use usher_core::{AppId, EmailAddress, InvitationId, Role};
 
 use super::audit;
@@ -69,7 +71,7 @@ async fn enqueue(conn: &mut PgConnection, cmd: &SignupCommand, kind: MailKind, r
     .await
 }
 
-/// Starts or restarts a sign-up, or re-sends its code.
+/// Starts a sign-up (replacing any earlier one of the address), or re-sends its code.
 pub(super) async fn send_code(conn: &mut PgConnection, cmd: &SignupCommand) -> sqlx_core::Result<SignupRecord> {
     locks::address(conn, &cmd.app_id, &cmd.email).await?;
     let invitation = pending_invitation(conn, &cmd.app_id, &cmd.email).await?;
@@ -82,36 +84,50 @@ pub(super) async fn send_code(conn: &mut PgConnection, cmd: &SignupCommand) -> s
         }
         return Ok(SignupRecord::AlreadyMember);
     }
-    if recently_mailed(conn, cmd, MailKind::SignupCode).await? {
+    // A re-send without a new registration is paced by the resend interval; a new
+    // registration always replaces the earlier one (its allowance is counted by the service).
+    if cmd.password_hash.is_none() && recently_mailed(conn, cmd, MailKind::SignupCode).await? {
         return Ok(SignupRecord::CodeSent);
     }
-    let code_hash = cmd.code.hash(&cmd.app_id, &cmd.email);
-    let changed = match &cmd.password_hash {
-        Some(password) => query(
-            "INSERT INTO signups (app_id, email, password_hash, code_hash, expires_at, attempts, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6) \
+    let earlier: Option<(String, String)> =
+        query_as("SELECT code_hash, replaced_code_hashes FROM signups WHERE app_id = $1 AND email = $2")
+            .bind(cmd.app_id.as_str())
+            .bind(cmd.email.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let replaced = earlier.as_ref().map(|(code, list)| replaced_codes_with(list, code)).unwrap_or_default();
+    let changed = match (&cmd.password_hash, &earlier) {
+        (Some(password), _) => query(
+            "INSERT INTO signups (app_id, email, password_hash, code_hash, expires_at, attempts, created_at, \
+                                  replaced_code_hashes) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7) \
              ON CONFLICT (app_id, email) DO UPDATE SET password_hash = excluded.password_hash, \
-                 code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0",
+                 code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0, \
+                 created_at = excluded.created_at, replaced_code_hashes = excluded.replaced_code_hashes",
         )
         .bind(cmd.app_id.as_str())
         .bind(cmd.email.as_str())
         .bind(password.as_str())
-        .bind(code_hash.as_str())
+        .bind(cmd.code_hash.as_str())
         .bind(cmd.expires_at.as_millis())
         .bind(cmd.now.as_millis())
+        .bind(&replaced)
         .execute(&mut *conn)
         .await?
         .rows_affected(),
-        None => {
-            query("UPDATE signups SET code_hash = $3, expires_at = $4, attempts = 0 WHERE app_id = $1 AND email = $2")
-                .bind(cmd.app_id.as_str())
-                .bind(cmd.email.as_str())
-                .bind(code_hash.as_str())
-                .bind(cmd.expires_at.as_millis())
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        }
+        (None, Some(_)) => query(
+            "UPDATE signups SET code_hash = $3, expires_at = $4, attempts = 0, replaced_code_hashes = $5 \
+             WHERE app_id = $1 AND email = $2",
+        )
+        .bind(cmd.app_id.as_str())
+        .bind(cmd.email.as_str())
+        .bind(cmd.code_hash.as_str())
+        .bind(cmd.expires_at.as_millis())
+        .bind(&replaced)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+        (None, None) => 0,
     };
     if changed > 0 {
         enqueue(conn, cmd, MailKind::SignupCode, invitation.map_or(Role::User, |(_, role)| role)).await?;
@@ -125,6 +141,7 @@ struct SignupRow {
     code_hash: String,
     expires_at: usher_core::Timestamp,
     attempts: u32,
+    replaced_code_hashes: String,
 }
 
 impl FromRow<'_, PgRow> for SignupRow {
@@ -134,6 +151,7 @@ impl FromRow<'_, PgRow> for SignupRow {
             code_hash: row.try_get("code_hash")?,
             expires_at: timestamp(row, "expires_at")?,
             attempts: count(row, "attempts")?,
+            replaced_code_hashes: row.try_get("replaced_code_hashes")?,
         })
     }
 }
@@ -141,18 +159,23 @@ impl FromRow<'_, PgRow> for SignupRow {
 /// Checks the code; the right one creates the member and ends the sign-up.
 pub(super) async fn verify(conn: &mut PgConnection, cmd: &VerifyCommand) -> sqlx_core::Result<VerifyRecord> {
     locks::address(conn, &cmd.app_id, &cmd.email).await?;
-    let signup: Option<SignupRow> =
-        query_as("SELECT password_hash, code_hash, expires_at, attempts FROM signups WHERE app_id = $1 AND email = $2")
-            .bind(cmd.app_id.as_str())
-            .bind(cmd.email.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let signup: Option<SignupRow> = query_as(
+        "SELECT password_hash, code_hash, expires_at, attempts, replaced_code_hashes FROM signups \
+             WHERE app_id = $1 AND email = $2",
+    )
+    .bind(cmd.app_id.as_str())
+    .bind(cmd.email.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(signup) = signup else { return Ok(VerifyRecord::NoSignup) };
     if signup.attempts >= cmd.max_attempts {
         return Ok(VerifyRecord::TooManyAttempts);
     }
     if signup.expires_at <= cmd.now {
         return Ok(VerifyRecord::Expired);
+    }
+    if signup.code_hash != cmd.code_hash.as_str() && is_replaced_code(&signup.replaced_code_hashes, &cmd.code_hash) {
+        return Ok(VerifyRecord::Replaced);
     }
     if signup.code_hash != cmd.code_hash.as_str() {
         query("UPDATE signups SET attempts = attempts + 1 WHERE app_id = $1 AND email = $2")

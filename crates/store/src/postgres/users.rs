@@ -72,23 +72,29 @@ pub(super) async fn update(
     rows::user_by_id(conn, app_id, id).await
 }
 
-/// Replaces the password; false when the member does not exist.
+/// Replaces the password and ends the member's sessions; `None` when the member does not exist.
 pub(super) async fn set_password(
     conn: &mut PgConnection,
     app_id: &AppId,
     id: &UserId,
     hash: &PasswordHash,
     now: Timestamp,
-) -> sqlx_core::Result<bool> {
-    let changed = query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE app_id = $1 AND id = $2")
-        .bind(app_id.as_str())
-        .bind(id.as_str())
-        .bind(hash.as_str())
-        .bind(now.as_millis())
-        .execute(conn)
-        .await?
-        .rows_affected();
-    Ok(changed > 0)
+) -> sqlx_core::Result<Option<User>> {
+    let changed = query(
+        "UPDATE users SET password_hash = $3, session_epoch = session_epoch + 1, updated_at = $4 \
+         WHERE app_id = $1 AND id = $2",
+    )
+    .bind(app_id.as_str())
+    .bind(id.as_str())
+    .bind(hash.as_str())
+    .bind(now.as_millis())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    rows::user_by_id(conn, app_id, id).await
 }
 
 /// Removes the member; false when there was none.

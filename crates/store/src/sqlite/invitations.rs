@@ -16,6 +16,19 @@ use crate::records::NewMessage;
 /// pending invitation, or create one.
 pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Result<InviteRecord> {
     let now = cmd.now;
+    let pending = tx
+        .prepare_cached("SELECT id, role FROM invitations WHERE app_id = ?1 AND email = ?2 AND status = 'pending'")?
+        .query_row(params![cmd.app_id.as_str(), cmd.email.as_str()], |row| {
+            Ok((decode(row, "id", |s: String| InvitationId::parse(&s))?, rows::role(row, "role")?))
+        })
+        .optional()?;
+    // Rule 3: an invitation the inviter could not have created is not theirs to rewrite,
+    // throttled or not.
+    if pending.as_ref().is_some_and(|(_, role)| !cmd.may_resend(*role)) {
+        return Ok(InviteRecord::NotAllowed);
+    }
+    let pending = pending.map(|(id, _)| id);
+
     // Rule 6: any email to this address counts, whichever case produced it.
     if let Some(last) = outbox::latest_to(tx, &cmd.app_id, &cmd.email, now.minus(cmd.resend_interval))? {
         return Ok(InviteRecord::Throttled { retry_after: now.until(last.plus(cmd.resend_interval)) });
@@ -41,12 +54,6 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
         return Ok(InviteRecord::AlreadyMember(user));
     }
 
-    let pending = tx
-        .prepare_cached("SELECT id FROM invitations WHERE app_id = ?1 AND email = ?2 AND status = 'pending'")?
-        .query_row(params![cmd.app_id.as_str(), cmd.email.as_str()], |row| {
-            decode(row, "id", |s: String| InvitationId::parse(&s))
-        })
-        .optional()?;
     let (invitation_id, action) = match &pending {
         // Rule 4: a pending invitation (even one past its expiry) is re-sent with a fresh
         // link, expiry and the latest role.
@@ -189,7 +196,7 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Res
             // Joining proves the address and sets the password; the role stays the member's.
             tx.prepare_cached(
                 "UPDATE users \
-                 SET password_hash = ?1, is_verified = 1, full_name = COALESCE(NULLIF(?2, ''), full_name), \
+                 SET password_hash = ?1, session_epoch = session_epoch + 1, is_verified = 1, full_name = COALESCE(NULLIF(?2, ''), full_name), \
                      updated_at = ?3 \
                  WHERE id = ?4",
             )?

@@ -224,7 +224,7 @@ impl Store for SqliteStore {
         id: &UserId,
         hash: PasswordHash,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<User>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
     }
@@ -362,6 +362,7 @@ mod tests {
             message_id: message_id.clone(),
             expires_at: now.plus(AppSettings::DEFAULT_INVITATION_TTL),
             resend_interval: Duration::ZERO,
+            may_invite_admins: true,
             now,
         };
         store.invite(cmd).await.expect("invite");

@@ -85,7 +85,8 @@ pub(super) fn reset(
     };
     let changed = tx
         .prepare_cached(
-            "UPDATE users SET password_hash = ?3, is_verified = 1, updated_at = ?4 WHERE app_id = ?1 AND id = ?2",
+            "UPDATE users SET password_hash = ?3, session_epoch = session_epoch + 1, is_verified = 1, updated_at = ?4 \
+             WHERE app_id = ?1 AND id = ?2",
         )?
         .execute(params![app_id.as_str(), user_id.as_str(), password.as_str(), now.as_millis()])?;
     let Some(user) = (changed > 0).then(|| rows::user_by_id(tx, app_id, &user_id)).transpose()?.flatten() else {

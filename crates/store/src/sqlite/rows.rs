@@ -115,7 +115,7 @@ pub(super) fn all_apps(tx: &Transaction<'_>) -> rusqlite::Result<Vec<App>> {
 
 /// The columns [`user`] reads; never the password hash, which only sign-in needs.
 pub(super) const USER_COLUMNS: &str =
-    "id, app_id, email, full_name, role, is_verified, is_disabled, custom, created_at, updated_at";
+    "id, app_id, email, full_name, role, is_verified, is_disabled, session_epoch, custom, created_at, updated_at";
 
 /// A `users` row selected with [`USER_COLUMNS`].
 pub(super) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -127,6 +127,7 @@ pub(super) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         role: role(row, "role")?,
         is_verified: row.get("is_verified")?,
         is_disabled: row.get("is_disabled")?,
+        session_epoch: row.get("session_epoch")?,
         custom: decode(row, "custom", |s: String| serde_json::from_str::<Map<String, Value>>(&s))?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,

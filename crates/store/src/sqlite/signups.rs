@@ -2,7 +2,9 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use usher_core::model::{Actor, AuditAction, MailKind, User};
-use usher_core::store::{SignupCommand, SignupRecord, VerifyCommand, VerifyRecord};
+use usher_core::store::{
+    SignupCommand, SignupRecord, VerifyCommand, VerifyRecord, is_replaced_code, replaced_codes_with,
+};
 use usher_core::{EmailAddress, InvitationId, Role};
 
 use super::audit;
@@ -53,7 +55,7 @@ fn enqueue(tx: &Transaction<'_>, cmd: &SignupCommand, kind: MailKind, role: Role
     )
 }
 
-/// Starts or restarts a sign-up, or re-sends its code.
+/// Starts a sign-up (replacing any earlier one of the address), or re-sends its code.
 pub(super) fn send_code(tx: &Transaction<'_>, cmd: &SignupCommand) -> rusqlite::Result<SignupRecord> {
     let invitation = pending_invitation(tx, cmd.app_id.as_str(), &cmd.email)?;
     if cmd.is_invitation_only && invitation.is_none() {
@@ -65,36 +67,50 @@ pub(super) fn send_code(tx: &Transaction<'_>, cmd: &SignupCommand) -> rusqlite::
         }
         return Ok(SignupRecord::AlreadyMember);
     }
-    if recently_mailed(tx, cmd, MailKind::SignupCode)? {
+    // A re-send without a new registration is paced by the resend interval; a new
+    // registration always replaces the earlier one (its allowance is counted by the service).
+    if cmd.password_hash.is_none() && recently_mailed(tx, cmd, MailKind::SignupCode)? {
         return Ok(SignupRecord::CodeSent);
     }
-    let code_hash = cmd.code.hash(&cmd.app_id, &cmd.email);
-    let changed = match &cmd.password_hash {
-        Some(password) => tx
+    let earlier: Option<(String, String)> = tx
+        .prepare_cached("SELECT code_hash, replaced_code_hashes FROM signups WHERE app_id = ?1 AND email = ?2")?
+        .query_row(params![cmd.app_id.as_str(), cmd.email.as_str()], |row| {
+            Ok((row.get("code_hash")?, row.get("replaced_code_hashes")?))
+        })
+        .optional()?;
+    let replaced = earlier.as_ref().map(|(code, list)| replaced_codes_with(list, code)).unwrap_or_default();
+    let changed = match (&cmd.password_hash, &earlier) {
+        (Some(password), _) => tx
             .prepare_cached(
-                "INSERT INTO signups (app_id, email, password_hash, code_hash, expires_at, attempts, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) \
+                "INSERT INTO signups (app_id, email, password_hash, code_hash, expires_at, attempts, created_at, \
+                                      replaced_code_hashes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7) \
                  ON CONFLICT (app_id, email) DO UPDATE SET password_hash = excluded.password_hash, \
-                     code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0",
+                     code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0, \
+                     created_at = excluded.created_at, replaced_code_hashes = excluded.replaced_code_hashes",
             )?
             .execute(params![
                 cmd.app_id.as_str(),
                 cmd.email.as_str(),
                 password.as_str(),
-                code_hash.as_str(),
+                cmd.code_hash.as_str(),
                 cmd.expires_at.as_millis(),
-                cmd.now.as_millis()
+                cmd.now.as_millis(),
+                replaced,
             ])?,
-        None => tx
+        (None, Some(_)) => tx
             .prepare_cached(
-                "UPDATE signups SET code_hash = ?3, expires_at = ?4, attempts = 0 WHERE app_id = ?1 AND email = ?2",
+                "UPDATE signups SET code_hash = ?3, expires_at = ?4, attempts = 0, replaced_code_hashes = ?5 \
+                 WHERE app_id = ?1 AND email = ?2",
             )?
             .execute(params![
                 cmd.app_id.as_str(),
                 cmd.email.as_str(),
-                code_hash.as_str(),
-                cmd.expires_at.as_millis()
+                cmd.code_hash.as_str(),
+                cmd.expires_at.as_millis(),
+                replaced,
             ])?,
+        (None, None) => 0,
     };
     if changed > 0 {
         enqueue(tx, cmd, MailKind::SignupCode, invitation.map_or(Role::User, |(_, role)| role))?;
@@ -106,7 +122,8 @@ pub(super) fn send_code(tx: &Transaction<'_>, cmd: &SignupCommand) -> rusqlite::
 pub(super) fn verify(tx: &Transaction<'_>, cmd: &VerifyCommand) -> rusqlite::Result<VerifyRecord> {
     let signup = tx
         .prepare_cached(
-            "SELECT password_hash, code_hash, expires_at, attempts FROM signups WHERE app_id = ?1 AND email = ?2",
+            "SELECT password_hash, code_hash, expires_at, attempts, replaced_code_hashes FROM signups \
+             WHERE app_id = ?1 AND email = ?2",
         )?
         .query_row(params![cmd.app_id.as_str(), cmd.email.as_str()], |row| {
             Ok((
@@ -114,15 +131,21 @@ pub(super) fn verify(tx: &Transaction<'_>, cmd: &VerifyCommand) -> rusqlite::Res
                 row.get::<_, String>("code_hash")?,
                 rows::timestamp(row, "expires_at")?,
                 row.get::<_, u32>("attempts")?,
+                row.get::<_, String>("replaced_code_hashes")?,
             ))
         })
         .optional()?;
-    let Some((password_hash, code_hash, expires_at, attempts)) = signup else { return Ok(VerifyRecord::NoSignup) };
+    let Some((password_hash, code_hash, expires_at, attempts, replaced)) = signup else {
+        return Ok(VerifyRecord::NoSignup);
+    };
     if attempts >= cmd.max_attempts {
         return Ok(VerifyRecord::TooManyAttempts);
     }
     if expires_at <= cmd.now {
         return Ok(VerifyRecord::Expired);
+    }
+    if code_hash != cmd.code_hash.as_str() && is_replaced_code(&replaced, &cmd.code_hash) {
+        return Ok(VerifyRecord::Replaced);
     }
     if code_hash != cmd.code_hash.as_str() {
         tx.prepare_cached("UPDATE signups SET attempts = attempts + 1 WHERE app_id = ?1 AND email = ?2")?

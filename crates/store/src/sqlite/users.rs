@@ -59,18 +59,24 @@ pub(super) fn update(
     rows::user_by_id(tx, app_id, id)
 }
 
-/// Replaces the password; false when the member does not exist.
+/// Replaces the password and ends the member's sessions; `None` when the member does not exist.
 pub(super) fn set_password(
     tx: &Transaction<'_>,
     app_id: &AppId,
     id: &UserId,
     hash: &PasswordHash,
     now: Timestamp,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<Option<User>> {
     let changed = tx
-        .prepare_cached("UPDATE users SET password_hash = ?3, updated_at = ?4 WHERE app_id = ?1 AND id = ?2")?
+        .prepare_cached(
+            "UPDATE users SET password_hash = ?3, session_epoch = session_epoch + 1, updated_at = ?4 \
+             WHERE app_id = ?1 AND id = ?2",
+        )?
         .execute(params![app_id.as_str(), id.as_str(), hash.as_str(), now.as_millis()])?;
-    Ok(changed > 0)
+    if changed == 0 {
+        return Ok(None);
+    }
+    rows::user_by_id(tx, app_id, id)
 }
 
 /// Removes the member; false when there was none.

@@ -5,11 +5,11 @@ use std::time::Duration;
 use std::collections::HashSet;
 
 use usher_core::model::{
-    Actor, App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, LinkState, MailKind,
+    Actor, App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, Inviter, LinkState, MailKind,
     OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
-use usher_core::secret::{ApiKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
+use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, ResetRecord,
     ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
@@ -222,6 +222,39 @@ pub async fn invite_queues_again_when_resend_interval_has_passed(store: &dyn Sto
         "{throttled:?}"
     );
     assert!(matches!(&allowed, InviteRecord::Resent(invitation) if invitation.times_sent == 2), "{allowed:?}");
+}
+
+pub async fn invite_refuses_and_writes_nothing_when_a_member_reinvites_an_admin_invitation(store: &dyn Store) {
+    let app = app(store).await;
+    let first = invite(&app, "ada@example.org", Role::Admin, T0);
+    let first_token = first.token.hash();
+    store.invite(first).await.expect("admin invite");
+    let by_member = |now| {
+        let mut cmd = invite(&app, "ada@example.org", Role::User, now);
+        cmd.inviter = Inviter { actor: Actor::User(UserId::generate()), display_name: "Bob".into() };
+        cmd.may_invite_admins = false;
+        cmd
+    };
+    let user_invite = invite(&app, "bob@example.org", Role::User, T0);
+    store.invite(user_invite).await.expect("user invite");
+
+    let soon = store.invite(by_member(T0.plus(Duration::from_secs(1)))).await.expect("invite");
+    let later = store.invite(by_member(T0.plus(INTERVAL * 2))).await.expect("invite");
+    let mut batch_cmd = by_member(T0.plus(INTERVAL * 2));
+    batch_cmd.may_invite_admins = false;
+    let batch = store.invite_batch(vec![batch_cmd]).await.expect("batch");
+    let mut of_user = invite(&app, "bob@example.org", Role::User, T0.plus(INTERVAL * 2));
+    of_user.may_invite_admins = false;
+    let resent = store.invite(of_user).await.expect("invite");
+
+    assert!(matches!(soon, InviteRecord::NotAllowed), "refused, not throttled: {soon:?}");
+    assert!(matches!(later, InviteRecord::NotAllowed), "{later:?}");
+    assert!(matches!(batch.as_slice(), [InviteRecord::NotAllowed]), "{batch:?}");
+    assert!(matches!(resent, InviteRecord::Resent(_)), "a user invitation is the member's to re-send: {resent:?}");
+    let unchanged = store.invitation_by_token(&first_token).await.expect("lookup").expect("first token");
+    assert!(unchanged.is_current, "the admin's link still works");
+    assert_eq!((unchanged.invitation.role, unchanged.invitation.times_sent), (Role::Admin, 1));
+    assert_eq!(unchanged.invitation.invited_by.display_name, "Acme");
 }
 
 pub async fn invite_reminds_without_changing_role_when_address_is_member(store: &dyn Store) {
@@ -852,11 +885,34 @@ pub async fn set_password_replaces_the_hash_when_member_exists(store: &dyn Store
     let changed = store.set_password(&app.id, &ada.id, new_hash.clone(), at).await.expect("set");
     let unknown = store.set_password(&app.id, &UserId::generate(), new_hash.clone(), at).await.expect("set");
 
-    assert!(changed);
-    assert!(!unknown);
+    let changed = changed.expect("the member");
+    assert_eq!(unknown, None);
     let (user, hash) = store.user_credentials(&app.id, &ada.email).await.expect("credentials").expect("member");
     assert_eq!(hash, Some(new_hash));
     assert_eq!(user.updated_at, at);
+    assert_eq!(changed, user);
+}
+
+pub async fn password_changes_move_the_session_epoch_on_when_set_or_reset(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::User).await;
+    let hash = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3".into());
+    let at = T0.plus(INTERVAL);
+
+    let changed = store.set_password(&app.id, &ada.id, hash.clone(), at).await.expect("set").expect("member");
+    let request = reset_request(&app, "ada@example.org", at.plus(INTERVAL));
+    let token = request.token.hash();
+    store.request_password_reset(request).await.expect("request");
+    let reset = store.reset_password(&app.id, &token, hash.clone(), at.plus(INTERVAL)).await.expect("reset");
+    let renamed = UserPatch { full_name: Some("Ada".into()), ..UserPatch::default() };
+    let updated = store.update_user(&app.id, &ada.id, renamed, at.plus(INTERVAL)).await.expect("update");
+
+    assert_eq!(ada.session_epoch, 0);
+    assert_eq!(changed.session_epoch, 1);
+    let ResetRecord::Done(reset) = reset else { panic!("expected Done, got {reset:?}") };
+    assert_eq!(reset.session_epoch, 2);
+    assert_eq!(updated.expect("member").session_epoch, 2, "other changes leave sessions alone");
+    assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup").expect("member").session_epoch, 2);
 }
 
 pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn Store) {
@@ -1058,6 +1114,11 @@ pub async fn reset_password_sets_the_password_once_when_link_is_valid(store: &dy
     assert!(matches!(expired, Ok(ResetRecord::Refused(LinkState::Expired))), "{expired:?}");
 }
 
+/// The key sign-up codes are hashed with in these cases.
+fn code_key() -> CodeKey {
+    CodeKey::derive(b"the conformance suite's server secret")
+}
+
 /// A sign-up of `to` in `app` at `now` with a fresh code, valid for ten minutes.
 fn signup(app: &App, to: &str, now: Timestamp) -> (SignupCommand, OneTimeCode) {
     let code = OneTimeCode::generate();
@@ -1065,6 +1126,7 @@ fn signup(app: &App, to: &str, now: Timestamp) -> (SignupCommand, OneTimeCode) {
         app_id: app.id.clone(),
         email: email(to),
         password_hash: Some(PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$c2ln$c2ln".into())),
+        code_hash: code.hash(&code_key(), &app.id, &email(to)),
         code: code.clone(),
         message_id: MessageId::generate(),
         expires_at: now.plus(Duration::from_secs(600)),
@@ -1080,7 +1142,7 @@ fn verify(app: &App, to: &str, code: &OneTimeCode, now: Timestamp) -> VerifyComm
     let to: EmailAddress = email(to);
     VerifyCommand {
         app_id: app.id.clone(),
-        code_hash: code.hash(&app.id, &to),
+        code_hash: code.hash(&code_key(), &app.id, &to),
         email: to,
         user_id: UserId::generate(),
         max_attempts: 3,
@@ -1207,7 +1269,33 @@ pub async fn send_signup_code_replaces_the_code_when_resent_after_the_interval(s
         "no email for the throttled or unknown"
     );
     if first_code.expose() != second_code.expose() {
-        assert!(matches!(old, VerifyRecord::WrongCode), "the old code stops working: {old:?}");
+        assert!(matches!(old, VerifyRecord::Replaced), "the old code stops working: {old:?}");
     }
     assert!(matches!(new, VerifyRecord::Joined(_)), "{new:?}");
+}
+
+pub async fn send_signup_code_replaces_an_earlier_registration_when_registered_again_at_once(store: &dyn Store) {
+    let app = app(store).await;
+    let (attacker, attacker_code) = signup(&app, "ada@example.org", T0);
+    let (mut owner, owner_code) = signup(&app, "ada@example.org", T0.plus(Duration::from_secs(2)));
+    let owners_password = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$b3du$b3du".into());
+    owner.password_hash = Some(owners_password.clone());
+    let at = T0.plus(Duration::from_secs(30));
+
+    let first = store.send_signup_code(attacker).await.expect("send");
+    let second = store.send_signup_code(owner).await.expect("send");
+    let queued = claim_all(store, at).await;
+    let replaced = store.verify_signup(verify(&app, "ada@example.org", &attacker_code, at)).await.expect("verify");
+    let joined = store.verify_signup(verify(&app, "ada@example.org", &owner_code, at)).await.expect("verify");
+
+    assert_eq!((first, second), (SignupRecord::CodeSent, SignupRecord::CodeSent));
+    let codes: Vec<String> =
+        queued.iter().filter_map(|m| m.code.as_ref()).map(|c| c.code.expose().to_owned()).collect();
+    assert_eq!(codes, [attacker_code.expose().to_owned(), owner_code.expose().to_owned()], "a fresh code at once");
+    if attacker_code.expose() != owner_code.expose() {
+        assert!(matches!(replaced, VerifyRecord::Replaced), "the earlier code is void: {replaced:?}");
+    }
+    let VerifyRecord::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
+    let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
+    assert_eq!(hash, Some(owners_password), "the password of the registration whose code was entered");
 }

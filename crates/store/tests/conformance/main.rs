@@ -45,6 +45,7 @@ conformance!(
     invite_resends_when_pending_invitation_has_expired,
     invite_refuses_and_writes_nothing_when_within_resend_interval,
     invite_queues_again_when_resend_interval_has_passed,
+    invite_refuses_and_writes_nothing_when_a_member_reinvites_an_admin_invitation,
     invite_reminds_without_changing_role_when_address_is_member,
     invite_creates_one_invitation_when_two_invites_race,
     invite_returns_not_found_when_app_does_not_exist,
@@ -79,6 +80,7 @@ conformance!(
     user_credentials_returns_the_password_hash_when_member_has_joined,
     update_user_changes_only_the_given_fields_when_patched,
     set_password_replaces_the_hash_when_member_exists,
+    password_changes_move_the_session_epoch_on_when_set_or_reset,
     delete_user_removes_the_member_and_keeps_the_invitation,
     invitation_is_found_only_in_its_own_app_when_looked_up,
     list_invitations_filters_by_status_and_email_and_pages_after_a_cursor,
@@ -89,4 +91,5 @@ conformance!(
     verify_signup_refuses_when_code_expired_or_guessed_too_often,
     send_signup_code_follows_invitation_only_and_membership_when_asked,
     send_signup_code_replaces_the_code_when_resent_after_the_interval,
+    send_signup_code_replaces_an_earlier_registration_when_registered_again_at_once,
 );

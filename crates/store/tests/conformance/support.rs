@@ -122,6 +122,7 @@ pub fn invite(app: &App, to: &str, role: Role, now: Timestamp) -> InviteCommand 
         message_id: MessageId::generate(),
         expires_at: now.plus(TTL),
         resend_interval: INTERVAL,
+        may_invite_admins: true,
         now,
     }
 }

@@ -14,6 +14,7 @@ mod members;
 mod openapi;
 mod reset;
 mod sdk;
+mod security;
 mod settings;
 mod signup;
 mod smtp;

@@ -215,6 +215,7 @@ async fn no_route_answers_2xx_to_a_credential_that_does_not_entitle_the_caller()
         role: usher_core::Role::Admin,
         iat: now,
         exp: now + 3600,
+        session_epoch: 0,
     };
     let wrong_key =
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &forged, &EncodingKey::from_secret(&[7u8; 32]))

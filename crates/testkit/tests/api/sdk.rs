@@ -99,3 +99,50 @@ async fn sdk_gives_up_on_a_server_that_never_answers_after_its_timeout() {
     assert!(matches!(err, base44::ClientError::Transport(_)), "{err:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// The code in the newest of `count` emails to `email`.
+async fn code_in_mail(app: &TestApp, email: &str, count: usize) -> String {
+    let text = app.mail.wait_for_nth(email, count).await.text();
+    text.split_whitespace().find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit())).expect("a code").to_owned()
+}
+
+#[tokio::test]
+async fn sdk_covers_sign_up_password_change_reset_and_the_browser_urls() {
+    let app = TestApp::spawn().await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open_id, _) = app.create_other_app_with("Open Club", settings).await;
+    let anonymous = base44::Client::builder().server_url(app.base.as_str()).app_id(&open_id).build().expect("client");
+    let auth = anonymous.auth();
+
+    auth.register("ada@example.com", "first password").await.expect("register");
+    let code = code_in_mail(&app, "ada@example.com", 1).await;
+    let signed_up = auth.verify_otp("ada@example.com", &code).await.expect("verify");
+    let resent = auth.resend_otp("bob@example.com").await.expect("resend answers the same for anyone");
+    let as_ada = anonymous.with_token(&signed_up.access_token);
+    let changed = as_ada
+        .auth()
+        .change_password(&signed_up.user.id, "first password", "second password")
+        .await
+        .expect("change password");
+    let old_session = as_ada.auth().me().await;
+    let new_session = anonymous.with_token(&changed.access_token).auth().me().await.expect("fresh token");
+    auth.reset_password_request("ada@example.com").await.expect("reset request");
+    let link = app.mail.wait_for_nth("ada@example.com", 2).await.link_containing("reset-password?token=");
+    let reset_token = link.split("token=").nth(1).expect("token").to_owned();
+    auth.reset_password(&reset_token, "third password").await.expect("reset");
+    let signed_in = auth.login_via_email_password("ada@example.com", "third password").await;
+
+    assert_eq!(signed_up.user.email, "ada@example.com");
+    assert!(!resent.message.is_empty());
+    assert_api_error(old_session, 401, "TOKEN_REVOKED");
+    assert_eq!(new_session.email, "ada@example.com");
+    assert!(signed_in.is_ok(), "{signed_in:?}");
+    assert_eq!(
+        auth.logout_url("https://app.example.test/bye").expect("url").as_str(),
+        format!("{}api/apps/auth/logout?from_url=https%3A%2F%2Fapp.example.test%2Fbye", app.base)
+    );
+    assert_eq!(
+        auth.login_url("https://app.example.test/").expect("url").as_str(),
+        format!("{}apps/{open_id}/login?from_url=https%3A%2F%2Fapp.example.test%2F", app.base)
+    );
+}

@@ -1,0 +1,308 @@
+//! The attack paths of issue 14, each reproduced as it was found: a burst of sign-ins
+//! against the throttle, sign-up pre-hijack, sessions that outlived a password change,
+//! members rewriting admin invitations, and what `already_member` and a reset request reveal.
+
+use base44::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use usher_testkit::TestApp;
+
+use crate::support::assert_error;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn request(app: &TestApp, route: &str, body: Value) -> reqwest::RequestBuilder {
+    let path = format!("/api/apps/{}/auth/{route}", app.app_id);
+    app.http().post(app.url(&path)).json(&body)
+}
+
+async fn post(app: &TestApp, route: &str, body: Value) -> reqwest::Response {
+    request(app, route, body).send().await.expect("request")
+}
+
+/// Sends all `requests` at once and returns their responses in order.
+async fn burst(requests: impl IntoIterator<Item = reqwest::RequestBuilder>) -> Vec<reqwest::Response> {
+    let tasks: Vec<_> = requests.into_iter().map(|request| tokio::spawn(request.send())).collect();
+    let mut responses = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        responses.push(task.await.expect("task").expect("request"));
+    }
+    responses
+}
+
+/// Statuses of `responses`, checking that every 429 carries `Retry-After`.
+fn statuses(responses: &[reqwest::Response]) -> Vec<StatusCode> {
+    for response in responses.iter().filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS) {
+        assert!(response.headers().get("retry-after").is_some(), "429 without Retry-After");
+    }
+    responses.iter().map(reqwest::Response::status).collect()
+}
+
+#[tokio::test]
+async fn login_burst_checks_at_most_five_passwords_when_forty_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let attempts = (0..40).map(|n| {
+        let password = if n == 20 { PASSWORD.to_owned() } else { format!("wrong password {n}") };
+        request(&app, "login", json!({ "email": "ada@example.com", "password": password }))
+    });
+
+    let responses = burst(attempts).await;
+
+    let statuses = statuses(&responses);
+    let checked = statuses.iter().filter(|s| matches!(s.as_u16(), 200 | 401)).count();
+    let refused = statuses.iter().filter(|s| s.as_u16() == 429).count();
+    assert!((1..=5).contains(&checked), "{checked} passwords were checked: {statuses:?}");
+    assert_eq!(checked + refused, 40, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn login_burst_from_one_client_checks_at_most_twenty_passwords() {
+    let app = TestApp::spawn().await;
+    let attempts = (0..40).map(|n| {
+        request(&app, "login", json!({ "email": format!("guess{n}@example.com"), "password": "wrong password" }))
+    });
+
+    let responses = burst(attempts).await;
+
+    let statuses = statuses(&responses);
+    let checked = statuses.iter().filter(|s| s.as_u16() == 401).count();
+    assert!((1..=20).contains(&checked), "{checked} passwords were checked: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| s.as_u16() == 429).count(), 40 - checked);
+}
+
+#[tokio::test]
+async fn change_password_returns_429_after_five_wrong_current_passwords() {
+    let app = TestApp::spawn().await;
+    let token = app.invite_and_join("ada@example.com", Role::User).await;
+    let me = app.anonymous().with_token(&token).auth().me().await.expect("me");
+    let change = |current: String| {
+        let body = json!({ "user_id": me.id, "current_password": current, "new_password": "a brand new password" });
+        let path = format!("/api/apps/{}/auth/change-password", app.app_id);
+        app.http().post(app.url(&path)).bearer_auth(&token).json(&body)
+    };
+
+    let responses = burst((0..12).map(|n| change(format!("wrong password {n}")))).await;
+
+    let statuses = statuses(&responses);
+    let checked = statuses.iter().filter(|s| s.as_u16() == 400).count();
+    assert!((1..=5).contains(&checked), "{checked} current passwords were checked: {statuses:?}");
+    let right = change(PASSWORD.to_owned()).send().await.expect("request");
+    assert!(right.headers().get("retry-after").is_some());
+    assert_error(right, 429, "TOO_MANY_ATTEMPTS").await;
+}
+
+#[tokio::test]
+async fn tokens_issued_before_a_password_change_are_refused_when_used_afterwards() {
+    let app = TestApp::spawn().await;
+    let joined = app.invite_and_join("ada@example.com", Role::User).await;
+    let signed_in = post(&app, "login", json!({ "email": "ada@example.com", "password": PASSWORD })).await;
+    let signed_in: Value = signed_in.json().await.expect("json");
+    let signed_in = signed_in["access_token"].as_str().expect("token").to_owned();
+    let me = app.anonymous().with_token(&signed_in).auth().me().await.expect("me");
+    let body = json!({ "user_id": me.id, "current_password": PASSWORD, "new_password": "a brand new password" });
+    let path = format!("/api/apps/{}/auth/change-password", app.app_id);
+
+    // The service clock stands still: the old tokens, the change and the new token share
+    // one second of `iat`.
+    let changed = app.http().post(app.url(&path)).bearer_auth(&signed_in).json(&body).send().await.expect("change");
+
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.expect("json");
+    let fresh = changed["access_token"].as_str().expect("a fresh token");
+    for old in [&joined, &signed_in] {
+        let refused = app.http().get(app.url(&format!("/api/apps/{}/entities/User/me", app.app_id))).bearer_auth(old);
+        assert_error(refused.send().await.expect("me"), 401, "TOKEN_REVOKED").await;
+    }
+    assert_eq!(app.anonymous().with_token(fresh).auth().me().await.expect("me").id, me.id);
+    let login = post(&app, "login", json!({ "email": "ada@example.com", "password": "a brand new password" })).await;
+    let login: Value = login.json().await.expect("json");
+    let later = login["access_token"].as_str().expect("token");
+    assert!(app.anonymous().with_token(later).auth().me().await.is_ok(), "a sign-in after the change works");
+}
+
+#[tokio::test]
+async fn tokens_issued_before_a_password_reset_are_refused_when_used_afterwards() {
+    let app = TestApp::spawn().await;
+    let old = app.invite_and_join("ada@example.com", Role::User).await;
+    assert!(app.anonymous().with_token(&old).auth().me().await.is_ok());
+    post(&app, "reset-password-request", json!({ "email": "ada@example.com" })).await;
+    let link = app.mail.wait_for_nth("ada@example.com", 2).await.link_containing("/reset-password?token=");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+
+    let reset =
+        post(&app, "reset-password", json!({ "reset_token": token, "new_password": "a brand new password" })).await;
+
+    assert_eq!(reset.status(), 200);
+    let me = app.http().get(app.url(&format!("/api/apps/{}/entities/User/me", app.app_id))).bearer_auth(&old);
+    assert_error(me.send().await.expect("me"), 401, "TOKEN_REVOKED").await;
+    let login = post(&app, "login", json!({ "email": "ada@example.com", "password": "a brand new password" })).await;
+    let login: Value = login.json().await.expect("json");
+    let fresh = login["access_token"].as_str().expect("token");
+    assert!(app.anonymous().with_token(fresh).auth().me().await.is_ok());
+}
+
+/// The code in the `count`th email to `email`.
+async fn code(app: &TestApp, email: &str, count: usize) -> String {
+    let text = app.mail.wait_for_nth(email, count).await.text();
+    text.split_whitespace().find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit())).expect("a code").to_owned()
+}
+
+async fn post_to(app: &TestApp, app_id: &str, route: &str, body: Value) -> reqwest::Response {
+    app.http().post(app.url(&format!("/api/apps/{app_id}/auth/{route}"))).json(&body).send().await.expect("request")
+}
+
+/// The attacker registers the victim's address first; the victim registers two seconds later
+/// and enters the code from their email.
+async fn assert_pre_hijack_fails(app: &TestApp, app_id: &str, mails_before: usize) {
+    let victim = "victim@example.com";
+    let attackers = "the attacker's password";
+    let registered = post_to(app, app_id, "register", json!({ "email": victim, "password": attackers })).await;
+    assert_eq!(registered.status(), 200);
+    let attackers_code = code(app, victim, mails_before + 1).await;
+    app.clock.advance(std::time::Duration::from_secs(2));
+
+    let again = post_to(app, app_id, "register", json!({ "email": victim, "password": PASSWORD })).await;
+    let victims_code = code(app, victim, mails_before + 2).await;
+    let replaced =
+        post_to(app, app_id, "verify-otp", json!({ "email": victim, "otp_code": attackers_code.clone() })).await;
+    let verified = post_to(app, app_id, "verify-otp", json!({ "email": victim, "otp_code": victims_code })).await;
+
+    assert_eq!(again.status(), 200);
+    if attackers_code != code(app, victim, mails_before + 2).await {
+        assert_error(replaced, 410, "CODE_REPLACED").await;
+    }
+    assert_eq!(verified.status(), 200);
+    let login =
+        |password: &'static str| post_to(app, app_id, "login", json!({ "email": victim, "password": password }));
+    assert_error(login(attackers).await, 401, "INVALID_CREDENTIALS").await;
+    assert_eq!(login(PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn signup_keeps_the_owners_password_when_an_attacker_registered_the_address_first() {
+    let app = TestApp::spawn().await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+
+    assert_pre_hijack_fails(&app, &open, 0).await;
+}
+
+#[tokio::test]
+async fn signup_keeps_the_owners_password_when_an_attacker_registered_an_invited_address_first() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("victim@example.com", Role::Admin).await.expect("invite");
+    app.mail.wait_for("victim@example.com").await;
+
+    assert_pre_hijack_fails(&app, &app.app_id, 1).await;
+
+    let login = post(&app, "login", json!({ "email": "victim@example.com", "password": PASSWORD })).await;
+    let body: Value = login.json().await.expect("json");
+    assert_eq!(body["user"]["role"], "admin", "the invitation's role");
+}
+
+#[tokio::test]
+async fn register_returns_429_with_retry_after_when_an_address_asked_for_too_many_codes() {
+    let app = TestApp::spawn().await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+    let register = || post_to(&app, &open, "register", json!({ "email": "ada@example.com", "password": PASSWORD }));
+    for _ in 0..4 {
+        assert_eq!(register().await.status(), 200);
+    }
+    app.clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(post_to(&app, &open, "resend-otp", json!({ "email": "ada@example.com" })).await.status(), 200);
+
+    let refused = register().await;
+    let resend = post_to(&app, &open, "resend-otp", json!({ "email": "ada@example.com" })).await;
+    let other = post_to(&app, &open, "register", json!({ "email": "bob@example.com", "password": PASSWORD })).await;
+
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_error(refused, 429, "TOO_MANY_CODES").await;
+    assert_error(resend, 429, "TOO_MANY_CODES").await;
+    assert_eq!(other.status(), 200, "the allowance is per address");
+    assert_eq!(app.mail.wait_for_count("ada@example.com", 5).await.len(), 5);
+    app.clock.advance(std::time::Duration::from_secs(60 * 60));
+    assert_eq!(register().await.status(), 200, "a new hour, a new allowance");
+}
+
+/// An app whose members may invite, with a plain member; its id, API key and the member's token.
+async fn members_may_invite(app: &TestApp) -> (String, String, String) {
+    let settings = usher_core::model::AppSettings {
+        invite_policy: usher_core::model::InvitePolicy::Members,
+        ..Default::default()
+    };
+    let (id, key) = app.create_other_app_with("Open Club", settings).await;
+    let member = app.invite_and_join_with(&app.client_of(&id, &key), "bob@example.com", Role::User).await;
+    (id, key, member)
+}
+
+#[tokio::test]
+async fn invite_user_returns_403_and_changes_nothing_when_a_member_reinvites_an_admin_invitation() {
+    let app = TestApp::spawn().await;
+    let (id, key, member) = members_may_invite(&app).await;
+    let as_admin = app.client_of(&id, &key);
+    let invited = as_admin.users().invite_user("ada@example.com", Role::Admin).await.expect("admin invites");
+    let invitation = invited.invitation().expect("invitation").clone();
+    let link = app.mail.wait_for("ada@example.com").await.join_link();
+
+    let refused = app
+        .http()
+        .post(app.url(&format!("/api/apps/{id}/runtime/users/invite-user")))
+        .bearer_auth(&member)
+        .json(&json!({ "user_email": "ada@example.com", "role": "user" }))
+        .send()
+        .await
+        .expect("request");
+
+    assert_error(refused, 403, "ROLE_NOT_ALLOWED").await;
+    let path = format!("/api/apps/{id}/invitations/{}", invitation.id);
+    let now: Value =
+        app.http().get(app.url(&path)).bearer_auth(&key).send().await.expect("get").json().await.expect("json");
+    assert_eq!((now["role"].as_str(), now["times_sent"].as_u64()), (Some("admin"), Some(1)), "{now}");
+    assert_eq!(now["invited_by"], invitation.invited_by);
+    let joined = app.accept(&link, "Ada", PASSWORD).await;
+    assert_eq!(joined.status(), 303, "the admin's link still works");
+}
+
+#[tokio::test]
+async fn invite_user_hides_the_members_id_and_role_from_a_member_when_already_a_member() {
+    let app = TestApp::spawn().await;
+    let (id, key, member) = members_may_invite(&app).await;
+    app.invite_and_join_with(&app.client_of(&id, &key), "ada@example.com", Role::Admin).await;
+
+    let as_member = app
+        .http()
+        .post(app.url(&format!("/api/apps/{id}/runtime/users/invite-user")))
+        .bearer_auth(&member)
+        .json(&json!({ "user_email": "ada@example.com", "role": "user" }))
+        .send()
+        .await
+        .expect("request");
+    let as_admin = app.client_of(&id, &key).users().invite_user("ada@example.com", Role::User).await.expect("invite");
+
+    assert_eq!(as_member.status(), 200);
+    let body: Value = as_member.json().await.expect("json");
+    assert_eq!(body["outcome"], "already_member");
+    assert!(body["user"].is_null(), "no id or role for a caller who cannot list members: {body}");
+    assert!(!body.to_string().contains("\"admin\""), "{body}");
+    let base44::Invited::AlreadyMember { member, .. } = as_admin else { panic!("{as_admin:?}") };
+    assert_eq!(member.expect("admins see the member").role, Role::Admin);
+}
+
+#[tokio::test]
+async fn sign_in_page_returns_429_with_retry_after_when_a_burst_outruns_the_allowance() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let action = app.url(&format!("/apps/{}/login", app.app_id));
+    let attempts = (0..10).map(|n| {
+        let password = format!("wrong password {n}");
+        app.http().post(action.clone()).form(&[("email", "ada@example.com"), ("password", password.as_str())])
+    });
+
+    let responses = burst(attempts).await;
+
+    let statuses = statuses(&responses);
+    assert!(statuses.iter().filter(|s| s.as_u16() == 401).count() <= 5, "{statuses:?}");
+    assert!(statuses.iter().any(|s| s.as_u16() == 429), "{statuses:?}");
+}
