@@ -3,6 +3,7 @@
 //! [`Transport`], retrying with backoff when the transport fails.
 
 mod backoff;
+mod presence;
 mod render;
 mod smtp;
 mod transport;
