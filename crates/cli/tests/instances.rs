@@ -1,6 +1,7 @@
 //! Three `usher serve` processes on one PostgreSQL database and one real SMTP server share the
-//! invites and the delivery: every invitation is stored and emailed, none twice, and a hard
-//! kill of one instance loses nothing.
+//! invites and the delivery: every invitation is stored and emailed, none twice, a hard kill
+//! of one instance loses nothing, and an SMTP server slower than the lease causes no second
+//! send (a live instance keeps its claims however long a send takes).
 
 mod support;
 
@@ -24,6 +25,12 @@ const CLIENTS: usize = 24;
 /// live instance's claims never expire; a killed one's are sent by the others this long after.
 const LEASE: Duration = Duration::from_secs(10);
 
+/// The lease of the slow-server test: much shorter than one send there.
+const SHORT_LEASE: Duration = Duration::from_secs(3);
+
+/// How long the slow test SMTP server waits before accepting each message, in seconds.
+const SLOW_DATA_SECS: u64 = 8;
+
 /// How long the delivery of all the mail may take.
 const DELIVERY_PATIENCE: Duration = Duration::from_secs(120);
 
@@ -41,11 +48,17 @@ impl Cluster {
     /// `None` (after a notice) where PostgreSQL or the test SMTP server is missing and that is
     /// allowed (not on CI).
     async fn start() -> Option<Self> {
+        Self::start_with(LEASE, &[]).await
+    }
+
+    /// [`Cluster::start`] with `USHER_MAIL_LEASE` at `lease` and the test SMTP server run with
+    /// `smtp_options`.
+    async fn start_with(lease: Duration, smtp_options: &[&str]) -> Option<Self> {
         let database = PgDatabase::create().await?;
-        let smtp = SmtpServer::start().await?;
+        let smtp = SmtpServer::start_with(free_port(), smtp_options).await?;
         let (app_id, api_key) = create_app(database.url());
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let servers = ports.iter().map(|&port| serve(database.url(), port, &smtp.url(), LEASE)).collect();
+        let servers = ports.iter().map(|&port| serve(database.url(), port, &smtp.url(), Some(lease))).collect();
         for &port in &ports {
             wait_healthy(port).await;
         }
@@ -56,6 +69,11 @@ impl Cluster {
     /// instance `n % 3`; when an instance does not answer, the request goes to the next one, as
     /// a load balancer would send it. `on_progress` sees the count of answered invites.
     async fn invite_all(&self, on_progress: impl Fn(usize) + Send + Sync + 'static) {
+        self.invite_many(INVITES, on_progress).await;
+    }
+
+    /// [`Cluster::invite_all`] for the first `count` addresses.
+    async fn invite_many(&self, count: usize, on_progress: impl Fn(usize) + Send + Sync + 'static) {
         let next = Arc::new(AtomicUsize::new(0));
         let on_progress = Arc::new(on_progress);
         let mut clients = JoinSet::new();
@@ -66,7 +84,7 @@ impl Cluster {
                 let http = reqwest::Client::new();
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= INVITES {
+                    if n >= count {
                         return;
                     }
                     invite(&http, &app_id, &api_key, &ports, n).await;
@@ -81,18 +99,29 @@ impl Cluster {
 
     /// Waits until every invited address has at least one email; returns the count per address.
     async fn wait_for_every_email(&self) -> HashMap<String, usize> {
+        self.wait_for_emails(INVITES).await
+    }
+
+    /// Waits until `count` addresses have at least one email; returns the count per address.
+    async fn wait_for_emails(&self, count: usize) -> HashMap<String, usize> {
         let deadline = Instant::now() + DELIVERY_PATIENCE;
         loop {
-            let mut per_address: HashMap<String, usize> = HashMap::new();
-            for mail in self.smtp.mail.all() {
-                *per_address.entry(mail.to()).or_default() += 1;
-            }
-            if per_address.len() >= INVITES {
+            let per_address = self.per_address();
+            if per_address.len() >= count {
                 return per_address;
             }
-            assert!(Instant::now() < deadline, "only {} of {INVITES} addresses got their email", per_address.len());
+            assert!(Instant::now() < deadline, "only {} of {count} addresses got their email", per_address.len());
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Emails received so far, per address.
+    fn per_address(&self) -> HashMap<String, usize> {
+        let mut per_address: HashMap<String, usize> = HashMap::new();
+        for mail in self.smtp.mail.all() {
+            *per_address.entry(mail.to()).or_default() += 1;
+        }
+        per_address
     }
 
     /// Lets the instances finish what they took on, then stops them.
@@ -159,4 +188,22 @@ async fn three_instances_lose_no_invitation_and_no_email_when_one_is_killed_half
     cluster.stop().await;
 
     assert_eq!(per_address.len(), INVITES, "every invited address got its email");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_send_each_email_once_when_the_smtp_server_is_slower_than_the_lease() {
+    let delay = SLOW_DATA_SECS.to_string();
+    let Some(cluster) = Cluster::start_with(SHORT_LEASE, &["--data-delay", &delay]).await else { return };
+    let count = 40;
+
+    cluster.invite_many(count, |_| {}).await;
+    cluster.wait_for_emails(count).await;
+    // Long enough for a second send of any message, had another instance taken one over.
+    tokio::time::sleep(Duration::from_secs(SLOW_DATA_SECS) + SHORT_LEASE).await;
+    let per_address = cluster.per_address();
+    cluster.stop().await;
+
+    let twice: Vec<_> = per_address.iter().filter(|&(_, &sent)| sent > 1).collect();
+    assert_eq!(per_address.len(), count);
+    assert!(twice.is_empty(), "each send took {SLOW_DATA_SECS} s with a {SHORT_LEASE:?} lease; sent twice: {twice:?}");
 }
