@@ -294,6 +294,15 @@ pub struct Renewal {
     pub released: u64,
 }
 
+/// How far the database's schema is migrated, beside what this build expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersion {
+    /// The newest migration applied to the database.
+    pub applied: u32,
+    /// The newest migration this build knows.
+    pub expected: u32,
+}
+
 /// Persistence for the service.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -307,6 +316,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// True when at least one app exists.
     async fn has_apps(&self) -> Result<bool, StoreError>;
+
+    /// The database's schema version, read from the database (so it also shows the database
+    /// answers), beside the one this build expects.
+    async fn schema_version(&self) -> Result<SchemaVersion, StoreError>;
 
     /// The app with this id.
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError>;
@@ -459,8 +472,12 @@ pub trait Store: Send + Sync + 'static {
     /// gap longer than half of `dead_after` for at least `dead_after` (so the database was
     /// reachable all that time) also presumes dead every instance whose heartbeat is older than
     /// `dead_after`: it forgets them and releases their claims.
-    async fn renew_instance(&self, id: &InstanceId, now: Timestamp, dead_after: Duration)
-    -> Result<Renewal, StoreError>;
+    async fn renew_instance(
+        &self,
+        id: &InstanceId,
+        now: Timestamp,
+        dead_after: Duration,
+    ) -> Result<Renewal, StoreError>;
 
     /// Forgets instance `id` (at a clean shutdown) and releases whatever it still had claimed.
     async fn deregister_instance(&self, id: &InstanceId) -> Result<(), StoreError>;

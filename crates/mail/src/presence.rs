@@ -27,6 +27,8 @@ pub(crate) struct Presence {
     lease: Duration,
     clock: Arc<dyn Clock>,
     is_registered: AtomicBool,
+    /// True while the delivery loop runs.
+    pub(crate) is_running: AtomicBool,
     renewed_at: Mutex<Option<Instant>>,
     /// Notified when the registration is renewed after being stale, so the worker resumes.
     pub(crate) renewed: Notify,
@@ -39,6 +41,7 @@ impl Presence {
             lease,
             clock,
             is_registered: AtomicBool::new(false),
+            is_running: AtomicBool::new(false),
             renewed_at: Mutex::new(None),
             renewed: Notify::new(),
         }
@@ -53,6 +56,23 @@ impl Presence {
     /// dead for at least another half lease.
     pub(crate) fn may_claim(&self) -> bool {
         self.renewed_within(self.lease / 2)
+    }
+
+    /// Why the worker cannot deliver right now, if it cannot.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if !self.is_running.load(Ordering::Acquire) {
+            return Some("the delivery worker is not running".into());
+        }
+        if self.may_claim() {
+            return None;
+        }
+        Some(match *self.renewed_at.lock().unwrap_or_else(PoisonError::into_inner) {
+            None => "the delivery worker has not registered with the database yet".into(),
+            Some(at) => format!(
+                "the delivery worker could not renew its registration in the database for {:.0} s",
+                at.elapsed().as_secs_f64()
+            ),
+        })
     }
 
     fn renewed_within(&self, age: Duration) -> bool {

@@ -103,6 +103,27 @@ impl Outbox for Arc<dyn Store> {
     }
 }
 
+/// What a readiness check sees of a [`DeliveryWorker`]; cheap to clone.
+#[derive(Clone)]
+pub struct WorkerStatus(Arc<Presence>);
+
+impl WorkerStatus {
+    /// `None` while the worker runs and its instance's registration is fresh enough to claim
+    /// email; otherwise why not, for people.
+    pub fn problem(&self) -> Option<String> {
+        self.0.problem()
+    }
+}
+
+/// Clears the running flag however the delivery loop ends (also by a panic).
+struct Running<'a>(&'a Presence);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.is_running.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Sends queued email.
 pub struct DeliveryWorker {
     outbox: Arc<dyn Outbox>,
@@ -144,6 +165,11 @@ impl DeliveryWorker {
         Ok(Self { outbox, transport, renderer, clock, wake, config, presence, unrecorded: Default::default() })
     }
 
+    /// A handle that tells whether this worker runs, for readiness checks.
+    pub fn status(&self) -> WorkerStatus {
+        WorkerStatus(self.presence.clone())
+    }
+
     /// This instance's id in the store's registry.
     pub fn instance(&self) -> &InstanceId {
         &self.presence.instance
@@ -160,6 +186,8 @@ impl DeliveryWorker {
     /// still claimed to the other instances at once.
     async fn run_with(self, heartbeats: &Handle, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        self.presence.is_running.store(true, std::sync::atomic::Ordering::Release);
+        let _running = Running(&self.presence);
         // Registered before the first claim (on SQLite this also releases at once what a dead
         // process had claimed).
         while let Err(err) = self.presence.beat(&*self.outbox, &self.wake).await {
@@ -225,6 +253,8 @@ impl DeliveryWorker {
     /// presumed dead.
     pub fn spawn(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<JoinHandle<()>> {
         let caller = Handle::try_current().ok();
+        // Running from now: what a readiness check sees next is registration, not a start-up race.
+        self.presence.is_running.store(true, std::sync::atomic::Ordering::Release);
         std::thread::Builder::new().name("usher-mail".into()).spawn(move || {
             // On Linux a thread's nice value is its own, and threads inherit it from the thread
             // that starts them: the runtime's workers and blocking threads start below.
@@ -252,7 +282,8 @@ impl DeliveryWorker {
     /// One pass: claims the due messages and tries each once. Returns how many were claimed.
     /// The instance must be registered (as [`DeliveryWorker::run`] does first).
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
-        let unrecorded = std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let unrecorded =
+            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         if !unrecorded.is_empty()
             && let Err(err) = self.outbox.mark_sent(&unrecorded, self.clock.now()).await
         {
@@ -398,7 +429,13 @@ mod tests {
             Outbox::mark_sent(&self.0, ids, now).await
         }
 
-        async fn mark_failed(&self, _: &InstanceId, _: &MessageId, _: &str, _: Option<Timestamp>) -> Result<(), StoreError> {
+        async fn mark_failed(
+            &self,
+            _: &InstanceId,
+            _: &MessageId,
+            _: &str,
+            _: Option<Timestamp>,
+        ) -> Result<(), StoreError> {
             Err(StoreError::Backend("database is locked".into()))
         }
     }
@@ -481,10 +518,7 @@ mod tests {
         assert_eq!(delivered, 1);
         assert_eq!(*f.transport.sent.lock().expect("lock"), ["ada@example.com"]);
         f.clock.advance(Duration::from_secs(3600));
-        assert!(
-            f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim").is_empty(),
-            "nothing left"
-        );
+        assert!(f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim").is_empty(), "nothing left");
     }
 
     #[tokio::test]
@@ -520,10 +554,7 @@ mod tests {
         f.worker.deliver_due().await.expect("pass");
 
         f.clock.advance(Duration::from_secs(48 * 3600));
-        assert!(
-            f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim").is_empty(),
-            "never retried"
-        );
+        assert!(f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim").is_empty(), "never retried");
         assert_eq!(f.transport.sent.lock().expect("lock").len(), 1);
         let lookup = f.store.invitation_by_token(&f.token.hash()).await.expect("lookup").expect("invitation");
         let delivery = lookup.invitation.delivery;

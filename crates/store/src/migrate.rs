@@ -23,7 +23,7 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The schema version this build creates and understands.
-fn latest_version() -> u32 {
+pub(crate) fn latest_version() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 

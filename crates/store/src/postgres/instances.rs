@@ -74,10 +74,8 @@ pub(super) async fn deregister(conn: &mut PgConnection, id: &InstanceId) -> sqlx
 
 /// Whether `by` is registered; while the calling transaction runs, `by` cannot be forgotten.
 pub(super) async fn lock_registration(conn: &mut PgConnection, by: &InstanceId) -> sqlx_core::Result<bool> {
-    let found: Option<i32> = query_scalar("SELECT 1 FROM instances WHERE id = $1 FOR SHARE")
-        .bind(by.as_str())
-        .fetch_optional(conn)
-        .await?;
+    let found: Option<i32> =
+        query_scalar("SELECT 1 FROM instances WHERE id = $1 FOR SHARE").bind(by.as_str()).fetch_optional(conn).await?;
     Ok(found.is_some())
 }
 

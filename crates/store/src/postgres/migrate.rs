@@ -28,8 +28,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// The schema version this build creates and understands.
-fn latest_version() -> i64 {
+pub(super) fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |&(version, _, _)| version)
+}
+
+/// The newest migration applied to the database (0 before the first).
+pub(super) async fn applied_version(conn: &mut PgConnection) -> sqlx_core::Result<i64> {
+    sqlx_core::query_scalar::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+        .fetch_one(conn)
+        .await
 }
 
 /// The embedded migrations, as a source sqlx's migrator reads.

@@ -36,7 +36,8 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
+    VerifyRecord,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
@@ -125,6 +126,12 @@ impl Store for PgStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.db.read(&(), |conn, ()| Box::pin(apps::any_exist(conn))).await
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+        let applied = self.db.read(&(), |conn, ()| Box::pin(migrate::applied_version(conn))).await?;
+        let version = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(SchemaVersion { applied: version(applied), expected: version(migrate::latest_version()) })
     }
 
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {

@@ -24,10 +24,10 @@ use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, Sign
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
 
-use super::{instances, locks};
 use super::rows::{
     APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
 };
+use super::{instances, locks};
 use crate::records::NewMessage;
 
 /// Queues `message`, due at once.
@@ -222,8 +222,8 @@ pub(super) async fn claim(
         )
         .bind(by.as_str())
         .bind(ids)
-            .execute(&mut *conn)
-            .await?;
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(claimed)
 }
@@ -315,10 +315,10 @@ async fn finish(conn: &mut PgConnection, id: &MessageId, status: &str, error: &s
         "UPDATE outbox_messages SET status = $1, token = NULL, lease_until = NULL, claimed_by = NULL, last_error = $2 \
          WHERE id = $3",
     )
-        .bind(status)
-        .bind(error)
-        .bind(id.as_str())
-        .execute(conn)
-        .await?;
+    .bind(status)
+    .bind(error)
+    .bind(id.as_str())
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -30,7 +30,8 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
+    VerifyRecord,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
@@ -126,6 +127,11 @@ impl Store for SqliteStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.worker.read(apps::any_exist).await
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+        let applied = self.worker.read(|tx| tx.pragma_query_value(None, "user_version", |row| row.get(0))).await?;
+        Ok(SchemaVersion { applied, expected: migrate::latest_version() })
     }
 
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {

@@ -11,8 +11,8 @@ use usher_core::model::{
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, Renewal,
-    ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, Renewal, ResetRecord,
+    ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
@@ -90,6 +90,13 @@ async fn drain(store: &dyn Store, now: Timestamp) {
 /// The delivery of the invitation behind `token`.
 async fn delivery(store: &dyn Store, token: &TokenHash) -> Delivery {
     store.invitation_by_token(token).await.expect("lookup").expect("token is known").invitation.delivery
+}
+
+pub async fn schema_version_is_the_expected_one_when_opened(store: &dyn Store) {
+    let schema = store.schema_version().await.expect("schema version");
+
+    assert_eq!(schema.applied, schema.expected);
+    assert!(schema.expected >= 4, "{schema:?}");
 }
 
 pub async fn app_roundtrips_settings_when_created(store: &dyn Store) {

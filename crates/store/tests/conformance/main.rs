@@ -57,6 +57,7 @@ conformance!(
     user_is_found_only_in_its_own_app_when_looked_up,
     claim_outbox_returns_everything_to_send_when_invitation_is_queued,
     claim_outbox_returns_sign_in_without_link_when_member_was_reminded,
+    schema_version_is_the_expected_one_when_opened,
     claim_outbox_claims_each_message_once_while_its_instance_renews,
     claim_outbox_claims_again_with_attempts_counted_when_its_instance_was_presumed_dead,
     renew_instance_presumes_no_one_dead_when_the_judge_was_not_alive_for_a_whole_window,

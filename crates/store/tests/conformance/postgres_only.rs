@@ -8,9 +8,9 @@ use std::time::Duration;
 use sqlx_core::connection::Connection;
 use sqlx_core::query::query;
 use sqlx_postgres::PgConnection;
+use usher_core::InstanceId;
 use usher_core::Role;
 use usher_core::Store;
-use usher_core::InstanceId;
 use usher_core::store::InviteRecord;
 use usher_store::{OpenError, PgStore};
 
