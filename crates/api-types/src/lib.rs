@@ -109,6 +109,9 @@ pub struct EmailDelivery {
     pub attempts: u32,
     /// The last transport error, if any.
     pub last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339), while a failed attempt waits for its retry.
+    #[serde(default)]
+    pub next_attempt_at: Option<String>,
 }
 
 /// The essentials of an existing member.

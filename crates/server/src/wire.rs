@@ -37,6 +37,7 @@ pub fn delivery(delivery: &Delivery) -> api::EmailDelivery {
         status: delivery.status.as_str().to_owned(),
         attempts: delivery.attempts,
         last_error: delivery.last_error.clone(),
+        next_attempt_at: delivery.next_attempt_at.map(|at| at.to_rfc3339()),
     }
 }
 

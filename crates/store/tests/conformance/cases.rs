@@ -620,7 +620,13 @@ pub async fn mark_sent_shows_sent_and_stops_claims_when_transport_accepted(store
     let delivery = delivery(store, &token).await;
     assert_eq!(
         delivery,
-        Delivery { status: DeliveryStatus::Sent, attempts: 1, last_error: None, sent_at: Some(sent_at) }
+        Delivery {
+            status: DeliveryStatus::Sent,
+            attempts: 1,
+            last_error: None,
+            sent_at: Some(sent_at),
+            next_attempt_at: None
+        }
     );
     let later = claim(store, T0.plus(TTL), 10).await;
     assert!(later.is_empty(), "{later:?}");
@@ -637,17 +643,20 @@ pub async fn mark_failed_queues_for_later_when_retry_is_given(store: &dyn Store)
 
     store.mark_failed(&me, &claimed[0].id, "451 try again later", Some(retry_at)).await.expect("mark failed");
 
+    let waiting = delivery(store, &token).await;
     let early = claim(store, retry_at.minus(Duration::from_millis(1)), 10).await;
     let due = claim(store, retry_at, 10).await;
     assert!(early.is_empty(), "{early:?}");
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].id.clone(), due[0].attempts), (claimed[0].id.clone(), 1));
     assert!(due[0].invitation.is_some(), "the link is kept for the retry");
-    let delivery = delivery(store, &token).await;
     assert_eq!(
-        (delivery.status, delivery.last_error.as_deref()),
-        (DeliveryStatus::Queued, Some("451 try again later"))
+        (waiting.status, waiting.last_error.as_deref(), waiting.next_attempt_at),
+        (DeliveryStatus::Queued, Some("451 try again later"), Some(retry_at)),
+        "the backoff shows"
     );
+    let trying = delivery(store, &token).await;
+    assert_eq!((trying.status, trying.attempts, trying.next_attempt_at), (DeliveryStatus::Queued, 2, None));
 }
 
 pub async fn mark_failed_shows_failed_delivery_when_given_up(store: &dyn Store) {
@@ -667,7 +676,8 @@ pub async fn mark_failed_shows_failed_delivery_when_given_up(store: &dyn Store) 
             status: DeliveryStatus::Failed,
             attempts: 1,
             last_error: Some("550 no such user".into()),
-            sent_at: None
+            sent_at: None,
+            next_attempt_at: None
         }
     );
     let later = claim(store, T0.plus(TTL), 10).await;
