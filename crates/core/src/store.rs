@@ -26,6 +26,14 @@ pub enum StoreError {
     /// The database failed.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached right now (stopped, restarting, unreachable, out of
+    /// connections, or locked for longer than the wait allows): the same request may succeed
+    /// in a moment. Nothing was written.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database has no space left to write (a full disk). Nothing was written.
+    #[error("the database has no space left")]
+    StorageFull(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A new app and its first API key, created together.

@@ -56,6 +56,11 @@ const MAX_CONNECTIONS: u32 = 10;
 /// in seconds rather than after the operating system's TCP time-out.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an operation waits for a connection (including opening one when the server was
+/// away) before it fails as unavailable: during an outage a request is answered 503 within
+/// this, instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A [`Store`] in a PostgreSQL database.
 pub struct PgStore {
     /// `host:port/database`, for messages; never the user or password.
@@ -93,7 +98,7 @@ impl PgStore {
 
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(failed)?;
