@@ -295,10 +295,14 @@ impl DeliveryWorker {
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut attempts = JoinSet::new();
         for msg in claimed {
-            let Ok(slot) = slots.clone().acquire_owned().await else { break };
             let (transport, renderer, clock) = (self.transport.clone(), self.renderer.clone(), self.clock.clone());
-            let presence = self.presence.clone();
+            let (presence, slots) = (self.presence.clone(), slots.clone());
             attempts.spawn(async move {
+                // Waiting for a slot inside the task lets finished sends be recorded while
+                // the rest of the claim still waits for its turn.
+                let Ok(slot) = slots.acquire_owned().await else {
+                    return (msg, Err(TransportError::temporary("the delivery slots were closed")));
+                };
                 let result = tokio::select! {
                     result = attempt(&*transport, &renderer, &msg, clock.now()) => result,
                     // Dropping the send closes its connection before the end of the message,
@@ -312,28 +316,44 @@ impl DeliveryWorker {
                 (msg, result)
             });
         }
-        let mut sent = Vec::with_capacity(count);
+        // Sent messages are recorded as they finish, one commit at a time, each taking all
+        // that finished during the previous one: a kill then sends again only what was inside
+        // an SMTP conversation or finished within the last commit, not the whole claim.
+        let mut sent = Vec::new();
+        let mut recording = JoinSet::new();
         // Every outcome is recorded before a store error is returned: returning at once would
         // drop the JoinSet, aborting sends in flight, and leave messages the transport already
         // took unrecorded, to be sent a second time after the next claim releases them.
         let mut first_error = None;
-        while let Some(joined) = attempts.join_next().await {
-            match joined {
-                Ok((msg, Ok(()))) => sent.push(msg.id),
-                Ok((msg, Err(err))) => {
-                    if let Err(store_err) = self.record_failure(&msg, &err).await {
-                        first_error.get_or_insert(store_err);
-                    }
-                }
-                // The message stays claimed; the next claim releases it and tries it again.
-                Err(err) => tracing::error!(error = %err, "a delivery attempt panicked"),
+        loop {
+            if recording.is_empty() && !sent.is_empty() {
+                let (outbox, ids, now) = (self.outbox.clone(), std::mem::take(&mut sent), self.clock.now());
+                recording.spawn(async move {
+                    let recorded = outbox.mark_sent(&ids, now).await;
+                    (ids, recorded)
+                });
             }
-        }
-        if !sent.is_empty()
-            && let Err(err) = self.outbox.mark_sent(&sent, self.clock.now()).await
-        {
-            self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(sent);
-            return Err(err);
+            tokio::select! {
+                Some(joined) = attempts.join_next(), if !attempts.is_empty() => match joined {
+                    Ok((msg, Ok(()))) => sent.push(msg.id),
+                    Ok((msg, Err(err))) => {
+                        if let Err(store_err) = self.record_failure(&msg, &err).await {
+                            first_error.get_or_insert(store_err);
+                        }
+                    }
+                    // The message stays claimed; the next claim releases it and tries it again.
+                    Err(err) => tracing::error!(error = %err, "a delivery attempt panicked"),
+                },
+                Some(recorded) = recording.join_next(), if !recording.is_empty() => match recorded {
+                    Ok((_, Ok(()))) => {}
+                    Ok((ids, Err(err))) => {
+                        self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
+                        first_error.get_or_insert(err);
+                    }
+                    Err(err) => tracing::error!(error = %err, "recording sent messages panicked"),
+                },
+                else => break,
+            }
         }
         first_error.map_or(Ok(count), Err)
     }
