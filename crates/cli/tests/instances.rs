@@ -41,7 +41,7 @@ struct Cluster {
     ports: Vec<u16>,
     servers: Vec<Child>,
     smtp: SmtpServer,
-    _database: PgDatabase,
+    database: PgDatabase,
 }
 
 impl Cluster {
@@ -62,7 +62,7 @@ impl Cluster {
         for &port in &ports {
             wait_healthy(port).await;
         }
-        Some(Self { app_id, api_key, ports, servers, smtp, _database: database })
+        Some(Self { app_id, api_key, ports, servers, smtp, database })
     }
 
     /// Invites `user{n}@example.com` for every `n` below [`INVITES`], request `n` going to
@@ -274,7 +274,7 @@ async fn three_instances_deliver_every_email_within_30_s_of_a_kill_through_repea
         assert_eq!(per_address.len(), per_cycle, "cycle {cycle}: every email within {bound:?} of the kill");
         assert!(duplicates <= 2 * 16, "cycle {cycle}: {duplicates} duplicates");
         let port = free_port();
-        cluster.servers[victim] = serve(cluster._database.url(), port, &cluster.smtp.url(), None);
+        cluster.servers[victim] = serve(cluster.database.url(), port, &cluster.smtp.url(), None);
         wait_healthy(port).await;
         cluster.ports[victim] = port;
     }
