@@ -110,7 +110,7 @@ def main():
     seeding.wait()
 
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE outbox_messages SET status = 'queued', next_attempt_at = 0, lease_until = NULL WHERE status IN ('queued', 'sending')")
+        conn.execute("UPDATE outbox_messages SET status = 'queued', next_attempt_at = 0, lease_until = NULL, claimed_by = NULL WHERE status IN ('queued', 'sending')")
 
     smtp_port = free_port()
     sink = start_sink(args.sink, smtp_port, workdir)

@@ -4,6 +4,11 @@ Listens on 127.0.0.1:PORT and writes every message it accepts to DIR as one .eml
 (written aside, then renamed, so a reader never sees half a message). Recipients whose
 address starts with REJECT_PREFIX are refused with 550, so tests can watch a permanent
 failure. Prints "ready" once it accepts connections and runs until SIGTERM or SIGINT.
+
+Faults, for the tests that need them: --data-delay SECONDS waits that long after the end of
+each message before accepting it (a slow server); --drop-first N closes the connection instead
+of answering the end of the first N messages, writing nothing (a connection lost in the middle
+of DATA: the client never hears whether the message was taken).
 """
 
 import argparse
@@ -16,9 +21,11 @@ from aiosmtpd.controller import Controller
 
 
 class FileSink:
-    def __init__(self, directory, reject_prefix):
+    def __init__(self, directory, reject_prefix, data_delay=0.0, drop_first=0):
         self.directory = directory
         self.reject_prefix = reject_prefix
+        self.data_delay = data_delay
+        self.drops_left = drop_first
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.reject_prefix and address.lower().startswith(self.reject_prefix):
@@ -27,6 +34,12 @@ class FileSink:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.drops_left > 0:
+            self.drops_left -= 1
+            server.transport.close()
+            return "421 4.4.2 connection dropped"
+        if self.data_delay > 0:
+            await asyncio.sleep(self.data_delay)
         name = uuid.uuid4().hex
         partial = os.path.join(self.directory, "." + name + ".partial")
         with open(partial, "wb") as f:
@@ -40,10 +53,13 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--reject-prefix", default="bounce")
+    parser.add_argument("--data-delay", type=float, default=0.0)
+    parser.add_argument("--drop-first", type=int, default=0)
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
 
-    controller = Controller(FileSink(args.dir, args.reject_prefix), hostname="127.0.0.1", port=args.port)
+    sink = FileSink(args.dir, args.reject_prefix, args.data_delay, args.drop_first)
+    controller = Controller(sink, hostname="127.0.0.1", port=args.port)
     controller.start()
     print("ready", flush=True)
 

@@ -169,6 +169,10 @@ pub struct EmailDelivery {
     pub attempts: u32,
     /// The last transport error, if any.
     pub last_error: Option<String>,
+    /// When the next attempt is due, while a failed attempt waits for its retry.
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub next_attempt_at: Option<OffsetDateTime>,
 }
 
 /// The essentials of an existing member.
@@ -401,6 +405,27 @@ pub mod rfc3339 {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(deserializer)?;
         OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional time (`null` when absent).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use time::OffsetDateTime;
+
+        /// Serde's `serialize_with`.
+        pub fn serialize<S: Serializer>(time: &Option<OffsetDateTime>, serializer: S) -> Result<S::Ok, S::Error> {
+            match time {
+                Some(time) => super::serialize(time, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        /// Serde's `deserialize_with`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<OffsetDateTime>, D::Error> {
+            Option::<String>::deserialize(deserializer)?
+                .map(|text| OffsetDateTime::parse(&text, &super::Rfc3339).map_err(serde::de::Error::custom))
+                .transpose()
+        }
     }
 }
 

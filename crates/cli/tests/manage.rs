@@ -199,3 +199,24 @@ async fn a_server_that_does_not_answer_is_named_with_how_to_start_one() {
     assert!(message.contains(&format!("no Usher server answered at {url}")), "{message}");
     assert!(message.contains("usher serve") && message.contains("SERVER_UNREACHABLE"), "{message}");
 }
+
+#[tokio::test]
+async fn show_tells_the_email_state_with_its_last_error_and_next_attempt() {
+    let port = usher_testkit::free_port();
+    let app =
+        TestApp::spawn_with(|s| s.mail_url = format!("smtp://127.0.0.1:{port}?tls=none").parse().expect("url")).await;
+    let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let id = invited.invitation().expect("invitation").id.clone();
+    let deadline = std::time::Instant::now() + usher_testkit::PATIENCE;
+    while app.client().invitations().get(&id).await.expect("get").delivery.attempts == 0 {
+        assert!(std::time::Instant::now() < deadline, "no delivery attempt");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let output = usher(&app, &["invitations", "show", &id]).await;
+
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(text.contains("Email: queued, 1 delivery attempt(s)."), "{text}");
+    assert!(text.contains("Last delivery error:") && text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("Next attempt: "), "{text}");
+}

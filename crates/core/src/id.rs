@@ -101,6 +101,10 @@ id_type!(
     /// Identifies an outbox message; also the local part of its `Message-ID` header.
     MessageId
 );
+id_type!(
+    /// Identifies one running server process: the owner of the emails it has claimed.
+    InstanceId
+);
 
 #[cfg(test)]
 mod tests {

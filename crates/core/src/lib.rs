@@ -25,6 +25,6 @@ pub mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, ceil_secs};
 pub use email::EmailAddress;
-pub use id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
+pub use id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId};
 pub use role::Role;
 pub use store::{Store, StoreError};

@@ -237,12 +237,14 @@ pub struct Delivery {
     pub last_error: Option<String>,
     /// When the transport accepted it.
     pub sent_at: Option<Timestamp>,
+    /// When the next attempt is due, while a failed attempt waits for its retry (backoff).
+    pub next_attempt_at: Option<Timestamp>,
 }
 
 impl Delivery {
     /// A message just written to the outbox.
     pub const fn queued() -> Self {
-        Self { status: DeliveryStatus::Queued, attempts: 0, last_error: None, sent_at: None }
+        Self { status: DeliveryStatus::Queued, attempts: 0, last_error: None, sent_at: None, next_attempt_at: None }
     }
 }
 

@@ -121,13 +121,13 @@ mod tests {
 
     use super::*;
     use crate::clock::{ManualClock, Timestamp};
-    use crate::id::{ApiKeyId, InvitationId, MessageId, UserId};
+    use crate::id::{ApiKeyId, InstanceId, InvitationId, MessageId, UserId};
     use crate::model::{Actor, ApiKeyRecord, AppSettings, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
     use crate::password::PasswordHash;
     use crate::secret::TokenHash;
     use crate::store::{
         AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-        SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+        Renewal, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
     };
 
     /// A store whose reset requests never finish, as if the database were slow for members.
@@ -301,10 +301,31 @@ mod tests {
             unreachable!("not used by these tests: accept_invitation")
         }
 
+        async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+            unreachable!("not used by these tests: schema_version")
+        }
+
+        async fn register_instance(&self, _id: &InstanceId, _now: Timestamp) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: register_instance")
+        }
+
+        async fn renew_instance(
+            &self,
+            _id: &InstanceId,
+            _now: Timestamp,
+            _dead_after: Duration,
+        ) -> Result<Renewal, StoreError> {
+            unreachable!("not used by these tests: renew_instance")
+        }
+
+        async fn deregister_instance(&self, _id: &InstanceId) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: deregister_instance")
+        }
+
         async fn claim_outbox(
             &self,
+            _by: &InstanceId,
             _now: Timestamp,
-            _lease: Duration,
             _limit: u32,
         ) -> Result<Vec<OutboxMessage>, StoreError> {
             unreachable!("not used by these tests: claim_outbox")
@@ -316,6 +337,7 @@ mod tests {
 
         async fn mark_failed(
             &self,
+            _by: &InstanceId,
             _id: &MessageId,
             _error: &str,
             _retry_at: Option<Timestamp>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
-use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
+use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId};
 use crate::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, Invitation, InvitationStatus, Inviter, OutboxMessage,
     TokenLookup, User,
@@ -26,6 +26,14 @@ pub enum StoreError {
     /// The database failed.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached right now (stopped, restarting, unreachable, out of
+    /// connections, or locked for longer than the wait allows): the same request may succeed
+    /// in a moment. Nothing was written.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database has no space left to write (a full disk). Nothing was written.
+    #[error("the database has no space left")]
+    StorageFull(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A new app and its first API key, created together.
@@ -319,6 +327,26 @@ pub enum AcceptRecord {
     Refused(crate::model::LinkState),
 }
 
+/// What [`Store::renew_instance`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    /// False when the instance was not registered (any more): other instances presumed it dead
+    /// and released its claims. It must register again before it claims anything.
+    pub is_registered: bool,
+    /// Messages released because the instances that had claimed them were presumed dead; they
+    /// are queued again (or cancelled, when a newer message replaced them).
+    pub released: u64,
+}
+
+/// How far the database's schema is migrated, beside what this build expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersion {
+    /// The newest migration applied to the database.
+    pub applied: u32,
+    /// The newest migration this build knows.
+    pub expected: u32,
+}
+
 /// Persistence for the service.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -332,6 +360,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// True when at least one app exists.
     async fn has_apps(&self) -> Result<bool, StoreError>;
+
+    /// The database's schema version, read from the database (so it also shows the database
+    /// answers), beside the one this build expects.
+    async fn schema_version(&self) -> Result<SchemaVersion, StoreError>;
 
     /// The app with this id.
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError>;
@@ -471,17 +503,54 @@ pub trait Store: Send + Sync + 'static {
     /// so a token can be used once.
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError>;
 
-    /// Leases up to `limit` messages that are due (queued and due, or whose earlier lease ran
-    /// out) until `now + lease`, counting one more attempt for each.
-    async fn claim_outbox(&self, now: Timestamp, lease: Duration, limit: u32)
+    /// Records that the server instance `id` runs, as of `now`: its claims stay its own while
+    /// it renews ([`Store::renew_instance`]). Registering an id again (after it was presumed
+    /// dead) starts it afresh.
+    ///
+    /// SQLite also finds out at once which of the other registered instances are gone (each
+    /// holds an operating-system lock on a file beside the database for as long as its
+    /// process lives) and releases their claims here, so a restart resends at once what the
+    /// dead process was sending. On PostgreSQL, instances run on other machines; there a dead
+    /// instance is found by [`Store::renew_instance`] when its heartbeat stops.
+    async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Renews the heartbeat of instance `id` at `now`. An instance that has renewed without a
+    /// gap longer than half of `dead_after` for at least `dead_after` (so the database was
+    /// reachable all that time) also presumes dead every instance whose heartbeat is older than
+    /// `dead_after`: it forgets them and releases their claims.
+    async fn renew_instance(
+        &self,
+        id: &InstanceId,
+        now: Timestamp,
+        dead_after: Duration,
+    ) -> Result<Renewal, StoreError>;
+
+    /// Forgets instance `id` (at a clean shutdown) and releases whatever it still had claimed.
+    async fn deregister_instance(&self, id: &InstanceId) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` messages that are due at `now` for the registered instance `by`,
+    /// counting one more attempt for each. A claim lasts until the message is recorded sent or
+    /// failed, or until `by` is deregistered or presumed dead; `NotFound` when `by` is not
+    /// registered. An instance claims again only after recording the outcome of everything it
+    /// claimed before, so whatever `by` still holds is released first (its outcome was never
+    /// recorded: the database failed meanwhile) and may be claimed again at once.
+    async fn claim_outbox(&self, by: &InstanceId, now: Timestamp, limit: u32)
     -> Result<Vec<OutboxMessage>, StoreError>;
 
     /// Records that the transport accepted these messages (one transaction for all, so a
     /// fast worker does not pay a commit per email); their link secrets are erased.
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError>;
 
-    /// Records a failed attempt: retried at `retry_at`, or failed for good (secret erased) when `None`.
-    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+    /// Records a failed attempt: retried at `retry_at`, or failed for good (secret erased) when
+    /// `None`. Does nothing when `by` no longer holds the claim (it was presumed dead and the
+    /// message went to another instance).
+    async fn mark_failed(
+        &self,
+        by: &InstanceId,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
 
     /// The server-wide secret named `name`, stored as `candidate` if none exists yet. Every
     /// instance sharing the database gets the same value.

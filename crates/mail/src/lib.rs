@@ -3,6 +3,7 @@
 //! [`Transport`], retrying with backoff when the transport fails.
 
 mod backoff;
+mod presence;
 mod render;
 mod smtp;
 mod transport;
@@ -14,4 +15,4 @@ pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email}
 pub use smtp::SmtpTransport;
 pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError, transport};
 pub use url::{InvalidMailUrl, MailUrl, SmtpSecurity, SmtpUrl};
-pub use worker::{DeliveryWorker, WorkerConfig};
+pub use worker::{DeliveryWorker, WorkerConfig, WorkerStatus};

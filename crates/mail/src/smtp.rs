@@ -23,8 +23,11 @@ use crate::url::{SmtpSecurity, SmtpUrl};
 /// Longest wait for the server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for one whole delivery (connecting, greeting, TLS, AUTH, the transaction), so
-/// a server that stops answering cannot hold a worker slot forever.
-const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// a server that stops answering cannot hold a worker slot forever. Generous, because giving
+/// up on a server that is merely slow to accept the end of DATA (RFC 5321 asks clients to wait
+/// 10 minutes for that answer) risks a second copy when the message is retried; the instance's
+/// claim lasts however long this is.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Sends mail to one SMTP server over a pool of kept-alive connections.
 pub struct SmtpTransport {

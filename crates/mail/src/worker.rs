@@ -1,17 +1,22 @@
 //! The delivery worker: claims due outbox messages, sends them concurrently, and records the
-//! results. Every server instance runs one; leases keep two instances from sending one message.
+//! results. Every server instance runs one. A claim belongs to the instance that made it for as
+//! long as that instance keeps renewing its registration (`presence`), so two live instances
+//! never send one message, and a dead one's claims go to another within a lease.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use usher_core::model::{MailKind, OutboxMessage};
-use usher_core::{Clock, MessageId, Store, StoreError, Timestamp};
+use usher_core::store::Renewal;
+use usher_core::{Clock, InstanceId, MessageId, Store, StoreError, Timestamp};
 
 use crate::backoff::RetryPolicy;
+use crate::presence::Presence;
 use crate::render::{MailerConfig, Renderer};
 use crate::transport::{Transport, TransportError};
 
@@ -20,17 +25,18 @@ use crate::transport::{Transport, TransportError};
 pub struct WorkerConfig {
     /// Messages sent at once.
     pub concurrency: usize,
-    /// How long a claimed message is reserved for this worker; if the process dies, another
-    /// (or the restarted one) sends it after this.
+    /// How long this instance may go without renewing its registration (renewed every fifth
+    /// of this, at most every 5 s) before other instances presume it dead and send what it had
+    /// claimed. A live instance keeps its claims however long a send takes.
     pub lease: Duration,
     /// How failures are retried.
     pub retry: RetryPolicy,
 }
 
 impl Default for WorkerConfig {
-    /// 16 at once, 5 minute leases, the default retry policy.
+    /// 16 at once, a 15 s lease, the default retry policy.
     fn default() -> Self {
-        Self { concurrency: 16, lease: Duration::from_secs(5 * 60), retry: RetryPolicy::default() }
+        Self { concurrency: 16, lease: Duration::from_secs(15), retry: RetryPolicy::default() }
     }
 }
 
@@ -46,27 +52,75 @@ const BLOCKING_THREADS: usize = 4;
 #[cfg(target_os = "linux")]
 const BACKGROUND_NICENESS: i32 = 10;
 
-/// The three [`Store`] calls the worker makes. A seam of its own so the worker's tests can
-/// make these calls fail without implementing (and tracking every change to) the whole store.
+/// The [`Store`] calls the worker makes. A seam of its own so the worker's tests can make
+/// these calls fail without implementing (and tracking every change to) the whole store.
 #[async_trait::async_trait]
-trait Outbox: Send + Sync {
-    async fn claim(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+pub(crate) trait Outbox: Send + Sync {
+    async fn register(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError>;
+    async fn renew(&self, id: &InstanceId, now: Timestamp, dead_after: Duration) -> Result<Renewal, StoreError>;
+    async fn deregister(&self, id: &InstanceId) -> Result<(), StoreError>;
+    async fn claim(&self, by: &InstanceId, now: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError>;
-    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+    async fn mark_failed(
+        &self,
+        by: &InstanceId,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait::async_trait]
 impl Outbox for Arc<dyn Store> {
-    async fn claim(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
-        self.claim_outbox(now, lease, limit).await
+    async fn register(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
+        self.register_instance(id, now).await
+    }
+
+    async fn renew(&self, id: &InstanceId, now: Timestamp, dead_after: Duration) -> Result<Renewal, StoreError> {
+        self.renew_instance(id, now, dead_after).await
+    }
+
+    async fn deregister(&self, id: &InstanceId) -> Result<(), StoreError> {
+        self.deregister_instance(id).await
+    }
+
+    async fn claim(&self, by: &InstanceId, now: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.claim_outbox(by, now, limit).await
     }
 
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
         Store::mark_sent(&**self, ids, now).await
     }
 
-    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
-        Store::mark_failed(&**self, id, error, retry_at).await
+    async fn mark_failed(
+        &self,
+        by: &InstanceId,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        Store::mark_failed(&**self, by, id, error, retry_at).await
+    }
+}
+
+/// What a readiness check sees of a [`DeliveryWorker`]; cheap to clone.
+#[derive(Clone)]
+pub struct WorkerStatus(Arc<Presence>);
+
+impl WorkerStatus {
+    /// `None` while the worker runs and its instance's registration is fresh enough to claim
+    /// email; otherwise why not, for people.
+    pub fn problem(&self) -> Option<String> {
+        self.0.problem()
+    }
+}
+
+/// Clears the running flag however the delivery loop ends (also by a panic).
+struct Running<'a>(&'a Presence);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.is_running.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -78,6 +132,10 @@ pub struct DeliveryWorker {
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     config: WorkerConfig,
+    presence: Arc<Presence>,
+    /// Messages the transport accepted whose `sent` could not be recorded yet (the store
+    /// failed); recorded before the next claim, which would otherwise send them again.
+    unrecorded: std::sync::Mutex<Vec<MessageId>>,
 }
 
 impl DeliveryWorker {
@@ -103,19 +161,58 @@ impl DeliveryWorker {
         config: WorkerConfig,
     ) -> Result<Self, minijinja::Error> {
         let renderer = Arc::new(Renderer::new(mailer)?);
-        Ok(Self { outbox, transport, renderer, clock, wake, config })
+        let presence = Arc::new(Presence::new(config.lease, clock.clone()));
+        Ok(Self { outbox, transport, renderer, clock, wake, config, presence, unrecorded: Default::default() })
     }
 
-    /// Runs until `shutdown` completes.
+    /// A handle that tells whether this worker runs, for readiness checks.
+    pub fn status(&self) -> WorkerStatus {
+        WorkerStatus(self.presence.clone())
+    }
+
+    /// This instance's id in the store's registry.
+    pub fn instance(&self) -> &InstanceId {
+        &self.presence.instance
+    }
+
+    /// Runs until `shutdown` completes, renewing this instance's registration on the current
+    /// runtime.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        self.run_with(&Handle::current(), shutdown).await;
+    }
+
+    /// Registers this instance, then delivers until `shutdown` completes while a task on
+    /// `heartbeats` renews the registration; deregisters at the end, which hands whatever is
+    /// still claimed to the other instances at once.
+    async fn run_with(self, heartbeats: &Handle, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        self.presence.is_running.store(true, std::sync::atomic::Ordering::Release);
+        let _running = Running(&self.presence);
+        // Registered before the first claim (on SQLite this also releases at once what a dead
+        // process had claimed).
+        while let Err(err) = self.presence.beat(&*self.outbox, &self.wake).await {
+            tracing::warn!(error = ?err, "cannot register this instance for delivery; retrying");
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(self.presence.interval()) => {}
+            }
+        }
+        let (stop, stopped) = oneshot::channel::<()>();
+        let keeper = heartbeats.spawn(self.presence.clone().keep(self.outbox.clone(), self.wake.clone(), stopped));
         loop {
-            let backlog = match self.deliver_due().await {
-                Ok(n) => n == BATCH as usize,
-                Err(err) => {
-                    tracing::warn!(error = ?err, "outbox store failed; retrying");
-                    false
+            let backlog = if self.presence.may_claim() {
+                match self.deliver_due().await {
+                    Ok(n) => n == BATCH as usize,
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "outbox store failed; retrying");
+                        false
+                    }
                 }
+            } else {
+                // Another instance may presume this one dead soon: claim nothing until the
+                // heartbeat gets through again.
+                false
             };
             let more_due = async {
                 if backlog {
@@ -128,6 +225,7 @@ impl DeliveryWorker {
                         // batches instead of one message at a time.
                         tokio::time::sleep(GATHER).await;
                     }
+                    () = self.presence.renewed.notified() => {}
                     () = tokio::time::sleep(POLL) => {}
                 }
             };
@@ -135,9 +233,13 @@ impl DeliveryWorker {
             // is left stays queued for the next start.
             tokio::select! {
                 biased;
-                () = &mut shutdown => return,
+                () = &mut shutdown => break,
                 () = more_due => {}
             }
+        }
+        drop(stop);
+        if keeper.await.is_err() {
+            tracing::error!("the heartbeat task stopped abnormally");
         }
     }
 
@@ -145,7 +247,14 @@ impl DeliveryWorker {
     /// to the rest of the process: under a burst of requests, answering them comes first and
     /// the queued email follows as soon as there is CPU to spare (the outbox holds it safely
     /// meanwhile). When nothing else runs, the worker gets the whole machine.
+    ///
+    /// The heartbeat runs on the caller's runtime when there is one, at the normal priority:
+    /// under a burst that starves the delivery threads, the instance must still not be
+    /// presumed dead.
     pub fn spawn(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+        let caller = Handle::try_current().ok();
+        // Running from now: what a readiness check sees next is registration, not a start-up race.
+        self.presence.is_running.store(true, std::sync::atomic::Ordering::Release);
         std::thread::Builder::new().name("usher-mail".into()).spawn(move || {
             // On Linux a thread's nice value is its own, and threads inherit it from the thread
             // that starts them: the runtime's workers and blocking threads start below.
@@ -165,44 +274,86 @@ impl DeliveryWorker {
                 Ok(runtime) => runtime,
                 Err(err) => return tracing::error!(error = %err, "cannot start the delivery worker's runtime"),
             };
-            runtime.block_on(self.run(shutdown));
+            let heartbeats = caller.unwrap_or_else(|| runtime.handle().clone());
+            runtime.block_on(self.run_with(&heartbeats, shutdown));
         })
     }
 
     /// One pass: claims the due messages and tries each once. Returns how many were claimed.
+    /// The instance must be registered (as [`DeliveryWorker::run`] does first).
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
-        let claimed = self.outbox.claim(self.clock.now(), self.config.lease, BATCH).await?;
+        let unrecorded =
+            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if !unrecorded.is_empty()
+            && let Err(err) = self.outbox.mark_sent(&unrecorded, self.clock.now()).await
+        {
+            self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(unrecorded);
+            return Err(err);
+        }
+        let claimed = self.outbox.claim(&self.presence.instance, self.clock.now(), BATCH).await?;
         let count = claimed.len();
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut attempts = JoinSet::new();
         for msg in claimed {
-            let Ok(slot) = slots.clone().acquire_owned().await else { break };
             let (transport, renderer, clock) = (self.transport.clone(), self.renderer.clone(), self.clock.clone());
+            let (presence, slots) = (self.presence.clone(), slots.clone());
             attempts.spawn(async move {
-                let result = attempt(&*transport, &renderer, &msg, clock.now()).await;
+                // Waiting for a slot inside the task lets finished sends be recorded while
+                // the rest of the claim still waits for its turn.
+                let Ok(slot) = slots.acquire_owned().await else {
+                    return (msg, Err(TransportError::temporary("the delivery slots were closed")));
+                };
+                let result = tokio::select! {
+                    result = attempt(&*transport, &renderer, &msg, clock.now()) => result,
+                    // Dropping the send closes its connection before the end of the message,
+                    // so the server discards it: the instance that takes the claim over sends
+                    // it alone.
+                    () = presence.lapsed() => Err(TransportError::temporary(
+                        "abandoned: this instance could not renew its registration in the database",
+                    )),
+                };
                 drop(slot);
                 (msg, result)
             });
         }
-        let mut sent = Vec::with_capacity(count);
+        // Sent messages are recorded as they finish, one commit at a time, each taking all
+        // that finished during the previous one: a kill then sends again only what was inside
+        // an SMTP conversation or finished within the last commit, not the whole claim.
+        let mut sent = Vec::new();
+        let mut recording = JoinSet::new();
         // Every outcome is recorded before a store error is returned: returning at once would
         // drop the JoinSet, aborting sends in flight, and leave messages the transport already
-        // took unrecorded, to be sent a second time when their lease runs out.
+        // took unrecorded, to be sent a second time after the next claim releases them.
         let mut first_error = None;
-        while let Some(joined) = attempts.join_next().await {
-            match joined {
-                Ok((msg, Ok(()))) => sent.push(msg.id),
-                Ok((msg, Err(err))) => {
-                    if let Err(store_err) = self.record_failure(&msg, &err).await {
-                        first_error.get_or_insert(store_err);
-                    }
-                }
-                // The message stays leased; when the lease runs out it is tried again.
-                Err(err) => tracing::error!(error = %err, "a delivery attempt panicked"),
+        loop {
+            if recording.is_empty() && !sent.is_empty() {
+                let (outbox, ids, now) = (self.outbox.clone(), std::mem::take(&mut sent), self.clock.now());
+                recording.spawn(async move {
+                    let recorded = outbox.mark_sent(&ids, now).await;
+                    (ids, recorded)
+                });
             }
-        }
-        if !sent.is_empty() {
-            self.outbox.mark_sent(&sent, self.clock.now()).await?;
+            tokio::select! {
+                Some(joined) = attempts.join_next(), if !attempts.is_empty() => match joined {
+                    Ok((msg, Ok(()))) => sent.push(msg.id),
+                    Ok((msg, Err(err))) => {
+                        if let Err(store_err) = self.record_failure(&msg, &err).await {
+                            first_error.get_or_insert(store_err);
+                        }
+                    }
+                    // The message stays claimed; the next claim releases it and tries it again.
+                    Err(err) => tracing::error!(error = %err, "a delivery attempt panicked"),
+                },
+                Some(recorded) = recording.join_next(), if !recording.is_empty() => match recorded {
+                    Ok((_, Ok(()))) => {}
+                    Ok((ids, Err(err))) => {
+                        self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
+                        first_error.get_or_insert(err);
+                    }
+                    Err(err) => tracing::error!(error = %err, "recording sent messages panicked"),
+                },
+                else => break,
+            }
         }
         first_error.map_or(Ok(count), Err)
     }
@@ -214,7 +365,7 @@ impl DeliveryWorker {
             .then(|| self.config.retry.retry_at(msg.created_at, msg.attempts + 1, now, jitter()))
             .flatten();
         tracing::warn!(message.id = %msg.id, to = %msg.to.masked(), error = %err, will_retry = retry_at.is_some(), "email not sent");
-        self.outbox.mark_failed(&msg.id, &err.message, retry_at).await
+        self.outbox.mark_failed(&self.presence.instance, &msg.id, &err.message, retry_at).await
     }
 }
 
@@ -284,15 +435,33 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Outbox for MarkFailedBreaks {
-        async fn claim(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
-            self.0.claim(now, lease, limit).await
+        async fn register(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
+            self.0.register(id, now).await
+        }
+
+        async fn renew(&self, id: &InstanceId, now: Timestamp, dead_after: Duration) -> Result<Renewal, StoreError> {
+            self.0.renew(id, now, dead_after).await
+        }
+
+        async fn deregister(&self, id: &InstanceId) -> Result<(), StoreError> {
+            self.0.deregister(id).await
+        }
+
+        async fn claim(&self, by: &InstanceId, now: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+            self.0.claim(by, now, limit).await
         }
 
         async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
             Outbox::mark_sent(&self.0, ids, now).await
         }
 
-        async fn mark_failed(&self, _: &MessageId, _: &str, _: Option<Timestamp>) -> Result<(), StoreError> {
+        async fn mark_failed(
+            &self,
+            _: &InstanceId,
+            _: &MessageId,
+            _: &str,
+            _: Option<Timestamp>,
+        ) -> Result<(), StoreError> {
             Err(StoreError::Backend("database is locked".into()))
         }
     }
@@ -300,6 +469,8 @@ mod tests {
     struct Fixture {
         worker: DeliveryWorker,
         store: Arc<dyn Store>,
+        /// A second instance, registered, that looks at the outbox as another server would.
+        other: InstanceId,
         clock: Arc<ManualClock>,
         transport: Arc<ScriptedTransport>,
         token: InvitationToken,
@@ -359,7 +530,10 @@ mod tests {
             WorkerConfig::default(),
         )
         .expect("worker");
-        Fixture { worker, store, clock, transport, token: first, _dir: dir }
+        worker.presence.beat(&*worker.outbox, &worker.wake).await.expect("the worker registers");
+        let other = InstanceId::generate();
+        store.register_instance(&other, clock.now()).await.expect("the other instance registers");
+        Fixture { worker, store, other, clock, transport, token: first, _dir: dir }
     }
 
     #[tokio::test]
@@ -371,10 +545,7 @@ mod tests {
         assert_eq!(delivered, 1);
         assert_eq!(*f.transport.sent.lock().expect("lock"), ["ada@example.com"]);
         f.clock.advance(Duration::from_secs(3600));
-        assert!(
-            f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim").is_empty(),
-            "nothing left"
-        );
+        assert!(f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim").is_empty(), "nothing left");
     }
 
     #[tokio::test]
@@ -386,7 +557,7 @@ mod tests {
         f.worker.run(std::future::ready(())).await;
 
         assert_eq!(f.transport.sent.lock().expect("lock").len(), BATCH as usize, "one pass, not the whole backlog");
-        let left = f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim");
+        let left = f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim");
         assert_eq!(left.len(), 1, "the rest stays queued for the next start");
     }
 
@@ -398,7 +569,7 @@ mod tests {
 
         assert_eq!(f.worker.deliver_due().await.expect("second pass"), 0, "not due again at once");
         f.clock.advance(Duration::from_secs(40));
-        let again = f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim");
+        let again = f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim");
         assert_eq!(again.len(), 1, "due again after the backoff");
         assert_eq!((again[0].attempts, again[0].kind), (1, MailKind::Invitation));
     }
@@ -410,10 +581,7 @@ mod tests {
         f.worker.deliver_due().await.expect("pass");
 
         f.clock.advance(Duration::from_secs(48 * 3600));
-        assert!(
-            f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim").is_empty(),
-            "never retried"
-        );
+        assert!(f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim").is_empty(), "never retried");
         assert_eq!(f.transport.sent.lock().expect("lock").len(), 1);
         let lookup = f.store.invitation_by_token(&f.token.hash()).await.expect("lookup").expect("invitation");
         let delivery = lookup.invitation.delivery;
@@ -434,9 +602,21 @@ mod tests {
 
         assert!(matches!(pass, Err(StoreError::Backend(_))), "{pass:?}");
         assert_eq!(f.transport.sent.lock().expect("lock").len(), 2);
-        f.clock.advance(WorkerConfig::default().lease + Duration::from_secs(1));
-        let again = f.store.claim_outbox(f.clock.now(), WorkerConfig::default().lease, BATCH).await.expect("claim");
-        let recipients: Vec<&str> = again.iter().map(|msg| msg.to.as_str()).collect();
-        assert_eq!(recipients, ["ada@example.com"], "bob's accepted message is not sent twice");
+        let _ = f.worker.deliver_due().await;
+        let sent = f.transport.sent.lock().expect("lock").clone();
+        assert_eq!(sent[2..], ["ada@example.com"], "the unrecorded failure is tried again; bob is not sent twice");
+    }
+
+    #[tokio::test]
+    async fn claims_of_a_live_worker_are_not_taken_over_however_long_its_send_takes() {
+        let f = fixture(|_| Ok(())).await;
+        let claimed = f.store.claim_outbox(f.worker.instance(), f.clock.now(), BATCH).await.expect("claim");
+
+        f.clock.advance(Duration::from_secs(3600));
+        f.worker.presence.beat(&*f.worker.outbox, &f.worker.wake).await.expect("renewal");
+        let meanwhile = f.store.claim_outbox(&f.other, f.clock.now(), BATCH).await.expect("claim");
+
+        assert_eq!(claimed.len(), 1);
+        assert!(meanwhile.is_empty(), "{meanwhile:?}");
     }
 }

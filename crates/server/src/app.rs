@@ -68,8 +68,21 @@ impl App {
                 )
             }
         };
-        let tokens = Arc::new(AccessTokens::new(&jwt_secret, settings.access_token_ttl));
         let wake_worker = Arc::new(Notify::new());
+        let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url);
+        let concurrency = settings.mail_worker.concurrency;
+        let transport = usher_mail::transport(&settings.mail_url, settings.mail_from.domain(), concurrency)
+            .context("cannot set up mail transport")?;
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            transport,
+            mailer,
+            clock.clone(),
+            wake_worker.clone(),
+            settings.mail_worker,
+        )
+        .context("email templates do not compile")?;
+        let tokens = Arc::new(AccessTokens::new(&jwt_secret, settings.access_token_ttl));
         let state = AppState {
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
             invites: Arc::new(InviteService::new(
@@ -97,15 +110,10 @@ impl App {
             sign_in: Arc::new(SignInService::new(store.clone(), clock.clone(), tokens)),
             pages: Arc::new(Pages::new().context("page templates do not compile")?),
             public_url: settings.public_url.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
+            store,
+            clock,
+            delivery: worker.status(),
         };
-        let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url);
-        let concurrency = settings.mail_worker.concurrency;
-        let transport = usher_mail::transport(&settings.mail_url, settings.mail_from.domain(), concurrency)
-            .context("cannot set up mail transport")?;
-        let worker = DeliveryWorker::new(store, transport, mailer, clock, wake_worker, settings.mail_worker)
-            .context("email templates do not compile")?;
         Ok(Self { state, worker, timeouts: settings.connection_timeouts })
     }
 

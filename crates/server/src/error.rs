@@ -177,9 +177,33 @@ impl From<InviteError> for ApiError {
     }
 }
 
+/// What a client is told to wait before trying again when the database is unavailable.
+const DATABASE_RETRY_AFTER_SECS: u32 = 5;
+
 impl ApiError {
+    /// The storage failure behind this error, if it is one.
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            Self::Auth(AuthError::Store(err))
+            | Self::Join(JoinError::Store(err))
+            | Self::Signup(SignupError::Store(err))
+            | Self::Reset(ResetError::Store(err))
+            | Self::ChangePassword(ChangePasswordError::Store(err))
+            | Self::Invite(InviteError::Store(err))
+            | Self::Member(MemberError::Store(err))
+            | Self::SignIn(SignInError::Store(err)) => Some(err),
+            Self::Internal(err) => err.downcast_ref::<StoreError>(),
+            _ => None,
+        }
+    }
+
     /// The HTTP status and stable code of this error.
     pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self.store_error() {
+            Some(StoreError::Unavailable(_)) => return (StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE"),
+            Some(StoreError::StorageFull(_)) => return (StatusCode::INSUFFICIENT_STORAGE, "STORAGE_FULL"),
+            _ => {}
+        }
         match self {
             Self::InvalidBody(_) => (StatusCode::BAD_REQUEST, "INVALID_BODY"),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
@@ -292,6 +316,19 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        if matches!(status, StatusCode::SERVICE_UNAVAILABLE | StatusCode::INSUFFICIENT_STORAGE) {
+            // Nothing was written: the client may send the same request again.
+            tracing::warn!("request refused: {}", error_chain(&self));
+            let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+                format!("the database is unavailable; nothing was written, try again in {DATABASE_RETRY_AFTER_SECS} s")
+            } else {
+                "the database has no space left; nothing was written, try again once space is freed".to_owned()
+            };
+            let body = ErrorBody { message, code: code.into(), detail: None };
+            let mut response = (status, Json(body)).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(DATABASE_RETRY_AFTER_SECS));
+            return response;
+        }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = ?self, "request failed: {}", error_chain(&self));
             let body = ErrorBody { message: "internal error".into(), code: code.into(), detail: None };

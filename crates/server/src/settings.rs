@@ -78,8 +78,10 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_MAIL_GIVE_UP_AFTER", value_name = "SECONDS")]
     pub mail_give_up_after: Option<u64>,
 
-    /// Seconds a claimed email is reserved for one sender; after a crash it is sent again
-    /// once this runs out [default: 300]
+    /// Seconds this instance may go without renewing its heartbeat in the database (renewed
+    /// every fifth of this, at most every 5 s) before other instances presume it dead and send
+    /// the emails it had claimed. A live instance keeps its claims however slow its SMTP
+    /// server; on SQLite a restart takes over a dead process's claims at once [default: 15]
     #[arg(long, env = "USHER_MAIL_LEASE", value_name = "SECONDS")]
     pub mail_lease: Option<u64>,
 

@@ -11,6 +11,7 @@ use usher_core::reset::ResetService;
 use usher_core::sign_in::SignInService;
 use usher_core::signup::SignupService;
 use usher_core::{Clock, Store};
+use usher_mail::WorkerStatus;
 
 use crate::pages::Pages;
 
@@ -39,4 +40,6 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// Base of links and of the origin forms must come from.
     pub public_url: Url,
+    /// Whether the delivery worker runs, for `/readyz`.
+    pub delivery: WorkerStatus,
 }

@@ -51,6 +51,7 @@ pub fn delivery(delivery: &Delivery) -> api::EmailDelivery {
         },
         attempts: delivery.attempts,
         last_error: delivery.last_error.clone(),
+        next_attempt_at: delivery.next_attempt_at.map(Timestamp::to_offset_date_time),
     }
 }
 

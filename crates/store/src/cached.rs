@@ -19,9 +19,12 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
+    VerifyRecord,
 };
-use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Store, StoreError, Timestamp, UserId};
+use usher_core::{
+    ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, Timestamp, UserId,
+};
 
 /// How long a found app or key is served from memory.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -142,6 +145,10 @@ impl Store for CachedStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.inner.has_apps().await
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+        self.inner.schema_version().await
     }
 
     async fn apps(&self) -> Result<Vec<App>, StoreError> {
@@ -272,21 +279,44 @@ impl Store for CachedStore {
         self.inner.accept_invitation(cmd).await
     }
 
+    async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
+        self.inner.register_instance(id, now).await
+    }
+
+    async fn renew_instance(
+        &self,
+        id: &InstanceId,
+        now: Timestamp,
+        dead_after: Duration,
+    ) -> Result<Renewal, StoreError> {
+        self.inner.renew_instance(id, now, dead_after).await
+    }
+
+    async fn deregister_instance(&self, id: &InstanceId) -> Result<(), StoreError> {
+        self.inner.deregister_instance(id).await
+    }
+
     async fn claim_outbox(
         &self,
+        by: &InstanceId,
         now: Timestamp,
-        lease: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        self.inner.claim_outbox(now, lease, limit).await
+        self.inner.claim_outbox(by, now, limit).await
     }
 
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
         self.inner.mark_sent(ids, now).await
     }
 
-    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
-        self.inner.mark_failed(id, error, retry_at).await
+    async fn mark_failed(
+        &self,
+        by: &InstanceId,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.inner.mark_failed(by, id, error, retry_at).await
     }
 
     async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {

@@ -37,6 +37,13 @@ impl SmtpServer {
 
     /// Starts a server on `port`.
     pub async fn start_on(port: u16) -> Option<Self> {
+        Self::start_with(port, &[]).await
+    }
+
+    /// Starts a server on `port` with extra `tests/smtp/server.py` options, e.g. the faults
+    /// `--data-delay SECONDS` (a slow server) or `--drop-first N` (connections lost at the end
+    /// of DATA).
+    pub async fn start_with(port: u16, options: &[&str]) -> Option<Self> {
         let Some(python) = python() else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -51,6 +58,7 @@ impl SmtpServer {
             .arg(script)
             .args(["--port", &port.to_string(), "--dir"])
             .arg(dir.path())
+            .args(options)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

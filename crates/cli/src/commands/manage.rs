@@ -84,6 +84,9 @@ pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
             if let Some(error) = &i.delivery.last_error {
                 println!("Last delivery error: {error}");
             }
+            if let Some(next) = i.delivery.next_attempt_at {
+                println!("Next attempt: {}", base44::rfc3339::format(next));
+            }
         }),
         InvitationsCommand::Resend { id, json } => {
             answer(remote, invitations.resend(id), *json, |r| println!("{}", r.message()))

@@ -18,20 +18,24 @@ pub fn create_app(database: &str) -> (String, String) {
     (field("app_id"), field("api_key"))
 }
 
-/// `usher serve` on `port` with `database` and `mail_url`, leasing each claimed email for
-/// `lease` (the time after which another process sends an email a dead one had claimed).
-pub fn serve(database: &str, port: u16, mail_url: &str, lease: Duration) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_usher"))
+/// `usher serve` on `port` with `database` and `mail_url`, and `USHER_MAIL_LEASE` set to
+/// `lease` when given (how long an instance may miss its heartbeat before the others send what
+/// it had claimed), else its default.
+pub fn serve(database: &str, port: u16, mail_url: &str, lease: Option<Duration>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_usher"));
+    command
         .arg("serve")
         .env("DATABASE_URL", database)
         .env("USHER_LISTEN", format!("127.0.0.1:{port}"))
         .env("USHER_MAIL_URL", mail_url)
-        .env("USHER_MAIL_LEASE", lease.as_secs().to_string())
+        .env_remove("USHER_MAIL_LEASE")
         .env("USHER_CONFIG", "/dev/null")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start usher serve")
+        .stderr(Stdio::null());
+    if let Some(lease) = lease {
+        command.env("USHER_MAIL_LEASE", lease.as_secs().to_string());
+    }
+    command.spawn().expect("start usher serve")
 }
 
 /// Waits until the server on `port` answers `/healthz` with 200.

@@ -13,6 +13,7 @@
 mod apps;
 mod audit;
 mod group;
+mod instances;
 mod invitations;
 mod locks;
 mod management;
@@ -35,10 +36,12 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
+    VerifyRecord,
 };
 use usher_core::{
-    ApiKeyId, AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
+    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
+    Timestamp, UserId,
 };
 
 use crate::OpenError;
@@ -52,6 +55,11 @@ const MAX_CONNECTIONS: u32 = 10;
 /// How long opening the store waits for the server to answer, so a wrong host fails start-up
 /// in seconds rather than after the operating system's TCP time-out.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an operation waits for a connection (including opening one when the server was
+/// away) before it fails as unavailable: during an outage a request is answered 503 within
+/// this, instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`Store`] in a PostgreSQL database.
 pub struct PgStore {
@@ -90,7 +98,7 @@ impl PgStore {
 
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(CONNECT_TIMEOUT)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(failed)?;
@@ -123,6 +131,12 @@ impl Store for PgStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.db.read(&(), |conn, ()| Box::pin(apps::any_exist(conn))).await
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+        let applied = self.db.read(&(), |conn, ()| Box::pin(migrate::applied_version(conn))).await?;
+        let version = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(SchemaVersion { applied: version(applied), expected: version(migrate::latest_version()) })
     }
 
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
@@ -293,23 +307,49 @@ impl Store for PgStore {
         self.db.write(&cmd, |tx, cmd| Box::pin(invitations::accept(tx, cmd))).await
     }
 
+    async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
+        self.db.write(&(id, now), |tx, (id, now)| Box::pin(instances::register(tx, id, *now))).await
+    }
+
+    async fn renew_instance(
+        &self,
+        id: &InstanceId,
+        now: Timestamp,
+        dead_after: Duration,
+    ) -> Result<Renewal, StoreError> {
+        let input = (id, now, dead_after);
+        self.db.write(&input, |tx, (id, now, dead_after)| Box::pin(instances::renew(tx, id, *now, *dead_after))).await
+    }
+
+    async fn deregister_instance(&self, id: &InstanceId) -> Result<(), StoreError> {
+        self.db.write(id, |tx, id| Box::pin(instances::deregister(tx, id))).await
+    }
+
     async fn claim_outbox(
         &self,
+        by: &InstanceId,
         now: Timestamp,
-        lease: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        let input = (now, lease, limit);
-        self.db.write(&input, |tx, (now, lease, limit)| Box::pin(outbox::claim(tx, *now, *lease, *limit))).await
+        let input = (by, now, limit);
+        self.db.write(&input, |tx, (by, now, limit)| Box::pin(outbox::claim(tx, by, *now, *limit))).await
     }
 
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
         self.db.write(&(ids, now), |tx, (ids, now)| Box::pin(outbox::mark_sent(tx, ids, *now))).await
     }
 
-    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
-        let input = (id, error, retry_at);
-        self.db.write(&input, |tx, (id, error, retry_at)| Box::pin(outbox::mark_failed(tx, id, error, *retry_at))).await
+    async fn mark_failed(
+        &self,
+        by: &InstanceId,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let input = (by, id, error, retry_at);
+        self.db
+            .write(&input, |tx, (by, id, error, retry_at)| Box::pin(outbox::mark_failed(tx, by, id, error, *retry_at)))
+            .await
     }
 
     async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {

@@ -1,18 +1,18 @@
 //! The outbox: emails written in the same transaction as the change they announce, then
-//! leased, sent and recorded by the delivery workers of every instance.
+//! claimed, sent and recorded by the delivery workers of every instance.
 //!
-//! A message moves `queued` → `sending` (leased until a deadline) → `sent` | `failed`, or back
-//! to `queued` for a retry. A lease that runs out makes the message claimable again, so a
-//! worker that died mid-send delays an email but never loses it. A message whose link was
+//! A message moves `queued` → `sending` (claimed by one registered instance) → `sent` |
+//! `failed`, or back to `queued` for a retry. A claim lasts as long as its instance: when the
+//! instance is gone the message is released (`instances`), so a worker that died mid-send
+//! delays an email by seconds but never loses it, and a live one is never overtaken. A message whose link was
 //! replaced before it went out is `cancelled`, so a dead link is not mailed. The plaintext
 //! link secret lives only in `queued`/`sending` rows and is erased on every other status.
 //!
 //! Several instances claim at once: the claim locks the rows it picks and skips rows another
-//! claimer has locked (`FOR UPDATE SKIP LOCKED`), so no message is leased twice and no claimer
+//! claimer has locked (`FOR UPDATE SKIP LOCKED`), so no message is claimed twice and no claimer
 //! waits for another.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
@@ -22,12 +22,12 @@ use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
-use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
+use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
 
-use super::locks;
 use super::rows::{
     APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
 };
+use super::{instances, locks};
 use crate::records::NewMessage;
 
 /// Queues `message`, due at once.
@@ -77,8 +77,9 @@ pub(super) async fn latest_to(
 }
 
 /// Cancels the invitation's messages that have not gone out, because their link is about to
-/// be replaced. A message whose lease is still running is being sent right now and is left
-/// to its worker; one whose lease ran out would be claimed again, so it is cancelled too.
+/// be replaced. A claimed message is being sent right now and is left to its worker (if the
+/// worker dies, releasing it cancels it); one claimed by an older build whose lease ran out
+/// would be claimed again, so it is cancelled too.
 pub(super) async fn cancel_unsent(
     conn: &mut PgConnection,
     invitation_id: &InvitationId,
@@ -86,7 +87,8 @@ pub(super) async fn cancel_unsent(
 ) -> sqlx_core::Result<()> {
     query(
         "UPDATE outbox_messages SET status = 'cancelled', token = NULL, lease_until = NULL \
-         WHERE invitation_id = $1 AND (status = 'queued' OR (status = 'sending' AND lease_until <= $2))",
+         WHERE invitation_id = $1 \
+           AND (status = 'queued' OR (status = 'sending' AND claimed_by IS NULL AND lease_until <= $2))",
     )
     .bind(invitation_id.as_str())
     .bind(now.as_millis())
@@ -126,17 +128,23 @@ impl FromRow<'_, PgRow> for DueRow {
     }
 }
 
-/// Leases up to `limit` due messages until `now + lease` and returns them ready to send.
+/// Claims up to `limit` due messages for instance `by` (which must be registered) and returns
+/// them ready to send.
 pub(super) async fn claim(
     conn: &mut PgConnection,
+    by: &InstanceId,
     now: Timestamp,
-    lease: Duration,
     limit: u32,
 ) -> sqlx_core::Result<Vec<OutboxMessage>> {
+    if !instances::lock_registration(conn, by).await? {
+        return Err(sqlx_core::Error::RowNotFound);
+    }
+    instances::release_claims_of(conn, by).await?;
     // The rows stay locked until this transaction commits their new status; a concurrent
     // claimer skips them and takes the next due ones instead of waiting. Due and stale rows are
     // found by two index scans that stop at the limit: one query with `OR` would collect and
     // sort every due row first, which grows with a backlog just when claiming must be fast.
+    // Stale rows are claims an older build made with a lease (no instance) that ran out.
     let due: Vec<DueRow> = query_as(
         "WITH due AS ( \
            SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
@@ -146,7 +154,7 @@ pub(super) async fn claim(
          stale AS ( \
            SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
                   next_attempt_at \
-           FROM outbox_messages WHERE status = 'sending' AND lease_until <= $2 \
+           FROM outbox_messages WHERE status = 'sending' AND claimed_by IS NULL AND lease_until <= $2 \
            ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) \
          SELECT * FROM due UNION ALL SELECT * FROM stale \
          ORDER BY next_attempt_at, id LIMIT $3",
@@ -207,11 +215,15 @@ pub(super) async fn claim(
 
     if !claimed.is_empty() {
         let ids: Vec<&str> = claimed.iter().map(|message| message.id.as_str()).collect();
-        query("UPDATE outbox_messages SET status = 'sending', lease_until = $1, attempts = attempts + 1 WHERE id = ANY($2)")
-            .bind(now.plus(lease).as_millis())
-            .bind(ids)
-            .execute(&mut *conn)
-            .await?;
+        query(
+            "UPDATE outbox_messages SET status = 'sending', claimed_by = $1, lease_until = NULL, \
+                                        attempts = attempts + 1 \
+             WHERE id = ANY($2)",
+        )
+        .bind(by.as_str())
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(claimed)
 }
@@ -224,7 +236,7 @@ pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: T
     ids.dedup();
     let expected = ids.len();
     let changed = query(
-        "UPDATE outbox_messages SET status = 'sent', sent_at = $1, token = NULL, lease_until = NULL \
+        "UPDATE outbox_messages SET status = 'sent', sent_at = $1, token = NULL, lease_until = NULL, claimed_by = NULL \
          WHERE id = ANY($2)",
     )
     .bind(now.as_millis())
@@ -242,9 +254,11 @@ pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: T
 ///
 /// A message that was cancelled, or whose invitation has been re-sent since it was claimed,
 /// is not retried but ends `cancelled`: its link no longer works, and the newer message
-/// carries the current one.
+/// carries the current one. Nothing happens when `by` no longer holds the claim: it was
+/// presumed dead, and the message is someone else's now.
 pub(super) async fn mark_failed(
     conn: &mut PgConnection,
+    by: &InstanceId,
     id: &MessageId,
     error: &str,
     retry_at: Option<Timestamp>,
@@ -257,6 +271,17 @@ pub(super) async fn mark_failed(
     // A re-send of the invitation decides which message is current; waiting for any running
     // one makes the check below see its outcome, as SQLite's single writer does.
     locks::address(conn, &app_id, &recipient).await?;
+    // The row lock keeps a release from slipping between this check and the update below.
+    let holds_claim: bool = query_scalar(
+        "SELECT status = 'sending' AND claimed_by IS NOT DISTINCT FROM $1 FROM outbox_messages WHERE id = $2 FOR UPDATE",
+    )
+    .bind(by.as_str())
+    .bind(id.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if !holds_claim {
+        return Ok(());
+    }
     let is_dead: bool = query_scalar(
         "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, FALSE) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
@@ -270,7 +295,7 @@ pub(super) async fn mark_failed(
         Some(retry_at) => {
             query(
                 "UPDATE outbox_messages \
-                 SET status = 'queued', next_attempt_at = $1, lease_until = NULL, last_error = $2 \
+                 SET status = 'queued', next_attempt_at = $1, lease_until = NULL, claimed_by = NULL, last_error = $2 \
                  WHERE id = $3",
             )
             .bind(retry_at.as_millis())
@@ -286,11 +311,14 @@ pub(super) async fn mark_failed(
 
 /// Gives a message the final `status` with `error`, and erases its link secret.
 async fn finish(conn: &mut PgConnection, id: &MessageId, status: &str, error: &str) -> sqlx_core::Result<()> {
-    query("UPDATE outbox_messages SET status = $1, token = NULL, lease_until = NULL, last_error = $2 WHERE id = $3")
-        .bind(status)
-        .bind(error)
-        .bind(id.as_str())
-        .execute(conn)
-        .await?;
+    query(
+        "UPDATE outbox_messages SET status = $1, token = NULL, lease_until = NULL, claimed_by = NULL, last_error = $2 \
+         WHERE id = $3",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(id.as_str())
+    .execute(conn)
+    .await?;
     Ok(())
 }

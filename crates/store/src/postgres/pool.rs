@@ -28,6 +28,12 @@ const ONE_PENDING_PER_EMAIL: &str = "invitations_one_pending_per_email";
 const SERIALIZATION_FAILURE: &str = "40001";
 const DEADLOCK_DETECTED: &str = "40P01";
 
+/// SQLSTATEs of a server going away or refusing work for now (besides class 08, connection
+/// exceptions): shut down by an administrator, crashed, starting up, too many connections.
+const UNAVAILABLE: &[&str] = &["57P01", "57P02", "57P03", "53300"];
+/// SQLSTATE of a server whose disk is full.
+const DISK_FULL: &str = "53100";
+
 /// The pool every store method borrows a connection from (cloning shares it).
 #[derive(Clone)]
 pub(super) struct Db {
@@ -110,6 +116,21 @@ fn lost_a_race(error: &sqlx_core::Error) -> bool {
 pub(super) fn map_sqlx(error: sqlx_core::Error) -> StoreError {
     match &error {
         sqlx_core::Error::RowNotFound => StoreError::NotFound,
+        // No connection to be had in time, or the one in use broke: the server is down,
+        // restarting or unreachable. Nothing was committed (a broken connection rolls back).
+        sqlx_core::Error::PoolTimedOut
+        | sqlx_core::Error::PoolClosed
+        | sqlx_core::Error::Io(_)
+        | sqlx_core::Error::Tls(_)
+        | sqlx_core::Error::WorkerCrashed => StoreError::Unavailable(Box::new(error)),
+        sqlx_core::Error::Database(db) if db.code().as_deref() == Some(DISK_FULL) => {
+            StoreError::StorageFull(Box::new(error))
+        }
+        sqlx_core::Error::Database(db)
+            if db.code().is_some_and(|code| code.starts_with("08") || UNAVAILABLE.contains(&code.as_ref())) =>
+        {
+            StoreError::Unavailable(Box::new(error))
+        }
         sqlx_core::Error::Database(db) => match db.kind() {
             ErrorKind::UniqueViolation => StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned()),
             ErrorKind::ForeignKeyViolation => StoreError::NotFound,

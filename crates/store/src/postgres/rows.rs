@@ -205,7 +205,8 @@ pub(super) const INVITATION_COLUMNS: &str = "\
     i.id, i.app_id, i.email, i.role, i.status, i.inviter_kind, i.inviter_id, i.inviter_name, \
     i.expires_at, i.times_sent, i.last_sent_at, i.created_at, i.updated_at, \
     m.status AS delivery_status, m.attempts AS delivery_attempts, \
-    m.last_error AS delivery_last_error, m.sent_at AS delivery_sent_at";
+    m.last_error AS delivery_last_error, m.sent_at AS delivery_sent_at, \
+    CASE WHEN m.status = 'queued' AND m.attempts > 0 THEN m.next_attempt_at END AS delivery_next_attempt_at";
 
 /// Where [`INVITATION_COLUMNS`] come from. The join is an inner one: every invitation is
 /// written together with its first message, so a missing message is a broken invariant and
@@ -222,6 +223,7 @@ impl FromRow<'_, PgRow> for InvitationRow {
             attempts: count(row, "delivery_attempts")?,
             last_error: row.try_get("delivery_last_error")?,
             sent_at: optional_timestamp(row, "delivery_sent_at")?,
+            next_attempt_at: optional_timestamp(row, "delivery_next_attempt_at")?,
         };
         Ok(Self(Invitation {
             id: decode(row, "id", |s: String| InvitationId::parse(&s))?,

@@ -9,6 +9,7 @@
 mod apps;
 mod audit;
 mod checkpoint;
+mod instances;
 mod invitations;
 mod management;
 mod outbox;
@@ -29,14 +30,17 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    ResetRecord, ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
+    VerifyRecord,
 };
 use usher_core::{
-    ApiKeyId, AppId, Clock, EmailAddress, InvitationId, MessageId, Store, StoreError, SystemClock, Timestamp, UserId,
+    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
+    Timestamp, UserId,
 };
 
 use crate::{OpenError, migrate};
 use checkpoint::Checkpointer;
+use instances::LockFiles;
 use worker::Worker;
 
 /// Connections that serve reads next to the writer; one per core of the machine it was
@@ -54,6 +58,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 pub struct SqliteStore {
     path: PathBuf,
     worker: Worker,
+    locks: LockFiles,
     // Held for its thread. After the worker: the last connection to close checkpoints the log
     // and removes it.
     _checkpointer: Checkpointer,
@@ -82,7 +87,7 @@ impl SqliteStore {
         let readers = (0..READERS).map(|_| connect(path).map_err(failed)).collect::<Result<Vec<_>, OpenError>>()?;
         let checkpointer = Checkpointer::spawn(connect(path).map_err(failed)?).map_err(OpenError::Thread)?;
         let worker = Worker::spawn(conn, readers).map_err(OpenError::Thread)?;
-        Ok(Self { path: path.to_owned(), worker, _checkpointer: checkpointer })
+        Ok(Self { path: path.to_owned(), worker, locks: LockFiles::beside(path), _checkpointer: checkpointer })
     }
 }
 
@@ -122,6 +127,11 @@ impl Store for SqliteStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.worker.read(apps::any_exist).await
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+        let applied = self.worker.read(|tx| tx.pragma_query_value(None, "user_version", |row| row.get(0))).await?;
+        Ok(SchemaVersion { applied, expected: migrate::latest_version() })
     }
 
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
@@ -292,13 +302,52 @@ impl Store for SqliteStore {
         self.worker.write(move |tx| invitations::accept(tx, &cmd)).await
     }
 
+    async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
+        // The lock is taken before the row exists, so no one can see the row unlocked.
+        self.locks.hold(id).map_err(|err| StoreError::Backend(Box::new(err)))?;
+        let registered = self.worker.read(instances::all).await?;
+        let gone = self.locks.gone(&registered).map_err(|err| StoreError::Backend(Box::new(err)))?;
+        let gone_ids: Vec<String> = gone.iter().map(|(id, _)| id.clone()).collect();
+        let id = id.clone();
+        let released = self
+            .worker
+            .write(move |tx| {
+                instances::register(tx, &id, now)?;
+                instances::forget(tx, &gone_ids)
+            })
+            .await?;
+        if released > 0 {
+            tracing::info!(released, "released the emails that stopped instances had claimed");
+        }
+        self.locks.remove_all(gone);
+        Ok(())
+    }
+
+    async fn renew_instance(
+        &self,
+        id: &InstanceId,
+        now: Timestamp,
+        dead_after: Duration,
+    ) -> Result<Renewal, StoreError> {
+        let id = id.clone();
+        self.worker.write(move |tx| instances::renew(tx, &id, now, dead_after)).await
+    }
+
+    async fn deregister_instance(&self, id: &InstanceId) -> Result<(), StoreError> {
+        let owned = id.clone();
+        self.worker.write(move |tx| instances::deregister(tx, &owned)).await?;
+        self.locks.remove(id);
+        Ok(())
+    }
+
     async fn claim_outbox(
         &self,
+        by: &InstanceId,
         now: Timestamp,
-        lease: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        self.worker.write(move |tx| outbox::claim(tx, now, lease, limit)).await
+        let by = by.clone();
+        self.worker.write(move |tx| outbox::claim(tx, &by, now, limit)).await
     }
 
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
@@ -306,9 +355,15 @@ impl Store for SqliteStore {
         self.worker.write(move |tx| ids.iter().try_for_each(|id| outbox::mark_sent(tx, id, now))).await
     }
 
-    async fn mark_failed(&self, id: &MessageId, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError> {
-        let (id, error) = (id.clone(), error.to_owned());
-        self.worker.write(move |tx| outbox::mark_failed(tx, &id, &error, retry_at)).await
+    async fn mark_failed(
+        &self,
+        by: &InstanceId,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let (by, id, error) = (by.clone(), id.clone(), error.to_owned());
+        self.worker.write(move |tx| outbox::mark_failed(tx, &by, &id, &error, retry_at)).await
     }
 
     async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
@@ -391,13 +446,15 @@ mod tests {
         let failed = invite(&store, &app, "failed@example.org", T0).await;
         let retried = invite(&store, &app, "retried@example.org", T0).await;
         let cancelled = invite(&store, &app, "again@example.org", T0).await;
-        store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+        let me = InstanceId::generate();
+        store.register_instance(&me, T0).await.expect("register");
+        store.claim_outbox(&me, T0, 10).await.expect("claim");
         let queued_before = holds_token(&store, &sent).await;
 
         store.mark_sent(std::slice::from_ref(&sent), T0).await.expect("mark sent");
-        store.mark_failed(&failed, "550", None).await.expect("mark failed");
-        store.mark_failed(&retried, "451", Some(T0)).await.expect("mark failed");
-        store.mark_failed(&cancelled, "451", Some(T0)).await.expect("mark failed");
+        store.mark_failed(&me, &failed, "550", None).await.expect("mark failed");
+        store.mark_failed(&me, &retried, "451", Some(T0)).await.expect("mark failed");
+        store.mark_failed(&me, &cancelled, "451", Some(T0)).await.expect("mark failed");
         invite(&store, &app, "again@example.org", T0.plus(LEASE)).await;
 
         assert!(queued_before, "a claimed message keeps its token until it is done");
@@ -419,7 +476,9 @@ mod tests {
             .await
             .expect("token is erased behind the store's back");
 
-        let claimed = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+        let me = InstanceId::generate();
+        store.register_instance(&me, T0).await.expect("register");
+        let claimed = store.claim_outbox(&me, T0, 10).await.expect("claim");
 
         let id = broken.clone();
         let status: String = store
@@ -431,6 +490,45 @@ mod tests {
             .expect("message exists");
         assert!(claimed.is_empty(), "{claimed:?}");
         assert_eq!(status, "failed");
+    }
+
+    #[tokio::test]
+    async fn register_instance_releases_at_once_the_claims_of_a_process_that_is_gone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (dead, app) = store_with_app(&dir).await;
+        invite(&dead, &app, "ada@example.org", T0).await;
+        let dead_instance = InstanceId::generate();
+        dead.register_instance(&dead_instance, T0).await.expect("register");
+        dead.claim_outbox(&dead_instance, T0, 10).await.expect("claim");
+        // Closing the store without deregistering is what a killed process leaves: its lock
+        // file is no longer locked, its heartbeat is a moment old.
+        drop(dead);
+        let restarted = SqliteStore::open(&dir.path().join("usher.db")).expect("database reopens");
+        let me = InstanceId::generate();
+
+        restarted.register_instance(&me, T0.plus(Duration::from_millis(100))).await.expect("register");
+
+        let claimed = restarted.claim_outbox(&me, T0.plus(Duration::from_millis(100)), 10).await.expect("claim");
+        assert_eq!(claimed.iter().map(|m| m.to.as_str()).collect::<Vec<_>>(), ["ada@example.org"]);
+        assert_eq!(claimed[0].attempts, 1, "the interrupted attempt counts");
+    }
+
+    #[tokio::test]
+    async fn register_instance_keeps_the_claims_of_a_process_that_still_runs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (live, app) = store_with_app(&dir).await;
+        invite(&live, &app, "ada@example.org", T0).await;
+        let live_instance = InstanceId::generate();
+        live.register_instance(&live_instance, T0).await.expect("register");
+        live.claim_outbox(&live_instance, T0, 10).await.expect("claim");
+        // A second store in this process locks files as a second process would.
+        let other = SqliteStore::open(&dir.path().join("usher.db")).expect("database opens again");
+        let me = InstanceId::generate();
+
+        other.register_instance(&me, T0.plus(Duration::from_secs(3600))).await.expect("register");
+
+        let claimed = other.claim_outbox(&me, T0.plus(Duration::from_secs(3600)), 10).await.expect("claim");
+        assert!(claimed.is_empty(), "{claimed:?}");
     }
 
     #[tokio::test]

@@ -1,19 +1,19 @@
 //! The outbox: emails written in the same transaction as the change they announce, then
-//! leased, sent and recorded by the delivery worker.
+//! claimed, sent and recorded by the delivery worker.
 //!
-//! A message moves `queued` → `sending` (leased until a deadline) → `sent` | `failed`, or back
-//! to `queued` for a retry. A lease that runs out makes the message claimable again, so a
-//! worker that died mid-send delays an email but never loses it. A message whose link was
+//! A message moves `queued` → `sending` (claimed by one registered instance) → `sent` |
+//! `failed`, or back to `queued` for a retry. A claim lasts as long as its instance: when the
+//! instance is gone the message is released (`instances`), so a worker that died mid-send
+//! delays an email by seconds but never loses it, and a live one is never overtaken. A message whose link was
 //! replaced before it went out is `cancelled`, so a dead link is not mailed. The plaintext
 //! invitation token lives only in `queued`/`sending` rows and is erased on every other status.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use rusqlite::{Transaction, params};
 use usher_core::model::{App, InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
-use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
+use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
 
 use super::rows::{app_by_id, decode, email, known, role, timestamp};
 use crate::records::NewMessage;
@@ -58,8 +58,9 @@ pub(super) fn latest_to(
 }
 
 /// Cancels the invitation's messages that have not gone out, because their link is about to
-/// be replaced. A message whose lease is still running is being sent right now and is left
-/// to its worker; one whose lease ran out would be claimed again, so it is cancelled too.
+/// be replaced. A claimed message is being sent right now and is left to its worker (if the
+/// worker dies, releasing it cancels it); one claimed by an older build whose lease ran out
+/// would be claimed again, so it is cancelled too.
 pub(super) fn cancel_unsent(
     tx: &Transaction<'_>,
     invitation_id: &InvitationId,
@@ -67,7 +68,8 @@ pub(super) fn cancel_unsent(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE outbox_messages SET status = 'cancelled', token = NULL, lease_until = NULL \
-         WHERE invitation_id = ?1 AND (status = 'queued' OR (status = 'sending' AND lease_until <= ?2))",
+         WHERE invitation_id = ?1 \
+           AND (status = 'queued' OR (status = 'sending' AND claimed_by IS NULL AND lease_until <= ?2))",
     )?
     .execute(params![invitation_id.as_str(), now.as_millis()])?;
     Ok(())
@@ -87,21 +89,27 @@ struct Due {
     created_at: Timestamp,
 }
 
-/// Leases up to `limit` due messages until `now + lease` and returns them ready to send.
+/// Claims up to `limit` due messages for instance `by` (which must be registered) and returns
+/// them ready to send.
 pub(super) fn claim(
     tx: &Transaction<'_>,
+    by: &InstanceId,
     now: Timestamp,
-    lease: Duration,
     limit: u32,
 ) -> rusqlite::Result<Vec<OutboxMessage>> {
+    if !super::instances::is_registered(tx, by)? {
+        return Err(rusqlite::Error::QueryReturnedNoRows);
+    }
+    super::instances::release_claims_of(tx, by)?;
     let due = tx
         .prepare_cached(
             // Two scans that each stop at the limit: one condition with OR made SQLite sort
-            // the whole backlog for every claim, which grew with the backlog.
+            // the whole backlog for every claim, which grew with the backlog. The first finds
+            // claims an older build made with a lease (no instance) that ran out.
             "SELECT * FROM ( \
                  SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
                         next_attempt_at \
-                 FROM outbox_messages WHERE status = 'sending' AND lease_until <= ?1 LIMIT ?2) \
+                 FROM outbox_messages WHERE status = 'sending' AND claimed_by IS NULL AND lease_until <= ?1 LIMIT ?2) \
              UNION ALL \
              SELECT * FROM ( \
                  SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
@@ -152,9 +160,11 @@ pub(super) fn claim(
             }
         };
         tx.prepare_cached(
-            "UPDATE outbox_messages SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id = ?2",
+            "UPDATE outbox_messages SET status = 'sending', claimed_by = ?1, lease_until = NULL, \
+                                        attempts = attempts + 1 \
+             WHERE id = ?2",
         )?
-        .execute(params![now.plus(lease).as_millis(), row.id.as_str()])?;
+        .execute(params![by.as_str(), row.id.as_str()])?;
         let app = match apps.get(&row.app_id) {
             Some(app) => app.clone(),
             None => {
@@ -184,7 +194,9 @@ pub(super) fn claim(
 pub(super) fn mark_sent(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) -> rusqlite::Result<()> {
     let changed = tx
         .prepare_cached(
-            "UPDATE outbox_messages SET status = 'sent', sent_at = ?1, token = NULL, lease_until = NULL WHERE id = ?2",
+            "UPDATE outbox_messages SET status = 'sent', sent_at = ?1, token = NULL, lease_until = NULL, \
+                                        claimed_by = NULL \
+             WHERE id = ?2",
         )?
         .execute(params![now.as_millis(), id.as_str()])?;
     if changed == 0 {
@@ -197,13 +209,23 @@ pub(super) fn mark_sent(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) ->
 ///
 /// A message that was cancelled, or whose invitation has been re-sent since it was claimed,
 /// is not retried but ends `cancelled`: its link no longer works, and the newer message
-/// carries the current one.
+/// carries the current one. Nothing happens when `by` no longer holds the claim: it was
+/// presumed dead, and the message is someone else's now.
 pub(super) fn mark_failed(
     tx: &Transaction<'_>,
+    by: &InstanceId,
     id: &MessageId,
     error: &str,
     retry_at: Option<Timestamp>,
 ) -> rusqlite::Result<()> {
+    let holds_claim: bool = tx.query_row(
+        "SELECT status = 'sending' AND claimed_by IS ?1 FROM outbox_messages WHERE id = ?2",
+        params![by.as_str(), id.as_str()],
+        |row| row.get(0),
+    )?;
+    if !holds_claim {
+        return Ok(());
+    }
     let is_dead: bool = tx.query_row(
         "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, 0) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
@@ -216,7 +238,7 @@ pub(super) fn mark_failed(
         Some(retry_at) => {
             tx.execute(
                 "UPDATE outbox_messages \
-                 SET status = 'queued', next_attempt_at = ?1, lease_until = NULL, last_error = ?2 \
+                 SET status = 'queued', next_attempt_at = ?1, lease_until = NULL, claimed_by = NULL, last_error = ?2 \
                  WHERE id = ?3",
                 params![retry_at.as_millis(), error, id.as_str()],
             )?;
@@ -229,7 +251,8 @@ pub(super) fn mark_failed(
 /// Gives a message the final `status` with `error`, and erases its link secret.
 fn finish(tx: &Transaction<'_>, id: &MessageId, status: &str, error: &str) -> rusqlite::Result<()> {
     tx.execute(
-        "UPDATE outbox_messages SET status = ?1, token = NULL, lease_until = NULL, last_error = ?2 WHERE id = ?3",
+        "UPDATE outbox_messages SET status = ?1, token = NULL, lease_until = NULL, claimed_by = NULL, last_error = ?2 \
+         WHERE id = ?3",
         params![status, error, id.as_str()],
     )?;
     Ok(())

@@ -159,7 +159,8 @@ pub(super) const INVITATION_SELECT: &str = "\
     SELECT i.id, i.app_id, i.email, i.role, i.status, i.inviter_kind, i.inviter_id, i.inviter_name, \
            i.expires_at, i.times_sent, i.last_sent_at, i.created_at, i.updated_at, \
            m.status AS delivery_status, m.attempts AS delivery_attempts, \
-           m.last_error AS delivery_last_error, m.sent_at AS delivery_sent_at \
+           m.last_error AS delivery_last_error, m.sent_at AS delivery_sent_at, \
+           CASE WHEN m.status = 'queued' AND m.attempts > 0 THEN m.next_attempt_at END AS delivery_next_attempt_at \
     FROM invitations i JOIN outbox_messages m ON m.id = i.latest_message_id";
 
 /// An invitation row selected with [`INVITATION_SELECT`].
@@ -169,6 +170,7 @@ pub(super) fn invitation(row: &Row<'_>) -> rusqlite::Result<Invitation> {
         attempts: row.get("delivery_attempts")?,
         last_error: row.get("delivery_last_error")?,
         sent_at: optional_timestamp(row, "delivery_sent_at")?,
+        next_attempt_at: optional_timestamp(row, "delivery_next_attempt_at")?,
     };
     Ok(Invitation {
         id: decode(row, "id", |s: String| InvitationId::parse(&s))?,

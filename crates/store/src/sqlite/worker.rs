@@ -39,7 +39,7 @@ trait WriteJob: Send {
     fn fail(&mut self, error: rusqlite::Error);
 
     /// Answers the caller: with the kept outcome, or with the commit's failure (`Some(reason)`).
-    fn answer(self: Box<Self>, commit_failure: Option<&str>);
+    fn answer(self: Box<Self>, commit_failure: Option<&rusqlite::Error>);
 }
 
 /// A write job for [`Worker::write`].
@@ -65,9 +65,9 @@ where
         self.outcome = Some(Err(error));
     }
 
-    fn answer(self: Box<Self>, commit_failure: Option<&str>) {
+    fn answer(self: Box<Self>, commit_failure: Option<&rusqlite::Error>) {
         let outcome = match (commit_failure, self.outcome) {
-            (Some(reason), _) => Err(StoreError::Backend(format!("commit failed: {reason}").into())),
+            (Some(err), _) => Err(commit_error(err)),
             (None, Some(outcome)) => outcome.map_err(map_err),
             // It never finished running (it panicked): the dropped reply tells the caller.
             (None, None) => return,
@@ -259,9 +259,20 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn WriteJob>>) {
             .collect();
         (tx, batch)
     };
-    let failure = tx.commit().err().map(|err| err.to_string());
+    let failure = tx.commit().err();
     for job in batch {
-        job.answer(failure.as_deref());
+        job.answer(failure.as_ref());
+    }
+}
+
+/// What a failed commit tells each caller of its batch: a full disk and a lock held too long
+/// are conditions that pass, anything else a failure.
+fn commit_error(err: &rusqlite::Error) -> StoreError {
+    let message: Box<dyn std::error::Error + Send + Sync> = format!("commit failed: {err}").into();
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::StorageFull(message),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(message),
+        _ => StoreError::Backend(message),
     }
 }
 
@@ -298,6 +309,14 @@ impl std::error::Error for WorkerGone {}
 pub(super) fn map_err(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == ErrorCode::DiskFull => {
+            StoreError::StorageFull(Box::new(error))
+        }
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(failure.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+        {
+            StoreError::Unavailable(Box::new(error))
+        }
         rusqlite::Error::SqliteFailure(failure, _)
             if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
         {

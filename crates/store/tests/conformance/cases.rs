@@ -11,15 +11,52 @@ use usher_core::model::{
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, ResetRecord,
+    AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, Renewal, ResetRecord,
     ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
 };
-use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId};
+use usher_core::{
+    ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
+};
 
 use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all, new_app};
 
-/// How long a claimed message stays leased in these cases.
-const LEASE: Duration = Duration::from_secs(300);
+/// How long an instance may go without a heartbeat before it is presumed dead, in these cases.
+const WINDOW: Duration = Duration::from_secs(15);
+
+/// A newly registered instance, as a server starting at `now` registers itself.
+async fn instance(store: &dyn Store, now: Timestamp) -> InstanceId {
+    let id = InstanceId::generate();
+    store.register_instance(&id, now).await.expect("register");
+    id
+}
+
+/// Claims up to `limit` messages due at `now` for a newly registered instance.
+async fn claim(store: &dyn Store, now: Timestamp, limit: u32) -> Vec<OutboxMessage> {
+    store.claim_outbox(&instance(store, now).await, now, limit).await.expect("claim")
+}
+
+/// Renews `id`'s heartbeat every quarter window from `from` up to and including `until`;
+/// returns how many messages the renewals released.
+async fn keep_alive(store: &dyn Store, id: &InstanceId, from: Timestamp, until: Timestamp) -> u64 {
+    keep_all_alive(store, std::slice::from_ref(id), from, until).await
+}
+
+/// [`keep_alive`] for several instances renewing side by side.
+async fn keep_all_alive(store: &dyn Store, ids: &[InstanceId], from: Timestamp, until: Timestamp) -> u64 {
+    let mut released = 0;
+    let mut at = from;
+    loop {
+        for id in ids {
+            let renewal = store.renew_instance(id, at, WINDOW).await.expect("renew");
+            assert!(renewal.is_registered, "{id} stays registered while it renews");
+            released += renewal.released;
+        }
+        if at == until {
+            return released;
+        }
+        at = at.plus(WINDOW / 4).min(until);
+    }
+}
 
 /// An acceptance of the invitation behind `token` at `now`.
 fn accept(token: &TokenHash, full_name: &str, now: Timestamp) -> AcceptCommand {
@@ -45,7 +82,7 @@ async fn member(store: &dyn Store, app: &App, to: &str, role: Role) -> User {
 
 /// Claims and marks sent everything due at `now`, so a case starts with an empty outbox.
 async fn drain(store: &dyn Store, now: Timestamp) {
-    for message in store.claim_outbox(now, LEASE, 100).await.expect("claim") {
+    for message in claim(store, now, 100).await {
         store.mark_sent(std::slice::from_ref(&message.id), now).await.expect("mark sent");
     }
 }
@@ -53,6 +90,13 @@ async fn drain(store: &dyn Store, now: Timestamp) {
 /// The delivery of the invitation behind `token`.
 async fn delivery(store: &dyn Store, token: &TokenHash) -> Delivery {
     store.invitation_by_token(token).await.expect("lookup").expect("token is known").invitation.delivery
+}
+
+pub async fn schema_version_is_the_expected_one_when_opened(store: &dyn Store) {
+    let schema = store.schema_version().await.expect("schema version");
+
+    assert_eq!(schema.applied, schema.expected);
+    assert!(schema.expected >= 4, "{schema:?}");
 }
 
 pub async fn app_roundtrips_settings_when_created(store: &dyn Store) {
@@ -204,7 +248,7 @@ pub async fn invite_refuses_and_writes_nothing_when_within_resend_interval(store
     let unchanged = store.invitation_by_token(&first_token).await.expect("lookup").expect("first token");
     assert!(unchanged.is_current);
     assert_eq!((unchanged.invitation.role, unchanged.invitation.times_sent), (Role::User, 1));
-    let queued = store.claim_outbox(soon, LEASE, 10).await.expect("claim");
+    let queued = claim(store, soon, 10).await;
     assert_eq!(queued.len(), 1, "only the first email is queued");
 }
 
@@ -418,7 +462,7 @@ pub async fn claim_outbox_returns_everything_to_send_when_invitation_is_queued(s
     let (message_id, token) = (cmd.message_id.clone(), cmd.token.hash());
     store.invite(cmd).await.expect("invite");
 
-    let claimed = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+    let claimed = claim(store, T0, 10).await;
 
     let [message] = claimed.as_slice() else { panic!("expected one message, got {claimed:?}") };
     assert_eq!(message.id, message_id);
@@ -442,7 +486,7 @@ pub async fn claim_outbox_returns_sign_in_without_link_when_member_was_reminded(
     let message_id = cmd.message_id.clone();
     store.invite(cmd).await.expect("invite");
 
-    let claimed = store.claim_outbox(later, LEASE, 10).await.expect("claim");
+    let claimed = claim(store, later, 10).await;
 
     let [message] = claimed.as_slice() else { panic!("expected one message, got {claimed:?}") };
     assert_eq!(message.id, message_id);
@@ -451,31 +495,136 @@ pub async fn claim_outbox_returns_sign_in_without_link_when_member_was_reminded(
     assert!(message.invitation.is_none());
 }
 
-pub async fn claim_outbox_claims_each_message_once_when_lease_is_running(store: &dyn Store) {
+pub async fn claim_outbox_claims_each_message_once_while_its_instance_renews(store: &dyn Store) {
     let app = app(store).await;
     store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite");
+    let (sender, other) = (instance(store, T0).await, instance(store, T0).await);
+    let first = store.claim_outbox(&sender, T0, 10).await.expect("first claim");
+    let an_hour_later = T0.plus(Duration::from_secs(3600));
 
-    let first = store.claim_outbox(T0, LEASE, 10).await.expect("first claim");
-    let second = store.claim_outbox(T0.plus(LEASE).minus(Duration::from_millis(1)), LEASE, 10).await.expect("claim");
+    // However long the send takes, the sender keeps renewing, and so does the other instance.
+    keep_all_alive(store, &[sender.clone(), other.clone()], T0, an_hour_later).await;
+    let second = store.claim_outbox(&other, an_hour_later, 10).await.expect("claim");
 
     assert_eq!(first.len(), 1);
     assert!(second.is_empty(), "{second:?}");
 }
 
-pub async fn claim_outbox_claims_again_with_attempts_counted_when_lease_ran_out(store: &dyn Store) {
+pub async fn claim_outbox_claims_again_with_attempts_counted_when_its_instance_was_presumed_dead(store: &dyn Store) {
     let app = app(store).await;
     let cmd = invite(&app, "ada@example.org", Role::User, T0);
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
-    let first = store.claim_outbox(T0, LEASE, 10).await.expect("first claim");
+    let (dead, survivor) = (instance(store, T0).await, instance(store, T0).await);
+    let first = store.claim_outbox(&dead, T0, 10).await.expect("first claim");
+    let just_alive = keep_alive(store, &survivor, T0, T0.plus(WINDOW)).await;
 
-    let again = store.claim_outbox(T0.plus(LEASE), LEASE, 10).await.expect("second claim");
+    let released = keep_alive(store, &survivor, T0.plus(WINDOW), T0.plus(WINDOW + Duration::from_millis(1))).await;
 
+    let again = store.claim_outbox(&survivor, T0.plus(WINDOW), 10).await.expect("second claim");
+    assert_eq!((just_alive, released), (0, 1), "presumed dead once its heartbeat is older than the window");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, first[0].id);
     assert_eq!((first[0].attempts, again[0].attempts), (0, 1));
     let delivery = delivery(store, &token).await;
     assert_eq!((delivery.status, delivery.attempts), (DeliveryStatus::Queued, 2));
+    assert_eq!(delivery.last_error.as_deref(), Some("the instance sending it stopped before recording the result"));
+}
+
+pub async fn renew_instance_presumes_no_one_dead_when_the_judge_was_not_alive_for_a_whole_window(store: &dyn Store) {
+    let app = app(store).await;
+    store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite");
+    let (silent, judge) = (instance(store, T0).await, instance(store, T0).await);
+    store.claim_outbox(&silent, T0, 10).await.expect("claim");
+    // The database was out of reach for everyone for two windows; the judge's heartbeat gets
+    // through first, before the silent instance had a chance to renew.
+    let back = T0.plus(WINDOW * 2);
+
+    let released = keep_alive(store, &judge, back, back.plus(WINDOW / 2)).await;
+
+    assert_eq!(released, 0);
+    assert!(store.claim_outbox(&judge, back.plus(WINDOW / 2), 10).await.expect("claim").is_empty());
+    let renewal = store.renew_instance(&silent, back.plus(WINDOW / 2), WINDOW).await.expect("renew");
+    assert!(renewal.is_registered, "still registered: it renews in time and keeps its claim");
+}
+
+pub async fn renew_instance_tells_an_instance_presumed_dead_to_register_again(store: &dyn Store) {
+    let app = app(store).await;
+    store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite");
+    let (stalled, survivor) = (instance(store, T0).await, instance(store, T0).await);
+    store.claim_outbox(&stalled, T0, 10).await.expect("claim");
+    let late = T0.plus(WINDOW * 2);
+    keep_alive(store, &survivor, T0, late).await;
+
+    let renewal = store.renew_instance(&stalled, late, WINDOW).await.expect("renew");
+    let unregistered_claim = store.claim_outbox(&stalled, late, 10).await;
+    store.register_instance(&stalled, late).await.expect("register again");
+    let claimed = store.claim_outbox(&stalled, late, 10).await.expect("claim");
+
+    assert_eq!(renewal, Renewal { is_registered: false, released: 0 });
+    assert!(matches!(unregistered_claim, Err(StoreError::NotFound)), "{unregistered_claim:?}");
+    assert_eq!(claimed.len(), 1, "its released message, claimed again now that it is registered");
+}
+
+pub async fn deregister_instance_releases_its_claims_at_once(store: &dyn Store) {
+    let app = app(store).await;
+    store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite");
+    let (stopping, other) = (instance(store, T0).await, instance(store, T0).await);
+    store.claim_outbox(&stopping, T0, 10).await.expect("claim");
+
+    store.deregister_instance(&stopping).await.expect("deregister");
+
+    let claimed = store.claim_outbox(&other, T0, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+}
+
+pub async fn claim_outbox_releases_what_the_same_instance_left_unrecorded(store: &dyn Store) {
+    let app = app(store).await;
+    store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite");
+    let me = instance(store, T0).await;
+    let first = store.claim_outbox(&me, T0, 10).await.expect("claim");
+
+    let again = store.claim_outbox(&me, T0.plus(Duration::from_secs(1)), 10).await.expect("claim");
+
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id.clone(), again[0].attempts), (first[0].id.clone(), 1));
+}
+
+pub async fn released_message_is_cancelled_when_its_invitation_was_resent_meanwhile(store: &dyn Store) {
+    let app = app(store).await;
+    store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("first invite");
+    let (dead, survivor) = (instance(store, T0).await, instance(store, T0).await);
+    store.claim_outbox(&dead, T0, 10).await.expect("claim");
+    let resent_at = T0.plus(INTERVAL);
+    let second = invite(&app, "ada@example.org", Role::User, resent_at);
+    let newest = second.message_id.clone();
+    store.invite(second).await.expect("second invite");
+    let late = resent_at.max(T0.plus(WINDOW)).plus(WINDOW);
+
+    let released = keep_alive(store, &survivor, T0, late).await;
+
+    let claimed = store.claim_outbox(&survivor, late, 10).await.expect("claim");
+    let ids: Vec<MessageId> = claimed.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(released, 1);
+    assert_eq!(ids, [newest], "the replaced link is not sent");
+}
+
+pub async fn mark_failed_does_nothing_when_the_claim_went_to_another_instance(store: &dyn Store) {
+    let app = app(store).await;
+    let cmd = invite(&app, "ada@example.org", Role::User, T0);
+    let token = cmd.token.hash();
+    store.invite(cmd).await.expect("invite");
+    let (stalled, survivor) = (instance(store, T0).await, instance(store, T0).await);
+    let claimed = store.claim_outbox(&stalled, T0, 10).await.expect("claim");
+    let late = T0.plus(WINDOW * 2);
+    keep_alive(store, &survivor, T0, late).await;
+    let taken_over = store.claim_outbox(&survivor, late, 10).await.expect("claim");
+
+    store.mark_failed(&stalled, &claimed[0].id, "451 busy", Some(late)).await.expect("mark failed");
+    store.mark_sent(&[taken_over[0].id.clone()], late).await.expect("mark sent");
+
+    assert_eq!(delivery(store, &token).await.status, DeliveryStatus::Sent);
+    assert!(claim(store, late.plus(TTL), 10).await.is_empty(), "not queued again by the stalled instance");
 }
 
 pub async fn claim_outbox_respects_limit_when_more_messages_are_due(store: &dyn Store) {
@@ -484,8 +633,8 @@ pub async fn claim_outbox_respects_limit_when_more_messages_are_due(store: &dyn 
         store.invite(invite(&app, to, Role::User, T0)).await.expect("invite");
     }
 
-    let first = store.claim_outbox(T0, LEASE, 2).await.expect("first claim");
-    let rest = store.claim_outbox(T0, LEASE, 2).await.expect("second claim");
+    let first = claim(store, T0, 2).await;
+    let rest = claim(store, T0, 2).await;
 
     assert_eq!((first.len(), rest.len()), (2, 1));
     assert!(first.iter().all(|m| m.id != rest[0].id));
@@ -496,7 +645,7 @@ pub async fn mark_sent_shows_sent_and_stops_claims_when_transport_accepted(store
     let cmd = invite(&app, "ada@example.org", Role::User, T0);
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
-    let claimed = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+    let claimed = claim(store, T0, 10).await;
     let sent_at = T0.plus(Duration::from_secs(2));
 
     store.mark_sent(&[claimed[0].id.clone()], sent_at).await.expect("mark sent");
@@ -504,9 +653,15 @@ pub async fn mark_sent_shows_sent_and_stops_claims_when_transport_accepted(store
     let delivery = delivery(store, &token).await;
     assert_eq!(
         delivery,
-        Delivery { status: DeliveryStatus::Sent, attempts: 1, last_error: None, sent_at: Some(sent_at) }
+        Delivery {
+            status: DeliveryStatus::Sent,
+            attempts: 1,
+            last_error: None,
+            sent_at: Some(sent_at),
+            next_attempt_at: None
+        }
     );
-    let later = store.claim_outbox(T0.plus(TTL), LEASE, 10).await.expect("claim");
+    let later = claim(store, T0.plus(TTL), 10).await;
     assert!(later.is_empty(), "{later:?}");
 }
 
@@ -515,22 +670,26 @@ pub async fn mark_failed_queues_for_later_when_retry_is_given(store: &dyn Store)
     let cmd = invite(&app, "ada@example.org", Role::User, T0);
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
-    let claimed = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+    let me = instance(store, T0).await;
+    let claimed = store.claim_outbox(&me, T0, 10).await.expect("claim");
     let retry_at = T0.plus(Duration::from_secs(30));
 
-    store.mark_failed(&claimed[0].id, "451 try again later", Some(retry_at)).await.expect("mark failed");
+    store.mark_failed(&me, &claimed[0].id, "451 try again later", Some(retry_at)).await.expect("mark failed");
 
-    let early = store.claim_outbox(retry_at.minus(Duration::from_millis(1)), LEASE, 10).await.expect("claim");
-    let due = store.claim_outbox(retry_at, LEASE, 10).await.expect("claim");
+    let waiting = delivery(store, &token).await;
+    let early = claim(store, retry_at.minus(Duration::from_millis(1)), 10).await;
+    let due = claim(store, retry_at, 10).await;
     assert!(early.is_empty(), "{early:?}");
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].id.clone(), due[0].attempts), (claimed[0].id.clone(), 1));
     assert!(due[0].invitation.is_some(), "the link is kept for the retry");
-    let delivery = delivery(store, &token).await;
     assert_eq!(
-        (delivery.status, delivery.last_error.as_deref()),
-        (DeliveryStatus::Queued, Some("451 try again later"))
+        (waiting.status, waiting.last_error.as_deref(), waiting.next_attempt_at),
+        (DeliveryStatus::Queued, Some("451 try again later"), Some(retry_at)),
+        "the backoff shows"
     );
+    let trying = delivery(store, &token).await;
+    assert_eq!((trying.status, trying.attempts, trying.next_attempt_at), (DeliveryStatus::Queued, 2, None));
 }
 
 pub async fn mark_failed_shows_failed_delivery_when_given_up(store: &dyn Store) {
@@ -538,9 +697,10 @@ pub async fn mark_failed_shows_failed_delivery_when_given_up(store: &dyn Store) 
     let cmd = invite(&app, "ada@example.org", Role::User, T0);
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
-    let claimed = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+    let me = instance(store, T0).await;
+    let claimed = store.claim_outbox(&me, T0, 10).await.expect("claim");
 
-    store.mark_failed(&claimed[0].id, "550 no such user", None).await.expect("mark failed");
+    store.mark_failed(&me, &claimed[0].id, "550 no such user", None).await.expect("mark failed");
 
     let delivery = delivery(store, &token).await;
     assert_eq!(
@@ -549,25 +709,27 @@ pub async fn mark_failed_shows_failed_delivery_when_given_up(store: &dyn Store) 
             status: DeliveryStatus::Failed,
             attempts: 1,
             last_error: Some("550 no such user".into()),
-            sent_at: None
+            sent_at: None,
+            next_attempt_at: None
         }
     );
-    let later = store.claim_outbox(T0.plus(TTL), LEASE, 10).await.expect("claim");
+    let later = claim(store, T0.plus(TTL), 10).await;
     assert!(later.is_empty(), "{later:?}");
 }
 
 pub async fn mark_failed_cancels_instead_of_retrying_when_invitation_was_resent(store: &dyn Store) {
     let app = app(store).await;
     store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("first invite");
-    let in_flight = store.claim_outbox(T0, LEASE, 10).await.expect("claim");
+    let me = instance(store, T0).await;
+    let in_flight = store.claim_outbox(&me, T0, 10).await.expect("claim");
     let resent_at = T0.plus(INTERVAL);
     let second = invite(&app, "ada@example.org", Role::User, resent_at);
     let (newest, token) = (second.message_id.clone(), second.token.hash());
     store.invite(second).await.expect("second invite");
 
-    store.mark_failed(&in_flight[0].id, "timeout", Some(resent_at)).await.expect("mark failed");
+    store.mark_failed(&me, &in_flight[0].id, "timeout", Some(resent_at)).await.expect("mark failed");
 
-    let claimed = store.claim_outbox(resent_at.plus(LEASE), LEASE, 10).await.expect("claim");
+    let claimed = claim(store, resent_at.plus(WINDOW), 10).await;
     let ids: Vec<MessageId> = claimed.iter().map(|m| m.id.clone()).collect();
     assert_eq!(ids, [newest], "the replaced link is not retried");
     assert_eq!(delivery(store, &token).await.status, DeliveryStatus::Queued);
@@ -577,7 +739,7 @@ pub async fn mark_sent_returns_not_found_when_message_is_unknown(store: &dyn Sto
     app(store).await;
 
     let sent = store.mark_sent(&[MessageId::generate()], T0).await;
-    let failed = store.mark_failed(&MessageId::generate(), "boom", None).await;
+    let failed = store.mark_failed(&instance(store, T0).await, &MessageId::generate(), "boom", None).await;
 
     assert!(matches!(sent, Err(StoreError::NotFound)), "{sent:?}");
     assert!(matches!(failed, Err(StoreError::NotFound)), "{failed:?}");
@@ -591,7 +753,7 @@ pub async fn invite_cancels_older_queued_message_when_invitation_is_resent(store
     let (newest, token) = (second.message_id.clone(), second.token.hash());
     store.invite(second).await.expect("second invite");
 
-    let claimed = store.claim_outbox(resent_at, LEASE, 10).await.expect("claim");
+    let claimed = claim(store, resent_at, 10).await;
 
     let [message] = claimed.as_slice() else { panic!("expected only the newest message, got {claimed:?}") };
     assert_eq!(message.id, newest);
@@ -669,7 +831,7 @@ pub async fn invite_settles_as_one_created_and_seven_resent_when_eight_invites_r
         }
     }
     assert_eq!(current.len(), 1, "exactly one link works");
-    let queued = store.claim_outbox(T0, LEASE, 20).await.expect("claim");
+    let queued = claim(store, T0, 20).await;
     let [message] = queued.as_slice() else { panic!("expected only the latest email, got {queued:?}") };
     assert_eq!(message.invitation.as_ref().map(|link| link.token.hash()), current.pop());
 }
@@ -680,13 +842,15 @@ pub async fn claim_outbox_gives_two_claimers_disjoint_messages_when_they_claim_a
         store.invite(invite(&app, &format!("user{n}@example.org"), Role::User, T0)).await.expect("invite");
     }
 
-    let claims = join_all([store.claim_outbox(T0, LEASE, 3), store.claim_outbox(T0, LEASE, 3)]).await;
+    let (first, second) = (instance(store, T0).await, instance(store, T0).await);
+
+    let claims = join_all([store.claim_outbox(&first, T0, 3), store.claim_outbox(&second, T0, 3)]).await;
 
     let ids: Vec<HashSet<MessageId>> =
         claims.into_iter().map(|claim| claim.expect("claim").into_iter().map(|message| message.id).collect()).collect();
     assert!(ids[0].is_disjoint(&ids[1]), "{ids:?}");
     assert_eq!(ids[0].len() + ids[1].len(), 6, "{ids:?}");
-    assert!(store.claim_outbox(T0, LEASE, 10).await.expect("claim").is_empty());
+    assert!(claim(store, T0, 10).await.is_empty());
 }
 
 pub async fn accept_joins_once_when_one_link_is_used_twice_at_once(store: &dyn Store) {
@@ -1031,7 +1195,7 @@ pub async fn revoke_invitation_cancels_its_email_when_invitation_is_pending(stor
     assert_eq!(elsewhere, None);
     let lookup = store.invitation_by_token(&token).await.expect("lookup").expect("token is kept");
     assert_eq!(lookup.state_at(at), LinkState::Revoked);
-    assert!(store.claim_outbox(at, LEASE, 10).await.expect("claim").is_empty());
+    assert!(claim(store, at, 10).await.is_empty());
     let audit = store.audit_events(&app.id, None, 1).await.expect("audit");
     assert_eq!((audit[0].action.as_str(), audit[0].actor.clone()), ("invitation.revoked", by));
 }
@@ -1051,7 +1215,7 @@ fn reset_request(app: &App, to: &str, now: Timestamp) -> ResetRequest {
 
 /// Everything due at `now`, claimed.
 async fn claim_all(store: &dyn Store, now: Timestamp) -> Vec<OutboxMessage> {
-    store.claim_outbox(now, LEASE, 100).await.expect("claim")
+    claim(store, now, 100).await
 }
 
 pub async fn request_password_reset_queues_a_link_when_address_is_a_member(store: &dyn Store) {

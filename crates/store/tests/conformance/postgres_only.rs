@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx_core::connection::Connection;
 use sqlx_core::query::query;
 use sqlx_postgres::PgConnection;
+use usher_core::InstanceId;
 use usher_core::Role;
 use usher_core::Store;
 use usher_core::store::InviteRecord;
@@ -15,8 +16,15 @@ use usher_store::{OpenError, PgStore};
 
 use crate::support::{PgDatabase, T0, app, invite, join_all};
 
-/// How long a claimed message stays leased in these cases.
-const LEASE: Duration = Duration::from_secs(300);
+/// How long an instance may go without a heartbeat before it is presumed dead, in these cases.
+const WINDOW: Duration = Duration::from_secs(15);
+
+/// A newly registered instance on `store`.
+async fn instance(store: &dyn Store) -> InstanceId {
+    let id = InstanceId::generate();
+    store.register_instance(&id, T0).await.expect("register");
+    id
+}
 
 #[tokio::test]
 async fn connect_migrates_once_when_three_instances_start_at_once() {
@@ -32,7 +40,7 @@ async fn connect_migrates_once_when_three_instances_start_at_once() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations table");
-    assert_eq!(versions, [(1,), (2,), (3,)]);
+    assert_eq!(versions, [(1,), (2,), (3,), (4,)]);
 }
 
 #[tokio::test]
@@ -76,9 +84,13 @@ async fn claim_outbox_on_two_instances_hands_each_message_to_one_of_them() {
     for n in 0..40 {
         first.invite(invite(&app, &format!("user{n}@example.org"), Role::User, T0)).await.expect("invite");
     }
-    let instances: [&dyn Store; 2] = [&first, &second];
+    let stores: [&dyn Store; 2] = [&first, &second];
+    let mut claimers = Vec::new();
+    for n in 0..8 {
+        claimers.push(instance(stores[n % 2]).await);
+    }
 
-    let claims = join_all((0..8).map(|n| instances[n % 2].claim_outbox(T0, LEASE, 7))).await;
+    let claims = join_all((0..8).map(|n| stores[n % 2].claim_outbox(&claimers[n], T0, 7))).await;
 
     let mut claimed = HashSet::new();
     for batch in claims {
@@ -87,9 +99,14 @@ async fn claim_outbox_on_two_instances_hands_each_message_to_one_of_them() {
         }
     }
     assert_eq!(claimed.len(), 40, "eight claims of seven cover all forty messages");
-    let after_lease = T0.plus(LEASE + Duration::from_secs(1));
-    let reclaimed = second.claim_outbox(after_lease, LEASE, 100).await.expect("claim after the lease");
-    assert_eq!(reclaimed.len(), 40, "an instance that claimed and vanished leaves its messages to the others");
+    let survivor = instance(&second).await;
+    let mut at = T0;
+    while at <= T0.plus(WINDOW) {
+        at = at.plus(WINDOW / 4);
+        second.renew_instance(&survivor, at, WINDOW).await.expect("renew");
+    }
+    let reclaimed = second.claim_outbox(&survivor, at, 100).await.expect("claim after the others went silent");
+    assert_eq!(reclaimed.len(), 40, "instances that claimed and vanished leave their messages to the others");
 }
 
 #[tokio::test]
@@ -107,5 +124,5 @@ async fn connect_refuses_a_database_migrated_by_a_newer_build() {
 
     let error = PgStore::connect(db.url()).await.expect_err("a newer schema is refused");
 
-    assert!(matches!(error, OpenError::SchemaTooNew { found: 99, known: 3 }), "{error}");
+    assert!(matches!(error, OpenError::SchemaTooNew { found: 99, known: 4 }), "{error}");
 }

@@ -129,6 +129,25 @@ async fn unknown_routes_and_methods_answer_json_errors() {
 }
 
 #[tokio::test]
+async fn readyz_answers_200_with_every_check_ok_once_the_delivery_worker_runs() {
+    let app = TestApp::spawn().await;
+    let deadline = std::time::Instant::now() + usher_testkit::PATIENCE;
+
+    let response = loop {
+        let response = app.http().get(app.url("/readyz")).send().await.expect("send");
+        if response.status() == 200 || std::time::Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"], serde_json::json!({ "database": "ok", "migrations": "ok", "delivery": "ok" }));
+}
+
+#[tokio::test]
 async fn healthz_answers_200_when_ready() {
     let app = TestApp::spawn().await;
 

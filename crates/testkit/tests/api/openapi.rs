@@ -30,10 +30,11 @@ async fn openapi_describes_every_route_and_every_described_route_is_served() {
         ("GET", "/apps/{app_id}/join"),
         ("GET", "/api/openapi.json"),
         ("GET", "/healthz"),
+        ("GET", "/readyz"),
     ] {
         assert!(operations.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing");
     }
-    assert_eq!(operations.len(), 47, "every route of the router: {operations:?}");
+    assert_eq!(operations.len(), 48, "every route of the router: {operations:?}");
     for (method, path) in &operations {
         let concrete = path
             .replace("{app_id}", &app.app_id)

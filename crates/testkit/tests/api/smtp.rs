@@ -1,5 +1,6 @@
-//! Delivery over real SMTP (aiosmtpd on a loopback port): the mail arrives and its link works,
-//! a server that is down gets the mail later, a 550 fails the invitation with the reason.
+//! Delivery over real SMTP (aiosmtpd on a loopback port): the mail arrives and its link works;
+//! a server that is down gets every mail once when it is back, the backoff showing meanwhile; a
+//! connection lost at the end of DATA is retried; a 550 fails the invitation with the reason.
 
 use std::time::{Duration, Instant};
 
@@ -48,21 +49,55 @@ async fn invitation_mail_arrives_over_smtp_and_its_link_completes_the_join() {
 }
 
 #[tokio::test]
-async fn invitation_mail_arrives_after_the_smtp_server_comes_up_when_it_was_down() {
+async fn invitation_mails_arrive_once_each_after_the_smtp_server_comes_up_when_it_was_down() {
     let port = free_port();
     let app =
         TestApp::spawn_with(|s| s.mail_url = format!("smtp://127.0.0.1:{port}?tls=none").parse().expect("url")).await;
-    let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
-    let id = invited.invitation().expect("invitation").id.clone();
-    let failed_once =
-        wait_for_invitation(&app, &id, |i| i.delivery.attempts == 1 && i.delivery.last_error.is_some()).await;
-    assert_eq!(failed_once.delivery.status, DeliveryStatus::Queued, "a refused connection is retried");
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let invited = app.client().users().invite_user(&format!("down{n}@example.com"), Role::User).await;
+        ids.push(invited.expect("invite").invitation().expect("invitation").id.clone());
+    }
+    let mut waiting = Vec::new();
+    for id in &ids {
+        let retry_waits = |i: &Invitation| i.delivery.attempts == 1 && i.delivery.next_attempt_at.is_some();
+        waiting.push(wait_for_invitation(&app, id, retry_waits).await);
+    }
 
     let Some(smtp) = SmtpServer::start_on(port).await else { return };
     app.clock.advance(Duration::from_secs(120));
 
+    for failed_once in &waiting {
+        assert_eq!(failed_once.delivery.status, DeliveryStatus::Queued, "a refused connection is retried");
+        let error = failed_once.delivery.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains(&format!("127.0.0.1:{port}")), "the reason names the server: {error}");
+        let next = failed_once.delivery.next_attempt_at.expect("a next attempt");
+        assert!(next > failed_once.created_date, "the retry waits for its backoff: {next}");
+    }
+    for (n, id) in ids.iter().enumerate() {
+        smtp.mail.wait_for(&format!("down{n}@example.com")).await;
+        let sent = wait_for_invitation(&app, id, |i| i.delivery.status == DeliveryStatus::Sent).await;
+        assert_eq!((sent.delivery.attempts, sent.delivery.next_attempt_at), (2, None));
+    }
+    for n in 0..20 {
+        assert_eq!(smtp.mail.to(&format!("down{n}@example.com")).len(), 1, "down{n} once");
+    }
+}
+
+#[tokio::test]
+async fn invitation_mail_is_retried_and_arrives_once_when_the_connection_drops_at_the_end_of_data() {
+    let port = free_port();
+    let Some(smtp) = SmtpServer::start_with(port, &["--drop-first", "1"]).await else { return };
+    let app = TestApp::spawn_with_smtp(&smtp.url(), smtp.mail.clone()).await;
+
+    let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let id = invited.invitation().expect("invitation").id.clone();
+    let dropped = wait_for_invitation(&app, &id, |i| i.delivery.last_error.is_some()).await;
+    app.clock.advance(Duration::from_secs(120));
     smtp.mail.wait_for("ada@example.com").await;
+
     let sent = wait_for_invitation(&app, &id, |i| i.delivery.status == DeliveryStatus::Sent).await;
+    assert_eq!((dropped.delivery.status, dropped.delivery.attempts), (DeliveryStatus::Queued, 1), "{dropped:?}");
     assert_eq!(sent.delivery.attempts, 2);
     assert_eq!(smtp.mail.to("ada@example.com").len(), 1);
 }
