@@ -292,3 +292,21 @@ fn causes(err: &anyhow::Error) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_leaves_out_a_cause_that_only_repeats_the_end_of_the_error_before_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
+        let err = anyhow::Error::new(io)
+            .context("error communicating with database: Connection refused (os error 111)")
+            .context("cannot connect to PostgreSQL at 127.0.0.1:1/x");
+
+        assert_eq!(
+            causes(&err),
+            "cannot connect to PostgreSQL at 127.0.0.1:1/x: error communicating with database: Connection refused (os error 111)"
+        );
+    }
+}

@@ -36,6 +36,24 @@ fn app_create_json_prints_exactly_one_object_with_app_id_and_api_key() {
 }
 
 #[test]
+fn app_create_prints_the_line_that_points_the_cli_at_the_new_app() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
+
+    let output = usher(
+        &["app", "create", "--name", "Acme", "--app-url", "https://acme.test/"],
+        &[("DATABASE_URL", &url), ("USHER_SERVER", "http://127.0.0.1:9999")],
+    );
+
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    let id = text.lines().find_map(|l| l.trim().strip_prefix("app id")).expect("app id").trim().to_owned();
+    let key = text.lines().find_map(|l| l.trim().strip_prefix("API key")).expect("API key").trim().to_owned();
+    let export = format!("export USHER_SERVER=http://127.0.0.1:9999 USHER_APP_ID={id} USHER_API_KEY={key}");
+    assert!(text.contains(&export), "{text}");
+}
+
+#[test]
 fn app_create_exits_1_with_the_reason_when_the_app_url_is_not_a_url() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());

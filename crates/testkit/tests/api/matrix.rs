@@ -30,9 +30,10 @@ enum Access {
 }
 
 /// Routes anyone may call, as `METHOD path` of the OpenAPI document.
-const PUBLIC: [&str; 24] = [
+const PUBLIC: [&str; 25] = [
     "GET /",
     "GET /healthz",
+    "GET /readyz",
     "GET /api/openapi.json",
     "GET /login",
     "GET /api/apps/auth/logout",
