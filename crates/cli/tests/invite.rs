@@ -9,24 +9,27 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Runs the built `usher` with `args` against `app`'s first app, off the async runtime.
+async fn usher(app: &TestApp, args: &'static [&'static str]) -> Output {
+    let (base, id, key) = (app.base.clone(), app.app_id.clone(), app.api_key.clone());
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(args)
+            .env("USHER_SERVER", base.as_str())
+            .env("USHER_APP_ID", id)
+            .env("USHER_API_KEY", key)
+            .output()
+            .expect("run usher")
+    })
+    .await
+    .expect("join")
+}
+
 #[tokio::test]
 async fn invite_one_address_prints_what_happened() {
     let app = TestApp::spawn().await;
 
-    let output = tokio::task::spawn_blocking({
-        let (base, id, key) = (app.base.clone(), app.app_id.clone(), app.api_key.clone());
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_usher"))
-                .args(["invite", "ada@example.com", "--role", "admin", "--json"])
-                .env("USHER_SERVER", base.as_str())
-                .env("USHER_APP_ID", id)
-                .env("USHER_API_KEY", key)
-                .output()
-                .expect("run usher")
-        }
-    })
-    .await
-    .expect("join");
+    let output = usher(&app, &["invite", "ada@example.com", "--role", "admin", "--json"]).await;
 
     assert!(output.status.success(), "{output:?}");
     let answer: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
@@ -82,20 +85,7 @@ async fn invite_csv_reports_a_summary_writes_failed_rows_and_emails_nobody_twice
 async fn invite_one_address_prints_the_invitation_id_for_the_other_commands() {
     let app = TestApp::spawn().await;
 
-    let output = tokio::task::spawn_blocking({
-        let (base, id, key) = (app.base.clone(), app.app_id.clone(), app.api_key.clone());
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_usher"))
-                .args(["invite", "ada@example.com"])
-                .env("USHER_SERVER", base.as_str())
-                .env("USHER_APP_ID", id)
-                .env("USHER_API_KEY", key)
-                .output()
-                .expect("run usher")
-        }
-    })
-    .await
-    .expect("join");
+    let output = usher(&app, &["invite", "ada@example.com"]).await;
 
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);

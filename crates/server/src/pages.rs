@@ -59,6 +59,17 @@ impl Pages {
         self.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form)
     }
 
+    /// The page for a request Usher could not complete (a store that failed); the caller logs
+    /// the cause.
+    pub fn failed(&self, status: StatusCode) -> Response {
+        let context = minijinja::context! {
+            title => "Something went wrong",
+            explanation => "Usher could not complete this request.",
+            next_step => "Please try again in a moment.",
+        };
+        self.render(status, "link_problem.html", context, Csp::Form)
+    }
+
     /// The page for a request to a page route that could not be read (a malformed query
     /// string, a body that is not a form): the same refusal the API sends as JSON, as a page.
     pub fn unreadable(&self, status: StatusCode, reason: &str) -> Response {

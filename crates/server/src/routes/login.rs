@@ -68,12 +68,7 @@ fn refused(state: &AppState, title: &str, explanation: String) -> Response {
 /// The page for a store that failed: said, and logged, rather than passed off as "no such app".
 fn unavailable(state: &AppState, err: &usher_core::store::StoreError) -> Response {
     tracing::error!(error = ?err, "sign-in page could not read the apps");
-    let context = context! {
-        title => "Something went wrong",
-        explanation => "Usher could not complete this request.",
-        next_step => "Please try again in a moment.",
-    };
-    state.pages.render(StatusCode::SERVICE_UNAVAILABLE, "link_problem.html", context, Csp::Form)
+    state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// The `from_url` as a URL allowed for `app` (the app's URL when none is given), or why not.

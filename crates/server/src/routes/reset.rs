@@ -136,12 +136,7 @@ async fn submit_reset_page(
         }
         Err(ResetError::Store(err)) => {
             tracing::error!(error = ?err, "password reset failed");
-            let context = context! {
-                title => "Something went wrong",
-                explanation => "Usher could not complete this request.",
-                next_step => "Please try again in a moment.",
-            };
-            state.pages.render(StatusCode::INTERNAL_SERVER_ERROR, "link_problem.html", context, Csp::Form)
+            state.pages.failed(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 }
