@@ -228,14 +228,13 @@ async fn every_invite_is_emailed_once_within_30_s_of_the_smtp_server_returning_f
     let during = answered.iter().filter(|a| a.at > down_at).count();
     let by_id: HashMap<&str, &Invitation> = invitations.iter().map(|i| (i.id.as_str(), i)).collect();
     let lost: Vec<_> = answered.iter().filter(|a| !by_id.contains_key(a.id.as_str())).map(|a| &a.email).collect();
-    let undelivered: Vec<_> = answered.iter().filter(|a| !per_address.contains_key(&a.email)).map(|a| &a.email).collect();
+    let undelivered: Vec<_> =
+        answered.iter().filter(|a| !per_address.contains_key(&a.email)).map(|a| &a.email).collect();
     let duplicates: Vec<_> = per_address.iter().filter(|&(_, &count)| count > 1).collect();
     let retried = invitations.iter().filter(|i| i.delivery.attempts > 1).count();
     let most_attempts = invitations.iter().map(|i| i.delivery.attempts).max().unwrap_or(0);
-    let gaps: Vec<String> = trace
-        .windows(2)
-        .filter_map(|pair| Some(format!("{:.1}", seconds_between(pair[0].1?, pair[1].1?))))
-        .collect();
+    let gaps: Vec<String> =
+        trace.windows(2).filter_map(|pair| Some(format!("{:.1}", seconds_between(pair[0].1?, pair[1].1?)))).collect();
     let last_error = trace.last().and_then(|seen| seen.2.clone()).unwrap_or_default();
     eprintln!(
         "SMTP outage of {} s: {} of {invites} invites answered 200 ({during} during the outage), {} stored; {out_before} \
