@@ -19,7 +19,7 @@
 # database of its own and drops it). Missing PostgreSQL or aiosmtpd fails the run (CI=true):
 # a long form that skipped would print no figures. The sizes can be changed through the
 # variables above. Prints each suite's figures and whether it met its bounds; exits non-zero
-# when any suite failed. Takes about 10 minutes after the build on 2 cores.
+# when any suite failed. Takes about 5 minutes after the build on 2 cores.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
