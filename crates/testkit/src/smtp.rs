@@ -1,7 +1,7 @@
 //! A real SMTP server for tests: `tests/smtp/server.py` (aiosmtpd) in a child process,
 //! writing what it receives into a temporary directory that [`MailDir`] reads.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tempfile::TempDir;
@@ -17,7 +17,9 @@ pub struct SmtpServer {
     /// The mail it accepted.
     pub mail: MailDir,
     child: Child,
-    _dir: TempDir,
+    python: PathBuf,
+    options: Vec<String>,
+    dir: TempDir,
 }
 
 /// The Python with aiosmtpd that `scripts/test` prepares, if it is there.
@@ -53,21 +55,22 @@ impl SmtpServer {
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/server.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir.path())
-            .args(options)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the test SMTP server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        let ready = tokio::time::timeout(crate::PATIENCE, BufReader::new(stdout).read_line(&mut line)).await;
-        assert!(matches!(ready, Ok(Ok(_))) && line.trim() == "ready", "test SMTP server did not start: {line:?}");
-        Some(Self { port, mail: MailDir::new(dir.path().to_owned()), child, _dir: dir })
+        let options: Vec<String> = options.iter().map(|&option| option.to_owned()).collect();
+        let child = spawn(&python, port, &dir, &options).await;
+        Some(Self { port, mail: MailDir::new(dir.path().to_owned()), child, python, options, dir })
+    }
+
+    /// Takes the server down as a crash would (its connections drop, its port refuses new
+    /// ones), keeping the mail it accepted; [`SmtpServer::come_back`] starts it again.
+    pub async fn go_down(&mut self) {
+        self.child.kill().await.ok();
+    }
+
+    /// Starts the server again after [`SmtpServer::go_down`], on the same port, with the same
+    /// options and mail directory.
+    pub async fn come_back(&mut self) {
+        self.child.kill().await.ok();
+        self.child = spawn(&self.python, self.port, &self.dir, &self.options).await;
     }
 
     /// The `USHER_MAIL_URL` of this server.
@@ -79,6 +82,25 @@ impl SmtpServer {
     pub async fn stop(mut self) {
         self.child.kill().await.ok();
     }
+}
+
+/// Runs `tests/smtp/server.py` on `port`, writing into `dir`, and waits until it is ready.
+async fn spawn(python: &Path, port: u16, dir: &TempDir, options: &[String]) -> Child {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/server.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .args(["--port", &port.to_string(), "--dir"])
+        .arg(dir.path())
+        .args(options)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the test SMTP server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    let ready = tokio::time::timeout(crate::PATIENCE, BufReader::new(stdout).read_line(&mut line)).await;
+    assert!(matches!(ready, Ok(Ok(_))) && line.trim() == "ready", "test SMTP server did not start: {line:?}");
+    child
 }
 
 /// A loopback port nothing listens on right now.

@@ -22,6 +22,13 @@ pub fn create_app(database: &str) -> (String, String) {
 /// `lease` when given (how long an instance may miss its heartbeat before the others send what
 /// it had claimed), else its default.
 pub fn serve(database: &str, port: u16, mail_url: &str, lease: Option<Duration>) -> Child {
+    let lease = lease.map(|lease| lease.as_secs().to_string());
+    let settings: Vec<(&str, &str)> = lease.iter().map(|lease| ("USHER_MAIL_LEASE", lease.as_str())).collect();
+    serve_with(database, port, mail_url, &settings)
+}
+
+/// [`serve`] with the environment `settings` (name, value) on top of the defaults.
+pub fn serve_with(database: &str, port: u16, mail_url: &str, settings: &[(&str, &str)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_usher"));
     command
         .arg("serve")
@@ -30,11 +37,9 @@ pub fn serve(database: &str, port: u16, mail_url: &str, lease: Option<Duration>)
         .env("USHER_MAIL_URL", mail_url)
         .env_remove("USHER_MAIL_LEASE")
         .env("USHER_CONFIG", "/dev/null")
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some(lease) = lease {
-        command.env("USHER_MAIL_LEASE", lease.as_secs().to_string());
-    }
     command.spawn().expect("start usher serve")
 }
 
