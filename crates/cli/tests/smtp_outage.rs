@@ -9,7 +9,7 @@
 //! USHER_FAULT_SMTP_DOWN_SECS=120` runs the long form (tests/faults/run.sh). Prints one line of
 //! figures (docs/reliability.md).
 
-#[allow(dead_code, reason = "this suite starts its server with serve_with, not serve")]
+#[expect(dead_code, reason = "this suite starts its server with serve_with, not serve")]
 mod support;
 
 use std::collections::HashMap;
