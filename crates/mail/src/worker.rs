@@ -301,7 +301,7 @@ impl DeliveryWorker {
                 // Waiting for a slot inside the task lets finished sends be recorded while
                 // the rest of the claim still waits for its turn.
                 let Ok(slot) = slots.acquire_owned().await else {
-                    return (msg, Err(TransportError::temporary("the delivery slots were closed")));
+                    return (msg, Err(TransportError::temporary("the delivery slots were closed")), None);
                 };
                 let result = tokio::select! {
                     result = attempt(&*transport, &renderer, &msg, clock.now()) => result,
@@ -312,13 +312,14 @@ impl DeliveryWorker {
                         "abandoned: this instance could not renew its registration in the database",
                     )),
                 };
-                drop(slot);
-                (msg, result)
+                (msg, result, Some(slot))
             });
         }
         // Sent messages are recorded as they finish, one commit at a time, each taking all
-        // that finished during the previous one: a kill then sends again only what was inside
-        // an SMTP conversation or finished within the last commit, not the whole claim.
+        // that finished during the previous one. A sent message keeps its delivery slot until
+        // the commit that records it is done, so at most `concurrency` messages are ever in an
+        // SMTP conversation or sent but not yet recorded: all that a kill can send twice, even
+        // when the store is slow to commit (a burst of invites ahead of the recording).
         let mut sent = Vec::new();
         let mut recording = JoinSet::new();
         // Every outcome is recorded before a store error is returned: returning at once would
@@ -328,15 +329,17 @@ impl DeliveryWorker {
         loop {
             if recording.is_empty() && !sent.is_empty() {
                 let (outbox, ids, now) = (self.outbox.clone(), std::mem::take(&mut sent), self.clock.now());
+                let (ids, slots): (Vec<MessageId>, Vec<_>) = ids.into_iter().unzip();
                 recording.spawn(async move {
                     let recorded = outbox.mark_sent(&ids, now).await;
+                    drop(slots);
                     (ids, recorded)
                 });
             }
             tokio::select! {
                 Some(joined) = attempts.join_next(), if !attempts.is_empty() => match joined {
-                    Ok((msg, Ok(()))) => sent.push(msg.id),
-                    Ok((msg, Err(err))) => {
+                    Ok((msg, Ok(()), slot)) => sent.push((msg.id, slot)),
+                    Ok((msg, Err(err), _slot)) => {
                         if let Err(store_err) = self.record_failure(&msg, &err).await {
                             first_error.get_or_insert(store_err);
                         }
