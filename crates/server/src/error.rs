@@ -348,7 +348,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The error and all its sources, joined by ": ".
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use usher_api_types as api;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, error_chain};
 use crate::state::AppState;
 
 /// How long `/readyz` waits for the database: a probe must get an answer, not hang with it.
@@ -81,16 +81,4 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     response
-}
-
-/// An error and its causes, one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
