@@ -34,7 +34,15 @@ impl SmtpServer {
     /// Starts a server on a free port, or returns `None` (with a notice) when aiosmtpd is not
     /// installed here. On CI (`CI=true`) a missing server is a failure, never a skip.
     pub async fn start() -> Option<Self> {
-        Self::start_on(free_port()).await
+        // Another test may take the free port between the probe and the server's bind: try
+        // again on another one.
+        for _ in 1..ATTEMPTS {
+            match Self::try_start(free_port(), &[]).await? {
+                Ok(server) => return Some(server),
+                Err(reason) => eprintln!("test SMTP server: {reason}; trying another port"),
+            }
+        }
+        Self::start_with(free_port(), &[]).await
     }
 
     /// Starts a server on `port`.
@@ -46,6 +54,11 @@ impl SmtpServer {
     /// `--data-delay SECONDS` (a slow server) or `--drop-first N` (connections lost at the end
     /// of DATA).
     pub async fn start_with(port: u16, options: &[&str]) -> Option<Self> {
+        Some(Self::try_start(port, options).await?.unwrap_or_else(|reason| panic!("test SMTP server: {reason}")))
+    }
+
+    /// Starts a server, `None` without aiosmtpd, `Some(Err)` when it did not come up.
+    async fn try_start(port: u16, options: &[&str]) -> Option<Result<Self, String>> {
         let Some(python) = python() else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -56,8 +69,8 @@ impl SmtpServer {
         };
         let dir = tempfile::tempdir().expect("temp dir");
         let options: Vec<String> = options.iter().map(|&option| option.to_owned()).collect();
-        let child = spawn(&python, port, &dir, &options).await;
-        Some(Self { port, mail: MailDir::new(dir.path().to_owned()), child, python, options, dir })
+        let started = spawn(&python, port, &dir, &options).await;
+        Some(started.map(|child| Self { port, mail: MailDir::new(dir.path().to_owned()), child, python, options, dir }))
     }
 
     /// Takes the server down as a crash would (its connections drop, its port refuses new
@@ -70,7 +83,17 @@ impl SmtpServer {
     /// options and mail directory.
     pub async fn come_back(&mut self) {
         self.child.kill().await.ok();
-        self.child = spawn(&self.python, self.port, &self.dir, &self.options).await;
+        // The port was this server's a moment ago; the kernel may take a moment to free it.
+        for attempt in 1..=ATTEMPTS {
+            match spawn(&self.python, self.port, &self.dir, &self.options).await {
+                Ok(child) => {
+                    self.child = child;
+                    return;
+                }
+                Err(reason) if attempt == ATTEMPTS => panic!("test SMTP server: {reason}"),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
     }
 
     /// The `USHER_MAIL_URL` of this server.
@@ -84,8 +107,11 @@ impl SmtpServer {
     }
 }
 
+/// How many times a server is started before its failure to come up fails the test.
+const ATTEMPTS: u32 = 5;
+
 /// Runs `tests/smtp/server.py` on `port`, writing into `dir`, and waits until it is ready.
-async fn spawn(python: &Path, port: u16, dir: &TempDir, options: &[String]) -> Child {
+async fn spawn(python: &Path, port: u16, dir: &TempDir, options: &[String]) -> Result<Child, String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/server.py");
     let mut child = Command::new(python)
         .arg(script)
@@ -99,8 +125,12 @@ async fn spawn(python: &Path, port: u16, dir: &TempDir, options: &[String]) -> C
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     let ready = tokio::time::timeout(crate::PATIENCE, BufReader::new(stdout).read_line(&mut line)).await;
-    assert!(matches!(ready, Ok(Ok(_))) && line.trim() == "ready", "test SMTP server did not start: {line:?}");
-    child
+    if matches!(ready, Ok(Ok(_))) && line.trim() == "ready" {
+        Ok(child)
+    } else {
+        child.kill().await.ok();
+        Err(format!("did not start on port {port} (its first line: {line:?})"))
+    }
 }
 
 /// A loopback port nothing listens on right now.
