@@ -1,5 +1,16 @@
 //! The `usher` binary: parses the command line and hands over to a command.
 
+/// `println!` for a command's output. When the reader has gone away (`usher invitations list |
+/// head`), the command ends quietly, as Unix tools do, instead of panicking on the broken pipe.
+macro_rules! say {
+    () => {
+        $crate::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_line(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 
 use std::process::ExitCode;
@@ -277,6 +288,19 @@ fn main() -> ExitCode {
             eprintln!("error: {}", causes(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes one line of output for [`say!`].
+fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout.write_fmt(line).and_then(|()| stdout.write_all(b"\n")) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {err}");
+        std::process::exit(1);
     }
 }
 

@@ -57,11 +57,11 @@ fn one(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Resul
         match remote.client.users().invite_user(email, role).await {
             Ok(answer) => {
                 if as_json {
-                    println!("{}", serde_json::to_string(&answer)?);
+                    say!("{}", serde_json::to_string(&answer)?);
                 } else {
-                    println!("{}", answer.message());
+                    say!("{}", answer.message());
                     if let Some(invitation) = answer.invitation() {
-                        println!("Invitation id: {}", invitation.id);
+                        say!("Invitation id: {}", invitation.id);
                     }
                 }
                 Ok(ExitCode::SUCCESS)
@@ -205,9 +205,9 @@ fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<
             "failed": summary.failures.len(),
             "failed_file": failed_file.as_ref().map(|f| f.display().to_string()),
         });
-        println!("{output}");
+        say!("{output}");
     } else {
-        println!(
+        say!(
             "Created {}, re-sent {}, already members {}, throttled (emailed within the resend interval) {}, failed {}.",
             summary.created,
             summary.resent,
@@ -216,7 +216,7 @@ fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<
             summary.failures.len()
         );
         if let Some(file) = &failed_file {
-            println!("The failed rows and their reasons are in {}.", file.display());
+            say!("The failed rows and their reasons are in {}.", file.display());
         }
     }
     Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -17,7 +17,7 @@ pub fn test(args: &MailTestArgs) -> anyhow::Result<()> {
             .send(&email, "test")
             .await
             .with_context(|| format!("{} did not take the message", settings.mail_url))?;
-        println!("{} answered: {answer}", settings.mail_url);
+        say!("{} answered: {answer}", settings.mail_url);
         Ok(())
     })
 }

@@ -33,7 +33,7 @@ fn print_first_app(created: &CreatedApp, settings: &Settings) {
     let server = settings.public_url.as_str().trim_end_matches('/');
     let id = &created.app.id;
     let key = created.api_key.expose();
-    println!(
+    say!(
         r#"
 Usher created your first app, "{name}".
 
