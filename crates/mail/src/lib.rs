@@ -4,6 +4,7 @@
 
 mod backoff;
 mod factory;
+pub mod link;
 mod presence;
 mod render;
 mod smtp;

@@ -127,7 +127,7 @@ fn join_form(
         email => invitation.email.as_str(),
         role => invitation.role.as_str(),
         expires_at => invitation.expires_at.to_human(),
-        action => format!("/apps/{}/join", app.id),
+        action => usher_mail::link::join_path(app.id.as_str()),
         app_origin => app.landing_origin(),
         token,
         full_name,

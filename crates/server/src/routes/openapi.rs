@@ -53,3 +53,18 @@ pub fn document() -> &'static Document {
 async fn show_openapi() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(document()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emailed_links_lead_to_pages_the_router_serves() {
+        let paths = &document().paths.paths;
+
+        for path in [usher_mail::link::join_path("{app_id}"), usher_mail::link::reset_password_path("{app_id}")] {
+            let item = paths.get(&path).unwrap_or_else(|| panic!("no route for emailed link {path}"));
+            assert!(item.get.is_some() && item.post.is_some(), "{path} shows a form and takes its post");
+        }
+    }
+}

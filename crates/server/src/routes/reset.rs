@@ -150,7 +150,7 @@ fn reset_form(
 ) -> Response {
     let context = context! {
         app_name => app.name,
-        action => format!("/apps/{}/reset-password", app.id),
+        action => usher_mail::link::reset_password_path(app.id.as_str()),
         token,
         error,
         min_password => password::MIN_LEN,
