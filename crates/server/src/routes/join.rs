@@ -200,7 +200,7 @@ pub(crate) fn is_cross_site(headers: &HeaderMap, public_url: &Url) -> bool {
     }
     match headers.get(header::ORIGIN).map(|v| v.to_str()) {
         None => false,
-        Some(Ok(origin)) => origin != public_url.origin().ascii_serialization(),
+        Some(Ok(origin)) => !crate::origin::is_usher_origin(origin, public_url),
         Some(Err(_)) => true,
     }
 }
