@@ -23,7 +23,7 @@ pub fn layer(state: AppState) -> CorsLayer {
                 return true;
             }
             let Some(app_id) = app_id else { return false };
-            match state.store.app(&app_id).await {
+            match state.apps.get(&app_id).await {
                 Ok(app) => app.is_some_and(|app| origin::is_app_origin(&app, origin, &state.public_url)),
                 Err(err) => {
                     // The request itself then fails with the same error; this says why CORS did.

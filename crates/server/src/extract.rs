@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for AppContext {
         // An id is 24 characters; anything much longer is not worth echoing whole.
         let not_found = || ApiError::AppNotFound(raw.chars().take(40).collect());
         let id = AppId::parse(raw).map_err(|_| not_found())?;
-        let app = state.store.app(&id).await?.ok_or_else(not_found)?;
+        let app = state.apps.get(&id).await?.ok_or_else(not_found)?;
         Ok(Self(app))
     }
 }

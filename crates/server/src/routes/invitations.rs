@@ -136,7 +136,7 @@ async fn show_invitation(
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<api::Invitation>, ApiError> {
     let id = invitation_id_of(&invitation_id)?;
-    let invitation = state.store.invitation(&caller.app.id, &id).await?.ok_or(ApiError::InvitationNotFound)?;
+    let invitation = state.invites.get(&caller.app, &id).await?.ok_or(ApiError::InvitationNotFound)?;
     Ok(Json(wire::invitation(&invitation, state.clock.now())))
 }
 

@@ -1,16 +1,10 @@
-//! API keys and the audit log of an app (admins and API keys only).
-//!
-//! A new key is shown once, in the answer that creates it; only its hash is kept. Revoking
-//! takes effect at once (keys are looked up on every request). The last key of an app cannot
-//! be revoked, so its servers are never locked out by accident.
+//! API keys and the audit log of an app (admins and API keys only); the rules are
+//! `usher_core::api_keys`.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use usher_core::access::Principal;
 use usher_core::model::{Actor, ApiKeyRecord, App};
-use usher_core::secret::ApiKey;
-use usher_core::store::{KeyRevocation, NewApiKey};
 use usher_core::{ApiKeyId, UserId};
 
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +13,7 @@ use utoipa_axum::routes;
 use usher_api_types as api;
 
 use crate::error::ApiError;
-use crate::extract::{Admin, ApiJson, Caller, Paging};
+use crate::extract::{Admin, ApiJson, Paging};
 use crate::state::AppState;
 
 /// Largest page of the audit log.
@@ -28,15 +22,6 @@ const MAX_AUDIT_PAGE: u32 = 1000;
 /// The key and audit routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_key, list_keys)).routes(routes!(revoke_key)).routes(routes!(list_audit))
-}
-
-/// The admin or API key acting, as the audit log records it.
-fn actor(caller: &Caller) -> Result<Actor, ApiError> {
-    match &caller.principal {
-        Principal::ApiKey(key) => Ok(Actor::ApiKey(key.id.clone())),
-        Principal::Member(user) if caller.principal.is_admin() => Ok(Actor::User(user.id.clone())),
-        Principal::Member(_) => Err(ApiError::AdminOnly),
-    }
 }
 
 /// A key as listed; its secret is never kept, so only [`create_key`] can add it.
@@ -52,41 +37,29 @@ fn key_info(key: &ApiKeyRecord) -> api::ApiKeyInfo {
 #[utoipa::path(post, path = "/api/apps/{app_id}/keys", tag = "keys", params(("app_id" = String, Path, description = "The app's id")), request_body = api::CreateApiKeyRequest, responses((status = 201, description = "The key, its secret shown this once", body = api::ApiKeyInfo), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn create_key(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     ApiJson(body): ApiJson<api::CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<api::ApiKeyInfo>), ApiError> {
-    let by = actor(&caller)?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::InvalidBody("name must be 1 to 100 characters".into()));
-    }
-    let secret = ApiKey::generate();
-    let key = NewApiKey { id: ApiKeyId::generate(), name: name.to_owned(), hash: secret.hash() };
-    let record = state.store.create_api_key(&caller.app.id, key, &by, state.clock.now()).await?;
+    let (record, secret) = state.keys.create(&caller.app, &caller.principal, &body.name).await?;
     let info = api::ApiKeyInfo { api_key: Some(secret.expose().to_owned()), ..key_info(&record) };
     Ok((StatusCode::CREATED, Json(info)))
 }
 
 #[utoipa::path(get, path = "/api/apps/{app_id}/keys", tag = "keys", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items}`", body = api::ApiKeyList), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<api::ApiKeyList>, ApiError> {
-    actor(&caller)?;
-    let keys = state.store.api_keys(&caller.app.id).await?;
+async fn list_keys(State(state): State<AppState>, Admin(caller): Admin) -> Result<Json<api::ApiKeyList>, ApiError> {
+    let keys = state.keys.list(&caller.app, &caller.principal).await?;
     Ok(Json(api::ApiKeyList { items: keys.iter().map(key_info).collect() }))
 }
 
 #[utoipa::path(delete, path = "/api/apps/{app_id}/keys/{key_id}", tag = "keys", params(("app_id" = String, Path, description = "The app's id"), ("key_id" = String, Path, description = "The API key's id")), responses((status = 200, description = "`{id, revoked}`", body = api::ApiKeyRevoked), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn revoke_key(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path((_, key_id)): Path<(String, String)>,
 ) -> Result<Json<api::ApiKeyRevoked>, ApiError> {
-    let by = actor(&caller)?;
     let id = ApiKeyId::parse(&key_id).map_err(|_| ApiError::KeyNotFound)?;
-    match state.store.revoke_api_key(&caller.app.id, &id, &by, state.clock.now()).await? {
-        KeyRevocation::Revoked => Ok(Json(api::ApiKeyRevoked { id: id.to_string(), revoked: true })),
-        KeyRevocation::NotFound => Err(ApiError::KeyNotFound),
-        KeyRevocation::LastKey => Err(ApiError::LastApiKey),
-    }
+    state.keys.revoke(&caller.app, &caller.principal, &id).await?;
+    Ok(Json(api::ApiKeyRevoked { id: id.to_string(), revoked: true }))
 }
 
 /// The audit log, newest first: `{items, next_cursor, has_more}`.
@@ -96,7 +69,8 @@ async fn list_audit(
     Admin(caller): Admin,
     paging: Paging<MAX_AUDIT_PAGE>,
 ) -> Result<Json<api::Page<api::AuditEvent>>, ApiError> {
-    let events = state.store.audit_events(&caller.app.id, paging.numeric_cursor()?, paging.fetch_limit()).await?;
+    let events =
+        state.keys.audit(&caller.app, &caller.principal, paging.numeric_cursor()?, paging.fetch_limit()).await?;
     Ok(Json(paging.page(events, |e| e.id.to_string(), |e| audit_event(&caller.app, e))))
 }
 

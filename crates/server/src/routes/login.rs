@@ -100,7 +100,7 @@ fn login_page(
 async fn show_login_for_origin(State(state): State<AppState>, PageQuery(query): PageQuery<FromQuery>) -> Response {
     let app = match &query.app_id {
         Some(id) => match AppId::parse(id) {
-            Ok(id) => match state.store.app(&id).await {
+            Ok(id) => match state.apps.get(&id).await {
                 Ok(app) => app,
                 Err(err) => return unavailable(&state, &err),
             },
@@ -110,7 +110,7 @@ async fn show_login_for_origin(State(state): State<AppState>, PageQuery(query): 
             let Some(url) = query.from_url.as_deref().and_then(|u| Url::parse(u).ok()) else {
                 return refused(&state, "Which app?", "Open the sign-in page from the app you want to use.".into());
             };
-            let apps = match state.store.apps().await {
+            let apps = match state.apps.all().await {
                 Ok(apps) => apps,
                 Err(err) => return unavailable(&state, &err),
             };
@@ -210,7 +210,7 @@ async fn logout(State(state): State<AppState>, PageQuery(query): PageQuery<FromQ
     let Ok(url) = Url::parse(raw) else {
         return refused(&state, "That return address is not allowed", format!("{raw} is not a valid address."));
     };
-    let apps = match state.store.apps().await {
+    let apps = match state.apps.all().await {
         Ok(apps) => apps,
         Err(err) => return unavailable(&state, &err),
     };

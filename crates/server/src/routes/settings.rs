@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value};
-use usher_core::app_settings;
+use usher_core::apps::UpdateSettingsError;
 use usher_core::model::App;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -48,8 +48,10 @@ async fn update_settings(
     // Read as loose JSON so each bad field gets its own INVALID_SETTING (core::app_settings).
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<api::AppSettings>, ApiError> {
-    let changed = app_settings::apply(&caller.app, changes).map_err(ApiError::InvalidSetting)?;
-    let stored =
-        state.store.update_app(&changed).await?.ok_or_else(|| ApiError::AppNotFound(caller.app.id.to_string()))?;
+    let stored = state.apps.update_settings(&caller.app, changes).await.map_err(|err| match err {
+        UpdateSettingsError::Invalid(invalid) => ApiError::InvalidSetting(invalid),
+        UpdateSettingsError::AppGone => ApiError::AppNotFound(caller.app.id.to_string()),
+        UpdateSettingsError::Store(err) => err.into(),
+    })?;
     Ok(Json(settings_json(&stored)))
 }
