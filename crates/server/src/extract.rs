@@ -253,6 +253,64 @@ mod tests {
         assert_eq!(bearer_token(&headers), None);
     }
 
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn refusal(result: Result<Paging<1000>, ApiError>) -> String {
+        match result {
+            Err(err @ ApiError::InvalidQuery(_)) => err.to_string(),
+            other => panic!("expected INVALID_QUERY, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn paging_defaults_to_100_and_reads_an_empty_parameter_as_absent() {
+        let paging = Paging::<1000>::parse(&params(&[("limit", ""), ("cursor", "")])).expect("valid");
+
+        assert_eq!(paging.limit, 100);
+        assert_eq!(paging.cursor(), None);
+    }
+
+    #[test]
+    fn paging_refuses_a_limit_that_is_no_whole_number_or_out_of_range() {
+        for (limit, message) in [
+            ("ten", "`limit` must be a whole number"),
+            ("-1", "`limit` must be a whole number"),
+            ("0", "`limit` must be between 1 and 1000"),
+            ("1001", "`limit` must be between 1 and 1000"),
+            ("99999999999", "`limit` must be between 1 and 1000"),
+        ] {
+            let text = refusal(Paging::<1000>::parse(&params(&[("limit", limit)])));
+
+            assert_eq!(text, format!("invalid query: {message}"), "{limit}");
+        }
+    }
+
+    #[test]
+    fn paging_page_keeps_the_limit_and_gives_the_last_items_cursor_when_more_follow() {
+        let paging = Paging::<1000>::parse(&params(&[("limit", "2")])).expect("valid");
+
+        let full = paging.page(vec![1, 2, 3], |n| format!("c{n}"), |n| n * 10);
+        let last = paging.page(vec![1, 2], |n| format!("c{n}"), |n| n * 10);
+
+        assert_eq!((full.items, full.next_cursor, full.has_more), (vec![10, 20], Some("c2".to_owned()), true));
+        assert_eq!((last.items, last.next_cursor, last.has_more), (vec![10, 20], None, false));
+        assert_eq!(paging.fetch_limit(), 3);
+    }
+
+    #[test]
+    fn paging_reads_a_numeric_cursor_or_refuses_it() {
+        let good = Paging::<1000>::parse(&params(&[("cursor", "42")])).expect("valid");
+        let bad = Paging::<1000>::parse(&params(&[("cursor", "x")])).expect("valid");
+
+        assert_eq!(good.numeric_cursor::<i64>().expect("number"), Some(42));
+        assert_eq!(
+            bad.numeric_cursor::<i64>().map_err(|e| e.to_string()).err().as_deref(),
+            Some("invalid query: `cursor` must be a whole number")
+        );
+    }
+
     #[test]
     fn is_json_accepts_parameters_and_suffixes() {
         for (value, expected) in [

@@ -51,6 +51,8 @@ async fn show_me(caller: Caller) -> Result<Json<api::User>, ApiError> {
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
+    // Read as loose JSON (documented as `UpdateUserRequest`): custom fields are any JSON, and
+    // each bad field gets its own error from core::members.
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<api::User>, ApiError> {
     let id = me(&caller)?.id.clone();
@@ -212,6 +214,7 @@ async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
+    // Loose JSON, documented as `UpdateUserRequest`, as in `update_me`.
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<api::User>, ApiError> {
     let user = state.members.update(&caller.app, &caller.principal, &user_id(&id)?, changes).await?;
