@@ -23,7 +23,7 @@ pub enum ApiKeyError {
     #[error("only admins of this app and API keys may do this")]
     AdminRequired,
     /// The name is empty, too long or has control characters.
-    #[error("name must be 1 to 100 characters")]
+    #[error("name must be 1 to {MAX_NAME_CHARS} characters")]
     InvalidName,
     /// The app has no live key with this id.
     #[error("API key not found")]
