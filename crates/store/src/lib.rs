@@ -108,6 +108,22 @@ pub enum OpenError {
         #[source]
         source: sqlx_core::Error,
     },
+    /// The TLS settings (`sslmode`, `sslrootcert`) contradict each other or name a file that
+    /// cannot be read; the message says which.
+    #[error("PostgreSQL TLS settings: {0}")]
+    PostgresTlsSettings(String),
+    /// The TLS handshake with PostgreSQL failed: the reason names what was refused (an unknown
+    /// CA, a certificate for another host name, a server without TLS).
+    #[error("cannot connect to PostgreSQL at {server} over TLS: {reason}")]
+    PostgresTls {
+        /// `host:port/database`, without user or password.
+        server: String,
+        /// Why, in words.
+        reason: String,
+        /// The error underneath.
+        #[source]
+        source: sqlx_core::Error,
+    },
     /// A PostgreSQL schema migration failed; the database stays at the previous version.
     #[error("PostgreSQL schema migration failed")]
     PostgresMigrate(#[source] sqlx_core::migrate::MigrateError),
