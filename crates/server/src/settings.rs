@@ -117,6 +117,11 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_IDLE_TIMEOUT", value_name = "SECONDS")]
     pub idle_timeout: Option<u64>,
 
+    /// Address of a second listener that serves Prometheus metrics at `/metrics`, e.g.
+    /// 127.0.0.1:9090; keep it off the public network [default: off]
+    #[arg(long, env = "USHER_METRICS_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// TOML file with any of these settings; flags and environment variables override it
     /// [default: usher.toml, if it exists]
     #[arg(long, env = "USHER_CONFIG", value_name = "FILE")]
@@ -128,6 +133,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
     public_url: Option<Url>,
     database_url: Option<String>,
     mail_url: Option<String>,
@@ -213,6 +219,8 @@ pub enum SettingsError {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the metrics listener, if metrics are on.
+    pub metrics_listen: Option<SocketAddr>,
     /// Base of the links in emails and pages.
     pub public_url: Url,
     /// The database.
@@ -273,8 +281,13 @@ impl Settings {
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("USHER_JWT_SECRET", "must be at least 32 characters (try `openssl rand -hex 32`)"));
         }
+        let metrics_listen = args.metrics_listen.or(file.metrics_listen);
+        if metrics_listen == Some(listen) {
+            return Err(invalid("USHER_METRICS_LISTEN", "must differ from USHER_LISTEN"));
+        }
         Ok(Self {
             listen,
+            metrics_listen,
             public_url,
             database_url: DatabaseUrl(database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())),
             mail_url: mail_url.parse().map_err(|e: usher_mail::InvalidMailUrl| invalid("USHER_MAIL_URL", e))?,
@@ -294,6 +307,7 @@ impl Settings {
         let listen = SocketAddr::from(([127, 0, 0, 1], public_url.port().unwrap_or(0)));
         Self {
             listen,
+            metrics_listen: None,
             public_url,
             database_url: DatabaseUrl::new(database_url),
             mail_url: MailUrl::File(mail_dir.to_owned()),

@@ -173,6 +173,15 @@ fn target(database_url: &str) -> Result<Target, OpenError> {
     Ok(Target::Sqlite(Path::new(path).to_path_buf()))
 }
 
+/// Records one group commit for `/metrics`: its batch size and how long the writer spent on it
+/// (the transaction, or its jobs one by one when it had to be rerun). A no-op without a
+/// metrics recorder.
+fn record_commit(backend: &'static str, size: usize, started: std::time::Instant) {
+    metrics::histogram!("usher_store_commit_duration_seconds", "backend" => backend)
+        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("usher_store_commit_batch_size", "backend" => backend).record(size as f64);
+}
+
 /// RFC 3986: a letter, then letters, digits, `+`, `-` or `.`.
 fn is_scheme(s: &str) -> bool {
     let mut chars = s.chars();

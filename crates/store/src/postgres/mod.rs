@@ -36,8 +36,8 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
-    VerifyRecord,
+    OutboxBacklog, Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch,
+    VerifyCommand, VerifyRecord,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
@@ -150,6 +150,10 @@ impl Store for PgStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.db.read(&(), |conn, ()| Box::pin(apps::any_exist(conn))).await
+    }
+
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.db.read(&(), |conn, ()| Box::pin(outbox::backlog(conn))).await
     }
 
     async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
