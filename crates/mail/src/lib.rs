@@ -3,6 +3,7 @@
 //! [`Transport`], retrying with backoff when the transport fails.
 
 mod backoff;
+mod dkim;
 mod presence;
 mod render;
 mod smtp;
@@ -11,6 +12,7 @@ mod url;
 mod worker;
 
 pub use backoff::RetryPolicy;
+pub use dkim::{DkimError, DkimSigner};
 pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email};
 pub use smtp::SmtpTransport;
 pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError, transport};

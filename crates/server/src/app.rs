@@ -75,7 +75,8 @@ impl App {
             }
         };
         let wake_worker = Arc::new(Notify::new());
-        let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url);
+        let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url)
+            .with_dkim(settings.dkim.clone());
         let concurrency = settings.mail_worker.concurrency;
         let transport = usher_mail::transport(&settings.mail_url, settings.mail_from.domain(), concurrency)
             .context("cannot set up mail transport")?;
