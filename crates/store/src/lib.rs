@@ -6,6 +6,7 @@
 //! (`tests/conformance`), so the service cannot tell them apart.
 
 mod cached;
+pub mod copy;
 mod migrate;
 mod postgres;
 mod records;

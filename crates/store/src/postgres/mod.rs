@@ -80,31 +80,7 @@ impl PgStore {
     /// The database must exist; its tables are created or migrated here, safely while other
     /// instances start too.
     pub async fn connect(database_url: &str) -> Result<Self, OpenError> {
-        let mut options = tls::options(database_url)?.application_name("usher");
-        let host = options.get_host().to_owned();
-        let server =
-            format!("{}:{}/{}", host, options.get_port(), options.get_database().unwrap_or(options.get_username()));
-        let mode = options.get_ssl_mode();
-        let failed = |source: sqlx_core::Error| match tls::failure_reason(&source, &host, mode) {
-            Some(reason) => OpenError::PostgresTls { server: server.clone(), reason, source },
-            None => OpenError::PostgresConnect { server: server.clone(), source },
-        };
-
-        let mut conn = match connect_once(&options).await {
-            // libpq's `allow`: plain text first, and TLS when the server refuses that (a
-            // `hostssl`-only pg_hba.conf). What worked is what the pool uses.
-            Err(sqlx_core::Error::Database(_)) if matches!(options.get_ssl_mode(), PgSslMode::Allow) => {
-                options = options.ssl_mode(PgSslMode::Require);
-                connect_once(&options).await
-            }
-            Ok(conn) if matches!(options.get_ssl_mode(), PgSslMode::Allow) => {
-                options = options.ssl_mode(PgSslMode::Disable);
-                Ok(conn)
-            }
-            result => result,
-        }
-        .map_err(failed)?;
-        migrate::run(&mut conn).await?;
+        let (conn, options, server) = open(database_url).await?;
         // Closing politely only tells the server sooner; the migrations are committed either way.
         let _ = conn.close().await;
 
@@ -113,10 +89,47 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(failed)?;
+            .map_err(|source| OpenError::PostgresConnect { server: server.clone(), source })?;
         let db = Db::new(pool);
         Ok(Self { invites: InviteQueue::start(db.clone()), db, server })
     }
+}
+
+/// One connection to the database `database_url` names, its schema brought up to date (for
+/// `usher migrate --from sqlite://…`, which copies into it in one transaction).
+pub(crate) async fn migrated_connection(database_url: &str) -> Result<PgConnection, OpenError> {
+    Ok(open(database_url).await?.0)
+}
+
+/// One connection to the database `database_url` names, after migrating its schema; with the
+/// options that worked and the server as `host:port/database` for messages.
+async fn open(database_url: &str) -> Result<(PgConnection, PgConnectOptions, String), OpenError> {
+    let mut options = tls::options(database_url)?.application_name("usher");
+    let host = options.get_host().to_owned();
+    let server =
+        format!("{}:{}/{}", host, options.get_port(), options.get_database().unwrap_or(options.get_username()));
+    let mode = options.get_ssl_mode();
+    let failed = |source: sqlx_core::Error| match tls::failure_reason(&source, &host, mode) {
+        Some(reason) => OpenError::PostgresTls { server: server.clone(), reason, source },
+        None => OpenError::PostgresConnect { server: server.clone(), source },
+    };
+
+    let mut conn = match connect_once(&options).await {
+        // libpq's `allow`: plain text first, and TLS when the server refuses that (a
+        // `hostssl`-only pg_hba.conf). What worked is what the pool uses.
+        Err(sqlx_core::Error::Database(_)) if matches!(options.get_ssl_mode(), PgSslMode::Allow) => {
+            options = options.ssl_mode(PgSslMode::Require);
+            connect_once(&options).await
+        }
+        Ok(conn) if matches!(options.get_ssl_mode(), PgSslMode::Allow) => {
+            options = options.ssl_mode(PgSslMode::Disable);
+            Ok(conn)
+        }
+        result => result,
+    }
+    .map_err(failed)?;
+    migrate::run(&mut conn).await?;
+    Ok((conn, options, server))
 }
 
 /// One connection to the server, given [`CONNECT_TIMEOUT`] to answer.
