@@ -106,9 +106,30 @@ fn setting(database_url: &str, names: &[&str], env: &str) -> Option<String> {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .filter(|(key, _)| names.contains(key))
-        .map(|(_, value)| value.to_owned())
+        .map(|(_, value)| percent_decoded(value))
         .next_back();
     from_url.or_else(|| std::env::var(env).ok())
+}
+
+/// `text` with its `%XX` escapes decoded, as sqlx reads query values.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `sslmode` value naming `mode`.
@@ -181,6 +202,18 @@ mod tests {
     }
 
     #[test]
+    fn require_verifies_the_chain_when_the_default_root_certificate_exists() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("root.crt");
+        std::fs::write(&root, "").expect("write");
+        let options = PgConnectOptions::from_str("postgres://db/usher?sslmode=require").expect("URL");
+
+        let options = apply_libpq_rules(options, true, None, Some(root)).expect("valid");
+
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::VerifyCa));
+    }
+
+    #[test]
     fn require_stays_unverified_when_no_root_certificate_is_given() {
         let options = apply("postgres://db/usher?sslmode=require", true, None).expect("valid");
 
@@ -213,5 +246,7 @@ mod tests {
 
         assert_eq!(setting(url, &["sslmode", "ssl-mode"], "USHER_TEST_NO_SUCH_VARIABLE").as_deref(), Some("verify-ca"));
         assert_eq!(setting(url, &["sslrootcert"], "USHER_TEST_NO_SUCH_VARIABLE"), None);
+        let encoded = "postgres://db/usher?sslrootcert=%2Fetc%2Fusher%2Fca%20file.pem";
+        assert_eq!(setting(encoded, &["sslrootcert"], "X").as_deref(), Some("/etc/usher/ca file.pem"));
     }
 }
