@@ -48,6 +48,10 @@ enum Command {
     /// Check mail delivery.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Copy everything from a SQLite database into an empty PostgreSQL database, in one
+    /// consistent snapshot: apps, keys, members, invitations, queued email, audit events and
+    /// the signing secret, so sessions and mailed links keep working. Stop the servers first.
+    Migrate(MigrateArgs),
     /// Invite one address, or every row of a CSV file, through a running Usher server.
     Invite(InviteArgs),
     /// List, show, re-send and revoke invitations through a running Usher server.
@@ -222,6 +226,22 @@ enum MailCommand {
     Test(MailTestArgs),
 }
 
+/// Options of `usher migrate`.
+#[derive(clap::Args)]
+pub struct MigrateArgs {
+    /// The SQLite database to copy: sqlite://PATH
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The PostgreSQL database to copy into: postgres://USER@HOST[:PORT]/DB[?sslmode=…] (the
+    /// password is best left to PGPASSWORD); its tables are created when missing
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Delete whatever the PostgreSQL database holds first (without it, a database with any
+    /// row is refused)
+    #[arg(long)]
+    pub replace: bool,
+}
+
 /// Options of `usher mail test`.
 #[derive(clap::Args)]
 pub struct MailTestArgs {
@@ -281,6 +301,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args),
         Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),
+        Command::Migrate(args) => commands::migrate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -155,6 +155,10 @@ mod tests {
             unreachable!("not used by these tests: has_apps")
         }
 
+        async fn outbox_backlog(&self) -> Result<crate::store::OutboxBacklog, StoreError> {
+            unreachable!("not used by these tests: outbox_backlog")
+        }
+
         async fn app(&self, _id: &AppId) -> Result<Option<App>, StoreError> {
             unreachable!("not used by these tests: app")
         }

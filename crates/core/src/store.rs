@@ -347,6 +347,15 @@ pub struct SchemaVersion {
     pub expected: u32,
 }
 
+/// Outbox messages not yet settled, by status: the mail backlog that `/metrics` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// Waiting for their first attempt or for a retry.
+    pub queued: u64,
+    /// Claimed by an instance and being sent.
+    pub sending: u64,
+}
+
 /// Persistence for the service.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -364,6 +373,10 @@ pub trait Store: Send + Sync + 'static {
     /// The database's schema version, read from the database (so it also shows the database
     /// answers), beside the one this build expects.
     async fn schema_version(&self) -> Result<SchemaVersion, StoreError>;
+
+    /// How many outbox messages are queued and being sent (an index scan of those statuses
+    /// only, however many messages were sent before).
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
 
     /// The app with this id.
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError>;

@@ -3,6 +3,7 @@
 //! [`Transport`], retrying with backoff when the transport fails.
 
 mod backoff;
+mod dkim;
 mod factory;
 pub mod link;
 mod presence;
@@ -13,6 +14,7 @@ mod url;
 mod worker;
 
 pub use backoff::RetryPolicy;
+pub use dkim::{DkimError, DkimSigner};
 pub use factory::transport;
 pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email};
 pub use smtp::SmtpTransport;

@@ -19,8 +19,8 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
-    VerifyRecord,
+    OutboxBacklog, Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch,
+    VerifyCommand, VerifyRecord,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, Timestamp, UserId,
@@ -149,6 +149,10 @@ impl Store for CachedStore {
 
     async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
         self.inner.schema_version().await
+    }
+
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.inner.outbox_backlog().await
     }
 
     async fn apps(&self) -> Result<Vec<App>, StoreError> {

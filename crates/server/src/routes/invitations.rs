@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Admin, ApiJson, AppContext, Caller, Paging};
+use crate::metrics;
 use crate::state::AppState;
 use crate::wire;
 
@@ -86,8 +87,9 @@ async fn resend_invitation(
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
     let id = invitation_id_of(&invitation_id)?;
-    let outcome = state.invites.resend(&caller.app, &caller.principal, &id).await?;
-    Ok(Json(invite_response(outcome, state.clock.now())))
+    let result = state.invites.resend(&caller.app, &caller.principal, &id).await.map_err(ApiError::from);
+    metrics::count_invite(result.as_ref());
+    Ok(Json(invite_response(result?, state.clock.now())))
 }
 
 /// Revokes a pending invitation; its links then say so.
@@ -186,17 +188,20 @@ async fn invite_many(
     let results: Vec<api::BulkInviteResult> = outcomes
         .into_iter()
         .enumerate()
-        .map(|(index, outcome)| match outcome {
-            Ok(outcome) => api::BulkInviteResult::Invited { index, response: invite_response(outcome, now) },
-            Err(err) => {
-                let err = ApiError::from(err);
-                let (_, code) = err.status_and_code();
-                let outcome = if code == "RESEND_THROTTLED" {
-                    api::BulkRefusalOutcome::Throttled
-                } else {
-                    api::BulkRefusalOutcome::Error
-                };
-                api::BulkInviteResult::Refused { index, outcome, code: code.to_owned(), message: err.to_string() }
+        .map(|(index, outcome)| {
+            let outcome = outcome.map_err(ApiError::from);
+            metrics::count_invite(outcome.as_ref());
+            match outcome {
+                Ok(outcome) => api::BulkInviteResult::Invited { index, response: invite_response(outcome, now) },
+                Err(err) => {
+                    let (_, code) = err.status_and_code();
+                    let outcome = if code == "RESEND_THROTTLED" {
+                        api::BulkRefusalOutcome::Throttled
+                    } else {
+                        api::BulkRefusalOutcome::Error
+                    };
+                    api::BulkInviteResult::Refused { index, outcome, code: code.to_owned(), message: err.to_string() }
+                }
             }
         })
         .collect();
@@ -224,11 +229,15 @@ async fn invite_user(
     caller: Caller,
     ApiJson(body): ApiJson<InviteUserBody>,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
-    let (email, role) = parse_invite(body)?;
+    let result = match parse_invite(body) {
+        Ok((email, role)) => {
+            state.invites.invite(&caller.app, &caller.principal, email, role).await.map_err(ApiError::from)
+        }
+        Err(refused) => Err(refused),
+    };
+    metrics::count_invite(result.as_ref());
 
-    let outcome = state.invites.invite(&caller.app, &caller.principal, email, role).await?;
-
-    Ok(Json(invite_response(outcome, state.clock.now())))
+    Ok(Json(invite_response(result?, state.clock.now())))
 }
 
 /// The address and role of an invite body, each checked with its own error.

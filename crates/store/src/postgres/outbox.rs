@@ -22,6 +22,7 @@ use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
+use usher_core::store::OutboxBacklog;
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
 
 use super::rows::{
@@ -29,6 +30,23 @@ use super::rows::{
 };
 use super::{instances, locks};
 use crate::records::NewMessage;
+
+/// How many messages are queued and being sent.
+pub(super) async fn backlog(conn: &mut PgConnection) -> sqlx_core::Result<OutboxBacklog> {
+    let counts: Vec<(String, i64)> =
+        query_as("SELECT status, COUNT(*) FROM outbox_messages WHERE status IN ('queued', 'sending') GROUP BY status")
+            .fetch_all(conn)
+            .await?;
+    let mut backlog = OutboxBacklog::default();
+    for (status, count) in counts {
+        let count = u64::try_from(count).unwrap_or_default();
+        match status.as_str() {
+            "queued" => backlog.queued = count,
+            _ => backlog.sending = count,
+        }
+    }
+    Ok(backlog)
+}
 
 /// Queues `message`, due at once.
 pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewMessage<'_>) -> sqlx_core::Result<()> {

@@ -30,8 +30,8 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
-    VerifyRecord,
+    OutboxBacklog, Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch,
+    VerifyCommand, VerifyRecord,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
@@ -127,6 +127,10 @@ impl Store for SqliteStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.worker.read(apps::any_exist).await
+    }
+
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.worker.read(outbox::backlog).await
     }
 
     async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {

@@ -13,10 +13,28 @@ use std::collections::HashMap;
 use rusqlite::{Transaction, params};
 use usher_core::model::{App, InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
+use usher_core::store::OutboxBacklog;
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
 
 use super::rows::{app_by_id, decode, email, known, role, timestamp};
 use crate::records::NewMessage;
+
+/// How many messages are queued and being sent.
+pub(super) fn backlog(tx: &Transaction<'_>) -> rusqlite::Result<OutboxBacklog> {
+    let mut statement = tx.prepare_cached(
+        "SELECT status, COUNT(*) FROM outbox_messages WHERE status IN ('queued', 'sending') GROUP BY status",
+    )?;
+    let mut rows = statement.query([])?;
+    let mut backlog = OutboxBacklog::default();
+    while let Some(row) = rows.next()? {
+        let count: u64 = row.get(1)?;
+        match row.get_ref(0)?.as_str()? {
+            "queued" => backlog.queued = count,
+            _ => backlog.sending = count,
+        }
+    }
+    Ok(backlog)
+}
 
 /// Queues `message`, due at once.
 pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewMessage<'_>) -> rusqlite::Result<()> {
