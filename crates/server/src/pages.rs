@@ -24,6 +24,18 @@ impl Pages {
         env.add_template("login.html", include_str!("../templates/login.html"))?;
         env.add_template("forgot_password.html", include_str!("../templates/forgot_password.html"))?;
         env.add_template("home.html", include_str!("../templates/home.html"))?;
+        for (name, source) in [
+            ("console/layout.html", include_str!("../templates/console/layout.html")),
+            ("console/sign_in.html", include_str!("../templates/console/sign_in.html")),
+            ("console/invitations.html", include_str!("../templates/console/invitations.html")),
+            ("console/invitation.html", include_str!("../templates/console/invitation.html")),
+            ("console/confirm.html", include_str!("../templates/console/confirm.html")),
+            ("console/invite_refused.html", include_str!("../templates/console/invite_refused.html")),
+            ("console/message.html", include_str!("../templates/console/message.html")),
+            ("console/members.html", include_str!("../templates/console/members.html")),
+        ] {
+            env.add_template(name, source)?;
+        }
         Ok(Self { env })
     }
 
