@@ -153,6 +153,41 @@ test("the members page lists the app's members", { skip }, async () => {
   assert.deepEqual(emails.sort(), ["plain@acme.test", "root@acme.test"]);
 });
 
+test("a setting changed in the console is what the API returns", { skip }, async () => {
+  await signIn(acme, "root@acme.test");
+  await page.click("text=Settings");
+  await page.fill("#invitation_ttl_hours", "48");
+  await page.selectOption("#invite_policy", "members");
+  await page.fill("#sender_name", "The Acme Team");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Save')")]);
+  assert.equal(await page.textContent("[role=status]"), "Saved.");
+
+  const res = await fetch(`${usher.serverUrl}/api/apps/${acme.app_id}/settings`, {
+    headers: { authorization: `Bearer ${acme.api_key}` },
+  });
+  const settings = await res.json();
+  assert.equal(settings.invitation_ttl_seconds, 48 * 3600);
+  assert.equal(settings.invite_policy, "members");
+  assert.equal(settings.sender_name, "The Acme Team");
+
+  await page.fill("#app_url", "not an address");
+  await page.$eval("form.card", (form) => form.setAttribute("novalidate", ""));
+  const refused = await Promise.all([page.waitForNavigation(), page.click("button:text-is('Save')")]);
+  assert.equal(refused[0].status(), 400);
+  assert.match(await page.textContent("[role=alert]"), /app_url/);
+  assert.equal(await page.inputValue("#app_url"), "not an address", "the form keeps what was typed");
+});
+
+test("the audit log shows who invited whom", { skip }, async () => {
+  await acme.base44.users.inviteUser("audited@example.com", "user");
+  await signIn(acme, "root@acme.test");
+  await page.click("text=Audit log");
+
+  const row = await page.$eval("tbody tr:has-text('audited@example.com')", (tr) => [...tr.cells].map((td) => td.textContent.trim()));
+  assert.match(row[1], /invit/);
+  assert.match(row[2], /^API key /);
+});
+
 test("a plain member, a wrong password and another app's admin are refused", { skip }, async () => {
   const plain = await signIn(acme, "plain@acme.test");
   assert.equal(plain.status(), 403);

@@ -33,6 +33,8 @@ impl Pages {
             ("console/invite_refused.html", include_str!("../templates/console/invite_refused.html")),
             ("console/message.html", include_str!("../templates/console/message.html")),
             ("console/members.html", include_str!("../templates/console/members.html")),
+            ("console/settings.html", include_str!("../templates/console/settings.html")),
+            ("console/audit.html", include_str!("../templates/console/audit.html")),
         ] {
             env.add_template(name, source)?;
         }

@@ -1,5 +1,6 @@
 //! The operator console at `/console`: server-rendered pages where an app's admins see every
-//! invitation and its email, invite, re-send, revoke and see the members.
+//! invitation and its email, invite, re-send, revoke, see the members, change the app's
+//! settings and read its audit log.
 //!
 //! The console is another door to the same `core` services the API uses, with the same rules
 //! (the sign-in throttle, the session epoch, who may do what). Its session is the admin's
@@ -8,9 +9,11 @@
 //! server when the password changes, exactly as the token is. Every form post is checked to
 //! come from this server's own pages.
 
+mod audit;
 mod invitations;
 mod members;
 mod session;
+mod settings;
 
 use std::net::SocketAddr;
 
@@ -41,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/apps/{app_id}/sign-out", post(sign_out))
         .merge(invitations::router())
         .merge(members::router())
+        .merge(settings::router())
+        .merge(audit::router())
 }
 
 #[derive(Deserialize)]
