@@ -145,12 +145,27 @@ test("re-sending and revoking ask first, then do what the API does", { skip }, a
   assert.equal(invitation.times_sent, 2);
 });
 
-test("the members page lists the app's members", { skip }, async () => {
+test("members are listed, promoted, disabled, enabled and removed", { skip }, async () => {
+  await member(acme, "carol@acme.test", "user");
   await signIn(acme, "root@acme.test");
   await page.click("text=Members");
-
   const emails = await page.$$eval("tbody tr td:first-child", (tds) => tds.map((td) => td.textContent.trim()));
-  assert.deepEqual(emails.sort(), ["plain@acme.test", "root@acme.test"]);
+  assert.deepEqual(emails.sort(), ["carol@acme.test", "plain@acme.test", "root@acme.test"]);
+  const carol = async () => (await acme.base44.entities.User.filter({ email: "carol@acme.test" }))[0];
+
+  await Promise.all([page.waitForNavigation(), page.click("[aria-label='Make carol@acme.test an admin']")]);
+  assert.equal(await page.textContent("[role=status]"), "carol@acme.test is now admin and active.");
+  assert.equal((await carol()).role, "admin");
+
+  await Promise.all([page.waitForNavigation(), page.click("[aria-label='Disable carol@acme.test']")]);
+  assert.equal((await carol()).disabled, true);
+  await Promise.all([page.waitForNavigation(), page.click("[aria-label='Enable carol@acme.test']")]);
+  assert.equal((await carol()).disabled, false);
+
+  await page.click("[aria-label='Remove carol@acme.test']");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Remove')")]);
+  assert.equal(await page.textContent("[role=status]"), "Removed.");
+  assert.equal(await carol(), undefined);
 });
 
 test("a setting changed in the console is what the API returns", { skip }, async () => {

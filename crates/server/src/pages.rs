@@ -35,6 +35,7 @@ impl Pages {
             ("console/members.html", include_str!("../templates/console/members.html")),
             ("console/settings.html", include_str!("../templates/console/settings.html")),
             ("console/audit.html", include_str!("../templates/console/audit.html")),
+            ("console/remove_member.html", include_str!("../templates/console/remove_member.html")),
         ] {
             env.add_template(name, source)?;
         }
