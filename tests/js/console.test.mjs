@@ -168,6 +168,25 @@ test("members are listed, promoted, disabled, enabled and removed", { skip }, as
   assert.equal(await carol(), undefined);
 });
 
+test("a CSV file of 50 rows is previewed, then invited with a result per row", { skip }, async () => {
+  const lines = ["email,role", ...Array.from({ length: 48 }, (_, i) => `csv${i}@example.com,user`), "not-an-address,user", "boss@example.com,owner"];
+  await signIn(acme, "root@acme.test");
+  await page.click("text=Invite from a CSV file");
+  await page.setInputFiles("#csv-file", { name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(lines.join("\n")) });
+  await page.waitForFunction(() => document.getElementById("csv").value.includes("csv47@example.com"));
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Preview')")]);
+
+  assert.equal(await page.textContent("h1"), "48 people to invite");
+  assert.equal(await page.$$eval("tbody tr", (trs) => trs.length), 50);
+  assert.match(await page.textContent("[role=alert]"), /2 rows are not valid/);
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Invite 48')")]);
+
+  assert.equal(await page.textContent("[role=status]"), "48 invited, 0 invited again, 0 already members, 2 refused.");
+  assert.equal(await page.$$eval("tbody tr", (trs) => trs.length), 50);
+  assert.equal((await invitationOf(acme, "csv47@example.com")).status, "pending");
+  assert.equal(await invitationOf(acme, "boss@example.com"), undefined);
+});
+
 test("a setting changed in the console is what the API returns", { skip }, async () => {
   await signIn(acme, "root@acme.test");
   await page.click("text=Settings");

@@ -36,6 +36,9 @@ impl Pages {
             ("console/settings.html", include_str!("../templates/console/settings.html")),
             ("console/audit.html", include_str!("../templates/console/audit.html")),
             ("console/remove_member.html", include_str!("../templates/console/remove_member.html")),
+            ("console/import.html", include_str!("../templates/console/import.html")),
+            ("console/import_preview.html", include_str!("../templates/console/import_preview.html")),
+            ("console/import_results.html", include_str!("../templates/console/import_results.html")),
         ] {
             env.add_template(name, source)?;
         }
@@ -108,11 +111,14 @@ pub enum Csp {
     FormLeadingTo(String),
     /// Also one inline script that calls this server's API.
     Script,
+    /// The console: forms stay on this server, scripts come only from it.
+    Console,
 }
 
 impl Csp {
     const FORM: &str =
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    const CONSOLE: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     const SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
     /// A form page whose post may redirect to `origin`; to this server only without one.
@@ -124,6 +130,7 @@ impl Csp {
         match self {
             Self::Form => HeaderValue::from_static(Self::FORM),
             Self::Script => HeaderValue::from_static(Self::SCRIPT),
+            Self::Console => HeaderValue::from_static(Self::CONSOLE),
             Self::FormLeadingTo(origin) => {
                 let policy = format!(
                     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"

@@ -10,6 +10,7 @@
 //! come from this server's own pages.
 
 mod audit;
+mod import;
 mod invitations;
 mod members;
 mod session;
@@ -40,12 +41,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(show_start))
         .route("/console/sign-in", post(sign_in))
+        .route("/console/console.js", get(script))
         .route("/console/apps/{app_id}", get(show_app))
         .route("/console/apps/{app_id}/sign-out", post(sign_out))
         .merge(invitations::router())
         .merge(members::router())
         .merge(settings::router())
         .merge(audit::router())
+        .merge(import::router())
 }
 
 #[derive(Deserialize)]
@@ -135,6 +138,18 @@ async fn sign_in(
     }
     let cookie = SessionCookie::open(&state, &app.id, &signed_in.access_token);
     (cookie, Redirect::to(&format!("/console/apps/{}/invitations", app.id))).into_response()
+}
+
+/// The console's one script (embedded, as everything the console serves).
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("../../../templates/console/console.js"),
+    )
 }
 
 /// The app by the id typed into a form: `None` when there is none (or the text is no id).

@@ -34,7 +34,7 @@ impl Session {
     /// Renders a console page of this session's app; the session's idle time starts again.
     pub fn page(&self, state: &AppState, status: StatusCode, name: &str, context: Value) -> Response {
         let context = minijinja::context! { app_id => self.app.id.as_str(), app_name => self.app.name, ..context };
-        let page = state.pages.render(status, name, context, Csp::Form);
+        let page = state.pages.render(status, name, context, Csp::Console);
         (SessionCookie::open(state, &self.app.id, &self.token), page).into_response()
     }
 }
