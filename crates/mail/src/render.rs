@@ -11,6 +11,7 @@ use url::Url;
 use usher_core::model::{MailKind, OutboxMessage};
 use usher_core::{EmailAddress, Role, Timestamp};
 
+use crate::link;
 use crate::url::MailUrl;
 
 /// What every message needs besides the outbox row.
@@ -33,13 +34,13 @@ impl MailerConfig {
 
     /// The join link of an invitation token.
     pub fn join_link(&self, app_id: &str, token: &str) -> String {
-        self.app_link(app_id, "join", token)
+        self.link(&link::join_path(app_id), token)
     }
 
-    /// The link to one of Usher's pages for an app, carrying `token`.
-    fn app_link(&self, app_id: &str, page: &str, token: &str) -> String {
+    /// The link to the page at `path`, carrying `token`.
+    fn link(&self, path: &str, token: &str) -> String {
         let base = self.public_url.as_str().trim_end_matches('/');
-        format!("{base}/apps/{app_id}/{page}?token={token}")
+        format!("{base}{path}?token={token}")
     }
 }
 
@@ -116,7 +117,7 @@ impl Renderer {
             MailKind::SignIn => ("sign_in", format!("Sign in to {}", app.name), None, None),
             MailKind::PasswordReset => {
                 let reset = msg.reset.as_ref().ok_or(RenderError::MissingToken)?;
-                let link = self.config.app_link(app.id.as_str(), "reset-password", reset.token.expose());
+                let link = self.config.link(&link::reset_password_path(app.id.as_str()), reset.token.expose());
                 (
                     "password_reset",
                     format!("Reset your {} password", app.name),

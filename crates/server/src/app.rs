@@ -17,6 +17,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use usher_core::access::{AccessTokens, Authenticator};
+use usher_core::api_keys::ApiKeyService;
+use usher_core::apps::AppService;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -85,6 +87,8 @@ impl App {
         let tokens = Arc::new(AccessTokens::new(&jwt_secret, settings.access_token_ttl));
         let state = AppState {
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
+            apps: Arc::new(AppService::new(store.clone())),
+            keys: Arc::new(ApiKeyService::new(store.clone(), clock.clone())),
             invites: Arc::new(InviteService::new(
                 store.clone(),
                 clock.clone(),

@@ -7,6 +7,7 @@ pub mod bootstrap;
 mod cors;
 mod error;
 mod extract;
+mod origin;
 mod pages;
 mod routes;
 mod serve;

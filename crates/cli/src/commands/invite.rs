@@ -154,8 +154,8 @@ async fn send(
         .await
         .map_err(|e| anyhow::anyhow!("a batch was not invited: {}", remote.explain(&e)))?;
     for result in answer.results {
-        let Some(((line, role), email)) = meta.get(result.index).zip(emails.get(result.index)) else { continue };
-        match result.outcome.as_str() {
+        let Some(((line, role), email)) = meta.get(result.index()).zip(emails.get(result.index())) else { continue };
+        match result.outcome() {
             "created" => summary.created += 1,
             "resent" => summary.resent += 1,
             "already_member" => summary.already_members += 1,
@@ -164,8 +164,8 @@ async fn send(
                 line: *line,
                 email: email.clone(),
                 role: role.clone(),
-                code: result.code.unwrap_or_else(|| "ERROR".into()),
-                message: result.message,
+                code: result.code().unwrap_or("ERROR").to_owned(),
+                message: result.message().to_owned(),
             }),
         }
     }

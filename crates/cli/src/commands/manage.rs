@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use base44::{ClientError, Invitation, InvitationFilter};
+use base44::{AppSettings, ClientError, Invitation, InvitationFilter};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -140,9 +140,11 @@ pub fn settings(remote: &Remote, args: &SettingsArgs) -> ExitCode {
         }
         say!("{}", rows.trim_fmt());
     };
+    // Shown as a JSON object, so the table and `--json` list the settings in name order.
+    let as_json = |all: AppSettings| serde_json::to_value(all).unwrap_or_default();
     if changes.is_empty() {
-        answer(remote, settings.get(), args.json, print)
+        answer(remote, async { settings.get().await.map(as_json) }, args.json, print)
     } else {
-        answer(remote, async move { settings.update(&Value::Object(changes)).await }, args.json, print)
+        answer(remote, async move { settings.update(&Value::Object(changes)).await.map(as_json) }, args.json, print)
     }
 }
