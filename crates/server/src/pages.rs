@@ -36,6 +36,8 @@ impl Pages {
             ("console/settings.html", include_str!("../templates/console/settings.html")),
             ("console/audit.html", include_str!("../templates/console/audit.html")),
             ("console/remove_member.html", include_str!("../templates/console/remove_member.html")),
+            ("console/keys.html", include_str!("../templates/console/keys.html")),
+            ("console/revoke_key.html", include_str!("../templates/console/revoke_key.html")),
             ("console/import.html", include_str!("../templates/console/import.html")),
             ("console/import_preview.html", include_str!("../templates/console/import_preview.html")),
             ("console/import_results.html", include_str!("../templates/console/import_results.html")),

@@ -27,7 +27,7 @@ struct AuditQuery {
 }
 
 async fn list(State(state): State<AppState>, session: Session, PageQuery(query): PageQuery<AuditQuery>) -> Response {
-    let mut events = match state.store.audit_events(&session.app.id, query.before, PAGE + 1).await {
+    let mut events = match state.keys.audit(&session.app, &session.principal, query.before, PAGE + 1).await {
         Ok(events) => events,
         Err(err) => {
             tracing::error!(error = ?err, "the console could not read the audit log");

@@ -256,10 +256,10 @@ async fn act(
 
 async fn find(state: &AppState, session: &Session, raw: &str) -> Result<Invitation, Response> {
     let Ok(id) = InvitationId::parse(raw) else { return Err(not_found(state, session)) };
-    match state.store.invitation(&session.app.id, &id).await {
+    match state.invites.get(&session.app, &id).await {
         Ok(Some(invitation)) => Ok(invitation),
         Ok(None) => Err(not_found(state, session)),
-        Err(err) => Err(failed(state, &InviteError::Store(err))),
+        Err(err) => Err(failed(state, &err)),
     }
 }
 

@@ -12,6 +12,7 @@
 mod audit;
 mod import;
 mod invitations;
+mod keys;
 mod members;
 mod session;
 mod settings;
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(settings::router())
         .merge(audit::router())
         .merge(import::router())
+        .merge(keys::router())
 }
 
 #[derive(Deserialize)]
@@ -64,7 +66,7 @@ async fn show_start(
 ) -> Response {
     let mut signed_in = Vec::new();
     for id in session::signed_in_apps(&headers) {
-        match state.store.app(&id).await {
+        match state.apps.get(&id).await {
             Ok(Some(app)) => signed_in.push(context! { id => app.id.as_str(), name => app.name }),
             Ok(None) => {}
             Err(err) => {
@@ -155,7 +157,7 @@ async fn script() -> impl IntoResponse {
 /// The app by the id typed into a form: `None` when there is none (or the text is no id).
 async fn find_app(state: &AppState, raw: &str) -> Result<Option<App>, Response> {
     let Ok(id) = AppId::parse(raw) else { return Ok(None) };
-    state.store.app(&id).await.map_err(|err| {
+    state.apps.get(&id).await.map_err(|err| {
         tracing::error!(error = ?err, "the console could not read the app");
         state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
     })

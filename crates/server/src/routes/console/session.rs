@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for Session {
         let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| no_app(state))?;
         let raw = params.iter().find(|(name, _)| *name == "app_id").map(|(_, value)| value).unwrap_or_default();
         let id = AppId::parse(raw).map_err(|_| no_app(state))?;
-        let app = match state.store.app(&id).await {
+        let app = match state.apps.get(&id).await {
             Ok(Some(app)) => app,
             Ok(None) => return Err(no_app(state)),
             Err(err) => {

@@ -1,5 +1,5 @@
 //! The console's settings page: the app's name, address and settings, changed all at once
-//! with the same checks as `PATCH …/settings`.
+//! with the same service and checks as `PATCH …/settings`.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,7 +9,7 @@ use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use usher_core::app_settings;
+use usher_core::apps::UpdateSettingsError;
 use usher_core::model::App;
 
 use super::session::Session;
@@ -139,13 +139,10 @@ async fn save(
         Ok(changes) => changes,
         Err(error) => return refused(&error),
     };
-    let changed = match app_settings::apply(&session.app, changes) {
-        Ok(changed) => changed,
-        Err(invalid) => return refused(&invalid.to_string()),
-    };
-    match state.store.update_app(&changed).await {
-        Ok(Some(_)) => Redirect::to(&format!("/console/apps/{}/settings?done=Saved.", session.app.id)).into_response(),
-        Ok(None) => state.pages.failed(StatusCode::NOT_FOUND),
+    match state.apps.update_settings(&session.app, changes).await {
+        Ok(_) => Redirect::to(&format!("/console/apps/{}/settings?done=Saved.", session.app.id)).into_response(),
+        Err(UpdateSettingsError::Invalid(invalid)) => refused(&invalid.to_string()),
+        Err(UpdateSettingsError::AppGone) => state.pages.failed(StatusCode::NOT_FOUND),
         Err(err) => {
             tracing::error!(error = ?err, "the console could not save the settings");
             state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
