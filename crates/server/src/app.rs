@@ -197,6 +197,7 @@ fn random_key() -> [u8; 32] {
 fn router(state: AppState) -> Router {
     let (routes, _) = routes::openapi::routes().split_for_parts();
     routes
+        .merge(routes::console::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

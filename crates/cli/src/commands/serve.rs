@@ -67,6 +67,9 @@ or from JavaScript with the official SDK (npm install @base44/sdk):
   await base44.users.inviteUser("someone@example.com", "user");
 
 The email goes to {mail}; its join link is also printed in this log.
+
+The web console is at {server}/console: invite yourself with --role admin, join, and sign in
+there with the app id above.
 "#,
         name = created.app.name,
         mail = settings.mail_url,
