@@ -27,7 +27,7 @@ DATABASE_URL="$pg/usher_bench" USHER_LISTEN="127.0.0.1:$port" USHER_MAIL_URL="fi
   RUST_LOG=warn "$usher" serve > serve.out 2> serve.err &
 server=$!
 until curl -fsS "http://127.0.0.1:$port/healthz" > /dev/null 2>&1; do sleep 0.05; done
-app="$(awk '/app id/ {print $3}' serve.out)"
+app="$(awk '/app id/ {print $3; exit}' serve.out)"
 key="$(grep -o 'usk_[0-9a-f]*' serve.out | head -1)"
 url="http://127.0.0.1:$port/api/apps/$app/runtime/users/invite-user"
 

@@ -68,8 +68,8 @@ or from JavaScript with the official SDK (npm install @base44/sdk):
 
 The email goes to {mail}; its join link is also printed in this log.
 
-The web console is at {server}/console: invite yourself with --role admin, join, and sign in
-there with the app id above.
+The web console is at {server}/console: invite yourself with --role admin, join, and sign
+in there as an admin of this app.
 "#,
         name = created.app.name,
         mail = settings.mail_url,
