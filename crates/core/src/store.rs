@@ -64,9 +64,10 @@ pub struct NewApiKey {
     pub hash: TokenHash,
 }
 
-/// Everything [`Store::invite`] needs. The store decides which case applies (new invitation,
-/// pending one re-sent, or existing member reminded) inside one transaction, so two
-/// concurrent invites of one address cannot both create an invitation.
+/// Everything [`Store::invite`] needs. Inside one transaction the store reads the address's
+/// situation and carries out what [`crate::rules::invite::invite_resend_or_remind`] decides
+/// (new invitation, pending one re-sent, or existing member reminded), so two concurrent
+/// invites of one address cannot both create an invitation.
 #[derive(Debug)]
 pub struct InviteCommand {
     /// The app.
@@ -100,6 +101,11 @@ impl InviteCommand {
     /// re-send (and so rewrite) it? Only if its inviter could have created it.
     pub fn may_resend(&self, pending_role: Role) -> bool {
         self.may_invite_admins || pending_role == Role::User
+    }
+
+    /// The start of the resend interval: emails queued before it no longer throttle.
+    pub fn throttle_since(&self) -> Timestamp {
+        self.now.minus(self.resend_interval)
     }
 
     /// The invitation this command creates when the address has none pending: what a backend
@@ -210,24 +216,8 @@ pub struct SignupCommand {
     pub now: Timestamp,
 }
 
-/// How many codes replaced by newer ones a sign-up remembers, to refuse them as replaced.
-pub const REPLACED_CODES_KEPT: usize = 8;
-
-/// A sign-up's list of replaced code hashes (space-separated, newest last, at most
-/// [`REPLACED_CODES_KEPT`]) once `replaced` joins it.
-pub fn replaced_codes_with(list: &str, replaced: &str) -> String {
-    let mut hashes: Vec<&str> = list.split_whitespace().collect();
-    hashes.push(replaced);
-    hashes[hashes.len().saturating_sub(REPLACED_CODES_KEPT)..].join(" ")
-}
-
-/// True when `hash` is in a sign-up's list of replaced code hashes.
-pub fn is_replaced_code(list: &str, hash: &TokenHash) -> bool {
-    list.split_whitespace().any(|replaced| replaced == hash.as_str())
-}
-
 /// What [`Store::send_signup_code`] did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignupRecord {
     /// A code is on its way (or one went out within the resend interval), or there was
     /// nothing to re-send: the same answer either way.

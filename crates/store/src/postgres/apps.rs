@@ -13,7 +13,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
 use super::rows::{app_by_id, bigint, decode, timestamp};
-use crate::records::Event;
+use usher_core::rules::NewAuditEvent;
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::Result<App> {
@@ -39,9 +39,9 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
     insert_key(conn, &new.id, &new.api_key, new.now).await?;
     audit::record(
         conn,
-        &Event {
+        &NewAuditEvent {
             app_id: &new.id,
-            actor: &Actor::ApiKey(new.api_key.id.clone()),
+            actor: Actor::ApiKey(new.api_key.id.clone()),
             action: AuditAction::AppCreated,
             subject_email: None,
             invitation_id: None,
@@ -143,9 +143,9 @@ pub(super) async fn create_api_key(
     insert_key(conn, app_id, key, now).await?;
     audit::record(
         conn,
-        &Event {
+        &NewAuditEvent {
             app_id,
-            actor: by,
+            actor: by.clone(),
             action: AuditAction::ApiKeyCreated,
             subject_email: None,
             invitation_id: None,
@@ -198,9 +198,9 @@ pub(super) async fn revoke_api_key(
         .await?;
     audit::record(
         conn,
-        &Event {
+        &NewAuditEvent {
             app_id,
-            actor: by,
+            actor: by.clone(),
             action: AuditAction::ApiKeyRevoked,
             subject_email: None,
             invitation_id: None,

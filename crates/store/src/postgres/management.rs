@@ -12,7 +12,7 @@ use super::audit;
 use super::locks;
 use super::outbox;
 use super::rows::{self, INVITATION_COLUMNS, INVITATION_FROM, InvitationRow, bigint, parsed};
-use crate::records::Event;
+use usher_core::rules::NewAuditEvent;
 
 /// The app's invitations matching `query`, oldest first.
 pub(super) async fn list(
@@ -101,9 +101,9 @@ pub(super) async fn revoke(
     outbox::cancel_unsent(conn, id, now).await?;
     audit::record(
         conn,
-        &Event {
+        &NewAuditEvent {
             app_id,
-            actor: by,
+            actor: by.clone(),
             action: AuditAction::InvitationRevoked,
             subject_email: Some(&current.email),
             invitation_id: Some(id),

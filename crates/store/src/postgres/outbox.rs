@@ -28,10 +28,10 @@ use super::rows::{
     APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
 };
 use super::{instances, locks};
-use crate::records::NewMessage;
+use usher_core::rules::NewOutboxMessage;
 
 /// Queues `message`, due at once.
-pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewMessage<'_>) -> sqlx_core::Result<()> {
+pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewOutboxMessage<'_>) -> sqlx_core::Result<()> {
     query(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
                                       token, expires_at, status, next_attempt_at, created_at) \

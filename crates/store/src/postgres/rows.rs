@@ -314,3 +314,50 @@ impl FromRow<'_, PgRow> for AuditRow {
         }))
     }
 }
+
+/// A pending invitation's id and role.
+struct PendingRow(InvitationId, Role);
+
+impl FromRow<'_, PgRow> for PendingRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self(decode(row, "id", |s: String| InvitationId::parse(&s))?, role(row, "role")?))
+    }
+}
+
+/// The pending invitation of this address (even one past its expiry): its id and role.
+pub(super) async fn pending_invitation(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> sqlx_core::Result<Option<(InvitationId, Role)>> {
+    let row: Option<PendingRow> =
+        query_as("SELECT id, role FROM invitations WHERE app_id = $1 AND email = $2 AND status = 'pending'")
+            .bind(app_id.as_str())
+            .bind(email.as_str())
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|PendingRow(id, role)| (id, role)))
+}
+
+/// A member's role.
+struct RoleRow(Role);
+
+impl FromRow<'_, PgRow> for RoleRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self(role(row, "role")?))
+    }
+}
+
+/// The role of the member with this address, if there is one.
+pub(super) async fn member_role(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> sqlx_core::Result<Option<Role>> {
+    let row: Option<RoleRow> = query_as("SELECT role FROM users WHERE app_id = $1 AND email = $2")
+        .bind(app_id.as_str())
+        .bind(email.as_str())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|RoleRow(role)| role))
+}

@@ -8,7 +8,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
 use super::rows::{app_by_id, decode, timestamp};
-use crate::records::Event;
+use usher_core::rules::NewAuditEvent;
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App> {
@@ -44,9 +44,9 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
     )?;
     audit::record(
         tx,
-        &Event {
+        &NewAuditEvent {
             app_id: &new.id,
-            actor: &Actor::ApiKey(new.api_key.id.clone()),
+            actor: Actor::ApiKey(new.api_key.id.clone()),
             action: AuditAction::AppCreated,
             subject_email: None,
             invitation_id: None,
@@ -120,9 +120,9 @@ pub(super) fn create_api_key(
     )?;
     audit::record(
         tx,
-        &Event {
+        &NewAuditEvent {
             app_id,
-            actor: by,
+            actor: by.clone(),
             action: AuditAction::ApiKeyCreated,
             subject_email: None,
             invitation_id: None,
@@ -162,9 +162,9 @@ pub(super) fn revoke_api_key(
     )?;
     audit::record(
         tx,
-        &Event {
+        &NewAuditEvent {
             app_id,
-            actor: by,
+            actor: by.clone(),
             action: AuditAction::ApiKeyRevoked,
             subject_email: None,
             invitation_id: None,

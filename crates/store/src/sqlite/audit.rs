@@ -6,11 +6,11 @@ use usher_core::model::AuditEvent;
 use usher_core::{AppId, EmailAddress, InvitationId};
 
 use super::rows::{self, actor_columns};
-use crate::records::Event;
+use usher_core::rules::NewAuditEvent;
 
 /// Appends `event` to the log.
-pub(super) fn record(tx: &Transaction<'_>, event: &Event<'_>) -> rusqlite::Result<()> {
-    let (actor_kind, actor_id) = actor_columns(event.actor);
+pub(super) fn record(tx: &Transaction<'_>, event: &NewAuditEvent<'_>) -> rusqlite::Result<()> {
+    let (actor_kind, actor_id) = actor_columns(&event.actor);
     tx.prepare_cached(
         "INSERT INTO audit_events \
              (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \

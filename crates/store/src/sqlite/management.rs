@@ -8,7 +8,7 @@ use usher_core::{AppId, InvitationId, Timestamp};
 use super::audit;
 use super::outbox;
 use super::rows;
-use crate::records::Event;
+use usher_core::rules::NewAuditEvent;
 
 /// The app's invitations matching `query`, oldest first.
 pub(super) fn list(
@@ -67,9 +67,9 @@ pub(super) fn revoke(
     outbox::cancel_unsent(tx, id, now)?;
     audit::record(
         tx,
-        &Event {
+        &NewAuditEvent {
             app_id,
-            actor: by,
+            actor: by.clone(),
             action: AuditAction::InvitationRevoked,
             subject_email: Some(&current.email),
             invitation_id: Some(id),

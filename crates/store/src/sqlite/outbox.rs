@@ -10,16 +10,16 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Transaction, params};
+use rusqlite::{ToSql, Transaction, params};
 use usher_core::model::{App, InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
 
 use super::rows::{app_by_id, decode, email, known, role, timestamp};
-use crate::records::NewMessage;
+use usher_core::rules::NewOutboxMessage;
 
 /// Queues `message`, due at once.
-pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewMessage<'_>) -> rusqlite::Result<()> {
+pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
                                       token, expires_at, status, next_attempt_at, created_at) \
@@ -41,19 +41,27 @@ pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewMessage<'_>) -> rusqlit
     Ok(())
 }
 
-/// When the latest email to `recipient` in `app_id` queued after `since` was queued.
+/// When the latest email of one of `kinds` to `recipient` in `app_id` queued after `since`
+/// was queued.
 pub(super) fn latest_to(
     tx: &Transaction<'_>,
     app_id: &AppId,
     recipient: &EmailAddress,
+    kinds: &[MailKind],
     since: Timestamp,
 ) -> rusqlite::Result<Option<Timestamp>> {
+    let placeholders: Vec<String> = (4..4 + kinds.len()).map(|n| format!("?{n}")).collect();
+    let (app_id, recipient, since) = (app_id.as_str(), recipient.as_str(), since.as_millis());
+    let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+    let mut values: Vec<&dyn ToSql> = vec![&app_id, &recipient, &since];
+    values.extend(kinds.iter().map(|kind| kind as &dyn ToSql));
     let latest: Option<i64> = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT MAX(created_at) FROM outbox_messages \
-             WHERE app_id = ?1 AND recipient = ?2 AND kind IN ('invitation', 'sign_in') AND created_at > ?3",
-        )?
-        .query_row(params![app_id.as_str(), recipient.as_str(), since.as_millis()], |row| row.get(0))?;
+             WHERE app_id = ?1 AND recipient = ?2 AND created_at > ?3 AND kind IN ({})",
+            placeholders.join(", ")
+        ))?
+        .query_row(values.as_slice(), |row| row.get(0))?;
     Ok(latest.map(Timestamp::from_millis))
 }
 

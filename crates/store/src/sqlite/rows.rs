@@ -235,3 +235,27 @@ pub(super) fn token_lookup(tx: &Transaction<'_>, hash: &TokenHash) -> rusqlite::
     let app = app_by_id(tx, &invitation.app_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     Ok(Some(TokenLookup { invitation, app, is_current }))
 }
+
+/// The pending invitation of this address (even one past its expiry): its id and role.
+pub(super) fn pending_invitation(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> rusqlite::Result<Option<(InvitationId, Role)>> {
+    tx.prepare_cached("SELECT id, role FROM invitations WHERE app_id = ?1 AND email = ?2 AND status = 'pending'")?
+        .query_row(params![app_id.as_str(), email.as_str()], |row| {
+            Ok((decode(row, "id", |s: String| InvitationId::parse(&s))?, role(row, "role")?))
+        })
+        .optional()
+}
+
+/// The role of the member with this address, if there is one.
+pub(super) fn member_role(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> rusqlite::Result<Option<Role>> {
+    tx.prepare_cached("SELECT role FROM users WHERE app_id = ?1 AND email = ?2")?
+        .query_row(params![app_id.as_str(), email.as_str()], |row| role(row, "role"))
+        .optional()
+}
