@@ -20,14 +20,14 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
-use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
-use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
+use usher_core::model::{MailKind, OutboxMessage};
+use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
 use super::rows::{
     APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
 };
 use super::{instances, locks};
+use crate::records::{DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 
 /// Queues `message`, due at once.
@@ -97,23 +97,12 @@ pub(super) async fn cancel_unsent(
     Ok(())
 }
 
-/// A due message as stored, before its app is attached.
-struct DueRow {
-    id: MessageId,
-    kind: MailKind,
-    to: EmailAddress,
-    app_id: AppId,
-    role: Role,
-    inviter_name: String,
-    token: Option<String>,
-    expires_at: Option<Timestamp>,
-    attempts: u32,
-    created_at: Timestamp,
-}
+/// A [`DueMessage`] as the claim reads it.
+struct DueRow(DueMessage);
 
 impl FromRow<'_, PgRow> for DueRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self {
+        Ok(Self(DueMessage {
             id: decode(row, "id", |s: String| MessageId::parse(&s))?,
             kind: known(row, "kind", MailKind::parse)?,
             to: email(row, "recipient")?,
@@ -124,7 +113,7 @@ impl FromRow<'_, PgRow> for DueRow {
             expires_at: optional_timestamp(row, "expires_at")?,
             attempts: count(row, "attempts")?,
             created_at: timestamp(row, "created_at")?,
-        })
+        }))
     }
 }
 
@@ -169,6 +158,7 @@ pub(super) async fn claim(
     }
 
     let mut apps = HashMap::new();
+    let due: Vec<DueMessage> = due.into_iter().map(|DueRow(message)| message).collect();
     let app_ids: Vec<&str> = due.iter().map(|row| row.app_id.as_str()).collect();
     let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ANY($1)");
     for AppRow(app) in query_as::<_, AppRow>(&sql).bind(app_ids).fetch_all(&mut *conn).await? {
@@ -177,40 +167,12 @@ pub(super) async fn claim(
 
     let mut claimed = Vec::with_capacity(due.len());
     for row in due {
-        let token = row.token.as_deref();
-        let (mut invitation, mut reset, mut code) = (None, None, None);
-        match (row.kind, row.expires_at) {
-            (MailKind::SignIn | MailKind::AccountExists, _) => {}
-            (MailKind::Invitation, Some(expires_at)) if let Some(token) = token.and_then(InvitationToken::parse) => {
-                invitation = Some(InvitationLink { token, expires_at });
-            }
-            (MailKind::PasswordReset, Some(expires_at)) if let Some(token) = token.and_then(ResetToken::parse) => {
-                reset = Some(ResetLink { token, expires_at });
-            }
-            (MailKind::SignupCode, Some(expires_at)) if let Some(value) = token.and_then(OneTimeCode::parse) => {
-                code = Some(SignupCode { code: value, expires_at });
-            }
-            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, _) => {
-                // Cannot happen while the invariants hold (the link is erased only with a
-                // final status); retrying would never help, so give up on it for good.
-                finish(conn, &row.id, "failed", "the message has no usable link").await?;
-                continue;
-            }
+        let Some(links) = row.links() else {
+            finish(conn, &row.id, "failed", NO_USABLE_LINK).await?;
+            continue;
         };
         let app = apps.get(&row.app_id).cloned().ok_or(sqlx_core::Error::RowNotFound)?;
-        claimed.push(OutboxMessage {
-            id: row.id,
-            kind: row.kind,
-            to: row.to,
-            app,
-            role: row.role,
-            inviter_name: row.inviter_name,
-            invitation,
-            reset,
-            code,
-            attempts: row.attempts,
-            created_at: row.created_at,
-        });
+        claimed.push(row.into_message(app, links));
     }
 
     if !claimed.is_empty() {

@@ -11,7 +11,7 @@
 use std::error::Error;
 use std::time::Duration;
 
-use crate::records::UnknownValue;
+use crate::records::{UnknownValue, delivery_status};
 use serde_json::{Map, Value};
 use sqlx_core::decode::Decode;
 use sqlx_core::from_row::FromRow;
@@ -20,8 +20,8 @@ use sqlx_core::row::Row;
 use sqlx_core::types::Type;
 use sqlx_postgres::{PgConnection, PgRow, Postgres};
 use usher_core::model::{
-    Actor, App, AppSettings, AuditEvent, Delivery, DeliveryStatus, Invitation, InvitationStatus, InvitePolicy, Inviter,
-    TokenLookup, User,
+    Actor, App, AppSettings, AuditEvent, Delivery, Invitation, InvitationStatus, InvitePolicy, Inviter, TokenLookup,
+    User,
 };
 use usher_core::secret::TokenHash;
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Role, Timestamp, UserId};
@@ -242,17 +242,6 @@ impl FromRow<'_, PgRow> for InvitationRow {
             created_at: timestamp(row, "created_at")?,
             updated_at: timestamp(row, "updated_at")?,
         }))
-    }
-}
-
-/// What an outbox status means for the invitation's delivery. A message in flight is still
-/// queued as far as anyone watching is concerned; a cancelled one was given up on.
-fn delivery_status(outbox_status: &str) -> Option<DeliveryStatus> {
-    match outbox_status {
-        "queued" | "sending" => Some(DeliveryStatus::Queued),
-        "sent" => Some(DeliveryStatus::Sent),
-        "failed" | "cancelled" => Some(DeliveryStatus::Failed),
-        _ => None,
     }
 }
 

@@ -11,11 +11,11 @@
 use std::collections::HashMap;
 
 use rusqlite::{ToSql, Transaction, params};
-use usher_core::model::{App, InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
-use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
-use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
+use usher_core::model::{App, MailKind, OutboxMessage};
+use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
 use super::rows::{app_by_id, decode, email, known, role, timestamp};
+use crate::records::{DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 
 /// Queues `message`, due at once.
@@ -83,20 +83,6 @@ pub(super) fn cancel_unsent(
     Ok(())
 }
 
-/// A due message as stored, before its app is attached.
-struct Due {
-    id: MessageId,
-    kind: MailKind,
-    to: EmailAddress,
-    app_id: AppId,
-    role: Role,
-    inviter_name: String,
-    token: Option<String>,
-    expires_at: Option<Timestamp>,
-    attempts: u32,
-    created_at: Timestamp,
-}
-
 /// Claims up to `limit` due messages for instance `by` (which must be registered) and returns
 /// them ready to send.
 pub(super) fn claim(
@@ -128,7 +114,7 @@ pub(super) fn claim(
              LIMIT ?2",
         )?
         .query_map(params![now.as_millis(), limit], |row| {
-            Ok(Due {
+            Ok(DueMessage {
                 id: decode(row, "id", |s: String| MessageId::parse(&s))?,
                 kind: known(row, "kind", MailKind::parse)?,
                 to: email(row, "recipient")?,
@@ -141,31 +127,15 @@ pub(super) fn claim(
                 created_at: timestamp(row, "created_at")?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<Due>>>()?;
+        .collect::<rusqlite::Result<Vec<DueMessage>>>()?;
 
     let mut claimed = Vec::with_capacity(due.len());
     // A claim's messages come from few apps: each is read once.
     let mut apps: HashMap<AppId, App> = HashMap::new();
     for row in due {
-        let token = row.token.as_deref();
-        let (mut invitation, mut reset, mut code) = (None, None, None);
-        match (row.kind, row.expires_at) {
-            (MailKind::SignIn | MailKind::AccountExists, _) => {}
-            (MailKind::Invitation, Some(expires_at)) if let Some(token) = token.and_then(InvitationToken::parse) => {
-                invitation = Some(InvitationLink { token, expires_at });
-            }
-            (MailKind::PasswordReset, Some(expires_at)) if let Some(token) = token.and_then(ResetToken::parse) => {
-                reset = Some(ResetLink { token, expires_at });
-            }
-            (MailKind::SignupCode, Some(expires_at)) if let Some(value) = token.and_then(OneTimeCode::parse) => {
-                code = Some(SignupCode { code: value, expires_at });
-            }
-            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, _) => {
-                // Cannot happen while the invariants hold (the link is erased only with a
-                // final status); retrying would never help, so give up on it for good.
-                finish(tx, &row.id, "failed", "the message has no usable link")?;
-                continue;
-            }
+        let Some(links) = row.links() else {
+            finish(tx, &row.id, "failed", NO_USABLE_LINK)?;
+            continue;
         };
         tx.prepare_cached(
             "UPDATE outbox_messages SET status = 'sending', claimed_by = ?1, lease_until = NULL, \
@@ -181,19 +151,7 @@ pub(super) fn claim(
                 app
             }
         };
-        claimed.push(OutboxMessage {
-            id: row.id,
-            kind: row.kind,
-            to: row.to,
-            app,
-            role: row.role,
-            inviter_name: row.inviter_name,
-            invitation,
-            reset,
-            code,
-            attempts: row.attempts,
-            created_at: row.created_at,
-        });
+        claimed.push(row.into_message(app, links));
     }
     Ok(claimed)
 }

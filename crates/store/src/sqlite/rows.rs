@@ -8,13 +8,12 @@
 
 use std::error::Error;
 
-use crate::records::UnknownValue;
+use crate::records::{UnknownValue, delivery_status};
 use rusqlite::types::{FromSql, Type};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::{Map, Value};
 use usher_core::model::{
-    Actor, App, AppSettings, Delivery, DeliveryStatus, Invitation, InvitationStatus, InvitePolicy, Inviter,
-    TokenLookup, User,
+    Actor, App, AppSettings, Delivery, Invitation, InvitationStatus, InvitePolicy, Inviter, TokenLookup, User,
 };
 use usher_core::secret::TokenHash;
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Role, Timestamp, UserId};
@@ -189,17 +188,6 @@ pub(super) fn invitation(row: &Row<'_>) -> rusqlite::Result<Invitation> {
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
     })
-}
-
-/// What an outbox status means for the invitation's delivery. A message in flight is still
-/// queued as far as anyone watching is concerned; a cancelled one was given up on.
-fn delivery_status(outbox_status: &str) -> Option<DeliveryStatus> {
-    match outbox_status {
-        "queued" | "sending" => Some(DeliveryStatus::Queued),
-        "sent" => Some(DeliveryStatus::Sent),
-        "failed" | "cancelled" => Some(DeliveryStatus::Failed),
-        _ => None,
-    }
 }
 
 /// The invitation with this id.
