@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{NewAuditEvent, NewOutboxMessage, wait_after};
 use crate::clock::Timestamp;
 use crate::id::InvitationId;
-use crate::model::{AuditAction, Invitation, Inviter, MailKind};
+use crate::model::{Actor, AuditAction, Invitation, InvitationStatus, Inviter, MailKind};
 use crate::role::Role;
 use crate::secret::TokenHash;
 use crate::store::InviteCommand;
@@ -159,12 +159,48 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
     }
 }
 
+/// What revoking an invitation writes, decided by [`revoke_if_pending`].
+#[derive(Debug)]
+pub enum RevokePlan<'a> {
+    /// The invitation is not pending (accepted or revoked already); nothing is written.
+    Unchanged,
+    /// The invitation is revoked (its links then say so), its unsent emails cancelled, and the
+    /// revocation audited.
+    Revoke {
+        /// The invitation.
+        id: &'a InvitationId,
+        /// When.
+        now: Timestamp,
+        /// The audit record.
+        audit: NewAuditEvent<'a>,
+    },
+}
+
+/// Decides the revocation of `current` by `by`: only a pending invitation (even one past its
+/// expiry) can be revoked.
+pub fn revoke_if_pending<'a>(current: &'a Invitation, by: &Actor, now: Timestamp) -> RevokePlan<'a> {
+    if current.status != InvitationStatus::Pending {
+        return RevokePlan::Unchanged;
+    }
+    RevokePlan::Revoke {
+        id: &current.id,
+        now,
+        audit: NewAuditEvent {
+            app_id: &current.app_id,
+            actor: by.clone(),
+            action: AuditAction::InvitationRevoked,
+            subject_email: Some(&current.email),
+            invitation_id: Some(&current.id),
+            at: now,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::email::EmailAddress;
     use crate::id::{ApiKeyId, AppId, MessageId};
-    use crate::model::{Actor, InvitationStatus};
     use crate::secret::InvitationToken;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
@@ -291,5 +327,25 @@ mod tests {
         let situation = InviteSituation { pending: pending(Role::User), ..InviteSituation::default() };
 
         assert!(matches!(invite_resend_or_remind(&cmd, &situation), InvitePlan::Resend { .. }));
+    }
+
+    #[test]
+    fn revoke_revokes_and_audits_only_a_pending_invitation() {
+        let by = Actor::ApiKey(ApiKeyId::generate());
+        let cmd = cmd(Role::User, true);
+        let pending = cmd.created_invitation();
+        let expired = Invitation { expires_at: NOW, ..cmd.created_invitation() };
+        let accepted = Invitation { status: InvitationStatus::Accepted, ..cmd.created_invitation() };
+        let revoked = Invitation { status: InvitationStatus::Revoked, ..cmd.created_invitation() };
+
+        for invitation in [&pending, &expired] {
+            let plan = revoke_if_pending(invitation, &by, NOW.plus(INTERVAL));
+
+            let RevokePlan::Revoke { id, audit, .. } = plan else { panic!("{plan:?}") };
+            assert_eq!((id, audit.action), (&invitation.id, AuditAction::InvitationRevoked));
+        }
+        for invitation in [&accepted, &revoked] {
+            assert!(matches!(revoke_if_pending(invitation, &by, NOW), RevokePlan::Unchanged));
+        }
     }
 }

@@ -9,14 +9,17 @@
 //! | operation | decision |
 //! | --- | --- |
 //! | invite, re-send | [`invite::invite_resend_or_remind`] |
+//! | revoke an invitation | [`invite::revoke_if_pending`] |
 //! | join with an invitation link | [`join::join_with_invitation`] |
 //! | sign-up: register (or re-send the code) | [`signup::register_or_resend_code`] |
 //! | sign-up: verify the code | [`signup::verify_code`] |
 //! | password reset: request a link | [`reset::issue_reset_link`] |
 //! | password reset: use the link | [`reset::reset_with_link`] |
+//! | revoke an API key | [`keys::revoke_unless_last_key`] |
 
 pub mod invite;
 pub mod join;
+pub mod keys;
 pub mod reset;
 pub mod signup;
 

@@ -1,14 +1,14 @@
 //! Apps, their API keys, and the server-wide secrets.
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditAction};
+use usher_core::model::{Actor, ApiKeyRecord, App};
 use usher_core::secret::TokenHash;
 use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
 use super::rows::{app_by_id, decode, timestamp};
-use usher_core::rules::NewAuditEvent;
+use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App> {
@@ -42,17 +42,7 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
             new.now.as_millis()
         ],
     )?;
-    audit::record(
-        tx,
-        &NewAuditEvent {
-            app_id: &new.id,
-            actor: Actor::ApiKey(new.api_key.id.clone()),
-            action: AuditAction::AppCreated,
-            subject_email: None,
-            invitation_id: None,
-            at: new.now,
-        },
-    )?;
+    audit::record(tx, &keys::app_created(new))?;
     app_by_id(tx, &new.id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
@@ -118,17 +108,7 @@ pub(super) fn create_api_key(
         "INSERT INTO api_keys (id, app_id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![key.id.as_str(), app_id.as_str(), key.name, key.hash.as_str(), now.as_millis()],
     )?;
-    audit::record(
-        tx,
-        &NewAuditEvent {
-            app_id,
-            actor: by.clone(),
-            action: AuditAction::ApiKeyCreated,
-            subject_email: None,
-            invitation_id: None,
-            at: now,
-        },
-    )?;
+    audit::record(tx, &keys::key_created(app_id, by, now))?;
     Ok(ApiKeyRecord { id: key.id.clone(), app_id: app_id.clone(), name: key.name.clone(), created_at: now })
 }
 
@@ -149,28 +129,16 @@ pub(super) fn revoke_api_key(
     by: &Actor,
     now: Timestamp,
 ) -> rusqlite::Result<KeyRevocation> {
-    let live = api_keys(tx, app_id)?;
-    if !live.iter().any(|k| &k.id == id) {
-        return Ok(KeyRevocation::NotFound);
-    }
-    if live.len() == 1 {
-        return Ok(KeyRevocation::LastKey);
-    }
+    let live: Vec<ApiKeyId> = api_keys(tx, app_id)?.into_iter().map(|key| key.id).collect();
+    let audit = match keys::revoke_unless_last_key(app_id, id, &live, by, now) {
+        KeyRevocationPlan::Answer(answer) => return Ok(answer),
+        KeyRevocationPlan::Revoke { audit } => audit,
+    };
     tx.execute(
         "UPDATE api_keys SET revoked_at = ?3 WHERE app_id = ?1 AND id = ?2 AND revoked_at IS NULL",
         params![app_id.as_str(), id.as_str(), now.as_millis()],
     )?;
-    audit::record(
-        tx,
-        &NewAuditEvent {
-            app_id,
-            actor: by.clone(),
-            action: AuditAction::ApiKeyRevoked,
-            subject_email: None,
-            invitation_id: None,
-            at: now,
-        },
-    )?;
+    audit::record(tx, &audit)?;
     Ok(KeyRevocation::Revoked)
 }
 
