@@ -4,7 +4,6 @@ use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
-use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{Actor, ApiKeyRecord, App, AppSettings};
 use usher_core::secret::TokenHash;
@@ -12,7 +11,8 @@ use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
-use super::rows::{app_by_id, bigint, decode, parsed, timestamp};
+use super::rows::{app_by_id, bigint, parsed};
+use crate::records;
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -89,12 +89,7 @@ struct KeyRow(ApiKeyRecord);
 
 impl FromRow<'_, PgRow> for KeyRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(ApiKeyRecord {
-            id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
-            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-            name: row.try_get("name")?,
-            created_at: timestamp(row, "created_at")?,
-        }))
+        records::api_key(row).map(Self)
     }
 }
 

@@ -7,7 +7,8 @@ use sqlx_postgres::PgConnection;
 use usher_core::model::AuditEvent;
 use usher_core::{AppId, EmailAddress, InvitationId};
 
-use super::rows::{AuditRow, actor_columns, bigint};
+use super::rows::{AuditRow, bigint};
+use crate::records::actor_columns;
 use usher_core::rules::NewAuditEvent;
 
 /// Appends `event` to the log.

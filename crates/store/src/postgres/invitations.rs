@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
-use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{Invitation, LinkState};
 use usher_core::rules::invite::{
@@ -26,7 +25,8 @@ use usher_core::{InvitationId, Role, Timestamp};
 use super::audit;
 use super::locks;
 use super::outbox;
-use super::rows::{self, AddressRow, actor_columns, decode, parsed};
+use super::rows::{self, AddressRow, parsed};
+use crate::records::{Columns, actor_columns};
 
 /// Invites one address.
 pub(super) async fn invite(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<InviteRecord> {
@@ -58,17 +58,15 @@ struct SituationRow(InviteSituation);
 
 impl FromRow<'_, PgRow> for SituationRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        let pending = match row.try_get::<Option<String>, _>("pending_id")? {
-            Some(id) => Some((parsed("pending_id", InvitationId::parse(&id))?, rows::role(row, "pending_role")?)),
+        let pending = match row.optional_text("pending_id")? {
+            Some(id) => Some((parsed("pending_id", InvitationId::parse(&id))?, row.role("pending_role")?)),
             None => None,
         };
-        let member_role =
-            decode(row, "member_role", |role: Option<String>| role.map(|r| r.parse::<Role>()).transpose())?;
-        Ok(Self(InviteSituation {
-            pending,
-            last_email_at: row.try_get::<Option<i64>, _>("last_email_at")?.map(Timestamp::from_millis),
-            member_role,
-        }))
+        let member_role = match row.optional_text("member_role")? {
+            Some(role) => Some(parsed("member_role", role.parse::<Role>())?),
+            None => None,
+        };
+        Ok(Self(InviteSituation { pending, last_email_at: row.optional_timestamp("last_email_at")?, member_role }))
     }
 }
 

@@ -18,16 +18,13 @@ use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
-use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{MailKind, OutboxMessage};
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
-use super::rows::{
-    APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
-};
+use super::rows::{APP_COLUMNS, AddressRow, AppRow, bigint};
 use super::{instances, locks};
-use crate::records::{DueMessage, NO_USABLE_LINK};
+use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 
 /// Queues `message`, due at once.
@@ -102,18 +99,7 @@ struct DueRow(DueMessage);
 
 impl FromRow<'_, PgRow> for DueRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(DueMessage {
-            id: decode(row, "id", |s: String| MessageId::parse(&s))?,
-            kind: known(row, "kind", MailKind::parse)?,
-            to: email(row, "recipient")?,
-            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-            role: role(row, "role")?,
-            inviter_name: row.try_get("inviter_name")?,
-            token: row.try_get("token")?,
-            expires_at: optional_timestamp(row, "expires_at")?,
-            attempts: count(row, "attempts")?,
-            created_at: timestamp(row, "created_at")?,
-        }))
+        records::due_message(row).map(Self)
     }
 }
 

@@ -4,7 +4,6 @@
 use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
-use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::MailKind;
 use usher_core::password::PasswordHash;
@@ -14,12 +13,13 @@ use usher_core::rules::reset::{
 };
 use usher_core::secret::TokenHash;
 use usher_core::store::{ResetRecord, ResetRequest};
-use usher_core::{AppId, Timestamp, UserId};
+use usher_core::{AppId, Timestamp};
 
 use super::audit;
 use super::locks;
 use super::outbox;
-use super::rows::{self, decode, timestamp};
+use super::rows;
+use crate::records;
 
 /// Stores a reset link and queues its email when the rules say so; otherwise writes nothing.
 pub(super) async fn request(conn: &mut PgConnection, request: &ResetRequest) -> sqlx_core::Result<()> {
@@ -61,11 +61,7 @@ struct LinkRow(StoredResetLink);
 
 impl FromRow<'_, PgRow> for LinkRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(StoredResetLink {
-            user_id: decode(row, "user_id", |s: String| UserId::parse(&s))?,
-            expires_at: timestamp(row, "expires_at")?,
-            is_used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
-        }))
+        records::reset_link(row).map(Self)
     }
 }
 

@@ -8,7 +8,6 @@
 use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
-use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::MailKind;
 use usher_core::rules::signup::{
@@ -21,20 +20,15 @@ use usher_core::{AppId, EmailAddress, Timestamp};
 use super::audit;
 use super::locks;
 use super::outbox;
-use super::rows::{self, count, timestamp};
+use super::rows;
+use crate::records;
 
 /// A [`StoredSignup`] as `signups` holds it.
 struct SignupRow(StoredSignup);
 
 impl FromRow<'_, PgRow> for SignupRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(StoredSignup {
-            password_hash: row.try_get("password_hash")?,
-            code_hash: row.try_get("code_hash")?,
-            expires_at: timestamp(row, "expires_at")?,
-            attempts: count(row, "attempts")?,
-            replaced_code_hashes: row.try_get("replaced_code_hashes")?,
-        }))
+        records::stored_signup(row).map(Self)
     }
 }
 

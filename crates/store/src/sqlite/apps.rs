@@ -7,7 +7,8 @@ use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
-use super::rows::{app_by_id, decode, timestamp};
+use super::rows::app_by_id;
+use crate::records;
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -85,14 +86,7 @@ pub(super) fn any_exist(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
 /// The unrevoked API key with this hash.
 pub(super) fn api_key(tx: &Transaction<'_>, hash: &TokenHash) -> rusqlite::Result<Option<ApiKeyRecord>> {
     tx.prepare_cached("SELECT id, app_id, name, created_at FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
-        .query_row(params![hash.as_str()], |row| {
-            Ok(ApiKeyRecord {
-                id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
-                app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-                name: row.get("name")?,
-                created_at: timestamp(row, "created_at")?,
-            })
-        })
+        .query_row(params![hash.as_str()], |row| records::api_key(row))
         .optional()
 }
 
@@ -117,7 +111,7 @@ pub(super) fn api_keys(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::Result
     tx.prepare_cached(
         "SELECT id, app_id, name, created_at FROM api_keys WHERE app_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id",
     )?
-    .query_map(params![app_id.as_str()], key_record)?
+    .query_map(params![app_id.as_str()], |row| records::api_key(row))?
     .collect()
 }
 
@@ -140,15 +134,6 @@ pub(super) fn revoke_api_key(
     )?;
     audit::record(tx, &audit)?;
     Ok(KeyRevocation::Revoked)
-}
-
-fn key_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
-    Ok(ApiKeyRecord {
-        id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
-        app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-        name: row.get("name")?,
-        created_at: timestamp(row, "created_at")?,
-    })
 }
 
 /// The secret named `name`, stored as `candidate` first if there is none yet. The first

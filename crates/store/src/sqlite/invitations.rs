@@ -15,7 +15,8 @@ use usher_core::{InvitationId, Timestamp};
 
 use super::audit;
 use super::outbox;
-use super::rows::{self, actor_columns};
+use super::rows;
+use crate::records::actor_columns;
 use usher_core::model::Invitation;
 
 /// Invites one address: reads its situation, decides, carries out the plan.

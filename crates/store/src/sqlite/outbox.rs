@@ -14,8 +14,8 @@ use rusqlite::{ToSql, Transaction, params};
 use usher_core::model::{App, MailKind, OutboxMessage};
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
-use super::rows::{app_by_id, decode, email, known, role, timestamp};
-use crate::records::{DueMessage, NO_USABLE_LINK};
+use super::rows::app_by_id;
+use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 
 /// Queues `message`, due at once.
@@ -113,20 +113,7 @@ pub(super) fn claim(
              ORDER BY next_attempt_at, id \
              LIMIT ?2",
         )?
-        .query_map(params![now.as_millis(), limit], |row| {
-            Ok(DueMessage {
-                id: decode(row, "id", |s: String| MessageId::parse(&s))?,
-                kind: known(row, "kind", MailKind::parse)?,
-                to: email(row, "recipient")?,
-                app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-                role: role(row, "role")?,
-                inviter_name: row.get("inviter_name")?,
-                token: row.get("token")?,
-                expires_at: row.get::<_, Option<i64>>("expires_at")?.map(Timestamp::from_millis),
-                attempts: row.get("attempts")?,
-                created_at: timestamp(row, "created_at")?,
-            })
-        })?
+        .query_map(params![now.as_millis(), limit], |row| records::due_message(row))?
         .collect::<rusqlite::Result<Vec<DueMessage>>>()?;
 
     let mut claimed = Vec::with_capacity(due.len());

@@ -5,16 +5,16 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use usher_core::model::MailKind;
 use usher_core::password::PasswordHash;
 use usher_core::rules::reset::{
-    ResetPlan, ResetRequestPlan, ResetRequestSituation, ResetSituation, StoredResetLink, issue_reset_link,
-    reset_with_link,
+    ResetPlan, ResetRequestPlan, ResetRequestSituation, ResetSituation, issue_reset_link, reset_with_link,
 };
 use usher_core::secret::TokenHash;
 use usher_core::store::{ResetRecord, ResetRequest};
-use usher_core::{AppId, Timestamp, UserId};
+use usher_core::{AppId, Timestamp};
 
 use super::audit;
 use super::outbox;
 use super::rows;
+use crate::records;
 
 /// Stores a reset link and queues its email when the rules say so; otherwise writes nothing.
 pub(super) fn request(tx: &Transaction<'_>, request: &ResetRequest) -> rusqlite::Result<()> {
@@ -54,13 +54,7 @@ pub(super) fn reset(
         .prepare_cached(
             "SELECT user_id, expires_at, used_at FROM password_resets WHERE token_hash = ?1 AND app_id = ?2",
         )?
-        .query_row(params![hash.as_str(), app_id.as_str()], |row| {
-            Ok(StoredResetLink {
-                user_id: rows::decode(row, "user_id", |s: String| UserId::parse(&s))?,
-                expires_at: rows::timestamp(row, "expires_at")?,
-                is_used: row.get::<_, Option<i64>>("used_at")?.is_some(),
-            })
-        })
+        .query_row(params![hash.as_str(), app_id.as_str()], |row| records::reset_link(row))
         .optional()?;
     let member = match &link {
         Some(link) => rows::user_by_id(tx, app_id, &link.user_id)?,

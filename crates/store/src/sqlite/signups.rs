@@ -13,6 +13,7 @@ use usher_core::{AppId, EmailAddress, Timestamp};
 use super::audit;
 use super::outbox;
 use super::rows;
+use crate::records;
 
 /// The sign-up the address started, if any.
 fn stored_signup(tx: &Transaction<'_>, app_id: &AppId, email: &EmailAddress) -> rusqlite::Result<Option<StoredSignup>> {
@@ -20,15 +21,7 @@ fn stored_signup(tx: &Transaction<'_>, app_id: &AppId, email: &EmailAddress) -> 
         "SELECT password_hash, code_hash, expires_at, attempts, replaced_code_hashes FROM signups \
          WHERE app_id = ?1 AND email = ?2",
     )?
-    .query_row(params![app_id.as_str(), email.as_str()], |row| {
-        Ok(StoredSignup {
-            password_hash: row.get("password_hash")?,
-            code_hash: row.get("code_hash")?,
-            expires_at: rows::timestamp(row, "expires_at")?,
-            attempts: row.get("attempts")?,
-            replaced_code_hashes: row.get("replaced_code_hashes")?,
-        })
-    })
+    .query_row(params![app_id.as_str(), email.as_str()], |row| records::stored_signup(row))
     .optional()
 }
 
