@@ -104,20 +104,24 @@ pub struct ResetSituation {
 pub enum ResetPlan<'a> {
     /// Nothing is written: the link is unknown, used or expired (never [`LinkState::Valid`]).
     Refuse(LinkState),
-    /// The member's password is set (ending the sessions before it) and their address counts
-    /// as proven; every outstanding link of theirs is used up.
-    SetPassword {
-        /// The app.
-        app_id: &'a AppId,
-        /// The member.
-        user_id: &'a UserId,
-        /// The new password.
-        password_hash: &'a PasswordHash,
-        /// When.
-        now: Timestamp,
-        /// The audit record.
-        audit: NewAuditEvent<'a>,
-    },
+    /// The member's password is set; see [`PasswordReset`].
+    SetPassword(PasswordReset<'a>),
+}
+
+/// A reset carried out: the member's password is set (ending the sessions before it) and their
+/// address counts as proven; every outstanding link of theirs is used up.
+#[derive(Debug)]
+pub struct PasswordReset<'a> {
+    /// The app.
+    pub app_id: &'a AppId,
+    /// The member.
+    pub user_id: &'a UserId,
+    /// The new password.
+    pub password_hash: &'a PasswordHash,
+    /// When.
+    pub now: Timestamp,
+    /// The audit record.
+    pub audit: NewAuditEvent<'a>,
 }
 
 /// Decides the use of a reset link: only an unused, unexpired link of a member that still
@@ -137,7 +141,7 @@ pub fn reset_with_link<'a>(
     if link.expires_at <= now {
         return ResetPlan::Refuse(LinkState::Expired);
     }
-    ResetPlan::SetPassword {
+    ResetPlan::SetPassword(PasswordReset {
         app_id,
         user_id: &member.id,
         password_hash,
@@ -150,7 +154,7 @@ pub fn reset_with_link<'a>(
             invitation_id: None,
             at: now,
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -238,7 +242,7 @@ mod tests {
 
         let plan = reset_with_link(&app_id, &password, NOW, &situation);
 
-        let ResetPlan::SetPassword { user_id, audit, .. } = plan else { panic!("{plan:?}") };
+        let ResetPlan::SetPassword(PasswordReset { user_id, audit, .. }) = plan else { panic!("{plan:?}") };
         assert_eq!(user_id, &ada.id);
         assert_eq!((audit.action, audit.subject_email), (AuditAction::PasswordReset, Some(&ada.email)));
     }

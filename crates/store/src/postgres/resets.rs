@@ -8,8 +8,8 @@ use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::MailKind;
 use usher_core::password::PasswordHash;
 use usher_core::rules::reset::{
-    ResetPlan, ResetRequestPlan, ResetRequestSituation, ResetSituation, StoredResetLink, issue_reset_link,
-    reset_with_link,
+    PasswordReset, ResetPlan, ResetRequestPlan, ResetRequestSituation, ResetSituation, StoredResetLink,
+    issue_reset_link, reset_with_link,
 };
 use usher_core::secret::TokenHash;
 use usher_core::store::{ResetRecord, ResetRequest};
@@ -99,12 +99,11 @@ pub(super) async fn reset(
         None => None,
     };
     let situation = ResetSituation { link, member };
-    let (app_id, user_id, password_hash, now, audit) = match reset_with_link(app_id, password, now, &situation) {
-        ResetPlan::Refuse(state) => return Ok(ResetRecord::Refused(state)),
-        ResetPlan::SetPassword { app_id, user_id, password_hash, now, audit } => {
-            (app_id, user_id, password_hash, now, audit)
-        }
-    };
+    let PasswordReset { app_id, user_id, password_hash, now, audit } =
+        match reset_with_link(app_id, password, now, &situation) {
+            ResetPlan::Refuse(state) => return Ok(ResetRecord::Refused(state)),
+            ResetPlan::SetPassword(reset) => reset,
+        };
     query(
         "UPDATE users SET password_hash = $3, session_epoch = session_epoch + 1, is_verified = TRUE, \
              updated_at = $4 WHERE app_id = $1 AND id = $2",
