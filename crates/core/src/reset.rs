@@ -22,7 +22,7 @@ use crate::id::{AppId, MessageId};
 use crate::model::{App, LinkState, User};
 use crate::password::{self, Password, WeakPassword};
 use crate::secret::ResetToken;
-use crate::store::{ResetRecord, ResetRequest, Store, StoreError};
+use crate::store::{ResetOutcome, ResetRequest, Store, StoreError};
 
 /// How long a reset link works.
 pub const RESET_LINK_TTL: Duration = Duration::from_secs(60 * 60);
@@ -109,8 +109,8 @@ impl ResetService {
         let password = Password::new(new_password)?;
         let hash = password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         match self.store.reset_password(app_id, &token.hash(), hash, self.clock.now()).await? {
-            ResetRecord::Done(user) => Ok(user),
-            ResetRecord::Refused(state) => Err(ResetError::Link(state)),
+            ResetOutcome::Done(user) => Ok(user),
+            ResetOutcome::Refused(state) => Err(ResetError::Link(state)),
         }
     }
 }
@@ -126,8 +126,8 @@ mod tests {
     use crate::password::PasswordHash;
     use crate::secret::TokenHash;
     use crate::store::{
-        AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-        Renewal, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+        AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, KeyRevocation, NewApiKey, NewApp,
+        Renewal, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
     };
 
     /// A store whose reset requests never finish, as if the database were slow for members.
@@ -208,7 +208,7 @@ mod tests {
             unreachable!("not used by these tests: user")
         }
 
-        async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+        async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
             unreachable!("not used by these tests: invite_batch")
         }
 
@@ -250,15 +250,15 @@ mod tests {
             _hash: &TokenHash,
             _password: PasswordHash,
             _now: Timestamp,
-        ) -> Result<ResetRecord, StoreError> {
+        ) -> Result<ResetOutcome, StoreError> {
             unreachable!("not used by these tests: reset_password")
         }
 
-        async fn send_signup_code(&self, _cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+        async fn send_signup_code(&self, _cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
             unreachable!("not used by these tests: send_signup_code")
         }
 
-        async fn verify_signup(&self, _cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+        async fn verify_signup(&self, _cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
             unreachable!("not used by these tests: verify_signup")
         }
 
@@ -266,7 +266,7 @@ mod tests {
             unreachable!("not used by these tests: delete_user")
         }
 
-        async fn invite(&self, _cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+        async fn invite(&self, _cmd: InviteCommand) -> Result<Invited, StoreError> {
             unreachable!("not used by these tests: invite")
         }
 
@@ -297,7 +297,7 @@ mod tests {
             unreachable!("not used by these tests: invitation_by_token")
         }
 
-        async fn accept_invitation(&self, _cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+        async fn accept_invitation(&self, _cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
             unreachable!("not used by these tests: accept_invitation")
         }
 

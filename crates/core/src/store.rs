@@ -128,9 +128,11 @@ impl InviteCommand {
     }
 }
 
-/// What [`Store::invite`] did.
+/// What [`Store::invite`] did (an outcome, not a row: rows are `…Record`s, e.g.
+/// [`ApiKeyRecord`]). [`crate::invite::InviteService`] turns it into what its caller may see,
+/// [`crate::invite::InviteOutcome`], or a refusal.
 #[derive(Debug)]
-pub enum InviteRecord {
+pub enum Invited {
     /// A new invitation was stored and its email queued.
     Created(Invitation),
     /// The pending invitation got a fresh token, expiry and role, and its email was queued.
@@ -181,7 +183,7 @@ pub struct ResetRequest {
 
 /// What [`Store::reset_password`] did.
 #[derive(Debug)]
-pub enum ResetRecord {
+pub enum ResetOutcome {
     /// The password is set and the link used up.
     Done(User),
     /// Nothing was written: the link is unknown, used or expired.
@@ -218,7 +220,7 @@ pub struct SignupCommand {
 
 /// What [`Store::send_signup_code`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignupRecord {
+pub enum SignupOutcome {
     /// A code is on its way (or one went out within the resend interval), or there was
     /// nothing to re-send: the same answer either way.
     CodeSent,
@@ -247,7 +249,7 @@ pub struct VerifyCommand {
 
 /// What [`Store::verify_signup`] did.
 #[derive(Debug)]
-pub enum VerifyRecord {
+pub enum VerifyOutcome {
     /// The member exists, verified, with the chosen password.
     Joined(User),
     /// No sign-up is waiting for this address.
@@ -305,7 +307,7 @@ pub struct AcceptCommand {
 /// What [`Store::accept_invitation`] did.
 #[derive(Debug)]
 #[expect(clippy::large_enum_variant, reason = "one value per join, moved once; boxing would buy nothing")]
-pub enum AcceptRecord {
+pub enum AcceptOutcome {
     /// The invitation is accepted and the member exists with the new password.
     Joined {
         /// The member.
@@ -401,7 +403,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// [`Store::invite`] for many commands in one transaction (one commit for the batch); each
     /// gets its own outcome, in order.
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError>;
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError>;
 
     /// The member with this address and their password hash (`None` until they set one).
     async fn user_credentials(
@@ -446,22 +448,22 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
         password: PasswordHash,
         now: Timestamp,
-    ) -> Result<ResetRecord, StoreError>;
+    ) -> Result<ResetOutcome, StoreError>;
 
     /// Starts a sign-up (or re-sends its code) and queues the code email, or tells a member
     /// they already have an account, within one transaction.
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError>;
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError>;
 
     /// Checks a sign-up code; the right one creates the member (with the role of a pending
     /// invitation, which it accepts) and ends the sign-up.
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError>;
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError>;
 
     /// Removes the member; false when there was none. Their invitations stay, for the record.
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;
 
     /// Applies the rules of inviting atomically: the invitation, its outbox message and its
     /// audit record are written together or not at all.
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError>;
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError>;
 
     /// The invitation of this app with this id.
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
@@ -491,7 +493,7 @@ pub trait Store: Send + Sync + 'static {
     /// Accepts the invitation if its link is valid at `cmd.now`: creates the member (or sets
     /// the password of an existing one, keeping their role) and marks the invitation accepted,
     /// so a token can be used once.
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError>;
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError>;
 
     /// Records that the server instance `id` runs, as of `now`: its claims stay its own while
     /// it renews ([`Store::renew_instance`]). Registering an id again (after it was presumed

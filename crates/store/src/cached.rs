@@ -18,9 +18,8 @@ use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, Outbox
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
-    VerifyRecord,
+    AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, KeyRevocation, NewApiKey, NewApp, Renewal,
+    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, Timestamp, UserId,
@@ -182,7 +181,7 @@ impl Store for CachedStore {
         self.inner.user(app_id, id).await
     }
 
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
         self.inner.invite_batch(cmds).await
     }
 
@@ -228,15 +227,15 @@ impl Store for CachedStore {
         hash: &TokenHash,
         password: PasswordHash,
         now: Timestamp,
-    ) -> Result<ResetRecord, StoreError> {
+    ) -> Result<ResetOutcome, StoreError> {
         self.inner.reset_password(app_id, hash, password, now).await
     }
 
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
         self.inner.send_signup_code(cmd).await
     }
 
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.inner.verify_signup(cmd).await
     }
 
@@ -244,7 +243,7 @@ impl Store for CachedStore {
         self.inner.delete_user(app_id, id).await
     }
 
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
         self.inner.invite(cmd).await
     }
 
@@ -275,7 +274,7 @@ impl Store for CachedStore {
         self.inner.invitation_by_token(hash).await
     }
 
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.inner.accept_invitation(cmd).await
     }
 

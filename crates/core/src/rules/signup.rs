@@ -11,7 +11,7 @@ use crate::model::{Actor, AuditAction, MailKind};
 use crate::password::PasswordHash;
 use crate::role::Role;
 use crate::secret::TokenHash;
-use crate::store::{SignupCommand, SignupRecord, VerifyCommand, VerifyRecord};
+use crate::store::{SignupCommand, SignupOutcome, VerifyCommand, VerifyOutcome};
 
 /// How many codes replaced by newer ones a sign-up remembers, to refuse them as replaced.
 pub const REPLACED_CODES_KEPT: usize = 8;
@@ -64,15 +64,15 @@ pub struct RegisterSituation {
 #[derive(Debug)]
 pub enum RegisterPlan<'a> {
     /// Nothing is written; the answer is this.
-    Answer(SignupRecord),
+    Answer(SignupOutcome),
     /// The address is a member: they are told they have an account (`None` when such an
-    /// email went within the resend interval). The answer is [`SignupRecord::AlreadyMember`].
+    /// email went within the resend interval). The answer is [`SignupOutcome::AlreadyMember`].
     TellMember {
         /// The "you have an account" email.
         mail: Option<NewOutboxMessage<'a>>,
     },
     /// The sign-up is stored (started anew, or its code replaced) and the code emailed. The
-    /// answer is [`SignupRecord::CodeSent`].
+    /// answer is [`SignupOutcome::CodeSent`].
     SendCode {
         /// The sign-up row to write.
         signup: SignupWrite<'a>,
@@ -83,11 +83,11 @@ pub enum RegisterPlan<'a> {
 
 impl RegisterPlan<'_> {
     /// What the caller is answered once the plan is carried out.
-    pub fn answer(&self) -> SignupRecord {
+    pub fn answer(&self) -> SignupOutcome {
         match self {
             Self::Answer(answer) => *answer,
-            Self::TellMember { .. } => SignupRecord::AlreadyMember,
-            Self::SendCode { .. } => SignupRecord::CodeSent,
+            Self::TellMember { .. } => SignupOutcome::AlreadyMember,
+            Self::SendCode { .. } => SignupOutcome::CodeSent,
         }
     }
 }
@@ -123,7 +123,7 @@ pub struct SignupWrite<'a> {
 ///    invitation's role, else `user`.
 pub fn register_or_resend_code<'a>(cmd: &'a SignupCommand, situation: &'a RegisterSituation) -> RegisterPlan<'a> {
     if cmd.is_invitation_only && situation.pending_role.is_none() {
-        return RegisterPlan::Answer(SignupRecord::NotInvited);
+        return RegisterPlan::Answer(SignupOutcome::NotInvited);
     }
     let mail = |kind, role, link| NewOutboxMessage {
         id: &cmd.message_id,
@@ -144,7 +144,7 @@ pub fn register_or_resend_code<'a>(cmd: &'a SignupCommand, situation: &'a Regist
     }
     let code_is_recent = wait_after(situation.last_code_at, cmd.resend_interval, cmd.now).is_some();
     if cmd.password_hash.is_none() && (code_is_recent || situation.earlier.is_none()) {
-        return RegisterPlan::Answer(SignupRecord::CodeSent);
+        return RegisterPlan::Answer(SignupOutcome::CodeSent);
     }
     let replaced_code_hashes = situation
         .earlier
@@ -183,9 +183,9 @@ pub struct VerifySituation {
 /// What a verification writes, decided by [`verify_code`].
 #[derive(Debug)]
 pub enum VerifyPlan<'a> {
-    /// Nothing is written; the answer is this (never [`VerifyRecord::Joined`]).
-    Answer(VerifyRecord),
-    /// The code is wrong: the attempt is counted. The answer is [`VerifyRecord::WrongCode`].
+    /// Nothing is written; the answer is this (never [`VerifyOutcome::Joined`]).
+    Answer(VerifyOutcome),
+    /// The code is wrong: the attempt is counted. The answer is [`VerifyOutcome::WrongCode`].
     CountWrongCode {
         /// The app.
         app_id: &'a AppId,
@@ -230,21 +230,21 @@ pub struct NewMember<'a> {
 /// 5. The right code creates the member with the pending invitation's role (else `user`) and
 ///    accepts that invitation.
 pub fn verify_code<'a>(cmd: &'a VerifyCommand, situation: &'a VerifySituation) -> VerifyPlan<'a> {
-    let Some(signup) = &situation.signup else { return VerifyPlan::Answer(VerifyRecord::NoSignup) };
+    let Some(signup) = &situation.signup else { return VerifyPlan::Answer(VerifyOutcome::NoSignup) };
     if signup.attempts >= cmd.max_attempts {
-        return VerifyPlan::Answer(VerifyRecord::TooManyAttempts);
+        return VerifyPlan::Answer(VerifyOutcome::TooManyAttempts);
     }
     if signup.expires_at <= cmd.now {
-        return VerifyPlan::Answer(VerifyRecord::Expired);
+        return VerifyPlan::Answer(VerifyOutcome::Expired);
     }
     if signup.code_hash != cmd.code_hash.as_str() {
         if is_replaced_code(&signup.replaced_code_hashes, &cmd.code_hash) {
-            return VerifyPlan::Answer(VerifyRecord::Replaced);
+            return VerifyPlan::Answer(VerifyOutcome::Replaced);
         }
         return VerifyPlan::CountWrongCode { app_id: &cmd.app_id, email: &cmd.email };
     }
     if situation.is_member {
-        return VerifyPlan::Answer(VerifyRecord::NoSignup);
+        return VerifyPlan::Answer(VerifyOutcome::NoSignup);
     }
     let accepts = situation.pending.as_ref().map(|(id, _)| id);
     VerifyPlan::Join {
@@ -312,7 +312,7 @@ mod tests {
 
         let plan = register_or_resend_code(&cmd, &situation);
 
-        assert!(matches!(plan, RegisterPlan::Answer(SignupRecord::NotInvited)));
+        assert!(matches!(plan, RegisterPlan::Answer(SignupOutcome::NotInvited)));
     }
 
     #[test]
@@ -340,7 +340,7 @@ mod tests {
         let RegisterPlan::TellMember { mail: Some(mail) } = &first else { panic!("{first:?}") };
         assert_eq!((mail.kind, mail.role, mail.link), (MailKind::AccountExists, Role::Admin, None));
         assert!(matches!(again, RegisterPlan::TellMember { mail: None }));
-        assert_eq!(again.answer(), SignupRecord::AlreadyMember);
+        assert_eq!(again.answer(), SignupOutcome::AlreadyMember);
     }
 
     #[test]
@@ -386,7 +386,7 @@ mod tests {
         for situation in [recent, RegisterSituation::default()] {
             let plan = register_or_resend_code(&cmd, &situation);
 
-            assert!(matches!(plan, RegisterPlan::Answer(SignupRecord::CodeSent)), "{plan:?}");
+            assert!(matches!(plan, RegisterPlan::Answer(SignupOutcome::CodeSent)), "{plan:?}");
         }
     }
 
@@ -421,11 +421,11 @@ mod tests {
         let expired = StoredSignup { expires_at: NOW, ..stored("code", 0) };
         let member = VerifySituation { is_member: true, ..waiting(stored("code", 0)) };
         let cases = [
-            (VerifySituation::default(), "code", VerifyRecord::NoSignup),
-            (waiting(stored("code", 5)), "code", VerifyRecord::TooManyAttempts),
-            (waiting(expired), "code", VerifyRecord::Expired),
-            (waiting(stored("code", 0)), "older", VerifyRecord::Replaced),
-            (member, "code", VerifyRecord::NoSignup),
+            (VerifySituation::default(), "code", VerifyOutcome::NoSignup),
+            (waiting(stored("code", 5)), "code", VerifyOutcome::TooManyAttempts),
+            (waiting(expired), "code", VerifyOutcome::Expired),
+            (waiting(stored("code", 0)), "older", VerifyOutcome::Replaced),
+            (member, "code", VerifyOutcome::NoSignup),
         ];
         for (situation, typed, expected) in cases {
             let cmd = verify(typed);

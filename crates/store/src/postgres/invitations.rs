@@ -19,7 +19,7 @@ use usher_core::rules::invite::{
 use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
 use usher_core::rules::{NewAuditEvent, NewOutboxMessage};
 use usher_core::secret::TokenHash;
-use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
+use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited};
 use usher_core::{InvitationId, Role, Timestamp};
 
 use super::audit;
@@ -29,16 +29,13 @@ use super::rows::{self, AddressRow, parsed};
 use crate::records::{Columns, actor_columns};
 
 /// Invites one address.
-pub(super) async fn invite(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<InviteRecord> {
+pub(super) async fn invite(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<Invited> {
     locks::address(conn, &cmd.app_id, &cmd.email).await?;
-    invite_locked(conn, std::slice::from_ref(cmd)).await.map(|mut records| records.remove(0))
+    invite_locked(conn, std::slice::from_ref(cmd)).await.map(|mut outcomes| outcomes.remove(0))
 }
 
 /// Invites each command's address, in one transaction, as if one after another.
-pub(super) async fn invite_batch(
-    conn: &mut PgConnection,
-    cmds: &[InviteCommand],
-) -> sqlx_core::Result<Vec<InviteRecord>> {
+pub(super) async fn invite_batch(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<Invited>> {
     // One lock for the app rather than one per address: see `locks`.
     locks::apps(conn, cmds.iter().map(|cmd| &cmd.app_id)).await?;
     let mut addresses = HashSet::with_capacity(cmds.len());
@@ -46,11 +43,11 @@ pub(super) async fn invite_batch(
         return invite_locked(conn, cmds).await;
     }
     // An address twice: the second command must see what the first wrote.
-    let mut records = Vec::with_capacity(cmds.len());
+    let mut outcomes = Vec::with_capacity(cmds.len());
     for cmd in cmds {
-        records.extend(invite_locked(conn, std::slice::from_ref(cmd)).await?);
+        outcomes.extend(invite_locked(conn, std::slice::from_ref(cmd)).await?);
     }
-    Ok(records)
+    Ok(outcomes)
 }
 
 /// An [`InviteSituation`] as one row of [`situations`] reads it.
@@ -107,41 +104,41 @@ struct Creation<'a> {
 /// Creating, the common case, costs two statements for the whole batch: the situations, then
 /// every created row. Round trips, not rows, are what an invite costs; the rarer plans take a
 /// few statements each.
-async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<InviteRecord>> {
+async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<Invited>> {
     let situations = situations(conn, cmds).await?;
-    let mut records: Vec<Option<InviteRecord>> = Vec::with_capacity(cmds.len());
+    let mut outcomes: Vec<Option<Invited>> = Vec::with_capacity(cmds.len());
     let mut creations = Vec::new();
     for (cmd, situation) in cmds.iter().zip(&situations) {
-        let record = match invite_resend_or_remind(cmd, situation) {
-            InvitePlan::NotAllowed => InviteRecord::NotAllowed,
-            InvitePlan::Throttled { retry_after } => InviteRecord::Throttled { retry_after },
+        let outcome = match invite_resend_or_remind(cmd, situation) {
+            InvitePlan::NotAllowed => Invited::NotAllowed,
+            InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
             InvitePlan::RemindMember { mail, audit } => {
                 outbox::enqueue(conn, &mail).await?;
                 audit::record(conn, &audit).await?;
                 let member = rows::user_by_email(conn, mail.app_id, mail.recipient).await?;
-                InviteRecord::AlreadyMember(member.ok_or(sqlx_core::Error::RowNotFound)?)
+                Invited::AlreadyMember(member.ok_or(sqlx_core::Error::RowNotFound)?)
             }
             InvitePlan::Resend { refresh, token_hash, mail, audit } => {
                 resend(conn, &refresh, &token_hash, &mail).await?;
                 outbox::enqueue(conn, &mail).await?;
                 audit::record(conn, &audit).await?;
-                InviteRecord::Resent(rows::invitation_by_id(conn, refresh.id).await?)
+                Invited::Resent(rows::invitation_by_id(conn, refresh.id).await?)
             }
             InvitePlan::Create { invitation, token_hash, mail, audit } => {
-                creations.push((records.len(), Creation { invitation, token_hash, mail, audit }));
-                records.push(None);
+                creations.push((outcomes.len(), Creation { invitation, token_hash, mail, audit }));
+                outcomes.push(None);
                 continue;
             }
         };
-        records.push(Some(record));
+        outcomes.push(Some(outcome));
     }
     if !creations.is_empty() {
         create(conn, creations.iter().map(|(_, creation)| creation)).await?;
         for (slot, creation) in creations {
-            records[slot] = Some(InviteRecord::Created(creation.invitation));
+            outcomes[slot] = Some(Invited::Created(creation.invitation));
         }
     }
-    Ok(records.into_iter().flatten().collect())
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
 /// Writes each new invitation with its token hash, its queued email and its audit record, all
@@ -275,7 +272,7 @@ async fn lock_by_token(conn: &mut PgConnection, hash: &TokenHash) -> sqlx_core::
 
 /// Joins with the invitation behind the token: reads the link's situation, decides, carries
 /// out the plan.
-pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx_core::Result<AcceptRecord> {
+pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx_core::Result<AcceptOutcome> {
     // Lock first, then read: a re-send, revocation or sign-up of this address running now
     // finishes before the link's situation is read. (An unknown token has no address to lock;
     // its situation is read all the same, and finds nothing.)
@@ -289,7 +286,7 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
     };
     let situation = JoinSituation { lookup, member_id };
     let (invitation_id, app, member, audit, now) = match join_with_invitation(cmd, &situation) {
-        JoinPlan::Refuse(state) => return Ok(AcceptRecord::Refused(state)),
+        JoinPlan::Refuse(state) => return Ok(AcceptOutcome::Refused(state)),
         JoinPlan::Join { invitation_id, app, member, audit, now } => (invitation_id, app, member, audit, now),
     };
     // Conditional, and first: should another transaction have accepted it since it was read,
@@ -305,7 +302,7 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
     .await?
     .rows_affected();
     if accepted == 0 {
-        return Ok(AcceptRecord::Refused(LinkState::Used));
+        return Ok(AcceptOutcome::Refused(LinkState::Used));
     }
     match member {
         JoinedMember::Existing { id, full_name, password_hash } => {
@@ -342,5 +339,5 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
     }
     audit::record(conn, &audit).await?;
     let user = rows::user_by_id(conn, audit.app_id, member.id()).await?.ok_or(sqlx_core::Error::RowNotFound)?;
-    Ok(AcceptRecord::Joined { user, app: app.clone() })
+    Ok(AcceptOutcome::Joined { user, app: app.clone() })
 }

@@ -35,9 +35,8 @@ use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, Outbox
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
-    VerifyRecord,
+    AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, KeyRevocation, NewApiKey, NewApp, Renewal,
+    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
@@ -199,7 +198,7 @@ impl Store for PgStore {
         self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(rows::user_by_id(conn, app_id, id))).await
     }
 
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
         self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
     }
 
@@ -249,7 +248,7 @@ impl Store for PgStore {
         hash: &TokenHash,
         password: PasswordHash,
         now: Timestamp,
-    ) -> Result<ResetRecord, StoreError> {
+    ) -> Result<ResetOutcome, StoreError> {
         let input = (app_id, hash, password, now);
         self.db
             .write(&input, |tx, (app_id, hash, password, now)| {
@@ -258,11 +257,11 @@ impl Store for PgStore {
             .await
     }
 
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(signups::send_code(tx, cmd))).await
     }
 
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(signups::verify(tx, cmd))).await
     }
 
@@ -270,7 +269,7 @@ impl Store for PgStore {
         self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(users::delete(tx, app_id, id))).await
     }
 
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
         self.invites.invite(cmd).await
     }
 
@@ -303,7 +302,7 @@ impl Store for PgStore {
         self.db.snapshot(hash, |tx, hash| Box::pin(rows::token_lookup(tx, hash))).await
     }
 
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(invitations::accept(tx, cmd))).await
     }
 

@@ -12,7 +12,7 @@ use usher_core::rules::reset::{
     issue_reset_link, reset_with_link,
 };
 use usher_core::secret::TokenHash;
-use usher_core::store::{ResetRecord, ResetRequest};
+use usher_core::store::{ResetOutcome, ResetRequest};
 use usher_core::{AppId, Timestamp};
 
 use super::audit;
@@ -83,7 +83,7 @@ pub(super) async fn reset(
     hash: &TokenHash,
     password: &PasswordHash,
     now: Timestamp,
-) -> sqlx_core::Result<ResetRecord> {
+) -> sqlx_core::Result<ResetOutcome> {
     // Using one link uses up all of the member's links, so resets of one member take turns on
     // the member's row; the link is read (again) once it is this transaction's turn.
     if let Some(found) = link(conn, app_id, hash).await? {
@@ -101,7 +101,7 @@ pub(super) async fn reset(
     let situation = ResetSituation { link, member };
     let PasswordReset { app_id, user_id, password_hash, now, audit } =
         match reset_with_link(app_id, password, now, &situation) {
-            ResetPlan::Refuse(state) => return Ok(ResetRecord::Refused(state)),
+            ResetPlan::Refuse(state) => return Ok(ResetOutcome::Refused(state)),
             ResetPlan::SetPassword(reset) => reset,
         };
     query(
@@ -123,5 +123,5 @@ pub(super) async fn reset(
         .await?;
     audit::record(conn, &audit).await?;
     let user = rows::user_by_id(conn, app_id, user_id).await?.ok_or(sqlx_core::Error::RowNotFound)?;
-    Ok(ResetRecord::Done(user))
+    Ok(ResetOutcome::Done(user))
 }

@@ -14,7 +14,7 @@ use usher_core::rules::signup::{
     NewMember, RegisterPlan, RegisterSituation, SignupWrite, StoredSignup, VerifyPlan, VerifySituation,
     register_or_resend_code, verify_code,
 };
-use usher_core::store::{SignupCommand, SignupRecord, VerifyCommand, VerifyRecord};
+use usher_core::store::{SignupCommand, SignupOutcome, VerifyCommand, VerifyOutcome};
 use usher_core::{AppId, EmailAddress, Timestamp};
 
 use super::audit;
@@ -59,7 +59,7 @@ async fn last_mailed(
 }
 
 /// Registers (or re-sends a code): reads the situation, decides, carries out the plan.
-pub(super) async fn send_code(conn: &mut PgConnection, cmd: &SignupCommand) -> sqlx_core::Result<SignupRecord> {
+pub(super) async fn send_code(conn: &mut PgConnection, cmd: &SignupCommand) -> sqlx_core::Result<SignupOutcome> {
     locks::address(conn, &cmd.app_id, &cmd.email).await?;
     let situation = RegisterSituation {
         pending_role: rows::pending_invitation(conn, &cmd.app_id, &cmd.email).await?.map(|(_, role)| role),
@@ -120,7 +120,7 @@ async fn write_signup(conn: &mut PgConnection, signup: &SignupWrite<'_>) -> sqlx
 }
 
 /// Checks a code: reads the situation, decides, carries out the plan.
-pub(super) async fn verify(conn: &mut PgConnection, cmd: &VerifyCommand) -> sqlx_core::Result<VerifyRecord> {
+pub(super) async fn verify(conn: &mut PgConnection, cmd: &VerifyCommand) -> sqlx_core::Result<VerifyOutcome> {
     locks::address(conn, &cmd.app_id, &cmd.email).await?;
     let situation = VerifySituation {
         signup: stored_signup(conn, &cmd.app_id, &cmd.email).await?,
@@ -135,7 +135,7 @@ pub(super) async fn verify(conn: &mut PgConnection, cmd: &VerifyCommand) -> sqlx
                 .bind(email.as_str())
                 .execute(conn)
                 .await?;
-            Ok(VerifyRecord::WrongCode)
+            Ok(VerifyOutcome::WrongCode)
         }
         VerifyPlan::Join { member, accepts, audit } => {
             insert_member(conn, &member).await?;
@@ -157,7 +157,7 @@ pub(super) async fn verify(conn: &mut PgConnection, cmd: &VerifyCommand) -> sqlx
                 .await?;
             audit::record(conn, &audit).await?;
             let user = rows::user_by_id(conn, member.app_id, member.id).await?;
-            Ok(user.map_or(VerifyRecord::NoSignup, VerifyRecord::Joined))
+            Ok(user.map_or(VerifyOutcome::NoSignup, VerifyOutcome::Joined))
         }
     }
 }

@@ -10,7 +10,7 @@ use usher_core::rules::invite::{
 };
 use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
 use usher_core::secret::TokenHash;
-use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
+use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited};
 use usher_core::{InvitationId, Timestamp};
 
 use super::audit;
@@ -20,34 +20,34 @@ use crate::records::actor_columns;
 use usher_core::model::Invitation;
 
 /// Invites one address: reads its situation, decides, carries out the plan.
-pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Result<InviteRecord> {
+pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Result<Invited> {
     let situation = InviteSituation {
         pending: rows::pending_invitation(tx, &cmd.app_id, &cmd.email)?,
         last_email_at: outbox::latest_to(tx, &cmd.app_id, &cmd.email, &THROTTLED_KINDS, cmd.throttle_since())?,
         member_role: rows::member_role(tx, &cmd.app_id, &cmd.email)?,
     };
     Ok(match invite_resend_or_remind(cmd, &situation) {
-        InvitePlan::NotAllowed => InviteRecord::NotAllowed,
-        InvitePlan::Throttled { retry_after } => InviteRecord::Throttled { retry_after },
+        InvitePlan::NotAllowed => Invited::NotAllowed,
+        InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
         InvitePlan::RemindMember { mail, audit } => {
             outbox::enqueue(tx, &mail)?;
             audit::record(tx, &audit)?;
             let member = rows::user_by_email(tx, mail.app_id, mail.recipient)?;
-            InviteRecord::AlreadyMember(member.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+            Invited::AlreadyMember(member.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
         }
         InvitePlan::Resend { refresh, token_hash, mail, audit } => {
             resend(tx, &refresh, &mail)?;
             insert_token(tx, refresh.id, &token_hash, refresh.now)?;
             outbox::enqueue(tx, &mail)?;
             audit::record(tx, &audit)?;
-            InviteRecord::Resent(rows::invitation_by_id(tx, refresh.id)?)
+            Invited::Resent(rows::invitation_by_id(tx, refresh.id)?)
         }
         InvitePlan::Create { invitation, token_hash, mail, audit } => {
             create(tx, &invitation, &mail)?;
             insert_token(tx, &invitation.id, &token_hash, invitation.created_at)?;
             outbox::enqueue(tx, &mail)?;
             audit::record(tx, &audit)?;
-            InviteRecord::Created(invitation)
+            Invited::Created(invitation)
         }
     })
 }
@@ -118,7 +118,7 @@ fn insert_token(tx: &Transaction<'_>, id: &InvitationId, hash: &TokenHash, now: 
 
 /// Joins with the invitation behind the token: reads the link's situation, decides, carries
 /// out the plan.
-pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Result<AcceptRecord> {
+pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Result<AcceptOutcome> {
     let lookup = rows::token_lookup(tx, &cmd.token_hash)?;
     let member_id = match &lookup {
         Some(found) => rows::user_by_email(tx, &found.invitation.app_id, &found.invitation.email)?.map(|user| user.id),
@@ -126,7 +126,7 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Res
     };
     let situation = JoinSituation { lookup, member_id };
     let (invitation_id, app, member, audit, now) = match join_with_invitation(cmd, &situation) {
-        JoinPlan::Refuse(state) => return Ok(AcceptRecord::Refused(state)),
+        JoinPlan::Refuse(state) => return Ok(AcceptOutcome::Refused(state)),
         JoinPlan::Join { invitation_id, app, member, audit, now } => (invitation_id, app, member, audit, now),
     };
     // Conditional, and first: should another transaction have accepted it since it was read,
@@ -138,7 +138,7 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Res
         )?
         .execute(params![now.as_millis(), now.as_millis(), invitation_id.as_str()])?;
     if accepted == 0 {
-        return Ok(AcceptRecord::Refused(LinkState::Used));
+        return Ok(AcceptOutcome::Refused(LinkState::Used));
     }
     match member {
         JoinedMember::Existing { id, full_name, password_hash } => {
@@ -170,5 +170,5 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Res
     }
     audit::record(tx, &audit)?;
     let user = rows::user_by_id(tx, audit.app_id, member.id())?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-    Ok(AcceptRecord::Joined { user, app: app.clone() })
+    Ok(AcceptOutcome::Joined { user, app: app.clone() })
 }

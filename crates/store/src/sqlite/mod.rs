@@ -29,9 +29,8 @@ use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, Outbox
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand,
-    VerifyRecord,
+    AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, KeyRevocation, NewApiKey, NewApp, Renewal,
+    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
@@ -195,11 +194,11 @@ impl Store for SqliteStore {
         self.worker.read(move |tx| rows::user_by_id(tx, &app_id, &id)).await
     }
 
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
         self.worker.write(move |tx| cmds.iter().map(|cmd| invitations::invite(tx, cmd)).collect()).await
     }
 
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
         self.worker.write(move |tx| invitations::invite(tx, &cmd)).await
     }
 
@@ -249,16 +248,16 @@ impl Store for SqliteStore {
         hash: &TokenHash,
         password: PasswordHash,
         now: Timestamp,
-    ) -> Result<ResetRecord, StoreError> {
+    ) -> Result<ResetOutcome, StoreError> {
         let (app_id, hash) = (app_id.clone(), hash.clone());
         self.worker.write(move |tx| resets::reset(tx, &app_id, &hash, &password, now)).await
     }
 
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
         self.worker.write(move |tx| signups::send_code(tx, &cmd)).await
     }
 
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.worker.write(move |tx| signups::verify(tx, &cmd)).await
     }
 
@@ -298,7 +297,7 @@ impl Store for SqliteStore {
         self.worker.read(move |tx| rows::token_lookup(tx, &hash)).await
     }
 
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.worker.write(move |tx| invitations::accept(tx, &cmd)).await
     }
 

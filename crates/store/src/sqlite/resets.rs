@@ -9,7 +9,7 @@ use usher_core::rules::reset::{
     reset_with_link,
 };
 use usher_core::secret::TokenHash;
-use usher_core::store::{ResetRecord, ResetRequest};
+use usher_core::store::{ResetOutcome, ResetRequest};
 use usher_core::{AppId, Timestamp};
 
 use super::audit;
@@ -50,7 +50,7 @@ pub(super) fn reset(
     hash: &TokenHash,
     password: &PasswordHash,
     now: Timestamp,
-) -> rusqlite::Result<ResetRecord> {
+) -> rusqlite::Result<ResetOutcome> {
     let link = tx
         .prepare_cached(
             "SELECT user_id, expires_at, used_at FROM password_resets WHERE token_hash = ?1 AND app_id = ?2",
@@ -64,7 +64,7 @@ pub(super) fn reset(
     let situation = ResetSituation { link, member };
     let PasswordReset { app_id, user_id, password_hash, now, audit } =
         match reset_with_link(app_id, password, now, &situation) {
-            ResetPlan::Refuse(state) => return Ok(ResetRecord::Refused(state)),
+            ResetPlan::Refuse(state) => return Ok(ResetOutcome::Refused(state)),
             ResetPlan::SetPassword(reset) => reset,
         };
     tx.prepare_cached(
@@ -79,5 +79,5 @@ pub(super) fn reset(
     .execute(params![app_id.as_str(), user_id.as_str(), now.as_millis()])?;
     audit::record(tx, &audit)?;
     let user = rows::user_by_id(tx, app_id, user_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-    Ok(ResetRecord::Done(user))
+    Ok(ResetOutcome::Done(user))
 }

@@ -7,7 +7,7 @@ use usher_core::rules::signup::{
     NewMember, RegisterPlan, RegisterSituation, SignupWrite, StoredSignup, VerifyPlan, VerifySituation,
     register_or_resend_code, verify_code,
 };
-use usher_core::store::{SignupCommand, SignupRecord, VerifyCommand, VerifyRecord};
+use usher_core::store::{SignupCommand, SignupOutcome, VerifyCommand, VerifyOutcome};
 use usher_core::{AppId, EmailAddress, Timestamp};
 
 use super::audit;
@@ -31,7 +31,7 @@ fn last_mailed(tx: &Transaction<'_>, cmd: &SignupCommand, kind: MailKind) -> rus
 }
 
 /// Registers (or re-sends a code): reads the situation, decides, carries out the plan.
-pub(super) fn send_code(tx: &Transaction<'_>, cmd: &SignupCommand) -> rusqlite::Result<SignupRecord> {
+pub(super) fn send_code(tx: &Transaction<'_>, cmd: &SignupCommand) -> rusqlite::Result<SignupOutcome> {
     let situation = RegisterSituation {
         pending_role: rows::pending_invitation(tx, &cmd.app_id, &cmd.email)?.map(|(_, role)| role),
         member_role: rows::member_role(tx, &cmd.app_id, &cmd.email)?,
@@ -89,7 +89,7 @@ fn write_signup(tx: &Transaction<'_>, signup: &SignupWrite<'_>) -> rusqlite::Res
 }
 
 /// Checks a code: reads the situation, decides, carries out the plan.
-pub(super) fn verify(tx: &Transaction<'_>, cmd: &VerifyCommand) -> rusqlite::Result<VerifyRecord> {
+pub(super) fn verify(tx: &Transaction<'_>, cmd: &VerifyCommand) -> rusqlite::Result<VerifyOutcome> {
     let situation = VerifySituation {
         signup: stored_signup(tx, &cmd.app_id, &cmd.email)?,
         is_member: rows::member_role(tx, &cmd.app_id, &cmd.email)?.is_some(),
@@ -100,7 +100,7 @@ pub(super) fn verify(tx: &Transaction<'_>, cmd: &VerifyCommand) -> rusqlite::Res
         VerifyPlan::CountWrongCode { app_id, email } => {
             tx.prepare_cached("UPDATE signups SET attempts = attempts + 1 WHERE app_id = ?1 AND email = ?2")?
                 .execute(params![app_id.as_str(), email.as_str()])?;
-            Ok(VerifyRecord::WrongCode)
+            Ok(VerifyOutcome::WrongCode)
         }
         VerifyPlan::Join { member, accepts, audit } => {
             insert_member(tx, &member)?;
@@ -114,7 +114,7 @@ pub(super) fn verify(tx: &Transaction<'_>, cmd: &VerifyCommand) -> rusqlite::Res
             tx.prepare_cached("DELETE FROM signups WHERE app_id = ?1 AND email = ?2")?
                 .execute(params![member.app_id.as_str(), member.email.as_str()])?;
             audit::record(tx, &audit)?;
-            Ok(rows::user_by_id(tx, member.app_id, member.id)?.map_or(VerifyRecord::NoSignup, VerifyRecord::Joined))
+            Ok(rows::user_by_id(tx, member.app_id, member.id)?.map_or(VerifyOutcome::NoSignup, VerifyOutcome::Joined))
         }
     }
 }
