@@ -126,8 +126,9 @@ mod tests {
     use crate::password::PasswordHash;
     use crate::secret::TokenHash;
     use crate::store::{
-        AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, KeyRevocation, NewApiKey, NewApp,
-        Renewal, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+        AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited,
+        KeyRevocation, MemberStore, NewApiKey, NewApp, OutboxStore, Renewal, SchemaVersion, SignupCommand,
+        SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
     };
 
     /// A store whose reset requests never finish, as if the database were slow for members.
@@ -137,12 +138,7 @@ mod tests {
     }
 
     #[async_trait::async_trait]
-    impl Store for StuckStore {
-        async fn request_password_reset(&self, _request: ResetRequest) -> Result<(), StoreError> {
-            self.requests.fetch_add(1, Ordering::SeqCst);
-            std::future::pending().await
-        }
-
+    impl AppStore for StuckStore {
         async fn create_app(&self, _app: NewApp) -> Result<App, StoreError> {
             unreachable!("not used by these tests: create_app")
         }
@@ -153,6 +149,10 @@ mod tests {
 
         async fn has_apps(&self) -> Result<bool, StoreError> {
             unreachable!("not used by these tests: has_apps")
+        }
+
+        async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+            unreachable!("not used by these tests: schema_version")
         }
 
         async fn app(&self, _id: &AppId) -> Result<Option<App>, StoreError> {
@@ -204,12 +204,15 @@ mod tests {
             unreachable!("not used by these tests: api_key")
         }
 
+        async fn server_secret(&self, _name: &str, _candidate: String) -> Result<String, StoreError> {
+            unreachable!("not used by these tests: server_secret")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MemberStore for StuckStore {
         async fn user(&self, _app_id: &AppId, _id: &UserId) -> Result<Option<User>, StoreError> {
             unreachable!("not used by these tests: user")
-        }
-
-        async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
-            unreachable!("not used by these tests: invite_batch")
         }
 
         async fn user_credentials(
@@ -244,6 +247,15 @@ mod tests {
             unreachable!("not used by these tests: set_password")
         }
 
+        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: delete_user")
+        }
+
+        async fn request_password_reset(&self, _request: ResetRequest) -> Result<(), StoreError> {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+
         async fn reset_password(
             &self,
             _app_id: &AppId,
@@ -261,13 +273,16 @@ mod tests {
         async fn verify_signup(&self, _cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
             unreachable!("not used by these tests: verify_signup")
         }
+    }
 
-        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<bool, StoreError> {
-            unreachable!("not used by these tests: delete_user")
-        }
-
+    #[async_trait::async_trait]
+    impl InvitationStore for StuckStore {
         async fn invite(&self, _cmd: InviteCommand) -> Result<Invited, StoreError> {
             unreachable!("not used by these tests: invite")
+        }
+
+        async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+            unreachable!("not used by these tests: invite_batch")
         }
 
         async fn invitation(&self, _app_id: &AppId, _id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -300,11 +315,10 @@ mod tests {
         async fn accept_invitation(&self, _cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
             unreachable!("not used by these tests: accept_invitation")
         }
+    }
 
-        async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
-            unreachable!("not used by these tests: schema_version")
-        }
-
+    #[async_trait::async_trait]
+    impl OutboxStore for StuckStore {
         async fn register_instance(&self, _id: &InstanceId, _now: Timestamp) -> Result<(), StoreError> {
             unreachable!("not used by these tests: register_instance")
         }
@@ -343,10 +357,6 @@ mod tests {
             _retry_at: Option<Timestamp>,
         ) -> Result<(), StoreError> {
             unreachable!("not used by these tests: mark_failed")
-        }
-
-        async fn server_secret(&self, _name: &str, _candidate: String) -> Result<String, StoreError> {
-            unreachable!("not used by these tests: server_secret")
         }
     }
 

@@ -35,12 +35,13 @@ use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, Outbox
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, KeyRevocation, NewApiKey, NewApp, Renewal,
-    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
+    MemberStore, NewApiKey, NewApp, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand,
+    SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
-    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
-    Timestamp, UserId,
+    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
+    UserId,
 };
 
 use crate::OpenError;
@@ -119,7 +120,7 @@ impl fmt::Debug for PgStore {
 }
 
 #[async_trait::async_trait]
-impl Store for PgStore {
+impl AppStore for PgStore {
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
         self.db.write(&app, |tx, app| Box::pin(apps::create(tx, app))).await
     }
@@ -194,12 +195,19 @@ impl Store for PgStore {
         self.db.read(hash, |conn, hash| Box::pin(apps::api_key(conn, hash))).await
     }
 
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
+        // The contract passes no time; the creation stamp is informational only.
+        let input = (name, candidate, SystemClock.now());
+        self.db
+            .write(&input, |tx, (name, candidate, now)| Box::pin(apps::server_secret(tx, name, candidate, *now)))
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl MemberStore for PgStore {
     async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
         self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(rows::user_by_id(conn, app_id, id))).await
-    }
-
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
-        self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
     }
 
     async fn user_credentials(
@@ -238,6 +246,10 @@ impl Store for PgStore {
             .await
     }
 
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(users::delete(tx, app_id, id))).await
+    }
+
     async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
         self.db.write(&request, |tx, request| Box::pin(resets::request(tx, request))).await
     }
@@ -264,13 +276,16 @@ impl Store for PgStore {
     async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(signups::verify(tx, cmd))).await
     }
+}
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
-        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(users::delete(tx, app_id, id))).await
-    }
-
+#[async_trait::async_trait]
+impl InvitationStore for PgStore {
     async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
         self.invites.invite(cmd).await
+    }
+
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -305,7 +320,10 @@ impl Store for PgStore {
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(invitations::accept(tx, cmd))).await
     }
+}
 
+#[async_trait::async_trait]
+impl OutboxStore for PgStore {
     async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
         self.db.write(&(id, now), |tx, (id, now)| Box::pin(instances::register(tx, id, *now))).await
     }
@@ -348,14 +366,6 @@ impl Store for PgStore {
         let input = (by, id, error, retry_at);
         self.db
             .write(&input, |tx, (by, id, error, retry_at)| Box::pin(outbox::mark_failed(tx, by, id, error, *retry_at)))
-            .await
-    }
-
-    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
-        // The contract passes no time; the creation stamp is informational only.
-        let input = (name, candidate, SystemClock.now());
-        self.db
-            .write(&input, |tx, (name, candidate, now)| Box::pin(apps::server_secret(tx, name, candidate, *now)))
             .await
     }
 }

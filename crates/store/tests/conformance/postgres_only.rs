@@ -11,7 +11,7 @@ use sqlx_postgres::PgConnection;
 use usher_core::InstanceId;
 use usher_core::Role;
 use usher_core::Store;
-use usher_core::store::Invited;
+use usher_core::store::{InvitationStore, Invited, OutboxStore};
 use usher_store::{OpenError, PgStore};
 
 use crate::support::{PgDatabase, T0, app, invite, join_all};
