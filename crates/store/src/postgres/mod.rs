@@ -61,7 +61,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// this, instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] in a PostgreSQL database.
+/// A [`Store`](usher_core::Store) in a PostgreSQL database.
 pub struct PgStore {
     /// `host:port/database`, for messages; never the user or password.
     server: String,

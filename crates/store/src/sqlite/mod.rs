@@ -54,7 +54,7 @@ const STATEMENT_CACHE: usize = 128;
 /// How long a statement waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
-/// A [`Store`] in one SQLite file.
+/// A [`Store`](usher_core::Store) in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
     worker: Worker,
