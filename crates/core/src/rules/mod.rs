@@ -16,10 +16,13 @@
 //! | password reset: request a link | [`reset::issue_reset_link`] |
 //! | password reset: use the link | [`reset::reset_with_link`] |
 //! | revoke an API key | [`keys::revoke_unless_last_key`] |
+//! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |
+//! | presume other instances dead | [`outbox::may_judge_others`] |
 
 pub mod invite;
 pub mod join;
 pub mod keys;
+pub mod outbox;
 pub mod reset;
 pub mod signup;
 

@@ -26,6 +26,7 @@ use super::rows::{APP_COLUMNS, AddressRow, AppRow, bigint};
 use super::{instances, locks};
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
+use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
 
 /// Queues `message`, due at once.
 pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewOutboxMessage<'_>) -> sqlx_core::Result<()> {
@@ -227,10 +228,7 @@ pub(super) async fn mark_failed(
     .bind(id.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    if !holds_claim {
-        return Ok(());
-    }
-    let is_dead: bool = query_scalar(
+    let is_replaced: bool = query_scalar(
         "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, FALSE) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
          WHERE m.id = $1",
@@ -238,9 +236,10 @@ pub(super) async fn mark_failed(
     .bind(id.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    match retry_at {
-        _ if is_dead => finish(conn, id, "cancelled", error).await,
-        Some(retry_at) => {
+    match record_failed_attempt(FailedAttempt { holds_claim, is_replaced, retry_at }) {
+        FailurePlan::Ignore => Ok(()),
+        FailurePlan::Cancel => finish(conn, id, "cancelled", error).await,
+        FailurePlan::Retry(retry_at) => {
             query(
                 "UPDATE outbox_messages \
                  SET status = 'queued', next_attempt_at = $1, lease_until = NULL, claimed_by = NULL, last_error = $2 \
@@ -253,7 +252,7 @@ pub(super) async fn mark_failed(
             .await?;
             Ok(())
         }
-        None => finish(conn, id, "failed", error).await,
+        FailurePlan::GiveUp => finish(conn, id, "failed", error).await,
     }
 }
 

@@ -17,6 +17,7 @@ use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Times
 use super::rows::app_by_id;
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
+use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
 
 /// Queues `message`, due at once.
 pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
@@ -176,19 +177,17 @@ pub(super) fn mark_failed(
         params![by.as_str(), id.as_str()],
         |row| row.get(0),
     )?;
-    if !holds_claim {
-        return Ok(());
-    }
-    let is_dead: bool = tx.query_row(
+    let is_replaced: bool = tx.query_row(
         "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, 0) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
          WHERE m.id = ?1",
         params![id.as_str()],
         |row| row.get(0),
     )?;
-    match retry_at {
-        _ if is_dead => finish(tx, id, "cancelled", error),
-        Some(retry_at) => {
+    match record_failed_attempt(FailedAttempt { holds_claim, is_replaced, retry_at }) {
+        FailurePlan::Ignore => Ok(()),
+        FailurePlan::Cancel => finish(tx, id, "cancelled", error),
+        FailurePlan::Retry(retry_at) => {
             tx.execute(
                 "UPDATE outbox_messages \
                  SET status = 'queued', next_attempt_at = ?1, lease_until = NULL, claimed_by = NULL, last_error = ?2 \
@@ -197,7 +196,7 @@ pub(super) fn mark_failed(
             )?;
             Ok(())
         }
-        None => finish(tx, id, "failed", error),
+        FailurePlan::GiveUp => finish(tx, id, "failed", error),
     }
 }
 
