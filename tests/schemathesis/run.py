@@ -5,7 +5,8 @@ the empty PostgreSQL database --database-url names), creates an app, lets a memb
 through an invitation, then runs schemathesis (https://schemathesis.io) twice within a time
 budget: once with the app's API key, once with the member's access token, with the `{app_id}`
 of every route set to the app's id. Fails on any 5xx answer (schemathesis's
-`not_a_server_error` check), or when the server no longer answers GET /healthz at the end or
+`not_a_server_error` check), on any JSON answer that does not match the schema the document
+gives it (`response_schema_conformance`), or when the server no longer answers GET /healthz at the end or
 has exited. Prints the server's log tail on failure.
 
 Usage: run.py USHER_BIN [--database-url URL] [--max-time SECONDS] [--max-examples N]
@@ -125,14 +126,14 @@ def main():
                 [st, "--config-file", os.path.join(HERE, "schemathesis.toml"), "run", base + "/api/openapi.json",
                  "--header", "Authorization: Bearer " + credential,
                  "--max-time", str(args.max_time), "--max-examples", str(args.max_examples),
-                 "--checks", "not_a_server_error", "--workers", "2", "--seed", "44",
+                 "--checks", "not_a_server_error,response_schema_conformance", "--workers", "2", "--seed", "44",
                  "--report", "junit", "--report-dir", os.path.join(work, "report-" + name.replace(" ", "-"))],
                 env=env,
             )
             results[name] = run.returncode
         alive = server.poll() is None and healthy(base)
         print("\nschemathesis: %s; server alive at the end: %s" % (
-            ", ".join("as the %s: %s" % (k, "no 5xx" if v == 0 else "FAILED (exit %d)" % v) for k, v in results.items()),
+            ", ".join("as the %s: %s" % (k, "no 5xx, every answer as documented" if v == 0 else "FAILED (exit %d)" % v) for k, v in results.items()),
             "yes" if alive else "NO"))
         failed = not alive or any(code != 0 for code in results.values())
     finally:

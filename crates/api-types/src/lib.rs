@@ -2,6 +2,7 @@
 //! Serde only: the server and the `base44` Rust SDK share these definitions, so a change to
 //! the wire shows up on both sides at compile time.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -273,35 +274,99 @@ pub struct BulkInviteResponse {
     /// One result per row, in the rows' order.
     pub results: Vec<BulkInviteResult>,
     /// How many rows ended in each outcome.
-    pub summary: std::collections::BTreeMap<String, u64>,
+    pub summary: BTreeMap<String, u64>,
 }
 
-/// What happened to one row of a bulk invite.
+/// What happened to one row of a bulk invite: the row's position, and either the answer a
+/// single invite would have given or why the row was refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct BulkInviteResult {
+#[serde(untagged)]
+#[expect(clippy::large_enum_variant, reason = "at most 1,000 per answer, each built once; a box buys nothing")]
+pub enum BulkInviteResult {
+    /// The row was invited (`created`, `resent` or `already_member`).
+    Invited {
+        /// The row's position in the request.
+        index: usize,
+        /// What a single invite of the row answers.
+        #[serde(flatten)]
+        response: InviteUserResponse,
+    },
+    /// The row was refused (`throttled` or `error`); the other rows were not affected.
+    Refused {
+        /// The row's position in the request.
+        index: usize,
+        /// `throttled` or `error`.
+        outcome: BulkRefusalOutcome,
+        /// The error code a single invite would have answered.
+        code: String,
+        /// For people.
+        message: String,
+    },
+}
+
+impl BulkInviteResult {
     /// The row's position in the request.
-    pub index: usize,
-    /// `created`, `resent`, `already_member`, `throttled` or `error`.
-    pub outcome: String,
+    pub fn index(&self) -> usize {
+        match self {
+            Self::Invited { index, .. } | Self::Refused { index, .. } => *index,
+        }
+    }
+
+    /// The outcome's wire name: `created`, `resent`, `already_member`, `throttled` or `error`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Invited { response, .. } => match response.outcome {
+                InviteOutcome::Created => "created",
+                InviteOutcome::Resent => "resent",
+                InviteOutcome::AlreadyMember => "already_member",
+            },
+            Self::Refused { outcome: BulkRefusalOutcome::Throttled, .. } => "throttled",
+            Self::Refused { outcome: BulkRefusalOutcome::Error, .. } => "error",
+        }
+    }
+
     /// For people.
-    pub message: String,
-    /// The error code, for `throttled` and `error`.
-    #[serde(default)]
-    pub code: Option<String>,
-    /// The invitation, when one was created or re-sent.
-    #[serde(default)]
-    pub invitation: Option<Invitation>,
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Invited { response, .. } => &response.message,
+            Self::Refused { message, .. } => message,
+        }
+    }
+
+    /// The error code of a refused row.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Invited { .. } => None,
+            Self::Refused { code, .. } => Some(code),
+        }
+    }
+}
+
+/// Why a bulk row was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BulkRefusalOutcome {
+    /// The address was emailed within the resend interval (`RESEND_THROTTLED`).
+    Throttled,
+    /// Any other refusal; `code` says which.
+    Error,
 }
 
 /// Body of `auth.loginViaEmailPassword`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The member's address.
     pub email: String,
     /// Their password.
     pub password: String,
+    /// Sent by the SDK when the app uses Cloudflare Turnstile; Usher has no captcha and
+    /// ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turnstile_token: Option<String>,
 }
 
 /// Answer of sign-in and of a verified sign-up: a token and the member.
@@ -381,6 +446,347 @@ pub struct ApiKeyList {
     pub items: Vec<ApiKeyInfo>,
 }
 
+/// Answer of deleting a member: `{id, deleted: true}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserDeleted {
+    /// The member's id.
+    pub id: String,
+    /// Always `true`.
+    pub deleted: bool,
+}
+
+/// Answer of revoking an API key: `{id, revoked: true}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiKeyRevoked {
+    /// The key's id.
+    pub id: String,
+    /// Always `true`.
+    pub revoked: bool,
+}
+
+/// Body of creating an API key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// A label for people, 1 to 100 characters.
+    pub name: String,
+}
+
+/// One entry of an app's audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    /// Its position in the log (increasing); pass the last one back as `cursor`.
+    pub id: i64,
+    /// The app.
+    pub app_id: String,
+    /// What was done, e.g. `invitation.created`.
+    pub action: String,
+    /// Who did it.
+    pub actor: AuditActor,
+    /// The address it concerned, if any.
+    pub email: Option<String>,
+    /// The invitation it concerned, if any.
+    pub invitation_id: Option<String>,
+    /// When.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_date: OffsetDateTime,
+}
+
+/// Who did what an audit entry records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditActor {
+    /// `api_key` or `user`.
+    pub kind: AuditActorKind,
+    /// The key's or the member's id.
+    pub id: String,
+}
+
+/// Whether an API key or a member acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuditActorKind {
+    /// An API key.
+    ApiKey,
+    /// A member (an admin).
+    User,
+}
+
+/// An app's settings, as an admin or API key reads and changes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppSettings {
+    /// The app's id (read-only).
+    pub app_id: String,
+    /// The app's name, 1 to 100 characters.
+    pub name: String,
+    /// Where members land after joining or signing in.
+    pub app_url: String,
+    /// How long an invitation link stays valid after it was (re)sent.
+    pub invitation_ttl_seconds: u64,
+    /// Who may invite: `admins` or `members`.
+    pub invite_policy: String,
+    /// Whether anyone may sign up, or only people with an invitation.
+    pub is_signup_open: bool,
+    /// Display name on outgoing mail; the app's name when `null`.
+    pub sender_name: Option<String>,
+    /// Sender address on outgoing mail; the server's default when `null`.
+    pub sender_email: Option<String>,
+    /// Browser origins besides the app URL's that may call the API.
+    pub cors_origins: Vec<String>,
+}
+
+/// Body of changing an app's settings: any of the fields [`AppSettings`] shows (except
+/// `app_id`); all are applied or none. `null` clears `sender_name` and `sender_email`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAppSettingsRequest {
+    /// A new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A new landing URL (`http` or `https`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_url: Option<String>,
+    /// A new invitation lifetime, 60 seconds to 90 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_ttl_seconds: Option<u64>,
+    /// `admins` or `members`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_policy: Option<String>,
+    /// Open or close sign-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_signup_open: Option<bool>,
+    /// A sender name, or `null` for the app's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub sender_name: Option<Option<String>>,
+    /// A sender address, or `null` for the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub sender_email: Option<Option<String>>,
+    /// Extra browser origins allowed to call the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// What a sign-in page needs to know about an app (`app.getPublicSettings()`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicSettings {
+    /// The app's id.
+    pub id: String,
+    /// The app's id again, as Base44 also sends it.
+    pub app_id: String,
+    /// The app's name.
+    pub name: String,
+    /// Where the app lives.
+    pub app_url: String,
+    /// Always `true`: every Usher app needs a signed-in member.
+    pub requires_auth: bool,
+    /// Whether anyone may sign up.
+    pub is_signup_open: bool,
+    /// Whether only invited people may join (`!is_signup_open`).
+    pub invitation_only: bool,
+    /// How members sign in: `["email_password"]`.
+    pub auth_methods: Vec<String>,
+}
+
+/// Body of changing a member (`auth.updateMe`, `entities.User.update`): the name, for admins
+/// the role and the disabled flag, and any app-defined fields (`null` removes one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateUserRequest {
+    /// A new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    /// A new role (admins only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Disable or enable the member (admins only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    /// App-defined fields.
+    #[serde(flatten)]
+    pub custom: Map<String, Value>,
+}
+
+/// One item of a `User` listing: the whole entity, or, when the query names `fields`, only
+/// those fields and `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UserListItem {
+    /// The whole member.
+    Full(User),
+    /// The fields the query asked for, and `id`.
+    Fields(Map<String, Value>),
+}
+
+impl UserListItem {
+    /// The whole member, when the listing named no `fields`.
+    pub fn as_user(&self) -> Option<&User> {
+        match self {
+            Self::Full(user) => Some(user),
+            Self::Fields(_) => None,
+        }
+    }
+}
+
+// By hand, for `anyOf`: a derived untagged enum is `oneOf`, which a whole member (also an
+// object of some of its fields) would fail by matching both.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for UserListItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::ToSchema;
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+        AnyOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(User::name()))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some("The fields the query asked for (`fields`), and `id`.")),
+            )
+            .description(Some("A member: the whole `User`, or only the fields the query asked for and `id`."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for UserListItem {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((<User as utoipa::ToSchema>::name().into(), <User as utoipa::PartialSchema>::schema()));
+        <User as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// Body of `auth.changePassword`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The signed-in member's own id.
+    pub user_id: String,
+    /// Their password now.
+    pub current_password: String,
+    /// The password they want.
+    pub new_password: String,
+}
+
+/// Body of `auth.register`: starts a sign-up with a one-time code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The address to sign up.
+    pub email: String,
+    /// The password the member will have.
+    pub password: String,
+    /// Sent by the SDK for apps using Cloudflare Turnstile; Usher ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turnstile_token: Option<String>,
+    /// Sent by the SDK for apps using referrals; Usher ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_code: Option<String>,
+}
+
+/// Body of `auth.verifyOtp`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VerifyOtpRequest {
+    /// The address signing up.
+    pub email: String,
+    /// The code from the email.
+    pub otp_code: String,
+}
+
+/// Body of `auth.resendOtp` and `auth.resetPasswordRequest`: an address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    /// The address.
+    pub email: String,
+}
+
+/// Body of `auth.resetPassword`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token of the reset link.
+    pub reset_token: String,
+    /// The password the member wants.
+    pub new_password: String,
+}
+
+/// Body of looking up an invitation by its link token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LookupInvitationRequest {
+    /// The token of the join link.
+    pub token: String,
+}
+
+/// Answer of looking up an invitation: what it offers, without using it up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitationLookup {
+    /// The app it invites into.
+    pub app: AppSummary,
+    /// The invitation.
+    pub invitation: Invitation,
+}
+
+/// An app's id and name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppSummary {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Body of accepting an invitation through the API (the twin of the join page's form).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationRequest {
+    /// The token of the join link.
+    pub token: String,
+    /// The invitee's name (may be empty).
+    #[serde(default)]
+    pub full_name: String,
+    /// The password the invitee sets.
+    pub password: String,
+}
+
+/// Answer of `GET /healthz`: `{status: "ok"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// Answer of `GET /readyz` when ready: `{status: "ready", checks}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    /// Always `ready`.
+    pub status: String,
+    /// Each check (`database`, `migrations`, `delivery`) and `ok` or what is wrong.
+    pub checks: BTreeMap<String, String>,
+}
+
 /// Times on the wire: RFC 3339 in UTC with milliseconds (`2026-12-08T16:43:48.123Z`), the
 /// form Base44 sends; any RFC 3339 time is read.
 pub mod rfc3339 {
@@ -441,6 +847,60 @@ mod tests {
 
         assert_eq!(key.created_date.unix_timestamp(), 1_796_748_228);
         assert_eq!(serde_json::to_value(&key).expect("serialises"), json);
+    }
+
+    fn delivery() -> EmailDelivery {
+        EmailDelivery { status: DeliveryStatus::Queued, attempts: 0, last_error: None, next_attempt_at: None }
+    }
+
+    #[test]
+    fn bulk_rows_keep_the_single_invite_answer_or_the_refusal_with_their_index() {
+        let member = MemberSummary { id: "u1".into(), email: "ada@example.com".into(), role: Role::User };
+        let invited = BulkInviteResult::Invited {
+            index: 0,
+            response: InviteUserResponse {
+                outcome: InviteOutcome::AlreadyMember,
+                message: "m".into(),
+                invitation: None,
+                user: Some(member),
+                email: delivery(),
+            },
+        };
+        let refused = BulkInviteResult::Refused {
+            index: 1,
+            outcome: BulkRefusalOutcome::Throttled,
+            code: "RESEND_THROTTLED".into(),
+            message: "wait".into(),
+        };
+
+        let invited_json = serde_json::to_value(&invited).expect("json");
+        let refused_json = serde_json::to_value(&refused).expect("json");
+
+        assert_eq!(
+            invited_json,
+            serde_json::json!({
+                "index": 0, "outcome": "already_member", "message": "m", "invitation": null,
+                "user": { "id": "u1", "email": "ada@example.com", "role": "user" },
+                "email": { "status": "queued", "attempts": 0, "last_error": null, "next_attempt_at": null },
+            })
+        );
+        assert_eq!(
+            refused_json,
+            serde_json::json!({ "index": 1, "outcome": "throttled", "code": "RESEND_THROTTLED", "message": "wait" })
+        );
+        assert_eq!(serde_json::from_value::<BulkInviteResult>(invited_json).expect("reads"), invited);
+        assert_eq!(serde_json::from_value::<BulkInviteResult>(refused_json).expect("reads"), refused);
+        assert_eq!((refused.outcome(), refused.code()), ("throttled", Some("RESEND_THROTTLED")));
+    }
+
+    #[test]
+    fn user_list_items_read_whole_members_and_projections() {
+        let projection = serde_json::json!({ "id": "u1", "email": "ada@example.com" });
+
+        let item: UserListItem = serde_json::from_value(projection.clone()).expect("reads");
+
+        assert!(item.as_user().is_none());
+        assert_eq!(serde_json::to_value(&item).expect("json"), projection);
     }
 
     #[test]

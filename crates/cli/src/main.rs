@@ -1,5 +1,16 @@
 //! The `usher` binary: parses the command line and hands over to a command.
 
+/// `println!` for a command's output. When the reader has gone away (`usher invitations list |
+/// head`), the command ends quietly, as Unix tools do, instead of panicking on the broken pipe.
+macro_rules! say {
+    () => {
+        $crate::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_line(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 
 use std::process::ExitCode;
@@ -37,6 +48,10 @@ enum Command {
     /// Check mail delivery.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Copy everything from a SQLite database into an empty PostgreSQL database, in one
+    /// consistent snapshot: apps, keys, members, invitations, queued email, audit events and
+    /// the signing secret, so sessions and mailed links keep working. Stop the servers first.
+    Migrate(MigrateArgs),
     /// Invite one address, or every row of a CSV file, through a running Usher server.
     Invite(InviteArgs),
     /// List, show, re-send and revoke invitations through a running Usher server.
@@ -211,6 +226,22 @@ enum MailCommand {
     Test(MailTestArgs),
 }
 
+/// Options of `usher migrate`.
+#[derive(clap::Args)]
+pub struct MigrateArgs {
+    /// The SQLite database to copy: sqlite://PATH
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The PostgreSQL database to copy into: postgres://USER@HOST[:PORT]/DB[?sslmode=…] (the
+    /// password is best left to PGPASSWORD); its tables are created when missing
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Delete whatever the PostgreSQL database holds first (without it, a database with any
+    /// row is refused)
+    #[arg(long)]
+    pub replace: bool,
+}
+
 /// Options of `usher mail test`.
 #[derive(clap::Args)]
 pub struct MailTestArgs {
@@ -270,6 +301,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args),
         Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),
+        Command::Migrate(args) => commands::migrate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -277,6 +309,19 @@ fn main() -> ExitCode {
             eprintln!("error: {}", causes(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes one line of output for [`say!`].
+fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout.write_fmt(line).and_then(|()| stdout.write_all(b"\n")) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {err}");
+        std::process::exit(1);
     }
 }
 

@@ -272,7 +272,9 @@ async fn three_instances_deliver_every_email_within_30_s_of_a_kill_through_repea
             took.as_secs_f64()
         );
         assert_eq!(per_address.len(), per_cycle, "cycle {cycle}: every email within {bound:?} of the kill");
-        assert!(duplicates <= 2 * 16, "cycle {cycle}: {duplicates} duplicates");
+        // Only the victim's sends can go out twice: those holding one of its 16 delivery slots
+        // (in an SMTP conversation, or sent and not yet recorded) when it died.
+        assert!(duplicates <= 16, "cycle {cycle}: {duplicates} duplicates");
         let port = free_port();
         cluster.servers[victim] = serve(cluster.database.url(), port, &cluster.smtp.url(), None);
         wait_healthy(port).await;

@@ -220,3 +220,32 @@ async fn show_tells_the_email_state_with_its_last_error_and_next_attempt() {
     assert!(text.contains("Last delivery error:") && text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.contains("Next attempt: "), "{text}");
 }
+
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let env = [
+        ("USHER_SERVER", app.base.to_string()),
+        ("USHER_APP_ID", app.app_id.clone()),
+        ("USHER_API_KEY", app.api_key.clone()),
+    ];
+
+    // `usher invitations list | head -0`: the reader is gone before the table is written.
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(["invitations", "list"])
+            .envs(env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run usher");
+        drop(child.stdout.take());
+        child.wait_with_output().expect("wait")
+    })
+    .await
+    .expect("join");
+
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stderr(&output), "");
+}

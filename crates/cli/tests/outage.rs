@@ -7,13 +7,11 @@
 mod support;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::{create_app, serve, wait_healthy};
-use usher_testkit::{SmtpServer, free_port};
+use usher_testkit::{PrivateCluster, SmtpServer, free_port};
 
 /// How long the database stays down (issue 15's figure).
 const OUTAGE: Duration = Duration::from_secs(20);
@@ -24,90 +22,6 @@ const LONGEST_ANSWER: Duration = Duration::from_secs(8);
 
 /// How soon after the database is back invites must succeed again.
 const RECOVERY_BOUND: Duration = Duration::from_secs(5);
-
-/// A PostgreSQL cluster of its own in a temporary directory, stopped when dropped.
-struct PrivateCluster {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl PrivateCluster {
-    /// Creates and starts a cluster, or `None` (after a notice) without PostgreSQL's server
-    /// binaries here.
-    fn start() -> Option<Self> {
-        let Some(bin) = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|versions| versions.filter_map(Result::ok).map(|v| v.path().join("bin")).max())
-            .filter(|bin| bin.join("pg_ctl").exists())
-        else {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs PostgreSQL's server binaries");
-            eprintln!("SKIPPED: no /usr/lib/postgresql/*/bin/pg_ctl");
-            return None;
-        };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("data");
-        let cluster = Self { bin, data, port: free_port(), _dir: dir };
-        if is_root() {
-            // initdb refuses to run as root; the cluster belongs to the postgres user.
-            let owned = Command::new("chown").arg("postgres:").arg(cluster._dir.path()).status().expect("chown");
-            assert!(owned.success(), "chown the cluster's directory to postgres");
-        }
-        let created = cluster
-            .pg("initdb")
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-            .arg(&cluster.data)
-            .output()
-            .expect("initdb");
-        assert!(created.status.success(), "initdb: {}", String::from_utf8_lossy(&created.stderr));
-        cluster.ctl("start");
-        Some(cluster)
-    }
-
-    /// The `DATABASE_URL` of the cluster's `postgres` database.
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// A command running PostgreSQL's `program` as the cluster's owner.
-    fn pg(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
-        if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(path);
-            command
-        } else {
-            Command::new(path)
-        }
-    }
-
-    /// `pg_ctl start` (waiting until it accepts connections) or `pg_ctl stop -m fast`.
-    fn ctl(&self, action: &str) {
-        let mut command = self.pg("pg_ctl");
-        command.arg("-D").arg(&self.data).args(["-w", "-l"]).arg(self.data.join("log"));
-        match action {
-            "start" => command.args([
-                "-o",
-                &format!("-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''", self.port),
-                "start",
-            ]),
-            _ => command.args(["-m", "fast", "stop"]),
-        };
-        let done = command.output().expect("pg_ctl");
-        assert!(done.status.success(), "pg_ctl {action}: {}", String::from_utf8_lossy(&done.stderr));
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let _ = self.pg("pg_ctl").arg("-D").arg(&self.data).args(["-m", "immediate", "stop"]).output();
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.starts_with(b"0\n"))
-}
 
 /// One invite's answer: status, code, whether `Retry-After` came, how long it took.
 #[derive(Debug, Clone)]

@@ -216,6 +216,11 @@ impl InviteService {
     pub async fn list(&self, app: &App, query: InvitationQuery) -> Result<Vec<Invitation>, InviteError> {
         Ok(self.store.list_invitations(&app.id, query, self.clock.now()).await?)
     }
+
+    /// One of the app's invitations, if it has one with this id.
+    pub async fn get(&self, app: &App, id: &InvitationId) -> Result<Option<Invitation>, InviteError> {
+        Ok(self.store.invitation(&app.id, id).await?)
+    }
 }
 
 /// Rule 3: API keys and admins invite anyone; members only where allowed, and only as `user`.

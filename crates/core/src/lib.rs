@@ -6,7 +6,9 @@
 //! and the storage crates persist them.
 
 pub mod access;
+pub mod api_keys;
 pub mod app_settings;
+pub mod apps;
 pub mod clock;
 pub mod email;
 pub mod id;

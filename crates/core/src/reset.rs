@@ -319,6 +319,10 @@ mod tests {
 
     #[async_trait::async_trait]
     impl OutboxStore for StuckStore {
+        async fn outbox_backlog(&self) -> Result<crate::store::OutboxBacklog, StoreError> {
+            unreachable!("not used by these tests: outbox_backlog")
+        }
+
         async fn register_instance(&self, _id: &InstanceId, _now: Timestamp) -> Result<(), StoreError> {
             unreachable!("not used by these tests: register_instance")
         }

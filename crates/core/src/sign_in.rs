@@ -145,9 +145,10 @@ impl SignInService {
         let now = self.clock.now();
         let email = EmailAddress::parse(email).ok();
         let email_key = email.as_ref().map(|e| email_key(&app.id, e));
-        let reservation = self
-            .reserve(email_key, client_key(&app.id, client), now)
-            .map_err(|retry_after| SignInError::TooManyAttempts { retry_after })?;
+        let reservation = self.reserve(email_key, client_key(&app.id, client), now).map_err(|retry_after| {
+            metrics::counter!("usher_sign_in_throttled_total", "operation" => "sign_in").increment(1);
+            SignInError::TooManyAttempts { retry_after }
+        })?;
 
         let found = match &email {
             Some(email) => self.store.user_credentials(&app.id, email).await?,
@@ -198,7 +199,10 @@ impl SignInService {
         let now = self.clock.now();
         let reservation = self
             .reserve(Some(email_key(&user.app_id, &user.email)), client_key(&user.app_id, client), now)
-            .map_err(|retry_after| ChangePasswordError::TooManyAttempts { retry_after })?;
+            .map_err(|retry_after| {
+                metrics::counter!("usher_sign_in_throttled_total", "operation" => "change_password").increment(1);
+                ChangePasswordError::TooManyAttempts { retry_after }
+            })?;
         let stored = self.store.user_credentials(&user.app_id, &user.email).await?.and_then(|(_, hash)| hash);
         let (Some(stored), Ok(current)) = (stored, Password::new(current)) else {
             reservation.settle(false);

@@ -339,6 +339,15 @@ pub struct SchemaVersion {
     pub expected: u32,
 }
 
+/// Outbox messages not yet settled, by status: the mail backlog that `/metrics` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// Waiting for their first attempt or for a retry.
+    pub queued: u64,
+    /// Claimed by an instance and being sent.
+    pub sending: u64,
+}
+
 /// Persistence for the service: every concern, as the services and the server hold it
 /// (`Arc<dyn Store>`). Implement the four concern traits; `Store` follows.
 pub trait Store: AppStore + MemberStore + InvitationStore + OutboxStore + 'static {}
@@ -519,6 +528,10 @@ pub trait InvitationStore: Send + Sync {
 /// The outbox and the server instances whose delivery workers claim from it.
 #[async_trait::async_trait]
 pub trait OutboxStore: Send + Sync {
+    /// How many outbox messages are queued and being sent (an index scan of those statuses
+    /// only, however many messages were sent before).
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
+
     /// Records that the server instance `id` runs, as of `now`: its claims stay its own while
     /// it renews ([`OutboxStore::renew_instance`]). Registering an id again (after it was presumed
     /// dead) starts it afresh.
@@ -686,6 +699,10 @@ impl<T: PassThrough> InvitationStore for T {
 
 #[async_trait::async_trait]
 impl<T: PassThrough> OutboxStore for T {
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.inner().outbox_backlog().await
+    }
+
     async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
         self.inner().register_instance(id, now).await
     }

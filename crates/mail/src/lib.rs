@@ -3,6 +3,9 @@
 //! [`Transport`], retrying with backoff when the transport fails.
 
 mod backoff;
+mod dkim;
+mod factory;
+pub mod link;
 mod presence;
 mod render;
 mod smtp;
@@ -11,8 +14,10 @@ mod url;
 mod worker;
 
 pub use backoff::RetryPolicy;
+pub use dkim::{DkimError, DkimSigner};
+pub use factory::transport;
 pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email};
 pub use smtp::SmtpTransport;
-pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError, transport};
+pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError};
 pub use url::{InvalidMailUrl, MailUrl, SmtpSecurity, SmtpUrl};
 pub use worker::{DeliveryWorker, WorkerConfig, WorkerStatus};

@@ -2,6 +2,7 @@
 //! auto-escaped) and the RFC 5322 message (lettre's builder, which encodes every header, so
 //! user-supplied names cannot inject headers).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::Message;
@@ -11,6 +12,8 @@ use url::Url;
 use usher_core::model::{MailKind, OutboxMessage};
 use usher_core::{EmailAddress, Role, Timestamp};
 
+use crate::dkim::DkimSigner;
+use crate::link;
 use crate::url::MailUrl;
 
 /// What every message needs besides the outbox row.
@@ -22,24 +25,33 @@ pub struct MailerConfig {
     pub default_from: EmailAddress,
     /// Whether the worker logs join links (only for the local transports, never for SMTP).
     pub log_links: bool,
+    /// Signs every message, when DKIM is set up.
+    pub dkim: Option<Arc<DkimSigner>>,
 }
 
 impl MailerConfig {
     /// The configuration for `mail_url`: links are logged for the local transports.
     pub fn new(public_url: Url, default_from: EmailAddress, mail_url: &MailUrl) -> Self {
         let log_links = matches!(mail_url, MailUrl::File(_) | MailUrl::Log);
-        Self { public_url, default_from, log_links }
+        Self { public_url, default_from, log_links, dkim: None }
+    }
+
+    /// The same, signing every message with `dkim`.
+    #[must_use]
+    pub fn with_dkim(mut self, dkim: Option<Arc<DkimSigner>>) -> Self {
+        self.dkim = dkim;
+        self
     }
 
     /// The join link of an invitation token.
     pub fn join_link(&self, app_id: &str, token: &str) -> String {
-        self.app_link(app_id, "join", token)
+        self.link(&link::join_path(app_id), token)
     }
 
-    /// The link to one of Usher's pages for an app, carrying `token`.
-    fn app_link(&self, app_id: &str, page: &str, token: &str) -> String {
+    /// The link to the page at `path`, carrying `token`.
+    fn link(&self, path: &str, token: &str) -> String {
         let base = self.public_url.as_str().trim_end_matches('/');
-        format!("{base}/apps/{app_id}/{page}?token={token}")
+        format!("{base}{path}?token={token}")
     }
 }
 
@@ -116,7 +128,7 @@ impl Renderer {
             MailKind::SignIn => ("sign_in", format!("Sign in to {}", app.name), None, None),
             MailKind::PasswordReset => {
                 let reset = msg.reset.as_ref().ok_or(RenderError::MissingToken)?;
-                let link = self.config.app_link(app.id.as_str(), "reset-password", reset.token.expose());
+                let link = self.config.link(&link::reset_password_path(app.id.as_str()), reset.token.expose());
                 (
                     "password_reset",
                     format!("Reset your {} password", app.name),
@@ -149,7 +161,7 @@ impl Renderer {
         let from_address = app.settings.sender_email.as_ref().unwrap_or(&self.config.default_from);
         let from_name = app.settings.sender_name.clone().unwrap_or_else(|| app.name.clone());
         let domain = from_address.as_str().rsplit_once('@').map_or("localhost", |(_, d)| d);
-        let message = Message::builder()
+        let mut message = Message::builder()
             .from(mailbox(Some(single_line(&from_name)), from_address)?)
             .to(mailbox(None, &msg.to)?)
             .subject(single_line(&subject))
@@ -158,14 +170,23 @@ impl Renderer {
             .message_id(Some(format!("<{}@{domain}>", msg.id)))
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| RenderError::Message(e.to_string()))?;
+        if let Some(dkim) = &self.config.dkim {
+            dkim.sign(&mut message);
+        }
         Ok(RenderedEmail { to: msg.to.clone(), subject, message, link })
     }
 }
 
-/// A one-line test message from `from` to `to`, for checking mail settings.
-pub fn test_email(from: &EmailAddress, to: &EmailAddress, now: Timestamp) -> Result<RenderedEmail, RenderError> {
+/// A one-line test message from `from` to `to`, for checking mail settings; signed when
+/// `dkim` is given.
+pub fn test_email(
+    from: &EmailAddress,
+    to: &EmailAddress,
+    now: Timestamp,
+    dkim: Option<&DkimSigner>,
+) -> Result<RenderedEmail, RenderError> {
     let subject = "Usher test message".to_owned();
-    let message = Message::builder()
+    let mut message = Message::builder()
         .from(mailbox(Some("Usher".into()), from)?)
         .to(mailbox(None, to)?)
         .subject(subject.clone())
@@ -173,6 +194,9 @@ pub fn test_email(from: &EmailAddress, to: &EmailAddress, now: Timestamp) -> Res
         .message_id(Some(format!("<test-{}@{}>", now.as_millis(), from.domain())))
         .body("This is a test message from Usher. If you can read it, USHER_MAIL_URL works.\n".to_owned())
         .map_err(|e| RenderError::Message(e.to_string()))?;
+    if let Some(dkim) = dkim {
+        dkim.sign(&mut message);
+    }
     Ok(RenderedEmail { to: to.clone(), subject, message, link: None })
 }
 
@@ -215,6 +239,7 @@ pub(crate) mod tests {
             public_url: Url::parse("http://127.0.0.1:8044/").expect("url"),
             default_from: EmailAddress::parse("no-reply@usher.test").expect("address"),
             log_links: false,
+            dkim: None,
         }
     }
 

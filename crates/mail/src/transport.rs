@@ -1,12 +1,9 @@
-//! Mail transports: where a rendered message goes. SMTP plugs in here as another
-//! [`Transport`].
+//! Mail transports: where a rendered message goes. SMTP (in `smtp.rs`) is another
+//! [`Transport`]; `factory.rs` picks one for a mail URL.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::render::RenderedEmail;
-use crate::smtp::SmtpTransport;
-use crate::url::MailUrl;
 
 /// Why a transport did not take a message.
 #[derive(Debug, thiserror::Error)]
@@ -43,20 +40,6 @@ pub trait Transport: Send + Sync + 'static {
 pub struct TransportSetupError {
     dir: PathBuf,
     source: std::io::Error,
-}
-
-/// The transport for `url`; SMTP connections greet the server as `hello_domain` and up to
-/// `concurrency` of them are kept open.
-pub fn transport(
-    url: &MailUrl,
-    hello_domain: &str,
-    concurrency: usize,
-) -> Result<Arc<dyn Transport>, TransportSetupError> {
-    Ok(match url {
-        MailUrl::Smtp(smtp) => Arc::new(SmtpTransport::new(smtp.clone(), hello_domain, concurrency)),
-        MailUrl::File(dir) => Arc::new(FileTransport::new(dir)?),
-        MailUrl::Log => Arc::new(LogTransport),
-    })
 }
 
 /// Writes each message as `{message id}.eml` into a directory.

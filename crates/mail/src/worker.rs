@@ -338,7 +338,13 @@ impl DeliveryWorker {
             }
             tokio::select! {
                 Some(joined) = attempts.join_next(), if !attempts.is_empty() => match joined {
-                    Ok((msg, Ok(()), slot)) => sent.push((msg.id, slot)),
+                    Ok((msg, Ok(()), slot)) => {
+                        let queued_for = self.clock.now().as_millis().saturating_sub(msg.created_at.as_millis());
+                        metrics::counter!("usher_mail_delivery_attempts_total", "result" => "sent").increment(1);
+                        metrics::histogram!("usher_mail_delivery_latency_seconds", "kind" => msg.kind.as_str())
+                            .record(queued_for as f64 / 1000.0);
+                        sent.push((msg.id, slot));
+                    }
                     Ok((msg, Err(err), _slot)) => {
                         if let Err(store_err) = self.record_failure(&msg, &err).await {
                             first_error.get_or_insert(store_err);
@@ -368,6 +374,8 @@ impl DeliveryWorker {
             .then(|| self.config.retry.retry_at(msg.created_at, msg.attempts + 1, now, jitter()))
             .flatten();
         tracing::warn!(message.id = %msg.id, to = %msg.to.masked(), error = %err, will_retry = retry_at.is_some(), "email not sent");
+        let result = if retry_at.is_some() { "retry" } else { "failed" };
+        metrics::counter!("usher_mail_delivery_attempts_total", "result" => result).increment(1);
         self.outbox.mark_failed(&self.presence.instance, &msg.id, &err.message, retry_at).await
     }
 }

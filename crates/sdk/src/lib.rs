@@ -36,9 +36,13 @@ pub use invited::Invited;
 
 pub use usher_api_types::rfc3339;
 pub use usher_api_types::{
-    ApiKeyInfo, ApiKeyList, BulkInviteRequest, BulkInviteResponse, BulkInviteResult, Count, DeliveryStatus,
-    EmailDelivery, InvalidRole, Invitation, InvitationStatus, InviteOutcome, InviteUserRequest, InviteUserResponse,
-    LoginRequest, MemberSummary, Message, OffsetDateTime, Page, PasswordChanged, Role, SignedIn, User,
+    AcceptInvitationRequest, ApiKeyInfo, ApiKeyList, ApiKeyRevoked, AppSettings, AppSummary, AuditActor,
+    AuditActorKind, AuditEvent, BulkInviteRequest, BulkInviteResponse, BulkInviteResult, BulkRefusalOutcome,
+    ChangePasswordRequest, Count, CreateApiKeyRequest, DeliveryStatus, EmailDelivery, EmailRequest, ErrorBody,
+    InvalidRole, Invitation, InvitationLookup, InvitationStatus, InviteOutcome, InviteUserRequest, InviteUserResponse,
+    LoginRequest, LookupInvitationRequest, MemberSummary, Message, OffsetDateTime, Page, PasswordChanged,
+    PublicSettings, RegisterRequest, ResetPasswordRequest, Role, SignedIn, UpdateAppSettingsRequest, UpdateUserRequest,
+    User, UserDeleted, UserListItem, VerifyOtpRequest,
 };
 
 /// How long a request may take by default, connecting included; see [`ClientBuilder::timeout`].
@@ -347,7 +351,7 @@ pub struct Keys<'a> {
 impl Keys<'_> {
     /// Creates a key; the answer is the only time its secret is shown.
     pub async fn create(&self, name: &str) -> Result<ApiKeyInfo, ClientError> {
-        self.client.send(Method::POST, "keys", Some(&serde_json::json!({ "name": name }))).await
+        self.client.send(Method::POST, "keys", Some(&CreateApiKeyRequest { name: name.to_owned() })).await
     }
 
     /// The live keys.
@@ -357,7 +361,7 @@ impl Keys<'_> {
 
     /// Revokes a key at once (never the app's last one).
     pub async fn revoke(&self, id: &str) -> Result<(), ClientError> {
-        let _: serde_json::Value =
+        let _: ApiKeyRevoked =
             self.client.send::<(), _>(Method::DELETE, &format!("keys/{}", path_segment(id)?), None).await?;
         Ok(())
     }
@@ -371,12 +375,13 @@ pub struct Settings<'a> {
 
 impl Settings<'_> {
     /// The app's settings.
-    pub async fn get(&self) -> Result<serde_json::Value, ClientError> {
+    pub async fn get(&self) -> Result<AppSettings, ClientError> {
         self.client.send::<(), _>(Method::GET, "settings", None).await
     }
 
-    /// Changes some settings (all or nothing) and returns them all.
-    pub async fn update(&self, changes: &serde_json::Value) -> Result<serde_json::Value, ClientError> {
+    /// Changes some settings (all or nothing) and returns them all. `changes` is usually an
+    /// [`UpdateAppSettingsRequest`]; any JSON object of settings works too.
+    pub async fn update(&self, changes: &impl Serialize) -> Result<AppSettings, ClientError> {
         self.client.send(Method::PATCH, "settings", Some(changes)).await
     }
 }
@@ -408,8 +413,9 @@ impl Auth<'_> {
         self.client.send::<(), _>(Method::GET, "entities/User/me", None).await
     }
 
-    /// Changes the signed-in member's name or custom fields (`{"full_name": …, "team": …}`).
-    pub async fn update_me(&self, changes: &serde_json::Value) -> Result<User, ClientError> {
+    /// Changes the signed-in member's name or custom fields (`{"full_name": …, "team": …}`):
+    /// an [`UpdateUserRequest`] or any JSON object.
+    pub async fn update_me(&self, changes: &impl Serialize) -> Result<User, ClientError> {
         self.client.send(Method::PUT, "entities/User/me", Some(changes)).await
     }
 
@@ -423,7 +429,7 @@ impl Auth<'_> {
     /// # }
     /// ```
     pub async fn login_via_email_password(&self, email: &str, password: &str) -> Result<SignedIn, ClientError> {
-        let body = LoginRequest { email: email.to_owned(), password: password.to_owned() };
+        let body = LoginRequest { email: email.to_owned(), password: password.to_owned(), turnstile_token: None };
         self.client.send(Method::POST, "auth/login", Some(&body)).await
     }
 
@@ -438,30 +444,35 @@ impl Auth<'_> {
     /// # }
     /// ```
     pub async fn register(&self, email: &str, password: &str) -> Result<Message, ClientError> {
-        let body = serde_json::json!({ "email": email, "password": password });
+        let body = RegisterRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+            turnstile_token: None,
+            referral_code: None,
+        };
         self.client.send(Method::POST, "auth/register", Some(&body)).await
     }
 
     /// Finishes a sign-up with the emailed code: the member exists and is signed in.
     pub async fn verify_otp(&self, email: &str, otp_code: &str) -> Result<SignedIn, ClientError> {
-        let body = serde_json::json!({ "email": email, "otp_code": otp_code });
+        let body = VerifyOtpRequest { email: email.to_owned(), otp_code: otp_code.to_owned() };
         self.client.send(Method::POST, "auth/verify-otp", Some(&body)).await
     }
 
     /// Emails the sign-up code again.
     pub async fn resend_otp(&self, email: &str) -> Result<Message, ClientError> {
-        self.client.send(Method::POST, "auth/resend-otp", Some(&serde_json::json!({ "email": email }))).await
+        self.client.send(Method::POST, "auth/resend-otp", Some(&EmailRequest { email: email.to_owned() })).await
     }
 
     /// Emails a password reset link if `email` is a member; answers the same for anyone.
     pub async fn reset_password_request(&self, email: &str) -> Result<Message, ClientError> {
-        let body = serde_json::json!({ "email": email });
+        let body = EmailRequest { email: email.to_owned() };
         self.client.send(Method::POST, "auth/reset-password-request", Some(&body)).await
     }
 
     /// Sets a new password with the token of a reset link; earlier sessions end.
     pub async fn reset_password(&self, reset_token: &str, new_password: &str) -> Result<Message, ClientError> {
-        let body = serde_json::json!({ "reset_token": reset_token, "new_password": new_password });
+        let body = ResetPasswordRequest { reset_token: reset_token.to_owned(), new_password: new_password.to_owned() };
         self.client.send(Method::POST, "auth/reset-password", Some(&body)).await
     }
 
@@ -481,11 +492,11 @@ impl Auth<'_> {
         current_password: &str,
         new_password: &str,
     ) -> Result<PasswordChanged, ClientError> {
-        let body = serde_json::json!({
-            "user_id": user_id,
-            "current_password": current_password,
-            "new_password": new_password,
-        });
+        let body = ChangePasswordRequest {
+            user_id: user_id.to_owned(),
+            current_password: current_password.to_owned(),
+            new_password: new_password.to_owned(),
+        };
         self.client.send(Method::POST, "auth/change-password", Some(&body)).await
     }
 
@@ -585,7 +596,7 @@ impl UserEntity<'_> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn list(&self, query: &UserQuery) -> Result<Vec<serde_json::Value>, ClientError> {
+    pub async fn list(&self, query: &UserQuery) -> Result<Vec<UserListItem>, ClientError> {
         self.client.send_query::<(), _>(Method::GET, "entities/User", &query.params(), None).await
     }
 
@@ -601,14 +612,15 @@ impl UserEntity<'_> {
         self.client.send::<(), _>(Method::GET, &format!("entities/User/{}", path_segment(id)?), None).await
     }
 
-    /// Changes a member (admins: name, role, disabled, custom fields).
-    pub async fn update(&self, id: &str, changes: &serde_json::Value) -> Result<User, ClientError> {
+    /// Changes a member (admins: name, role, disabled, custom fields): an
+    /// [`UpdateUserRequest`] or any JSON object.
+    pub async fn update(&self, id: &str, changes: &impl Serialize) -> Result<User, ClientError> {
         self.client.send(Method::PUT, &format!("entities/User/{}", path_segment(id)?), Some(changes)).await
     }
 
     /// Removes a member (admins and API keys).
     pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
-        let _: serde_json::Value =
+        let _: UserDeleted =
             self.client.send::<(), _>(Method::DELETE, &format!("entities/User/{}", path_segment(id)?), None).await?;
         Ok(())
     }

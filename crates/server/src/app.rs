@@ -17,6 +17,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use usher_core::access::{AccessTokens, Authenticator};
+use usher_core::api_keys::ApiKeyService;
+use usher_core::apps::AppService;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -45,6 +47,8 @@ pub struct App {
     state: AppState,
     worker: DeliveryWorker,
     timeouts: ConnectionTimeouts,
+    /// Where `/metrics` is served, when metrics are on.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl App {
@@ -56,6 +60,10 @@ impl App {
 
     /// [`App::build`] with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        if settings.metrics_listen.is_some() {
+            // Before anything records, so that the first requests and commits are counted.
+            crate::metrics::install();
+        }
         let store = usher_store::connect(settings.database_url.expose())
             .await
             .with_context(|| format!("cannot open database {}", settings.database_url))?;
@@ -69,7 +77,8 @@ impl App {
             }
         };
         let wake_worker = Arc::new(Notify::new());
-        let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url);
+        let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url)
+            .with_dkim(settings.dkim.clone());
         let concurrency = settings.mail_worker.concurrency;
         let transport = usher_mail::transport(&settings.mail_url, settings.mail_from.domain(), concurrency)
             .context("cannot set up mail transport")?;
@@ -85,6 +94,8 @@ impl App {
         let tokens = Arc::new(AccessTokens::new(&jwt_secret, settings.access_token_ttl));
         let state = AppState {
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
+            apps: Arc::new(AppService::new(store.clone())),
+            keys: Arc::new(ApiKeyService::new(store.clone(), clock.clone())),
             invites: Arc::new(InviteService::new(
                 store.clone(),
                 clock.clone(),
@@ -114,12 +125,21 @@ impl App {
             clock,
             delivery: worker.status(),
         };
-        Ok(Self { state, worker, timeouts: settings.connection_timeouts })
+        Ok(Self { state, worker, timeouts: settings.connection_timeouts, metrics_listener: None })
     }
 
     /// The data store, for commands that act on it directly (e.g. creating the first app).
     pub fn store(&self) -> Arc<dyn Store> {
         self.state.store.clone()
+    }
+
+    /// Serves Prometheus metrics at `/metrics` on `listener` too (see [`crate::metrics`]),
+    /// from [`App::serve`] until its shutdown.
+    #[must_use]
+    pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
+        crate::metrics::install();
+        self.metrics_listener = Some(listener);
+        self
     }
 
     /// The HTTP router with all routes and layers.
@@ -141,12 +161,22 @@ impl App {
         let worker = self.worker.spawn(async move {
             let _ = worker_stop.changed().await;
         })?;
+        let metrics = self.metrics_listener.map(|listener| {
+            let mut metrics_stop = stop_rx.clone();
+            let router = crate::metrics::router(self.state.store.clone());
+            tokio::spawn(serve::serve(listener, router, self.timeouts, async move {
+                let _ = metrics_stop.changed().await;
+            }))
+        });
         serve::serve(listener, router, self.timeouts, async move {
             shutdown.await;
             let _ = stop_tx.send(());
         })
         .await;
         drop(stop_rx);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         // Reset requests are answered before their store work runs (core::reset); it runs to
         // the end like the requests themselves.
         resets.finish_pending().await;
@@ -167,11 +197,13 @@ fn random_key() -> [u8; 32] {
 fn router(state: AppState) -> Router {
     let (routes, _) = routes::openapi::routes().split_for_parts();
     routes
+        .merge(routes::console::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors::layer(state.clone()))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(
             // One line per request, when it is answered (status and latency), in a span with
             // the request id and the route template. Spans carry the path only: query strings

@@ -1,5 +1,5 @@
-//! CORS: browsers may call an app's API from the app's own origin (that of its `app_url`),
-//! from its configured extra origins, and from Usher's own pages.
+//! CORS: browsers may call an app's API from the origins that may act for it (`origin.rs`):
+//! the app's own (that of its `app_url` and its configured extra origins) and Usher's pages.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use usher_core::AppId;
 
+use crate::origin;
 use crate::state::AppState;
 
 /// The CORS layer for `state`'s apps.
@@ -17,11 +18,19 @@ pub fn layer(state: AppState) -> CorsLayer {
         let state = state.clone();
         async move {
             let Ok(origin) = origin.to_str() else { return false };
-            if origin == state.public_url.origin().ascii_serialization() {
+            // Usher's own pages need no look-up; any other origin must be one of the app's.
+            if origin::is_usher_origin(origin, &state.public_url) {
                 return true;
             }
             let Some(app_id) = app_id else { return false };
-            matches!(state.store.app(&app_id).await, Ok(Some(app)) if app.owns_origin(origin))
+            match state.apps.get(&app_id).await {
+                Ok(app) => app.is_some_and(|app| origin::is_app_origin(&app, origin, &state.public_url)),
+                Err(err) => {
+                    // The request itself then fails with the same error; this says why CORS did.
+                    tracing::warn!(error = ?err, "CORS could not read the app");
+                    false
+                }
+            }
         }
     });
     CorsLayer::new()

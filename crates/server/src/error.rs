@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use usher_api_types::ErrorBody;
 use usher_core::access::AuthError;
+use usher_core::api_keys::ApiKeyError;
 use usher_core::app_settings::InvalidSetting;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
@@ -111,6 +112,18 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         Self::Internal(Box::new(err))
+    }
+}
+
+impl From<ApiKeyError> for ApiError {
+    fn from(err: ApiKeyError) -> Self {
+        match err {
+            ApiKeyError::AdminRequired => Self::AdminOnly,
+            ApiKeyError::InvalidName => Self::InvalidBody(err.to_string()),
+            ApiKeyError::NotFound => Self::KeyNotFound,
+            ApiKeyError::LastKey => Self::LastApiKey,
+            ApiKeyError::Store(err) => err.into(),
+        }
     }
 }
 

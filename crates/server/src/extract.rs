@@ -1,7 +1,11 @@
 //! Extractors that parse requests at the edge: the app a route is about ([`AppContext`]),
-//! the authenticated caller ([`Caller`]) and JSON bodies ([`ApiJson`]), each failing with an
-//! [`ApiError`] so every refusal is the same JSON shape; and the query strings and forms of
-//! the HTML pages ([`PageQuery`], [`PageForm`]), which fail with an HTML page instead.
+//! the authenticated caller ([`Caller`]), JSON bodies ([`ApiJson`]) and the paging of a
+//! listing ([`Paging`]), each failing with an [`ApiError`] so every refusal is the same JSON
+//! shape; and the query strings and forms of the HTML pages ([`PageQuery`], [`PageForm`]),
+//! which fail with an HTML page instead.
+
+use std::collections::HashMap;
+use std::str::FromStr;
 
 use axum::Form;
 use axum::body::Bytes;
@@ -10,8 +14,9 @@ use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use usher_api_types as api;
 use usher_core::AppId;
 use usher_core::access::{AuthError, Principal};
 use usher_core::model::App;
@@ -37,7 +42,7 @@ impl FromRequestParts<AppState> for AppContext {
         // An id is 24 characters; anything much longer is not worth echoing whole.
         let not_found = || ApiError::AppNotFound(raw.chars().take(40).collect());
         let id = AppId::parse(raw).map_err(|_| not_found())?;
-        let app = state.store.app(&id).await?.ok_or_else(not_found)?;
+        let app = state.apps.get(&id).await?.ok_or_else(not_found)?;
         Ok(Self(app))
     }
 }
@@ -97,6 +102,84 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         }
         serde_json::from_slice(&bytes).map(Self).map_err(|err| json_error(&err))
     }
+}
+
+/// The paging of a listing's query string: `limit` (1 to `MAX`, 100 when absent or empty)
+/// and an opaque `cursor` from the previous page. Every listing reads them here, so a bad one
+/// gets the same answer everywhere: 400 `INVALID_QUERY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paging<const MAX: u32> {
+    /// How many items the page holds at most.
+    pub limit: u32,
+    cursor: Option<String>,
+}
+
+impl<const MAX: u32> Paging<MAX> {
+    /// The page size when the query names none.
+    pub const DEFAULT_LIMIT: u32 = 100;
+
+    /// Reads `limit` and `cursor` from a query string's parameters.
+    pub fn parse(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let limit = match whole_number::<u64>(params, "limit")? {
+            None => Self::DEFAULT_LIMIT,
+            Some(limit) => u32::try_from(limit)
+                .ok()
+                .filter(|limit| (1..=MAX).contains(limit))
+                .ok_or_else(|| ApiError::InvalidQuery(format!("`limit` must be between 1 and {MAX}")))?,
+        };
+        let cursor = params.get("cursor").filter(|c| !c.is_empty()).cloned();
+        Ok(Self { limit, cursor })
+    }
+
+    /// The cursor as the previous page gave it out, if any.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// The cursor of a listing whose cursors are numbers (a position, a log entry's id).
+    pub fn numeric_cursor<T: FromStr>(&self) -> Result<Option<T>, ApiError> {
+        self.cursor.as_deref().map(|cursor| cursor.parse().map_err(|_| not_a_number("cursor"))).transpose()
+    }
+
+    /// How many items to ask the store for: one more than the page holds, to learn whether
+    /// another page follows.
+    pub fn fetch_limit(&self) -> u32 {
+        self.limit.saturating_add(1)
+    }
+
+    /// The page of `items` (fetched with [`Self::fetch_limit`]): at most `limit` of them, and
+    /// when more follow, the cursor of the last one.
+    pub fn page<T, U>(
+        &self,
+        mut items: Vec<T>,
+        cursor_of: impl Fn(&T) -> String,
+        wire: impl FnMut(&T) -> U,
+    ) -> api::Page<U> {
+        let has_more = items.len() > self.limit as usize;
+        items.truncate(self.limit as usize);
+        let next_cursor = if has_more { items.last().map(cursor_of) } else { None };
+        api::Page { items: items.iter().map(wire).collect(), next_cursor, has_more }
+    }
+}
+
+impl<const MAX: u32> FromRequestParts<AppState> for Paging<MAX> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Self::parse(&params).map_err(IntoResponse::into_response)
+    }
+}
+
+/// The query parameter `name` as a whole number; absent or empty is `None`.
+pub fn whole_number<T: FromStr>(params: &HashMap<String, String>, name: &str) -> Result<Option<T>, ApiError> {
+    params.get(name).filter(|v| !v.is_empty()).map(|v| v.parse().map_err(|_| not_a_number(name))).transpose()
+}
+
+fn not_a_number(name: &str) -> ApiError {
+    ApiError::InvalidQuery(format!("`{name}` must be a whole number"))
 }
 
 /// A page route's query string; a malformed one (e.g. `?token=a&token=b`) is answered with
@@ -168,6 +251,64 @@ mod tests {
 
         headers.insert(AUTHORIZATION, "Bearer ".parse().expect("header"));
         assert_eq!(bearer_token(&headers), None);
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn refusal(result: Result<Paging<1000>, ApiError>) -> String {
+        match result {
+            Err(err @ ApiError::InvalidQuery(_)) => err.to_string(),
+            other => panic!("expected INVALID_QUERY, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn paging_defaults_to_100_and_reads_an_empty_parameter_as_absent() {
+        let paging = Paging::<1000>::parse(&params(&[("limit", ""), ("cursor", "")])).expect("valid");
+
+        assert_eq!(paging.limit, 100);
+        assert_eq!(paging.cursor(), None);
+    }
+
+    #[test]
+    fn paging_refuses_a_limit_that_is_no_whole_number_or_out_of_range() {
+        for (limit, message) in [
+            ("ten", "`limit` must be a whole number"),
+            ("-1", "`limit` must be a whole number"),
+            ("0", "`limit` must be between 1 and 1000"),
+            ("1001", "`limit` must be between 1 and 1000"),
+            ("99999999999", "`limit` must be between 1 and 1000"),
+        ] {
+            let text = refusal(Paging::<1000>::parse(&params(&[("limit", limit)])));
+
+            assert_eq!(text, format!("invalid query: {message}"), "{limit}");
+        }
+    }
+
+    #[test]
+    fn paging_page_keeps_the_limit_and_gives_the_last_items_cursor_when_more_follow() {
+        let paging = Paging::<1000>::parse(&params(&[("limit", "2")])).expect("valid");
+
+        let full = paging.page(vec![1, 2, 3], |n| format!("c{n}"), |n| n * 10);
+        let last = paging.page(vec![1, 2], |n| format!("c{n}"), |n| n * 10);
+
+        assert_eq!((full.items, full.next_cursor, full.has_more), (vec![10, 20], Some("c2".to_owned()), true));
+        assert_eq!((last.items, last.next_cursor, last.has_more), (vec![10, 20], None, false));
+        assert_eq!(paging.fetch_limit(), 3);
+    }
+
+    #[test]
+    fn paging_reads_a_numeric_cursor_or_refuses_it() {
+        let good = Paging::<1000>::parse(&params(&[("cursor", "42")])).expect("valid");
+        let bad = Paging::<1000>::parse(&params(&[("cursor", "x")])).expect("valid");
+
+        assert_eq!(good.numeric_cursor::<i64>().expect("number"), Some(42));
+        assert_eq!(
+            bad.numeric_cursor::<i64>().map_err(|e| e.to_string()).err().as_deref(),
+            Some("invalid query: `cursor` must be a whole number")
+        );
     }
 
     #[test]

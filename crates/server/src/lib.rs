@@ -7,6 +7,8 @@ pub mod bootstrap;
 mod cors;
 mod error;
 mod extract;
+pub mod metrics;
+mod origin;
 mod pages;
 mod routes;
 mod serve;

@@ -24,6 +24,26 @@ impl Pages {
         env.add_template("login.html", include_str!("../templates/login.html"))?;
         env.add_template("forgot_password.html", include_str!("../templates/forgot_password.html"))?;
         env.add_template("home.html", include_str!("../templates/home.html"))?;
+        for (name, source) in [
+            ("console/layout.html", include_str!("../templates/console/layout.html")),
+            ("console/sign_in.html", include_str!("../templates/console/sign_in.html")),
+            ("console/invitations.html", include_str!("../templates/console/invitations.html")),
+            ("console/invitation.html", include_str!("../templates/console/invitation.html")),
+            ("console/confirm.html", include_str!("../templates/console/confirm.html")),
+            ("console/invite_refused.html", include_str!("../templates/console/invite_refused.html")),
+            ("console/message.html", include_str!("../templates/console/message.html")),
+            ("console/members.html", include_str!("../templates/console/members.html")),
+            ("console/settings.html", include_str!("../templates/console/settings.html")),
+            ("console/audit.html", include_str!("../templates/console/audit.html")),
+            ("console/remove_member.html", include_str!("../templates/console/remove_member.html")),
+            ("console/keys.html", include_str!("../templates/console/keys.html")),
+            ("console/revoke_key.html", include_str!("../templates/console/revoke_key.html")),
+            ("console/import.html", include_str!("../templates/console/import.html")),
+            ("console/import_preview.html", include_str!("../templates/console/import_preview.html")),
+            ("console/import_results.html", include_str!("../templates/console/import_results.html")),
+        ] {
+            env.add_template(name, source)?;
+        }
         Ok(Self { env })
     }
 
@@ -93,11 +113,14 @@ pub enum Csp {
     FormLeadingTo(String),
     /// Also one inline script that calls this server's API.
     Script,
+    /// The console: forms stay on this server, scripts come only from it.
+    Console,
 }
 
 impl Csp {
     const FORM: &str =
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    const CONSOLE: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     const SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
     /// A form page whose post may redirect to `origin`; to this server only without one.
@@ -109,6 +132,7 @@ impl Csp {
         match self {
             Self::Form => HeaderValue::from_static(Self::FORM),
             Self::Script => HeaderValue::from_static(Self::SCRIPT),
+            Self::Console => HeaderValue::from_static(Self::CONSOLE),
             Self::FormLeadingTo(origin) => {
                 let policy = format!(
                     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"

@@ -6,13 +6,14 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 use usher_core::EmailAddress;
-use usher_mail::{MailUrl, RetryPolicy, WorkerConfig};
+use usher_mail::{DkimSigner, MailUrl, RetryPolicy, WorkerConfig};
 
 use crate::serve::ConnectionTimeouts;
 
@@ -117,6 +118,24 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_IDLE_TIMEOUT", value_name = "SECONDS")]
     pub idle_timeout: Option<u64>,
 
+    /// Domain that DKIM signatures are made for (`d=`), e.g. example.com; with the selector
+    /// and key file, every email is signed [default: unsigned]
+    #[arg(long, env = "USHER_DKIM_DOMAIN", value_name = "DOMAIN")]
+    pub dkim_domain: Option<String>,
+
+    /// DKIM selector (`s=`): the public key is published at SELECTOR._domainkey.DOMAIN
+    #[arg(long, env = "USHER_DKIM_SELECTOR", value_name = "SELECTOR")]
+    pub dkim_selector: Option<String>,
+
+    /// DKIM private key: a PEM file with an RSA (2048 bits) or Ed25519 key
+    #[arg(long, env = "USHER_DKIM_KEY_FILE", value_name = "FILE")]
+    pub dkim_key_file: Option<PathBuf>,
+
+    /// Address of a second listener that serves Prometheus metrics at `/metrics`, e.g.
+    /// 127.0.0.1:9090; keep it off the public network [default: off]
+    #[arg(long, env = "USHER_METRICS_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// TOML file with any of these settings; flags and environment variables override it
     /// [default: usher.toml, if it exists]
     #[arg(long, env = "USHER_CONFIG", value_name = "FILE")]
@@ -128,6 +147,10 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
+    dkim_domain: Option<String>,
+    dkim_selector: Option<String>,
+    dkim_key_file: Option<PathBuf>,
     public_url: Option<Url>,
     database_url: Option<String>,
     mail_url: Option<String>,
@@ -198,6 +221,9 @@ pub enum SettingsError {
         /// The parser's message.
         message: String,
     },
+    /// The DKIM settings are incomplete or the key file is unusable.
+    #[error(transparent)]
+    Dkim(usher_mail::DkimError),
     /// A value is not acceptable.
     #[error("invalid {name}: {message}")]
     Invalid {
@@ -213,6 +239,10 @@ pub enum SettingsError {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the metrics listener, if metrics are on.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Signs every email, when DKIM is set up; its key was read and checked on loading.
+    pub dkim: Option<Arc<DkimSigner>>,
     /// Base of the links in emails and pages.
     pub public_url: Url,
     /// The database.
@@ -273,8 +303,20 @@ impl Settings {
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("USHER_JWT_SECRET", "must be at least 32 characters (try `openssl rand -hex 32`)"));
         }
+        let metrics_listen = args.metrics_listen.or(file.metrics_listen);
+        if metrics_listen == Some(listen) {
+            return Err(invalid("USHER_METRICS_LISTEN", "must differ from USHER_LISTEN"));
+        }
+        let dkim = DkimSigner::from_settings(
+            args.dkim_domain.as_deref().or(file.dkim_domain.as_deref()),
+            args.dkim_selector.as_deref().or(file.dkim_selector.as_deref()),
+            args.dkim_key_file.as_deref().or(file.dkim_key_file.as_deref()),
+        )
+        .map_err(SettingsError::Dkim)?;
         Ok(Self {
             listen,
+            metrics_listen,
+            dkim: dkim.map(Arc::new),
             public_url,
             database_url: DatabaseUrl(database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())),
             mail_url: mail_url.parse().map_err(|e: usher_mail::InvalidMailUrl| invalid("USHER_MAIL_URL", e))?,
@@ -294,6 +336,8 @@ impl Settings {
         let listen = SocketAddr::from(([127, 0, 0, 1], public_url.port().unwrap_or(0)));
         Self {
             listen,
+            metrics_listen: None,
+            dkim: None,
             public_url,
             database_url: DatabaseUrl::new(database_url),
             mail_url: MailUrl::File(mail_dir.to_owned()),

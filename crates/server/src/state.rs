@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use url::Url;
 use usher_core::access::Authenticator;
+use usher_core::api_keys::ApiKeyService;
+use usher_core::apps::AppService;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -24,6 +26,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Resolves bearer credentials.
     pub auth: Arc<Authenticator>,
+    /// Finds apps and changes their settings.
+    pub apps: Arc<AppService>,
+    /// Manages API keys and reads the audit log.
+    pub keys: Arc<ApiKeyService>,
     /// Applies the rules of inviting.
     pub invites: Arc<InviteService>,
     /// Shows and accepts join links.

@@ -6,6 +6,7 @@
 //! (`tests/conformance`), so the service cannot tell them apart.
 
 mod cached;
+pub mod copy;
 mod migrate;
 mod postgres;
 mod records;
@@ -108,6 +109,22 @@ pub enum OpenError {
         #[source]
         source: sqlx_core::Error,
     },
+    /// The TLS settings (`sslmode`, `sslrootcert`) contradict each other or name a file that
+    /// cannot be read; the message says which.
+    #[error("PostgreSQL TLS settings: {0}")]
+    PostgresTlsSettings(String),
+    /// The TLS handshake with PostgreSQL failed: the reason names what was refused (an unknown
+    /// CA, a certificate for another host name, a server without TLS).
+    #[error("cannot connect to PostgreSQL at {server} over TLS: {reason}")]
+    PostgresTls {
+        /// `host:port/database`, without user or password.
+        server: String,
+        /// Why, in words.
+        reason: String,
+        /// The error underneath.
+        #[source]
+        source: sqlx_core::Error,
+    },
     /// A PostgreSQL schema migration failed; the database stays at the previous version.
     #[error("PostgreSQL schema migration failed")]
     PostgresMigrate(#[source] sqlx_core::migrate::MigrateError),
@@ -155,6 +172,15 @@ fn target(database_url: &str) -> Result<Target, OpenError> {
         return Err(OpenError::EmptyPath);
     }
     Ok(Target::Sqlite(Path::new(path).to_path_buf()))
+}
+
+/// Records one group commit for `/metrics`: its batch size and how long the writer spent on it
+/// (the transaction, or its jobs one by one when it had to be rerun). A no-op without a
+/// metrics recorder.
+fn record_commit(backend: &'static str, size: usize, started: std::time::Instant) {
+    metrics::histogram!("usher_store_commit_duration_seconds", "backend" => backend)
+        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("usher_store_commit_batch_size", "backend" => backend).record(size as f64);
 }
 
 /// RFC 3986: a letter, then letters, digits, `+`, `-` or `.`.

@@ -6,6 +6,7 @@
 //! of its own on the server `USHER_TEST_PG_URL` names (see [`usher_store::testing`]), so the
 //! same API tests run on both backends. Asking for PostgreSQL where none answers fails.
 
+mod cluster;
 mod mail;
 mod smtp;
 
@@ -21,6 +22,7 @@ use usher_core::{ManualClock, Store, SystemClock};
 use usher_server::bootstrap::{AppUrl, create_app};
 use usher_server::{App, Settings};
 
+pub use cluster::PrivateCluster;
 pub use mail::{Email, MailDir};
 pub use smtp::{SmtpServer, free_port};
 pub use usher_store::testing::PgDatabase;

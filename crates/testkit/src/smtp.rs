@@ -96,6 +96,12 @@ impl SmtpServer {
         }
     }
 
+    /// The Python this server runs on: `tests/smtp/requirements.txt` is installed there, so
+    /// tests also find the independent checkers (the Prometheus text parser, dkimpy) in it.
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
     /// The `USHER_MAIL_URL` of this server.
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}?tls=none", self.port)

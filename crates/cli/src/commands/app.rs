@@ -27,20 +27,20 @@ pub fn create(args: &CreateAppArgs) -> anyhow::Result<()> {
                 "invite_policy": app.settings.invite_policy.as_str(),
                 "is_signup_open": app.settings.is_signup_open,
             });
-            println!("{output}");
+            say!("{output}");
         } else {
-            println!("Created app \"{}\".", app.name);
-            println!();
-            println!("  app id   {}", app.id);
-            println!("  API key  {}", created.api_key.expose());
-            println!("  app URL  {}", app.app_url);
-            println!();
-            println!("The API key is shown only now. Store it somewhere safe.");
-            println!();
-            println!("Point the usher CLI at it with:");
-            println!();
+            say!("Created app \"{}\".", app.name);
+            say!();
+            say!("  app id   {}", app.id);
+            say!("  API key  {}", created.api_key.expose());
+            say!("  app URL  {}", app.app_url);
+            say!();
+            say!("The API key is shown only now. Store it somewhere safe.");
+            say!();
+            say!("Point the usher CLI at it with:");
+            say!();
             let server = std::env::var("USHER_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8044".to_owned());
-            println!("  {}", super::exports(&server, app.id.as_str(), created.api_key.expose()));
+            say!("  {}", super::exports(&server, app.id.as_str(), created.api_key.expose()));
         }
         Ok(())
     })

@@ -57,11 +57,11 @@ fn one(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Resul
         match remote.client.users().invite_user(email, role).await {
             Ok(answer) => {
                 if as_json {
-                    println!("{}", serde_json::to_string(&answer)?);
+                    say!("{}", serde_json::to_string(&answer)?);
                 } else {
-                    println!("{}", answer.message());
+                    say!("{}", answer.message());
                     if let Some(invitation) = answer.invitation() {
-                        println!("Invitation id: {}", invitation.id);
+                        say!("Invitation id: {}", invitation.id);
                     }
                 }
                 Ok(ExitCode::SUCCESS)
@@ -154,8 +154,8 @@ async fn send(
         .await
         .map_err(|e| anyhow::anyhow!("a batch was not invited: {}", remote.explain(&e)))?;
     for result in answer.results {
-        let Some(((line, role), email)) = meta.get(result.index).zip(emails.get(result.index)) else { continue };
-        match result.outcome.as_str() {
+        let Some(((line, role), email)) = meta.get(result.index()).zip(emails.get(result.index())) else { continue };
+        match result.outcome() {
             "created" => summary.created += 1,
             "resent" => summary.resent += 1,
             "already_member" => summary.already_members += 1,
@@ -164,8 +164,8 @@ async fn send(
                 line: *line,
                 email: email.clone(),
                 role: role.clone(),
-                code: result.code.unwrap_or_else(|| "ERROR".into()),
-                message: result.message,
+                code: result.code().unwrap_or("ERROR").to_owned(),
+                message: result.message().to_owned(),
             }),
         }
     }
@@ -205,9 +205,9 @@ fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<
             "failed": summary.failures.len(),
             "failed_file": failed_file.as_ref().map(|f| f.display().to_string()),
         });
-        println!("{output}");
+        say!("{output}");
     } else {
-        println!(
+        say!(
             "Created {}, re-sent {}, already members {}, throttled (emailed within the resend interval) {}, failed {}.",
             summary.created,
             summary.resent,
@@ -216,7 +216,7 @@ fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<
             summary.failures.len()
         );
         if let Some(file) = &failed_file {
-            println!("The failed rows and their reasons are in {}.", file.display());
+            say!("The failed rows and their reasons are in {}.", file.display());
         }
     }
     Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use base44::{ClientError, Invitation, InvitationFilter};
+use base44::{AppSettings, ClientError, Invitation, InvitationFilter};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -27,7 +27,7 @@ fn answer<T: Serialize>(
     match result {
         Ok(value) if as_json => match serde_json::to_string(&value) {
             Ok(text) => {
-                println!("{text}");
+                say!("{text}");
                 ExitCode::SUCCESS
             }
             Err(err) => Failure::new("CLIENT_ERROR", err.to_string()).report(as_json),
@@ -53,7 +53,7 @@ fn print_invitations(items: &[Invitation]) {
             base44::rfc3339::format(i.expires_at),
         ]);
     }
-    println!("{}", rows.trim_fmt());
+    say!("{}", rows.trim_fmt());
 }
 
 /// `usher invitations list|show|resend|revoke`.
@@ -74,25 +74,25 @@ pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
             answer(remote, invitations.list(&filter), *json, |page| {
                 print_invitations(&page.items);
                 if let Some(next) = &page.next_cursor {
-                    println!("\nMore: --cursor {next}");
+                    say!("\nMore: --cursor {next}");
                 }
             })
         }
         InvitationsCommand::Show { id, json } => answer(remote, invitations.get(id), *json, |i| {
             print_invitations(std::slice::from_ref(i));
-            println!("\nEmail: {}, {} delivery attempt(s).", i.delivery.status, i.delivery.attempts);
+            say!("\nEmail: {}, {} delivery attempt(s).", i.delivery.status, i.delivery.attempts);
             if let Some(error) = &i.delivery.last_error {
-                println!("Last delivery error: {error}");
+                say!("Last delivery error: {error}");
             }
             if let Some(next) = i.delivery.next_attempt_at {
-                println!("Next attempt: {}", base44::rfc3339::format(next));
+                say!("Next attempt: {}", base44::rfc3339::format(next));
             }
         }),
         InvitationsCommand::Resend { id, json } => {
-            answer(remote, invitations.resend(id), *json, |r| println!("{}", r.message()))
+            answer(remote, invitations.resend(id), *json, |r| say!("{}", r.message()))
         }
         InvitationsCommand::Revoke { id, json } => {
-            answer(remote, invitations.revoke(id), *json, |i| println!("Revoked the invitation of {}.", i.email))
+            answer(remote, invitations.revoke(id), *json, |i| say!("Revoked the invitation of {}.", i.email))
         }
     }
 }
@@ -102,19 +102,19 @@ pub fn keys(remote: &Remote, command: &KeysCommand) -> ExitCode {
     let keys = remote.client.keys();
     match command {
         KeysCommand::Create { name, json } => answer(remote, keys.create(name), *json, |key| {
-            println!("Created API key \"{}\" ({}):\n\n  {}\n", key.name, key.id, key.api_key.as_deref().unwrap_or(""));
-            println!("It is shown only now. Store it somewhere safe.");
+            say!("Created API key \"{}\" ({}):\n\n  {}\n", key.name, key.id, key.api_key.as_deref().unwrap_or(""));
+            say!("It is shown only now. Store it somewhere safe.");
         }),
         KeysCommand::List { json } => answer(remote, keys.list(), *json, |items| {
             let mut rows = table::new(["ID", "NAME", "CREATED"]);
             for key in items {
                 rows.add_row([key.id.clone(), key.name.clone(), base44::rfc3339::format(key.created_date)]);
             }
-            println!("{}", rows.trim_fmt());
+            say!("{}", rows.trim_fmt());
         }),
         KeysCommand::Revoke { id, json } => {
             answer(remote, async { keys.revoke(id).await.map(|()| Value::Null) }, *json, |_| {
-                println!("Revoked API key {id}.")
+                say!("Revoked API key {id}.")
             })
         }
     }
@@ -138,11 +138,13 @@ pub fn settings(remote: &Remote, args: &SettingsArgs) -> ExitCode {
         for (key, value) in all.as_object().into_iter().flatten() {
             rows.add_row([key.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_owned)]);
         }
-        println!("{}", rows.trim_fmt());
+        say!("{}", rows.trim_fmt());
     };
+    // Shown as a JSON object, so the table and `--json` list the settings in name order.
+    let as_json = |all: AppSettings| serde_json::to_value(all).unwrap_or_default();
     if changes.is_empty() {
-        answer(remote, settings.get(), args.json, print)
+        answer(remote, async { settings.get().await.map(as_json) }, args.json, print)
     } else {
-        answer(remote, async move { settings.update(&Value::Object(changes)).await }, args.json, print)
+        answer(remote, async move { settings.update(&Value::Object(changes)).await.map(as_json) }, args.json, print)
     }
 }

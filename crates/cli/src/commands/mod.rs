@@ -4,6 +4,7 @@ pub mod app;
 pub mod invite;
 pub mod mail;
 pub mod manage;
+pub mod migrate;
 pub mod remote;
 pub mod serve;
 mod table;

@@ -11,15 +11,21 @@ use usher_server::{App, ServeArgs, Settings};
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args)?;
     super::runtime()?.block_on(async move {
-        let app = App::build(&settings).await?;
+        let mut app = App::build(&settings).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        if let Some(addr) = settings.metrics_listen {
+            let metrics =
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            app = app.with_metrics_listener(metrics);
+        }
         if let Some(created) = create_first_app(app.store().as_ref(), &SystemClock, &settings.public_url).await? {
             print_first_app(&created, &settings);
         }
         tracing::info!(
             listen = %settings.listen,
+            metrics = ?settings.metrics_listen,
             public_url = %settings.public_url,
             database = %settings.database_url,
             mail = %settings.mail_url,
@@ -33,7 +39,7 @@ fn print_first_app(created: &CreatedApp, settings: &Settings) {
     let server = settings.public_url.as_str().trim_end_matches('/');
     let id = &created.app.id;
     let key = created.api_key.expose();
-    println!(
+    say!(
         r#"
 Usher created your first app, "{name}".
 
@@ -61,6 +67,9 @@ or from JavaScript with the official SDK (npm install @base44/sdk):
   await base44.users.inviteUser("someone@example.com", "user");
 
 The email goes to {mail}; its join link is also printed in this log.
+
+The web console is at {server}/console: invite yourself with --role admin, join, and sign in
+there with the app id above.
 "#,
         name = created.app.name,
         mail = settings.mail_url,

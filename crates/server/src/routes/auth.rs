@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use serde::Deserialize;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,32 +22,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(login)).routes(routes!(change_password))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    email: String,
-    password: String,
-    /// Sent by the SDK when the app uses Cloudflare Turnstile; Usher has no captcha.
-    #[serde(default)]
-    #[expect(dead_code, reason = "accepted for wire compatibility with the SDK and not used")]
-    turnstile_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangePasswordBody {
-    user_id: String,
-    current_password: String,
-    new_password: String,
-}
-
 /// Changes the signed-in member's own password.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed: `{message, access_token, user}`; every earlier token of the member stops working", body = api::PasswordChanged), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/change-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::ChangePasswordRequest, responses((status = 200, description = "Changed: `{message, access_token, user}`; every earlier token of the member stops working", body = api::PasswordChanged), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     caller: Caller,
-    ApiJson(body): ApiJson<ChangePasswordBody>,
+    ApiJson(body): ApiJson<api::ChangePasswordRequest>,
 ) -> Result<Json<api::PasswordChanged>, ApiError> {
     let Principal::Member(user) = &caller.principal else { return Err(ApiError::NotAMember) };
     let changed = state
@@ -69,7 +49,7 @@ async fn login(
     State(state): State<AppState>,
     AppContext(app): AppContext,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    ApiJson(body): ApiJson<LoginBody>,
+    ApiJson(body): ApiJson<api::LoginRequest>,
 ) -> Result<Json<api::SignedIn>, ApiError> {
     let signed_in = state.sign_in.sign_in(&app, &body.email, body.password, client.ip()).await?;
     Ok(Json(api::SignedIn { access_token: signed_in.access_token, user: wire::user(&signed_in.user) }))

@@ -5,13 +5,14 @@
 //! schema is the one this build expects, and the delivery worker runs with a fresh
 //! registration; for load balancers and orchestrators deciding where to send traffic.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,17 +31,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// 200 once the server is serving and its database answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The server and its database answer", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The server and its database answer", body = api::Health), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+async fn healthz(State(state): State<AppState>) -> Result<Json<api::Health>, ApiError> {
     state.store.has_apps().await?;
-    Ok(Json(json!({ "status": "ok" })))
+    Ok(Json(api::Health { status: "ok".to_owned() }))
 }
 
 /// 200 when this instance can serve and deliver: the database answers within 2 s, its schema
 /// is fully migrated, and the delivery worker runs. Otherwise 503 `NOT_READY`, with each
 /// check's state in `detail`.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
-    (status = 200, description = "Ready: `{status: \"ready\", checks: {database, migrations, delivery}}`", body = serde_json::Value),
+    (status = 200, description = "Ready: `{status: \"ready\", checks: {database, migrations, delivery}}`", body = api::Readiness),
     (status = 503, description = "Not ready: `{message, code: \"NOT_READY\", detail: {database, migrations, delivery}}`, each check `ok` or the reason", body = api::ErrorBody),
 ))]
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -66,17 +67,17 @@ async fn readyz(State(state): State<AppState>) -> Response {
         ("delivery", state.delivery.problem().map_or(Ok(()), Err)),
     ];
     let problems: Vec<&str> = checks.iter().filter_map(|(_, check)| check.as_ref().err().map(String::as_str)).collect();
-    let states: serde_json::Map<String, Value> = checks
+    let states: BTreeMap<String, String> = checks
         .iter()
-        .map(|(name, check)| ((*name).to_owned(), Value::from(check.as_ref().err().map_or("ok", String::as_str))))
+        .map(|(name, check)| ((*name).to_owned(), check.as_ref().err().map_or("ok", String::as_str).to_owned()))
         .collect();
     if problems.is_empty() {
-        return Json(json!({ "status": "ready", "checks": states })).into_response();
+        return Json(api::Readiness { status: "ready".to_owned(), checks: states }).into_response();
     }
     let body = api::ErrorBody {
         message: format!("not ready: {}", problems.join("; ")),
         code: "NOT_READY".into(),
-        detail: Some(Value::Object(states)),
+        detail: Some(Value::Object(states.into_iter().map(|(name, state)| (name, Value::from(state))).collect())),
     };
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

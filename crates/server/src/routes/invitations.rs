@@ -1,12 +1,12 @@
 //! Inviting: `users.inviteUser` and `auth.inviteUser` of the official SDK, two routes with one
 //! handler.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use usher_api_types as api;
 use usher_core::invite::{BulkItem, BulkRefusal, InviteOutcome};
 use usher_core::model::InvitationStatus;
@@ -17,7 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{Admin, ApiJson, AppContext, Caller};
+use crate::extract::{Admin, ApiJson, AppContext, Caller, Paging};
+use crate::metrics;
 use crate::state::AppState;
 use crate::wire;
 
@@ -39,20 +40,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 const MAX_PAGE: u32 = 1000;
 
 /// The app's invitations, oldest first, `{items, next_cursor, has_more}` (admins and API keys).
-#[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, limit, cursor", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, limit, cursor", body = api::Page<api::Invitation>), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_invitations(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    paging: Paging<MAX_PAGE>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::Page<api::Invitation>>, ApiError> {
     let param = |name: &str| query.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    let limit = match param("limit") {
-        None => 100,
-        Some(text) => text.parse().map_err(|_| ApiError::InvalidQuery("`limit` must be a whole number".into()))?,
-    };
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::InvalidQuery(format!("`limit` must be between 1 and {MAX_PAGE}")));
-    }
     let status =
         match param("status") {
             None => None,
@@ -64,16 +59,11 @@ async fn list_invitations(
         None => None,
         Some(text) => Some(EmailAddress::parse(text)?),
     };
-    let after = param("cursor").map(parse_cursor).transpose()?;
-    let store_query = InvitationQuery { status, email, after, limit: limit + 1 };
-    let mut items = state.invites.list(&caller.app, store_query).await?;
-    let has_more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next_cursor =
-        has_more.then(|| items.last().map(|i| format!("{}.{}", i.created_at.as_millis(), i.id))).flatten();
+    let after = paging.cursor().map(parse_cursor).transpose()?;
+    let store_query = InvitationQuery { status, email, after, limit: paging.fetch_limit() };
+    let items = state.invites.list(&caller.app, store_query).await?;
     let now = state.clock.now();
-    let items: Vec<api::Invitation> = items.iter().map(|i| wire::invitation(i, now)).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next_cursor, "has_more": has_more })))
+    Ok(Json(paging.page(items, |i| format!("{}.{}", i.created_at.as_millis(), i.id), |i| wire::invitation(i, now))))
 }
 
 /// The invitation id in a path; a malformed one names no invitation.
@@ -97,8 +87,9 @@ async fn resend_invitation(
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
     let id = invitation_id_of(&invitation_id)?;
-    let outcome = state.invites.resend(&caller.app, &caller.principal, &id).await?;
-    Ok(Json(invite_response(outcome, state.clock.now())))
+    let result = state.invites.resend(&caller.app, &caller.principal, &id).await.map_err(ApiError::from);
+    metrics::count_invite(result.as_ref());
+    Ok(Json(invite_response(result?, state.clock.now())))
 }
 
 /// Revokes a pending invitation; its links then say so.
@@ -113,45 +104,30 @@ async fn revoke_invitation(
     Ok(Json(wire::invitation(&invitation, state.clock.now())))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LookupBody {
-    token: String,
-}
-
 /// The API twin of opening the join page: what the invitation offers, without using it up.
 /// (POST, so the token stays out of URLs and logs.)
-#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/lookup", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "`{app, invitation}` for a valid link token; never uses it up", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/lookup", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = api::LookupInvitationRequest, responses((status = 200, description = "`{app, invitation}` for a valid link token; never uses it up", body = api::InvitationLookup), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn look_up_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    ApiJson(body): ApiJson<LookupBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(body): ApiJson<api::LookupInvitationRequest>,
+) -> Result<Json<api::InvitationLookup>, ApiError> {
     let view = state.joins.show(&app.id, &body.token).await?;
-    Ok(Json(json!({
-        "app": { "id": app.id.as_str(), "name": app.name },
-        "invitation": wire::invitation(&view.invitation, state.clock.now()),
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AcceptBody {
-    token: String,
-    #[serde(default)]
-    full_name: String,
-    password: String,
+    Ok(Json(api::InvitationLookup {
+        app: api::AppSummary { id: app.id.to_string(), name: app.name },
+        invitation: wire::invitation(&view.invitation, state.clock.now()),
+    }))
 }
 
 /// The API twin of submitting the join page: `{access_token, user}`.
-#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/accept", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "`{access_token, user}`", body = api::SignedIn), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/accept", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = api::AcceptInvitationRequest, responses((status = 200, description = "`{access_token, user}`", body = api::SignedIn), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn accept_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    ApiJson(body): ApiJson<AcceptBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(body): ApiJson<api::AcceptInvitationRequest>,
+) -> Result<Json<api::SignedIn>, ApiError> {
     let joined = state.joins.accept(&app.id, &body.token, &body.full_name, body.password).await?;
-    Ok(Json(json!({ "access_token": joined.access_token, "user": wire::user(&joined.user) })))
+    Ok(Json(api::SignedIn { access_token: joined.access_token, user: wire::user(&joined.user) }))
 }
 
 /// One invitation with the delivery state of its latest email (admins and API keys only).
@@ -162,7 +138,7 @@ async fn show_invitation(
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<api::Invitation>, ApiError> {
     let id = invitation_id_of(&invitation_id)?;
-    let invitation = state.store.invitation(&caller.app.id, &id).await?.ok_or(ApiError::InvitationNotFound)?;
+    let invitation = state.invites.get(&caller.app, &id).await?.ok_or(ApiError::InvitationNotFound)?;
     Ok(Json(wire::invitation(&invitation, state.clock.now())))
 }
 
@@ -202,37 +178,38 @@ async fn invite_many(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<BulkBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::BulkInviteResponse>, ApiError> {
     if body.items.len() > MAX_BULK {
         return Err(ApiError::InvalidBody(format!("at most {MAX_BULK} items per request")));
     }
     let items = body.items.into_iter().map(bulk_item).collect();
     let outcomes = state.invites.invite_many(&caller.app, &caller.principal, items).await?;
     let now = state.clock.now();
-    let mut summary = HashMap::<String, usize>::new();
-    let results: Vec<Value> = outcomes
+    let results: Vec<api::BulkInviteResult> = outcomes
         .into_iter()
         .enumerate()
         .map(|(index, outcome)| {
-            let result = match outcome {
-                Ok(outcome) => {
-                    let response = invite_response(outcome, now);
-                    let mut row = serde_json::to_value(&response).unwrap_or(Value::Null);
-                    row["index"] = json!(index);
-                    row
-                }
+            let outcome = outcome.map_err(ApiError::from);
+            metrics::count_invite(outcome.as_ref());
+            match outcome {
+                Ok(outcome) => api::BulkInviteResult::Invited { index, response: invite_response(outcome, now) },
                 Err(err) => {
-                    let err = ApiError::from(err);
                     let (_, code) = err.status_and_code();
-                    let outcome = if code == "RESEND_THROTTLED" { "throttled" } else { "error" };
-                    json!({ "index": index, "outcome": outcome, "code": code, "message": err.to_string() })
+                    let outcome = if code == "RESEND_THROTTLED" {
+                        api::BulkRefusalOutcome::Throttled
+                    } else {
+                        api::BulkRefusalOutcome::Error
+                    };
+                    api::BulkInviteResult::Refused { index, outcome, code: code.to_owned(), message: err.to_string() }
                 }
-            };
-            *summary.entry(result["outcome"].as_str().unwrap_or("error").to_owned()).or_default() += 1;
-            result
+            }
         })
         .collect();
-    Ok(Json(json!({ "results": results, "summary": summary })))
+    let mut summary = BTreeMap::<String, u64>::new();
+    for result in &results {
+        *summary.entry(result.outcome().to_owned()).or_default() += 1;
+    }
+    Ok(Json(api::BulkInviteResponse { results, summary }))
 }
 
 /// `auth.inviteUser`: the same code as `users.inviteUser` (rule 8 of DESIGN.md).
@@ -252,11 +229,15 @@ async fn invite_user(
     caller: Caller,
     ApiJson(body): ApiJson<InviteUserBody>,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
-    let (email, role) = parse_invite(body)?;
+    let result = match parse_invite(body) {
+        Ok((email, role)) => {
+            state.invites.invite(&caller.app, &caller.principal, email, role).await.map_err(ApiError::from)
+        }
+        Err(refused) => Err(refused),
+    };
+    metrics::count_invite(result.as_ref());
 
-    let outcome = state.invites.invite(&caller.app, &caller.principal, email, role).await?;
-
-    Ok(Json(invite_response(outcome, state.clock.now())))
+    Ok(Json(invite_response(result?, state.clock.now())))
 }
 
 /// The address and role of an invite body, each checked with its own error.

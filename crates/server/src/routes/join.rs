@@ -127,7 +127,7 @@ fn join_form(
         email => invitation.email.as_str(),
         role => invitation.role.as_str(),
         expires_at => invitation.expires_at.to_human(),
-        action => format!("/apps/{}/join", app.id),
+        action => usher_mail::link::join_path(app.id.as_str()),
         app_origin => app.landing_origin(),
         token,
         full_name,
@@ -200,7 +200,7 @@ pub(crate) fn is_cross_site(headers: &HeaderMap, public_url: &Url) -> bool {
     }
     match headers.get(header::ORIGIN).map(|v| v.to_str()) {
         None => false,
-        Some(Ok(origin)) => origin != public_url.origin().ascii_serialization(),
+        Some(Ok(origin)) => !crate::origin::is_usher_origin(origin, public_url),
         Some(Err(_)) => true,
     }
 }

@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 use usher_api_types as api;
 
 use crate::extract::{AppContext, PageForm, PageQuery};
+use crate::origin;
 use crate::pages::Csp;
 use crate::routes::join::is_cross_site;
 use crate::state::AppState;
@@ -51,15 +52,6 @@ struct LoginForm {
     from_url: Option<String>,
 }
 
-/// True when `url` is an http(s) URL on one of `app`'s origins or Usher's own.
-fn is_allowed(app: &App, url: &Url, public_url: &Url) -> bool {
-    if !matches!(url.scheme(), "http" | "https") {
-        return false;
-    }
-    let origin = url.origin().ascii_serialization();
-    origin == public_url.origin().ascii_serialization() || app.owns_origin(&origin)
-}
-
 fn refused(state: &AppState, title: &str, explanation: String) -> Response {
     let context = context! { title, explanation, next_step => "Go back to the app and try again from there." };
     state.pages.render(StatusCode::BAD_REQUEST, "link_problem.html", context, Csp::Form)
@@ -77,7 +69,7 @@ fn destination(state: &AppState, app: &App, from_url: Option<&str>) -> Result<Ur
         return Url::parse(&app.app_url).map_err(|_| format!("{} has no valid address.", app.name));
     };
     match Url::parse(raw) {
-        Ok(url) if is_allowed(app, &url, &state.public_url) => Ok(url),
+        Ok(url) if origin::is_app_url(app, &url, &state.public_url) => Ok(url),
         _ => Err(format!("{raw} is not an address of {}.", app.name)),
     }
 }
@@ -108,7 +100,7 @@ fn login_page(
 async fn show_login_for_origin(State(state): State<AppState>, PageQuery(query): PageQuery<FromQuery>) -> Response {
     let app = match &query.app_id {
         Some(id) => match AppId::parse(id) {
-            Ok(id) => match state.store.app(&id).await {
+            Ok(id) => match state.apps.get(&id).await {
                 Ok(app) => app,
                 Err(err) => return unavailable(&state, &err),
             },
@@ -118,11 +110,11 @@ async fn show_login_for_origin(State(state): State<AppState>, PageQuery(query): 
             let Some(url) = query.from_url.as_deref().and_then(|u| Url::parse(u).ok()) else {
                 return refused(&state, "Which app?", "Open the sign-in page from the app you want to use.".into());
             };
-            let apps = match state.store.apps().await {
+            let apps = match state.apps.all().await {
                 Ok(apps) => apps,
                 Err(err) => return unavailable(&state, &err),
             };
-            let mut matching = apps.into_iter().filter(|app| is_allowed(app, &url, &state.public_url));
+            let mut matching = apps.into_iter().filter(|app| origin::is_app_url(app, &url, &state.public_url));
             match (matching.next(), matching.next()) {
                 (Some(app), None) => Some(app),
                 (Some(_), Some(_)) => {
@@ -218,11 +210,11 @@ async fn logout(State(state): State<AppState>, PageQuery(query): PageQuery<FromQ
     let Ok(url) = Url::parse(raw) else {
         return refused(&state, "That return address is not allowed", format!("{raw} is not a valid address."));
     };
-    let apps = match state.store.apps().await {
+    let apps = match state.apps.all().await {
         Ok(apps) => apps,
         Err(err) => return unavailable(&state, &err),
     };
-    if apps.iter().any(|app| is_allowed(app, &url, &state.public_url)) {
+    if apps.iter().any(|app| origin::is_app_url(app, &url, &state.public_url)) {
         Redirect::to(url.as_str()).into_response()
     } else {
         refused(

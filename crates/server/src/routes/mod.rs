@@ -1,6 +1,7 @@
 //! The routes, one module per feature, each with its own `router()`.
 
 pub mod auth;
+pub mod console;
 pub mod health;
 pub mod home;
 pub mod invitations;

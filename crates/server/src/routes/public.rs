@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,16 +24,16 @@ async fn accept_analytics() -> StatusCode {
 }
 
 /// What a sign-in page needs to know about the app.
-#[utoipa::path(get, path = "/api/apps/public/prod/public-settings/by-id/{app_id}", tag = "app", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "What a sign-in page needs to know", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn show_public_settings(State(_): State<AppState>, AppContext(app): AppContext) -> Json<Value> {
-    Json(json!({
-        "id": app.id.as_str(),
-        "app_id": app.id.as_str(),
-        "name": app.name,
-        "app_url": app.app_url,
-        "requires_auth": true,
-        "is_signup_open": app.settings.is_signup_open,
-        "invitation_only": !app.settings.is_signup_open,
-        "auth_methods": ["email_password"],
-    }))
+#[utoipa::path(get, path = "/api/apps/public/prod/public-settings/by-id/{app_id}", tag = "app", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "What a sign-in page needs to know", body = api::PublicSettings), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+async fn show_public_settings(State(_): State<AppState>, AppContext(app): AppContext) -> Json<api::PublicSettings> {
+    Json(api::PublicSettings {
+        id: app.id.to_string(),
+        app_id: app.id.to_string(),
+        name: app.name,
+        app_url: app.app_url,
+        requires_auth: true,
+        is_signup_open: app.settings.is_signup_open,
+        invitation_only: !app.settings.is_signup_open,
+        auth_methods: vec!["email_password".to_owned()],
+    })
 }

@@ -34,18 +34,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show_forgot_page, submit_forgot_page))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetRequestBody {
-    email: String,
-}
-
 /// Emails a reset link to a member; answers the same for anyone.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password-request", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password-request", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::EmailRequest, responses((status = 200, description = "The same answer for any address", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn request_reset(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    ApiJson(body): ApiJson<ResetRequestBody>,
+    ApiJson(body): ApiJson<api::EmailRequest>,
 ) -> Result<Json<api::Message>, ApiError> {
     // Member or stranger, the answer goes before the store's work is done (core::reset).
     let work = state.resets.request(&app, &body.email).await;
@@ -57,19 +51,12 @@ async fn request_reset(
     Ok(Json(api::Message { message: REQUESTED.into() }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetBody {
-    reset_token: String,
-    new_password: String,
-}
-
 /// Sets a new password with a reset token.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "Changed", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/reset-password", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::ResetPasswordRequest, responses((status = 200, description = "Changed", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    ApiJson(body): ApiJson<ResetBody>,
+    ApiJson(body): ApiJson<api::ResetPasswordRequest>,
 ) -> Result<Json<api::Message>, ApiError> {
     state.resets.reset(&app.id, &body.reset_token, body.new_password).await?;
     Ok(Json(api::Message { message: "Password changed. Sign in with the new password.".into() }))
@@ -150,7 +137,7 @@ fn reset_form(
 ) -> Response {
     let context = context! {
         app_name => app.name,
-        action => format!("/apps/{}/reset-password", app.id),
+        action => usher_mail::link::reset_password_path(app.id.as_str()),
         token,
         error,
         min_password => password::MIN_LEN,

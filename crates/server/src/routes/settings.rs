@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Map, Value, json};
-use usher_core::app_settings;
+use serde_json::{Map, Value};
+use usher_core::apps::UpdateSettingsError;
 use usher_core::model::App;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -20,35 +20,38 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show_settings, update_settings))
 }
 
-fn settings_json(app: &App) -> Value {
+fn settings_json(app: &App) -> api::AppSettings {
     let settings = &app.settings;
-    json!({
-        "app_id": app.id.as_str(),
-        "name": app.name,
-        "app_url": app.app_url,
-        "invitation_ttl_seconds": settings.invitation_ttl.as_secs(),
-        "invite_policy": settings.invite_policy.as_str(),
-        "is_signup_open": settings.is_signup_open,
-        "sender_name": settings.sender_name,
-        "sender_email": settings.sender_email.as_ref().map(|e| e.as_str()),
-        "cors_origins": settings.cors_origins,
-    })
+    api::AppSettings {
+        app_id: app.id.to_string(),
+        name: app.name.clone(),
+        app_url: app.app_url.clone(),
+        invitation_ttl_seconds: settings.invitation_ttl.as_secs(),
+        invite_policy: settings.invite_policy.as_str().to_owned(),
+        is_signup_open: settings.is_signup_open,
+        sender_name: settings.sender_name.clone(),
+        sender_email: settings.sender_email.as_ref().map(ToString::to_string),
+        cors_origins: settings.cors_origins.clone(),
+    }
 }
 
-#[utoipa::path(get, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The app's settings", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn show_settings(Admin(caller): Admin) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The app's settings", body = api::AppSettings), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+async fn show_settings(Admin(caller): Admin) -> Result<Json<api::AppSettings>, ApiError> {
     Ok(Json(settings_json(&caller.app)))
 }
 
 /// Changes any of the fields `GET` shows (except `app_id`); all or nothing.
-#[utoipa::path(patch, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The settings after the change", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(patch, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), request_body = api::UpdateAppSettingsRequest, responses((status = 200, description = "The settings after the change", body = api::AppSettings), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn update_settings(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    // Read as loose JSON so each bad field gets its own INVALID_SETTING (core::app_settings).
     ApiJson(changes): ApiJson<Map<String, Value>>,
-) -> Result<Json<Value>, ApiError> {
-    let changed = app_settings::apply(&caller.app, changes).map_err(ApiError::InvalidSetting)?;
-    let stored =
-        state.store.update_app(&changed).await?.ok_or_else(|| ApiError::AppNotFound(caller.app.id.to_string()))?;
+) -> Result<Json<api::AppSettings>, ApiError> {
+    let stored = state.apps.update_settings(&caller.app, changes).await.map_err(|err| match err {
+        UpdateSettingsError::Invalid(invalid) => ApiError::InvalidSetting(invalid),
+        UpdateSettingsError::AppGone => ApiError::AppNotFound(caller.app.id.to_string()),
+        UpdateSettingsError::Store(err) => err.into(),
+    })?;
     Ok(Json(settings_json(&stored)))
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,59 +21,32 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(register)).routes(routes!(verify_otp)).routes(routes!(resend_otp))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterBody {
-    email: String,
-    password: String,
-    /// Sent by the SDK for apps using Cloudflare Turnstile or referrals; Usher has neither.
-    #[serde(default)]
-    #[expect(dead_code, reason = "accepted for wire compatibility with the SDK and not used")]
-    turnstile_token: Option<String>,
-    #[serde(default)]
-    #[expect(dead_code, reason = "accepted for wire compatibility with the SDK and not used")]
-    referral_code: Option<String>,
-}
-
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/register", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "A code is on its way", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/register", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::RegisterRequest, responses((status = 200, description = "A code is on its way", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    ApiJson(body): ApiJson<RegisterBody>,
+    ApiJson(body): ApiJson<api::RegisterRequest>,
 ) -> Result<Json<api::Message>, ApiError> {
     state.signups.register(&app, &body.email, body.password).await?;
     Ok(Json(api::Message { message: CODE_SENT.into() }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBody {
-    email: String,
-    otp_code: String,
-}
-
 /// The right code creates the member: `{access_token, user}`.
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/verify-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "`{access_token, user}`", body = api::SignedIn), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/verify-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::VerifyOtpRequest, responses((status = 200, description = "`{access_token, user}`", body = api::SignedIn), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn verify_otp(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    ApiJson(body): ApiJson<VerifyBody>,
+    ApiJson(body): ApiJson<api::VerifyOtpRequest>,
 ) -> Result<Json<api::SignedIn>, ApiError> {
     let signed_in = state.signups.verify(&app, &body.email, &body.otp_code).await?;
     Ok(Json(api::SignedIn { access_token: signed_in.access_token, user: wire::user(&signed_in.user) }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResendBody {
-    email: String,
-}
-
-#[utoipa::path(post, path = "/api/apps/{app_id}/auth/resend-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The same answer for any address", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/auth/resend-otp", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::EmailRequest, responses((status = 200, description = "The same answer for any address", body = api::Message), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn resend_otp(
     State(state): State<AppState>,
     AppContext(app): AppContext,
-    ApiJson(body): ApiJson<ResendBody>,
+    ApiJson(body): ApiJson<api::EmailRequest>,
 ) -> Result<Json<api::Message>, ApiError> {
     state.signups.resend(&app, &body.email).await?;
     Ok(Json(api::Message { message: CODE_SENT.into() }))

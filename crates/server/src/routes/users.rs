@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use usher_api_types as api;
 use usher_core::UserId;
 use usher_core::access::Principal;
@@ -16,14 +16,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{ApiJson, Caller, Paging, whole_number};
 use crate::state::AppState;
 use crate::wire;
 
 /// Largest page a list returns.
-const MAX_LIMIT: usize = 5000;
-/// Page size when none is asked for.
-const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: u32 = 5000;
 
 /// The `User` entity routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -49,10 +47,12 @@ async fn show_me(caller: Caller) -> Result<Json<api::User>, ApiError> {
 }
 
 /// Changes the signed-in member's name or custom fields.
-#[utoipa::path(put, path = "/api/apps/{app_id}/entities/User/me", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), request_body = serde_json::Value, responses((status = 200, description = "The member after the change", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(put, path = "/api/apps/{app_id}/entities/User/me", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), request_body = api::UpdateUserRequest, responses((status = 200, description = "The member after the change", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
+    // Read as loose JSON (documented as `UpdateUserRequest`): custom fields are any JSON, and
+    // each bad field gets its own error from core::members.
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<api::User>, ApiError> {
     let id = me(&caller)?.id.clone();
@@ -76,14 +76,9 @@ struct ListQuery {
 }
 
 impl ListQuery {
+    /// `skip_param` names where the page starts: `skip` for the array listing, `cursor` (the
+    /// position after the previous page) for `v2/list`.
     fn parse(params: &HashMap<String, String>, skip_param: &str) -> Result<Self, ApiError> {
-        let number = |name: &str| -> Result<Option<usize>, ApiError> {
-            params
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .map(|v| v.parse().map_err(|_| ApiError::InvalidQuery(format!("`{name}` must be a whole number"))))
-                .transpose()
-        };
         if params.contains_key("distinct") {
             return Err(ApiError::InvalidQuery("`distinct` is not supported for the User entity".into()));
         }
@@ -103,27 +98,28 @@ impl ListQuery {
             Some(field) => (field.to_owned(), true),
             None => (s.trim_start_matches('+').to_owned(), false),
         });
-        let limit = number("limit")?.unwrap_or(DEFAULT_LIMIT);
-        if limit == 0 || limit > MAX_LIMIT {
-            return Err(ApiError::InvalidQuery(format!("`limit` must be between 1 and {MAX_LIMIT}")));
-        }
+        let limit = Paging::<MAX_LIMIT>::parse(params)?.limit as usize;
         let fields =
             params.get("fields").filter(|f| !f.is_empty()).map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
-        Ok(Self { filter, sort, skip: number(skip_param)?.unwrap_or(0), limit, fields })
+        Ok(Self { filter, sort, skip: whole_number(params, skip_param)?.unwrap_or(0), limit, fields })
     }
 
-    /// The matching users as JSON, sorted, before paging.
-    fn matching(&self, users: &[usher_core::model::User]) -> Vec<Map<String, Value>> {
-        let mut rows: Vec<Map<String, Value>> = users
+    /// The matching users with their JSON shape (what `q` and `sort` see), sorted, before
+    /// paging.
+    fn matching(&self, users: &[usher_core::model::User]) -> Vec<(api::User, Map<String, Value>)> {
+        let mut rows: Vec<(api::User, Map<String, Value>)> = users
             .iter()
-            .filter_map(|u| match serde_json::to_value(wire::user(u)) {
-                Ok(Value::Object(row)) => Some(row),
-                _ => None,
+            .filter_map(|u| {
+                let user = wire::user(u);
+                match serde_json::to_value(&user) {
+                    Ok(Value::Object(row)) => Some((user, row)),
+                    _ => None,
+                }
             })
-            .filter(|row| self.filter.iter().all(|(k, v)| row.get(k).unwrap_or(&Value::Null) == v))
+            .filter(|(_, row)| self.filter.iter().all(|(k, v)| row.get(k).unwrap_or(&Value::Null) == v))
             .collect();
         if let Some((field, descending)) = &self.sort {
-            rows.sort_by(|a, b| {
+            rows.sort_by(|(_, a), (_, b)| {
                 let order = compare(a.get(field), b.get(field));
                 if *descending { order.reverse() } else { order }
             });
@@ -131,10 +127,13 @@ impl ListQuery {
         rows
     }
 
-    fn project(&self, row: Map<String, Value>) -> Value {
+    /// One listed member: the whole entity, or only the fields asked for (and `id`).
+    fn project(&self, (user, row): (api::User, Map<String, Value>)) -> api::UserListItem {
         match &self.fields {
-            None => Value::Object(row),
-            Some(fields) => Value::Object(row.into_iter().filter(|(k, _)| k == "id" || fields.contains(k)).collect()),
+            None => api::UserListItem::Full(user),
+            Some(fields) => {
+                api::UserListItem::Fields(row.into_iter().filter(|(k, _)| k == "id" || fields.contains(k)).collect())
+            }
         }
     }
 }
@@ -154,34 +153,34 @@ fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 /// `entities.User.list` / `filter`: an array.
-#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "Members; query: q, sort, limit, skip, fields", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "Members; query: q, sort, limit, skip, fields", body = Vec<api::UserListItem>), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<api::UserListItem>>, ApiError> {
     let query = ListQuery::parse(&params, "skip")?;
     let users = state.members.visible(&caller.app, &caller.principal).await?;
     let page =
         query.matching(&users).into_iter().skip(query.skip).take(query.limit).map(|row| query.project(row)).collect();
-    Ok(Json(Value::Array(page)))
+    Ok(Json(page))
 }
 
 /// `entities.User.list({limit, cursor})`: `{items, next_cursor, has_more}`. The cursor is
 /// the position after the last item, in the stable order (creation time, then id).
-#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User/v2/list", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: q, sort, limit, cursor, fields", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(get, path = "/api/apps/{app_id}/entities/User/v2/list", tag = "entities", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: q, sort, limit, cursor, fields", body = api::Page<api::UserListItem>), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_users_page(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::Page<api::UserListItem>>, ApiError> {
     let query = ListQuery::parse(&params, "cursor")?;
     let users = state.members.visible(&caller.app, &caller.principal).await?;
     let rows = query.matching(&users);
     let end = query.skip.saturating_add(query.limit).min(rows.len());
     let has_more = end < rows.len();
-    let items: Vec<Value> = rows.into_iter().skip(query.skip).take(query.limit).map(|row| query.project(row)).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": has_more.then(|| end.to_string()), "has_more": has_more })))
+    let items = rows.into_iter().skip(query.skip).take(query.limit).map(|row| query.project(row)).collect();
+    Ok(Json(api::Page { items, next_cursor: has_more.then(|| end.to_string()), has_more }))
 }
 
 /// `entities.User.count(q)`: `{count}`.
@@ -190,10 +189,10 @@ async fn count_users(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::Count>, ApiError> {
     let query = ListQuery::parse(&params, "skip")?;
     let users = state.members.visible(&caller.app, &caller.principal).await?;
-    Ok(Json(json!({ "count": query.matching(&users).len() })))
+    Ok(Json(api::Count { count: query.matching(&users).len() as u64 }))
 }
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
@@ -210,24 +209,25 @@ async fn show_user(
     Ok(Json(wire::user(&user)))
 }
 
-#[utoipa::path(put, path = "/api/apps/{app_id}/entities/User/{user_id}", tag = "entities", params(("app_id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "The member's id")), request_body = serde_json::Value, responses((status = 200, description = "The member after the change", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(put, path = "/api/apps/{app_id}/entities/User/{user_id}", tag = "entities", params(("app_id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "The member's id")), request_body = api::UpdateUserRequest, responses((status = 200, description = "The member after the change", body = api::User), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
+    // Loose JSON, documented as `UpdateUserRequest`, as in `update_me`.
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<api::User>, ApiError> {
     let user = state.members.update(&caller.app, &caller.principal, &user_id(&id)?, changes).await?;
     Ok(Json(wire::user(&user)))
 }
 
-#[utoipa::path(delete, path = "/api/apps/{app_id}/entities/User/{user_id}", tag = "entities", params(("app_id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "The member's id")), responses((status = 200, description = "`{id, deleted}`", body = serde_json::Value), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/apps/{app_id}/entities/User/{user_id}", tag = "entities", params(("app_id" = String, Path, description = "The app's id"), ("user_id" = String, Path, description = "The member's id")), responses((status = 200, description = "`{id, deleted}`", body = api::UserDeleted), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::UserDeleted>, ApiError> {
     let id = user_id(&id)?;
     state.members.delete(&caller.app, &caller.principal, &id).await?;
-    Ok(Json(json!({ "id": id.as_str(), "deleted": true })))
+    Ok(Json(api::UserDeleted { id: id.to_string(), deleted: true }))
 }

@@ -50,6 +50,7 @@ impl InviteQueue {
 async fn run(db: Db, mut receiver: mpsc::Receiver<(InviteCommand, Answer)>) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut queued, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let (cmds, answers): (Vec<InviteCommand>, Vec<Answer>) = queued.drain(..).unzip();
         let together = match cmds.as_slice() {
             [_] => None,
@@ -68,6 +69,7 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<(InviteCommand, Answer)>) {
                 }
             }
         }
+        crate::record_commit("postgres", cmds.len(), started);
     }
 }
 

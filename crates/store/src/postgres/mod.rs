@@ -23,21 +23,21 @@ mod pool;
 mod resets;
 mod rows;
 mod signups;
+mod tls;
 mod users;
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx_core::connection::Connection;
-use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
-    MemberStore, NewApiKey, NewApp, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand,
-    SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
+    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
@@ -74,25 +74,13 @@ impl PgStore {
     ///
     /// The URL has libpq's form, `postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]`
     /// (`postgresql://` too); what it leaves out comes from the `PG*` environment variables, as
-    /// with `psql`. This build has no TLS: `sslmode=prefer` (the default) connects in plain
-    /// text, `sslmode=require` and stricter fail to connect. The database must exist; its
-    /// tables are created or migrated here, safely while other instances start too.
+    /// with `psql`. TLS follows libpq's `sslmode` (`disable`, `allow`, `prefer` — the default —,
+    /// `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a PEM file, or `system` for
+    /// the public CAs), also from `PGSSLMODE` and `PGSSLROOTCERT`; see `tls` for the details.
+    /// The database must exist; its tables are created or migrated here, safely while other
+    /// instances start too.
     pub async fn connect(database_url: &str) -> Result<Self, OpenError> {
-        let options =
-            PgConnectOptions::from_str(database_url).map_err(OpenError::PostgresUrl)?.application_name("usher");
-        let server = format!(
-            "{}:{}/{}",
-            options.get_host(),
-            options.get_port(),
-            options.get_database().unwrap_or(options.get_username())
-        );
-        let failed = |source| OpenError::PostgresConnect { server: server.clone(), source };
-
-        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
-            .await
-            .unwrap_or_else(|_| Err(timed_out()))
-            .map_err(failed)?;
-        migrate::run(&mut conn).await?;
+        let (conn, options, server) = open(database_url).await?;
         // Closing politely only tells the server sooner; the migrations are committed either way.
         let _ = conn.close().await;
 
@@ -101,10 +89,54 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(failed)?;
+            .map_err(|source| OpenError::PostgresConnect { server: server.clone(), source })?;
         let db = Db::new(pool);
         Ok(Self { invites: InviteQueue::start(db.clone()), db, server })
     }
+}
+
+/// One connection to the database `database_url` names, its schema brought up to date (for
+/// `usher migrate --from sqlite://…`, which copies into it in one transaction).
+pub(crate) async fn migrated_connection(database_url: &str) -> Result<PgConnection, OpenError> {
+    Ok(open(database_url).await?.0)
+}
+
+/// One connection to the database `database_url` names, after migrating its schema; with the
+/// options that worked and the server as `host:port/database` for messages.
+async fn open(database_url: &str) -> Result<(PgConnection, PgConnectOptions, String), OpenError> {
+    let mut options = tls::options(database_url)?.application_name("usher");
+    let host = options.get_host().to_owned();
+    let server =
+        format!("{}:{}/{}", host, options.get_port(), options.get_database().unwrap_or(options.get_username()));
+    let mode = options.get_ssl_mode();
+    let failed = |source: sqlx_core::Error| match tls::failure_reason(&source, &host, mode) {
+        Some(reason) => OpenError::PostgresTls { server: server.clone(), reason, source },
+        None => OpenError::PostgresConnect { server: server.clone(), source },
+    };
+
+    let mut conn = match connect_once(&options).await {
+        // libpq's `allow`: plain text first, and TLS when the server refuses that (a
+        // `hostssl`-only pg_hba.conf). What worked is what the pool uses.
+        Err(sqlx_core::Error::Database(_)) if matches!(options.get_ssl_mode(), PgSslMode::Allow) => {
+            options = options.ssl_mode(PgSslMode::Require);
+            connect_once(&options).await
+        }
+        Ok(conn) if matches!(options.get_ssl_mode(), PgSslMode::Allow) => {
+            options = options.ssl_mode(PgSslMode::Disable);
+            Ok(conn)
+        }
+        result => result,
+    }
+    .map_err(failed)?;
+    migrate::run(&mut conn).await?;
+    Ok((conn, options, server))
+}
+
+/// One connection to the server, given [`CONNECT_TIMEOUT`] to answer.
+async fn connect_once(options: &PgConnectOptions) -> Result<PgConnection, sqlx_core::Error> {
+    tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options))
+        .await
+        .unwrap_or_else(|_| Err(timed_out()))
 }
 
 /// The error a connection attempt that got no answer in time reports.
@@ -324,6 +356,10 @@ impl InvitationStore for PgStore {
 
 #[async_trait::async_trait]
 impl OutboxStore for PgStore {
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.db.read(&(), |conn, ()| Box::pin(outbox::backlog(conn))).await
+    }
+
     async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
         self.db.write(&(id, now), |tx, (id, now)| Box::pin(instances::register(tx, id, *now))).await
     }

@@ -20,6 +20,7 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{MailKind, OutboxMessage};
+use usher_core::store::OutboxBacklog;
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
 use super::rows::{APP_COLUMNS, AddressRow, AppRow, bigint};
@@ -27,6 +28,23 @@ use super::{instances, locks};
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
+
+/// How many messages are queued and being sent.
+pub(super) async fn backlog(conn: &mut PgConnection) -> sqlx_core::Result<OutboxBacklog> {
+    let counts: Vec<(String, i64)> =
+        query_as("SELECT status, COUNT(*) FROM outbox_messages WHERE status IN ('queued', 'sending') GROUP BY status")
+            .fetch_all(conn)
+            .await?;
+    let mut backlog = OutboxBacklog::default();
+    for (status, count) in counts {
+        let count = u64::try_from(count).unwrap_or_default();
+        match status.as_str() {
+            "queued" => backlog.queued = count,
+            _ => backlog.sending = count,
+        }
+    }
+    Ok(backlog)
+}
 
 /// Queues `message`, due at once.
 pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewOutboxMessage<'_>) -> sqlx_core::Result<()> {

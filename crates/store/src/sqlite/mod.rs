@@ -30,8 +30,8 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
-    MemberStore, NewApiKey, NewApp, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand,
-    SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
+    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
@@ -318,6 +318,10 @@ impl InvitationStore for SqliteStore {
 
 #[async_trait::async_trait]
 impl OutboxStore for SqliteStore {
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.worker.read(outbox::backlog).await
+    }
+
     async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
         // The lock is taken before the row exists, so no one can see the row unlocked.
         self.locks.hold(id).map_err(|err| StoreError::Backend(Box::new(err)))?;

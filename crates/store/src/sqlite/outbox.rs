@@ -12,12 +12,30 @@ use std::collections::HashMap;
 
 use rusqlite::{ToSql, Transaction, params};
 use usher_core::model::{App, MailKind, OutboxMessage};
+use usher_core::store::OutboxBacklog;
 use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
 use super::rows::app_by_id;
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
+
+/// How many messages are queued and being sent.
+pub(super) fn backlog(tx: &Transaction<'_>) -> rusqlite::Result<OutboxBacklog> {
+    let mut statement = tx.prepare_cached(
+        "SELECT status, COUNT(*) FROM outbox_messages WHERE status IN ('queued', 'sending') GROUP BY status",
+    )?;
+    let mut rows = statement.query([])?;
+    let mut backlog = OutboxBacklog::default();
+    while let Some(row) = rows.next()? {
+        let count: u64 = row.get(1)?;
+        match row.get_ref(0)?.as_str()? {
+            "queued" => backlog.queued = count,
+            _ => backlog.sending = count,
+        }
+    }
+    Ok(backlog)
+}
 
 /// Queues `message`, due at once.
 pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {

@@ -128,7 +128,9 @@ impl Worker {
                                 Err(_) => break,
                             }
                         }
+                        let (size, started) = (batch.len(), std::time::Instant::now());
                         commit_batch(&mut conn, batch);
+                        crate::record_commit("sqlite", size, started);
                     }
                 }
                 if next.is_none() {

@@ -495,6 +495,23 @@ pub async fn claim_outbox_returns_sign_in_without_link_when_member_was_reminded(
     assert!(message.invitation.is_none());
 }
 
+pub async fn outbox_backlog_counts_queued_and_sending_but_not_sent_messages(store: &dyn Store) {
+    let app = app(store).await;
+    for address in ["ada@example.org", "bob@example.org", "cy@example.org"] {
+        store.invite(invite(&app, address, Role::User, T0)).await.expect("invite");
+    }
+    let queued = store.outbox_backlog().await.expect("backlog");
+    let claimed = claim(store, T0, 2).await;
+    let claiming = store.outbox_backlog().await.expect("backlog");
+
+    store.mark_sent(std::slice::from_ref(&claimed[0].id), T0).await.expect("mark sent");
+
+    let after = store.outbox_backlog().await.expect("backlog");
+    assert_eq!((queued.queued, queued.sending), (3, 0));
+    assert_eq!((claiming.queued, claiming.sending), (1, 2));
+    assert_eq!((after.queued, after.sending), (1, 1));
+}
+
 pub async fn claim_outbox_claims_each_message_once_while_its_instance_renews(store: &dyn Store) {
     let app = app(store).await;
     store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite");

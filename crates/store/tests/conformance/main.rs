@@ -60,6 +60,7 @@ conformance!(
     claim_outbox_returns_sign_in_without_link_when_member_was_reminded,
     schema_version_is_the_expected_one_when_opened,
     claim_outbox_claims_each_message_once_while_its_instance_renews,
+    outbox_backlog_counts_queued_and_sending_but_not_sent_messages,
     claim_outbox_claims_again_with_attempts_counted_when_its_instance_was_presumed_dead,
     renew_instance_presumes_no_one_dead_when_the_judge_was_not_alive_for_a_whole_window,
     renew_instance_tells_an_instance_presumed_dead_to_register_again,

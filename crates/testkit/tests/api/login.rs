@@ -136,3 +136,29 @@ async fn home_page_says_what_the_server_is() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.expect("page").contains("/api/openapi.json"));
 }
+
+/// A store error is an error page (503, and logged), never "no such app" or "not allowed".
+/// Always on SQLite, whatever `USHER_TEST_DATABASE` says: a file of our own is the simplest
+/// database to break under a running server.
+#[tokio::test]
+async fn sign_in_and_logout_pages_say_something_went_wrong_when_the_apps_cannot_be_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("usher.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let app = TestApp::spawn_with(|s| s.database_url = usher_server::settings::DatabaseUrl::new(url)).await;
+    // The apps vanish under the running server: every read of them now fails, as in an outage.
+    let sqlite = rusqlite::Connection::open(&db).expect("open the database");
+    sqlite.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    sqlite.execute_batch("ALTER TABLE apps RENAME TO apps_gone").expect("rename");
+    let from_url = [("from_url", "https://app.example.test/notes/42")];
+
+    let login = app.http().get(app.url("/login")).query(&from_url).send().await.expect("GET");
+    let logout = app.http().get(app.url("/api/apps/auth/logout")).query(&from_url).send().await.expect("GET");
+
+    for (name, response) in [("sign-in", login), ("logout", logout)] {
+        assert_eq!(response.status(), 503, "{name}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains("Something went wrong"), "{name}: {page}");
+        assert!(!page.contains("No app here") && !page.contains("not allowed"), "{name}: {page}");
+    }
+}

@@ -33,7 +33,7 @@ async fn sdk_signs_in_updates_the_profile_and_manages_members() {
 
     assert_eq!(updated.full_name, "Ada L");
     assert_eq!(admins.len(), 1);
-    assert_eq!(admins[0]["email"], "bob@example.com");
+    assert_eq!(admins[0].as_user().map(|u| u.email.as_str()), Some("bob@example.com"));
     assert_eq!(count, 2);
     assert_eq!(promoted.role, Role::Admin);
     app.client().entities().user().delete(&updated.id).await.expect("delete");

@@ -1,0 +1,151 @@
+//! The console's session: an admin's access token in a cookie per app.
+
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, IntoResponseParts, Redirect, Response, ResponseParts};
+use minijinja::Value;
+use usher_core::AppId;
+use usher_core::access::{AuthError, Principal};
+use usher_core::model::App;
+
+use crate::pages::Csp;
+use crate::state::AppState;
+
+/// How long a console session lasts without a page view.
+pub const IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// The cookie names start with this, followed by the app's id.
+const PREFIX: &str = "usher_console_";
+
+/// A signed-in admin of the app in the path.
+pub struct Session {
+    /// The app.
+    pub app: App,
+    /// The admin.
+    pub principal: Principal,
+    /// The access token the cookie holds, renewed in every page's cookie.
+    token: String,
+}
+
+impl Session {
+    /// Renders a console page of this session's app; the session's idle time starts again.
+    pub fn page(&self, state: &AppState, status: StatusCode, name: &str, context: Value) -> Response {
+        let context = minijinja::context! { app_id => self.app.id.as_str(), app_name => self.app.name, ..context };
+        let page = state.pages.render(status, name, context, Csp::Console);
+        (SessionCookie::open(state, &self.app.id, &self.token), page).into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| no_app(state))?;
+        let raw = params.iter().find(|(name, _)| *name == "app_id").map(|(_, value)| value).unwrap_or_default();
+        let id = AppId::parse(raw).map_err(|_| no_app(state))?;
+        let app = match state.apps.get(&id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => return Err(no_app(state)),
+            Err(err) => {
+                tracing::error!(error = ?err, "the console could not read the app");
+                return Err(state.pages.failed(StatusCode::SERVICE_UNAVAILABLE));
+            }
+        };
+        let sign_in = || {
+            let to = Redirect::to(&format!("/console?app_id={}", app.id));
+            (SessionCookie::close(state, &app.id), to).into_response()
+        };
+        let Some(token) = cookie(&parts.headers, &cookie_name(&app.id)) else { return Err(sign_in()) };
+        let principal = match state.auth.authenticate(&app.id, token).await {
+            Ok(principal) => principal,
+            Err(AuthError::Store(err)) => {
+                tracing::error!(error = ?err, "the console could not check a session");
+                return Err(state.pages.failed(StatusCode::SERVICE_UNAVAILABLE));
+            }
+            Err(_) => return Err(sign_in()),
+        };
+        if !principal.is_admin() {
+            let context = minijinja::context! {
+                title => "Only admins can use the console",
+                explanation => format!("You are signed in to {} without admin rights.", app.name),
+                next_step => "Ask an admin of the app to make you one, or sign in as an admin.",
+            };
+            let page = state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
+            return Err((SessionCookie::close(state, &app.id), page).into_response());
+        }
+        Ok(Self { app, principal, token: token.to_owned() })
+    }
+}
+
+fn no_app(state: &AppState) -> Response {
+    let context = minijinja::context! {
+        title => "No app here",
+        explanation => "No app on this server has this address.",
+        next_step => "Open the console's start page and sign in to your app from there.",
+    };
+    state.pages.render(StatusCode::NOT_FOUND, "link_problem.html", context, Csp::Form)
+}
+
+/// Sets or ends the session cookie of one app.
+pub struct SessionCookie(HeaderValue);
+
+impl SessionCookie {
+    /// A cookie holding `token` for `app`, forgotten after [`IDLE`].
+    pub fn open(state: &AppState, app: &AppId, token: &str) -> Self {
+        Self::with(state, app, token, IDLE.as_secs())
+    }
+
+    /// A cookie that ends the session of `app` in this browser.
+    pub fn close(state: &AppState, app: &AppId) -> Self {
+        Self::with(state, app, "", 0)
+    }
+
+    fn with(state: &AppState, app: &AppId, value: &str, max_age: u64) -> Self {
+        let secure = if state.public_url.scheme() == "https" { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+            cookie_name(app)
+        );
+        // Ids and tokens are URL-safe ASCII, so the header is always valid.
+        Self(HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("usher_console=; Max-Age=0")))
+    }
+}
+
+impl IntoResponseParts for SessionCookie {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut parts: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        parts.headers_mut().append(header::SET_COOKIE, self.0);
+        Ok(parts)
+    }
+}
+
+fn cookie_name(app: &AppId) -> String {
+    format!("{PREFIX}{app}")
+}
+
+/// The request's cookies, as name and value.
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .into_iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookies(headers).find(|(n, v)| *n == name && !v.is_empty()).map(|(_, value)| value)
+}
+
+/// The apps this browser holds a console session of.
+pub fn signed_in_apps(headers: &HeaderMap) -> Vec<AppId> {
+    cookies(headers)
+        .filter(|(_, value)| !value.is_empty())
+        .filter_map(|(name, _)| name.strip_prefix(PREFIX))
+        .filter_map(|id| AppId::parse(id).ok())
+        .collect()
+}

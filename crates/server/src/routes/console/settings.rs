@@ -1,0 +1,151 @@
+//! The console's settings page: the app's name, address and settings, changed all at once
+//! with the same service and checks as `PATCH …/settings`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use usher_core::apps::UpdateSettingsError;
+use usher_core::model::App;
+
+use super::session::Session;
+use crate::extract::{PageForm, PageQuery};
+use crate::routes::join::is_cross_site;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/console/apps/{app_id}/settings", get(show).post(save))
+}
+
+/// The form's fields, as typed.
+#[derive(Deserialize, Default)]
+struct SettingsForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    app_url: String,
+    #[serde(default)]
+    invitation_ttl_hours: String,
+    #[serde(default)]
+    invite_policy: String,
+    /// A checkbox: sent only when ticked.
+    is_signup_open: Option<String>,
+    #[serde(default)]
+    sender_name: String,
+    #[serde(default)]
+    sender_email: String,
+    /// One origin per line.
+    #[serde(default)]
+    cors_origins: String,
+}
+
+impl SettingsForm {
+    /// The form filled in with what `app` holds now.
+    fn of(app: &App) -> Self {
+        let settings = &app.settings;
+        Self {
+            name: app.name.clone(),
+            app_url: app.app_url.clone(),
+            invitation_ttl_hours: hours(settings.invitation_ttl.as_secs()),
+            invite_policy: settings.invite_policy.as_str().to_owned(),
+            is_signup_open: settings.is_signup_open.then(|| "on".to_owned()),
+            sender_name: settings.sender_name.clone().unwrap_or_default(),
+            sender_email: settings.sender_email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default(),
+            cors_origins: settings.cors_origins.join("\n"),
+        }
+    }
+
+    /// The change in the shape `PATCH …/settings` takes, or which field is not a number.
+    fn changes(&self) -> Result<Map<String, Value>, String> {
+        let hours: f64 = self
+            .invitation_ttl_hours
+            .trim()
+            .parse()
+            .ok()
+            .filter(|h: &f64| h.is_finite() && *h > 0.0)
+            .ok_or("The invitation lifetime must be a number of hours, such as 168 for a week.")?;
+        let origins: Vec<&str> = self.cors_origins.lines().map(str::trim).filter(|o| !o.is_empty()).collect();
+        let changes = json!({
+            "name": self.name,
+            "app_url": self.app_url,
+            // Whole seconds; the check of the range is the settings rule's.
+            "invitation_ttl_seconds": (hours * 3600.0).round() as u64,
+            "invite_policy": self.invite_policy,
+            "is_signup_open": self.is_signup_open.is_some(),
+            "sender_name": self.sender_name,
+            "sender_email": self.sender_email,
+            "cors_origins": origins,
+        });
+        Ok(changes.as_object().cloned().unwrap_or_default())
+    }
+}
+
+/// Seconds as hours, without a trailing `.0`.
+fn hours(seconds: u64) -> String {
+    if seconds.is_multiple_of(3600) { (seconds / 3600).to_string() } else { format!("{:.3}", seconds as f64 / 3600.0) }
+}
+
+#[derive(Deserialize)]
+struct ShowQuery {
+    #[serde(default)]
+    done: String,
+}
+
+async fn show(State(state): State<AppState>, session: Session, PageQuery(query): PageQuery<ShowQuery>) -> Response {
+    let form = SettingsForm::of(&session.app);
+    page(&state, &session, StatusCode::OK, &form, None, &query.done)
+}
+
+fn page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    form: &SettingsForm,
+    error: Option<&str>,
+    done: &str,
+) -> Response {
+    let context = context! {
+        section => "settings",
+        name => form.name,
+        app_url => form.app_url,
+        invitation_ttl_hours => form.invitation_ttl_hours,
+        invite_policy => form.invite_policy,
+        is_signup_open => form.is_signup_open.is_some(),
+        sender_name => form.sender_name,
+        sender_email => form.sender_email,
+        cors_origins => form.cors_origins,
+        error,
+        done,
+    };
+    session.page(state, status, "console/settings.html", context)
+}
+
+/// Checks and stores every field at once; a refused change shows the form again as typed.
+async fn save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    session: Session,
+    PageForm(form): PageForm<SettingsForm>,
+) -> Response {
+    if is_cross_site(&headers, &state.public_url) {
+        return state.pages.cross_site("the console");
+    }
+    let refused = |error: &str| page(&state, &session, StatusCode::BAD_REQUEST, &form, Some(error), "");
+    let changes = match form.changes() {
+        Ok(changes) => changes,
+        Err(error) => return refused(&error),
+    };
+    match state.apps.update_settings(&session.app, changes).await {
+        Ok(_) => Redirect::to(&format!("/console/apps/{}/settings?done=Saved.", session.app.id)).into_response(),
+        Err(UpdateSettingsError::Invalid(invalid)) => refused(&invalid.to_string()),
+        Err(UpdateSettingsError::AppGone) => state.pages.failed(StatusCode::NOT_FOUND),
+        Err(err) => {
+            tracing::error!(error = ?err, "the console could not save the settings");
+            state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
