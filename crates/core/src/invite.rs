@@ -13,7 +13,7 @@ use crate::id::{InvitationId, MessageId};
 use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
 use crate::role::Role;
 use crate::secret::InvitationToken;
-use crate::store::{InvitationQuery, InviteCommand, InviteRecord, Store, StoreError};
+use crate::store::{InvitationQuery, InviteCommand, Invited, Store, StoreError};
 
 /// What an invite did.
 #[derive(Debug)]
@@ -108,13 +108,13 @@ impl InviteService {
         check_may_invite(app, by, role)?;
         let cmd = self.command(app, by, email, role, self.clock.now());
         let outcome = match self.store.invite(cmd).await? {
-            InviteRecord::Created(invitation) => InviteOutcome::Created(invitation),
-            InviteRecord::Resent(invitation) => InviteOutcome::Resent(invitation),
-            InviteRecord::AlreadyMember(user) => already_member(by, user),
-            InviteRecord::Throttled { retry_after } => {
+            Invited::Created(invitation) => InviteOutcome::Created(invitation),
+            Invited::Resent(invitation) => InviteOutcome::Resent(invitation),
+            Invited::AlreadyMember(user) => already_member(by, user),
+            Invited::Throttled { retry_after } => {
                 return Err(InviteError::Throttled { retry_after, interval: self.resend_interval });
             }
-            InviteRecord::NotAllowed => return Err(InviteError::AdminInvitationPending),
+            Invited::NotAllowed => return Err(InviteError::AdminInvitationPending),
         };
         self.outbox.notify_one();
         Ok(outcome)
@@ -165,16 +165,16 @@ impl InviteService {
                 Err(err) => results.push(Some(Err(err))),
             }
         }
-        let records = if cmds.is_empty() { Vec::new() } else { self.store.invite_batch(cmds).await? };
-        for (slot, record) in slots.into_iter().zip(records) {
-            results[slot] = Some(match record {
-                InviteRecord::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
-                InviteRecord::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
-                InviteRecord::AlreadyMember(user) => Ok(already_member(by, user)),
-                InviteRecord::Throttled { retry_after } => {
+        let outcomes = if cmds.is_empty() { Vec::new() } else { self.store.invite_batch(cmds).await? };
+        for (slot, outcome) in slots.into_iter().zip(outcomes) {
+            results[slot] = Some(match outcome {
+                Invited::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
+                Invited::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
+                Invited::AlreadyMember(user) => Ok(already_member(by, user)),
+                Invited::Throttled { retry_after } => {
                     Err(InviteError::Throttled { retry_after, interval: self.resend_interval })
                 }
-                InviteRecord::NotAllowed => Err(InviteError::AdminInvitationPending),
+                Invited::NotAllowed => Err(InviteError::AdminInvitationPending),
             });
         }
         self.outbox.notify_one();

@@ -8,7 +8,7 @@ use crate::id::{AppId, UserId};
 use crate::model::{App, Invitation, LinkState, User};
 use crate::password::{self, Password, WeakPassword};
 use crate::secret::InvitationToken;
-use crate::store::{AcceptCommand, AcceptRecord, Store, StoreError};
+use crate::store::{AcceptCommand, AcceptOutcome, Store, StoreError};
 
 /// Longest full name accepted.
 pub const MAX_NAME_LEN: usize = 200;
@@ -111,11 +111,11 @@ impl JoinService {
             now: self.clock.now(),
         };
         match self.store.accept_invitation(cmd).await? {
-            AcceptRecord::Joined { user, app } => {
+            AcceptOutcome::Joined { user, app } => {
                 let access_token = self.tokens.issue(&user, self.clock.now());
                 Ok(Joined { user, app, access_token })
             }
-            AcceptRecord::Refused(state) => Err(JoinError::Link(state)),
+            AcceptOutcome::Refused(state) => Err(JoinError::Link(state)),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod model;
 pub mod password;
 pub mod reset;
 pub mod role;
+pub mod rules;
 pub mod secret;
 pub mod sign_in;
 pub mod signup;

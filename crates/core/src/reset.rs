@@ -22,7 +22,7 @@ use crate::id::{AppId, MessageId};
 use crate::model::{App, LinkState, User};
 use crate::password::{self, Password, WeakPassword};
 use crate::secret::ResetToken;
-use crate::store::{ResetRecord, ResetRequest, Store, StoreError};
+use crate::store::{ResetOutcome, ResetRequest, Store, StoreError};
 
 /// How long a reset link works.
 pub const RESET_LINK_TTL: Duration = Duration::from_secs(60 * 60);
@@ -109,8 +109,8 @@ impl ResetService {
         let password = Password::new(new_password)?;
         let hash = password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         match self.store.reset_password(app_id, &token.hash(), hash, self.clock.now()).await? {
-            ResetRecord::Done(user) => Ok(user),
-            ResetRecord::Refused(state) => Err(ResetError::Link(state)),
+            ResetOutcome::Done(user) => Ok(user),
+            ResetOutcome::Refused(state) => Err(ResetError::Link(state)),
         }
     }
 }
@@ -126,8 +126,9 @@ mod tests {
     use crate::password::PasswordHash;
     use crate::secret::TokenHash;
     use crate::store::{
-        AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-        Renewal, SchemaVersion, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+        AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited,
+        KeyRevocation, MemberStore, NewApiKey, NewApp, OutboxStore, Renewal, SchemaVersion, SignupCommand,
+        SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
     };
 
     /// A store whose reset requests never finish, as if the database were slow for members.
@@ -137,12 +138,7 @@ mod tests {
     }
 
     #[async_trait::async_trait]
-    impl Store for StuckStore {
-        async fn request_password_reset(&self, _request: ResetRequest) -> Result<(), StoreError> {
-            self.requests.fetch_add(1, Ordering::SeqCst);
-            std::future::pending().await
-        }
-
+    impl AppStore for StuckStore {
         async fn create_app(&self, _app: NewApp) -> Result<App, StoreError> {
             unreachable!("not used by these tests: create_app")
         }
@@ -155,8 +151,8 @@ mod tests {
             unreachable!("not used by these tests: has_apps")
         }
 
-        async fn outbox_backlog(&self) -> Result<crate::store::OutboxBacklog, StoreError> {
-            unreachable!("not used by these tests: outbox_backlog")
+        async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
+            unreachable!("not used by these tests: schema_version")
         }
 
         async fn app(&self, _id: &AppId) -> Result<Option<App>, StoreError> {
@@ -208,12 +204,15 @@ mod tests {
             unreachable!("not used by these tests: api_key")
         }
 
+        async fn server_secret(&self, _name: &str, _candidate: String) -> Result<String, StoreError> {
+            unreachable!("not used by these tests: server_secret")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MemberStore for StuckStore {
         async fn user(&self, _app_id: &AppId, _id: &UserId) -> Result<Option<User>, StoreError> {
             unreachable!("not used by these tests: user")
-        }
-
-        async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
-            unreachable!("not used by these tests: invite_batch")
         }
 
         async fn user_credentials(
@@ -248,30 +247,42 @@ mod tests {
             unreachable!("not used by these tests: set_password")
         }
 
+        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: delete_user")
+        }
+
+        async fn request_password_reset(&self, _request: ResetRequest) -> Result<(), StoreError> {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+
         async fn reset_password(
             &self,
             _app_id: &AppId,
             _hash: &TokenHash,
             _password: PasswordHash,
             _now: Timestamp,
-        ) -> Result<ResetRecord, StoreError> {
+        ) -> Result<ResetOutcome, StoreError> {
             unreachable!("not used by these tests: reset_password")
         }
 
-        async fn send_signup_code(&self, _cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+        async fn send_signup_code(&self, _cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
             unreachable!("not used by these tests: send_signup_code")
         }
 
-        async fn verify_signup(&self, _cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+        async fn verify_signup(&self, _cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
             unreachable!("not used by these tests: verify_signup")
         }
+    }
 
-        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<bool, StoreError> {
-            unreachable!("not used by these tests: delete_user")
+    #[async_trait::async_trait]
+    impl InvitationStore for StuckStore {
+        async fn invite(&self, _cmd: InviteCommand) -> Result<Invited, StoreError> {
+            unreachable!("not used by these tests: invite")
         }
 
-        async fn invite(&self, _cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
-            unreachable!("not used by these tests: invite")
+        async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+            unreachable!("not used by these tests: invite_batch")
         }
 
         async fn invitation(&self, _app_id: &AppId, _id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -301,12 +312,15 @@ mod tests {
             unreachable!("not used by these tests: invitation_by_token")
         }
 
-        async fn accept_invitation(&self, _cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+        async fn accept_invitation(&self, _cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
             unreachable!("not used by these tests: accept_invitation")
         }
+    }
 
-        async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
-            unreachable!("not used by these tests: schema_version")
+    #[async_trait::async_trait]
+    impl OutboxStore for StuckStore {
+        async fn outbox_backlog(&self) -> Result<crate::store::OutboxBacklog, StoreError> {
+            unreachable!("not used by these tests: outbox_backlog")
         }
 
         async fn register_instance(&self, _id: &InstanceId, _now: Timestamp) -> Result<(), StoreError> {
@@ -347,10 +361,6 @@ mod tests {
             _retry_at: Option<Timestamp>,
         ) -> Result<(), StoreError> {
             unreachable!("not used by these tests: mark_failed")
-        }
-
-        async fn server_secret(&self, _name: &str, _candidate: String) -> Result<String, StoreError> {
-            unreachable!("not used by these tests: server_secret")
         }
     }
 

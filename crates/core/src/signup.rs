@@ -31,7 +31,7 @@ use crate::model::App;
 use crate::password::{self, Password, WeakPassword};
 use crate::secret::{CodeKey, OneTimeCode};
 use crate::sign_in::SignedIn;
-use crate::store::{SignupCommand, SignupRecord, Store, StoreError, VerifyCommand, VerifyRecord};
+use crate::store::{SignupCommand, SignupOutcome, Store, StoreError, VerifyCommand, VerifyOutcome};
 use crate::throttle::Counter;
 
 /// How long a code works unless configured otherwise.
@@ -180,8 +180,8 @@ impl SignupService {
             now,
         };
         match self.store.send_signup_code(cmd).await? {
-            SignupRecord::NotInvited => Err(SignupError::NotInvited),
-            SignupRecord::CodeSent | SignupRecord::AlreadyMember => {
+            SignupOutcome::NotInvited => Err(SignupError::NotInvited),
+            SignupOutcome::CodeSent | SignupOutcome::AlreadyMember => {
                 self.outbox.notify_one();
                 Ok(())
             }
@@ -202,14 +202,14 @@ impl SignupService {
             now,
         };
         match self.store.verify_signup(cmd).await? {
-            VerifyRecord::Joined(user) => {
+            VerifyOutcome::Joined(user) => {
                 let access_token = self.tokens.issue(&user, now);
                 Ok(SignedIn { user, access_token })
             }
-            VerifyRecord::NoSignup | VerifyRecord::WrongCode => Err(SignupError::InvalidCode),
-            VerifyRecord::Replaced => Err(SignupError::CodeReplaced),
-            VerifyRecord::Expired => Err(SignupError::CodeExpired),
-            VerifyRecord::TooManyAttempts => Err(SignupError::TooManyAttempts),
+            VerifyOutcome::NoSignup | VerifyOutcome::WrongCode => Err(SignupError::InvalidCode),
+            VerifyOutcome::Replaced => Err(SignupError::CodeReplaced),
+            VerifyOutcome::Expired => Err(SignupError::CodeExpired),
+            VerifyOutcome::TooManyAttempts => Err(SignupError::TooManyAttempts),
         }
     }
 }

@@ -64,9 +64,10 @@ pub struct NewApiKey {
     pub hash: TokenHash,
 }
 
-/// Everything [`Store::invite`] needs. The store decides which case applies (new invitation,
-/// pending one re-sent, or existing member reminded) inside one transaction, so two
-/// concurrent invites of one address cannot both create an invitation.
+/// Everything [`InvitationStore::invite`] needs. Inside one transaction the store reads the address's
+/// situation and carries out what [`crate::rules::invite::invite_resend_or_remind`] decides
+/// (new invitation, pending one re-sent, or existing member reminded), so two concurrent
+/// invites of one address cannot both create an invitation.
 #[derive(Debug)]
 pub struct InviteCommand {
     /// The app.
@@ -102,6 +103,11 @@ impl InviteCommand {
         self.may_invite_admins || pending_role == Role::User
     }
 
+    /// The start of the resend interval: emails queued before it no longer throttle.
+    pub fn throttle_since(&self) -> Timestamp {
+        self.now.minus(self.resend_interval)
+    }
+
     /// The invitation this command creates when the address has none pending: what a backend
     /// would read back right after writing it, so it need not.
     pub fn created_invitation(&self) -> Invitation {
@@ -122,9 +128,11 @@ impl InviteCommand {
     }
 }
 
-/// What [`Store::invite`] did.
+/// What [`InvitationStore::invite`] did (an outcome, not a row: rows are `…Record`s, e.g.
+/// [`ApiKeyRecord`]). [`crate::invite::InviteService`] turns it into what its caller may see,
+/// [`crate::invite::InviteOutcome`], or a refusal.
 #[derive(Debug)]
-pub enum InviteRecord {
+pub enum Invited {
     /// A new invitation was stored and its email queued.
     Created(Invitation),
     /// The pending invitation got a fresh token, expiry and role, and its email was queued.
@@ -154,7 +162,7 @@ pub struct UserPatch {
     pub custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Everything [`Store::request_password_reset`] needs.
+/// Everything [`MemberStore::request_password_reset`] needs.
 #[derive(Debug)]
 pub struct ResetRequest {
     /// The app.
@@ -173,16 +181,16 @@ pub struct ResetRequest {
     pub now: Timestamp,
 }
 
-/// What [`Store::reset_password`] did.
+/// What [`MemberStore::reset_password`] did.
 #[derive(Debug)]
-pub enum ResetRecord {
+pub enum ResetOutcome {
     /// The password is set and the link used up.
     Done(User),
     /// Nothing was written: the link is unknown, used or expired.
     Refused(crate::model::LinkState),
 }
 
-/// Everything [`Store::send_signup_code`] needs.
+/// Everything [`MemberStore::send_signup_code`] needs.
 #[derive(Debug)]
 pub struct SignupCommand {
     /// The app.
@@ -210,25 +218,9 @@ pub struct SignupCommand {
     pub now: Timestamp,
 }
 
-/// How many codes replaced by newer ones a sign-up remembers, to refuse them as replaced.
-pub const REPLACED_CODES_KEPT: usize = 8;
-
-/// A sign-up's list of replaced code hashes (space-separated, newest last, at most
-/// [`REPLACED_CODES_KEPT`]) once `replaced` joins it.
-pub fn replaced_codes_with(list: &str, replaced: &str) -> String {
-    let mut hashes: Vec<&str> = list.split_whitespace().collect();
-    hashes.push(replaced);
-    hashes[hashes.len().saturating_sub(REPLACED_CODES_KEPT)..].join(" ")
-}
-
-/// True when `hash` is in a sign-up's list of replaced code hashes.
-pub fn is_replaced_code(list: &str, hash: &TokenHash) -> bool {
-    list.split_whitespace().any(|replaced| replaced == hash.as_str())
-}
-
-/// What [`Store::send_signup_code`] did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SignupRecord {
+/// What [`MemberStore::send_signup_code`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupOutcome {
     /// A code is on its way (or one went out within the resend interval), or there was
     /// nothing to re-send: the same answer either way.
     CodeSent,
@@ -238,7 +230,7 @@ pub enum SignupRecord {
     NotInvited,
 }
 
-/// Everything [`Store::verify_signup`] needs.
+/// Everything [`MemberStore::verify_signup`] needs.
 #[derive(Debug)]
 pub struct VerifyCommand {
     /// The app.
@@ -255,9 +247,9 @@ pub struct VerifyCommand {
     pub now: Timestamp,
 }
 
-/// What [`Store::verify_signup`] did.
+/// What [`MemberStore::verify_signup`] did.
 #[derive(Debug)]
-pub enum VerifyRecord {
+pub enum VerifyOutcome {
     /// The member exists, verified, with the chosen password.
     Joined(User),
     /// No sign-up is waiting for this address.
@@ -273,7 +265,7 @@ pub enum VerifyRecord {
     TooManyAttempts,
 }
 
-/// Which invitations [`Store::list_invitations`] returns.
+/// Which invitations [`InvitationStore::list_invitations`] returns.
 #[derive(Debug, Clone, Default)]
 pub struct InvitationQuery {
     /// Only this status (as of `now`: a pending invitation past its expiry is expired).
@@ -286,7 +278,7 @@ pub struct InvitationQuery {
     pub limit: u32,
 }
 
-/// What [`Store::revoke_api_key`] did.
+/// What [`AppStore::revoke_api_key`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRevocation {
     /// The key no longer works.
@@ -297,7 +289,7 @@ pub enum KeyRevocation {
     LastKey,
 }
 
-/// Everything [`Store::accept_invitation`] needs.
+/// Everything [`InvitationStore::accept_invitation`] needs.
 #[derive(Debug)]
 pub struct AcceptCommand {
     /// Hash of the token from the link.
@@ -312,10 +304,10 @@ pub struct AcceptCommand {
     pub now: Timestamp,
 }
 
-/// What [`Store::accept_invitation`] did.
+/// What [`InvitationStore::accept_invitation`] did.
 #[derive(Debug)]
 #[expect(clippy::large_enum_variant, reason = "one value per join, moved once; boxing would buy nothing")]
-pub enum AcceptRecord {
+pub enum AcceptOutcome {
     /// The invitation is accepted and the member exists with the new password.
     Joined {
         /// The member.
@@ -327,7 +319,7 @@ pub enum AcceptRecord {
     Refused(crate::model::LinkState),
 }
 
-/// What [`Store::renew_instance`] found.
+/// What [`OutboxStore::renew_instance`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Renewal {
     /// False when the instance was not registered (any more): other instances presumed it dead
@@ -356,13 +348,21 @@ pub struct OutboxBacklog {
     pub sending: u64,
 }
 
-/// Persistence for the service.
+/// Persistence for the service: every concern, as the services and the server hold it
+/// (`Arc<dyn Store>`). Implement the four concern traits; `Store` follows.
+pub trait Store: AppStore + MemberStore + InvitationStore + OutboxStore + 'static {}
+
+impl<T: AppStore + MemberStore + InvitationStore + OutboxStore + 'static> Store for T {}
+
+/// Apps, their API keys, the audit log and server-wide secrets. [`AppStore::app`] and
+/// [`AppStore::api_key`] run on every API request; this is the concern a cache in front of a
+/// backend takes over (see `usher_store::CachedStore`).
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AppStore: Send + Sync {
     /// Creates an app with its first API key (and an audit record).
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError>;
 
-    /// Creates `app` as [`Store::create_app`] does, but only when the database has no app yet;
+    /// Creates `app` as [`AppStore::create_app`] does, but only when the database has no app yet;
     /// `None` when it has one. Atomic, so of several instances starting at once on an empty
     /// database exactly one creates the first app.
     async fn create_first_app(&self, app: NewApp) -> Result<Option<App>, StoreError>;
@@ -373,10 +373,6 @@ pub trait Store: Send + Sync + 'static {
     /// The database's schema version, read from the database (so it also shows the database
     /// answers), beside the one this build expects.
     async fn schema_version(&self) -> Result<SchemaVersion, StoreError>;
-
-    /// How many outbox messages are queued and being sent (an index scan of those statuses
-    /// only, however many messages were sent before).
-    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
 
     /// The app with this id.
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError>;
@@ -419,12 +415,16 @@ pub trait Store: Send + Sync + 'static {
     /// The live API key with this hash.
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError>;
 
+    /// The server-wide secret named `name`, stored as `candidate` if none exists yet. Every
+    /// instance sharing the database gets the same value.
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError>;
+}
+
+/// Members, their passwords, and the sign-up and reset flows that create or change them.
+#[async_trait::async_trait]
+pub trait MemberStore: Send + Sync {
     /// A member of the app.
     async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError>;
-
-    /// [`Store::invite`] for many commands in one transaction (one commit for the batch); each
-    /// gets its own outcome, in order.
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError>;
 
     /// The member with this address and their password hash (`None` until they set one).
     async fn user_credentials(
@@ -456,6 +456,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError>;
 
+    /// Removes the member; false when there was none. Their invitations stay, for the record.
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;
+
     /// If `request.email` is a member (and no reset email went to them within the resend
     /// interval), stores a reset link and queues its email; otherwise does nothing, so the
     /// caller's answer cannot tell members from strangers.
@@ -469,22 +472,27 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
         password: PasswordHash,
         now: Timestamp,
-    ) -> Result<ResetRecord, StoreError>;
+    ) -> Result<ResetOutcome, StoreError>;
 
     /// Starts a sign-up (or re-sends its code) and queues the code email, or tells a member
     /// they already have an account, within one transaction.
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError>;
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError>;
 
     /// Checks a sign-up code; the right one creates the member (with the role of a pending
     /// invitation, which it accepts) and ends the sign-up.
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError>;
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError>;
+}
 
-    /// Removes the member; false when there was none. Their invitations stay, for the record.
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;
-
+/// Invitations: inviting (one or a batch), listing, revoking, and joining with a link.
+#[async_trait::async_trait]
+pub trait InvitationStore: Send + Sync {
     /// Applies the rules of inviting atomically: the invitation, its outbox message and its
     /// audit record are written together or not at all.
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError>;
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError>;
+
+    /// [`InvitationStore::invite`] for many commands in one transaction (one commit for the batch); each
+    /// gets its own outcome, in order.
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError>;
 
     /// The invitation of this app with this id.
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
@@ -514,17 +522,25 @@ pub trait Store: Send + Sync + 'static {
     /// Accepts the invitation if its link is valid at `cmd.now`: creates the member (or sets
     /// the password of an existing one, keeping their role) and marks the invitation accepted,
     /// so a token can be used once.
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError>;
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError>;
+}
+
+/// The outbox and the server instances whose delivery workers claim from it.
+#[async_trait::async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// How many outbox messages are queued and being sent (an index scan of those statuses
+    /// only, however many messages were sent before).
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError>;
 
     /// Records that the server instance `id` runs, as of `now`: its claims stay its own while
-    /// it renews ([`Store::renew_instance`]). Registering an id again (after it was presumed
+    /// it renews ([`OutboxStore::renew_instance`]). Registering an id again (after it was presumed
     /// dead) starts it afresh.
     ///
     /// SQLite also finds out at once which of the other registered instances are gone (each
     /// holds an operating-system lock on a file beside the database for as long as its
     /// process lives) and releases their claims here, so a restart resends at once what the
     /// dead process was sending. On PostgreSQL, instances run on other machines; there a dead
-    /// instance is found by [`Store::renew_instance`] when its heartbeat stops.
+    /// instance is found by [`OutboxStore::renew_instance`] when its heartbeat stops.
     async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError>;
 
     /// Renews the heartbeat of instance `id` at `now`. An instance that has renewed without a
@@ -564,8 +580,166 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
+}
 
-    /// The server-wide secret named `name`, stored as `candidate` if none exists yet. Every
-    /// instance sharing the database gets the same value.
-    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError>;
+/// A store in front of another that changes only [`AppStore`] (as `usher_store::CachedStore`
+/// does): members, invitations and the outbox go to [`PassThrough::inner`] untouched, so the
+/// wrapper implements only the concern it changes.
+pub trait PassThrough: Send + Sync {
+    /// The store behind this one.
+    fn inner(&self) -> &dyn Store;
+}
+
+#[async_trait::async_trait]
+impl<T: PassThrough> MemberStore for T {
+    async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.inner().user(app_id, id).await
+    }
+
+    async fn user_credentials(
+        &self,
+        app_id: &AppId,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
+        self.inner().user_credentials(app_id, email).await
+    }
+
+    async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError> {
+        self.inner().users(app_id).await
+    }
+
+    async fn update_user(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        patch: UserPatch,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        self.inner().update_user(app_id, id, patch, now).await
+    }
+
+    async fn set_password(
+        &self,
+        app_id: &AppId,
+        id: &UserId,
+        hash: PasswordHash,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        self.inner().set_password(app_id, id, hash, now).await
+    }
+
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+        self.inner().delete_user(app_id, id).await
+    }
+
+    async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
+        self.inner().request_password_reset(request).await
+    }
+
+    async fn reset_password(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        password: PasswordHash,
+        now: Timestamp,
+    ) -> Result<ResetOutcome, StoreError> {
+        self.inner().reset_password(app_id, hash, password, now).await
+    }
+
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
+        self.inner().send_signup_code(cmd).await
+    }
+
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
+        self.inner().verify_signup(cmd).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: PassThrough> InvitationStore for T {
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
+        self.inner().invite(cmd).await
+    }
+
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.inner().invite_batch(cmds).await
+    }
+
+    async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        self.inner().invitation(app_id, id).await
+    }
+
+    async fn list_invitations(
+        &self,
+        app_id: &AppId,
+        query: InvitationQuery,
+        now: Timestamp,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        self.inner().list_invitations(app_id, query, now).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        app_id: &AppId,
+        id: &InvitationId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<Option<Invitation>, StoreError> {
+        self.inner().revoke_invitation(app_id, id, by, now).await
+    }
+
+    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
+        self.inner().invitation_by_token(hash).await
+    }
+
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
+        self.inner().accept_invitation(cmd).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: PassThrough> OutboxStore for T {
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.inner().outbox_backlog().await
+    }
+
+    async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
+        self.inner().register_instance(id, now).await
+    }
+
+    async fn renew_instance(
+        &self,
+        id: &InstanceId,
+        now: Timestamp,
+        dead_after: Duration,
+    ) -> Result<Renewal, StoreError> {
+        self.inner().renew_instance(id, now, dead_after).await
+    }
+
+    async fn deregister_instance(&self, id: &InstanceId) -> Result<(), StoreError> {
+        self.inner().deregister_instance(id).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        by: &InstanceId,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.inner().claim_outbox(by, now, limit).await
+    }
+
+    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
+        self.inner().mark_sent(ids, now).await
+    }
+
+    async fn mark_failed(
+        &self,
+        by: &InstanceId,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.inner().mark_failed(by, id, error, retry_at).await
+    }
 }

@@ -89,7 +89,7 @@ impl Outbox for Arc<dyn Store> {
     }
 
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-        Store::mark_sent(&**self, ids, now).await
+        <dyn Store>::mark_sent(&**self, ids, now).await
     }
 
     async fn mark_failed(
@@ -99,7 +99,7 @@ impl Outbox for Arc<dyn Store> {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        Store::mark_failed(&**self, by, id, error, retry_at).await
+        <dyn Store>::mark_failed(&**self, by, id, error, retry_at).await
     }
 }
 

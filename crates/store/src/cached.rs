@@ -14,17 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
-use usher_core::password::PasswordHash;
+use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent};
 use usher_core::secret::TokenHash;
-use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    OutboxBacklog, Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch,
-    VerifyCommand, VerifyRecord,
-};
-use usher_core::{
-    ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, Timestamp, UserId,
-};
+use usher_core::store::{AppStore, KeyRevocation, NewApiKey, NewApp, PassThrough, SchemaVersion};
+use usher_core::{ApiKeyId, AppId, Store, StoreError, Timestamp};
 
 /// How long a found app or key is served from memory.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -32,7 +25,8 @@ pub const FRESH_FOR: Duration = Duration::from_secs(1);
 /// Entries each map holds at most; a full map is emptied, which costs one lookup per entry.
 const CAPACITY: usize = 4096;
 
-/// A [`Store`] that answers [`Store::app`] and [`Store::api_key`] from memory when it can.
+/// A [`Store`] that answers [`AppStore::app`] and [`AppStore::api_key`] from memory when it
+/// can; it implements only [`AppStore`], the concern it caches, and passes the rest through.
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     apps: Recent<AppId, App>,
@@ -43,6 +37,13 @@ impl CachedStore {
     /// Caches lookups in front of `inner`.
     pub fn new(inner: Arc<dyn Store>) -> Self {
         Self { inner, apps: Recent::default(), keys: Recent::default() }
+    }
+}
+
+/// Members, invitations and the outbox are not cached: they go straight to the backend.
+impl PassThrough for CachedStore {
+    fn inner(&self) -> &dyn Store {
+        self.inner.as_ref()
     }
 }
 
@@ -92,49 +93,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Recent<K, V> {
 }
 
 #[async_trait::async_trait]
-impl Store for CachedStore {
-    async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
-        if let Some(app) = self.apps.get(id) {
-            return Ok(Some(app));
-        }
-        let mark = self.apps.mark();
-        let app = self.inner.app(id).await?;
-        if let Some(app) = &app {
-            self.apps.put(id.clone(), app.clone(), mark);
-        }
-        Ok(app)
-    }
-
-    async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        if let Some(record) = self.keys.get(hash) {
-            return Ok(Some(record));
-        }
-        let mark = self.keys.mark();
-        let record = self.inner.api_key(hash).await?;
-        if let Some(record) = &record {
-            self.keys.put(hash.clone(), record.clone(), mark);
-        }
-        Ok(record)
-    }
-
-    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
-        let updated = self.inner.update_app(app).await;
-        self.apps.forget(|cached| cached.id == app.id);
-        updated
-    }
-
-    async fn revoke_api_key(
-        &self,
-        app_id: &AppId,
-        id: &ApiKeyId,
-        by: &Actor,
-        now: Timestamp,
-    ) -> Result<KeyRevocation, StoreError> {
-        let revoked = self.inner.revoke_api_key(app_id, id, by, now).await;
-        self.keys.forget(|cached| &cached.id == id);
-        revoked
-    }
-
+impl AppStore for CachedStore {
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
         self.inner.create_app(app).await
     }
@@ -151,12 +110,26 @@ impl Store for CachedStore {
         self.inner.schema_version().await
     }
 
-    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
-        self.inner.outbox_backlog().await
+    async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
+        if let Some(app) = self.apps.get(id) {
+            return Ok(Some(app));
+        }
+        let mark = self.apps.mark();
+        let app = self.inner.app(id).await?;
+        if let Some(app) = &app {
+            self.apps.put(id.clone(), app.clone(), mark);
+        }
+        Ok(app)
     }
 
     async fn apps(&self) -> Result<Vec<App>, StoreError> {
         self.inner.apps().await
+    }
+
+    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
+        let updated = self.inner.update_app(app).await;
+        self.apps.forget(|cached| cached.id == app.id);
+        updated
     }
 
     async fn create_api_key(
@@ -173,6 +146,18 @@ impl Store for CachedStore {
         self.inner.api_keys(app_id).await
     }
 
+    async fn revoke_api_key(
+        &self,
+        app_id: &AppId,
+        id: &ApiKeyId,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<KeyRevocation, StoreError> {
+        let revoked = self.inner.revoke_api_key(app_id, id, by, now).await;
+        self.keys.forget(|cached| &cached.id == id);
+        revoked
+    }
+
     async fn audit_events(
         &self,
         app_id: &AppId,
@@ -182,145 +167,16 @@ impl Store for CachedStore {
         self.inner.audit_events(app_id, before, limit).await
     }
 
-    async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
-        self.inner.user(app_id, id).await
-    }
-
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
-        self.inner.invite_batch(cmds).await
-    }
-
-    async fn user_credentials(
-        &self,
-        app_id: &AppId,
-        email: &EmailAddress,
-    ) -> Result<Option<(User, Option<PasswordHash>)>, StoreError> {
-        self.inner.user_credentials(app_id, email).await
-    }
-
-    async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError> {
-        self.inner.users(app_id).await
-    }
-
-    async fn update_user(
-        &self,
-        app_id: &AppId,
-        id: &UserId,
-        patch: UserPatch,
-        now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
-        self.inner.update_user(app_id, id, patch, now).await
-    }
-
-    async fn set_password(
-        &self,
-        app_id: &AppId,
-        id: &UserId,
-        hash: PasswordHash,
-        now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
-        self.inner.set_password(app_id, id, hash, now).await
-    }
-
-    async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
-        self.inner.request_password_reset(request).await
-    }
-
-    async fn reset_password(
-        &self,
-        app_id: &AppId,
-        hash: &TokenHash,
-        password: PasswordHash,
-        now: Timestamp,
-    ) -> Result<ResetRecord, StoreError> {
-        self.inner.reset_password(app_id, hash, password, now).await
-    }
-
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
-        self.inner.send_signup_code(cmd).await
-    }
-
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
-        self.inner.verify_signup(cmd).await
-    }
-
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
-        self.inner.delete_user(app_id, id).await
-    }
-
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
-        self.inner.invite(cmd).await
-    }
-
-    async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-        self.inner.invitation(app_id, id).await
-    }
-
-    async fn list_invitations(
-        &self,
-        app_id: &AppId,
-        query: InvitationQuery,
-        now: Timestamp,
-    ) -> Result<Vec<Invitation>, StoreError> {
-        self.inner.list_invitations(app_id, query, now).await
-    }
-
-    async fn revoke_invitation(
-        &self,
-        app_id: &AppId,
-        id: &InvitationId,
-        by: &Actor,
-        now: Timestamp,
-    ) -> Result<Option<Invitation>, StoreError> {
-        self.inner.revoke_invitation(app_id, id, by, now).await
-    }
-
-    async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
-        self.inner.invitation_by_token(hash).await
-    }
-
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
-        self.inner.accept_invitation(cmd).await
-    }
-
-    async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
-        self.inner.register_instance(id, now).await
-    }
-
-    async fn renew_instance(
-        &self,
-        id: &InstanceId,
-        now: Timestamp,
-        dead_after: Duration,
-    ) -> Result<Renewal, StoreError> {
-        self.inner.renew_instance(id, now, dead_after).await
-    }
-
-    async fn deregister_instance(&self, id: &InstanceId) -> Result<(), StoreError> {
-        self.inner.deregister_instance(id).await
-    }
-
-    async fn claim_outbox(
-        &self,
-        by: &InstanceId,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>, StoreError> {
-        self.inner.claim_outbox(by, now, limit).await
-    }
-
-    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-        self.inner.mark_sent(ids, now).await
-    }
-
-    async fn mark_failed(
-        &self,
-        by: &InstanceId,
-        id: &MessageId,
-        error: &str,
-        retry_at: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        self.inner.mark_failed(by, id, error, retry_at).await
+    async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        if let Some(record) = self.keys.get(hash) {
+            return Ok(Some(record));
+        }
+        let mark = self.keys.mark();
+        let record = self.inner.api_key(hash).await?;
+        if let Some(record) = &record {
+            self.keys.put(hash.clone(), record.clone(), mark);
+        }
+        Ok(record)
     }
 
     async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {

@@ -1,49 +1,29 @@
-//! What both backends write and read the same way, whatever their SQL: a queued email, an
-//! audit record, and the error for a stored value this build does not know.
+//! What both backends read the same way, whatever their SQL: every record decoded from its
+//! columns (through [`Columns`], which each driver's row implements), a claimed outbox message
+//! made ready to send, an outbox status as an invitation's delivery state, how an actor is
+//! stored, and the error for a stored value this build does not know. (What they write — the
+//! email to queue, the audit record — is part of the plans of `usher_core::rules`.)
+//!
+//! Stored text is parsed with the same constructors the edge uses (`Role::from_str`, the id
+//! parsers; addresses with `EmailAddress::from_storage`, which is `parse` but keeps a row
+//! written under earlier rules readable), so a record that comes out of the database is as
+//! valid as one that came in through the API. A value that does not parse is reported as the
+//! driver's decoding error naming the column, and surfaces as a backend error. JSON columns
+//! are read as text (PostgreSQL selects them `::text`).
 
 use std::error::Error;
 use std::fmt;
+use std::time::Duration;
 
-use usher_core::model::{Actor, AuditAction, MailKind};
-use usher_core::{AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp};
-
-/// A message to queue in the outbox.
-pub(crate) struct NewMessage<'a> {
-    /// Its id.
-    pub(crate) id: &'a MessageId,
-    /// The app it is sent for.
-    pub(crate) app_id: &'a AppId,
-    /// What it is for.
-    pub(crate) kind: MailKind,
-    /// The recipient.
-    pub(crate) recipient: &'a EmailAddress,
-    /// The invitation it belongs to, for invitation emails.
-    pub(crate) invitation_id: Option<&'a InvitationId>,
-    /// The role offered or held.
-    pub(crate) role: Role,
-    /// Who sent it.
-    pub(crate) inviter_name: &'a str,
-    /// The link secret (invitation or reset token, sign-up code) and its expiry.
-    pub(crate) link: Option<(&'a str, Timestamp)>,
-    /// When it is queued (and first due).
-    pub(crate) now: Timestamp,
-}
-
-/// One audit record.
-pub(crate) struct Event<'a> {
-    /// The app it happened in.
-    pub(crate) app_id: &'a AppId,
-    /// Who did it.
-    pub(crate) actor: &'a Actor,
-    /// What was done.
-    pub(crate) action: AuditAction,
-    /// The address it concerned, if any.
-    pub(crate) subject_email: Option<&'a EmailAddress>,
-    /// The invitation it concerned, if any.
-    pub(crate) invitation_id: Option<&'a InvitationId>,
-    /// When.
-    pub(crate) at: Timestamp,
-}
+use serde_json::{Map, Value};
+use usher_core::model::{
+    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryStatus, Invitation, InvitationLink,
+    InvitationStatus, InvitePolicy, Inviter, MailKind, OutboxMessage, ResetLink, SignupCode, User,
+};
+use usher_core::rules::reset::StoredResetLink;
+use usher_core::rules::signup::StoredSignup;
+use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
+use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp, UserId};
 
 /// A stored enumeration value this build does not know.
 #[derive(Debug)]
@@ -56,3 +36,288 @@ impl fmt::Display for UnknownValue {
 }
 
 impl Error for UnknownValue {}
+
+/// What an outbox status means for the invitation's delivery. A message in flight is still
+/// queued as far as anyone watching is concerned; a cancelled one was given up on.
+pub(crate) fn delivery_status(outbox_status: &str) -> Option<DeliveryStatus> {
+    match outbox_status {
+        "queued" | "sending" => Some(DeliveryStatus::Queued),
+        "sent" => Some(DeliveryStatus::Sent),
+        "failed" | "cancelled" => Some(DeliveryStatus::Failed),
+        _ => None,
+    }
+}
+
+/// The last error recorded on a message given up on because it lacks the link its kind needs.
+pub(crate) const NO_USABLE_LINK: &str = "the message has no usable link";
+
+/// A due message as stored, before its app is attached.
+pub(crate) struct DueMessage {
+    pub(crate) id: MessageId,
+    pub(crate) kind: MailKind,
+    pub(crate) to: EmailAddress,
+    pub(crate) app_id: AppId,
+    pub(crate) role: Role,
+    pub(crate) inviter_name: String,
+    pub(crate) token: Option<String>,
+    pub(crate) expires_at: Option<Timestamp>,
+    pub(crate) attempts: u32,
+    pub(crate) created_at: Timestamp,
+}
+
+/// The link secrets of a due message, parsed.
+pub(crate) struct Links {
+    invitation: Option<InvitationLink>,
+    reset: Option<ResetLink>,
+    code: Option<SignupCode>,
+}
+
+impl DueMessage {
+    /// The link its kind needs, parsed; `None` when it has no usable one. That cannot happen
+    /// while the invariants hold (the link is erased only with a final status), and retrying
+    /// would never help, so the caller gives up on the message for good ([`NO_USABLE_LINK`]).
+    pub(crate) fn links(&self) -> Option<Links> {
+        let token = self.token.as_deref();
+        let mut links = Links { invitation: None, reset: None, code: None };
+        match (self.kind, self.expires_at) {
+            (MailKind::SignIn | MailKind::AccountExists, _) => {}
+            (MailKind::Invitation, Some(expires_at)) => {
+                links.invitation = Some(InvitationLink { token: token.and_then(InvitationToken::parse)?, expires_at });
+            }
+            (MailKind::PasswordReset, Some(expires_at)) => {
+                links.reset = Some(ResetLink { token: token.and_then(ResetToken::parse)?, expires_at });
+            }
+            (MailKind::SignupCode, Some(expires_at)) => {
+                links.code = Some(SignupCode { code: token.and_then(OneTimeCode::parse)?, expires_at });
+            }
+            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, None) => return None,
+        }
+        Some(links)
+    }
+
+    /// The message ready to send, with its app (as it is now) and its parsed `links`.
+    pub(crate) fn into_message(self, app: App, links: Links) -> OutboxMessage {
+        OutboxMessage {
+            id: self.id,
+            kind: self.kind,
+            to: self.to,
+            app,
+            role: self.role,
+            inviter_name: self.inviter_name,
+            invitation: links.invitation,
+            reset: links.reset,
+            code: links.code,
+            attempts: self.attempts,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Why a stored value did not parse.
+pub(crate) type Cause = Box<dyn Error + Send + Sync>;
+
+/// One result row of either driver, read by column name: what the shared decoders need.
+pub(crate) trait Columns {
+    /// The driver's error.
+    type Error;
+    /// A TEXT column.
+    fn text(&self, column: &str) -> Result<String, Self::Error>;
+    /// A nullable TEXT column.
+    fn optional_text(&self, column: &str) -> Result<Option<String>, Self::Error>;
+    /// A BIGINT column (SQLite: INTEGER).
+    fn bigint(&self, column: &str) -> Result<i64, Self::Error>;
+    /// A nullable BIGINT column.
+    fn optional_bigint(&self, column: &str) -> Result<Option<i64>, Self::Error>;
+    /// An INTEGER counter, never negative by its CHECK constraint.
+    fn count(&self, column: &str) -> Result<u32, Self::Error>;
+    /// A BOOLEAN column (SQLite: 0 or 1).
+    fn flag(&self, column: &str) -> Result<bool, Self::Error>;
+    /// The driver's error for a value of `column` that did not parse.
+    fn invalid(&self, column: &str, cause: Cause) -> Self::Error;
+
+    /// The TEXT column `column`, converted with `parse`.
+    fn parsed<T, E: Into<Cause>>(
+        &self,
+        column: &str,
+        parse: impl FnOnce(String) -> Result<T, E>,
+    ) -> Result<T, Self::Error> {
+        let value = self.text(column)?;
+        parse(value).map_err(|e| self.invalid(column, e.into()))
+    }
+
+    /// A BIGINT milliseconds column.
+    fn timestamp(&self, column: &str) -> Result<Timestamp, Self::Error> {
+        self.bigint(column).map(Timestamp::from_millis)
+    }
+
+    /// A nullable BIGINT milliseconds column.
+    fn optional_timestamp(&self, column: &str) -> Result<Option<Timestamp>, Self::Error> {
+        Ok(self.optional_bigint(column)?.map(Timestamp::from_millis))
+    }
+
+    /// A stored role.
+    fn role(&self, column: &str) -> Result<Role, Self::Error> {
+        self.parsed(column, |s| s.parse::<Role>())
+    }
+
+    /// A stored email address (see [`EmailAddress::from_storage`] for rows written under
+    /// earlier rules).
+    fn email(&self, column: &str) -> Result<EmailAddress, Self::Error> {
+        self.parsed(column, |s| Ok::<_, std::convert::Infallible>(EmailAddress::from_storage(&s)))
+    }
+
+    /// A value stored under one of the names `parse` knows.
+    fn known<T>(&self, column: &str, parse: fn(&str) -> Option<T>) -> Result<T, Self::Error> {
+        self.parsed(column, |s| parse(&s).ok_or(UnknownValue(s)))
+    }
+
+    /// An actor stored as [`actor_columns`] writes it, in `kind_column` and `id_column`.
+    fn actor(&self, kind_column: &str, id_column: &str) -> Result<Actor, Self::Error> {
+        let kind = self.text(kind_column)?;
+        self.parsed(id_column, |id| -> Result<Actor, Cause> {
+            match kind.as_str() {
+                "api_key" => Ok(Actor::ApiKey(ApiKeyId::parse(&id)?)),
+                "user" => Ok(Actor::User(UserId::parse(&id)?)),
+                _ => Err(Box::new(UnknownValue(kind))),
+            }
+        })
+    }
+}
+
+/// How an actor is stored: `(actor_kind, actor_id)`.
+pub(crate) fn actor_columns(actor: &Actor) -> (&'static str, &str) {
+    match actor {
+        Actor::ApiKey(id) => ("api_key", id.as_str()),
+        Actor::User(id) => ("user", id.as_str()),
+    }
+}
+
+/// An `apps` row: `id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open,
+/// sender_name, sender_email, cors_origins, created_at`.
+pub(crate) fn app<R: Columns>(row: &R) -> Result<App, R::Error> {
+    let ttl = row.bigint("invitation_ttl_secs")?;
+    let ttl = u64::try_from(ttl).map_err(|e| row.invalid("invitation_ttl_secs", e.into()))?;
+    let settings = AppSettings {
+        invitation_ttl: Duration::from_secs(ttl),
+        invite_policy: row.known("invite_policy", InvitePolicy::parse)?,
+        is_signup_open: row.flag("is_signup_open")?,
+        sender_name: row.optional_text("sender_name")?,
+        sender_email: row.optional_text("sender_email")?.as_deref().map(EmailAddress::from_storage),
+        cors_origins: row.parsed("cors_origins", |s| serde_json::from_str::<Vec<String>>(&s))?,
+    };
+    Ok(App {
+        id: row.parsed("id", |s| AppId::parse(&s))?,
+        name: row.text("name")?,
+        app_url: row.text("app_url")?,
+        settings,
+        created_at: row.timestamp("created_at")?,
+    })
+}
+
+/// A `users` row: `id, app_id, email, full_name, role, is_verified, is_disabled,
+/// session_epoch, custom, created_at, updated_at` (never the password hash).
+pub(crate) fn user<R: Columns>(row: &R) -> Result<User, R::Error> {
+    Ok(User {
+        id: row.parsed("id", |s| UserId::parse(&s))?,
+        app_id: row.parsed("app_id", |s| AppId::parse(&s))?,
+        email: row.email("email")?,
+        full_name: row.text("full_name")?,
+        role: row.role("role")?,
+        is_verified: row.flag("is_verified")?,
+        is_disabled: row.flag("is_disabled")?,
+        session_epoch: row.bigint("session_epoch")?,
+        custom: row.parsed("custom", |s| serde_json::from_str::<Map<String, Value>>(&s))?,
+        created_at: row.timestamp("created_at")?,
+        updated_at: row.timestamp("updated_at")?,
+    })
+}
+
+/// An invitation with the delivery state of its latest message: the invitation's columns and
+/// `delivery_status, delivery_attempts, delivery_last_error, delivery_sent_at,
+/// delivery_next_attempt_at`.
+pub(crate) fn invitation<R: Columns>(row: &R) -> Result<Invitation, R::Error> {
+    let delivery = Delivery {
+        status: row.known("delivery_status", delivery_status)?,
+        attempts: row.count("delivery_attempts")?,
+        last_error: row.optional_text("delivery_last_error")?,
+        sent_at: row.optional_timestamp("delivery_sent_at")?,
+        next_attempt_at: row.optional_timestamp("delivery_next_attempt_at")?,
+    };
+    Ok(Invitation {
+        id: row.parsed("id", |s| InvitationId::parse(&s))?,
+        app_id: row.parsed("app_id", |s| AppId::parse(&s))?,
+        email: row.email("email")?,
+        role: row.role("role")?,
+        status: row.known("status", InvitationStatus::parse)?,
+        invited_by: Inviter {
+            actor: row.actor("inviter_kind", "inviter_id")?,
+            display_name: row.text("inviter_name")?,
+        },
+        expires_at: row.timestamp("expires_at")?,
+        times_sent: row.count("times_sent")?,
+        last_sent_at: row.timestamp("last_sent_at")?,
+        delivery,
+        created_at: row.timestamp("created_at")?,
+        updated_at: row.timestamp("updated_at")?,
+    })
+}
+
+/// An `api_keys` row: `id, app_id, name, created_at`.
+pub(crate) fn api_key<R: Columns>(row: &R) -> Result<ApiKeyRecord, R::Error> {
+    Ok(ApiKeyRecord {
+        id: row.parsed("id", |s| ApiKeyId::parse(&s))?,
+        app_id: row.parsed("app_id", |s| AppId::parse(&s))?,
+        name: row.text("name")?,
+        created_at: row.timestamp("created_at")?,
+    })
+}
+
+/// An `audit_events` row: `id, actor_kind, actor_id, action, subject_email, invitation_id,
+/// created_at`.
+pub(crate) fn audit_event<R: Columns>(row: &R) -> Result<AuditEvent, R::Error> {
+    Ok(AuditEvent {
+        id: row.bigint("id")?,
+        actor: row.actor("actor_kind", "actor_id")?,
+        action: row.text("action")?,
+        subject_email: row.optional_text("subject_email")?,
+        invitation_id: row.optional_text("invitation_id")?,
+        created_at: row.timestamp("created_at")?,
+    })
+}
+
+/// A `signups` row: `password_hash, code_hash, expires_at, attempts, replaced_code_hashes`.
+pub(crate) fn stored_signup<R: Columns>(row: &R) -> Result<StoredSignup, R::Error> {
+    Ok(StoredSignup {
+        password_hash: row.text("password_hash")?,
+        code_hash: row.text("code_hash")?,
+        expires_at: row.timestamp("expires_at")?,
+        attempts: row.count("attempts")?,
+        replaced_code_hashes: row.text("replaced_code_hashes")?,
+    })
+}
+
+/// A `password_resets` row: `user_id, expires_at, used_at`.
+pub(crate) fn reset_link<R: Columns>(row: &R) -> Result<StoredResetLink, R::Error> {
+    Ok(StoredResetLink {
+        user_id: row.parsed("user_id", |s| UserId::parse(&s))?,
+        expires_at: row.timestamp("expires_at")?,
+        is_used: row.optional_bigint("used_at")?.is_some(),
+    })
+}
+
+/// A due `outbox_messages` row: `id, kind, recipient, app_id, role, inviter_name, token,
+/// expires_at, attempts, created_at`.
+pub(crate) fn due_message<R: Columns>(row: &R) -> Result<DueMessage, R::Error> {
+    Ok(DueMessage {
+        id: row.parsed("id", |s| MessageId::parse(&s))?,
+        kind: row.known("kind", MailKind::parse)?,
+        to: row.email("recipient")?,
+        app_id: row.parsed("app_id", |s| AppId::parse(&s))?,
+        role: row.role("role")?,
+        inviter_name: row.text("inviter_name")?,
+        token: row.optional_text("token")?,
+        expires_at: row.optional_timestamp("expires_at")?,
+        attempts: row.count("attempts")?,
+        created_at: row.timestamp("created_at")?,
+    })
+}

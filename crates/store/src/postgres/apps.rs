@@ -4,16 +4,16 @@ use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
-use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{Actor, ApiKeyRecord, App, AppSettings, AuditAction};
+use usher_core::model::{Actor, ApiKeyRecord, App, AppSettings};
 use usher_core::secret::TokenHash;
 use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
-use super::rows::{app_by_id, bigint, decode, timestamp};
-use crate::records::Event;
+use super::rows::{app_by_id, bigint, parsed};
+use crate::records;
+use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::Result<App> {
@@ -37,18 +37,7 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
     .execute(&mut *conn)
     .await?;
     insert_key(conn, &new.id, &new.api_key, new.now).await?;
-    audit::record(
-        conn,
-        &Event {
-            app_id: &new.id,
-            actor: &Actor::ApiKey(new.api_key.id.clone()),
-            action: AuditAction::AppCreated,
-            subject_email: None,
-            invitation_id: None,
-            at: new.now,
-        },
-    )
-    .await?;
+    audit::record(conn, &keys::app_created(new)).await?;
     app_by_id(conn, &new.id).await?.ok_or(sqlx_core::Error::RowNotFound)
 }
 
@@ -100,12 +89,7 @@ struct KeyRow(ApiKeyRecord);
 
 impl FromRow<'_, PgRow> for KeyRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(ApiKeyRecord {
-            id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
-            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-            name: row.try_get("name")?,
-            created_at: timestamp(row, "created_at")?,
-        }))
+        records::api_key(row).map(Self)
     }
 }
 
@@ -141,18 +125,7 @@ pub(super) async fn create_api_key(
     now: Timestamp,
 ) -> sqlx_core::Result<ApiKeyRecord> {
     insert_key(conn, app_id, key, now).await?;
-    audit::record(
-        conn,
-        &Event {
-            app_id,
-            actor: by,
-            action: AuditAction::ApiKeyCreated,
-            subject_email: None,
-            invitation_id: None,
-            at: now,
-        },
-    )
-    .await?;
+    audit::record(conn, &keys::key_created(app_id, by, now)).await?;
     Ok(ApiKeyRecord { id: key.id.clone(), app_id: app_id.clone(), name: key.name.clone(), created_at: now })
 }
 
@@ -184,30 +157,18 @@ pub(super) async fn revoke_api_key(
     .bind(app_id.as_str())
     .fetch_all(&mut *conn)
     .await?;
-    if !live.iter().any(|live| live == id.as_str()) {
-        return Ok(KeyRevocation::NotFound);
-    }
-    if live.len() == 1 {
-        return Ok(KeyRevocation::LastKey);
-    }
+    let live = live.iter().map(|id| parsed("id", ApiKeyId::parse(id))).collect::<sqlx_core::Result<Vec<_>>>()?;
+    let audit = match keys::revoke_unless_last_key(app_id, id, &live, by, now) {
+        KeyRevocationPlan::Answer(answer) => return Ok(answer),
+        KeyRevocationPlan::Revoke { audit } => audit,
+    };
     query("UPDATE api_keys SET revoked_at = $3 WHERE app_id = $1 AND id = $2 AND revoked_at IS NULL")
         .bind(app_id.as_str())
         .bind(id.as_str())
         .bind(now.as_millis())
         .execute(&mut *conn)
         .await?;
-    audit::record(
-        conn,
-        &Event {
-            app_id,
-            actor: by,
-            action: AuditAction::ApiKeyRevoked,
-            subject_email: None,
-            invitation_id: None,
-            at: now,
-        },
-    )
-    .await?;
+    audit::record(conn, &audit).await?;
     Ok(KeyRevocation::Revoked)
 }
 

@@ -7,12 +7,13 @@ use sqlx_postgres::PgConnection;
 use usher_core::model::AuditEvent;
 use usher_core::{AppId, EmailAddress, InvitationId};
 
-use super::rows::{AuditRow, actor_columns, bigint};
-use crate::records::Event;
+use super::rows::{AuditRow, bigint};
+use crate::records::actor_columns;
+use usher_core::rules::NewAuditEvent;
 
 /// Appends `event` to the log.
-pub(super) async fn record(conn: &mut PgConnection, event: &Event<'_>) -> sqlx_core::Result<()> {
-    let (actor_kind, actor_id) = actor_columns(event.actor);
+pub(super) async fn record(conn: &mut PgConnection, event: &NewAuditEvent<'_>) -> sqlx_core::Result<()> {
+    let (actor_kind, actor_id) = actor_columns(&event.actor);
     query(
         "INSERT INTO audit_events (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -11,7 +11,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 use usher_core::StoreError;
-use usher_core::store::{InviteCommand, InviteRecord};
+use usher_core::store::{InviteCommand, Invited};
 
 use super::invitations;
 use super::pool::Db;
@@ -23,7 +23,7 @@ const MAX_BATCH: usize = 128;
 /// How many invites may wait for the next batch before senders wait too.
 const QUEUE: usize = 4 * MAX_BATCH;
 
-type Answer = oneshot::Sender<Result<InviteRecord, StoreError>>;
+type Answer = oneshot::Sender<Result<Invited, StoreError>>;
 
 /// The sending side of the batching task; dropping it ends the task.
 pub(super) struct InviteQueue {
@@ -39,7 +39,7 @@ impl InviteQueue {
     }
 
     /// Queues `cmd` and waits for its transaction to commit.
-    pub(super) async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
+    pub(super) async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
         let (answer, answered) = oneshot::channel();
         self.sender.send((cmd, answer)).await.map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
@@ -58,9 +58,9 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<(InviteCommand, Answer)>) {
         };
         // A caller that stopped waiting has nothing to be told; its invite stands.
         match together {
-            Some(records) => {
-                for (answer, record) in answers.into_iter().zip(records) {
-                    let _ = answer.send(Ok(record));
+            Some(outcomes) => {
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = answer.send(Ok(outcome));
                 }
             }
             None => {

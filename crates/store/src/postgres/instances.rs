@@ -16,6 +16,7 @@ use std::time::Duration;
 use sqlx_core::query::query;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::PgConnection;
+use usher_core::rules::outbox::may_judge_others;
 use usher_core::store::Renewal;
 use usher_core::{InstanceId, Timestamp};
 
@@ -58,7 +59,7 @@ pub(super) async fn renew(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(alive_since) = alive_since else { return Ok(Renewal { is_registered: false, released: 0 }) };
-    if alive_since > now_ms - window {
+    if !may_judge_others(Timestamp::from_millis(alive_since), now, dead_after) {
         return Ok(Renewal { is_registered: true, released: 0 });
     }
     query("DELETE FROM instances WHERE heartbeat_at < $1").bind(now_ms - window).execute(&mut *conn).await?;

@@ -4,7 +4,7 @@ use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::PgConnection;
-use usher_core::model::{Actor, AuditAction, Invitation, InvitationStatus};
+use usher_core::model::{Actor, Invitation, InvitationStatus};
 use usher_core::store::InvitationQuery;
 use usher_core::{AppId, EmailAddress, InvitationId, Timestamp};
 
@@ -12,7 +12,7 @@ use super::audit;
 use super::locks;
 use super::outbox;
 use super::rows::{self, INVITATION_COLUMNS, INVITATION_FROM, InvitationRow, bigint, parsed};
-use crate::records::Event;
+use usher_core::rules::invite::{RevokePlan, revoke_if_pending};
 
 /// The app's invitations matching `query`, oldest first.
 pub(super) async fn list(
@@ -90,26 +90,15 @@ pub(super) async fn revoke(
     locks::address(conn, app_id, &parsed("email", EmailAddress::parse(&email))?).await?;
 
     let Some(current) = rows::invitation_in_app(conn, app_id, id).await? else { return Ok(None) };
-    if current.status != InvitationStatus::Pending {
+    let RevokePlan::Revoke { id, now, audit } = revoke_if_pending(&current, by, now) else {
         return Ok(Some(current));
-    }
+    };
     query("UPDATE invitations SET status = 'revoked', updated_at = $2 WHERE id = $1 AND status = 'pending'")
         .bind(id.as_str())
         .bind(now.as_millis())
         .execute(&mut *conn)
         .await?;
     outbox::cancel_unsent(conn, id, now).await?;
-    audit::record(
-        conn,
-        &Event {
-            app_id,
-            actor: by,
-            action: AuditAction::InvitationRevoked,
-            subject_email: Some(&current.email),
-            invitation_id: Some(id),
-            at: now,
-        },
-    )
-    .await?;
+    audit::record(conn, &audit).await?;
     rows::invitation_in_app(conn, app_id, id).await
 }

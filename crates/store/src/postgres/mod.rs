@@ -35,13 +35,13 @@ use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, Outbox
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    OutboxBacklog, Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch,
-    VerifyCommand, VerifyRecord,
+    AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
+    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
+    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
-    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
-    Timestamp, UserId,
+    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
+    UserId,
 };
 
 use crate::OpenError;
@@ -61,7 +61,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// this, instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] in a PostgreSQL database.
+/// A [`Store`](usher_core::Store) in a PostgreSQL database.
 pub struct PgStore {
     /// `host:port/database`, for messages; never the user or password.
     server: String,
@@ -152,7 +152,7 @@ impl fmt::Debug for PgStore {
 }
 
 #[async_trait::async_trait]
-impl Store for PgStore {
+impl AppStore for PgStore {
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
         self.db.write(&app, |tx, app| Box::pin(apps::create(tx, app))).await
     }
@@ -163,10 +163,6 @@ impl Store for PgStore {
 
     async fn has_apps(&self) -> Result<bool, StoreError> {
         self.db.read(&(), |conn, ()| Box::pin(apps::any_exist(conn))).await
-    }
-
-    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
-        self.db.read(&(), |conn, ()| Box::pin(outbox::backlog(conn))).await
     }
 
     async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
@@ -231,12 +227,19 @@ impl Store for PgStore {
         self.db.read(hash, |conn, hash| Box::pin(apps::api_key(conn, hash))).await
     }
 
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
+        // The contract passes no time; the creation stamp is informational only.
+        let input = (name, candidate, SystemClock.now());
+        self.db
+            .write(&input, |tx, (name, candidate, now)| Box::pin(apps::server_secret(tx, name, candidate, *now)))
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl MemberStore for PgStore {
     async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
         self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(rows::user_by_id(conn, app_id, id))).await
-    }
-
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
-        self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
     }
 
     async fn user_credentials(
@@ -275,6 +278,10 @@ impl Store for PgStore {
             .await
     }
 
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(users::delete(tx, app_id, id))).await
+    }
+
     async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
         self.db.write(&request, |tx, request| Box::pin(resets::request(tx, request))).await
     }
@@ -285,7 +292,7 @@ impl Store for PgStore {
         hash: &TokenHash,
         password: PasswordHash,
         now: Timestamp,
-    ) -> Result<ResetRecord, StoreError> {
+    ) -> Result<ResetOutcome, StoreError> {
         let input = (app_id, hash, password, now);
         self.db
             .write(&input, |tx, (app_id, hash, password, now)| {
@@ -294,20 +301,23 @@ impl Store for PgStore {
             .await
     }
 
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(signups::send_code(tx, cmd))).await
     }
 
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(signups::verify(tx, cmd))).await
     }
+}
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
-        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(users::delete(tx, app_id, id))).await
+#[async_trait::async_trait]
+impl InvitationStore for PgStore {
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
+        self.invites.invite(cmd).await
     }
 
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
-        self.invites.invite(cmd).await
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -339,8 +349,15 @@ impl Store for PgStore {
         self.db.snapshot(hash, |tx, hash| Box::pin(rows::token_lookup(tx, hash))).await
     }
 
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(invitations::accept(tx, cmd))).await
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxStore for PgStore {
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.db.read(&(), |conn, ()| Box::pin(outbox::backlog(conn))).await
     }
 
     async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
@@ -385,14 +402,6 @@ impl Store for PgStore {
         let input = (by, id, error, retry_at);
         self.db
             .write(&input, |tx, (by, id, error, retry_at)| Box::pin(outbox::mark_failed(tx, by, id, error, *retry_at)))
-            .await
-    }
-
-    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
-        // The contract passes no time; the creation stamp is informational only.
-        let input = (name, candidate, SystemClock.now());
-        self.db
-            .write(&input, |tx, (name, candidate, now)| Box::pin(apps::server_secret(tx, name, candidate, *now)))
             .await
     }
 }

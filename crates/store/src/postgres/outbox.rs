@@ -18,18 +18,16 @@ use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
-use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
-use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
+use usher_core::model::{MailKind, OutboxMessage};
 use usher_core::store::OutboxBacklog;
-use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
+use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
-use super::rows::{
-    APP_COLUMNS, AddressRow, AppRow, bigint, count, decode, email, known, optional_timestamp, role, timestamp,
-};
+use super::rows::{APP_COLUMNS, AddressRow, AppRow, bigint};
 use super::{instances, locks};
-use crate::records::NewMessage;
+use crate::records::{self, DueMessage, NO_USABLE_LINK};
+use usher_core::rules::NewOutboxMessage;
+use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
 
 /// How many messages are queued and being sent.
 pub(super) async fn backlog(conn: &mut PgConnection) -> sqlx_core::Result<OutboxBacklog> {
@@ -49,7 +47,7 @@ pub(super) async fn backlog(conn: &mut PgConnection) -> sqlx_core::Result<Outbox
 }
 
 /// Queues `message`, due at once.
-pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewMessage<'_>) -> sqlx_core::Result<()> {
+pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewOutboxMessage<'_>) -> sqlx_core::Result<()> {
     query(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
                                       token, expires_at, status, next_attempt_at, created_at) \
@@ -115,34 +113,12 @@ pub(super) async fn cancel_unsent(
     Ok(())
 }
 
-/// A due message as stored, before its app is attached.
-struct DueRow {
-    id: MessageId,
-    kind: MailKind,
-    to: EmailAddress,
-    app_id: AppId,
-    role: Role,
-    inviter_name: String,
-    token: Option<String>,
-    expires_at: Option<Timestamp>,
-    attempts: u32,
-    created_at: Timestamp,
-}
+/// A [`DueMessage`] as the claim reads it.
+struct DueRow(DueMessage);
 
 impl FromRow<'_, PgRow> for DueRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self {
-            id: decode(row, "id", |s: String| MessageId::parse(&s))?,
-            kind: known(row, "kind", MailKind::parse)?,
-            to: email(row, "recipient")?,
-            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-            role: role(row, "role")?,
-            inviter_name: row.try_get("inviter_name")?,
-            token: row.try_get("token")?,
-            expires_at: optional_timestamp(row, "expires_at")?,
-            attempts: count(row, "attempts")?,
-            created_at: timestamp(row, "created_at")?,
-        })
+        records::due_message(row).map(Self)
     }
 }
 
@@ -187,6 +163,7 @@ pub(super) async fn claim(
     }
 
     let mut apps = HashMap::new();
+    let due: Vec<DueMessage> = due.into_iter().map(|DueRow(message)| message).collect();
     let app_ids: Vec<&str> = due.iter().map(|row| row.app_id.as_str()).collect();
     let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ANY($1)");
     for AppRow(app) in query_as::<_, AppRow>(&sql).bind(app_ids).fetch_all(&mut *conn).await? {
@@ -195,40 +172,12 @@ pub(super) async fn claim(
 
     let mut claimed = Vec::with_capacity(due.len());
     for row in due {
-        let token = row.token.as_deref();
-        let (mut invitation, mut reset, mut code) = (None, None, None);
-        match (row.kind, row.expires_at) {
-            (MailKind::SignIn | MailKind::AccountExists, _) => {}
-            (MailKind::Invitation, Some(expires_at)) if let Some(token) = token.and_then(InvitationToken::parse) => {
-                invitation = Some(InvitationLink { token, expires_at });
-            }
-            (MailKind::PasswordReset, Some(expires_at)) if let Some(token) = token.and_then(ResetToken::parse) => {
-                reset = Some(ResetLink { token, expires_at });
-            }
-            (MailKind::SignupCode, Some(expires_at)) if let Some(value) = token.and_then(OneTimeCode::parse) => {
-                code = Some(SignupCode { code: value, expires_at });
-            }
-            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, _) => {
-                // Cannot happen while the invariants hold (the link is erased only with a
-                // final status); retrying would never help, so give up on it for good.
-                finish(conn, &row.id, "failed", "the message has no usable link").await?;
-                continue;
-            }
+        let Some(links) = row.links() else {
+            finish(conn, &row.id, "failed", NO_USABLE_LINK).await?;
+            continue;
         };
         let app = apps.get(&row.app_id).cloned().ok_or(sqlx_core::Error::RowNotFound)?;
-        claimed.push(OutboxMessage {
-            id: row.id,
-            kind: row.kind,
-            to: row.to,
-            app,
-            role: row.role,
-            inviter_name: row.inviter_name,
-            invitation,
-            reset,
-            code,
-            attempts: row.attempts,
-            created_at: row.created_at,
-        });
+        claimed.push(row.into_message(app, links));
     }
 
     if !claimed.is_empty() {
@@ -297,10 +246,7 @@ pub(super) async fn mark_failed(
     .bind(id.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    if !holds_claim {
-        return Ok(());
-    }
-    let is_dead: bool = query_scalar(
+    let is_replaced: bool = query_scalar(
         "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, FALSE) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
          WHERE m.id = $1",
@@ -308,9 +254,10 @@ pub(super) async fn mark_failed(
     .bind(id.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    match retry_at {
-        _ if is_dead => finish(conn, id, "cancelled", error).await,
-        Some(retry_at) => {
+    match record_failed_attempt(FailedAttempt { holds_claim, is_replaced, retry_at }) {
+        FailurePlan::Ignore => Ok(()),
+        FailurePlan::Cancel => finish(conn, id, "cancelled", error).await,
+        FailurePlan::Retry(retry_at) => {
             query(
                 "UPDATE outbox_messages \
                  SET status = 'queued', next_attempt_at = $1, lease_until = NULL, claimed_by = NULL, last_error = $2 \
@@ -323,7 +270,7 @@ pub(super) async fn mark_failed(
             .await?;
             Ok(())
         }
-        None => finish(conn, id, "failed", error).await,
+        FailurePlan::GiveUp => finish(conn, id, "failed", error).await,
     }
 }
 

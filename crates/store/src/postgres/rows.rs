@@ -1,30 +1,54 @@
 //! Reading rows back into domain records, and the lookups several operations share.
 //!
 //! Each record has a private row type implementing sqlx's `FromRow`, a newtype around the
-//! domain record it decodes into. Stored text is parsed with the same constructors the edge
-//! uses (`Role::from_str`, the id parsers; addresses with `EmailAddress::from_storage`, which is
-//! `parse` but keeps a row written under earlier rules readable), so a record that comes out
-//! of the database is as valid as one that came in through the API; a value that does not
-//! parse is reported as a decoding error naming the column, and surfaces as a backend error.
-//! JSON columns are selected as text (`::text`), so the conversions are SQLite's.
+//! domain record, whose decoding is the one both backends share (`records`, through this
+//! row's [`Columns`]). JSON columns are selected as text (`::text`), so the conversions are
+//! SQLite's.
 
 use std::error::Error;
-use std::time::Duration;
 
-use crate::records::UnknownValue;
-use serde_json::{Map, Value};
+use crate::records::{self, Cause, Columns};
 use sqlx_core::decode::Decode;
 use sqlx_core::from_row::FromRow;
 use sqlx_core::query_as::query_as;
 use sqlx_core::row::Row;
 use sqlx_core::types::Type;
 use sqlx_postgres::{PgConnection, PgRow, Postgres};
-use usher_core::model::{
-    Actor, App, AppSettings, AuditEvent, Delivery, DeliveryStatus, Invitation, InvitationStatus, InvitePolicy, Inviter,
-    TokenLookup, User,
-};
+use usher_core::model::{App, AuditEvent, Invitation, TokenLookup, User};
 use usher_core::secret::TokenHash;
-use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Role, Timestamp, UserId};
+use usher_core::{AppId, EmailAddress, InvitationId, Role, UserId};
+
+impl Columns for PgRow {
+    type Error = sqlx_core::Error;
+
+    fn text(&self, column: &str) -> sqlx_core::Result<String> {
+        self.try_get(column)
+    }
+
+    fn optional_text(&self, column: &str) -> sqlx_core::Result<Option<String>> {
+        self.try_get(column)
+    }
+
+    fn bigint(&self, column: &str) -> sqlx_core::Result<i64> {
+        self.try_get(column)
+    }
+
+    fn optional_bigint(&self, column: &str) -> sqlx_core::Result<Option<i64>> {
+        self.try_get(column)
+    }
+
+    fn count(&self, column: &str) -> sqlx_core::Result<u32> {
+        count(self, column)
+    }
+
+    fn flag(&self, column: &str) -> sqlx_core::Result<bool> {
+        self.try_get(column)
+    }
+
+    fn invalid(&self, column: &str, cause: Cause) -> sqlx_core::Error {
+        sqlx_core::Error::ColumnDecode { index: column.to_owned(), source: cause }
+    }
+}
 
 /// Reports a stored value of `column` that `parse`-ing refused as a decoding error.
 pub(super) fn parsed<T, E>(column: &str, parsed: Result<T, E>) -> sqlx_core::Result<T>
@@ -44,55 +68,9 @@ where
     parsed(column, parse(value))
 }
 
-/// Reads the BIGINT milliseconds column `column`.
-pub(super) fn timestamp(row: &PgRow, column: &str) -> sqlx_core::Result<Timestamp> {
-    row.try_get(column).map(Timestamp::from_millis)
-}
-
-/// Reads the nullable BIGINT milliseconds column `column`.
-pub(super) fn optional_timestamp(row: &PgRow, column: &str) -> sqlx_core::Result<Option<Timestamp>> {
-    Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp::from_millis))
-}
-
 /// Reads the INTEGER counter `column` (never negative, by its CHECK constraint).
 pub(super) fn count(row: &PgRow, column: &str) -> sqlx_core::Result<u32> {
     decode(row, column, |n: i32| u32::try_from(n))
-}
-
-/// Reads a stored role.
-pub(super) fn role(row: &PgRow, column: &str) -> sqlx_core::Result<Role> {
-    decode(row, column, |s: String| s.parse::<Role>())
-}
-
-/// Reads a stored email address (see [`EmailAddress::from_storage`] for rows written under
-/// earlier rules).
-pub(super) fn email(row: &PgRow, column: &str) -> sqlx_core::Result<EmailAddress> {
-    decode(row, column, |s: String| Ok::<_, std::convert::Infallible>(EmailAddress::from_storage(&s)))
-}
-
-/// Reads a value stored under one of the names `parse` knows.
-pub(super) fn known<T>(row: &PgRow, column: &str, parse: fn(&str) -> Option<T>) -> sqlx_core::Result<T> {
-    decode(row, column, |s: String| parse(&s).ok_or(UnknownValue(s)))
-}
-
-/// How an actor is stored: `(actor_kind, actor_id)`.
-pub(super) fn actor_columns(actor: &Actor) -> (&'static str, &str) {
-    match actor {
-        Actor::ApiKey(id) => ("api_key", id.as_str()),
-        Actor::User(id) => ("user", id.as_str()),
-    }
-}
-
-/// Reads an actor back from its `kind_column` and `id_column`.
-pub(super) fn actor(row: &PgRow, kind_column: &str, id_column: &str) -> sqlx_core::Result<Actor> {
-    let kind: String = row.try_get(kind_column)?;
-    decode(row, id_column, |id: String| -> Result<Actor, Box<dyn Error + Send + Sync>> {
-        match kind.as_str() {
-            "api_key" => Ok(Actor::ApiKey(ApiKeyId::parse(&id)?)),
-            "user" => Ok(Actor::User(UserId::parse(&id)?)),
-            _ => Err(Box::new(UnknownValue(kind))),
-        }
-    })
 }
 
 /// Converts a count or limit for a BIGINT parameter.
@@ -105,7 +83,7 @@ pub(super) struct AddressRow(pub(super) AppId, pub(super) EmailAddress);
 
 impl FromRow<'_, PgRow> for AddressRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(decode(row, "app_id", |s: String| AppId::parse(&s))?, email(row, "email")?))
+        Ok(Self(row.parsed("app_id", |s| AppId::parse(&s))?, row.email("email")?))
     }
 }
 
@@ -118,23 +96,7 @@ pub(super) struct AppRow(pub(super) App);
 
 impl FromRow<'_, PgRow> for AppRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        let settings = AppSettings {
-            invitation_ttl: Duration::from_secs(decode(row, "invitation_ttl_secs", |s: i64| u64::try_from(s))?),
-            invite_policy: known(row, "invite_policy", InvitePolicy::parse)?,
-            is_signup_open: row.try_get("is_signup_open")?,
-            sender_name: row.try_get("sender_name")?,
-            sender_email: decode(row, "sender_email", |s: Option<String>| {
-                Ok::<_, std::convert::Infallible>(s.as_deref().map(EmailAddress::from_storage))
-            })?,
-            cors_origins: decode(row, "cors_origins", |s: String| serde_json::from_str::<Vec<String>>(&s))?,
-        };
-        Ok(Self(App {
-            id: decode(row, "id", |s: String| AppId::parse(&s))?,
-            name: row.try_get("name")?,
-            app_url: row.try_get("app_url")?,
-            settings,
-            created_at: timestamp(row, "created_at")?,
-        }))
+        records::app(row).map(Self)
     }
 }
 
@@ -161,19 +123,7 @@ pub(super) struct UserRow(pub(super) User);
 
 impl FromRow<'_, PgRow> for UserRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(User {
-            id: decode(row, "id", |s: String| UserId::parse(&s))?,
-            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-            email: email(row, "email")?,
-            full_name: row.try_get("full_name")?,
-            role: role(row, "role")?,
-            is_verified: row.try_get("is_verified")?,
-            is_disabled: row.try_get("is_disabled")?,
-            session_epoch: row.try_get("session_epoch")?,
-            custom: decode(row, "custom", |s: String| serde_json::from_str::<Map<String, Value>>(&s))?,
-            created_at: timestamp(row, "created_at")?,
-            updated_at: timestamp(row, "updated_at")?,
-        }))
+        records::user(row).map(Self)
     }
 }
 
@@ -218,41 +168,7 @@ pub(super) struct InvitationRow(pub(super) Invitation);
 
 impl FromRow<'_, PgRow> for InvitationRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        let delivery = Delivery {
-            status: known(row, "delivery_status", delivery_status)?,
-            attempts: count(row, "delivery_attempts")?,
-            last_error: row.try_get("delivery_last_error")?,
-            sent_at: optional_timestamp(row, "delivery_sent_at")?,
-            next_attempt_at: optional_timestamp(row, "delivery_next_attempt_at")?,
-        };
-        Ok(Self(Invitation {
-            id: decode(row, "id", |s: String| InvitationId::parse(&s))?,
-            app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-            email: email(row, "email")?,
-            role: role(row, "role")?,
-            status: known(row, "status", InvitationStatus::parse)?,
-            invited_by: Inviter {
-                actor: actor(row, "inviter_kind", "inviter_id")?,
-                display_name: row.try_get("inviter_name")?,
-            },
-            expires_at: timestamp(row, "expires_at")?,
-            times_sent: count(row, "times_sent")?,
-            last_sent_at: timestamp(row, "last_sent_at")?,
-            delivery,
-            created_at: timestamp(row, "created_at")?,
-            updated_at: timestamp(row, "updated_at")?,
-        }))
-    }
-}
-
-/// What an outbox status means for the invitation's delivery. A message in flight is still
-/// queued as far as anyone watching is concerned; a cancelled one was given up on.
-fn delivery_status(outbox_status: &str) -> Option<DeliveryStatus> {
-    match outbox_status {
-        "queued" | "sending" => Some(DeliveryStatus::Queued),
-        "sent" => Some(DeliveryStatus::Sent),
-        "failed" | "cancelled" => Some(DeliveryStatus::Failed),
-        _ => None,
+        records::invitation(row).map(Self)
     }
 }
 
@@ -304,13 +220,53 @@ pub(super) struct AuditRow(pub(super) AuditEvent);
 
 impl FromRow<'_, PgRow> for AuditRow {
     fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
-        Ok(Self(AuditEvent {
-            id: row.try_get("id")?,
-            actor: actor(row, "actor_kind", "actor_id")?,
-            action: row.try_get("action")?,
-            subject_email: row.try_get("subject_email")?,
-            invitation_id: row.try_get("invitation_id")?,
-            created_at: timestamp(row, "created_at")?,
-        }))
+        records::audit_event(row).map(Self)
     }
+}
+
+/// A pending invitation's id and role.
+struct PendingRow(InvitationId, Role);
+
+impl FromRow<'_, PgRow> for PendingRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        Ok(Self(row.parsed("id", |s| InvitationId::parse(&s))?, row.role("role")?))
+    }
+}
+
+/// The pending invitation of this address (even one past its expiry): its id and role.
+pub(super) async fn pending_invitation(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> sqlx_core::Result<Option<(InvitationId, Role)>> {
+    let row: Option<PendingRow> =
+        query_as("SELECT id, role FROM invitations WHERE app_id = $1 AND email = $2 AND status = 'pending'")
+            .bind(app_id.as_str())
+            .bind(email.as_str())
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|PendingRow(id, role)| (id, role)))
+}
+
+/// A member's role.
+struct RoleRow(Role);
+
+impl FromRow<'_, PgRow> for RoleRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        row.role("role").map(Self)
+    }
+}
+
+/// The role of the member with this address, if there is one.
+pub(super) async fn member_role(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    email: &EmailAddress,
+) -> sqlx_core::Result<Option<Role>> {
+    let row: Option<RoleRow> = query_as("SELECT role FROM users WHERE app_id = $1 AND email = $2")
+        .bind(app_id.as_str())
+        .bind(email.as_str())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|RoleRow(role)| role))
 }

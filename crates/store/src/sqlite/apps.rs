@@ -1,14 +1,15 @@
 //! Apps, their API keys, and the server-wide secrets.
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditAction};
+use usher_core::model::{Actor, ApiKeyRecord, App};
 use usher_core::secret::TokenHash;
 use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
 use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
-use super::rows::{app_by_id, decode, timestamp};
-use crate::records::Event;
+use super::rows::app_by_id;
+use crate::records;
+use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
 pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App> {
@@ -42,17 +43,7 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
             new.now.as_millis()
         ],
     )?;
-    audit::record(
-        tx,
-        &Event {
-            app_id: &new.id,
-            actor: &Actor::ApiKey(new.api_key.id.clone()),
-            action: AuditAction::AppCreated,
-            subject_email: None,
-            invitation_id: None,
-            at: new.now,
-        },
-    )?;
+    audit::record(tx, &keys::app_created(new))?;
     app_by_id(tx, &new.id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
@@ -95,14 +86,7 @@ pub(super) fn any_exist(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
 /// The unrevoked API key with this hash.
 pub(super) fn api_key(tx: &Transaction<'_>, hash: &TokenHash) -> rusqlite::Result<Option<ApiKeyRecord>> {
     tx.prepare_cached("SELECT id, app_id, name, created_at FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
-        .query_row(params![hash.as_str()], |row| {
-            Ok(ApiKeyRecord {
-                id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
-                app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-                name: row.get("name")?,
-                created_at: timestamp(row, "created_at")?,
-            })
-        })
+        .query_row(params![hash.as_str()], |row| records::api_key(row))
         .optional()
 }
 
@@ -118,17 +102,7 @@ pub(super) fn create_api_key(
         "INSERT INTO api_keys (id, app_id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![key.id.as_str(), app_id.as_str(), key.name, key.hash.as_str(), now.as_millis()],
     )?;
-    audit::record(
-        tx,
-        &Event {
-            app_id,
-            actor: by,
-            action: AuditAction::ApiKeyCreated,
-            subject_email: None,
-            invitation_id: None,
-            at: now,
-        },
-    )?;
+    audit::record(tx, &keys::key_created(app_id, by, now))?;
     Ok(ApiKeyRecord { id: key.id.clone(), app_id: app_id.clone(), name: key.name.clone(), created_at: now })
 }
 
@@ -137,7 +111,7 @@ pub(super) fn api_keys(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::Result
     tx.prepare_cached(
         "SELECT id, app_id, name, created_at FROM api_keys WHERE app_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id",
     )?
-    .query_map(params![app_id.as_str()], key_record)?
+    .query_map(params![app_id.as_str()], |row| records::api_key(row))?
     .collect()
 }
 
@@ -149,38 +123,17 @@ pub(super) fn revoke_api_key(
     by: &Actor,
     now: Timestamp,
 ) -> rusqlite::Result<KeyRevocation> {
-    let live = api_keys(tx, app_id)?;
-    if !live.iter().any(|k| &k.id == id) {
-        return Ok(KeyRevocation::NotFound);
-    }
-    if live.len() == 1 {
-        return Ok(KeyRevocation::LastKey);
-    }
+    let live: Vec<ApiKeyId> = api_keys(tx, app_id)?.into_iter().map(|key| key.id).collect();
+    let audit = match keys::revoke_unless_last_key(app_id, id, &live, by, now) {
+        KeyRevocationPlan::Answer(answer) => return Ok(answer),
+        KeyRevocationPlan::Revoke { audit } => audit,
+    };
     tx.execute(
         "UPDATE api_keys SET revoked_at = ?3 WHERE app_id = ?1 AND id = ?2 AND revoked_at IS NULL",
         params![app_id.as_str(), id.as_str(), now.as_millis()],
     )?;
-    audit::record(
-        tx,
-        &Event {
-            app_id,
-            actor: by,
-            action: AuditAction::ApiKeyRevoked,
-            subject_email: None,
-            invitation_id: None,
-            at: now,
-        },
-    )?;
+    audit::record(tx, &audit)?;
     Ok(KeyRevocation::Revoked)
-}
-
-fn key_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
-    Ok(ApiKeyRecord {
-        id: decode(row, "id", |s: String| ApiKeyId::parse(&s))?,
-        app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-        name: row.get("name")?,
-        created_at: timestamp(row, "created_at")?,
-    })
 }
 
 /// The secret named `name`, stored as `candidate` first if there is none yet. The first

@@ -5,12 +5,12 @@ use rusqlite::{Transaction, params};
 use usher_core::model::AuditEvent;
 use usher_core::{AppId, EmailAddress, InvitationId};
 
-use super::rows::{self, actor_columns};
-use crate::records::Event;
+use crate::records::{self, actor_columns};
+use usher_core::rules::NewAuditEvent;
 
 /// Appends `event` to the log.
-pub(super) fn record(tx: &Transaction<'_>, event: &Event<'_>) -> rusqlite::Result<()> {
-    let (actor_kind, actor_id) = actor_columns(event.actor);
+pub(super) fn record(tx: &Transaction<'_>, event: &NewAuditEvent<'_>) -> rusqlite::Result<()> {
+    let (actor_kind, actor_id) = actor_columns(&event.actor);
     tx.prepare_cached(
         "INSERT INTO audit_events \
              (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \
@@ -39,15 +39,6 @@ pub(super) fn list(
         "SELECT id, actor_kind, actor_id, action, subject_email, invitation_id, created_at FROM audit_events \
          WHERE app_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
     )?
-    .query_map(params![app_id.as_str(), before, limit], |row| {
-        Ok(AuditEvent {
-            id: row.get("id")?,
-            actor: rows::actor(row, "actor_kind", "actor_id")?,
-            action: row.get("action")?,
-            subject_email: row.get("subject_email")?,
-            invitation_id: row.get("invitation_id")?,
-            created_at: rows::timestamp(row, "created_at")?,
-        })
-    })?
+    .query_map(params![app_id.as_str(), before, limit], |row| records::audit_event(row))?
     .collect()
 }

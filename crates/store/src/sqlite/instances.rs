@@ -21,6 +21,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{OptionalExtension, Transaction, params};
+use usher_core::rules::outbox::may_judge_others;
 use usher_core::store::Renewal;
 use usher_core::{InstanceId, Timestamp};
 
@@ -70,7 +71,7 @@ pub(super) fn renew(
         .query_row(params![id.as_str(), now_ms, window], |row| row.get(0))
         .optional()?;
     let Some(alive_since) = alive_since else { return Ok(Renewal { is_registered: false, released: 0 }) };
-    if alive_since > now_ms - window {
+    if !may_judge_others(Timestamp::from_millis(alive_since), now, dead_after) {
         return Ok(Renewal { is_registered: true, released: 0 });
     }
     tx.prepare_cached("DELETE FROM instances WHERE heartbeat_at < ?1")?.execute([now_ms - window])?;

@@ -1,127 +1,94 @@
-//! Inviting and joining: the two transactions that carry the rules of DESIGN.md
-//! ("Rules of inviting", "Links and tokens").
+//! Inviting and joining: each transaction reads the situation of the address or link, lets
+//! `usher_core::rules` decide (DESIGN.md, "Rules of inviting", "Links and tokens"), and writes
+//! what the plan says.
 
-use rusqlite::{OptionalExtension, Transaction, params};
-use usher_core::InvitationId;
-use usher_core::model::{Actor, AuditAction, LinkState, MailKind};
-use usher_core::store::{AcceptCommand, AcceptRecord, InviteCommand, InviteRecord};
+use rusqlite::{Transaction, params};
+use usher_core::model::LinkState;
+use usher_core::rules::NewOutboxMessage;
+use usher_core::rules::invite::{
+    InvitationRefresh, InvitePlan, InviteSituation, THROTTLED_KINDS, invite_resend_or_remind,
+};
+use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
+use usher_core::secret::TokenHash;
+use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited};
+use usher_core::{InvitationId, Timestamp};
 
 use super::audit;
 use super::outbox;
-use super::rows::{self, actor_columns, decode};
-use crate::records::Event;
-use crate::records::NewMessage;
+use super::rows;
+use crate::records::actor_columns;
+use usher_core::model::Invitation;
 
-/// Applies the rules of inviting in one transaction: throttle, remind a member, re-send a
-/// pending invitation, or create one.
-pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Result<InviteRecord> {
-    let now = cmd.now;
-    let pending = tx
-        .prepare_cached("SELECT id, role FROM invitations WHERE app_id = ?1 AND email = ?2 AND status = 'pending'")?
-        .query_row(params![cmd.app_id.as_str(), cmd.email.as_str()], |row| {
-            Ok((decode(row, "id", |s: String| InvitationId::parse(&s))?, rows::role(row, "role")?))
-        })
-        .optional()?;
-    // Rule 3: an invitation the inviter could not have created is not theirs to rewrite,
-    // throttled or not.
-    if pending.as_ref().is_some_and(|(_, role)| !cmd.may_resend(*role)) {
-        return Ok(InviteRecord::NotAllowed);
-    }
-    let pending = pending.map(|(id, _)| id);
-
-    // Rule 6: any email to this address counts, whichever case produced it.
-    if let Some(last) = outbox::latest_to(tx, &cmd.app_id, &cmd.email, now.minus(cmd.resend_interval))? {
-        return Ok(InviteRecord::Throttled { retry_after: now.until(last.plus(cmd.resend_interval)) });
-    }
-
-    // Rule 5: a member gets a sign-in email; the member itself is left alone.
-    if let Some(user) = rows::user_by_email(tx, &cmd.app_id, &cmd.email)? {
-        outbox::enqueue(
-            tx,
-            &NewMessage {
-                id: &cmd.message_id,
-                app_id: &cmd.app_id,
-                kind: MailKind::SignIn,
-                recipient: &cmd.email,
-                invitation_id: None,
-                role: user.role,
-                inviter_name: &cmd.inviter.display_name,
-                link: None,
-                now,
-            },
-        )?;
-        record(tx, cmd, AuditAction::MemberReminded, None)?;
-        return Ok(InviteRecord::AlreadyMember(user));
-    }
-
-    let (invitation_id, action) = match &pending {
-        // Rule 4: a pending invitation (even one past its expiry) is re-sent with a fresh
-        // link, expiry and the latest role.
-        Some(id) => {
-            resend(tx, cmd, id)?;
-            (id.clone(), AuditAction::InvitationResent)
-        }
-        None => {
-            create(tx, cmd)?;
-            (cmd.invitation_id.clone(), AuditAction::InvitationCreated)
-        }
+/// Invites one address: reads its situation, decides, carries out the plan.
+pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Result<Invited> {
+    let situation = InviteSituation {
+        pending: rows::pending_invitation(tx, &cmd.app_id, &cmd.email)?,
+        last_email_at: outbox::latest_to(tx, &cmd.app_id, &cmd.email, &THROTTLED_KINDS, cmd.throttle_since())?,
+        member_role: rows::member_role(tx, &cmd.app_id, &cmd.email)?,
     };
-    insert_token(tx, &invitation_id, cmd)?;
-    outbox::enqueue(
-        tx,
-        &NewMessage {
-            id: &cmd.message_id,
-            app_id: &cmd.app_id,
-            kind: MailKind::Invitation,
-            recipient: &cmd.email,
-            invitation_id: Some(&invitation_id),
-            role: cmd.role,
-            inviter_name: &cmd.inviter.display_name,
-            link: Some((cmd.token.expose(), cmd.expires_at)),
-            now,
-        },
-    )?;
-    record(tx, cmd, action, Some(&invitation_id))?;
-    Ok(match pending {
-        Some(_) => InviteRecord::Resent(rows::invitation_by_id(tx, &invitation_id)?),
-        None => InviteRecord::Created(cmd.created_invitation()),
+    Ok(match invite_resend_or_remind(cmd, &situation) {
+        InvitePlan::NotAllowed => Invited::NotAllowed,
+        InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
+        InvitePlan::RemindMember { mail, audit } => {
+            outbox::enqueue(tx, &mail)?;
+            audit::record(tx, &audit)?;
+            let member = rows::user_by_email(tx, mail.app_id, mail.recipient)?;
+            Invited::AlreadyMember(member.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+        }
+        InvitePlan::Resend { refresh, token_hash, mail, audit } => {
+            resend(tx, &refresh, &mail)?;
+            insert_token(tx, refresh.id, &token_hash, refresh.now)?;
+            outbox::enqueue(tx, &mail)?;
+            audit::record(tx, &audit)?;
+            Invited::Resent(rows::invitation_by_id(tx, refresh.id)?)
+        }
+        InvitePlan::Create { invitation, token_hash, mail, audit } => {
+            create(tx, &invitation, &mail)?;
+            insert_token(tx, &invitation.id, &token_hash, invitation.created_at)?;
+            outbox::enqueue(tx, &mail)?;
+            audit::record(tx, &audit)?;
+            Invited::Created(invitation)
+        }
     })
 }
 
-/// Inserts a new pending invitation, sent once.
-fn create(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Result<()> {
-    let (inviter_kind, inviter_id) = actor_columns(&cmd.inviter.actor);
+/// Inserts a new invitation whose latest email is `mail`.
+fn create(tx: &Transaction<'_>, invitation: &Invitation, mail: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
+    let (inviter_kind, inviter_id) = actor_columns(&invitation.invited_by.actor);
     tx.prepare_cached(
         "INSERT INTO invitations (id, app_id, email, role, status, inviter_kind, inviter_id, inviter_name, \
                                   expires_at, times_sent, last_sent_at, latest_message_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
-        cmd.invitation_id.as_str(),
-        cmd.app_id.as_str(),
-        cmd.email.as_str(),
-        cmd.role.as_str(),
+        invitation.id.as_str(),
+        invitation.app_id.as_str(),
+        invitation.email.as_str(),
+        invitation.role.as_str(),
+        invitation.status.as_str(),
         inviter_kind,
         inviter_id,
-        cmd.inviter.display_name,
-        cmd.expires_at.as_millis(),
-        cmd.now.as_millis(),
-        cmd.message_id.as_str(),
-        cmd.now.as_millis(),
-        cmd.now.as_millis(),
+        invitation.invited_by.display_name,
+        invitation.expires_at.as_millis(),
+        invitation.times_sent,
+        invitation.last_sent_at.as_millis(),
+        mail.id.as_str(),
+        invitation.created_at.as_millis(),
+        invitation.updated_at.as_millis(),
     ])?;
     Ok(())
 }
 
-/// Retires the pending invitation's current link and its unsent emails, and refreshes it.
-fn resend(tx: &Transaction<'_>, cmd: &InviteCommand, id: &InvitationId) -> rusqlite::Result<()> {
+/// Retires the pending invitation's current link and its unsent emails, and refreshes it
+/// with `mail` as its latest email.
+fn resend(tx: &Transaction<'_>, refresh: &InvitationRefresh<'_>, mail: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
     // The old hash stays, marked replaced, so its link can say why it stopped working.
     tx.prepare_cached(
         "UPDATE invitation_tokens SET replaced_at = ?1 WHERE invitation_id = ?2 AND replaced_at IS NULL",
     )?
-    .execute(params![cmd.now.as_millis(), id.as_str()])?;
-    outbox::cancel_unsent(tx, id, cmd.now)?;
-    let (inviter_kind, inviter_id) = actor_columns(&cmd.inviter.actor);
+    .execute(params![refresh.now.as_millis(), refresh.id.as_str()])?;
+    outbox::cancel_unsent(tx, refresh.id, refresh.now)?;
+    let (inviter_kind, inviter_id) = actor_columns(&refresh.inviter.actor);
     tx.prepare_cached(
         "UPDATE invitations \
          SET role = ?1, expires_at = ?2, inviter_kind = ?3, inviter_id = ?4, inviter_name = ?5, \
@@ -129,115 +96,79 @@ fn resend(tx: &Transaction<'_>, cmd: &InviteCommand, id: &InvitationId) -> rusql
          WHERE id = ?9",
     )?
     .execute(params![
-        cmd.role.as_str(),
-        cmd.expires_at.as_millis(),
+        refresh.role.as_str(),
+        refresh.expires_at.as_millis(),
         inviter_kind,
         inviter_id,
-        cmd.inviter.display_name,
-        cmd.now.as_millis(),
-        cmd.now.as_millis(),
-        cmd.message_id.as_str(),
-        id.as_str(),
+        refresh.inviter.display_name,
+        refresh.now.as_millis(),
+        refresh.now.as_millis(),
+        mail.id.as_str(),
+        refresh.id.as_str(),
     ])?;
     Ok(())
 }
 
-/// Stores the hash of the command's token as the invitation's current one.
-fn insert_token(tx: &Transaction<'_>, invitation_id: &InvitationId, cmd: &InviteCommand) -> rusqlite::Result<()> {
+/// Stores `hash` as the invitation's current link.
+fn insert_token(tx: &Transaction<'_>, id: &InvitationId, hash: &TokenHash, now: Timestamp) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT INTO invitation_tokens (token_hash, invitation_id, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![cmd.token.hash().as_str(), invitation_id.as_str(), cmd.now.as_millis()])?;
+        .execute(params![hash.as_str(), id.as_str(), now.as_millis()])?;
     Ok(())
 }
 
-/// Audits an invite by the command's inviter.
-fn record(
-    tx: &Transaction<'_>,
-    cmd: &InviteCommand,
-    action: AuditAction,
-    invitation_id: Option<&InvitationId>,
-) -> rusqlite::Result<()> {
-    audit::record(
-        tx,
-        &Event {
-            app_id: &cmd.app_id,
-            actor: &cmd.inviter.actor,
-            action,
-            subject_email: Some(&cmd.email),
-            invitation_id,
-            at: cmd.now,
-        },
-    )
-}
-
-/// Accepts the invitation behind the token if its link is valid at `cmd.now`.
-pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Result<AcceptRecord> {
-    let Some(lookup) = rows::token_lookup(tx, &cmd.token_hash)? else {
-        return Ok(AcceptRecord::Refused(LinkState::Unknown));
+/// Joins with the invitation behind the token: reads the link's situation, decides, carries
+/// out the plan.
+pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Result<AcceptOutcome> {
+    let lookup = rows::token_lookup(tx, &cmd.token_hash)?;
+    let member_id = match &lookup {
+        Some(found) => rows::user_by_email(tx, &found.invitation.app_id, &found.invitation.email)?.map(|user| user.id),
+        None => None,
     };
-    let state = lookup.state_at(cmd.now);
-    if state != LinkState::Valid {
-        return Ok(AcceptRecord::Refused(state));
-    }
-    let invitation = &lookup.invitation;
-
-    // Conditional, and first: if another process accepted it meanwhile, nothing is written.
+    let situation = JoinSituation { lookup, member_id };
+    let (invitation_id, app, member, audit, now) = match join_with_invitation(cmd, &situation) {
+        JoinPlan::Refuse(state) => return Ok(AcceptOutcome::Refused(state)),
+        JoinPlan::Join { invitation_id, app, member, audit, now } => (invitation_id, app, member, audit, now),
+    };
+    // Conditional, and first: should another transaction have accepted it since it was read,
+    // nothing is written. (The single writer makes that impossible today; the guard is cheap.)
     let accepted = tx
         .prepare_cached(
             "UPDATE invitations SET status = 'accepted', accepted_at = ?1, updated_at = ?2 \
              WHERE id = ?3 AND status = 'pending'",
         )?
-        .execute(params![cmd.now.as_millis(), cmd.now.as_millis(), invitation.id.as_str()])?;
+        .execute(params![now.as_millis(), now.as_millis(), invitation_id.as_str()])?;
     if accepted == 0 {
-        return Ok(AcceptRecord::Refused(LinkState::Used));
+        return Ok(AcceptOutcome::Refused(LinkState::Used));
     }
-
-    let user_id = match rows::user_by_email(tx, &invitation.app_id, &invitation.email)? {
-        Some(member) => {
-            // Joining proves the address and sets the password; the role stays the member's.
+    match member {
+        JoinedMember::Existing { id, full_name, password_hash } => {
             tx.prepare_cached(
                 "UPDATE users \
-                 SET password_hash = ?1, session_epoch = session_epoch + 1, is_verified = 1, full_name = COALESCE(NULLIF(?2, ''), full_name), \
-                     updated_at = ?3 \
+                 SET password_hash = ?1, session_epoch = session_epoch + 1, is_verified = 1, \
+                     full_name = COALESCE(NULLIF(?2, ''), full_name), updated_at = ?3 \
                  WHERE id = ?4",
             )?
-            .execute(params![
-                cmd.password_hash.as_str(),
-                cmd.full_name,
-                cmd.now.as_millis(),
-                member.id.as_str()
-            ])?;
-            member.id
+            .execute(params![password_hash.as_str(), full_name, now.as_millis(), id.as_str()])?;
         }
-        None => {
+        JoinedMember::New { id, app_id, email, full_name, role, password_hash } => {
             tx.prepare_cached(
                 "INSERT INTO users (id, app_id, email, full_name, role, is_verified, is_disabled, password_hash, \
                                     custom, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 1, 0, ?6, '{}', ?7, ?8)",
             )?
             .execute(params![
-                cmd.user_id.as_str(),
-                invitation.app_id.as_str(),
-                invitation.email.as_str(),
-                cmd.full_name,
-                invitation.role.as_str(),
-                cmd.password_hash.as_str(),
-                cmd.now.as_millis(),
-                cmd.now.as_millis(),
+                id.as_str(),
+                app_id.as_str(),
+                email.as_str(),
+                full_name,
+                role.as_str(),
+                password_hash.as_str(),
+                now.as_millis(),
+                now.as_millis(),
             ])?;
-            cmd.user_id.clone()
         }
-    };
-    audit::record(
-        tx,
-        &Event {
-            app_id: &invitation.app_id,
-            actor: &Actor::User(user_id.clone()),
-            action: AuditAction::InvitationAccepted,
-            subject_email: Some(&invitation.email),
-            invitation_id: Some(&invitation.id),
-            at: cmd.now,
-        },
-    )?;
-    let user = rows::user_by_id(tx, &invitation.app_id, &user_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-    Ok(AcceptRecord::Joined { user, app: lookup.app })
+    }
+    audit::record(tx, &audit)?;
+    let user = rows::user_by_id(tx, audit.app_id, member.id())?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    Ok(AcceptOutcome::Joined { user, app: app.clone() })
 }

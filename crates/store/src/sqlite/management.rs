@@ -1,14 +1,14 @@
 //! Managing invitations: listing them with filters and a cursor, and revoking them.
 
 use rusqlite::{Transaction, params};
-use usher_core::model::{Actor, AuditAction, Invitation, InvitationStatus};
+use usher_core::model::{Actor, Invitation, InvitationStatus};
 use usher_core::store::InvitationQuery;
 use usher_core::{AppId, InvitationId, Timestamp};
 
 use super::audit;
 use super::outbox;
 use super::rows;
-use crate::records::Event;
+use usher_core::rules::invite::{RevokePlan, revoke_if_pending};
 
 /// The app's invitations matching `query`, oldest first.
 pub(super) fn list(
@@ -57,24 +57,14 @@ pub(super) fn revoke(
     now: Timestamp,
 ) -> rusqlite::Result<Option<Invitation>> {
     let Some(current) = rows::invitation_in_app(tx, app_id, id)? else { return Ok(None) };
-    if current.status != InvitationStatus::Pending {
+    let RevokePlan::Revoke { id, now, audit } = revoke_if_pending(&current, by, now) else {
         return Ok(Some(current));
-    }
+    };
     tx.prepare_cached(
         "UPDATE invitations SET status = 'revoked', updated_at = ?2 WHERE id = ?1 AND status = 'pending'",
     )?
     .execute(params![id.as_str(), now.as_millis()])?;
     outbox::cancel_unsent(tx, id, now)?;
-    audit::record(
-        tx,
-        &Event {
-            app_id,
-            actor: by,
-            action: AuditAction::InvitationRevoked,
-            subject_email: Some(&current.email),
-            invitation_id: Some(id),
-            at: now,
-        },
-    )?;
+    audit::record(tx, &audit)?;
     rows::invitation_in_app(tx, app_id, id)
 }

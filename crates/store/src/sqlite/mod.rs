@@ -29,13 +29,13 @@ use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, Outbox
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteCommand, InviteRecord, KeyRevocation, NewApiKey, NewApp,
-    OutboxBacklog, Renewal, ResetRecord, ResetRequest, SchemaVersion, SignupCommand, SignupRecord, UserPatch,
-    VerifyCommand, VerifyRecord,
+    AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
+    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
+    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
-    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, Store, StoreError, SystemClock,
-    Timestamp, UserId,
+    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
+    UserId,
 };
 
 use crate::{OpenError, migrate};
@@ -54,7 +54,7 @@ const STATEMENT_CACHE: usize = 128;
 /// How long a statement waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
-/// A [`Store`] in one SQLite file.
+/// A [`Store`](usher_core::Store) in one SQLite file.
 pub struct SqliteStore {
     path: PathBuf,
     worker: Worker,
@@ -113,7 +113,7 @@ impl fmt::Debug for SqliteStore {
 }
 
 #[async_trait::async_trait]
-impl Store for SqliteStore {
+impl AppStore for SqliteStore {
     async fn create_app(&self, app: NewApp) -> Result<App, StoreError> {
         self.worker.write(move |tx| apps::create(tx, &app)).await
     }
@@ -129,10 +129,6 @@ impl Store for SqliteStore {
         self.worker.read(apps::any_exist).await
     }
 
-    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
-        self.worker.read(outbox::backlog).await
-    }
-
     async fn schema_version(&self) -> Result<SchemaVersion, StoreError> {
         let applied = self.worker.read(|tx| tx.pragma_query_value(None, "user_version", |row| row.get(0))).await?;
         Ok(SchemaVersion { applied, expected: migrate::latest_version() })
@@ -141,6 +137,15 @@ impl Store for SqliteStore {
     async fn app(&self, id: &AppId) -> Result<Option<App>, StoreError> {
         let id = id.clone();
         self.worker.read(move |tx| rows::app_by_id(tx, &id)).await
+    }
+
+    async fn apps(&self) -> Result<Vec<App>, StoreError> {
+        self.worker.read(rows::all_apps).await
+    }
+
+    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
+        let app = app.clone();
+        self.worker.write(move |tx| apps::update(tx, &app)).await
     }
 
     async fn create_api_key(
@@ -180,31 +185,24 @@ impl Store for SqliteStore {
         self.worker.read(move |tx| audit::list(tx, &app_id, before, limit)).await
     }
 
-    async fn apps(&self) -> Result<Vec<App>, StoreError> {
-        self.worker.read(rows::all_apps).await
-    }
-
-    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
-        let app = app.clone();
-        self.worker.write(move |tx| apps::update(tx, &app)).await
-    }
-
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         let hash = hash.clone();
         self.worker.read(move |tx| apps::api_key(tx, &hash)).await
     }
 
+    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
+        let name = name.to_owned();
+        // The contract passes no time; the creation stamp is informational only.
+        let now = SystemClock.now();
+        self.worker.write(move |tx| apps::server_secret(tx, &name, &candidate, now)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl MemberStore for SqliteStore {
     async fn user(&self, app_id: &AppId, id: &UserId) -> Result<Option<User>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.read(move |tx| rows::user_by_id(tx, &app_id, &id)).await
-    }
-
-    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<InviteRecord>, StoreError> {
-        self.worker.write(move |tx| cmds.iter().map(|cmd| invitations::invite(tx, cmd)).collect()).await
-    }
-
-    async fn invite(&self, cmd: InviteCommand) -> Result<InviteRecord, StoreError> {
-        self.worker.write(move |tx| invitations::invite(tx, &cmd)).await
     }
 
     async fn user_credentials(
@@ -243,6 +241,11 @@ impl Store for SqliteStore {
         self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
     }
 
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.write(move |tx| users::delete(tx, &app_id, &id)).await
+    }
+
     async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
         self.worker.write(move |tx| resets::request(tx, &request)).await
     }
@@ -253,22 +256,28 @@ impl Store for SqliteStore {
         hash: &TokenHash,
         password: PasswordHash,
         now: Timestamp,
-    ) -> Result<ResetRecord, StoreError> {
+    ) -> Result<ResetOutcome, StoreError> {
         let (app_id, hash) = (app_id.clone(), hash.clone());
         self.worker.write(move |tx| resets::reset(tx, &app_id, &hash, &password, now)).await
     }
 
-    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupRecord, StoreError> {
+    async fn send_signup_code(&self, cmd: SignupCommand) -> Result<SignupOutcome, StoreError> {
         self.worker.write(move |tx| signups::send_code(tx, &cmd)).await
     }
 
-    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyRecord, StoreError> {
+    async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.worker.write(move |tx| signups::verify(tx, &cmd)).await
     }
+}
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
-        let (app_id, id) = (app_id.clone(), id.clone());
-        self.worker.write(move |tx| users::delete(tx, &app_id, &id)).await
+#[async_trait::async_trait]
+impl InvitationStore for SqliteStore {
+    async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
+        self.worker.write(move |tx| invitations::invite(tx, &cmd)).await
+    }
+
+    async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.worker.write(move |tx| cmds.iter().map(|cmd| invitations::invite(tx, cmd)).collect()).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -302,8 +311,15 @@ impl Store for SqliteStore {
         self.worker.read(move |tx| rows::token_lookup(tx, &hash)).await
     }
 
-    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptRecord, StoreError> {
+    async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.worker.write(move |tx| invitations::accept(tx, &cmd)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxStore for SqliteStore {
+    async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        self.worker.read(outbox::backlog).await
     }
 
     async fn register_instance(&self, id: &InstanceId, now: Timestamp) -> Result<(), StoreError> {
@@ -368,13 +384,6 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let (by, id, error) = (by.clone(), id.clone(), error.to_owned());
         self.worker.write(move |tx| outbox::mark_failed(tx, &by, &id, &error, retry_at)).await
-    }
-
-    async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
-        let name = name.to_owned();
-        // The contract passes no time; the creation stamp is informational only.
-        let now = SystemClock.now();
-        self.worker.write(move |tx| apps::server_secret(tx, &name, &candidate, now)).await
     }
 }
 

@@ -10,14 +10,15 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Transaction, params};
-use usher_core::model::{App, InvitationLink, MailKind, OutboxMessage, ResetLink, SignupCode};
-use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
+use rusqlite::{ToSql, Transaction, params};
+use usher_core::model::{App, MailKind, OutboxMessage};
 use usher_core::store::OutboxBacklog;
-use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Timestamp};
+use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
 
-use super::rows::{app_by_id, decode, email, known, role, timestamp};
-use crate::records::NewMessage;
+use super::rows::app_by_id;
+use crate::records::{self, DueMessage, NO_USABLE_LINK};
+use usher_core::rules::NewOutboxMessage;
+use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
 
 /// How many messages are queued and being sent.
 pub(super) fn backlog(tx: &Transaction<'_>) -> rusqlite::Result<OutboxBacklog> {
@@ -37,7 +38,7 @@ pub(super) fn backlog(tx: &Transaction<'_>) -> rusqlite::Result<OutboxBacklog> {
 }
 
 /// Queues `message`, due at once.
-pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewMessage<'_>) -> rusqlite::Result<()> {
+pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
                                       token, expires_at, status, next_attempt_at, created_at) \
@@ -59,19 +60,27 @@ pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewMessage<'_>) -> rusqlit
     Ok(())
 }
 
-/// When the latest email to `recipient` in `app_id` queued after `since` was queued.
+/// When the latest email of one of `kinds` to `recipient` in `app_id` queued after `since`
+/// was queued.
 pub(super) fn latest_to(
     tx: &Transaction<'_>,
     app_id: &AppId,
     recipient: &EmailAddress,
+    kinds: &[MailKind],
     since: Timestamp,
 ) -> rusqlite::Result<Option<Timestamp>> {
+    let placeholders: Vec<String> = (4..4 + kinds.len()).map(|n| format!("?{n}")).collect();
+    let (app_id, recipient, since) = (app_id.as_str(), recipient.as_str(), since.as_millis());
+    let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+    let mut values: Vec<&dyn ToSql> = vec![&app_id, &recipient, &since];
+    values.extend(kinds.iter().map(|kind| kind as &dyn ToSql));
     let latest: Option<i64> = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT MAX(created_at) FROM outbox_messages \
-             WHERE app_id = ?1 AND recipient = ?2 AND kind IN ('invitation', 'sign_in') AND created_at > ?3",
-        )?
-        .query_row(params![app_id.as_str(), recipient.as_str(), since.as_millis()], |row| row.get(0))?;
+             WHERE app_id = ?1 AND recipient = ?2 AND created_at > ?3 AND kind IN ({})",
+            placeholders.join(", ")
+        ))?
+        .query_row(values.as_slice(), |row| row.get(0))?;
     Ok(latest.map(Timestamp::from_millis))
 }
 
@@ -91,20 +100,6 @@ pub(super) fn cancel_unsent(
     )?
     .execute(params![invitation_id.as_str(), now.as_millis()])?;
     Ok(())
-}
-
-/// A due message as stored, before its app is attached.
-struct Due {
-    id: MessageId,
-    kind: MailKind,
-    to: EmailAddress,
-    app_id: AppId,
-    role: Role,
-    inviter_name: String,
-    token: Option<String>,
-    expires_at: Option<Timestamp>,
-    attempts: u32,
-    created_at: Timestamp,
 }
 
 /// Claims up to `limit` due messages for instance `by` (which must be registered) and returns
@@ -137,45 +132,16 @@ pub(super) fn claim(
              ORDER BY next_attempt_at, id \
              LIMIT ?2",
         )?
-        .query_map(params![now.as_millis(), limit], |row| {
-            Ok(Due {
-                id: decode(row, "id", |s: String| MessageId::parse(&s))?,
-                kind: known(row, "kind", MailKind::parse)?,
-                to: email(row, "recipient")?,
-                app_id: decode(row, "app_id", |s: String| AppId::parse(&s))?,
-                role: role(row, "role")?,
-                inviter_name: row.get("inviter_name")?,
-                token: row.get("token")?,
-                expires_at: row.get::<_, Option<i64>>("expires_at")?.map(Timestamp::from_millis),
-                attempts: row.get("attempts")?,
-                created_at: timestamp(row, "created_at")?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<Due>>>()?;
+        .query_map(params![now.as_millis(), limit], |row| records::due_message(row))?
+        .collect::<rusqlite::Result<Vec<DueMessage>>>()?;
 
     let mut claimed = Vec::with_capacity(due.len());
     // A claim's messages come from few apps: each is read once.
     let mut apps: HashMap<AppId, App> = HashMap::new();
     for row in due {
-        let token = row.token.as_deref();
-        let (mut invitation, mut reset, mut code) = (None, None, None);
-        match (row.kind, row.expires_at) {
-            (MailKind::SignIn | MailKind::AccountExists, _) => {}
-            (MailKind::Invitation, Some(expires_at)) if let Some(token) = token.and_then(InvitationToken::parse) => {
-                invitation = Some(InvitationLink { token, expires_at });
-            }
-            (MailKind::PasswordReset, Some(expires_at)) if let Some(token) = token.and_then(ResetToken::parse) => {
-                reset = Some(ResetLink { token, expires_at });
-            }
-            (MailKind::SignupCode, Some(expires_at)) if let Some(value) = token.and_then(OneTimeCode::parse) => {
-                code = Some(SignupCode { code: value, expires_at });
-            }
-            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, _) => {
-                // Cannot happen while the invariants hold (the link is erased only with a
-                // final status); retrying would never help, so give up on it for good.
-                finish(tx, &row.id, "failed", "the message has no usable link")?;
-                continue;
-            }
+        let Some(links) = row.links() else {
+            finish(tx, &row.id, "failed", NO_USABLE_LINK)?;
+            continue;
         };
         tx.prepare_cached(
             "UPDATE outbox_messages SET status = 'sending', claimed_by = ?1, lease_until = NULL, \
@@ -191,19 +157,7 @@ pub(super) fn claim(
                 app
             }
         };
-        claimed.push(OutboxMessage {
-            id: row.id,
-            kind: row.kind,
-            to: row.to,
-            app,
-            role: row.role,
-            inviter_name: row.inviter_name,
-            invitation,
-            reset,
-            code,
-            attempts: row.attempts,
-            created_at: row.created_at,
-        });
+        claimed.push(row.into_message(app, links));
     }
     Ok(claimed)
 }
@@ -241,19 +195,17 @@ pub(super) fn mark_failed(
         params![by.as_str(), id.as_str()],
         |row| row.get(0),
     )?;
-    if !holds_claim {
-        return Ok(());
-    }
-    let is_dead: bool = tx.query_row(
+    let is_replaced: bool = tx.query_row(
         "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, 0) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
          WHERE m.id = ?1",
         params![id.as_str()],
         |row| row.get(0),
     )?;
-    match retry_at {
-        _ if is_dead => finish(tx, id, "cancelled", error),
-        Some(retry_at) => {
+    match record_failed_attempt(FailedAttempt { holds_claim, is_replaced, retry_at }) {
+        FailurePlan::Ignore => Ok(()),
+        FailurePlan::Cancel => finish(tx, id, "cancelled", error),
+        FailurePlan::Retry(retry_at) => {
             tx.execute(
                 "UPDATE outbox_messages \
                  SET status = 'queued', next_attempt_at = ?1, lease_until = NULL, claimed_by = NULL, last_error = ?2 \
@@ -262,7 +214,7 @@ pub(super) fn mark_failed(
             )?;
             Ok(())
         }
-        None => finish(tx, id, "failed", error),
+        FailurePlan::GiveUp => finish(tx, id, "failed", error),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use usher_core::Store;
 use usher_core::model::Actor;
 use usher_core::secret::ApiKey;
-use usher_core::store::{KeyRevocation, NewApiKey};
+use usher_core::store::{AppStore, KeyRevocation, NewApiKey};
 use usher_core::{ApiKeyId, AppId};
 use usher_store::{CachedStore, SqliteStore};
 

@@ -11,8 +11,8 @@ use usher_core::model::{
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptRecord, InvitationQuery, InviteRecord, KeyRevocation, NewApiKey, NewApp, Renewal, ResetRecord,
-    ResetRequest, SignupCommand, SignupRecord, UserPatch, VerifyCommand, VerifyRecord,
+    AcceptCommand, AcceptOutcome, InvitationQuery, Invited, KeyRevocation, NewApiKey, NewApp, Renewal, ResetOutcome,
+    ResetRequest, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
@@ -75,7 +75,7 @@ async fn member(store: &dyn Store, app: &App, to: &str, role: Role) -> User {
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
     match store.accept_invitation(accept(&token, "Ada", T0.plus(Duration::from_secs(1)))).await {
-        Ok(AcceptRecord::Joined { user, .. }) => user,
+        Ok(AcceptOutcome::Joined { user, .. }) => user,
         other => panic!("expected Joined, got {other:?}"),
     }
 }
@@ -168,7 +168,7 @@ pub async fn invite_creates_pending_invitation_when_address_is_new(store: &dyn S
 
     let record = store.invite(cmd).await.expect("invite");
 
-    let InviteRecord::Created(invitation) = record else { panic!("expected Created, got {record:?}") };
+    let Invited::Created(invitation) = record else { panic!("expected Created, got {record:?}") };
     assert_eq!(invitation.id, id);
     assert_eq!(invitation.app_id, app.id);
     assert_eq!(invitation.email.as_str(), "ada@example.org");
@@ -197,7 +197,7 @@ pub async fn invite_resends_with_rotated_token_when_invitation_is_pending(store:
 
     let record = store.invite(second).await.expect("second invite");
 
-    let InviteRecord::Resent(invitation) = record else { panic!("expected Resent, got {record:?}") };
+    let Invited::Resent(invitation) = record else { panic!("expected Resent, got {record:?}") };
     assert_eq!(invitation.id, id);
     assert_eq!(invitation.role, Role::Admin);
     assert_eq!(invitation.times_sent, 2);
@@ -224,7 +224,7 @@ pub async fn invite_resends_when_pending_invitation_has_expired(store: &dyn Stor
 
     let record = store.invite(second).await.expect("second invite");
 
-    let InviteRecord::Resent(invitation) = record else { panic!("expected Resent, got {record:?}") };
+    let Invited::Resent(invitation) = record else { panic!("expected Resent, got {record:?}") };
     assert_eq!(invitation.id, id);
     assert_eq!(invitation.expires_at, later.plus(TTL));
     let lookup = store.invitation_by_token(&new_token).await.expect("lookup").expect("token is stored");
@@ -242,7 +242,7 @@ pub async fn invite_refuses_and_writes_nothing_when_within_resend_interval(store
 
     let record = store.invite(second).await.expect("second invite");
 
-    let InviteRecord::Throttled { retry_after } = record else { panic!("expected Throttled, got {record:?}") };
+    let Invited::Throttled { retry_after } = record else { panic!("expected Throttled, got {record:?}") };
     assert_eq!(retry_after, Duration::from_secs(40));
     assert!(store.invitation_by_token(&second_token).await.expect("lookup").is_none());
     let unchanged = store.invitation_by_token(&first_token).await.expect("lookup").expect("first token");
@@ -262,10 +262,10 @@ pub async fn invite_queues_again_when_resend_interval_has_passed(store: &dyn Sto
     let allowed = store.invite(invite(&app, "ada@example.org", Role::User, allowed_at)).await.expect("invite");
 
     assert!(
-        matches!(throttled, InviteRecord::Throttled { retry_after } if retry_after == Duration::from_millis(1)),
+        matches!(throttled, Invited::Throttled { retry_after } if retry_after == Duration::from_millis(1)),
         "{throttled:?}"
     );
-    assert!(matches!(&allowed, InviteRecord::Resent(invitation) if invitation.times_sent == 2), "{allowed:?}");
+    assert!(matches!(&allowed, Invited::Resent(invitation) if invitation.times_sent == 2), "{allowed:?}");
 }
 
 pub async fn invite_refuses_and_writes_nothing_when_a_member_reinvites_an_admin_invitation(store: &dyn Store) {
@@ -291,10 +291,10 @@ pub async fn invite_refuses_and_writes_nothing_when_a_member_reinvites_an_admin_
     of_user.may_invite_admins = false;
     let resent = store.invite(of_user).await.expect("invite");
 
-    assert!(matches!(soon, InviteRecord::NotAllowed), "refused, not throttled: {soon:?}");
-    assert!(matches!(later, InviteRecord::NotAllowed), "{later:?}");
-    assert!(matches!(batch.as_slice(), [InviteRecord::NotAllowed]), "{batch:?}");
-    assert!(matches!(resent, InviteRecord::Resent(_)), "a user invitation is the member's to re-send: {resent:?}");
+    assert!(matches!(soon, Invited::NotAllowed), "refused, not throttled: {soon:?}");
+    assert!(matches!(later, Invited::NotAllowed), "{later:?}");
+    assert!(matches!(batch.as_slice(), [Invited::NotAllowed]), "{batch:?}");
+    assert!(matches!(resent, Invited::Resent(_)), "a user invitation is the member's to re-send: {resent:?}");
     let unchanged = store.invitation_by_token(&first_token).await.expect("lookup").expect("first token");
     assert!(unchanged.is_current, "the admin's link still works");
     assert_eq!((unchanged.invitation.role, unchanged.invitation.times_sent), (Role::Admin, 1));
@@ -310,7 +310,7 @@ pub async fn invite_reminds_without_changing_role_when_address_is_member(store: 
 
     let record = store.invite(cmd).await.expect("invite");
 
-    let InviteRecord::AlreadyMember(user) = record else { panic!("expected AlreadyMember, got {record:?}") };
+    let Invited::AlreadyMember(user) = record else { panic!("expected AlreadyMember, got {record:?}") };
     assert_eq!(user, ada);
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(ada));
     assert!(store.invitation_by_token(&token).await.expect("lookup").is_none(), "no new invitation");
@@ -327,8 +327,8 @@ pub async fn invite_creates_one_invitation_when_two_invites_race(store: &dyn Sto
     let ids: Vec<_> = [a, b]
         .into_iter()
         .map(|record| match record.expect("invite") {
-            InviteRecord::Created(invitation) => ("created", invitation.id),
-            InviteRecord::Resent(invitation) => ("resent", invitation.id),
+            Invited::Created(invitation) => ("created", invitation.id),
+            Invited::Resent(invitation) => ("resent", invitation.id),
             other => panic!("expected Created or Resent, got {other:?}"),
         })
         .collect();
@@ -372,7 +372,7 @@ pub async fn accept_creates_verified_user_with_invitation_role_when_link_is_vali
 
     let record = store.accept_invitation(acceptance).await.expect("accept");
 
-    let AcceptRecord::Joined { user, app: joined } = record else { panic!("expected Joined, got {record:?}") };
+    let AcceptOutcome::Joined { user, app: joined } = record else { panic!("expected Joined, got {record:?}") };
     assert_eq!(joined, app);
     assert_eq!(user.id, user_id);
     assert_eq!(user.app_id, app.id);
@@ -394,13 +394,13 @@ pub async fn accept_refuses_as_used_when_token_was_already_accepted(store: &dyn 
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
     let first = store.accept_invitation(accept(&token, "Ada", T0)).await.expect("first accept");
-    let AcceptRecord::Joined { user, .. } = first else { panic!("expected Joined, got {first:?}") };
+    let AcceptOutcome::Joined { user, .. } = first else { panic!("expected Joined, got {first:?}") };
     let second = accept(&token, "Mallory", T0.plus(Duration::from_secs(1)));
     let second_id = second.user_id.clone();
 
     let record = store.accept_invitation(second).await.expect("second accept");
 
-    assert!(matches!(record, AcceptRecord::Refused(LinkState::Used)), "{record:?}");
+    assert!(matches!(record, AcceptOutcome::Refused(LinkState::Used)), "{record:?}");
     assert_eq!(store.user(&app.id, &user.id).await.expect("lookup"), Some(user));
     assert_eq!(store.user(&app.id, &second_id).await.expect("lookup"), None);
 }
@@ -415,7 +415,7 @@ pub async fn accept_refuses_as_expired_and_creates_nothing_when_link_has_expired
 
     let record = store.accept_invitation(acceptance).await.expect("accept");
 
-    assert!(matches!(record, AcceptRecord::Refused(LinkState::Expired)), "{record:?}");
+    assert!(matches!(record, AcceptOutcome::Refused(LinkState::Expired)), "{record:?}");
     assert_eq!(store.user(&app.id, &user_id).await.expect("lookup"), None);
     let lookup = store.invitation_by_token(&token).await.expect("lookup").expect("token is kept");
     assert_eq!(lookup.invitation.status, InvitationStatus::Pending);
@@ -432,7 +432,7 @@ pub async fn accept_refuses_as_replaced_when_invitation_was_resent(store: &dyn S
 
     let record = store.accept_invitation(acceptance).await.expect("accept");
 
-    assert!(matches!(record, AcceptRecord::Refused(LinkState::Replaced)), "{record:?}");
+    assert!(matches!(record, AcceptOutcome::Refused(LinkState::Replaced)), "{record:?}");
     assert_eq!(store.user(&app.id, &user_id).await.expect("lookup"), None);
 }
 
@@ -441,7 +441,7 @@ pub async fn accept_refuses_as_unknown_when_token_never_existed(store: &dyn Stor
 
     let record = store.accept_invitation(accept(&InvitationToken::generate().hash(), "Ada", T0)).await.expect("accept");
 
-    assert!(matches!(record, AcceptRecord::Refused(LinkState::Unknown)), "{record:?}");
+    assert!(matches!(record, AcceptOutcome::Refused(LinkState::Unknown)), "{record:?}");
 }
 
 pub async fn user_is_found_only_in_its_own_app_when_looked_up(store: &dyn Store) {
@@ -801,9 +801,9 @@ pub async fn invite_answers_each_of_a_concurrent_burst_alone_when_some_are_refus
     let ghost = records.next().expect("ghost answer");
     assert!(matches!(ghost, Err(StoreError::NotFound)), "an invite into no app fails alone: {ghost:?}");
     let throttled = records.next_back().expect("recent answer").expect("a throttled invite is an outcome");
-    assert!(matches!(throttled, InviteRecord::Throttled { .. }), "{throttled:?}");
+    assert!(matches!(throttled, Invited::Throttled { .. }), "{throttled:?}");
     for record in records {
-        assert!(matches!(record, Ok(InviteRecord::Created(_))), "{record:?}");
+        assert!(matches!(record, Ok(Invited::Created(_))), "{record:?}");
     }
     let pending = InvitationQuery { status: Some(InvitationStatus::Pending), limit: 20, ..InvitationQuery::default() };
     assert_eq!(store.list_invitations(&app.id, pending, T0).await.expect("list").len(), 7, "six new and the first");
@@ -825,10 +825,10 @@ pub async fn invite_settles_as_one_created_and_seven_resent_when_eight_invites_r
     let (mut created, mut resent, mut ids) = (0, 0, HashSet::new());
     for record in records {
         match record.expect("no invite fails") {
-            InviteRecord::Created(invitation) => {
+            Invited::Created(invitation) => {
                 (created, ids) = (created + 1, ids.into_iter().chain([invitation.id]).collect())
             }
-            InviteRecord::Resent(invitation) => {
+            Invited::Resent(invitation) => {
                 (resent, ids) = (resent + 1, ids.into_iter().chain([invitation.id]).collect())
             }
             other => panic!("expected Created or Resent, got {other:?}"),
@@ -883,9 +883,9 @@ pub async fn accept_joins_once_when_one_link_is_used_twice_at_once(store: &dyn S
     ])
     .await;
 
-    let records: Vec<AcceptRecord> = records.into_iter().map(|record| record.expect("accept")).collect();
-    let joined = records.iter().filter(|record| matches!(record, AcceptRecord::Joined { .. })).count();
-    let used = records.iter().filter(|record| matches!(record, AcceptRecord::Refused(LinkState::Used))).count();
+    let records: Vec<AcceptOutcome> = records.into_iter().map(|record| record.expect("accept")).collect();
+    let joined = records.iter().filter(|record| matches!(record, AcceptOutcome::Joined { .. })).count();
+    let used = records.iter().filter(|record| matches!(record, AcceptOutcome::Refused(LinkState::Used))).count();
     assert_eq!((joined, used), (1, 1), "{records:?}");
     assert_eq!(store.users(&app.id).await.expect("users").len(), 1);
 }
@@ -999,7 +999,7 @@ pub async fn invite_batch_returns_one_outcome_per_command_in_order(store: &dyn S
 
     let records = store.invite_batch(cmds).await.expect("batch");
 
-    let [InviteRecord::Created(created), InviteRecord::AlreadyMember(ada), InviteRecord::Throttled { retry_after }] =
+    let [Invited::Created(created), Invited::AlreadyMember(ada), Invited::Throttled { retry_after }] =
         records.as_slice()
     else {
         panic!("expected Created, AlreadyMember, Throttled, got {records:?}")
@@ -1017,7 +1017,7 @@ pub async fn user_credentials_returns_the_password_hash_when_member_has_joined(s
     let cmd = invite(&app, "bob@example.org", Role::User, T0);
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
-    let AcceptRecord::Joined { user: bob, .. } =
+    let AcceptOutcome::Joined { user: bob, .. } =
         store.accept_invitation(accept(&token, "Bob", T0.plus(INTERVAL))).await.expect("accept")
     else {
         panic!("expected Joined")
@@ -1090,7 +1090,7 @@ pub async fn password_changes_move_the_session_epoch_on_when_set_or_reset(store:
 
     assert_eq!(ada.session_epoch, 0);
     assert_eq!(changed.session_epoch, 1);
-    let ResetRecord::Done(reset) = reset else { panic!("expected Done, got {reset:?}") };
+    let ResetOutcome::Done(reset) = reset else { panic!("expected Done, got {reset:?}") };
     assert_eq!(reset.session_epoch, 2);
     assert_eq!(updated.expect("member").session_epoch, 2, "other changes leave sessions alone");
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup").expect("member").session_epoch, 2);
@@ -1101,7 +1101,7 @@ pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn
     let cmd = invite(&app, "ada@example.org", Role::User, T0);
     let token = cmd.token.hash();
     store.invite(cmd).await.expect("invite");
-    let AcceptRecord::Joined { user: ada, .. } =
+    let AcceptOutcome::Joined { user: ada, .. } =
         store.accept_invitation(accept(&token, "Ada", T0)).await.expect("accept")
     else {
         panic!("expected Joined")
@@ -1115,13 +1115,13 @@ pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn
     let kept = store.invitation_by_token(&token).await.expect("lookup").expect("the invitation stays");
     assert_eq!(kept.invitation.status, InvitationStatus::Accepted);
     let reinvited = store.invite(invite(&app, "ada@example.org", Role::User, T0.plus(INTERVAL))).await.expect("invite");
-    assert!(matches!(reinvited, InviteRecord::Created(_)), "{reinvited:?}");
+    assert!(matches!(reinvited, Invited::Created(_)), "{reinvited:?}");
 }
 
 pub async fn invitation_is_found_only_in_its_own_app_when_looked_up(store: &dyn Store) {
     let app = app(store).await;
     let other = app_with_key(store).await.0;
-    let InviteRecord::Created(created) =
+    let Invited::Created(created) =
         store.invite(invite(&app, "ada@example.org", Role::User, T0)).await.expect("invite")
     else {
         panic!("expected Created")
@@ -1259,7 +1259,7 @@ pub async fn request_password_reset_queues_a_link_when_address_is_a_member(store
     assert_eq!((link.token.hash(), link.expires_at), (token, t1.plus(Duration::from_secs(3600))));
     let password = PasswordHash::from_stored("$argon2id$v=19$m=19456,t=2,p=1$cmVz$cmVz".into());
     let unused = store.reset_password(&app.id, &repeated_token, password, t1).await.expect("reset");
-    assert!(matches!(unused, ResetRecord::Refused(LinkState::Unknown)), "a throttled request stores no link");
+    assert!(matches!(unused, ResetOutcome::Refused(LinkState::Unknown)), "a throttled request stores no link");
 }
 
 pub async fn reset_password_sets_the_password_once_when_link_is_valid(store: &dyn Store) {
@@ -1280,11 +1280,11 @@ pub async fn reset_password_sets_the_password_once_when_link_is_valid(store: &dy
     let reused = store.reset_password(&app.id, &newer_token, password.clone(), at).await.expect("reset");
     let sibling = store.reset_password(&app.id, &older_token, password.clone(), at).await.expect("reset");
 
-    assert!(matches!(elsewhere, ResetRecord::Refused(LinkState::Unknown)), "{elsewhere:?}");
-    let ResetRecord::Done(user) = done else { panic!("expected Done, got {done:?}") };
+    assert!(matches!(elsewhere, ResetOutcome::Refused(LinkState::Unknown)), "{elsewhere:?}");
+    let ResetOutcome::Done(user) = done else { panic!("expected Done, got {done:?}") };
     assert_eq!((user.email.as_str(), user.updated_at, user.is_verified), ("ada@example.org", at, true));
-    assert!(matches!(reused, ResetRecord::Refused(LinkState::Used)), "{reused:?}");
-    assert!(matches!(sibling, ResetRecord::Refused(LinkState::Used)), "one reset uses up every link: {sibling:?}");
+    assert!(matches!(reused, ResetOutcome::Refused(LinkState::Used)), "{reused:?}");
+    assert!(matches!(sibling, ResetOutcome::Refused(LinkState::Used)), "one reset uses up every link: {sibling:?}");
     let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
     assert_eq!(hash, Some(password.clone()));
     let t3 = at.plus(INTERVAL * 2);
@@ -1292,7 +1292,7 @@ pub async fn reset_password_sets_the_password_once_when_link_is_valid(store: &dy
     let late_token = late.token.hash();
     store.request_password_reset(late).await.expect("request");
     let expired = store.reset_password(&app.id, &late_token, password, t3.plus(Duration::from_secs(3600))).await;
-    assert!(matches!(expired, Ok(ResetRecord::Refused(LinkState::Expired))), "{expired:?}");
+    assert!(matches!(expired, Ok(ResetOutcome::Refused(LinkState::Expired))), "{expired:?}");
 }
 
 /// The key sign-up codes are hashed with in these cases.
@@ -1344,17 +1344,17 @@ pub async fn verify_signup_creates_the_member_when_code_is_right(store: &dyn Sto
     let joined = store.verify_signup(check).await.expect("verify");
     let again = store.verify_signup(verify(&app, "ada@example.org", &code, T0)).await.expect("verify");
 
-    assert_eq!(sent, SignupRecord::CodeSent);
+    assert_eq!(sent, SignupOutcome::CodeSent);
     let [message] = queued.as_slice() else { panic!("expected one code email, got {queued:?}") };
     assert_eq!((message.kind, message.role), (MailKind::SignupCode, Role::User));
     assert_eq!(message.code.as_ref().map(|c| c.code.expose().to_owned()), Some(code.expose().to_owned()));
-    assert!(matches!(miss, VerifyRecord::WrongCode), "{miss:?}");
-    let VerifyRecord::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
+    assert!(matches!(miss, VerifyOutcome::WrongCode), "{miss:?}");
+    let VerifyOutcome::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
     assert_eq!((user.id.clone(), user.role, user.is_verified), (user_id, Role::User, true));
     assert_eq!(user.created_at, T0.plus(Duration::from_secs(30)));
     let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
     assert_eq!(hash.as_ref().map(PasswordHash::as_str), Some("$argon2id$v=19$m=19456,t=2,p=1$c2ln$c2ln"));
-    assert!(matches!(again, VerifyRecord::NoSignup), "the sign-up is over: {again:?}");
+    assert!(matches!(again, VerifyOutcome::NoSignup), "the sign-up is over: {again:?}");
 }
 
 pub async fn verify_signup_refuses_when_code_expired_or_guessed_too_often(store: &dyn Store) {
@@ -1374,10 +1374,10 @@ pub async fn verify_signup_refuses_when_code_expired_or_guessed_too_often(store:
         store.verify_signup(verify(&app, "bob@example.org", &bob_code, T0.plus(Duration::from_secs(600)))).await;
     let unknown = store.verify_signup(verify(&app, "eve@example.org", &code, T0)).await.expect("verify");
 
-    assert!(misses.iter().all(|miss| matches!(miss, VerifyRecord::WrongCode)), "{misses:?}");
-    assert!(matches!(blocked, VerifyRecord::TooManyAttempts), "{blocked:?}");
-    assert!(matches!(expired, Ok(VerifyRecord::Expired)), "{expired:?}");
-    assert!(matches!(unknown, VerifyRecord::NoSignup), "{unknown:?}");
+    assert!(misses.iter().all(|miss| matches!(miss, VerifyOutcome::WrongCode)), "{misses:?}");
+    assert!(matches!(blocked, VerifyOutcome::TooManyAttempts), "{blocked:?}");
+    assert!(matches!(expired, Ok(VerifyOutcome::Expired)), "{expired:?}");
+    assert!(matches!(unknown, VerifyOutcome::NoSignup), "{unknown:?}");
     assert!(store.users(&app.id).await.expect("users").is_empty());
 }
 
@@ -1403,8 +1403,8 @@ pub async fn send_signup_code_follows_invitation_only_and_membership_when_asked(
     let queued = claim_all(store, t1).await;
     let joined = store.verify_signup(verify(&app, "bob@example.org", &bob_code, t1)).await.expect("verify");
 
-    assert_eq!((stranger, invited), (SignupRecord::NotInvited, SignupRecord::CodeSent));
-    assert_eq!((member, member_again), (SignupRecord::AlreadyMember, SignupRecord::AlreadyMember));
+    assert_eq!((stranger, invited), (SignupOutcome::NotInvited, SignupOutcome::CodeSent));
+    assert_eq!((member, member_again), (SignupOutcome::AlreadyMember, SignupOutcome::AlreadyMember));
     let mut kinds: Vec<(String, MailKind, Role)> =
         queued.iter().map(|m| (m.to.as_str().to_owned(), m.kind, m.role)).collect();
     kinds.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1416,7 +1416,7 @@ pub async fn send_signup_code_follows_invitation_only_and_membership_when_asked(
         ],
         "one account-exists note within the interval; the code carries the invitation's role"
     );
-    let VerifyRecord::Joined(bob) = joined else { panic!("expected Joined, got {joined:?}") };
+    let VerifyOutcome::Joined(bob) = joined else { panic!("expected Joined, got {joined:?}") };
     assert_eq!(bob.role, Role::Admin);
     let lookup = store.invitation_by_token(&bob_token).await.expect("lookup").expect("token is kept");
     assert_eq!(lookup.invitation.status, InvitationStatus::Accepted);
@@ -1441,7 +1441,10 @@ pub async fn send_signup_code_replaces_the_code_when_resent_after_the_interval(s
     let old = store.verify_signup(verify(&app, "ada@example.org", &first_code, later)).await.expect("verify");
     let new = store.verify_signup(verify(&app, "ada@example.org", &second_code, later)).await.expect("verify");
 
-    assert_eq!((throttled, resent, nothing), (SignupRecord::CodeSent, SignupRecord::CodeSent, SignupRecord::CodeSent));
+    assert_eq!(
+        (throttled, resent, nothing),
+        (SignupOutcome::CodeSent, SignupOutcome::CodeSent, SignupOutcome::CodeSent)
+    );
     let codes: Vec<String> =
         queued.iter().filter_map(|m| m.code.as_ref()).map(|c| c.code.expose().to_owned()).collect();
     assert_eq!(
@@ -1450,9 +1453,9 @@ pub async fn send_signup_code_replaces_the_code_when_resent_after_the_interval(s
         "no email for the throttled or unknown"
     );
     if first_code.expose() != second_code.expose() {
-        assert!(matches!(old, VerifyRecord::Replaced), "the old code stops working: {old:?}");
+        assert!(matches!(old, VerifyOutcome::Replaced), "the old code stops working: {old:?}");
     }
-    assert!(matches!(new, VerifyRecord::Joined(_)), "{new:?}");
+    assert!(matches!(new, VerifyOutcome::Joined(_)), "{new:?}");
 }
 
 pub async fn send_signup_code_replaces_an_earlier_registration_when_registered_again_at_once(store: &dyn Store) {
@@ -1469,14 +1472,14 @@ pub async fn send_signup_code_replaces_an_earlier_registration_when_registered_a
     let replaced = store.verify_signup(verify(&app, "ada@example.org", &attacker_code, at)).await.expect("verify");
     let joined = store.verify_signup(verify(&app, "ada@example.org", &owner_code, at)).await.expect("verify");
 
-    assert_eq!((first, second), (SignupRecord::CodeSent, SignupRecord::CodeSent));
+    assert_eq!((first, second), (SignupOutcome::CodeSent, SignupOutcome::CodeSent));
     let codes: Vec<String> =
         queued.iter().filter_map(|m| m.code.as_ref()).map(|c| c.code.expose().to_owned()).collect();
     assert_eq!(codes, [attacker_code.expose().to_owned(), owner_code.expose().to_owned()], "a fresh code at once");
     if attacker_code.expose() != owner_code.expose() {
-        assert!(matches!(replaced, VerifyRecord::Replaced), "the earlier code is void: {replaced:?}");
+        assert!(matches!(replaced, VerifyOutcome::Replaced), "the earlier code is void: {replaced:?}");
     }
-    let VerifyRecord::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
+    let VerifyOutcome::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
     let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
     assert_eq!(hash, Some(owners_password), "the password of the registration whose code was entered");
 }

@@ -11,7 +11,7 @@ use sqlx_postgres::PgConnection;
 use usher_core::InstanceId;
 use usher_core::Role;
 use usher_core::Store;
-use usher_core::store::InviteRecord;
+use usher_core::store::{InvitationStore, Invited, OutboxStore};
 use usher_store::{OpenError, PgStore};
 
 use crate::support::{PgDatabase, T0, app, invite, join_all};
@@ -62,11 +62,11 @@ async fn invite_of_one_address_on_two_instances_leaves_one_pending_invitation() 
     let mut ids = HashSet::new();
     for record in records {
         match record.expect("no invite fails") {
-            InviteRecord::Created(invitation) => {
+            Invited::Created(invitation) => {
                 created += 1;
                 ids.insert(invitation.id);
             }
-            InviteRecord::Resent(invitation) => {
+            Invited::Resent(invitation) => {
                 ids.insert(invitation.id);
             }
             other => panic!("expected Created or Resent, got {other:?}"),

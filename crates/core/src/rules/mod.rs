@@ -1,0 +1,112 @@
+//! The decisions. For each operation with rules, one pure function takes the *situation* that
+//! a store read inside the operation's transaction and returns the *plan* the store then
+//! carries out in that same transaction: which rows to write, which email to queue, which
+//! audit record to add, or a refusal that writes nothing.
+//!
+//! The backends read and write; they decide nothing, so a rule is written once, here, and
+//! tested here without a database (each module's tests are the table of cases of DESIGN.md).
+//!
+//! | operation | decision |
+//! | --- | --- |
+//! | invite, re-send | [`invite::invite_resend_or_remind`] |
+//! | revoke an invitation | [`invite::revoke_if_pending`] |
+//! | join with an invitation link | [`join::join_with_invitation`] |
+//! | sign-up: register (or re-send the code) | [`signup::register_or_resend_code`] |
+//! | sign-up: verify the code | [`signup::verify_code`] |
+//! | password reset: request a link | [`reset::issue_reset_link`] |
+//! | password reset: use the link | [`reset::reset_with_link`] |
+//! | revoke an API key | [`keys::revoke_unless_last_key`] |
+//! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |
+//! | presume other instances dead | [`outbox::may_judge_others`] |
+
+pub mod invite;
+pub mod join;
+pub mod keys;
+pub mod outbox;
+pub mod reset;
+pub mod signup;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::email::EmailAddress;
+use crate::id::{AppId, InvitationId, MessageId};
+use crate::model::{Actor, AuditAction, MailKind};
+use crate::role::Role;
+
+/// An email to queue in the outbox, due at once, in the transaction of the change it announces.
+#[derive(Clone, Copy)]
+pub struct NewOutboxMessage<'a> {
+    /// Its id.
+    pub id: &'a MessageId,
+    /// The app it is sent for.
+    pub app_id: &'a AppId,
+    /// What it is for.
+    pub kind: MailKind,
+    /// The recipient.
+    pub recipient: &'a EmailAddress,
+    /// The invitation it belongs to, for invitation emails.
+    pub invitation_id: Option<&'a InvitationId>,
+    /// The role offered or held.
+    pub role: Role,
+    /// Who sent it.
+    pub inviter_name: &'a str,
+    /// The link secret (invitation or reset token, sign-up code) and its expiry.
+    pub link: Option<(&'a str, Timestamp)>,
+    /// When it is queued (and first due).
+    pub now: Timestamp,
+}
+
+impl fmt::Debug for NewOutboxMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The link secret is never printed.
+        f.debug_struct("NewOutboxMessage")
+            .field("id", self.id)
+            .field("kind", &self.kind)
+            .field("invitation_id", &self.invitation_id)
+            .field("role", &self.role)
+            .field("has_link", &self.link.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One audit record, written in the transaction of the change it records.
+#[derive(Clone, Debug)]
+pub struct NewAuditEvent<'a> {
+    /// The app it happened in.
+    pub app_id: &'a AppId,
+    /// Who did it.
+    pub actor: Actor,
+    /// What was done.
+    pub action: AuditAction,
+    /// The address it concerned, if any.
+    pub subject_email: Option<&'a EmailAddress>,
+    /// The invitation it concerned, if any.
+    pub invitation_id: Option<&'a InvitationId>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// How long until another email is allowed, when one queued at `last` is less than `interval`
+/// before `now`; `None` when an email may go now.
+fn wait_after(last: Option<Timestamp>, interval: Duration, now: Timestamp) -> Option<Duration> {
+    let next = last?.plus(interval);
+    (next > now).then(|| now.until(next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn wait_after_counts_only_an_email_within_the_interval() {
+        assert_eq!(wait_after(None, MINUTE, NOW), None);
+        assert_eq!(wait_after(Some(NOW.minus(MINUTE)), MINUTE, NOW), None);
+        assert_eq!(wait_after(Some(NOW.minus(Duration::from_secs(45))), MINUTE, NOW), Some(Duration::from_secs(15)));
+        assert_eq!(wait_after(Some(NOW), MINUTE, NOW), Some(MINUTE));
+    }
+}
