@@ -9,7 +9,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use usher_core::model::Actor;
 
-use super::session::Session;
+use super::session::{Session, failed};
 use crate::extract::PageQuery;
 use crate::state::AppState;
 
@@ -29,10 +29,7 @@ struct AuditQuery {
 async fn list(State(state): State<AppState>, session: Session, PageQuery(query): PageQuery<AuditQuery>) -> Response {
     let mut events = match state.keys.audit(&session.app, &session.principal, query.before, PAGE + 1).await {
         Ok(events) => events,
-        Err(err) => {
-            tracing::error!(error = ?err, "the console could not read the audit log");
-            return state.pages.failed(StatusCode::SERVICE_UNAVAILABLE);
-        }
+        Err(err) => return failed(&state, &err),
     };
     let has_more = events.len() > PAGE as usize;
     events.truncate(PAGE as usize);

@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use minijinja::{Value, context};
@@ -12,9 +12,8 @@ use serde::Deserialize;
 use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome};
 use usher_core::{EmailAddress, Role};
 
-use super::session::Session;
+use super::session::{FromThisSite, Session, failed};
 use crate::extract::PageForm;
-use crate::routes::join::is_cross_site;
 use crate::state::AppState;
 
 /// The largest file the console takes (about 25,000 rows); bigger ones go through the CLI.
@@ -71,13 +70,10 @@ async fn show(State(state): State<AppState>, session: Session) -> Response {
 /// What each row would be, and the button that invites them.
 async fn preview(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FromThisSite,
     session: Session,
     PageForm(form): PageForm<ImportForm>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
     let rows = match rows(&form.csv) {
         Ok(rows) if rows.is_empty() => {
             return refused(&state, &session, &form.csv, "The file has no rows under its header line.");
@@ -101,13 +97,10 @@ async fn preview(
 /// Invites every row, [`BATCH`] at a time, and shows one result per row.
 async fn import(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FromThisSite,
     session: Session,
     PageForm(form): PageForm<ImportForm>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
     let rows = match rows(&form.csv) {
         Ok(rows) => rows,
         Err(reason) => return refused(&state, &session, &form.csv, &reason),
@@ -118,10 +111,7 @@ async fn import(
         let items = chunk.iter().map(|row| row.item.clone()).collect();
         let outcomes = match state.invites.invite_many(&session.app, &session.principal, items).await {
             Ok(outcomes) => outcomes,
-            Err(InviteError::Store(err)) => {
-                tracing::error!(error = ?err, "a console import failed");
-                return state.pages.failed(StatusCode::SERVICE_UNAVAILABLE);
-            }
+            Err(InviteError::Store(err)) => return failed(&state, &err),
             Err(err) => return refused(&state, &session, &form.csv, &err.to_string()),
         };
         for (row, outcome) in chunk.iter().zip(outcomes) {

@@ -3,8 +3,8 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -13,9 +13,8 @@ use usher_core::model::{Invitation, InvitationStatus};
 use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role, Timestamp};
 
-use super::session::Session;
+use super::session::{FromThisSite, Session, back_with_notice, failed};
 use crate::extract::{PageForm, PageQuery};
-use crate::routes::join::is_cross_site;
 use crate::state::AppState;
 
 /// Rows per page of the table.
@@ -137,13 +136,10 @@ struct InviteForm {
 /// Invites one address with the same service, rules and throttle as the API.
 async fn invite(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FromThisSite,
     session: Session,
     PageForm(form): PageForm<InviteForm>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
     let refused = |error: String, status| {
         let context = context! { section => "invitations", email => form.email, role => form.role, error };
         session.page(&state, status, "console/invite_refused.html", context)
@@ -163,15 +159,10 @@ async fn invite(
         Ok(InviteOutcome::AlreadyMember { email, .. }) => {
             format!("{email} is already a member: a sign-in email is queued, the role is unchanged.")
         }
-        Err(InviteError::Store(err)) => return failed(&state, &InviteError::Store(err)),
+        Err(InviteError::Store(err)) => return failed(&state, &err),
         Err(err) => return refused(err.to_string(), status_of(err)),
     };
-    back_to_list(&session, &done)
-}
-
-fn back_to_list(session: &Session, done: &str) -> Response {
-    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("done", done).finish();
-    Redirect::to(&format!("/console/apps/{}/invitations?{query}", session.app.id)).into_response()
+    back_with_notice(&session, "invitations", &done)
 }
 
 /// One invitation with its latest email's delivery.
@@ -230,13 +221,10 @@ async fn confirm(
 /// Carries out a confirmed action, then shows the invitation again.
 async fn act(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FromThisSite,
     session: Session,
     Path((_, invitation_id, action)): Path<(String, String, String)>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
     let Some(action) = Action::parse(&action) else { return not_found(&state, &session) };
     let Ok(id) = InvitationId::parse(&invitation_id) else { return not_found(&state, &session) };
     let (app, by) = (&session.app, &session.principal);
@@ -247,11 +235,10 @@ async fn act(
     let done = match done {
         Ok(done) => done.to_owned(),
         Err(InviteError::NotFound) => return not_found(&state, &session),
-        Err(InviteError::Store(err)) => return failed(&state, &InviteError::Store(err)),
+        Err(InviteError::Store(err)) => return failed(&state, &err),
         Err(err) => err.to_string(),
     };
-    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("done", &done).finish();
-    Redirect::to(&format!("/console/apps/{}/invitations/{id}?{query}", app.id)).into_response()
+    back_with_notice(&session, &format!("invitations/{id}"), &done)
 }
 
 async fn find(state: &AppState, session: &Session, raw: &str) -> Result<Invitation, Response> {
@@ -267,11 +254,6 @@ fn not_found(state: &AppState, session: &Session) -> Response {
     let context =
         context! { title => "No such invitation", explanation => "This app has no invitation with this address." };
     session.page(state, StatusCode::NOT_FOUND, "console/message.html", context)
-}
-
-fn failed(state: &AppState, err: &InviteError) -> Response {
-    tracing::error!(error = ?err, "a console page failed");
-    state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// The status the API answers the same refusal with.

@@ -3,8 +3,8 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -12,9 +12,8 @@ use serde_json::{Map, json};
 use usher_core::UserId;
 use usher_core::members::MemberError;
 
-use super::session::Session;
+use super::session::{FromThisSite, Session, back_with_notice, failed};
 use crate::extract::{PageForm, PageQuery};
-use crate::routes::join::is_cross_site;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -68,14 +67,11 @@ struct ChangeForm {
 /// Changes one member's role or state.
 async fn change(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FromThisSite,
     session: Session,
     Path((_, user_id)): Path<(String, String)>,
     PageForm(form): PageForm<ChangeForm>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
     let mut changes = Map::new();
     if let Some(role) = form.role {
         changes.insert("role".into(), json!(role));
@@ -85,16 +81,16 @@ async fn change(
         Some("enable") => changes.insert("disabled".into(), json!(false)),
         _ => None,
     };
-    let Ok(id) = UserId::parse(&user_id) else { return back(&session, "No such member.") };
+    let Ok(id) = UserId::parse(&user_id) else { return back_with_notice(&session, "members", "No such member.") };
     let done = match state.members.update(&session.app, &session.principal, &id, changes).await {
         Ok(member) => {
             let now = if member.is_disabled { "disabled" } else { "active" };
             format!("{} is now {} and {now}.", member.email, member.role.as_str())
         }
-        Err(MemberError::Store(err)) => return failed(&state, &MemberError::Store(err)),
+        Err(MemberError::Store(err)) => return failed(&state, &err),
         Err(err) => format!("Not changed: {err}."),
     };
-    back(&session, &done)
+    back_with_notice(&session, "members", &done)
 }
 
 /// Asks before removing a member.
@@ -103,42 +99,29 @@ async fn confirm_removal(
     session: Session,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Response {
-    let Ok(id) = UserId::parse(&user_id) else { return back(&session, "No such member.") };
+    let Ok(id) = UserId::parse(&user_id) else { return back_with_notice(&session, "members", "No such member.") };
     match state.members.get(&session.app, &session.principal, &id).await {
         Ok(member) => {
             let context = context! { section => "members", id => member.id.as_str(), email => member.email.as_str() };
             session.page(&state, StatusCode::OK, "console/remove_member.html", context)
         }
-        Err(MemberError::Store(err)) => failed(&state, &MemberError::Store(err)),
-        Err(err) => back(&session, &format!("{err}.")),
+        Err(MemberError::Store(err)) => failed(&state, &err),
+        Err(err) => back_with_notice(&session, "members", &format!("{err}.")),
     }
 }
 
 /// Removes a member (their invitation links and sessions stop working).
 async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FromThisSite,
     session: Session,
     Path((_, user_id)): Path<(String, String)>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
-    let Ok(id) = UserId::parse(&user_id) else { return back(&session, "No such member.") };
+    let Ok(id) = UserId::parse(&user_id) else { return back_with_notice(&session, "members", "No such member.") };
     let done = match state.members.delete(&session.app, &session.principal, &id).await {
         Ok(()) => "Removed.".to_owned(),
-        Err(MemberError::Store(err)) => return failed(&state, &MemberError::Store(err)),
+        Err(MemberError::Store(err)) => return failed(&state, &err),
         Err(err) => format!("Not removed: {err}."),
     };
-    back(&session, &done)
-}
-
-fn back(session: &Session, done: &str) -> Response {
-    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("done", done).finish();
-    Redirect::to(&format!("/console/apps/{}/members?{query}", session.app.id)).into_response()
-}
-
-fn failed(state: &AppState, err: &MemberError) -> Response {
-    tracing::error!(error = ?err, "a console members page failed");
-    state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
+    back_with_notice(&session, "members", &done)
 }

@@ -30,11 +30,10 @@ use usher_core::AppId;
 use usher_core::model::App;
 use usher_core::sign_in::SignInError;
 
-use session::{Session, SessionCookie};
+use session::{FromThisSite, Session, SessionCookie, failed};
 
 use crate::extract::{PageForm, PageQuery};
 use crate::pages::Csp;
-use crate::routes::join::is_cross_site;
 use crate::state::AppState;
 
 /// Every console page.
@@ -69,10 +68,7 @@ async fn show_start(
         match state.apps.get(&id).await {
             Ok(Some(app)) => signed_in.push(context! { id => app.id.as_str(), name => app.name }),
             Ok(None) => {}
-            Err(err) => {
-                tracing::error!(error = ?err, "the console could not read the apps");
-                return state.pages.failed(StatusCode::SERVICE_UNAVAILABLE);
-            }
+            Err(err) => return failed(&state, &err),
         }
     }
     sign_in_page(&state, StatusCode::OK, query.app_id.as_deref().unwrap_or_default(), "", None, signed_in)
@@ -104,12 +100,9 @@ struct SignInForm {
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    _: FromThisSite,
     PageForm(form): PageForm<SignInForm>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
     let refuse = |status, error: &str| sign_in_page(&state, status, &form.app_id, &form.email, Some(error), vec![]);
     let app = match find_app(&state, form.app_id.trim()).await {
         Ok(Some(app)) => app,
@@ -118,10 +111,7 @@ async fn sign_in(
     };
     let signed_in = match state.sign_in.sign_in(&app, &form.email, form.password.clone(), client.ip()).await {
         Ok(signed_in) => signed_in,
-        Err(SignInError::Store(err)) => {
-            tracing::error!(error = ?err, "console sign-in failed");
-            return state.pages.failed(StatusCode::SERVICE_UNAVAILABLE);
-        }
+        Err(SignInError::Store(err)) => return failed(&state, &err),
         Err(err) => {
             let status = match err {
                 SignInError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -157,10 +147,7 @@ async fn script() -> impl IntoResponse {
 /// The app by the id typed into a form: `None` when there is none (or the text is no id).
 async fn find_app(state: &AppState, raw: &str) -> Result<Option<App>, Response> {
     let Ok(id) = AppId::parse(raw) else { return Ok(None) };
-    state.apps.get(&id).await.map_err(|err| {
-        tracing::error!(error = ?err, "the console could not read the app");
-        state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
-    })
+    state.apps.get(&id).await.map_err(|err| failed(state, &err))
 }
 
 /// `/console/apps/{id}`: the invitations are the app's first page.
@@ -169,9 +156,6 @@ async fn show_app(session: Session) -> Redirect {
 }
 
 /// Ends this browser's console session of the app.
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap, session: Session) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
+async fn sign_out(State(state): State<AppState>, _: FromThisSite, session: Session) -> Response {
     (SessionCookie::close(&state, &session.app.id), Redirect::to("/console")).into_response()
 }

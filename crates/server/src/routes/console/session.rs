@@ -12,6 +12,7 @@ use usher_core::access::{AuthError, Principal};
 use usher_core::model::App;
 
 use crate::pages::Csp;
+use crate::routes::join::is_cross_site;
 use crate::state::AppState;
 
 /// How long a console session lasts without a page view.
@@ -49,10 +50,7 @@ impl FromRequestParts<AppState> for Session {
         let app = match state.apps.get(&id).await {
             Ok(Some(app)) => app,
             Ok(None) => return Err(no_app(state)),
-            Err(err) => {
-                tracing::error!(error = ?err, "the console could not read the app");
-                return Err(state.pages.failed(StatusCode::SERVICE_UNAVAILABLE));
-            }
+            Err(err) => return Err(failed(state, &err)),
         };
         let sign_in = || {
             let to = Redirect::to(&format!("/console?app_id={}", app.id));
@@ -61,10 +59,7 @@ impl FromRequestParts<AppState> for Session {
         let Some(token) = cookie(&parts.headers, &cookie_name(&app.id)) else { return Err(sign_in()) };
         let principal = match state.auth.authenticate(&app.id, token).await {
             Ok(principal) => principal,
-            Err(AuthError::Store(err)) => {
-                tracing::error!(error = ?err, "the console could not check a session");
-                return Err(state.pages.failed(StatusCode::SERVICE_UNAVAILABLE));
-            }
+            Err(AuthError::Store(err)) => return Err(failed(state, &err)),
             Err(_) => return Err(sign_in()),
         };
         if !principal.is_admin() {
@@ -78,6 +73,35 @@ impl FromRequestParts<AppState> for Session {
         }
         Ok(Self { app, principal, token: token.to_owned() })
     }
+}
+
+/// A form post that came from this server's own pages; a post from another site is refused
+/// with a page that says so before anything is read or done.
+pub struct FromThisSite;
+
+impl FromRequestParts<AppState> for FromThisSite {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if is_cross_site(&parts.headers, &state.public_url) {
+            Err(state.pages.cross_site("the console"))
+        } else {
+            Ok(Self)
+        }
+    }
+}
+
+/// A redirect to the console page `path` of the session's app (e.g. `members`) that says
+/// `notice` once at its top.
+pub fn back_with_notice(session: &Session, path: &str, notice: &str) -> Response {
+    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("done", notice).finish();
+    Redirect::to(&format!("/console/apps/{}/{path}?{query}", session.app.id)).into_response()
+}
+
+/// The page for a console request the store could not complete; the cause is logged.
+pub fn failed(state: &AppState, err: &dyn std::fmt::Debug) -> Response {
+    tracing::error!(error = ?err, "a console page failed");
+    state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 fn no_app(state: &AppState) -> Response {

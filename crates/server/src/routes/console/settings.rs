@@ -3,8 +3,8 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
@@ -12,9 +12,8 @@ use serde_json::{Map, Value, json};
 use usher_core::apps::UpdateSettingsError;
 use usher_core::model::App;
 
-use super::session::Session;
+use super::session::{FromThisSite, Session, back_with_notice, failed};
 use crate::extract::{PageForm, PageQuery};
-use crate::routes::join::is_cross_site;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -127,25 +126,19 @@ fn page(
 /// Checks and stores every field at once; a refused change shows the form again as typed.
 async fn save(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: FromThisSite,
     session: Session,
     PageForm(form): PageForm<SettingsForm>,
 ) -> Response {
-    if is_cross_site(&headers, &state.public_url) {
-        return state.pages.cross_site("the console");
-    }
     let refused = |error: &str| page(&state, &session, StatusCode::BAD_REQUEST, &form, Some(error), "");
     let changes = match form.changes() {
         Ok(changes) => changes,
         Err(error) => return refused(&error),
     };
     match state.apps.update_settings(&session.app, changes).await {
-        Ok(_) => Redirect::to(&format!("/console/apps/{}/settings?done=Saved.", session.app.id)).into_response(),
+        Ok(_) => back_with_notice(&session, "settings", "Saved."),
         Err(UpdateSettingsError::Invalid(invalid)) => refused(&invalid.to_string()),
         Err(UpdateSettingsError::AppGone) => state.pages.failed(StatusCode::NOT_FOUND),
-        Err(err) => {
-            tracing::error!(error = ?err, "the console could not save the settings");
-            state.pages.failed(StatusCode::SERVICE_UNAVAILABLE)
-        }
+        Err(err) => failed(&state, &err),
     }
 }
