@@ -124,6 +124,19 @@ export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
       return mails[mails.length - 1];
     },
 
+    /**
+     * Runs one SQL statement on the server's database (sqlite3 or psql): for a state no API
+     * call writes, such as rows an import brought.
+     */
+    async sql(statement) {
+      if (database.url.startsWith("sqlite://")) {
+        const file = database.url.slice("sqlite://".length).split("?")[0];
+        await promisify(execFile)("sqlite3", ["-cmd", ".timeout 5000", file, statement]);
+      } else {
+        await promisify(execFile)("psql", [database.url, "-q", "-c", statement]);
+      }
+    },
+
     async stop() {
       child.kill("SIGTERM");
       await exited;

@@ -743,6 +743,11 @@ pub struct InvitationLookup {
     pub app: AppSummary,
     /// The invitation.
     pub invitation: Invitation,
+    /// The address already has an account with a password: accepting takes that password in
+    /// `password` (a wrong one answers 401 `INVALID_CREDENTIALS`, counts against the sign-in
+    /// throttle and leaves the invitation usable) and never changes it.
+    #[serde(default)]
+    pub existing_account: bool,
 }
 
 /// An app's id and name.
@@ -765,7 +770,8 @@ pub struct AcceptInvitationRequest {
     /// The invitee's name (may be empty).
     #[serde(default)]
     pub full_name: String,
-    /// The password the invitee sets.
+    /// The password the invitee sets, or, when the address already has an account
+    /// (`existing_account` in the lookup), that account's current password.
     pub password: String,
 }
 

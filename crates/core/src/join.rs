@@ -1,6 +1,8 @@
 //! Joining through an invitation link: what the join page shows, and accepting it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::access::AccessTokens;
 use crate::clock::Clock;
@@ -8,7 +10,8 @@ use crate::id::{AppId, UserId};
 use crate::model::{App, Invitation, LinkState, User};
 use crate::password::{self, Password, WeakPassword};
 use crate::secret::InvitationToken;
-use crate::store::{AcceptCommand, AcceptOutcome, Store, StoreError};
+use crate::sign_in::{SignInError, SignInService};
+use crate::store::{AcceptCommand, AcceptOutcome, JoinCredential, Store, StoreError};
 
 /// Longest full name accepted.
 pub const MAX_NAME_LEN: usize = 200;
@@ -25,6 +28,23 @@ pub enum JoinError {
     /// The name is too long or contains control characters.
     #[error("full name must be at most {MAX_NAME_LEN} characters, without control characters")]
     InvalidName,
+    /// The address already has an account and the password typed is not its password. The
+    /// invitation stays usable; the failure counts against the sign-in throttle.
+    #[error("this address already has an account, and that is not its password")]
+    WrongPassword,
+    /// Too many wrong passwords for this address or from this client (the sign-in throttle).
+    #[error("too many failed sign-in attempts; try again in {} seconds", crate::clock::ceil_secs(*.retry_after))]
+    TooManyAttempts {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
+    /// The address's account is disabled.
+    #[error("this account is disabled")]
+    Disabled,
+    /// The address's account changed while the invitee was joining (someone signed up with
+    /// it, or it was removed); nothing was written and the link still works.
+    #[error("the account of this address changed meanwhile; open the link again")]
+    AccountChanged,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -48,6 +68,9 @@ pub struct JoinView {
     pub app: App,
     /// The invitation.
     pub invitation: Invitation,
+    /// The address already has an account with a password: joining asks for that password
+    /// (and never sets a new one).
+    pub existing_account: bool,
 }
 
 /// A completed join.
@@ -66,12 +89,19 @@ pub struct JoinService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tokens: Arc<AccessTokens>,
+    sign_in: Arc<SignInService>,
 }
 
 impl JoinService {
-    /// A service over `store`, issuing access tokens with `tokens`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tokens: Arc<AccessTokens>) -> Self {
-        Self { store, clock, tokens }
+    /// A service over `store`, issuing access tokens with `tokens`; existing passwords are
+    /// checked by `sign_in`, under its throttle.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tokens: Arc<AccessTokens>,
+        sign_in: Arc<SignInService>,
+    ) -> Self {
+        Self { store, clock, tokens, sign_in }
     }
 
     /// The invitation of `app_id` behind `token`, if the link is valid now. Never consumes it.
@@ -81,32 +111,53 @@ impl JoinService {
         // A token shown under another app's path is as good as unknown there.
         let lookup = lookup.filter(|l| &l.app.id == app_id).ok_or(JoinError::Link(LinkState::Unknown))?;
         match lookup.state_at(self.clock.now()) {
-            LinkState::Valid => Ok(JoinView { app: lookup.app, invitation: lookup.invitation }),
+            LinkState::Valid => {
+                let existing = self.store.user_credentials(app_id, &lookup.invitation.email).await?;
+                let existing_account = matches!(existing, Some((_, Some(_))));
+                Ok(JoinView { app: lookup.app, invitation: lookup.invitation, existing_account })
+            }
             refused => Err(JoinError::Link(refused)),
         }
     }
 
-    /// Accepts the invitation of `app_id` behind `token`: the invitee becomes a member with
-    /// `password`.
+    /// Accepts the invitation of `app_id` behind `token`. A new invitee becomes a member
+    /// with `password`; when the address already has an account with a password, `password`
+    /// must be that password (checked like a sign-in from `client`, and counted against its
+    /// throttle when wrong), which stays unchanged. A wrong password leaves the invitation
+    /// usable.
     pub async fn accept(
         &self,
         app_id: &AppId,
         token: &str,
         full_name: &str,
         password: String,
+        client: IpAddr,
     ) -> Result<Joined, JoinError> {
         // Fail fast on a dead link before spending a password hash on it.
-        self.show(app_id, token).await?;
+        let view = self.show(app_id, token).await?;
         let full_name = parse_full_name(full_name)?;
-        let password = Password::new(password)?;
-        // argon2id is slow by design; keep it off the async workers.
-        let password_hash =
-            password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let credential = if view.existing_account {
+            let email = view.invitation.email.as_str();
+            let signed_in =
+                self.sign_in.sign_in(&view.app, email, password, client).await.map_err(|err| match err {
+                    SignInError::InvalidCredentials => JoinError::WrongPassword,
+                    SignInError::Disabled => JoinError::Disabled,
+                    SignInError::TooManyAttempts { retry_after } => JoinError::TooManyAttempts { retry_after },
+                    SignInError::Store(err) => JoinError::Store(err),
+                })?;
+            JoinCredential::ExistingPassword(signed_in.user.id)
+        } else {
+            let password = Password::new(password)?;
+            // argon2id is slow by design; keep it off the async workers.
+            let hash =
+                password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+            JoinCredential::NewPassword(hash)
+        };
         let token = InvitationToken::parse(token).ok_or(JoinError::Link(LinkState::Unknown))?;
         let cmd = AcceptCommand {
             token_hash: token.hash(),
             full_name,
-            password_hash,
+            credential,
             user_id: UserId::generate(),
             now: self.clock.now(),
         };
@@ -116,6 +167,7 @@ impl JoinService {
                 Ok(Joined { user, app, access_token })
             }
             AcceptOutcome::Refused(state) => Err(JoinError::Link(state)),
+            AcceptOutcome::AccountChanged => Err(JoinError::AccountChanged),
         }
     }
 }

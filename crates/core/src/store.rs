@@ -296,12 +296,23 @@ pub struct AcceptCommand {
     pub token_hash: TokenHash,
     /// The name the invitee typed.
     pub full_name: String,
-    /// Their new password, hashed.
-    pub password_hash: PasswordHash,
+    /// How the invitee proves who they are: a new password, or the existing password of the
+    /// member the address already is.
+    pub credential: JoinCredential,
     /// The id the member gets if they are not one already.
     pub user_id: UserId,
     /// The current time.
     pub now: Timestamp,
+}
+
+/// What an invitee joins with (issue 18, item 4).
+#[derive(Debug, Clone)]
+pub enum JoinCredential {
+    /// A new password, hashed: for a new member, or a member without a password yet.
+    NewPassword(PasswordHash),
+    /// The address is a member with a password, and the invitee typed it: this member's
+    /// password was verified, and it stays as it is.
+    ExistingPassword(UserId),
 }
 
 /// What [`InvitationStore::accept_invitation`] did.
@@ -317,6 +328,9 @@ pub enum AcceptOutcome {
     },
     /// Nothing was written: the link was not valid at `now` (never `LinkState::Valid`).
     Refused(crate::model::LinkState),
+    /// Nothing was written: the credential does not fit the address's account as it is now
+    /// (it has a password that was not verified, or the verified member is gone).
+    AccountChanged,
 }
 
 /// What [`OutboxStore::renew_instance`] found.

@@ -92,6 +92,7 @@ impl App {
         )
         .context("email templates do not compile")?;
         let tokens = Arc::new(AccessTokens::new(&jwt_secret, settings.access_token_ttl));
+        let sign_in = Arc::new(SignInService::new(store.clone(), clock.clone(), tokens.clone()));
         let state = AppState {
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
             apps: Arc::new(AppService::new(store.clone())),
@@ -102,7 +103,7 @@ impl App {
                 settings.resend_interval,
                 wake_worker.clone(),
             )),
-            joins: Arc::new(JoinService::new(store.clone(), clock.clone(), tokens.clone())),
+            joins: Arc::new(JoinService::new(store.clone(), clock.clone(), tokens.clone(), sign_in.clone())),
             members: Arc::new(MemberService::new(store.clone(), clock.clone())),
             resets: Arc::new(ResetService::new(
                 store.clone(),
@@ -118,7 +119,7 @@ impl App {
                 CodeKey::derive(jwt_secret.expose_secret().as_bytes()),
                 wake_worker.clone(),
             )),
-            sign_in: Arc::new(SignInService::new(store.clone(), clock.clone(), tokens)),
+            sign_in,
             pages: Arc::new(Pages::new().context("page templates do not compile")?),
             public_url: settings.public_url.clone(),
             store,

@@ -284,6 +284,10 @@ impl ApiError {
             Self::Join(JoinError::Link(LinkState::Expired)) => (StatusCode::GONE, "INVITATION_EXPIRED"),
             Self::Join(JoinError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Join(JoinError::InvalidName) => (StatusCode::BAD_REQUEST, "INVALID_FIELD"),
+            Self::Join(JoinError::WrongPassword) => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
+            Self::Join(JoinError::Disabled) => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
+            Self::Join(JoinError::TooManyAttempts { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
+            Self::Join(JoinError::AccountChanged) => (StatusCode::CONFLICT, "ACCOUNT_CHANGED"),
             Self::Signup(SignupError::InvalidEmail(_)) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
             Self::Signup(SignupError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Signup(SignupError::NotInvited) => (StatusCode::FORBIDDEN, "SIGNUP_INVITATION_ONLY"),
@@ -312,6 +316,7 @@ impl ApiError {
             Self::InvalidEmail(_) => Some(json!({ "field": "user_email" })),
             Self::Invite(InviteError::Throttled { retry_after, .. })
             | Self::SignIn(SignInError::TooManyAttempts { retry_after })
+            | Self::Join(JoinError::TooManyAttempts { retry_after })
             | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })
             | Self::Signup(SignupError::TooManyCodes { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
@@ -351,6 +356,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         if let Self::Invite(InviteError::Throttled { retry_after, .. })
         | Self::SignIn(SignInError::TooManyAttempts { retry_after })
+        | Self::Join(JoinError::TooManyAttempts { retry_after })
         | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })
         | Self::Signup(SignupError::TooManyCodes { retry_after }) = &self
         {

@@ -96,3 +96,22 @@ fn unreachable<T>(url: &str, reason: impl Display) -> Option<T> {
     eprintln!("SKIPPED: PostgreSQL not reachable at {shown}: {reason}; set USHER_TEST_PG_URL to run this case");
     None
 }
+
+/// Runs `sql` (one statement, no parameters) on the database `url` names (`sqlite://PATH…`
+/// or `postgres://…`): for tests that set up a state no operation of the store writes, such
+/// as rows an import brought (issue 18: a pending invitation for an address that is already
+/// a member with a password).
+pub async fn execute_sql(url: &str, sql: &str) {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        // One short statement: blocking the test's thread for it is fine (the store's writer
+        // runs on a thread of its own).
+        let path = rest.split('?').next().unwrap_or(rest);
+        let conn = rusqlite::Connection::open(path).expect("the test database opens");
+        conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+        conn.execute(sql, []).expect("the statement runs");
+    } else {
+        let mut conn = PgConnection::connect(url).await.expect("the test database answers");
+        query(sql).execute(&mut conn).await.expect("the statement runs");
+        let _ = conn.close().await;
+    }
+}

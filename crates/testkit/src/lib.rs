@@ -42,6 +42,7 @@ pub struct TestApp {
     /// The mail the server sent.
     pub mail: MailDir,
     store: Arc<dyn Store>,
+    database_url: String,
     _stop: oneshot::Sender<()>,
     // Dropped after the server is told to stop, so the database outlives the store's use of it.
     _database: TestDatabase,
@@ -122,10 +123,17 @@ impl TestApp {
             clock,
             mail: MailDir::new(mail_dir),
             store,
+            database_url,
             _stop: stop,
             _database: database,
             _dir: dir,
         }
+    }
+
+    /// Runs one SQL statement on the server's database, to set up a state no API call writes
+    /// (rows an import brought, say).
+    pub async fn execute_sql(&self, sql: &str) {
+        usher_store::testing::execute_sql(&self.database_url, sql).await;
     }
 
     /// Creates another app in the same server; returns its id and API key.

@@ -9,7 +9,7 @@ use crate::id::{AppId, InvitationId, UserId};
 use crate::model::{Actor, App, AuditAction, LinkState, TokenLookup};
 use crate::password::PasswordHash;
 use crate::role::Role;
-use crate::store::AcceptCommand;
+use crate::store::{AcceptCommand, JoinCredential};
 
 /// What the store read about a link, inside the join's transaction.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +18,8 @@ pub struct JoinSituation {
     pub lookup: Option<TokenLookup>,
     /// The member the invitation's address already belongs to, if any.
     pub member_id: Option<UserId>,
+    /// Whether that member has a password (an account one signs in to).
+    pub member_has_password: bool,
 }
 
 /// What a join writes, decided by [`join_with_invitation`].
@@ -25,6 +27,10 @@ pub struct JoinSituation {
 pub enum JoinPlan<'a> {
     /// The link does not work (never [`LinkState::Valid`]); nothing is written.
     Refuse(LinkState),
+    /// The link works, but the credential does not fit the address's account: it has a
+    /// password that was not verified (a new password would overwrite it), or the member
+    /// whose password was verified is gone. Nothing is written; the invitation stays usable.
+    AccountChanged,
     /// The invitation is accepted (on condition it is still pending) and `member` written.
     Join {
         /// The invitation.
@@ -43,15 +49,16 @@ pub enum JoinPlan<'a> {
 /// The member a join writes.
 #[derive(Debug, Clone, Copy)]
 pub enum JoinedMember<'a> {
-    /// The address is a member already: joining proves it and sets the password (ending the
-    /// sessions before it) and the name if one was given; the role stays the member's.
+    /// The address is a member already: joining proves it, sets the name if one was given
+    /// and, for a member without a password, sets the password (ending the sessions before
+    /// it); a member with a password keeps it. The role stays the member's (rule 5).
     Existing {
         /// The member.
         id: &'a UserId,
         /// The name typed; empty keeps the member's.
         full_name: &'a str,
-        /// The new password.
-        password_hash: &'a PasswordHash,
+        /// The new password; `None` keeps the member's (verified) password.
+        password_hash: Option<&'a PasswordHash>,
     },
     /// A new verified member with the invitation's role.
     New {
@@ -79,7 +86,8 @@ impl JoinedMember<'_> {
     }
 }
 
-/// Decides a join: only a valid link joins; a member keeps their role.
+/// Decides a join: only a valid link joins; a member keeps their role, and a member with a
+/// password joins only with that password verified, never overwritten.
 pub fn join_with_invitation<'a>(cmd: &'a AcceptCommand, situation: &'a JoinSituation) -> JoinPlan<'a> {
     let Some(lookup) = &situation.lookup else { return JoinPlan::Refuse(LinkState::Unknown) };
     let state = lookup.state_at(cmd.now);
@@ -87,16 +95,22 @@ pub fn join_with_invitation<'a>(cmd: &'a AcceptCommand, situation: &'a JoinSitua
         return JoinPlan::Refuse(state);
     }
     let invitation = &lookup.invitation;
-    let member = match &situation.member_id {
-        Some(id) => JoinedMember::Existing { id, full_name: &cmd.full_name, password_hash: &cmd.password_hash },
-        None => JoinedMember::New {
+    let member = match (&situation.member_id, &cmd.credential) {
+        (Some(id), JoinCredential::ExistingPassword(verified)) if verified == id => {
+            JoinedMember::Existing { id, full_name: &cmd.full_name, password_hash: None }
+        }
+        (Some(id), JoinCredential::NewPassword(hash)) if !situation.member_has_password => {
+            JoinedMember::Existing { id, full_name: &cmd.full_name, password_hash: Some(hash) }
+        }
+        (None, JoinCredential::NewPassword(hash)) => JoinedMember::New {
             id: &cmd.user_id,
             app_id: &invitation.app_id,
             email: &invitation.email,
             full_name: &cmd.full_name,
             role: invitation.role,
-            password_hash: &cmd.password_hash,
+            password_hash: hash,
         },
+        _ => return JoinPlan::AccountChanged,
     };
     JoinPlan::Join {
         invitation_id: &invitation.id,
@@ -128,7 +142,7 @@ mod tests {
         AcceptCommand {
             token_hash: TokenHash::from_stored("00".into()),
             full_name: "Ada".into(),
-            password_hash: PasswordHash::from_stored("$argon2id$stub".into()),
+            credential: JoinCredential::NewPassword(PasswordHash::from_stored("$argon2id$stub".into())),
             user_id: UserId::generate(),
             now: NOW,
         }
@@ -167,7 +181,11 @@ mod tests {
     #[test]
     fn join_creates_a_member_with_the_invitations_role_when_the_link_is_valid() {
         let cmd = cmd();
-        let situation = JoinSituation { lookup: lookup(InvitationStatus::Pending, later(), true), member_id: None };
+        let situation = JoinSituation {
+            lookup: lookup(InvitationStatus::Pending, later(), true),
+            member_id: None,
+            member_has_password: false,
+        };
 
         let plan = join_with_invitation(&cmd, &situation);
 
@@ -180,14 +198,65 @@ mod tests {
     fn join_sets_the_password_but_keeps_the_role_when_the_address_is_a_member() {
         let cmd = cmd();
         let member = UserId::generate();
-        let situation =
-            JoinSituation { lookup: lookup(InvitationStatus::Pending, later(), true), member_id: Some(member.clone()) };
+        let situation = JoinSituation {
+            lookup: lookup(InvitationStatus::Pending, later(), true),
+            member_id: Some(member.clone()),
+            member_has_password: false,
+        };
 
         let plan = join_with_invitation(&cmd, &situation);
 
-        let JoinPlan::Join { member: JoinedMember::Existing { id, .. }, audit, .. } = plan else { panic!("{plan:?}") };
+        let JoinPlan::Join { member: JoinedMember::Existing { id, password_hash, .. }, audit, .. } = plan else {
+            panic!("{plan:?}")
+        };
         assert_eq!(id, &member);
+        assert!(password_hash.is_some(), "a member without a password sets one");
         assert_eq!(audit.actor, Actor::User(member));
+    }
+
+    #[test]
+    fn join_keeps_the_password_and_role_of_a_member_whose_password_was_verified() {
+        let member = UserId::generate();
+        let cmd = AcceptCommand { credential: JoinCredential::ExistingPassword(member.clone()), ..cmd() };
+        let situation = JoinSituation {
+            lookup: lookup(InvitationStatus::Pending, later(), true),
+            member_id: Some(member.clone()),
+            member_has_password: true,
+        };
+
+        let plan = join_with_invitation(&cmd, &situation);
+
+        let JoinPlan::Join { member: JoinedMember::Existing { id, password_hash, .. }, audit, .. } = plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!((id, password_hash), (&member, None));
+        assert_eq!(audit.action, AuditAction::InvitationAccepted);
+    }
+
+    #[test]
+    fn join_never_overwrites_an_existing_password_nor_joins_as_someone_else() {
+        let member = UserId::generate();
+        let valid = || lookup(InvitationStatus::Pending, later(), true);
+        let cases = [
+            // A new password for an account that has one: it would be overwritten.
+            (
+                JoinCredential::NewPassword(PasswordHash::from_stored("$argon2id$new".into())),
+                Some(member.clone()),
+                true,
+            ),
+            // Another member's password was verified.
+            (JoinCredential::ExistingPassword(UserId::generate()), Some(member.clone()), true),
+            // The verified member is gone.
+            (JoinCredential::ExistingPassword(member.clone()), None, false),
+        ];
+        for (credential, member_id, member_has_password) in cases {
+            let cmd = AcceptCommand { credential, ..cmd() };
+            let situation = JoinSituation { lookup: valid(), member_id, member_has_password };
+
+            let plan = join_with_invitation(&cmd, &situation);
+
+            assert!(matches!(plan, JoinPlan::AccountChanged), "{plan:?}");
+        }
     }
 
     #[test]
@@ -201,7 +270,7 @@ mod tests {
         ];
         for (lookup, expected) in cases {
             let cmd = cmd();
-            let situation = JoinSituation { lookup, member_id: None };
+            let situation = JoinSituation { lookup, member_id: None, member_has_password: false };
 
             let plan = join_with_invitation(&cmd, &situation);
 

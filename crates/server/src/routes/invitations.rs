@@ -2,9 +2,10 @@
 //! handler.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use serde::Deserialize;
 use serde_json::Value;
 use usher_api_types as api;
@@ -116,6 +117,7 @@ async fn look_up_invitation(
     Ok(Json(api::InvitationLookup {
         app: api::AppSummary { id: app.id.to_string(), name: app.name },
         invitation: wire::invitation(&view.invitation, state.clock.now()),
+        existing_account: view.existing_account,
     }))
 }
 
@@ -124,9 +126,10 @@ async fn look_up_invitation(
 async fn accept_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<api::AcceptInvitationRequest>,
 ) -> Result<Json<api::SignedIn>, ApiError> {
-    let joined = state.joins.accept(&app.id, &body.token, &body.full_name, body.password).await?;
+    let joined = state.joins.accept(&app.id, &body.token, &body.full_name, body.password, client.ip()).await?;
     Ok(Json(api::SignedIn { access_token: joined.access_token, user: wire::user(&joined.user) }))
 }
 

@@ -1,16 +1,20 @@
 //! The join page an invitation email links to. `GET` shows the invitation and never consumes
 //! the token (mail scanners prefetch links); `POST` sets the password, makes the invitee a
-//! member and redirects to the app with `?access_token=`, which the Base44 SDK picks up.
+//! member and redirects to the app with `?access_token=`, which the Base44 SDK picks up. When
+//! the address already has an account, the page asks for its password instead (and offers
+//! the reset page); a wrong one is refused like a failed sign-in and the link stays usable.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Deserialize;
 use url::Url;
 use usher_core::join::{JoinError, Joined};
 use usher_core::model::{App, LinkState};
-use usher_core::password;
+use usher_core::{ceil_secs, password};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -51,7 +55,7 @@ async fn show_join_page(
 ) -> Response {
     let token = query.token.unwrap_or_default();
     match state.joins.show(&app.id, &token).await {
-        Ok(view) => join_form(&state, &app, &token, &view.invitation, "", None, StatusCode::OK),
+        Ok(view) => join_form(&state, &app, &token, &view, "", None, StatusCode::OK),
         Err(err) => problem_page(&state, &app, err),
     }
 }
@@ -61,6 +65,7 @@ async fn accept_invitation(
     State(state): State<AppState>,
     AppContext(app): AppContext,
     PageQuery(query): PageQuery<TokenQuery>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     PageForm(form): PageForm<JoinForm>,
 ) -> Response {
@@ -74,30 +79,37 @@ async fn accept_invitation(
         // today's policy, before anything is consumed.
         let message = format!("{} moved to a new address while this page was open. Submit the form again.", app.name);
         return match state.joins.show(&app.id, &token).await {
-            Ok(view) => {
-                join_form(&state, &app, &token, &view.invitation, &form.full_name, Some(&message), StatusCode::CONFLICT)
-            }
+            Ok(view) => join_form(&state, &app, &token, &view, &form.full_name, Some(&message), StatusCode::CONFLICT),
             Err(err) => problem_page(&state, &app, err),
         };
     }
-    match state.joins.accept(&app.id, &token, &form.full_name, form.password).await {
+    match state.joins.accept(&app.id, &token, &form.full_name, form.password, client.ip()).await {
         Ok(joined) => {
             tracing::info!(app.id = %app.id, user.id = %joined.user.id, "invitation accepted");
             Redirect::to(&landing_url(&joined)).into_response()
         }
-        Err(err @ (JoinError::WeakPassword(_) | JoinError::InvalidName)) => {
+        Err(
+            err @ (JoinError::WeakPassword(_)
+            | JoinError::InvalidName
+            | JoinError::WrongPassword
+            | JoinError::TooManyAttempts { .. }
+            | JoinError::AccountChanged),
+        ) => {
+            // The link still works: show the form again (as the account now is) with why.
+            let (status, retry_after) = match &err {
+                JoinError::WrongPassword => (StatusCode::UNAUTHORIZED, None),
+                JoinError::TooManyAttempts { retry_after } => (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after)),
+                JoinError::AccountChanged => (StatusCode::CONFLICT, None),
+                _ => (StatusCode::BAD_REQUEST, None),
+            };
             match state.joins.show(&app.id, &token).await {
                 Ok(view) => {
                     let message = err.to_string();
-                    join_form(
-                        &state,
-                        &app,
-                        &token,
-                        &view.invitation,
-                        &form.full_name,
-                        Some(&message),
-                        StatusCode::BAD_REQUEST,
-                    )
+                    let mut page = join_form(&state, &app, &token, &view, &form.full_name, Some(&message), status);
+                    if let Some(retry_after) = retry_after {
+                        page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(ceil_secs(retry_after)));
+                    }
+                    page
                 }
                 Err(err) => problem_page(&state, &app, err),
             }
@@ -116,12 +128,15 @@ fn join_form(
     state: &AppState,
     app: &App,
     token: &str,
-    invitation: &usher_core::model::Invitation,
+    view: &usher_core::join::JoinView,
     full_name: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let invitation = &view.invitation;
     let context = context! {
+        existing_account => view.existing_account,
+        forgot_url => format!("/apps/{}/forgot-password", app.id),
         app_name => app.name,
         inviter_name => invitation.invited_by.display_name,
         email => invitation.email.as_str(),
@@ -174,7 +189,18 @@ fn problem_page(state: &AppState, app: &App, err: JoinError) -> Response {
                 .to_owned(),
             "Copy the whole link from the email into the address bar, or ask for a new invitation.",
         ),
-        JoinError::WeakPassword(_) | JoinError::InvalidName | JoinError::Store(_) => {
+        JoinError::Disabled => (
+            StatusCode::FORBIDDEN,
+            "Account disabled",
+            format!("Your account in {} is disabled, so this invitation cannot be accepted.", app.name),
+            "Ask the person who invited you to enable your account.",
+        ),
+        JoinError::WeakPassword(_)
+        | JoinError::InvalidName
+        | JoinError::WrongPassword
+        | JoinError::TooManyAttempts { .. }
+        | JoinError::AccountChanged
+        | JoinError::Store(_) => {
             tracing::error!(error = ?err, "join failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,

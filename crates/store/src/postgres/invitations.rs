@@ -278,15 +278,15 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
     // its situation is read all the same, and finds nothing.)
     lock_by_token(conn, &cmd.token_hash).await?;
     let lookup = rows::token_lookup(conn, &cmd.token_hash).await?;
-    let member_id = match &lookup {
-        Some(found) => {
-            rows::user_by_email(conn, &found.invitation.app_id, &found.invitation.email).await?.map(|user| user.id)
-        }
+    let member = match &lookup {
+        Some(found) => super::users::credentials(conn, &found.invitation.app_id, &found.invitation.email).await?,
         None => None,
     };
-    let situation = JoinSituation { lookup, member_id };
+    let member_has_password = matches!(member, Some((_, Some(_))));
+    let situation = JoinSituation { lookup, member_id: member.map(|(user, _)| user.id), member_has_password };
     let (invitation_id, app, member, audit, now) = match join_with_invitation(cmd, &situation) {
         JoinPlan::Refuse(state) => return Ok(AcceptOutcome::Refused(state)),
+        JoinPlan::AccountChanged => return Ok(AcceptOutcome::AccountChanged),
         JoinPlan::Join { invitation_id, app, member, audit, now } => (invitation_id, app, member, audit, now),
     };
     // Conditional, and first: should another transaction have accepted it since it was read,
@@ -306,13 +306,15 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
     }
     match member {
         JoinedMember::Existing { id, full_name, password_hash } => {
+            // No new password: the member's (verified) password and sessions stay as they are.
             query(
                 "UPDATE users \
-                 SET password_hash = $1, session_epoch = session_epoch + 1, is_verified = TRUE, \
-                     full_name = COALESCE(NULLIF($2, ''), full_name), updated_at = $3 \
+                 SET password_hash = COALESCE($1, password_hash), \
+                     session_epoch = session_epoch + CASE WHEN $1::TEXT IS NULL THEN 0 ELSE 1 END, \
+                     is_verified = TRUE, full_name = COALESCE(NULLIF($2, ''), full_name), updated_at = $3 \
                  WHERE id = $4",
             )
-            .bind(password_hash.as_str())
+            .bind(password_hash.map(|h| h.as_str()))
             .bind(full_name)
             .bind(now.as_millis())
             .bind(id.as_str())

@@ -120,13 +120,15 @@ fn insert_token(tx: &Transaction<'_>, id: &InvitationId, hash: &TokenHash, now: 
 /// out the plan.
 pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Result<AcceptOutcome> {
     let lookup = rows::token_lookup(tx, &cmd.token_hash)?;
-    let member_id = match &lookup {
-        Some(found) => rows::user_by_email(tx, &found.invitation.app_id, &found.invitation.email)?.map(|user| user.id),
+    let member = match &lookup {
+        Some(found) => super::users::credentials(tx, &found.invitation.app_id, &found.invitation.email)?,
         None => None,
     };
-    let situation = JoinSituation { lookup, member_id };
+    let member_has_password = matches!(member, Some((_, Some(_))));
+    let situation = JoinSituation { lookup, member_id: member.map(|(user, _)| user.id), member_has_password };
     let (invitation_id, app, member, audit, now) = match join_with_invitation(cmd, &situation) {
         JoinPlan::Refuse(state) => return Ok(AcceptOutcome::Refused(state)),
+        JoinPlan::AccountChanged => return Ok(AcceptOutcome::AccountChanged),
         JoinPlan::Join { invitation_id, app, member, audit, now } => (invitation_id, app, member, audit, now),
     };
     // Conditional, and first: should another transaction have accepted it since it was read,
@@ -142,13 +144,20 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Res
     }
     match member {
         JoinedMember::Existing { id, full_name, password_hash } => {
+            // No new password: the member's (verified) password and sessions stay as they are.
             tx.prepare_cached(
                 "UPDATE users \
-                 SET password_hash = ?1, session_epoch = session_epoch + 1, is_verified = 1, \
+                 SET password_hash = COALESCE(?1, password_hash), \
+                     session_epoch = session_epoch + CASE WHEN ?1 IS NULL THEN 0 ELSE 1 END, is_verified = 1, \
                      full_name = COALESCE(NULLIF(?2, ''), full_name), updated_at = ?3 \
                  WHERE id = ?4",
             )?
-            .execute(params![password_hash.as_str(), full_name, now.as_millis(), id.as_str()])?;
+            .execute(params![
+                password_hash.map(|h| h.as_str()),
+                full_name,
+                now.as_millis(),
+                id.as_str()
+            ])?;
         }
         JoinedMember::New { id, app_id, email, full_name, role, password_hash } => {
             tx.prepare_cached(

@@ -3,6 +3,7 @@
 
 mod connections;
 mod errors;
+mod existing_account;
 mod invite;
 mod join;
 mod keys;
