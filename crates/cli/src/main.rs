@@ -221,9 +221,38 @@ pub struct InviteArgs {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once, at start-up")]
 enum MailCommand {
     /// Send one test message with the configured transport and print what the server answered.
     Test(MailTestArgs),
+    /// List the messages the `file://` transport wrote, newest first: time, to, subject, kind.
+    Ls(MailDirArgs),
+    /// Print one message the `file://` transport wrote (by id, or the newest to an address).
+    Show(MailShowArgs),
+}
+
+/// Where `usher mail ls` and `usher mail show` read captured mail.
+#[derive(clap::Args)]
+pub struct MailDirArgs {
+    /// The mail transport the server uses; only `file://DIR` keeps messages to read back.
+    #[arg(long, env = "USHER_MAIL_URL", value_name = "URL", default_value = "file://usher-data/mail")]
+    pub mail_url: String,
+}
+
+/// Options of `usher mail show`.
+#[derive(clap::Args)]
+pub struct MailShowArgs {
+    /// The message id, as `usher mail ls` prints it.
+    #[arg(required_unless_present = "to", conflicts_with = "to")]
+    pub id: Option<String>,
+    /// Show the newest message to this address instead.
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: Option<String>,
+    /// Print only the message's links, one per line.
+    #[arg(long)]
+    pub links: bool,
+    #[command(flatten)]
+    pub dir: MailDirArgs,
 }
 
 /// Options of `usher migrate`.
@@ -301,6 +330,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args),
         Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),
+        Command::Mail(MailCommand::Ls(args)) => commands::mail::ls(&args),
+        Command::Mail(MailCommand::Show(args)) => commands::mail::show(&args),
         Command::Migrate(args) => commands::migrate::run(&args),
     };
     match result {

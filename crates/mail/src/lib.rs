@@ -3,6 +3,7 @@
 //! [`Transport`], retrying with backoff when the transport fails.
 
 mod backoff;
+pub mod captured;
 mod dkim;
 mod factory;
 pub mod link;

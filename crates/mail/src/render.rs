@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use minijinja::{Environment, context};
 use url::Url;
@@ -170,6 +171,11 @@ impl Renderer {
             .message_id(Some(format!("<{}@{domain}>", msg.id)))
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| RenderError::Message(e.to_string()))?;
+        // Lets `usher mail ls` tell captured messages apart; says nothing a reader could misuse.
+        message.headers_mut().insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str(crate::captured::KIND_HEADER),
+            msg.kind.as_str().to_owned(),
+        ));
         if let Some(dkim) = &self.config.dkim {
             dkim.sign(&mut message);
         }
