@@ -3,6 +3,7 @@
 
 mod connections;
 mod errors;
+mod idempotency;
 mod invite;
 mod join;
 mod keys;
