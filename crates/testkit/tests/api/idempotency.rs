@@ -165,3 +165,24 @@ async fn keyed_resend_and_revoke_are_replayed() {
     // A key names one operation: the revoke's key on the re-send is another request.
     assert_error(post_keyed(&app, &resend, "v", &json!({})).await, 422, "IDEMPOTENCY_KEY_REUSED").await;
 }
+
+#[tokio::test]
+async fn the_rust_sdk_sends_the_key_and_says_when_an_answer_is_a_replay() {
+    let app = TestApp::spawn().await;
+    let users = app.client();
+
+    let first =
+        users.users().invite_user_with_key("ada@example.com", base44::Role::User, "sdk-1").await.expect("first");
+    let again =
+        users.users().invite_user_with_key("ada@example.com", base44::Role::User, "sdk-1").await.expect("again");
+    let other = users.users().invite_user_with_key("bob@example.com", base44::Role::User, "sdk-1").await;
+
+    assert!(!first.replayed);
+    assert!(again.replayed);
+    assert_eq!(again.value.invitation().expect("invitation").id, first.value.invitation().expect("invitation").id);
+    crate::support::assert_api_error(other, 422, "IDEMPOTENCY_KEY_REUSED");
+    let id = first.value.invitation().expect("invitation").id.clone();
+    let revoked = app.client().invitations().revoke_with_key(&id, "rv").await.expect("revoke");
+    let revoked_again = app.client().invitations().revoke_with_key(&id, "rv").await.expect("replayed revoke");
+    assert!(!revoked.replayed && revoked_again.replayed);
+}
