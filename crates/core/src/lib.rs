@@ -12,6 +12,7 @@ pub mod apps;
 pub mod clock;
 pub mod email;
 pub mod id;
+pub mod idempotency;
 pub mod invite;
 pub mod join;
 pub mod members;

@@ -318,6 +318,29 @@ mod tests {
     }
 
     #[async_trait::async_trait]
+    impl crate::idempotency::IdempotencyStore for StuckStore {
+        async fn claim_key(
+            &self,
+            _claim: crate::idempotency::KeyClaim,
+        ) -> Result<crate::idempotency::Claimed, StoreError> {
+            unreachable!("not used by these tests: claim_key")
+        }
+
+        async fn complete_key(
+            &self,
+            _app_id: &AppId,
+            _key: &str,
+            _response: crate::rules::idempotency::StoredResponse,
+        ) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: complete_key")
+        }
+
+        async fn release_key(&self, _app_id: &AppId, _key: &str) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: release_key")
+        }
+    }
+
+    #[async_trait::async_trait]
     impl OutboxStore for StuckStore {
         async fn outbox_backlog(&self) -> Result<crate::store::OutboxBacklog, StoreError> {
             unreachable!("not used by these tests: outbox_backlog")

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId};
+use crate::idempotency::IdempotencyStore;
 use crate::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, Invitation, InvitationStatus, Inviter, OutboxMessage,
     TokenLookup, User,
@@ -364,9 +365,9 @@ pub struct OutboxBacklog {
 
 /// Persistence for the service: every concern, as the services and the server hold it
 /// (`Arc<dyn Store>`). Implement the four concern traits; `Store` follows.
-pub trait Store: AppStore + MemberStore + InvitationStore + OutboxStore + 'static {}
+pub trait Store: AppStore + MemberStore + InvitationStore + OutboxStore + IdempotencyStore + 'static {}
 
-impl<T: AppStore + MemberStore + InvitationStore + OutboxStore + 'static> Store for T {}
+impl<T: AppStore + MemberStore + InvitationStore + OutboxStore + IdempotencyStore + 'static> Store for T {}
 
 /// Apps, their API keys, the audit log and server-wide secrets. [`AppStore::app`] and
 /// [`AppStore::api_key`] run on every API request; this is the concern a cache in front of a

@@ -21,6 +21,7 @@
 //! ([`str::parse`]) is fallible.
 
 mod error;
+mod idempotent;
 mod invited;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use error::ClientError;
+pub use idempotent::Keyed;
 pub use invited::Invited;
 
 pub use usher_api_types::rfc3339;
@@ -180,6 +182,19 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<T, ClientError> {
+        Ok(self.send_keyed(method, path, query, body, None).await?.value)
+    }
+
+    /// Sends a request, with an `Idempotency-Key` if `key` is given, and says whether the
+    /// answer was a replay of an earlier one.
+    async fn send_keyed<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        key: Option<&str>,
+    ) -> Result<Keyed<T>, ClientError> {
         let mut url = self.app_url(path)?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -192,8 +207,12 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
         let response = request.send().await.map_err(ClientError::Transport)?;
         let status = response.status();
+        let replayed = response.headers().get("idempotency-replayed").is_some_and(|v| v == "true");
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -204,7 +223,7 @@ impl Client {
         if !status.is_success() {
             return Err(error::api_error(status.as_u16(), retry_after, &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(ClientError::Decode)
+        Ok(Keyed { value: serde_json::from_slice(&bytes).map_err(ClientError::Decode)?, replayed })
     }
 }
 

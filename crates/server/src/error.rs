@@ -56,6 +56,15 @@ pub enum ApiError {
     /// The route is for admins and API keys.
     #[error("only admins of this app and API keys may do this")]
     AdminOnly,
+    /// The `Idempotency-Key` header is not 1 to 255 visible ASCII characters.
+    #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
+    IdempotencyKeyInvalid,
+    /// The `Idempotency-Key` was used with another request.
+    #[error("this Idempotency-Key was used with a different request; use a new key for a new request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being processed.
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyKeyInUse,
     /// No route has this path.
     #[error("no such route")]
     RouteNotFound,
@@ -230,6 +239,9 @@ impl ApiError {
             Self::InvitationNotFound => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::AdminOnly => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Self::IdempotencyKeyInvalid => (StatusCode::BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY"),
+            Self::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"),
+            Self::IdempotencyKeyInUse => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_USE"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             Self::Auth(AuthError::Unauthenticated | AuthError::UnknownApiKey) => {
                 (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")

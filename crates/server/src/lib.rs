@@ -7,6 +7,7 @@ pub mod bootstrap;
 mod cors;
 mod error;
 mod extract;
+mod idempotency;
 pub mod metrics;
 mod origin;
 mod pages;

@@ -12,6 +12,8 @@
 //!
 //! Left behind: the `instances` registry (the processes of the old deployment). A message an
 //! old instance was sending is queued again instead, so an instance of the new one sends it.
+//! And the stored answers of `Idempotency-Key`s (kept a day at most): a request repeated after
+//! the move runs again.
 
 use std::path::PathBuf;
 
@@ -123,7 +125,7 @@ pub async fn sqlite_to_postgres(
     }
 
     let mut tx = target.begin().await.map_err(CopyError::Write)?;
-    let everything = [TABLES.as_slice(), &["instances"]].concat();
+    let everything = [TABLES.as_slice(), &["instances", "idempotency_keys"]].concat();
     let mut filled = Vec::new();
     for table in &everything {
         let has_rows: bool = query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))

@@ -20,6 +20,7 @@ use usher_core::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryStatus, Invitation, InvitationLink,
     InvitationStatus, InvitePolicy, Inviter, MailKind, OutboxMessage, ResetLink, SignupCode, User,
 };
+use usher_core::rules::idempotency::{StoredKey, StoredResponse};
 use usher_core::rules::reset::StoredResetLink;
 use usher_core::rules::signup::StoredSignup;
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
@@ -319,5 +320,23 @@ pub(crate) fn due_message<R: Columns>(row: &R) -> Result<DueMessage, R::Error> {
         expires_at: row.optional_timestamp("expires_at")?,
         attempts: row.count("attempts")?,
         created_at: row.timestamp("created_at")?,
+    })
+}
+
+/// An `idempotency_keys` row: `fingerprint, status, body, locked_until, expires_at`.
+pub(crate) fn stored_key<R: Columns>(row: &R) -> Result<StoredKey, R::Error> {
+    let status = row.optional_bigint("status")?;
+    let response = match status {
+        None => None,
+        Some(status) => Some(StoredResponse {
+            status: u16::try_from(status).map_err(|e| row.invalid("status", e.into()))?,
+            body: row.optional_text("body")?.unwrap_or_default(),
+        }),
+    };
+    Ok(StoredKey {
+        fingerprint: row.text("fingerprint")?,
+        response,
+        locked_until: row.timestamp("locked_until")?,
+        expires_at: row.timestamp("expires_at")?,
     })
 }

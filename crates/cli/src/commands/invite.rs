@@ -9,6 +9,7 @@ use anyhow::Context;
 use base44::{BulkInviteResponse, InviteUserRequest, Role};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use serde_json::json;
+use usher_core::idempotency::fingerprint;
 
 use super::remote::{Failure, Remote, with_remote};
 
@@ -31,6 +32,9 @@ struct Summary {
     resent: u64,
     already_members: u64,
     throttled: u64,
+    /// Rows answered from an earlier run of the same file (their batch's `Idempotency-Key` was
+    /// replayed): nothing was done for them this time.
+    replayed: u64,
     failures: Vec<FailedRow>,
 }
 
@@ -91,6 +95,12 @@ fn csv(remote: &Remote, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
         ProgressBar::hidden()
     };
     let mut summary = Summary::default();
+    // Each batch's Idempotency-Key comes from the file and the batch's rows, so re-running an
+    // interrupted import replays what was done instead of doing it again.
+    let file_key = fingerprint(
+        "usher invite --csv",
+        &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
     let mut reader = csv_reader(path)?;
     let mut batch: Vec<(u64, InviteUserRequest, String)> = Vec::with_capacity(BATCH);
     let runtime = super::runtime()?;
@@ -110,12 +120,12 @@ fn csv(remote: &Remote, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
             }),
         }
         if batch.len() == BATCH {
-            runtime.block_on(send(remote, std::mem::take(&mut batch), &mut summary))?;
+            runtime.block_on(send(remote, &file_key, std::mem::take(&mut batch), &mut summary))?;
             report(&progress, position as u64 + 1, total);
         }
     }
     if !batch.is_empty() {
-        runtime.block_on(send(remote, batch, &mut summary))?;
+        runtime.block_on(send(remote, &file_key, batch, &mut summary))?;
     }
     report(&progress, total, total);
     progress.finish_and_clear();
@@ -140,19 +150,32 @@ fn report(progress: &ProgressBar, done: u64, total: u64) {
     }
 }
 
+/// The `Idempotency-Key` of a batch: the file's fingerprint and the batch's rows.
+fn batch_key(file_key: &str, batch: &[(u64, InviteUserRequest, String)]) -> String {
+    let rows: String = batch.iter().map(|(line, item, role)| format!("{line},{},{role}\n", item.user_email)).collect();
+    format!("usher-csv-{}", fingerprint(file_key, rows.as_bytes()))
+}
+
 async fn send(
     remote: &Remote,
+    file_key: &str,
     batch: Vec<(u64, InviteUserRequest, String)>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
+    let key = batch_key(file_key, &batch);
     let (meta, items): (Vec<_>, Vec<_>) = batch.into_iter().map(|(line, item, role)| ((line, role), item)).unzip();
     let emails: Vec<String> = items.iter().map(|i| i.user_email.clone()).collect();
-    let answer: BulkInviteResponse = remote
+    let rows = items.len() as u64;
+    let answer = remote
         .client
         .invitations()
-        .bulk(items)
+        .bulk_with_key(items, &key)
         .await
         .map_err(|e| anyhow::anyhow!("a batch was not invited: {}", remote.explain(&e)))?;
+    if answer.replayed {
+        summary.replayed += rows;
+    }
+    let answer: BulkInviteResponse = answer.value;
     for result in answer.results {
         let Some(((line, role), email)) = meta.get(result.index()).zip(emails.get(result.index())) else { continue };
         match result.outcome() {
@@ -202,6 +225,7 @@ fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<
             "resent": summary.resent,
             "already_members": summary.already_members,
             "throttled": summary.throttled,
+            "replayed": summary.replayed,
             "failed": summary.failures.len(),
             "failed_file": failed_file.as_ref().map(|f| f.display().to_string()),
         });
@@ -215,6 +239,12 @@ fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<
             summary.throttled,
             summary.failures.len()
         );
+        if summary.replayed > 0 {
+            say!(
+                "{} rows were replays: an earlier run of this file had already sent them, so nothing was done for them again.",
+                summary.replayed
+            );
+        }
         if let Some(file) = &failed_file {
             say!("The failed rows and their reasons are in {}.", file.display());
         }

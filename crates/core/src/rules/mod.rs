@@ -10,6 +10,7 @@
 //! | --- | --- |
 //! | invite, re-send | [`invite::invite_resend_or_remind`] |
 //! | revoke an invitation | [`invite::revoke_if_pending`] |
+//! | claim an `Idempotency-Key` | [`idempotency::claim_key`] |
 //! | join with an invitation link | [`join::join_with_invitation`] |
 //! | sign-up: register (or re-send the code) | [`signup::register_or_resend_code`] |
 //! | sign-up: verify the code | [`signup::verify_code`] |
@@ -19,6 +20,7 @@
 //! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |
 //! | presume other instances dead | [`outbox::may_judge_others`] |
 
+pub mod idempotency;
 pub mod invite;
 pub mod join;
 pub mod keys;

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use serde::Deserialize;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usher_api_types as api;
 use usher_core::invite::{BulkItem, BulkRefusal, InviteOutcome};
@@ -19,6 +21,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Admin, ApiJson, AppContext, Caller, Paging};
+use crate::idempotency;
 use crate::metrics;
 use crate::state::AppState;
 use crate::wire;
@@ -81,28 +84,44 @@ fn parse_cursor(cursor: &str) -> Result<(usher_core::Timestamp, InvitationId), A
 }
 
 /// Re-sends an invitation: a fresh link and expiry, under the same throttle as inviting again.
-#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/resend", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "Sent again with a fresh link", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/resend", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), responses((status = 200, description = "Sent again with a fresh link", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn resend_invitation(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    headers: HeaderMap,
     Path((_, invitation_id)): Path<(String, String)>,
-) -> Result<Json<api::InviteUserResponse>, ApiError> {
-    let id = invitation_id_of(&invitation_id)?;
-    let result = state.invites.resend(&caller.app, &caller.principal, &id).await.map_err(ApiError::from);
-    metrics::count_invite(result.as_ref());
-    Ok(Json(invite_response(result?, state.clock.now())))
+) -> Response {
+    let route = format!("resend {invitation_id}");
+    idempotency::keyed(&state, &caller.app.id, &headers, &route, b"", async {
+        let run = async {
+            let id = invitation_id_of(&invitation_id)?;
+            let result = state.invites.resend(&caller.app, &caller.principal, &id).await.map_err(ApiError::from);
+            metrics::count_invite(result.as_ref());
+            Ok::<_, ApiError>(Json(invite_response(result?, state.clock.now())))
+        };
+        run.await.into_response()
+    })
+    .await
 }
 
 /// Revokes a pending invitation; its links then say so.
-#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/revoke", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id")), responses((status = 200, description = "Revoked", body = api::Invitation), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/{invitation_id}/revoke", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("invitation_id" = String, Path, description = "The invitation's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), responses((status = 200, description = "Revoked", body = api::Invitation), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn revoke_invitation(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    headers: HeaderMap,
     Path((_, invitation_id)): Path<(String, String)>,
-) -> Result<Json<api::Invitation>, ApiError> {
-    let id = invitation_id_of(&invitation_id)?;
-    let invitation = state.invites.revoke(&caller.app, &caller.principal, &id).await?;
-    Ok(Json(wire::invitation(&invitation, state.clock.now())))
+) -> Response {
+    let route = format!("revoke {invitation_id}");
+    idempotency::keyed(&state, &caller.app.id, &headers, &route, b"", async {
+        let run = async {
+            let id = invitation_id_of(&invitation_id)?;
+            let invitation = state.invites.revoke(&caller.app, &caller.principal, &id).await?;
+            Ok::<_, ApiError>(Json(wire::invitation(&invitation, state.clock.now())))
+        };
+        run.await.into_response()
+    })
+    .await
 }
 
 /// The API twin of opening the join page: what the invitation offers, without using it up.
@@ -147,7 +166,7 @@ async fn show_invitation(
 
 /// The body as sent. Fields are loose JSON values so that each bad value gets its own error
 /// (a wrong role is `INVALID_ROLE`, not a generic parse failure).
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct InviteUserBody {
     user_email: Option<Value>,
@@ -157,7 +176,7 @@ struct InviteUserBody {
 /// Largest bulk request.
 const MAX_BULK: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct BulkBody {
     items: Vec<Value>,
@@ -176,11 +195,26 @@ fn bulk_item(value: Value) -> BulkItem {
 
 /// Invites up to 1,000 people in one transaction; one result per item, in order. A bad row
 /// never fails the others.
-#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/bulk", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), request_body = api::BulkInviteRequest, responses((status = 200, description = "One result per row, in order, and a summary", body = api::BulkInviteResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/bulk", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), request_body = api::BulkInviteRequest, responses((status = 200, description = "One result per row, in order, and a summary", body = api::BulkInviteResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn invite_many(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<BulkBody>,
+) -> Response {
+    let request = serde_json::to_vec(&body).unwrap_or_default();
+    let app_id = caller.app.id.clone();
+    idempotency::keyed(&state, &app_id, &headers, "bulk", &request, async {
+        invite_many_now(&state, &caller, body).await.into_response()
+    })
+    .await
+}
+
+/// The bulk invite itself.
+async fn invite_many_now(
+    state: &AppState,
+    caller: &Caller,
+    body: BulkBody,
 ) -> Result<Json<api::BulkInviteResponse>, ApiError> {
     if body.items.len() > MAX_BULK {
         return Err(ApiError::InvalidBody(format!("at most {MAX_BULK} items per request")));
@@ -216,21 +250,37 @@ async fn invite_many(
 }
 
 /// `auth.inviteUser`: the same code as `users.inviteUser` (rule 8 of DESIGN.md).
-#[utoipa::path(post, path = "/api/apps/{app_id}/users/invite-user", tag = "auth", params(("app_id" = String, Path, description = "The app's id")), request_body = api::InviteUserRequest, responses((status = 200, description = "The same as users.inviteUser", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/users/invite-user", tag = "auth", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), request_body = api::InviteUserRequest, responses((status = 200, description = "The same as users.inviteUser", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn auth_invite_user(
     state: State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<InviteUserBody>,
-) -> Result<Json<api::InviteUserResponse>, ApiError> {
-    invite_user(state, caller, body).await
+) -> Response {
+    invite_user(state, caller, headers, body).await
 }
 
 /// Invites `user_email` with `role` into the app in the path.
-#[utoipa::path(post, path = "/api/apps/{app_id}/runtime/users/invite-user", tag = "users", params(("app_id" = String, Path, description = "The app's id")), request_body = api::InviteUserRequest, responses((status = 200, description = "What happened: created, resent or already_member", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/runtime/users/invite-user", tag = "users", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), request_body = api::InviteUserRequest, responses((status = 200, description = "What happened: created, resent or already_member", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn invite_user(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<InviteUserBody>,
+) -> Response {
+    // Both invite routes are one operation: a key sent to one is replayed by the other.
+    let request = serde_json::to_vec(&body).unwrap_or_default();
+    idempotency::keyed(&state, &caller.app.id, &headers, "invite", &request, async {
+        invite_user_now(&state, &caller, body).await.into_response()
+    })
+    .await
+}
+
+/// The invite itself.
+async fn invite_user_now(
+    state: &AppState,
+    caller: &Caller,
+    body: InviteUserBody,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
     let result = match parse_invite(body) {
         Ok((email, role)) => {

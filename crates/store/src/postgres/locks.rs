@@ -52,6 +52,19 @@ pub(super) async fn apps<'a>(
     Ok(())
 }
 
+/// The first key of an `Idempotency-Key`'s lock ("Ush" and "I").
+const IDEMPOTENCY_KEY_LOCKS: i32 = 0x5573_6849;
+
+/// Takes the lock of `key` of `app_id` exclusive until the transaction ends.
+pub(super) async fn idempotency_key(conn: &mut PgConnection, app_id: &AppId, key: &str) -> sqlx_core::Result<()> {
+    query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(IDEMPOTENCY_KEY_LOCKS)
+        .bind(self::key(&format!("{app_id} {key}")))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A stable 32-bit hash (FNV-1a) of `text`. Computed here rather than with PostgreSQL's
 /// internal `hashtext`, so every instance and server version agrees on it.
 fn key(text: &str) -> i32 {

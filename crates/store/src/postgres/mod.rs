@@ -13,6 +13,7 @@
 mod apps;
 mod audit;
 mod group;
+mod idempotency;
 mod instances;
 mod invitations;
 mod locks;
@@ -31,8 +32,10 @@ use std::time::Duration;
 
 use sqlx_core::connection::Connection;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
+use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
+use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
@@ -351,6 +354,25 @@ impl InvitationStore for PgStore {
 
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(invitations::accept(tx, cmd))).await
+    }
+}
+
+#[async_trait::async_trait]
+impl IdempotencyStore for PgStore {
+    async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError> {
+        self.db.write(&claim, |tx, claim| Box::pin(idempotency::claim(tx, claim))).await
+    }
+
+    async fn complete_key(&self, app_id: &AppId, key: &str, response: StoredResponse) -> Result<(), StoreError> {
+        let input = (app_id, key, response);
+        self.db
+            .write(&input, |tx, (app_id, key, response)| Box::pin(idempotency::complete(tx, app_id, key, response)))
+            .await
+    }
+
+    async fn release_key(&self, app_id: &AppId, key: &str) -> Result<(), StoreError> {
+        let input = (app_id, key);
+        self.db.write(&input, |tx, (app_id, key)| Box::pin(idempotency::release(tx, app_id, key))).await
     }
 }
 

@@ -9,6 +9,7 @@
 mod apps;
 mod audit;
 mod checkpoint;
+mod idempotency;
 mod instances;
 mod invitations;
 mod management;
@@ -25,8 +26,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
+use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
+use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
@@ -313,6 +316,23 @@ impl InvitationStore for SqliteStore {
 
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.worker.write(move |tx| invitations::accept(tx, &cmd)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl IdempotencyStore for SqliteStore {
+    async fn claim_key(&self, claim: KeyClaim) -> Result<Claimed, StoreError> {
+        self.worker.write(move |tx| idempotency::claim(tx, &claim)).await
+    }
+
+    async fn complete_key(&self, app_id: &AppId, key: &str, response: StoredResponse) -> Result<(), StoreError> {
+        let (app_id, key) = (app_id.clone(), key.to_owned());
+        self.worker.write(move |tx| idempotency::complete(tx, &app_id, &key, &response)).await
+    }
+
+    async fn release_key(&self, app_id: &AppId, key: &str) -> Result<(), StoreError> {
+        let (app_id, key) = (app_id.clone(), key.to_owned());
+        self.worker.write(move |tx| idempotency::release(tx, &app_id, &key)).await
     }
 }
 

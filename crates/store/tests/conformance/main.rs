@@ -8,6 +8,7 @@
 
 mod cached;
 mod cases;
+mod idempotency;
 mod postgres_only;
 mod support;
 

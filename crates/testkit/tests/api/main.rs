@@ -4,6 +4,7 @@
 mod connections;
 mod errors;
 mod existing_account;
+mod idempotency;
 mod invite;
 mod join;
 mod keys;

@@ -1,0 +1,134 @@
+//! `Idempotency-Key` (the IETF httpapi draft): what a keyed request finds, decided once for
+//! both backends.
+//!
+//! The first request with a key claims it (its fingerprint, a lock while it runs, an expiry);
+//! the response it ends with is stored under the key. A repeat with the same fingerprint gets
+//! that response again, a repeat with another fingerprint is refused, and a repeat while the
+//! first still runs is told so. A claim whose lock ran out without a response (its process
+//! stopped) may be taken over, and an expired key is as good as none.
+
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+
+/// How long a key and its response are kept.
+pub const KEEP_FOR: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long a claim stays locked without a response before another request may take it over
+/// (its process is then presumed gone).
+pub const LOCK_FOR: Duration = Duration::from_secs(60);
+
+/// A response stored under a key, replayed as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// What the store found under the key, inside the claim's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// The fingerprint of the request that claimed it.
+    pub fingerprint: String,
+    /// Its response, once it has one.
+    pub response: Option<StoredResponse>,
+    /// Until when the claim is locked while its request runs.
+    pub locked_until: Timestamp,
+    /// When the key is forgotten.
+    pub expires_at: Timestamp,
+}
+
+/// What a claim does, decided by [`claim_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimPlan {
+    /// The key is (now) this request's: store it with this fingerprint, locked until
+    /// `locked_until`, kept until `expires_at`, replacing whatever expired or stale claim was
+    /// there.
+    Claim {
+        /// Until when it is locked.
+        locked_until: Timestamp,
+        /// When it is forgotten.
+        expires_at: Timestamp,
+    },
+    /// The same request was answered already: answer this again; nothing is written.
+    Replay(StoredResponse),
+    /// The key was used with another request (422 `IDEMPOTENCY_KEY_REUSED`); nothing is written.
+    Reused,
+    /// The first request with the key still runs (409 `IDEMPOTENCY_KEY_IN_USE`); nothing is
+    /// written.
+    InUse,
+}
+
+/// Decides a request with `fingerprint` claiming a key under which `found` is stored, at `now`.
+pub fn claim_key(found: Option<&StoredKey>, fingerprint: &str, now: Timestamp) -> ClaimPlan {
+    let claim = ClaimPlan::Claim { locked_until: now.plus(LOCK_FOR), expires_at: now.plus(KEEP_FOR) };
+    let Some(found) = found.filter(|found| found.expires_at > now) else { return claim };
+    if found.fingerprint != fingerprint {
+        return ClaimPlan::Reused;
+    }
+    match &found.response {
+        Some(response) => ClaimPlan::Replay(response.clone()),
+        None if found.locked_until > now => ClaimPlan::InUse,
+        None => claim,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000_000_000;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn stored(fingerprint: &str, response: Option<u16>, locked_until: i64, expires_at: i64) -> StoredKey {
+        StoredKey {
+            fingerprint: fingerprint.into(),
+            response: response.map(|status| StoredResponse { status, body: "{}".into() }),
+            locked_until: at(locked_until),
+            expires_at: at(expires_at),
+        }
+    }
+
+    fn claimed() -> ClaimPlan {
+        ClaimPlan::Claim { locked_until: at(NOW).plus(LOCK_FOR), expires_at: at(NOW).plus(KEEP_FOR) }
+    }
+
+    #[test]
+    fn the_case_table() {
+        let replay = ClaimPlan::Replay(StoredResponse { status: 200, body: "{}".into() });
+        let cases: [(&str, Option<StoredKey>, ClaimPlan); 8] = [
+            ("a new key is claimed", None, claimed()),
+            ("the same request answered is replayed", Some(stored("f", Some(200), NOW - 1, NOW + 1)), replay),
+            (
+                "a refusal is replayed as well",
+                Some(stored("f", Some(429), NOW - 1, NOW + 1)),
+                ClaimPlan::Replay(StoredResponse { status: 429, body: "{}".into() }),
+            ),
+            (
+                "another request under the key is refused",
+                Some(stored("g", Some(200), NOW - 1, NOW + 1)),
+                ClaimPlan::Reused,
+            ),
+            (
+                "another request is refused while the first runs",
+                Some(stored("g", None, NOW + 1, NOW + 1)),
+                ClaimPlan::Reused,
+            ),
+            (
+                "the same request while the first runs is told so",
+                Some(stored("f", None, NOW + 1, NOW + 10)),
+                ClaimPlan::InUse,
+            ),
+            ("a claim whose process is gone is taken over", Some(stored("f", None, NOW, NOW + 10)), claimed()),
+            ("an expired key is as good as none", Some(stored("g", Some(200), NOW - 1, NOW)), claimed()),
+        ];
+        for (case, found, expected) in cases {
+            assert_eq!(claim_key(found.as_ref(), "f", at(NOW)), expected, "{case}");
+        }
+    }
+}

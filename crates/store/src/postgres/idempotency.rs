@@ -1,0 +1,86 @@
+//! `Idempotency-Key` claims and stored responses (see the SQLite twin). The key's advisory
+//! lock is taken first, so two requests with one key cannot both find it free.
+
+use sqlx_core::from_row::FromRow;
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_postgres::{PgConnection, PgRow};
+use usher_core::AppId;
+use usher_core::idempotency::{Claimed, KeyClaim};
+use usher_core::rules::idempotency::{ClaimPlan, StoredKey, StoredResponse, claim_key};
+
+use super::locks;
+use crate::records;
+
+/// A [`StoredKey`] as `idempotency_keys` holds it.
+struct KeyRow(StoredKey);
+
+impl FromRow<'_, PgRow> for KeyRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        records::stored_key(row).map(Self)
+    }
+}
+
+/// Claims `claim.key` for its request, deleting expired keys on the way.
+pub(super) async fn claim(conn: &mut PgConnection, claim: &KeyClaim) -> sqlx_core::Result<Claimed> {
+    let now = claim.now.as_millis();
+    locks::idempotency_key(conn, &claim.app_id, &claim.key).await?;
+    query("DELETE FROM idempotency_keys WHERE expires_at <= $1").bind(now).execute(&mut *conn).await?;
+    let found: Option<KeyRow> = query_as(
+        "SELECT fingerprint, status, body, locked_until, expires_at FROM idempotency_keys \
+         WHERE app_id = $1 AND key = $2",
+    )
+    .bind(claim.app_id.as_str())
+    .bind(&claim.key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match claim_key(found.map(|row| row.0).as_ref(), &claim.fingerprint, claim.now) {
+        ClaimPlan::Claim { locked_until, expires_at } => {
+            query(
+                "INSERT INTO idempotency_keys (app_id, key, fingerprint, status, body, locked_until, expires_at, created_at) \
+                 VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6) \
+                 ON CONFLICT (app_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = NULL, body = NULL, \
+                 locked_until = excluded.locked_until, expires_at = excluded.expires_at, created_at = excluded.created_at",
+            )
+            .bind(claim.app_id.as_str())
+            .bind(&claim.key)
+            .bind(&claim.fingerprint)
+            .bind(locked_until.as_millis())
+            .bind(expires_at.as_millis())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Claimed::Fresh
+        }
+        ClaimPlan::Replay(response) => Claimed::Replay(response),
+        ClaimPlan::Reused => Claimed::Reused,
+        ClaimPlan::InUse => Claimed::InUse,
+    })
+}
+
+/// Stores the response of the request holding `key`.
+pub(super) async fn complete(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    key: &str,
+    response: &StoredResponse,
+) -> sqlx_core::Result<()> {
+    query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE app_id = $1 AND key = $2")
+        .bind(app_id.as_str())
+        .bind(key)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Gives up the claim on `key` if it has no response.
+pub(super) async fn release(conn: &mut PgConnection, app_id: &AppId, key: &str) -> sqlx_core::Result<()> {
+    query("DELETE FROM idempotency_keys WHERE app_id = $1 AND key = $2 AND status IS NULL")
+        .bind(app_id.as_str())
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
