@@ -21,6 +21,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, sql: include_str!("../migrations/sqlite/0002_resets_and_signups.sql") },
     Migration { version: 3, sql: include_str!("../migrations/sqlite/0003_sessions_and_signup_codes.sql") },
     Migration { version: 4, sql: include_str!("../migrations/sqlite/0004_instances.sql") },
+    Migration { version: 7, sql: include_str!("../migrations/sqlite/0007_webhooks.sql") },
 ];
 
 /// The schema version this build creates and understands.

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "resets and signups", include_str!("../../migrations/postgres/0002_resets_and_signups.sql")),
     (3, "sessions and signup codes", include_str!("../../migrations/postgres/0003_sessions_and_signup_codes.sql")),
     (4, "instances", include_str!("../../migrations/postgres/0004_instances.sql")),
+    (7, "webhooks", include_str!("../../migrations/postgres/0007_webhooks.sql")),
 ];
 
 /// The schema version this build creates and understands.
