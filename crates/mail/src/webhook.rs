@@ -44,7 +44,9 @@ impl Resolve for PublicOnly {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found.into_iter().filter(|addr| !is_forbidden_address(addr.ip())).collect();
             if allowed.is_empty() {
-                return Err(format!("{host} resolves only to private, loopback, link-local or metadata addresses").into());
+                return Err(
+                    format!("{host} resolves only to private, loopback, link-local or metadata addresses").into()
+                );
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
@@ -170,7 +172,8 @@ impl WebhookWorker {
         for delivery in due {
             let (sender, store, clock) = (self.sender.clone(), self.store.clone(), self.clock.clone());
             attempts.spawn(async move {
-                let result = sender.send(&delivery, clock.now().as_unix_seconds()).await;
+                // The header is when the attempt is made, by the wall clock receivers compare it to.
+                let result = sender.send(&delivery, usher_core::SystemClock.now().as_unix_seconds()).await;
                 let now = clock.now();
                 let plan = after_attempt(delivery.attempts, &result, now);
                 let status_code = match result {

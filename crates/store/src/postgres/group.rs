@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use usher_core::StoreError;
 use usher_core::store::{InviteCommand, Invited};
 
-use super::webhooks;
 use super::pool::Db;
+use super::webhooks;
 
 /// The most invites one transaction writes. The batch holds its app's lock for its length,
 /// so this also bounds how long a lone invite of that app waits behind one.

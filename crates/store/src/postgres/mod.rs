@@ -403,7 +403,9 @@ impl OutboxStore for PgStore {
     ) -> Result<(), StoreError> {
         let input = (by, id, error, retry_at);
         self.db
-            .write(&input, |tx, (by, id, error, retry_at)| Box::pin(webhooks::mark_failed(tx, by, id, error, *retry_at)))
+            .write(&input, |tx, (by, id, error, retry_at)| {
+                Box::pin(webhooks::mark_failed(tx, by, id, error, *retry_at))
+            })
             .await
     }
 }

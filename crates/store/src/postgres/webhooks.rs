@@ -43,8 +43,12 @@ pub(super) async fn emit(conn: &mut PgConnection, event: &Event) -> sqlx_core::R
 
 async fn after_invite(conn: &mut PgConnection, invited: &Invited, now: Timestamp) -> sqlx_core::Result<()> {
     match invited {
-        Invited::Created(invitation) => emit(conn, &Event::invitation(EventType::InvitationCreated, invitation, now)).await,
-        Invited::Resent(invitation) => emit(conn, &Event::invitation(EventType::InvitationResent, invitation, now)).await,
+        Invited::Created(invitation) => {
+            emit(conn, &Event::invitation(EventType::InvitationCreated, invitation, now)).await
+        }
+        Invited::Resent(invitation) => {
+            emit(conn, &Event::invitation(EventType::InvitationResent, invitation, now)).await
+        }
         _ => Ok(()),
     }
 }
@@ -142,7 +146,10 @@ pub(super) async fn mark_failed(
 ) -> sqlx_core::Result<()> {
     let was_failed = email_facts(conn, id).await?.is_some_and(|(_, status)| status == "failed");
     outbox::mark_failed(conn, by, id, error, retry_at).await?;
-    if !was_failed && let Some((facts, status)) = email_facts(conn, id).await? && status == "failed" {
+    if !was_failed
+        && let Some((facts, status)) = email_facts(conn, id).await?
+        && status == "failed"
+    {
         emit(conn, &Event::email(EventType::EmailFailed, &facts, SystemClock.now())).await?;
     }
     Ok(())
@@ -202,7 +209,11 @@ pub(super) async fn create(conn: &mut PgConnection, hook: &NewWebhook) -> sqlx_c
 }
 
 /// One endpoint of the app.
-pub(super) async fn by_id(conn: &mut PgConnection, app_id: &AppId, id: &WebhookId) -> sqlx_core::Result<Option<Webhook>> {
+pub(super) async fn by_id(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &WebhookId,
+) -> sqlx_core::Result<Option<Webhook>> {
     let row: Option<WebhookRow> =
         query_as("SELECT id, app_id, url, events, created_at FROM webhooks WHERE app_id = $1 AND id = $2")
             .bind(app_id.as_str())

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
+use usher_core::model::InvitationStatus;
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
 use usher_core::secret::TokenHash;
@@ -34,7 +35,6 @@ use usher_core::store::{
     MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
     SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
-use usher_core::model::InvitationStatus;
 use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
@@ -337,7 +337,9 @@ impl InvitationStore for SqliteStore {
                 let was_pending = rows::invitation_in_app(tx, &app_id, &id)?
                     .is_some_and(|before| before.status == InvitationStatus::Pending);
                 let after = management::revoke(tx, &app_id, &id, &by, now)?;
-                if let Some(revoked) = after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked) {
+                if let Some(revoked) =
+                    after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked)
+                {
                     webhooks::emit(tx, &Event::invitation(EventType::InvitationRevoked, revoked, now))?;
                 }
                 Ok(after)

@@ -197,8 +197,11 @@ pub(super) fn rotate(
     id: &WebhookId,
     secret: &WebhookSecret,
 ) -> rusqlite::Result<Option<Webhook>> {
-    tx.prepare_cached("UPDATE webhooks SET secret = ?3 WHERE app_id = ?1 AND id = ?2")?
-        .execute(params![app_id.as_str(), id.as_str(), secret.expose()])?;
+    tx.prepare_cached("UPDATE webhooks SET secret = ?3 WHERE app_id = ?1 AND id = ?2")?.execute(params![
+        app_id.as_str(),
+        id.as_str(),
+        secret.expose()
+    ])?;
     by_id(tx, app_id, id)
 }
 
@@ -315,4 +318,3 @@ pub(super) fn record(tx: &Transaction<'_>, attempt: &WebhookAttempt) -> rusqlite
     ])?;
     Ok(())
 }
-

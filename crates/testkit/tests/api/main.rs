@@ -19,3 +19,4 @@ mod settings;
 mod signup;
 mod smtp;
 mod support;
+mod webhooks;
