@@ -793,6 +793,88 @@ pub struct Readiness {
     pub checks: BTreeMap<String, String>,
 }
 
+/// Body of adding a webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Where events are posted: an `http://` or `https://` URL.
+    pub url: String,
+    /// The event types to receive (at least one), e.g. `invitation.created`.
+    pub events: Vec<String>,
+}
+
+/// A webhook endpoint (its signing secret only in the answers that create or rotate it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookInfo {
+    /// Its id.
+    pub id: String,
+    /// Where events are posted.
+    pub url: String,
+    /// The event types it receives.
+    pub events: Vec<String>,
+    /// When it was added.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_date: OffsetDateTime,
+    /// The signing secret (`whsec_…`), present only when just created or rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// An app's webhook endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookList {
+    /// Oldest first.
+    pub items: Vec<WebhookInfo>,
+}
+
+/// Answer of removing a webhook endpoint: `{id, deleted: true}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDeleted {
+    /// The endpoint's id.
+    pub id: String,
+    /// Always `true`.
+    pub deleted: bool,
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDeliveryInfo {
+    /// Its id: the `webhook-id` header, the same on every attempt.
+    pub id: String,
+    /// The event type.
+    pub event_type: String,
+    /// `pending`, `sending`, `delivered` or `failed`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The HTTP status of the last answer, if one came.
+    pub last_status_code: Option<u16>,
+    /// What went wrong last, if anything.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending deliveries).
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub next_attempt_date: Option<OffsetDateTime>,
+    /// When the event happened.
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_date: OffsetDateTime,
+}
+
+/// An endpoint's deliveries, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDeliveryList {
+    /// Newest first (at most 100).
+    pub items: Vec<WebhookDeliveryInfo>,
+}
+
 /// Times on the wire: RFC 3339 in UTC with milliseconds (`2026-12-08T16:43:48.123Z`), the
 /// form Base44 sends; any RFC 3339 time is read.
 pub mod rfc3339 {

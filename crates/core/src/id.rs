@@ -105,6 +105,14 @@ id_type!(
     /// Identifies one running server process: the owner of the emails it has claimed.
     InstanceId
 );
+id_type!(
+    /// Identifies a webhook endpoint of an app.
+    WebhookId
+);
+id_type!(
+    /// Identifies one event; with its endpoint, the `webhook-id` of its delivery.
+    EventId
+);
 
 #[cfg(test)]
 mod tests {

@@ -26,9 +26,10 @@ pub mod sign_in;
 pub mod signup;
 pub mod store;
 pub mod throttle;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, ceil_secs};
 pub use email::EmailAddress;
-pub use id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId};
+pub use id::{ApiKeyId, AppId, EventId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
 pub use role::Role;
 pub use store::{Store, StoreError};

@@ -341,6 +341,58 @@ mod tests {
     }
 
     #[async_trait::async_trait]
+    impl crate::store::WebhookStore for StuckStore {
+        async fn create_webhook(&self, _: crate::webhooks::NewWebhook) -> Result<crate::webhooks::Webhook, StoreError> {
+            unreachable!("not used by these tests: create_webhook")
+        }
+        async fn webhooks(&self, _: &AppId) -> Result<Vec<crate::webhooks::Webhook>, StoreError> {
+            unreachable!("not used by these tests: webhooks")
+        }
+        async fn delete_webhook(&self, _: &AppId, _: &crate::WebhookId) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: delete_webhook")
+        }
+        async fn rotate_webhook_secret(
+            &self,
+            _: &AppId,
+            _: &crate::WebhookId,
+            _: &crate::webhooks::WebhookSecret,
+        ) -> Result<Option<crate::webhooks::Webhook>, StoreError> {
+            unreachable!("not used by these tests: rotate_webhook_secret")
+        }
+        async fn webhook_deliveries(
+            &self,
+            _: &AppId,
+            _: &crate::WebhookId,
+            _: u32,
+        ) -> Result<Option<Vec<crate::webhooks::WebhookDelivery>>, StoreError> {
+            unreachable!("not used by these tests: webhook_deliveries")
+        }
+        async fn retry_webhook_delivery(
+            &self,
+            _: &AppId,
+            _: &crate::WebhookId,
+            _: &str,
+            _: Timestamp,
+        ) -> Result<Option<crate::webhooks::WebhookDelivery>, StoreError> {
+            unreachable!("not used by these tests: retry_webhook_delivery")
+        }
+        async fn claim_webhook_deliveries(
+            &self,
+            _: Timestamp,
+            _: Timestamp,
+            _: u32,
+        ) -> Result<Vec<crate::webhooks::DueDelivery>, StoreError> {
+            unreachable!("not used by these tests: claim_webhook_deliveries")
+        }
+        async fn record_webhook_attempt(&self, _: crate::store::WebhookAttempt) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: record_webhook_attempt")
+        }
+        async fn announce_expired_invitations(&self, _: Timestamp, _: u32) -> Result<u64, StoreError> {
+            unreachable!("not used by these tests: announce_expired_invitations")
+        }
+    }
+
+    #[async_trait::async_trait]
     impl OutboxStore for StuckStore {
         async fn outbox_backlog(&self) -> Result<crate::store::OutboxBacklog, StoreError> {
             unreachable!("not used by these tests: outbox_backlog")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
-use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId};
+use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
 use crate::idempotency::IdempotencyStore;
 use crate::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, Invitation, InvitationStatus, Inviter, OutboxMessage,
@@ -14,6 +14,7 @@ use crate::model::{
 use crate::password::PasswordHash;
 use crate::role::Role;
 use crate::secret::{InvitationToken, OneTimeCode, ResetToken, TokenHash};
+use crate::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 
 /// A storage failure. Rule violations are not errors here; they come back as outcomes.
 #[derive(Debug, thiserror::Error)]
@@ -365,9 +366,15 @@ pub struct OutboxBacklog {
 
 /// Persistence for the service: every concern, as the services and the server hold it
 /// (`Arc<dyn Store>`). Implement the four concern traits; `Store` follows.
-pub trait Store: AppStore + MemberStore + InvitationStore + OutboxStore + IdempotencyStore + 'static {}
+pub trait Store:
+    AppStore + MemberStore + InvitationStore + OutboxStore + IdempotencyStore + WebhookStore + 'static
+{
+}
 
-impl<T: AppStore + MemberStore + InvitationStore + OutboxStore + IdempotencyStore + 'static> Store for T {}
+impl<T: AppStore + MemberStore + InvitationStore + OutboxStore + IdempotencyStore + WebhookStore + 'static> Store
+    for T
+{
+}
 
 /// Apps, their API keys, the audit log and server-wide secrets. [`AppStore::app`] and
 /// [`AppStore::api_key`] run on every API request; this is the concern a cache in front of a
@@ -597,6 +604,82 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// An app's webhook endpoints and the deliveries of their events. Events themselves are
+/// written by the operations that cause them (invite, accept, revoke, remove a member, the
+/// outcome of an email), in their transactions; see [`crate::webhooks`].
+#[async_trait::async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Adds an endpoint.
+    async fn create_webhook(&self, hook: NewWebhook) -> Result<Webhook, StoreError>;
+
+    /// The app's endpoints, oldest first.
+    async fn webhooks(&self, app_id: &AppId) -> Result<Vec<Webhook>, StoreError>;
+
+    /// Removes an endpoint and its undelivered events; false when the app has no such endpoint.
+    async fn delete_webhook(&self, app_id: &AppId, id: &WebhookId) -> Result<bool, StoreError>;
+
+    /// Replaces an endpoint's secret (deliveries not yet made are signed with the new one);
+    /// `None` when the app has no such endpoint.
+    async fn rotate_webhook_secret(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        secret: &WebhookSecret,
+    ) -> Result<Option<Webhook>, StoreError>;
+
+    /// An endpoint's deliveries, newest first, at most `limit`; `None` when the app has no
+    /// such endpoint.
+    async fn webhook_deliveries(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        limit: u32,
+    ) -> Result<Option<Vec<WebhookDelivery>>, StoreError>;
+
+    /// Makes a delivered or failed delivery due again at `now` (one more round of attempts);
+    /// a pending one is made due at once. `None` when the endpoint has no such delivery.
+    async fn retry_webhook_delivery(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        delivery_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebhookDelivery>, StoreError>;
+
+    /// Claims up to `limit` deliveries due at `now` (pending, or sending with a lease that ran
+    /// out: the instance that claimed it died), leased until `lease_until`, counting one more
+    /// attempt for each.
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// Records how an attempt ended, as [`crate::rules::webhooks::after_attempt`] decided.
+    async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<(), StoreError>;
+
+    /// Writes `invitation.expired` for up to `limit` pending invitations whose expiry passed by
+    /// `now` and was not announced yet, each once however many instances sweep at the same
+    /// time; how many it announced.
+    async fn announce_expired_invitations(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// What [`WebhookStore::record_webhook_attempt`] records.
+#[derive(Debug, Clone)]
+pub struct WebhookAttempt {
+    /// The delivery.
+    pub delivery_id: String,
+    /// The HTTP status of the answer, if one came.
+    pub status_code: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// What follows.
+    pub plan: crate::rules::webhooks::AttemptPlan,
+    /// Now.
+    pub now: Timestamp,
+}
+
 /// A store in front of another that changes only [`AppStore`] (as `usher_store::CachedStore`
 /// does): members, invitations and the outbox go to [`PassThrough::inner`] untouched, so the
 /// wrapper implements only the concern it changes.
@@ -756,5 +839,65 @@ impl<T: PassThrough> OutboxStore for T {
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         self.inner().mark_failed(by, id, error, retry_at).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: PassThrough> WebhookStore for T {
+    async fn create_webhook(&self, hook: NewWebhook) -> Result<Webhook, StoreError> {
+        self.inner().create_webhook(hook).await
+    }
+
+    async fn webhooks(&self, app_id: &AppId) -> Result<Vec<Webhook>, StoreError> {
+        self.inner().webhooks(app_id).await
+    }
+
+    async fn delete_webhook(&self, app_id: &AppId, id: &WebhookId) -> Result<bool, StoreError> {
+        self.inner().delete_webhook(app_id, id).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        secret: &WebhookSecret,
+    ) -> Result<Option<Webhook>, StoreError> {
+        self.inner().rotate_webhook_secret(app_id, id, secret).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        limit: u32,
+    ) -> Result<Option<Vec<WebhookDelivery>>, StoreError> {
+        self.inner().webhook_deliveries(app_id, id, limit).await
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        delivery_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        self.inner().retry_webhook_delivery(app_id, id, delivery_id, now).await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.inner().claim_webhook_deliveries(now, lease_until, limit).await
+    }
+
+    async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<(), StoreError> {
+        self.inner().record_webhook_attempt(attempt).await
+    }
+
+    async fn announce_expired_invitations(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.inner().announce_expired_invitations(now, limit).await
     }
 }

@@ -12,6 +12,7 @@ mod render;
 mod smtp;
 mod transport;
 mod url;
+mod webhook;
 mod worker;
 
 pub use backoff::RetryPolicy;
@@ -21,4 +22,5 @@ pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email}
 pub use smtp::SmtpTransport;
 pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError};
 pub use url::{InvalidMailUrl, MailUrl, SmtpSecurity, SmtpUrl};
+pub use webhook::{WebhookSender, WebhookWorker};
 pub use worker::{DeliveryWorker, WorkerConfig, WorkerStatus};

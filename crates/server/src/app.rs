@@ -27,7 +27,7 @@ use usher_core::secret::CodeKey;
 use usher_core::sign_in::SignInService;
 use usher_core::signup::{SignupService, SignupTiming};
 use usher_core::{Clock, Store, SystemClock};
-use usher_mail::{DeliveryWorker, MailerConfig};
+use usher_mail::{DeliveryWorker, MailerConfig, WebhookWorker};
 
 use crate::cors;
 use crate::error::ApiError;
@@ -46,6 +46,7 @@ const JWT_SECRET_NAME: &str = "jwt_signing_key";
 pub struct App {
     state: AppState,
     worker: DeliveryWorker,
+    webhooks: WebhookWorker,
     timeouts: ConnectionTimeouts,
     /// Where `/metrics` is served, when metrics are on.
     metrics_listener: Option<TcpListener>,
@@ -125,8 +126,16 @@ impl App {
             store,
             clock,
             delivery: worker.status(),
+            webhook_allow_private: settings.webhook_allow_private,
         };
-        Ok(Self { state, worker, timeouts: settings.connection_timeouts, metrics_listener: None })
+        let webhooks = WebhookWorker::new(
+            state.store.clone(),
+            state.clock.clone(),
+            settings.webhook_allow_private,
+            Arc::new(Notify::new()),
+        )
+        .context("cannot set up the webhook client")?;
+        Ok(Self { state, worker, webhooks, timeouts: settings.connection_timeouts, metrics_listener: None })
     }
 
     /// The data store, for commands that act on it directly (e.g. creating the first app).
@@ -162,6 +171,10 @@ impl App {
         let worker = self.worker.spawn(async move {
             let _ = worker_stop.changed().await;
         })?;
+        let mut webhooks_stop = stop_rx.clone();
+        let webhooks = tokio::spawn(self.webhooks.run(async move {
+            let _ = webhooks_stop.changed().await;
+        }));
         let metrics = self.metrics_listener.map(|listener| {
             let mut metrics_stop = stop_rx.clone();
             let router = crate::metrics::router(self.state.store.clone());
@@ -181,6 +194,9 @@ impl App {
         // Reset requests are answered before their store work runs (core::reset); it runs to
         // the end like the requests themselves.
         resets.finish_pending().await;
+        if webhooks.await.is_err() {
+            tracing::error!("webhook worker stopped abnormally");
+        }
         match tokio::task::spawn_blocking(move || worker.join()).await {
             Ok(Ok(())) => {}
             _ => tracing::error!("delivery worker stopped abnormally"),

@@ -86,6 +86,15 @@ pub enum ApiError {
     /// The app has no live API key with this id.
     #[error("API key not found")]
     KeyNotFound,
+    /// The app has no webhook endpoint with this id.
+    #[error("webhook not found")]
+    WebhookNotFound,
+    /// The endpoint has no delivery with this id.
+    #[error("webhook delivery not found")]
+    DeliveryNotFound,
+    /// A webhook's URL or event types were refused.
+    #[error("{0}")]
+    InvalidWebhook(String),
     /// Revoking the app's last API key is refused.
     #[error("this is the app's last API key; create another before revoking it")]
     LastApiKey,
@@ -261,6 +270,9 @@ impl ApiError {
             Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
             Self::InvalidSetting(_) => (StatusCode::BAD_REQUEST, "INVALID_SETTING"),
             Self::KeyNotFound => (StatusCode::NOT_FOUND, "API_KEY_NOT_FOUND"),
+            Self::WebhookNotFound => (StatusCode::NOT_FOUND, "WEBHOOK_NOT_FOUND"),
+            Self::DeliveryNotFound => (StatusCode::NOT_FOUND, "WEBHOOK_DELIVERY_NOT_FOUND"),
+            Self::InvalidWebhook(_) => (StatusCode::BAD_REQUEST, "INVALID_WEBHOOK"),
             Self::LastApiKey => (StatusCode::CONFLICT, "LAST_API_KEY"),
             Self::UserCreationNotAllowed => (StatusCode::FORBIDDEN, "USER_CREATION_NOT_ALLOWED"),
             Self::Member(MemberError::NotFound) => (StatusCode::NOT_FOUND, "USER_NOT_FOUND"),

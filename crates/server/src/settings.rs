@@ -94,6 +94,11 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_RESEND_INTERVAL", value_name = "SECONDS")]
     pub resend_interval: Option<u64>,
 
+    /// Let webhooks reach loopback, private and link-local addresses (development and tests
+    /// only) [default: false]
+    #[arg(long, env = "USHER_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL")]
+    pub webhook_allow_private: Option<bool>,
+
     /// Secret that signs access tokens; share it between instances. Generated once and kept
     /// in the database when unset
     #[arg(long, env = "USHER_JWT_SECRET", value_name = "SECRET", hide_env_values = true)]
@@ -161,6 +166,7 @@ struct FileSettings {
     mail_lease: Option<u64>,
     mail_from: Option<String>,
     resend_interval: Option<u64>,
+    webhook_allow_private: Option<bool>,
     jwt_secret: Option<String>,
     access_token_ttl: Option<u64>,
     signup_code_ttl: Option<u64>,
@@ -255,6 +261,8 @@ pub struct Settings {
     pub mail_from: EmailAddress,
     /// Minimum time between two emails to one address in one app.
     pub resend_interval: Duration,
+    /// Whether webhooks may reach private addresses.
+    pub webhook_allow_private: bool,
     /// Signing secret for access tokens, if configured.
     pub jwt_secret: Option<SecretString>,
     /// Lifetime of access tokens.
@@ -323,6 +331,7 @@ impl Settings {
             mail_worker,
             mail_from: EmailAddress::parse(&mail_from).map_err(|e| invalid("USHER_MAIL_FROM", e))?,
             resend_interval: Duration::from_secs(resend),
+            webhook_allow_private: args.webhook_allow_private.or(file.webhook_allow_private).unwrap_or(false),
             jwt_secret: jwt_secret.map(SecretString::from),
             access_token_ttl: Duration::from_secs(ttl),
             signup_code_ttl,
@@ -344,6 +353,8 @@ impl Settings {
             mail_worker: WorkerConfig::default(),
             mail_from: EmailAddress::parse(DEFAULT_MAIL_FROM).expect("the default sender is valid"),
             resend_interval: Duration::ZERO,
+            // Test receivers listen on 127.0.0.1.
+            webhook_allow_private: true,
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_SECS),
             signup_code_ttl: usher_core::signup::DEFAULT_CODE_TTL,

@@ -48,4 +48,6 @@ pub struct AppState {
     pub public_url: Url,
     /// Whether the delivery worker runs, for `/readyz`.
     pub delivery: WorkerStatus,
+    /// Whether webhook URLs may name private addresses (`USHER_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
 }

@@ -28,7 +28,7 @@ use sqlx_postgres::{PgConnection, Postgres};
 use crate::{OpenError, SqliteStore, Target, target};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 12] = [
     "apps",
     "api_keys",
     "users",
@@ -39,6 +39,8 @@ pub const TABLES: [&str; 10] = [
     "server_secrets",
     "password_resets",
     "signups",
+    "webhooks",
+    "webhook_deliveries",
 ];
 
 /// Rows written per `INSERT`: far below PostgreSQL's 65,535 parameters for the widest table.

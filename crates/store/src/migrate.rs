@@ -22,6 +22,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, sql: include_str!("../migrations/sqlite/0003_sessions_and_signup_codes.sql") },
     Migration { version: 4, sql: include_str!("../migrations/sqlite/0004_instances.sql") },
     Migration { version: 5, sql: include_str!("../migrations/sqlite/0005_idempotency_keys.sql") },
+    Migration { version: 6, sql: include_str!("../migrations/sqlite/0006_webhooks.sql") },
 ];
 
 /// The schema version this build creates and understands.

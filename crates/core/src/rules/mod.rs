@@ -19,6 +19,7 @@
 //! | revoke an API key | [`keys::revoke_unless_last_key`] |
 //! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |
 //! | presume other instances dead | [`outbox::may_judge_others`] |
+//! | record a webhook delivery attempt | [`webhooks::after_attempt`] |
 
 pub mod idempotency;
 pub mod invite;
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod outbox;
 pub mod reset;
 pub mod signup;
+pub mod webhooks;
 
 use std::fmt;
 use std::time::Duration;

@@ -14,3 +14,4 @@ pub mod reset;
 pub mod settings;
 pub mod signup;
 pub mod users;
+pub mod webhooks;

@@ -39,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(super::login::router())
         .merge(super::settings::router())
         .merge(super::keys::router())
+        .merge(super::webhooks::router())
         .routes(routes!(show_openapi))
 }
 

@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use usher_core::StoreError;
 use usher_core::store::{InviteCommand, Invited};
 
-use super::invitations;
 use super::pool::Db;
+use super::webhooks;
 
 /// The most invites one transaction writes. The batch holds its app's lock for its length,
 /// so this also bounds how long a lone invite of that app waits behind one.
@@ -54,7 +54,7 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<(InviteCommand, Answer)>) {
         let (cmds, answers): (Vec<InviteCommand>, Vec<Answer>) = queued.drain(..).unzip();
         let together = match cmds.as_slice() {
             [_] => None,
-            cmds => db.write(cmds, |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await.ok(),
+            cmds => db.write(cmds, |tx, cmds| Box::pin(webhooks::invite_batch(tx, cmds))).await.ok(),
         };
         // A caller that stopped waiting has nothing to be told; its invite stands.
         match together {
@@ -65,7 +65,7 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<(InviteCommand, Answer)>) {
             }
             None => {
                 for (answer, cmd) in answers.into_iter().zip(&cmds) {
-                    let _ = answer.send(db.write(cmd, |tx, cmd| Box::pin(invitations::invite(tx, cmd))).await);
+                    let _ = answer.send(db.write(cmd, |tx, cmd| Box::pin(webhooks::invite(tx, cmd))).await);
                 }
             }
         }

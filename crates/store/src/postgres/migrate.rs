@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "sessions and signup codes", include_str!("../../migrations/postgres/0003_sessions_and_signup_codes.sql")),
     (4, "instances", include_str!("../../migrations/postgres/0004_instances.sql")),
     (5, "idempotency keys", include_str!("../../migrations/postgres/0005_idempotency_keys.sql")),
+    (6, "webhooks", include_str!("../../migrations/postgres/0006_webhooks.sql")),
 ];
 
 /// The schema version this build creates and understands.

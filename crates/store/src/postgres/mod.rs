@@ -26,6 +26,7 @@ mod rows;
 mod signups;
 mod tls;
 mod users;
+mod webhooks;
 
 use std::fmt;
 use std::time::Duration;
@@ -40,11 +41,12 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
     MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
-    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
+use usher_core::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
-    UserId,
+    UserId, WebhookId,
 };
 
 use crate::OpenError;
@@ -282,7 +284,7 @@ impl MemberStore for PgStore {
     }
 
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
-        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(users::delete(tx, app_id, id))).await
+        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(webhooks::delete_user(tx, app_id, id))).await
     }
 
     async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
@@ -320,7 +322,7 @@ impl InvitationStore for PgStore {
     }
 
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
-        self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
+        self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(webhooks::invite_batch(tx, cmds))).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -345,7 +347,7 @@ impl InvitationStore for PgStore {
         now: Timestamp,
     ) -> Result<Option<Invitation>, StoreError> {
         let input = (app_id, id, by, now);
-        self.db.write(&input, |tx, (app_id, id, by, now)| Box::pin(management::revoke(tx, app_id, id, by, *now))).await
+        self.db.write(&input, |tx, (app_id, id, by, now)| Box::pin(webhooks::revoke(tx, app_id, id, by, *now))).await
     }
 
     async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
@@ -353,7 +355,7 @@ impl InvitationStore for PgStore {
     }
 
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
-        self.db.write(&cmd, |tx, cmd| Box::pin(invitations::accept(tx, cmd))).await
+        self.db.write(&cmd, |tx, cmd| Box::pin(webhooks::accept(tx, cmd))).await
     }
 }
 
@@ -411,7 +413,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-        self.db.write(&(ids, now), |tx, (ids, now)| Box::pin(outbox::mark_sent(tx, ids, *now))).await
+        self.db.write(&(ids, now), |tx, (ids, now)| Box::pin(webhooks::mark_sent(tx, ids, *now))).await
     }
 
     async fn mark_failed(
@@ -423,7 +425,79 @@ impl OutboxStore for PgStore {
     ) -> Result<(), StoreError> {
         let input = (by, id, error, retry_at);
         self.db
-            .write(&input, |tx, (by, id, error, retry_at)| Box::pin(outbox::mark_failed(tx, by, id, error, *retry_at)))
+            .write(&input, |tx, (by, id, error, retry_at)| {
+                Box::pin(webhooks::mark_failed(tx, by, id, error, *retry_at))
+            })
             .await
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookStore for PgStore {
+    async fn create_webhook(&self, hook: NewWebhook) -> Result<Webhook, StoreError> {
+        self.db.write(&hook, |tx, hook| Box::pin(webhooks::create(tx, hook))).await
+    }
+
+    async fn webhooks(&self, app_id: &AppId) -> Result<Vec<Webhook>, StoreError> {
+        self.db.read(app_id, |conn, app_id| Box::pin(webhooks::list(conn, app_id))).await
+    }
+
+    async fn delete_webhook(&self, app_id: &AppId, id: &WebhookId) -> Result<bool, StoreError> {
+        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(webhooks::delete(tx, app_id, id))).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        secret: &WebhookSecret,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let input = (app_id, id, secret);
+        self.db.write(&input, |tx, (app_id, id, secret)| Box::pin(webhooks::rotate(tx, app_id, id, secret))).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        limit: u32,
+    ) -> Result<Option<Vec<WebhookDelivery>>, StoreError> {
+        let input = (app_id, id, limit);
+        self.db.read(&input, |conn, (app_id, id, limit)| Box::pin(webhooks::deliveries(conn, app_id, id, *limit))).await
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        delivery_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        let input = (app_id, id, delivery_id, now);
+        self.db
+            .write(&input, |tx, (app_id, id, delivery_id, now)| {
+                Box::pin(webhooks::retry(tx, app_id, id, delivery_id, *now))
+            })
+            .await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let input = (now, lease_until, limit);
+        self.db
+            .write(&input, |tx, (now, lease_until, limit)| Box::pin(webhooks::claim(tx, *now, *lease_until, *limit)))
+            .await
+    }
+
+    async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<(), StoreError> {
+        self.db.write(&attempt, |tx, attempt| Box::pin(webhooks::record(tx, attempt))).await
+    }
+
+    async fn announce_expired_invitations(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.db.write(&(now, limit), |tx, (now, limit)| Box::pin(webhooks::announce_expired(tx, *now, *limit))).await
     }
 }

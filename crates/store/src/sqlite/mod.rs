@@ -18,6 +18,7 @@ mod resets;
 mod rows;
 mod signups;
 mod users;
+mod webhooks;
 mod worker;
 
 use std::fmt;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
+use usher_core::model::InvitationStatus;
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
 use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
@@ -34,11 +36,12 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
     MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
-    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
+use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
     ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
-    UserId,
+    UserId, WebhookId,
 };
 
 use crate::{OpenError, migrate};
@@ -246,7 +249,17 @@ impl MemberStore for SqliteStore {
 
     async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
-        self.worker.write(move |tx| users::delete(tx, &app_id, &id)).await
+        self.worker
+            .write(move |tx| {
+                let member = rows::user_by_id(tx, &app_id, &id)?;
+                let deleted = users::delete(tx, &app_id, &id)?;
+                if let (true, Some(member)) = (deleted, member) {
+                    let event = Event::member(EventType::MemberRemoved, &member, SystemClock.now());
+                    webhooks::emit(tx, &event)?;
+                }
+                Ok(deleted)
+            })
+            .await
     }
 
     async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {
@@ -276,11 +289,27 @@ impl MemberStore for SqliteStore {
 #[async_trait::async_trait]
 impl InvitationStore for SqliteStore {
     async fn invite(&self, cmd: InviteCommand) -> Result<Invited, StoreError> {
-        self.worker.write(move |tx| invitations::invite(tx, &cmd)).await
+        self.worker
+            .write(move |tx| {
+                let invited = invitations::invite(tx, &cmd)?;
+                webhooks::after_invite(tx, &invited, cmd.now)?;
+                Ok(invited)
+            })
+            .await
     }
 
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
-        self.worker.write(move |tx| cmds.iter().map(|cmd| invitations::invite(tx, cmd)).collect()).await
+        self.worker
+            .write(move |tx| {
+                cmds.iter()
+                    .map(|cmd| {
+                        let invited = invitations::invite(tx, cmd)?;
+                        webhooks::after_invite(tx, &invited, cmd.now)?;
+                        Ok(invited)
+                    })
+                    .collect()
+            })
+            .await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -306,7 +335,19 @@ impl InvitationStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Invitation>, StoreError> {
         let (app_id, id, by) = (app_id.clone(), id.clone(), by.clone());
-        self.worker.write(move |tx| management::revoke(tx, &app_id, &id, &by, now)).await
+        self.worker
+            .write(move |tx| {
+                let was_pending = rows::invitation_in_app(tx, &app_id, &id)?
+                    .is_some_and(|before| before.status == InvitationStatus::Pending);
+                let after = management::revoke(tx, &app_id, &id, &by, now)?;
+                if let Some(revoked) =
+                    after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked)
+                {
+                    webhooks::emit(tx, &Event::invitation(EventType::InvitationRevoked, revoked, now))?;
+                }
+                Ok(after)
+            })
+            .await
     }
 
     async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
@@ -315,7 +356,13 @@ impl InvitationStore for SqliteStore {
     }
 
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
-        self.worker.write(move |tx| invitations::accept(tx, &cmd)).await
+        self.worker
+            .write(move |tx| {
+                let outcome = invitations::accept(tx, &cmd)?;
+                webhooks::after_accept(tx, &outcome, &cmd.token_hash, cmd.now)?;
+                Ok(outcome)
+            })
+            .await
     }
 }
 
@@ -392,7 +439,14 @@ impl OutboxStore for SqliteStore {
 
     async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
         let ids = ids.to_vec();
-        self.worker.write(move |tx| ids.iter().try_for_each(|id| outbox::mark_sent(tx, id, now))).await
+        self.worker
+            .write(move |tx| {
+                ids.iter().try_for_each(|id| {
+                    outbox::mark_sent(tx, id, now)?;
+                    webhooks::after_sent(tx, id, now)
+                })
+            })
+            .await
     }
 
     async fn mark_failed(
@@ -403,7 +457,81 @@ impl OutboxStore for SqliteStore {
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let (by, id, error) = (by.clone(), id.clone(), error.to_owned());
-        self.worker.write(move |tx| outbox::mark_failed(tx, &by, &id, &error, retry_at)).await
+        self.worker
+            .write(move |tx| {
+                let was_failed = webhooks::is_failed(tx, &id)?;
+                outbox::mark_failed(tx, &by, &id, &error, retry_at)?;
+                if !was_failed {
+                    webhooks::after_failed(tx, &id, SystemClock.now())?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookStore for SqliteStore {
+    async fn create_webhook(&self, hook: NewWebhook) -> Result<Webhook, StoreError> {
+        self.worker.write(move |tx| webhooks::create(tx, &hook)).await
+    }
+
+    async fn webhooks(&self, app_id: &AppId) -> Result<Vec<Webhook>, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| webhooks::list(tx, &app_id)).await
+    }
+
+    async fn delete_webhook(&self, app_id: &AppId, id: &WebhookId) -> Result<bool, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.write(move |tx| webhooks::delete(tx, &app_id, &id)).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        secret: &WebhookSecret,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let (app_id, id, secret) = (app_id.clone(), id.clone(), secret.clone());
+        self.worker.write(move |tx| webhooks::rotate(tx, &app_id, &id, &secret)).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        limit: u32,
+    ) -> Result<Option<Vec<WebhookDelivery>>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.read(move |tx| webhooks::deliveries(tx, &app_id, &id, limit)).await
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        app_id: &AppId,
+        id: &WebhookId,
+        delivery_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        let (app_id, id, delivery_id) = (app_id.clone(), id.clone(), delivery_id.to_owned());
+        self.worker.write(move |tx| webhooks::retry(tx, &app_id, &id, &delivery_id, now)).await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.worker.write(move |tx| webhooks::claim(tx, now, lease_until, limit)).await
+    }
+
+    async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<(), StoreError> {
+        self.worker.write(move |tx| webhooks::record(tx, &attempt)).await
+    }
+
+    async fn announce_expired_invitations(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.worker.write(move |tx| webhooks::announce_expired(tx, now, limit)).await
     }
 }
 

@@ -21,3 +21,4 @@ mod settings;
 mod signup;
 mod smtp;
 mod support;
+mod webhooks;

@@ -1,0 +1,395 @@
+//! Webhooks on PostgreSQL: endpoints, the events written beside the changes they announce
+//! ([`emit`]), and the deliveries the webhook workers of all instances claim (`FOR UPDATE SKIP
+//! LOCKED`) and record. The operations that cause events are wrapped here, so each writes its
+//! events in its own transaction.
+
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_core::query_scalar::query_scalar;
+use sqlx_postgres::PgConnection;
+use usher_core::model::{Actor, Invitation, InvitationStatus};
+use usher_core::rules::webhooks::AttemptPlan;
+use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited, WebhookAttempt};
+use usher_core::webhooks::{
+    DeliveryStatus, DueDelivery, EmailFacts, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret,
+    parse_event_list, store_event_list,
+};
+use usher_core::{AppId, Clock, InstanceId, InvitationId, MessageId, SystemClock, Timestamp, UserId, WebhookId};
+
+use super::rows::{self, bigint, parsed};
+use super::{invitations, management, outbox, users};
+
+/// Writes `event` as one pending delivery per endpoint of its app subscribed to its type.
+pub(super) async fn emit(conn: &mut PgConnection, event: &Event) -> sqlx_core::Result<()> {
+    let at = event.at.as_millis();
+    query(
+        "INSERT INTO webhook_deliveries (id, webhook_id, app_id, event_type, payload, status, attempts, \
+                                         next_attempt_at, created_at, updated_at) \
+         SELECT 'msg_' || $1 || id, id, app_id, $2, $3, 'pending', 0, $4, $5, $6 \
+         FROM webhooks WHERE app_id = $7 AND strpos(events, $8) > 0",
+    )
+    .bind(event.id.as_str())
+    .bind(event.kind.as_str())
+    .bind(event.payload())
+    .bind(at)
+    .bind(at)
+    .bind(at)
+    .bind(event.app_id.as_str())
+    .bind(event.kind.list_needle())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn after_invite(conn: &mut PgConnection, invited: &Invited, now: Timestamp) -> sqlx_core::Result<()> {
+    match invited {
+        Invited::Created(invitation) => {
+            emit(conn, &Event::invitation(EventType::InvitationCreated, invitation, now)).await
+        }
+        Invited::Resent(invitation) => {
+            emit(conn, &Event::invitation(EventType::InvitationResent, invitation, now)).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`invitations::invite`] with its event.
+pub(super) async fn invite(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<Invited> {
+    let invited = invitations::invite(conn, cmd).await?;
+    after_invite(conn, &invited, cmd.now).await?;
+    Ok(invited)
+}
+
+/// [`invitations::invite_batch`] with its events.
+pub(super) async fn invite_batch(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<Invited>> {
+    let outcomes = invitations::invite_batch(conn, cmds).await?;
+    for (cmd, invited) in cmds.iter().zip(&outcomes) {
+        after_invite(conn, invited, cmd.now).await?;
+    }
+    Ok(outcomes)
+}
+
+/// [`invitations::accept`] with its events: the invitation accepted, the member joined.
+pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx_core::Result<AcceptOutcome> {
+    let outcome = invitations::accept(conn, cmd).await?;
+    if let AcceptOutcome::Joined { user, .. } = &outcome {
+        if let Some(found) = rows::token_lookup(conn, &cmd.token_hash).await? {
+            emit(conn, &Event::invitation(EventType::InvitationAccepted, &found.invitation, cmd.now)).await?;
+        }
+        emit(conn, &Event::member(EventType::MemberJoined, user, cmd.now)).await?;
+    }
+    Ok(outcome)
+}
+
+/// [`management::revoke`] with its event, when it revoked.
+pub(super) async fn revoke(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &InvitationId,
+    by: &Actor,
+    now: Timestamp,
+) -> sqlx_core::Result<Option<Invitation>> {
+    let was_pending = rows::invitation_in_app(conn, app_id, id)
+        .await?
+        .is_some_and(|before| before.status == InvitationStatus::Pending);
+    let after = management::revoke(conn, app_id, id, by, now).await?;
+    if let Some(revoked) = after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked) {
+        emit(conn, &Event::invitation(EventType::InvitationRevoked, revoked, now)).await?;
+    }
+    Ok(after)
+}
+
+/// [`users::delete`] with `member.removed`.
+pub(super) async fn delete_user(conn: &mut PgConnection, app_id: &AppId, id: &UserId) -> sqlx_core::Result<bool> {
+    let member = rows::user_by_id(conn, app_id, id).await?;
+    let deleted = users::delete(conn, app_id, id).await?;
+    if let (true, Some(member)) = (deleted, member) {
+        emit(conn, &Event::member(EventType::MemberRemoved, &member, SystemClock.now())).await?;
+    }
+    Ok(deleted)
+}
+
+type FactsRow = (String, String, String, Option<String>, Option<String>, String);
+
+async fn email_facts(conn: &mut PgConnection, id: &MessageId) -> sqlx_core::Result<Option<(EmailFacts, String)>> {
+    let row: Option<FactsRow> = query_as(
+        "SELECT app_id, recipient, kind, invitation_id, last_error, status FROM outbox_messages WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(app_id, recipient, mail_kind, invitation_id, error, status)| {
+        let app_id = AppId::parse(&app_id).ok()?;
+        Some((EmailFacts { app_id, message_id: id.clone(), recipient, mail_kind, invitation_id, error }, status))
+    }))
+}
+
+/// [`outbox::mark_sent`] with `email.sent` for each message.
+pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: Timestamp) -> sqlx_core::Result<()> {
+    outbox::mark_sent(conn, ids, now).await?;
+    for id in ids {
+        if let Some((mut facts, _)) = email_facts(conn, id).await? {
+            facts.error = None;
+            emit(conn, &Event::email(EventType::EmailSent, &facts, now)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// [`outbox::mark_failed`] with `email.failed` when the message failed for good.
+pub(super) async fn mark_failed(
+    conn: &mut PgConnection,
+    by: &InstanceId,
+    id: &MessageId,
+    error: &str,
+    retry_at: Option<Timestamp>,
+) -> sqlx_core::Result<()> {
+    let was_failed = email_facts(conn, id).await?.is_some_and(|(_, status)| status == "failed");
+    outbox::mark_failed(conn, by, id, error, retry_at).await?;
+    if !was_failed
+        && let Some((facts, status)) = email_facts(conn, id).await?
+        && status == "failed"
+    {
+        emit(conn, &Event::email(EventType::EmailFailed, &facts, SystemClock.now())).await?;
+    }
+    Ok(())
+}
+
+/// Marks the announcement of up to `limit` expired invitations and writes their events. The
+/// marking update is conditional and skips rows another instance holds, so each expiry is
+/// announced by exactly one transaction.
+pub(super) async fn announce_expired(conn: &mut PgConnection, now: Timestamp, limit: u32) -> sqlx_core::Result<u64> {
+    let at = now.as_millis();
+    let marked: Vec<String> = query_scalar(
+        "UPDATE invitations SET expired_event_at = $1 WHERE id IN ( \
+             SELECT id FROM invitations \
+             WHERE status = 'pending' AND expires_at <= $2 \
+               AND (expired_event_at IS NULL OR expired_event_at < expires_at) \
+             ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         AND status = 'pending' AND (expired_event_at IS NULL OR expired_event_at < expires_at) \
+         RETURNING id",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(bigint(limit.into())?)
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in &marked {
+        let id = parsed("id", InvitationId::parse(id))?;
+        let invitation = rows::invitation_by_id(conn, &id).await?;
+        emit(conn, &Event::invitation(EventType::InvitationExpired, &invitation, now)).await?;
+    }
+    Ok(marked.len() as u64)
+}
+
+type WebhookRow = (String, String, String, String, i64);
+
+fn webhook((id, app_id, url, events, created_at): WebhookRow) -> sqlx_core::Result<Webhook> {
+    Ok(Webhook {
+        id: parsed("id", WebhookId::parse(&id))?,
+        app_id: parsed("app_id", AppId::parse(&app_id))?,
+        url,
+        events: parse_event_list(&events),
+        created_at: Timestamp::from_millis(created_at),
+    })
+}
+
+/// Stores a new endpoint.
+pub(super) async fn create(conn: &mut PgConnection, hook: &NewWebhook) -> sqlx_core::Result<Webhook> {
+    query("INSERT INTO webhooks (id, app_id, url, events, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(hook.id.as_str())
+        .bind(hook.app_id.as_str())
+        .bind(&hook.url)
+        .bind(store_event_list(&hook.events))
+        .bind(hook.secret.expose())
+        .bind(hook.now.as_millis())
+        .execute(&mut *conn)
+        .await?;
+    by_id(conn, &hook.app_id, &hook.id).await?.ok_or(sqlx_core::Error::RowNotFound)
+}
+
+/// One endpoint of the app.
+pub(super) async fn by_id(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &WebhookId,
+) -> sqlx_core::Result<Option<Webhook>> {
+    let row: Option<WebhookRow> =
+        query_as("SELECT id, app_id, url, events, created_at FROM webhooks WHERE app_id = $1 AND id = $2")
+            .bind(app_id.as_str())
+            .bind(id.as_str())
+            .fetch_optional(conn)
+            .await?;
+    row.map(webhook).transpose()
+}
+
+/// The app's endpoints, oldest first.
+pub(super) async fn list(conn: &mut PgConnection, app_id: &AppId) -> sqlx_core::Result<Vec<Webhook>> {
+    let rows: Vec<WebhookRow> =
+        query_as("SELECT id, app_id, url, events, created_at FROM webhooks WHERE app_id = $1 ORDER BY created_at, id")
+            .bind(app_id.as_str())
+            .fetch_all(conn)
+            .await?;
+    rows.into_iter().map(webhook).collect()
+}
+
+/// Removes an endpoint and its deliveries.
+pub(super) async fn delete(conn: &mut PgConnection, app_id: &AppId, id: &WebhookId) -> sqlx_core::Result<bool> {
+    let deleted = query("DELETE FROM webhooks WHERE app_id = $1 AND id = $2")
+        .bind(app_id.as_str())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if deleted > 0 {
+        query("DELETE FROM webhook_deliveries WHERE webhook_id = $1").bind(id.as_str()).execute(conn).await?;
+    }
+    Ok(deleted > 0)
+}
+
+/// Replaces an endpoint's secret.
+pub(super) async fn rotate(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &WebhookId,
+    secret: &WebhookSecret,
+) -> sqlx_core::Result<Option<Webhook>> {
+    query("UPDATE webhooks SET secret = $3 WHERE app_id = $1 AND id = $2")
+        .bind(app_id.as_str())
+        .bind(id.as_str())
+        .bind(secret.expose())
+        .execute(&mut *conn)
+        .await?;
+    by_id(conn, app_id, id).await
+}
+
+type DeliveryRow = (String, String, String, String, i32, Option<i32>, Option<String>, Option<i64>, i64);
+
+const DELIVERY_SELECT: &str = "SELECT id, webhook_id, event_type, status, attempts, last_status_code, last_error, \
+                               next_attempt_at, created_at FROM webhook_deliveries";
+
+fn delivery(row: DeliveryRow) -> sqlx_core::Result<WebhookDelivery> {
+    let (id, webhook_id, event_type, status, attempts, code, last_error, next, created_at) = row;
+    Ok(WebhookDelivery {
+        id,
+        webhook_id: parsed("webhook_id", WebhookId::parse(&webhook_id))?,
+        event_type,
+        status: DeliveryStatus::parse(&status),
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        last_status_code: code.and_then(|code| u16::try_from(code).ok()),
+        last_error,
+        next_attempt_at: next.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(created_at),
+    })
+}
+
+/// An endpoint's deliveries, newest first.
+pub(super) async fn deliveries(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &WebhookId,
+    limit: u32,
+) -> sqlx_core::Result<Option<Vec<WebhookDelivery>>> {
+    if by_id(conn, app_id, id).await?.is_none() {
+        return Ok(None);
+    }
+    let rows: Vec<DeliveryRow> =
+        query_as(&format!("{DELIVERY_SELECT} WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
+            .bind(id.as_str())
+            .bind(bigint(limit.into())?)
+            .fetch_all(conn)
+            .await?;
+    rows.into_iter().map(delivery).collect::<sqlx_core::Result<Vec<_>>>().map(Some)
+}
+
+/// Makes a delivery due at once; a finished one gets a fresh round of attempts.
+pub(super) async fn retry(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &WebhookId,
+    delivery_id: &str,
+    now: Timestamp,
+) -> sqlx_core::Result<Option<WebhookDelivery>> {
+    query(
+        "UPDATE webhook_deliveries \
+         SET attempts = CASE WHEN status = 'pending' THEN attempts ELSE 0 END, \
+             status = 'pending', next_attempt_at = $1, updated_at = $2 \
+         WHERE id = $3 AND webhook_id = $4 AND app_id = $5 AND status <> 'sending'",
+    )
+    .bind(now.as_millis())
+    .bind(now.as_millis())
+    .bind(delivery_id)
+    .bind(id.as_str())
+    .bind(app_id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    let row: Option<DeliveryRow> =
+        query_as(&format!("{DELIVERY_SELECT} WHERE id = $1 AND webhook_id = $2 AND app_id = $3"))
+            .bind(delivery_id)
+            .bind(id.as_str())
+            .bind(app_id.as_str())
+            .fetch_optional(conn)
+            .await?;
+    row.map(delivery).transpose()
+}
+
+/// Claims due deliveries (and those whose claim's lease ran out), skipping those another
+/// instance is claiming.
+pub(super) async fn claim(
+    conn: &mut PgConnection,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> sqlx_core::Result<Vec<DueDelivery>> {
+    let rows: Vec<(String, String, String, String, i64, i32)> = query_as(
+        "WITH due AS ( \
+             SELECT id FROM webhook_deliveries \
+             WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $2) \
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         UPDATE webhook_deliveries d SET status = 'sending', attempts = d.attempts + 1, lease_until = $4, \
+                                         updated_at = $5 \
+         FROM due, webhooks w WHERE d.id = due.id AND w.id = d.webhook_id \
+         RETURNING d.id, w.url, w.secret, d.payload, d.created_at, d.attempts",
+    )
+    .bind(now.as_millis())
+    .bind(now.as_millis())
+    .bind(bigint(limit.into())?)
+    .bind(lease_until.as_millis())
+    .bind(now.as_millis())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, url, secret, payload, created_at, attempts)| DueDelivery {
+            id,
+            url,
+            secret: WebhookSecret::from_stored(secret),
+            payload,
+            created_at: Timestamp::from_millis(created_at),
+            attempts: u32::try_from(attempts).unwrap_or(1),
+        })
+        .collect())
+}
+
+/// Records an attempt's end.
+pub(super) async fn record(conn: &mut PgConnection, attempt: &WebhookAttempt) -> sqlx_core::Result<()> {
+    let (status, next) = match attempt.plan {
+        AttemptPlan::Delivered => ("delivered", None),
+        AttemptPlan::RetryAt(at) => ("pending", Some(at.as_millis())),
+        AttemptPlan::GiveUp => ("failed", None),
+    };
+    query(
+        "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, last_status_code = $3, last_error = $4, \
+                                       lease_until = NULL, updated_at = $5 \
+         WHERE id = $6 AND status = 'sending'",
+    )
+    .bind(status)
+    .bind(next)
+    .bind(attempt.status_code.map(i32::from))
+    .bind(&attempt.error)
+    .bind(attempt.now.as_millis())
+    .bind(&attempt.delivery_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! Signed webhooks against a real HTTP receiver (tests/webhooks/receiver.py) that verifies
+//! every delivery with the independent `standardwebhooks` library from PyPI.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use usher_testkit::TestApp;
+
+/// The receiver process; killed on drop.
+struct Receiver {
+    port: u16,
+    _child: Child,
+}
+
+impl Receiver {
+    /// Starts the receiver, or `None` (a notice) without the test venv; on CI a failure.
+    async fn start() -> Option<Self> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let python = std::env::var_os("USHER_TEST_SMTP_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/smtp-venv/bin/python"));
+        let has_library = python.exists()
+            && Command::new(&python)
+                .args(["-c", "import standardwebhooks"])
+                .status()
+                .await
+                .is_ok_and(|status| status.success());
+        if !has_library {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI needs the webhook verifier: run scripts/test, which installs standardwebhooks into target/smtp-venv"
+            );
+            eprintln!("SKIPPED: no standardwebhooks (scripts/test installs it into target/smtp-venv)");
+            return None;
+        }
+        let mut child = Command::new(&python)
+            .arg(root.join("tests/webhooks/receiver.py"))
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("receiver starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = BufReader::new(stdout).lines().next_line().await.expect("read").expect("a line");
+        let port = line.strip_prefix("listening ").expect("listening PORT").parse().expect("port");
+        Some(Self { port, _child: child })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn configure(&self, secret: &str, fail: u32) {
+        let response = reqwest::Client::new()
+            .post(self.url("/_config"))
+            .json(&json!({"secret": secret, "fail": fail}))
+            .send()
+            .await
+            .expect("configure");
+        assert!(response.status().is_success());
+    }
+
+    async fn received(&self) -> Vec<Value> {
+        reqwest::get(self.url("/_received")).await.expect("get").json().await.expect("json")
+    }
+
+    /// Waits until `done` holds for what was received (at most 30 s).
+    async fn wait_until(&self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        for _ in 0..300 {
+            let received = self.received().await;
+            if done(&received) {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the receiver did not get what was expected: {:#?}", self.received().await);
+    }
+}
+
+fn of_type<'a>(received: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    received.iter().filter(|r| r["type"] == kind).collect()
+}
+
+async fn add_webhook(app: &TestApp, url: &str, events: &[&str]) -> Value {
+    let response = app
+        .http()
+        .post(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"url": url, "events": events}))
+        .send()
+        .await
+        .expect("add webhook");
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("json")
+}
+
+const ALL: [&str; 9] = [
+    "invitation.created",
+    "invitation.resent",
+    "invitation.accepted",
+    "invitation.revoked",
+    "invitation.expired",
+    "email.sent",
+    "email.failed",
+    "member.joined",
+    "member.removed",
+];
+
+#[tokio::test]
+async fn the_life_of_invitations_arrives_signed_and_without_secrets() {
+    let Some(receiver) = Receiver::start().await else { return };
+    let app = TestApp::spawn().await;
+    let hook = add_webhook(&app, &receiver.url("/hook"), &ALL).await;
+    let secret = hook["secret"].as_str().expect("secret shown once");
+    assert!(secret.starts_with("whsec_"));
+    receiver.configure(secret, 0).await;
+
+    // Listed without the secret.
+    let listed: Value = app
+        .http()
+        .get(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["items"][0]["id"], hook["id"]);
+    assert!(listed["items"][0].get("secret").is_none());
+
+    // Invited, mailed, joined, removed.
+    let token = app.invite_and_join("ada@example.com", base44::Role::User).await;
+    assert!(!token.is_empty());
+    let received = receiver.wait_until(|r| !of_type(r, "member.joined").is_empty()).await;
+    let joined = of_type(&received, "member.joined")[0];
+    let user_id = joined["payload"]["data"]["user_id"].as_str().expect("user id").to_owned();
+    let removed = app
+        .http()
+        .delete(app.url(&format!("api/apps/{}/entities/User/{user_id}", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(removed.status(), 200);
+
+    // Invited, re-sent and revoked.
+    let client = app.client();
+    client.users().invite_user("bob@example.com", base44::Role::Admin).await.expect("invite");
+    let resent = client.users().invite_user("bob@example.com", base44::Role::Admin).await.expect("re-send");
+    client.invitations().revoke(&resent.invitation().expect("re-sent").id).await.expect("revoke");
+
+    // Invited and left to expire: announced once, however often the worker sweeps.
+    client.users().invite_user("carol@example.com", base44::Role::User).await.expect("invite");
+    app.clock.advance(Duration::from_secs(8 * 24 * 3600));
+
+    receiver
+        .wait_until(|r| {
+            ["member.removed", "invitation.revoked", "invitation.expired"]
+                .iter()
+                .all(|kind| !of_type(r, kind).is_empty())
+        })
+        .await;
+    // Another sweep or two must not announce it again.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let received = receiver.received().await.into_iter().filter(|r| r["answered"] == 204).collect::<Vec<_>>();
+    assert!(received.len() >= 9, "{received:#?}");
+
+    for record in &received {
+        assert_eq!(record["verified"], true, "every signature verifies: {record:#?}");
+        let text = record["payload"].to_string();
+        for secret_shape in ["inv_", "usk_", "whsec_", "rst_", "password", "token", "access_token"] {
+            assert!(!text.contains(secret_shape), "{secret_shape} in {text}");
+        }
+    }
+    let count = |kind: &str| of_type(&received, kind).len();
+    assert_eq!(count("invitation.created"), 3, "{received:#?}");
+    assert_eq!(count("invitation.resent"), 1);
+    assert_eq!(count("invitation.accepted"), 1);
+    assert_eq!(count("member.joined"), 1);
+    assert_eq!(count("member.removed"), 1);
+    assert_eq!(count("invitation.revoked"), 1);
+    assert_eq!(count("invitation.expired"), 1, "expiry is announced exactly once");
+    assert!(count("email.sent") >= 1);
+    let expired = of_type(&received, "invitation.expired")[0];
+    assert_eq!(expired["payload"]["data"]["email"], "carol@example.com");
+    assert_eq!(expired["payload"]["data"]["status"], "expired");
+    let accepted = of_type(&received, "invitation.accepted")[0];
+    assert_eq!(accepted["payload"]["data"]["email"], "ada@example.com");
+    assert_eq!(accepted["payload"]["data"]["role"], "user");
+    assert_eq!(accepted["payload"]["data"]["app_id"], app.app_id.as_str());
+    // Each event is delivered once here, each with an id of its own.
+    let mut ids: Vec<&str> = received.iter().filter_map(|r| r["id"].as_str()).collect();
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before);
+}
+
+#[tokio::test]
+async fn a_receiver_that_fails_twice_gets_the_same_delivery_a_third_time() {
+    let Some(receiver) = Receiver::start().await else { return };
+    let app = TestApp::spawn().await;
+    let hook = add_webhook(&app, &receiver.url("/hook"), &["invitation.created"]).await;
+    receiver.configure(hook["secret"].as_str().expect("secret"), 2).await;
+
+    app.client().users().invite_user("dora@example.com", base44::Role::User).await.expect("invite");
+    receiver.wait_until(|r| r.len() == 1).await;
+    // Retries back off (1 s, then 5 s) on the server's clock.
+    app.clock.advance(Duration::from_secs(2));
+    receiver.wait_until(|r| r.len() == 2).await;
+    app.clock.advance(Duration::from_secs(6));
+    let received = receiver.wait_until(|r| r.len() == 3).await;
+
+    let answers: Vec<&Value> = received.iter().map(|r| &r["answered"]).collect();
+    assert_eq!(answers, [&json!(500), &json!(500), &json!(204)]);
+    assert!(received.iter().all(|r| r["verified"] == true));
+    assert!(received.iter().all(|r| r["id"] == received[0]["id"]), "the same webhook-id on every attempt");
+
+    let deliveries_url = format!("api/apps/{}/webhooks/{}/deliveries", app.app_id, hook["id"].as_str().expect("id"));
+    let mut deliveries = Value::Null;
+    for _ in 0..50 {
+        deliveries = app
+            .http()
+            .get(app.url(&deliveries_url))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .expect("deliveries")
+            .json()
+            .await
+            .expect("json");
+        if deliveries["items"][0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivery = &deliveries["items"][0];
+    assert_eq!(delivery["status"], "delivered", "{deliveries:#?}");
+    assert_eq!(delivery["attempts"], 3);
+    assert_eq!(delivery["last_status_code"], 204);
+    assert_eq!(delivery["id"], received[0]["id"]);
+
+    // Retried by hand: delivered once more, with the same id.
+    let retry = app
+        .http()
+        .post(app.url(&format!("{deliveries_url}/{}/retry", delivery["id"].as_str().expect("id"))))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(retry.status(), 200);
+    let received = receiver.wait_until(|r| r.len() == 4).await;
+    assert_eq!(received[3]["id"], received[0]["id"]);
+    assert_eq!(received[3]["verified"], true);
+}
+
+#[tokio::test]
+async fn private_destinations_are_refused_unless_allowed() {
+    let app = TestApp::spawn_with(|settings| settings.webhook_allow_private = false).await;
+    for url in ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "ftp://example.com/", "http://[::1]/"] {
+        let response = app
+            .http()
+            .post(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+            .bearer_auth(&app.api_key)
+            .json(&json!({"url": url, "events": ["invitation.created"]}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 400, "{url}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["code"], "INVALID_WEBHOOK");
+    }
+    let unknown = app
+        .http()
+        .post(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"url": "https://hooks.example.com/", "events": ["invitation.created", "user.created"]}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(unknown.status(), 400);
+}
