@@ -410,8 +410,9 @@ mod tests {
                         .write(move |tx| {
                             tx.execute("INSERT INTO t VALUES (?1, ?1)", [format!("k{n}")])?;
                             match n {
-                                // A duplicate value: this job's insert must not survive.
-                                7 => tx.execute("INSERT INTO t VALUES ('dup', 'k0')", []),
+                                // Its own key again: this job fails whichever order the jobs
+                                // reached the batch in, and its first insert must not survive.
+                                7 => tx.execute("INSERT INTO t VALUES ('k7', 'again')", []),
                                 13 => panic!("a bug in job 13"),
                                 _ => Ok(1),
                             }
