@@ -34,7 +34,7 @@ async fn openapi_describes_every_route_and_every_described_route_is_served() {
     ] {
         assert!(operations.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing");
     }
-    assert_eq!(operations.len(), 48, "every route of the router: {operations:?}");
+    assert_eq!(operations.len(), 54, "every route of the router: {operations:?}");
     for (method, path) in &operations {
         let concrete = path
             .replace("{app_id}", &app.app_id)
@@ -106,5 +106,5 @@ async fn every_app_route_refuses_another_apps_key() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23, "every authenticated app route was checked");
+    assert_eq!(checked, 29, "every authenticated app route was checked");
 }
