@@ -33,3 +33,16 @@ pub use email::EmailAddress;
 pub use id::{ApiKeyId, AppId, EventId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
 pub use role::Role;
 pub use store::{Store, StoreError};
+
+/// The error and all its sources, joined by ": " (many errors' own message is only the
+/// outermost one), for log lines and stored delivery errors.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

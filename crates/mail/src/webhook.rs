@@ -96,21 +96,9 @@ impl WebhookSender {
         match sent {
             Ok(response) => AttemptResult::Answered(response.status().as_u16()),
             Err(err) if err.is_timeout() => AttemptResult::NoAnswer("timed out after 10 s".to_owned()),
-            Err(err) => AttemptResult::NoAnswer(describe(&err)),
+            Err(err) => AttemptResult::NoAnswer(usher_core::error_chain(&err)),
         }
     }
-}
-
-/// The error and its causes on one line (reqwest's own message is only the outermost).
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Claims due deliveries, posts them, records the attempts; sweeps expired invitations.

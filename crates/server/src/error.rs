@@ -390,14 +390,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The error and all its sources, joined by ": ".
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use usher_core::error_chain;
