@@ -159,9 +159,19 @@ async function member(email) {
   assert.equal(res.status, 200, await res.text());
 }
 
-/** Submits the form on the page and waits for the browser to land on `urlPattern`. */
+/**
+ * Submits the form on the page and waits for the browser to land on `urlPattern`; when it does
+ * not, the failure says what the browser reported (a blocked redirect is a CSP report).
+ */
 async function submitAndLand(urlPattern) {
-  await Promise.all([page.waitForURL(urlPattern), page.click("button[type=submit]")]);
+  try {
+    await Promise.all([page.waitForURL(urlPattern), page.click("button[type=submit]")]);
+  } catch (error) {
+    // Chromium aborts the navigation before its console has the report: give it a moment.
+    await page.waitForTimeout(1000);
+    const reported = problems.join("\n") || "nothing";
+    throw new Error(`did not land; still at ${page.url()}; the browser reported:\n${reported}`, { cause: error });
+  }
 }
 
 /**
@@ -379,6 +389,40 @@ test("an app that moves while its join page is open: the page says so, the invit
   await assertLandedSignedIn("/moving", "mover@example.com", newOrigin);
 });
 
+test("a form on another site that posts to the join or sign-in route is refused with a page that says so, and uses nothing", { skip }, async () => {
+  await member("target@example.com");
+  await app.base44.users.inviteUser("lured@example.com", "user");
+  const token = new URL(joinLink(await usher.waitForMail("lured@example.com"))).searchParams.get("token");
+  const posts = [
+    [`/apps/${app.app_id}/join`, { token, full_name: "Lured", password: PASSWORD }],
+    [`/apps/${app.app_id}/login`, { email: "target@example.com", password: PASSWORD, from_url: `${app.origin}/app` }],
+  ];
+
+  for (const [route, fields] of posts) {
+    // The app server stands in for the other site: localhost is another site than 127.0.0.1.
+    await page.goto(`${app.origin}/app`);
+    await Promise.all([
+      page.waitForURL(`${usher.serverUrl}${route}`),
+      page.evaluate(
+        ([action, fields]) => {
+          const form = Object.assign(document.createElement("form"), { method: "post", action });
+          for (const [name, value] of Object.entries(fields)) form.append(Object.assign(document.createElement("input"), { name, value }));
+          document.body.append(form);
+          form.submit();
+        },
+        [`${usher.serverUrl}${route}`, fields],
+      ),
+    ]);
+
+    assert.equal(await page.textContent("h1"), "This form was sent from another site", route);
+    assert.ok(!navigations.some((url) => new URL(url).searchParams.has("access_token")), "no token was handed out");
+  }
+  const res = await fetch(`${usher.serverUrl}/api/apps/${app.app_id}/invitations?email=lured%40example.com`, {
+    headers: { authorization: `Bearer ${app.api_key}` },
+  });
+  assert.equal((await res.json()).items[0].status, "pending");
+});
+
 /** The first app `serve` created, read from its banner: it lands on Usher's own welcome page. */
 function firstApp() {
   const banner = usher.stdout();
@@ -422,7 +466,17 @@ test("every hosted page fits a 375 px wide phone screen, and inline code is neve
       assert.ok(code.right <= fit.right, `${name}: <code>${code.text}</code> sticks out of the card`);
     }
   }
+  // Wherever a line happens to end, a command or a name in <code> stays whole: sweep the
+  // welcome page, the one with inline code, across phone and small tablet widths.
+  assert.equal(new URL(page.url()).pathname.endsWith("/welcome"), true);
   assert.ok((await page.$$("code")).length >= 2, "the welcome page shows inline code");
+  for (let width = 320; width <= 640; width += 8) {
+    await page.setViewportSize({ width, height: 740 });
+    const broken = await page.evaluate(() =>
+      [...document.querySelectorAll("code")].filter((code) => code.getClientRects().length !== 1).map((code) => code.textContent),
+    );
+    assert.deepEqual(broken, [], `at ${width} px`);
+  }
 });
 
 test("the server's bare address answers a page saying what it is, with the docs and the console", { skip }, async () => {
