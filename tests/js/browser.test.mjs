@@ -1,8 +1,9 @@
 // Every hosted page flow in a real browser (Debian's Chromium driven by playwright-core), with
 // the app where every real app is: on another origin than Usher. Usher listens on 127.0.0.1;
-// the app is a small HTTP server of this test's own on localhost, whose page reads the
-// `access_token` it was opened with and calls Usher's API with it, across origins, as an app
-// using the SDK does. A Content Security Policy violation reported on any page fails the test.
+// the app is a small HTTP server of this test's own on localhost, whose page runs the official
+// SDK in the browser: it picks up the `access_token` it was opened with and calls `auth.me()`
+// across origins, and its buttons call `auth.redirectToLogin()` and `auth.logout()`. A Content
+// Security Policy violation reported on any page fails the test.
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
