@@ -3,7 +3,7 @@
 //! are answered with the form they should take.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use usher_testkit::{PATIENCE, free_port};
