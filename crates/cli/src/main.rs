@@ -379,17 +379,10 @@ fn write_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
-/// The error and its causes on one line. Some errors (sqlx's I/O errors) end their own message
-/// with their cause's; a cause that only repeats the end of the text before it is left out.
+/// The error and its causes on one line, each told once ([`usher_core::error_chain`]).
 fn causes(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !parts.last().is_some_and(|before| before.ends_with(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
+    let err: &(dyn std::error::Error + 'static) = err.as_ref();
+    usher_core::error_chain(err)
 }
 
 #[cfg(test)]
