@@ -16,7 +16,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::remote::with_remote;
+use commands::remote::{Failure, with_remote};
 use usher_server::{DatabaseArgs, ServeArgs};
 
 /// Self-hosted invitations and sign-in for apps built on the Base44 SDK.
@@ -33,6 +33,10 @@ struct Cli {
     /// for log collectors.
     #[arg(long, global = true, env = "USHER_LOG_FORMAT", value_name = "FORMAT", default_value = "text")]
     log_format: commands::LogFormat,
+    /// Declared here, on the top command, so that they may come anywhere on the line:
+    /// `usher --app X invitations list` as well as `usher invitations list --app X`.
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Subcommand)]
@@ -58,15 +62,11 @@ enum Command {
     Invitations {
         #[command(subcommand)]
         command: InvitationsCommand,
-        #[command(flatten)]
-        server: ServerArgs,
     },
     /// Create, list and revoke an app's API keys through a running Usher server.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
-        #[command(flatten)]
-        server: ServerArgs,
     },
 }
 
@@ -182,12 +182,12 @@ pub struct SettingsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
-/// How to reach a running Usher server and act in one app.
+/// How to reach a running Usher server and act in one app (`invite`, `invitations`, `keys`,
+/// `app settings`, and the export line `app create` prints).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Server (invite, invitations, keys, app settings)")]
 pub struct ServerArgs {
     /// The Usher server.
     #[arg(long, global = true, env = "USHER_SERVER", value_name = "URL", default_value = "http://127.0.0.1:8044")]
@@ -216,8 +216,6 @@ pub struct InviteArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 #[derive(Subcommand)]
@@ -314,21 +312,26 @@ pub struct CreateAppArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     commands::init_logging(cli.log_format);
+    let server = &cli.server;
+    let as_json = matches!(&cli.command, Command::App(AppCommand::Create(args)) if args.json);
     let result = match cli.command {
-        Command::Invite(args) => return commands::invite::run(&args),
-        Command::Invitations { command, server } => {
-            return with_remote(&server, command.json(), |remote| commands::manage::invitations(remote, &command));
+        Command::Invite(args) => return commands::invite::run(&args, server),
+        Command::Invitations { command } => {
+            return with_remote(server, command.json(), |remote| commands::manage::invitations(remote, &command));
         }
-        Command::Keys { command, server } => {
-            return with_remote(&server, command.json(), |remote| commands::manage::keys(remote, &command));
+        Command::Keys { command } => {
+            return with_remote(server, command.json(), |remote| commands::manage::keys(remote, &command));
         }
         Command::App(AppCommand::Settings(args)) => {
-            return with_remote(&args.server, args.json, |remote| commands::manage::settings(remote, &args));
+            return with_remote(server, args.json, |remote| commands::manage::settings(remote, &args));
         }
         Command::Serve(args) => commands::serve::run(&args),
-        Command::App(AppCommand::Create(args)) => commands::app::create(&args),
+        Command::App(AppCommand::Create(args)) => commands::app::create(&args, &server.server),
         Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),
         Command::Mail(MailCommand::Ls(args)) => commands::mail::ls(&args),
         Command::Mail(MailCommand::Show(args)) => commands::mail::show(&args),
@@ -336,11 +339,31 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if as_json => Failure::new("COMMAND_FAILED", causes(&err)).report(true),
         Err(err) => {
             eprintln!("error: {}", causes(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line clap refused (or `--help`, `--version`, which clap prints). With `--json`
+/// anywhere on it, a script gets the refusal as one `{"message", "code": "USAGE"}` object;
+/// either way the exit code is 2.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args_os().skip(1).any(|arg| arg == "--json");
+    let shown_as_asked = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !wants_json || shown_as_asked {
+        err.exit();
+    }
+    let text = err.to_string();
+    let first_line = text.lines().next().unwrap_or_default();
+    Failure::new("USAGE", first_line.strip_prefix("error: ").unwrap_or(first_line)).report(true);
+    ExitCode::from(2)
 }
 
 /// Writes one line of output for [`say!`].
@@ -356,17 +379,10 @@ fn write_line(line: std::fmt::Arguments<'_>) {
     }
 }
 
-/// The error and its causes on one line. Some errors (sqlx's I/O errors) end their own message
-/// with their cause's; a cause that only repeats the end of the text before it is left out.
+/// The error and its causes on one line, each told once ([`usher_core::error_chain`]).
 fn causes(err: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !parts.last().is_some_and(|before| before.ends_with(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
+    let err: &(dyn std::error::Error + 'static) = err.as_ref();
+    usher_core::error_chain(err)
 }
 
 #[cfg(test)]

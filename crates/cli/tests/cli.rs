@@ -65,6 +65,21 @@ fn app_create_exits_1_with_the_reason_when_the_app_url_is_not_a_url() {
 }
 
 #[test]
+fn app_create_with_json_fails_as_one_json_object() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
+
+    let output =
+        usher(&["app", "create", "--name", "Acme", "--app-url", "acme.test", "--json"], &[("DATABASE_URL", &url)]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let error: serde_json::Value = serde_json::from_slice(&output.stderr).expect("JSON on stderr");
+    assert_eq!(error["code"], "COMMAND_FAILED");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("absolute http:// or https:// URL")), "{error}");
+}
+
+#[test]
 fn serve_help_lists_every_setting_with_its_environment_variable() {
     let output = usher(&["serve", "--help"], &[]);
 

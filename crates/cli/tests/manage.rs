@@ -107,6 +107,27 @@ async fn server_flags_work_after_the_subcommand_too() {
 }
 
 #[tokio::test]
+async fn server_flags_work_before_the_command_too() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+
+    let listed = usher_with(
+        &["--server", app.base.as_str(), "--app", &app.app_id, "--key", &app.api_key, "invitations", "list", "--json"],
+        [],
+    )
+    .await;
+    let mixed = usher_with(
+        &["--app", &app.app_id, "invite", "bob@example.com", "--key", &app.api_key, "--server", app.base.as_str()],
+        [],
+    )
+    .await;
+
+    assert_eq!(json(&listed)["items"][0]["email"], "ada@example.com");
+    assert!(mixed.status.success(), "{mixed:?}");
+    assert!(String::from_utf8_lossy(&mixed.stdout).contains("Invitation for bob@example.com created"), "{mixed:?}");
+}
+
+#[tokio::test]
 async fn errors_with_json_are_one_json_object_on_stderr_and_exit_1() {
     let app = TestApp::spawn().await;
 
@@ -117,6 +138,28 @@ async fn errors_with_json_are_one_json_object_on_stderr_and_exit_1() {
     let error: serde_json::Value = serde_json::from_slice(&output.stderr).expect("JSON on stderr");
     assert_eq!(error["code"], "INVITATION_NOT_FOUND");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{error}");
+}
+
+#[tokio::test]
+async fn usage_errors_with_json_are_json_too_and_exit_2() {
+    let app = TestApp::spawn().await;
+
+    let bad_value = usher(&app, &["invitations", "list", "--status", "bogus", "--json"]).await;
+    let no_key = usher_with(
+        &["keys", "list", "--json"],
+        [("USHER_SERVER", app.base.to_string()), ("USHER_APP_ID", app.app_id.clone())],
+    )
+    .await;
+
+    for output in [&bad_value, &no_key] {
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let error: serde_json::Value = serde_json::from_slice(&output.stderr).expect("JSON on stderr");
+        assert_eq!(error["code"], "USAGE");
+    }
+    let message =
+        |output: &Output| serde_json::from_slice::<serde_json::Value>(&output.stderr).expect("JSON")["message"].clone();
+    assert!(message(&bad_value).as_str().is_some_and(|m| m.contains("expected pending, accepted, revoked or expired")));
+    assert!(message(&no_key).as_str().is_some_and(|m| m.contains("USHER_API_KEY")));
 }
 
 #[tokio::test]

@@ -35,14 +35,65 @@ pub use role::Role;
 pub use store::{Store, StoreError};
 
 /// The error and all its sources, joined by ": " (many errors' own message is only the
-/// outermost one), for log lines and stored delivery errors.
+/// outermost one), for log lines, stored delivery errors and the CLI's last words. Some errors
+/// (sqlx's I/O errors) already end their message with their cause's: a cause that only repeats
+/// the end of the text before it is left out, so "Connection refused" is told once.
 pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let told = cause.to_string();
+        if !text.ends_with(&told) {
+            text.push_str(": ");
+            text.push_str(&told);
+        }
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use super::error_chain;
+
+    /// An error with a message and an optional cause.
+    #[derive(Debug)]
+    struct Failed(&'static str, Option<Box<Failed>>);
+
+    impl std::fmt::Display for Failed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Failed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|cause| cause as _)
+        }
+    }
+
+    #[test]
+    fn error_chain_joins_every_cause() {
+        let err = Failed("cannot send", Some(Box::new(Failed("timed out", None))));
+
+        assert_eq!(error_chain(&err), "cannot send: timed out");
+    }
+
+    #[test]
+    fn error_chain_tells_a_cause_that_its_error_already_ends_with_once() {
+        // What sqlx's `Error::Io` does: its message ends with the io::Error it also gives as source.
+        let refused = Failed("Connection refused (os error 111)", None);
+        let err = Failed(
+            "pool timed out",
+            Some(Box::new(Failed(
+                "error communicating with database: Connection refused (os error 111)",
+                Some(Box::new(refused)),
+            ))),
+        );
+
+        assert_eq!(
+            error_chain(&err),
+            "pool timed out: error communicating with database: Connection refused (os error 111)"
+        );
+    }
 }

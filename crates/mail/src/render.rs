@@ -324,6 +324,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_text_part_keeps_each_paragraph_on_one_line_as_the_template_writes_it() {
+        let kinds = [
+            MailKind::Invitation,
+            MailKind::SignIn,
+            MailKind::PasswordReset,
+            MailKind::SignupCode,
+            MailKind::AccountExists,
+        ];
+        for kind in kinds {
+            let (text, _) = parts(&render(&message(kind, "Acme")));
+            let text = text.replace("\r\n", "\n");
+
+            // Mail readers wrap a long line themselves; a break written into the text stays,
+            // mid-sentence, whatever the reader's width ("If you did not expect this⏎invitation").
+            let paragraphs: Vec<&str> = text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).collect();
+            assert!(paragraphs.len() >= 3, "{kind:?}: {text}");
+            for paragraph in paragraphs {
+                assert!(!paragraph.contains('\n'), "{kind:?}: a paragraph broken over lines: {paragraph:?}");
+            }
+        }
+    }
+
+    #[test]
     fn html_part_escapes_user_supplied_names() {
         let raw = render(&message(MailKind::Invitation, "<b>Acme</b>"));
 

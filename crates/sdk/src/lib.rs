@@ -57,6 +57,7 @@ pub struct Client {
     base: Arc<Url>,
     app_id: Arc<str>,
     token: Option<Arc<str>>,
+    timeout: Duration,
 }
 
 /// Builds a [`Client`]; see [`Client::builder`].
@@ -110,11 +111,9 @@ impl ClientBuilder {
         if app_id.contains(['/', '?', '#']) {
             return Err(ClientError::InvalidConfig("app_id must not contain '/', '?' or '#'"));
         }
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
-            .build()
-            .map_err(ClientError::Transport)?;
-        Ok(Client { http, base: Arc::new(base), app_id: app_id.into(), token: self.token.map(Into::into) })
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let http = reqwest::Client::builder().timeout(timeout).build().map_err(ClientError::Transport)?;
+        Ok(Client { http, base: Arc::new(base), app_id: app_id.into(), token: self.token.map(Into::into), timeout })
     }
 }
 
@@ -122,6 +121,12 @@ impl Client {
     /// Starts building a client.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// How long one request may take: [`DEFAULT_TIMEOUT`] unless [`ClientBuilder::timeout`]
+    /// said otherwise.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The same client acting with `token` instead.
@@ -690,6 +695,18 @@ mod tests {
         assert!(Client::builder().server_url("ftp://example.com").app_id("abc").build().is_err());
         assert!(Client::builder().server_url("http://example.com").build().is_err());
         assert!(Client::builder().server_url("http://example.com").app_id("a/b").build().is_err());
+    }
+
+    #[test]
+    fn requests_time_out_after_30_seconds_unless_the_builder_says_otherwise() {
+        let builder = || Client::builder().server_url("http://127.0.0.1:8044").app_id("abc");
+
+        assert_eq!(builder().build().expect("client").timeout(), Duration::from_secs(30));
+        assert_eq!(
+            builder().timeout(Duration::from_secs(5)).build().expect("client").timeout(),
+            Duration::from_secs(5)
+        );
+        assert_eq!(builder().build().expect("client").with_token("t").timeout(), Duration::from_secs(30));
     }
 
     #[test]

@@ -8,8 +8,9 @@ use usher_server::bootstrap::{AppUrl, create_app};
 
 use crate::CreateAppArgs;
 
-/// Creates an app and prints its id and API key, as text or as one JSON object.
-pub fn create(args: &CreateAppArgs) -> anyhow::Result<()> {
+/// Creates an app and prints its id and API key, as text or as one JSON object; the text
+/// ends with the export line for `server` (`--server` or `USHER_SERVER`).
+pub fn create(args: &CreateAppArgs, server: &str) -> anyhow::Result<()> {
     let url = args.database.url_or_default();
     let invite_policy = if args.members_may_invite { InvitePolicy::Members } else { InvitePolicy::Admins };
     let settings = AppSettings { invite_policy, is_signup_open: args.open_signup, ..AppSettings::default() };
@@ -39,8 +40,7 @@ pub fn create(args: &CreateAppArgs) -> anyhow::Result<()> {
             say!();
             say!("Point the usher CLI at it with:");
             say!();
-            let server = std::env::var("USHER_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8044".to_owned());
-            say!("  {}", super::exports(&server, app.id.as_str(), created.api_key.expose()));
+            say!("  {}", super::exports(server, app.id.as_str(), created.api_key.expose()));
         }
         Ok(())
     })

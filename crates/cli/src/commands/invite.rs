@@ -40,8 +40,8 @@ struct Summary {
 
 /// Runs `usher invite`: exit 0 when everything was invited, 1 when something failed, 2 for
 /// bad usage.
-pub fn run(args: &crate::InviteArgs) -> ExitCode {
-    with_remote(&args.server, args.json, |remote| {
+pub fn run(args: &crate::InviteArgs, server: &crate::ServerArgs) -> ExitCode {
+    with_remote(server, args.json, |remote| {
         let result = match (&args.csv, &args.email) {
             (Some(path), _) => csv(remote, path, args.json),
             (None, Some(email)) => one(remote, email, args.role, args.json),
@@ -84,7 +84,7 @@ fn csv(remote: &Remote, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
             ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} rows  {rate}  ETA {eta}")
                 .map(|style| {
                     style.with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
-                        write!(out, "{:.0} rows/s", state.per_sec()).ok();
+                        write!(out, "{}", rate(state.per_sec())).ok();
                     })
                 })
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -130,6 +130,12 @@ fn csv(remote: &Remote, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
     report(&progress, total, total);
     progress.finish_and_clear();
     finish(path, &mut summary, as_json)
+}
+
+/// The progress bar's speed as whole rows per second ("4937 rows/s"): indicatif's own
+/// `{per_sec}` printed "4,936.9246/s", four decimals of noise.
+fn rate(rows_per_second: f64) -> String {
+    format!("{:.0} rows/s", rows_per_second)
 }
 
 fn csv_reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
@@ -250,4 +256,22 @@ fn finish(input: &Path, summary: &mut Summary, as_json: bool) -> anyhow::Result<
         }
     }
     Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_reads_as_whole_rows_per_second() {
+        assert_eq!(rate(4936.9246), "4937 rows/s");
+        assert_eq!(rate(0.4), "0 rows/s");
+        assert_eq!(rate(12.5001), "13 rows/s");
+    }
+
+    #[test]
+    fn the_failed_rows_go_beside_the_input_named_as_help_says() {
+        assert_eq!(failures_path(Path::new("dir/people.csv")), Path::new("dir/people.failed.csv"));
+        assert_eq!(failures_path(Path::new("team")), Path::new("team.failed.csv"));
+    }
 }

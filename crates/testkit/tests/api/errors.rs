@@ -177,8 +177,18 @@ async fn an_unknown_api_key_is_called_unknown_and_an_unknown_app_is_named() {
 async fn the_invite_answer_says_queued_until_the_email_is_sent() {
     let app = TestApp::spawn().await;
 
+    app.invite_and_join("member@example.com", Role::User).await;
+
     let answer = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let id = answer.invitation().expect("invitation").id.clone();
+    let again = app.client().invitations().resend(&id).await.expect("resend");
+    let member = app.client().users().invite_user("member@example.com", Role::User).await.expect("member");
 
     assert_eq!(answer.message(), "Invitation for ada@example.com created; its email is queued.");
     assert_eq!(answer.invitation().map(|i| i.delivery.status), Some(base44::DeliveryStatus::Queued));
+    assert!(again.message().contains("(email queued)"), "{}", again.message());
+    assert!(member.message().contains("a sign-in email is queued"), "{}", member.message());
+    for message in [answer.message(), again.message(), member.message()] {
+        assert!(!message.contains(" sent to "), "no answer claims the email went out: {message}");
+    }
 }

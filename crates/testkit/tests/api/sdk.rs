@@ -1,6 +1,6 @@
 //! The `base44` Rust SDK against a real server: sign-in, profile and the User entity.
 
-use base44::{Role, UserQuery};
+use base44::{InvitationFilter, InvitationStatus, Role, UserQuery};
 use serde_json::json;
 use usher_testkit::TestApp;
 
@@ -60,6 +60,44 @@ async fn sdk_answers_an_invite_with_the_case_that_applied() {
     assert_eq!(second.status, base44::InvitationStatus::Pending);
     assert!(second.last_sent_at >= first.last_sent_at);
     assert!(matches!(member, base44::Invited::AlreadyMember { .. }), "{member:?}");
+}
+
+#[tokio::test]
+async fn sdk_lists_invitations_through_a_filter_page_by_page_with_typed_statuses_and_dates() {
+    let app = TestApp::spawn().await;
+    for email in ["ada@example.com", "bob@example.com", "cy@example.com"] {
+        app.client().users().invite_user(email, Role::User).await.expect("invite");
+    }
+    let client = app.client();
+    let invitations = client.invitations();
+    let bob = invitations.list(&InvitationFilter::new().email("bob@example.com")).await.expect("by address");
+    invitations.revoke(&bob.items[0].id).await.expect("revoke");
+
+    let mut filter = InvitationFilter::new().status(InvitationStatus::Pending).limit(1);
+    let mut pages = Vec::new();
+    loop {
+        let page = invitations.list(&filter).await.expect("page");
+        pages.push(page.items.clone());
+        match page.next_cursor {
+            Some(cursor) => filter = filter.after(cursor),
+            None => break,
+        }
+        assert!(pages.len() < 10, "the cursor does not advance");
+    }
+    let revoked = invitations.list(&InvitationFilter::new().status(InvitationStatus::Revoked)).await.expect("revoked");
+
+    assert_eq!(bob.items.len(), 1);
+    assert!(pages.iter().all(|page| page.len() <= 1), "limit 1: {pages:?}");
+    let pending: Vec<_> = pages.into_iter().flatten().collect();
+    assert_eq!(pending.iter().map(|i| i.email.as_str()).collect::<Vec<_>>(), ["ada@example.com", "cy@example.com"]);
+    assert!(pending.iter().all(|i| i.status == InvitationStatus::Pending));
+    let one: &base44::Invitation = &pending[0];
+    let lifetime = one.expires_at - one.created_date; // dates are `OffsetDateTime`s, not strings
+    assert!(lifetime.whole_hours() >= 1, "{lifetime}");
+    assert_eq!(
+        revoked.items.iter().map(|i| (i.email.as_str(), i.status)).collect::<Vec<_>>(),
+        [("bob@example.com", InvitationStatus::Revoked)]
+    );
 }
 
 #[tokio::test]
