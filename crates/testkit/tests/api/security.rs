@@ -306,3 +306,47 @@ async fn sign_in_page_returns_429_with_retry_after_when_a_burst_outruns_the_allo
     assert!(statuses.iter().filter(|s| s.as_u16() == 401).count() <= 5, "{statuses:?}");
     assert!(statuses.iter().any(|s| s.as_u16() == 429), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn reset_request_answers_a_member_before_the_database_has_done_its_work() {
+    // A member's request writes a link and its email, a stranger's writes nothing: answering
+    // only after that work told the two apart by the time taken. With the writes held up, the
+    // member's answer must still come at once, and the link once the database lets it through.
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let lock = app.lock_for_writes("password_resets").await;
+
+    let request = post(&app, "reset-password-request", json!({ "email": "ada@example.com" }));
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(2), request).await;
+    let mailed_while_locked =
+        app.mail.all().iter().filter(|mail| mail.text().contains("/reset-password?token=")).count();
+    drop(lock);
+
+    let answered = answered.expect("the answer did not wait for the database");
+    assert_eq!(answered.status(), 200);
+    assert_eq!(mailed_while_locked, 0, "the work had not been done when the answer came");
+    let link = app.mail.wait_for_nth("ada@example.com", 2).await.link_containing("/reset-password?token=");
+    assert!(link.contains("token=rst_"), "the work was done afterwards: {link}");
+}
+
+#[tokio::test]
+async fn signup_codes_are_stored_as_an_hmac_keyed_with_the_server_secret() {
+    let secret = "the server secret of this test, at least 32 characters";
+    let app = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.to_owned().into())).await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+
+    let registered =
+        post_to(&app, &open, "register", json!({ "email": "Eve@Example.com", "password": PASSWORD })).await;
+
+    assert_eq!(registered.status(), 200);
+    let code = code(&app, "eve@example.com", 1).await;
+    let stored = app.query_text("SELECT code_hash FROM signups").await;
+    let app_id = usher_core::AppId::parse(&open).expect("app id");
+    let email = usher_core::email::EmailAddress::parse("eve@example.com").expect("address");
+    let code = usher_core::secret::OneTimeCode::parse(&code).expect("six digits");
+    let keyed = |secret: &str| code.hash(&usher_core::secret::CodeKey::derive(secret.as_bytes()), &app_id, &email);
+    assert_eq!(stored, [keyed(secret).as_str()], "HMAC under the key derived from the server secret");
+    assert_ne!(stored[0], keyed("another server secret").as_str(), "the key matters");
+    assert!(!stored[0].contains(code.expose()), "{stored:?}");
+}
