@@ -230,7 +230,8 @@ async fn no_route_answers_an_unreadable_request_with_plain_text_or_a_5xx() {
                         .unwrap_or_default()
                         .to_owned();
                     if status >= 500 || (status >= 400 && !is_json_or_html(&content_type)) {
-                        wrong.push(format!("{method} {path}{query} {body:?}: {status} {content_type:?}"));
+                        let sent_body = body.map(|(kind, bytes)| format!("{kind} {}", String::from_utf8_lossy(bytes)));
+                        wrong.push(format!("{method} {path}{query} {sent_body:?}: {status} {content_type:?}"));
                     }
                 }
             }
