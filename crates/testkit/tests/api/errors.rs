@@ -189,6 +189,9 @@ fn is_json_or_html(content_type: &str) -> bool {
     content_type.starts_with("application/json") || content_type.starts_with("text/html")
 }
 
+/// A request body: its content type and bytes.
+type Body = (&'static str, &'static [u8]);
+
 #[tokio::test]
 async fn no_route_answers_an_unreadable_request_with_plain_text_or_a_5xx() {
     // Every operation of the OpenAPI document (so a new route is covered), with bodies and
@@ -196,7 +199,7 @@ async fn no_route_answers_an_unreadable_request_with_plain_text_or_a_5xx() {
     let app = TestApp::spawn().await;
     let doc: Value =
         app.http().get(app.url("/api/openapi.json")).send().await.expect("GET").json().await.expect("json");
-    let unreadable: [(&str, Option<(&str, &[u8])>); 6] = [
+    let unreadable: [(&str, Option<Body>); 6] = [
         ("?token=a&token=b", None),
         ("?limit=-1&status=%ff&%zz", None),
         ("", Some(("text/plain", b"{}"))),
