@@ -1,6 +1,8 @@
 //! The attack paths of issue 14, each reproduced as it was found: a burst of sign-ins
 //! against the throttle, sign-up pre-hijack, sessions that outlived a password change,
-//! members rewriting admin invitations, and what `already_member` and a reset request reveal.
+//! members rewriting admin invitations, what `already_member` and a reset request reveal, and
+//! how sign-up codes are stored; then what the probe found held (bursts against a sign-up
+//! code, a join link and a reset link), so that it keeps holding.
 
 use base44::Role;
 use reqwest::StatusCode;
@@ -356,4 +358,83 @@ async fn signup_codes_are_stored_as_an_hmac_keyed_with_the_server_secret() {
     assert_eq!(stored, [keyed(secret).as_str()], "HMAC under the key derived from the server secret");
     assert_ne!(stored[0], keyed("another server secret").as_str(), "the key matters");
     assert!(!stored[0].contains(code.expose()), "{stored:?}");
+}
+
+// What the probe found held, kept by test: bursts against the other single-use secrets.
+
+/// How many of `responses` answered each `(status, code)`.
+async fn tally(responses: Vec<reqwest::Response>) -> std::collections::BTreeMap<(u16, String), usize> {
+    let mut tally = std::collections::BTreeMap::new();
+    for response in responses {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        let code = body["code"].as_str().unwrap_or_default().to_owned();
+        *tally.entry((status, code)).or_insert(0) += 1;
+    }
+    tally
+}
+
+#[tokio::test]
+async fn verify_otp_burst_checks_at_most_five_codes_when_forty_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+    post_to(&app, &open, "register", json!({ "email": "eve@example.com", "password": PASSWORD })).await;
+    let right = code(&app, "eve@example.com", 1).await;
+    let right_number: u32 = right.parse().expect("digits");
+    let guesses = (1..=40).map(|n| {
+        let guess = format!("{:06}", (right_number + n) % 1_000_000);
+        let path = format!("/api/apps/{open}/auth/verify-otp");
+        app.http().post(app.url(&path)).json(&json!({ "email": "eve@example.com", "otp_code": guess }))
+    });
+
+    let tally = tally(burst(guesses).await).await;
+    let after = post_to(&app, &open, "verify-otp", json!({ "email": "eve@example.com", "otp_code": right })).await;
+
+    let checked = tally.get(&(400, "INVALID_OTP".to_owned())).copied().unwrap_or(0);
+    let refused = tally.get(&(429, "TOO_MANY_ATTEMPTS".to_owned())).copied().unwrap_or(0);
+    assert!((1..=5).contains(&checked) && checked + refused == 40, "{tally:?}");
+    assert_error(after, 429, "TOO_MANY_ATTEMPTS").await;
+}
+
+#[tokio::test]
+async fn join_link_joins_once_when_twenty_accepts_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let link = app.mail.wait_for("ada@example.com").await.join_link();
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let accepts = (0..20).map(|n| {
+        let path = format!("/api/apps/{}/invitations/accept", app.app_id);
+        let body = json!({ "token": token, "full_name": "Ada", "password": format!("password number {n}") });
+        app.http().post(app.url(&path)).json(&body)
+    });
+
+    let tally = tally(burst(accepts).await).await;
+
+    assert_eq!(tally.get(&(200, String::new())), Some(&1), "{tally:?}");
+    assert_eq!(tally.get(&(410, "INVITATION_ALREADY_ACCEPTED".to_owned())), Some(&19), "{tally:?}");
+    let members = app.client().entities().user().list(&Default::default()).await.expect("list");
+    assert_eq!(members.len(), 1);
+}
+
+#[tokio::test]
+async fn reset_link_sets_one_password_when_twenty_resets_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    post(&app, "reset-password-request", json!({ "email": "ada@example.com" })).await;
+    let link = app.mail.wait_for_nth("ada@example.com", 2).await.link_containing("/reset-password?token=");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let resets = (0..20).map(|n| {
+        request(&app, "reset-password", json!({ "reset_token": token, "new_password": format!("new password {n:02}") }))
+    });
+
+    let responses = burst(resets).await;
+
+    let winner = responses.iter().position(|r| r.status() == 200);
+    let tally = tally(responses).await;
+    assert_eq!(tally.get(&(200, String::new())), Some(&1), "{tally:?}");
+    assert_eq!(tally.get(&(410, "RESET_TOKEN_USED".to_owned())), Some(&19), "{tally:?}");
+    let winner = winner.expect("one reset succeeded");
+    let login = |password: String| post(&app, "login", json!({ "email": "ada@example.com", "password": password }));
+    assert_eq!(login(format!("new password {winner:02}")).await.status(), 200, "the one that succeeded set it");
 }
