@@ -115,3 +115,63 @@ pub async fn execute_sql(url: &str, sql: &str) {
         let _ = conn.close().await;
     }
 }
+
+/// The first column of every row `sql` (one statement, no parameters, a text column) returns
+/// from the database `url` names: for tests that check what was stored, as it was stored.
+pub async fn query_text(url: &str, sql: &str) -> Vec<String> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        let conn = rusqlite::Connection::open(path).expect("the test database opens");
+        conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+        let mut statement = conn.prepare(sql).expect("the statement compiles");
+        let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("the statement runs");
+        rows.collect::<Result<_, _>>().expect("text rows")
+    } else {
+        let mut conn = PgConnection::connect(url).await.expect("the test database answers");
+        let rows: Vec<(String,)> =
+            sqlx_core::query_as::query_as(sql).fetch_all(&mut conn).await.expect("the statement runs");
+        let _ = conn.close().await;
+        rows.into_iter().map(|(text,)| text).collect()
+    }
+}
+
+/// A lock that keeps writers of a table waiting, taken by [`lock_for_writes`] and released
+/// when dropped.
+#[must_use = "the lock is released when this is dropped"]
+pub struct WriteLock {
+    _release: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Makes writes to `table` of the database `url` names wait until the returned lock is
+/// dropped, as a slow or busy database would: on SQLite a write transaction (every writer
+/// waits, within its busy timeout of a few seconds; readers go on), on PostgreSQL an
+/// `EXCLUSIVE` lock on `table` (its writers wait; readers go on). Returns once the lock is held.
+pub async fn lock_for_writes(url: &str, table: &str) -> WriteLock {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (held, is_held) = tokio::sync::oneshot::channel::<()>();
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap_or(rest).to_owned();
+        // rusqlite blocks: the transaction lives on a thread of its own.
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(path).expect("the test database opens");
+            conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+            conn.execute_batch("BEGIN IMMEDIATE").expect("the write lock is taken");
+            let _ = held.send(());
+            let _ = released.blocking_recv();
+            conn.execute_batch("ROLLBACK").expect("the write lock is released");
+        });
+    } else {
+        let mut conn = PgConnection::connect(url).await.expect("the test database answers");
+        let lock = format!("LOCK TABLE {table} IN EXCLUSIVE MODE");
+        tokio::spawn(async move {
+            query("BEGIN").execute(&mut conn).await.expect("a transaction begins");
+            query(&lock).execute(&mut conn).await.expect("the table is locked");
+            let _ = held.send(());
+            let _ = released.await;
+            query("ROLLBACK").execute(&mut conn).await.expect("the lock is released");
+            let _ = conn.close().await;
+        });
+    }
+    is_held.await.expect("the lock is taken");
+    WriteLock { _release: release }
+}

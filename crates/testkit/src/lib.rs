@@ -136,6 +136,18 @@ impl TestApp {
         usher_store::testing::execute_sql(&self.database_url, sql).await;
     }
 
+    /// The first column of every row `sql` returns from the server's database, as text: to
+    /// check what was stored, as it was stored.
+    pub async fn query_text(&self, sql: &str) -> Vec<String> {
+        usher_store::testing::query_text(&self.database_url, sql).await
+    }
+
+    /// Makes the server's writes to `table` wait until the returned lock is dropped, as a slow
+    /// database would (see [`usher_store::testing::lock_for_writes`]).
+    pub async fn lock_for_writes(&self, table: &str) -> usher_store::testing::WriteLock {
+        usher_store::testing::lock_for_writes(&self.database_url, table).await
+    }
+
     /// Creates another app in the same server; returns its id and API key.
     pub async fn create_other_app(&self, name: &str) -> (String, String) {
         self.create_other_app_with(name, AppSettings::default()).await

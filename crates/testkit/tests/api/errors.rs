@@ -192,3 +192,65 @@ async fn the_invite_answer_says_queued_until_the_email_is_sent() {
         assert!(!message.contains(" sent to "), "no answer claims the email went out: {message}");
     }
 }
+
+/// Whether `content_type` is one of the two kinds of error Usher sends: the JSON error body,
+/// or an HTML page.
+fn is_json_or_html(content_type: &str) -> bool {
+    content_type.starts_with("application/json") || content_type.starts_with("text/html")
+}
+
+/// A request body: its content type and bytes.
+type Body = (&'static str, &'static [u8]);
+
+#[tokio::test]
+async fn no_route_answers_an_unreadable_request_with_plain_text_or_a_5xx() {
+    // Every operation of the OpenAPI document (so a new route is covered), with bodies and
+    // queries axum's own extractors would refuse in plain text.
+    let app = TestApp::spawn().await;
+    let doc: Value =
+        app.http().get(app.url("/api/openapi.json")).send().await.expect("GET").json().await.expect("json");
+    let unreadable: [(&str, Option<Body>); 6] = [
+        ("?token=a&token=b", None),
+        ("?limit=-1&status=%ff&%zz", None),
+        ("", Some(("text/plain", b"{}"))),
+        ("", Some(("application/json", b"{\"email\": \"\xff\"}"))),
+        ("", Some(("application/json", b"{\"password\": 1}"))),
+        ("", Some(("application/x-www-form-urlencoded", b"token=a&token=b&password=%ff"))),
+    ];
+
+    let mut wrong = Vec::new();
+    let mut sent = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let path = path.replace("{app_id}", &app.app_id).replace(['{', '}'], "");
+        for method in ["get", "put", "post", "patch", "delete"].into_iter().filter(|m| item.get(*m).is_some()) {
+            for (query, body) in &unreadable {
+                for token in [None, Some(&app.api_key)] {
+                    let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                    let mut request = app.http().request(method.clone(), app.url(&format!("{path}{query}")));
+                    if let Some((content_type, bytes)) = body {
+                        request = request.header("content-type", *content_type).body(bytes.to_vec());
+                    }
+                    if let Some(token) = token {
+                        request = request.bearer_auth(token);
+                    }
+                    let response = request.send().await.expect("request");
+                    sent += 1;
+                    let status = response.status().as_u16();
+                    let content_type = response
+                        .headers()
+                        .get("content-type")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    if status >= 500 || (status >= 400 && !is_json_or_html(&content_type)) {
+                        let sent_body = body.map(|(kind, bytes)| format!("{kind} {}", String::from_utf8_lossy(bytes)));
+                        wrong.push(format!("{method} {path}{query} {sent_body:?}: {status} {content_type:?}"));
+                    }
+                }
+            }
+        }
+    }
+
+    assert!(sent >= 500, "{sent} requests");
+    assert!(wrong.is_empty(), "{} of {sent} answers were wrong:\n{}", wrong.len(), wrong.join("\n"));
+}

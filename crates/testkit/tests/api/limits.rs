@@ -101,3 +101,22 @@ async fn update_me_keeps_extreme_numbers_in_custom_fields_readable() {
     let listed = app.client().entities().user().list(&Default::default()).await.expect("the admin's list still works");
     assert_eq!(listed.len(), 1);
 }
+
+#[tokio::test]
+async fn invite_user_stores_the_nfc_form_so_a_decomposed_address_is_the_same_person() {
+    let app = TestApp::spawn().await;
+    let composed = "am\u{E9}lie@example.com";
+
+    let decomposed =
+        app.post_json(&app.invite_path(), &json!({ "user_email": "AME\u{301}LIE@example.com", "role": "user" })).await;
+    let again = app.post_json(&app.invite_path(), &json!({ "user_email": composed, "role": "user" })).await;
+
+    assert_eq!(decomposed.status(), 200);
+    let first: Value = decomposed.json().await.expect("json");
+    assert_eq!(first["invitation"]["email"], composed, "stored composed and lowercased");
+    let second: Value = again.json().await.expect("json");
+    assert_eq!(second["outcome"], "resent", "the same address: {second}");
+    assert_eq!(second["invitation"]["id"], first["invitation"]["id"]);
+    let stored = app.query_text("SELECT email FROM invitations").await;
+    assert_eq!(stored, [composed]);
+}

@@ -1,6 +1,8 @@
 //! The attack paths of issue 14, each reproduced as it was found: a burst of sign-ins
 //! against the throttle, sign-up pre-hijack, sessions that outlived a password change,
-//! members rewriting admin invitations, and what `already_member` and a reset request reveal.
+//! members rewriting admin invitations, what `already_member` and a reset request reveal, and
+//! how sign-up codes are stored; then what the probe found held (bursts against a sign-up
+//! code, a join link and a reset link), so that it keeps holding.
 
 use base44::Role;
 use reqwest::StatusCode;
@@ -152,6 +154,13 @@ async fn post_to(app: &TestApp, app_id: &str, route: &str, body: Value) -> reqwe
     app.http().post(app.url(&format!("/api/apps/{app_id}/auth/{route}"))).json(&body).send().await.expect("request")
 }
 
+/// A server with the default resend interval (60 s), as the probe found it: the victim's
+/// `register` two seconds after the attacker's falls inside the interval, where it used to be
+/// answered "code sent" with the victim's password dropped.
+async fn spawn_with_the_default_resend_interval() -> TestApp {
+    TestApp::spawn_with(|settings| settings.resend_interval = std::time::Duration::from_secs(60)).await
+}
+
 /// The attacker registers the victim's address first; the victim registers two seconds later
 /// and enters the code from their email.
 async fn assert_pre_hijack_fails(app: &TestApp, app_id: &str, mails_before: usize) {
@@ -181,7 +190,7 @@ async fn assert_pre_hijack_fails(app: &TestApp, app_id: &str, mails_before: usiz
 
 #[tokio::test]
 async fn signup_keeps_the_owners_password_when_an_attacker_registered_the_address_first() {
-    let app = TestApp::spawn().await;
+    let app = spawn_with_the_default_resend_interval().await;
     let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
     let (open, _) = app.create_other_app_with("Open Club", settings).await;
 
@@ -190,7 +199,7 @@ async fn signup_keeps_the_owners_password_when_an_attacker_registered_the_addres
 
 #[tokio::test]
 async fn signup_keeps_the_owners_password_when_an_attacker_registered_an_invited_address_first() {
-    let app = TestApp::spawn().await;
+    let app = spawn_with_the_default_resend_interval().await;
     app.client().users().invite_user("victim@example.com", Role::Admin).await.expect("invite");
     app.mail.wait_for("victim@example.com").await;
 
@@ -305,4 +314,127 @@ async fn sign_in_page_returns_429_with_retry_after_when_a_burst_outruns_the_allo
     let statuses = statuses(&responses);
     assert!(statuses.iter().filter(|s| s.as_u16() == 401).count() <= 5, "{statuses:?}");
     assert!(statuses.iter().any(|s| s.as_u16() == 429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn reset_request_answers_a_member_before_the_database_has_done_its_work() {
+    // A member's request writes a link and its email, a stranger's writes nothing: answering
+    // only after that work told the two apart by the time taken. With the writes held up, the
+    // member's answer must still come at once, and the link once the database lets it through.
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    let lock = app.lock_for_writes("password_resets").await;
+
+    let request = post(&app, "reset-password-request", json!({ "email": "ada@example.com" }));
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(2), request).await;
+    let mailed_while_locked =
+        app.mail.all().iter().filter(|mail| mail.text().contains("/reset-password?token=")).count();
+    drop(lock);
+
+    let answered = answered.expect("the answer did not wait for the database");
+    assert_eq!(answered.status(), 200);
+    assert_eq!(mailed_while_locked, 0, "the work had not been done when the answer came");
+    let link = app.mail.wait_for_nth("ada@example.com", 2).await.link_containing("/reset-password?token=");
+    assert!(link.contains("token=rst_"), "the work was done afterwards: {link}");
+}
+
+#[tokio::test]
+async fn signup_codes_are_stored_as_an_hmac_keyed_with_the_server_secret() {
+    let secret = "the server secret of this test, at least 32 characters";
+    let app = TestApp::spawn_with(|settings| settings.jwt_secret = Some(secret.to_owned().into())).await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+
+    let registered =
+        post_to(&app, &open, "register", json!({ "email": "Eve@Example.com", "password": PASSWORD })).await;
+
+    assert_eq!(registered.status(), 200);
+    let code = code(&app, "eve@example.com", 1).await;
+    let stored = app.query_text("SELECT code_hash FROM signups").await;
+    let app_id = usher_core::AppId::parse(&open).expect("app id");
+    let email = usher_core::email::EmailAddress::parse("eve@example.com").expect("address");
+    let code = usher_core::secret::OneTimeCode::parse(&code).expect("six digits");
+    let keyed = |secret: &str| code.hash(&usher_core::secret::CodeKey::derive(secret.as_bytes()), &app_id, &email);
+    assert_eq!(stored, [keyed(secret).as_str()], "HMAC under the key derived from the server secret");
+    assert_ne!(stored[0], keyed("another server secret").as_str(), "the key matters");
+    assert!(!stored[0].contains(code.expose()), "{stored:?}");
+}
+
+// What the probe found held, kept by test: bursts against the other single-use secrets.
+
+/// How many of `responses` answered each `(status, code)`.
+async fn tally(responses: Vec<reqwest::Response>) -> std::collections::BTreeMap<(u16, String), usize> {
+    let mut tally = std::collections::BTreeMap::new();
+    for response in responses {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        let code = body["code"].as_str().unwrap_or_default().to_owned();
+        *tally.entry((status, code)).or_insert(0) += 1;
+    }
+    tally
+}
+
+#[tokio::test]
+async fn verify_otp_burst_checks_at_most_five_codes_when_forty_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    let settings = usher_core::model::AppSettings { is_signup_open: true, ..Default::default() };
+    let (open, _) = app.create_other_app_with("Open Club", settings).await;
+    post_to(&app, &open, "register", json!({ "email": "eve@example.com", "password": PASSWORD })).await;
+    let right = code(&app, "eve@example.com", 1).await;
+    let right_number: u32 = right.parse().expect("digits");
+    let guesses = (1..=40).map(|n| {
+        let guess = format!("{:06}", (right_number + n) % 1_000_000);
+        let path = format!("/api/apps/{open}/auth/verify-otp");
+        app.http().post(app.url(&path)).json(&json!({ "email": "eve@example.com", "otp_code": guess }))
+    });
+
+    let tally = tally(burst(guesses).await).await;
+    let after = post_to(&app, &open, "verify-otp", json!({ "email": "eve@example.com", "otp_code": right })).await;
+
+    let checked = tally.get(&(400, "INVALID_OTP".to_owned())).copied().unwrap_or(0);
+    let refused = tally.get(&(429, "TOO_MANY_ATTEMPTS".to_owned())).copied().unwrap_or(0);
+    assert!((1..=5).contains(&checked) && checked + refused == 40, "{tally:?}");
+    assert_error(after, 429, "TOO_MANY_ATTEMPTS").await;
+}
+
+#[tokio::test]
+async fn join_link_joins_once_when_twenty_accepts_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let link = app.mail.wait_for("ada@example.com").await.join_link();
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let accepts = (0..20).map(|n| {
+        let path = format!("/api/apps/{}/invitations/accept", app.app_id);
+        let body = json!({ "token": token, "full_name": "Ada", "password": format!("password number {n}") });
+        app.http().post(app.url(&path)).json(&body)
+    });
+
+    let tally = tally(burst(accepts).await).await;
+
+    assert_eq!(tally.get(&(200, String::new())), Some(&1), "{tally:?}");
+    assert_eq!(tally.get(&(410, "INVITATION_ALREADY_ACCEPTED".to_owned())), Some(&19), "{tally:?}");
+    let members = app.client().entities().user().list(&Default::default()).await.expect("list");
+    assert_eq!(members.len(), 1);
+}
+
+#[tokio::test]
+async fn reset_link_sets_one_password_when_twenty_resets_arrive_at_once() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join("ada@example.com", Role::User).await;
+    post(&app, "reset-password-request", json!({ "email": "ada@example.com" })).await;
+    let link = app.mail.wait_for_nth("ada@example.com", 2).await.link_containing("/reset-password?token=");
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let resets = (0..20).map(|n| {
+        request(&app, "reset-password", json!({ "reset_token": token, "new_password": format!("new password {n:02}") }))
+    });
+
+    let responses = burst(resets).await;
+
+    let winner = responses.iter().position(|r| r.status() == 200);
+    let tally = tally(responses).await;
+    assert_eq!(tally.get(&(200, String::new())), Some(&1), "{tally:?}");
+    assert_eq!(tally.get(&(410, "RESET_TOKEN_USED".to_owned())), Some(&19), "{tally:?}");
+    let winner = winner.expect("one reset succeeded");
+    let login = |password: String| post(&app, "login", json!({ "email": "ada@example.com", "password": password }));
+    assert_eq!(login(format!("new password {winner:02}")).await.status(), 200, "the one that succeeded set it");
 }
