@@ -18,6 +18,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::trace::TraceLayer;
 use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::api_keys::ApiKeyService;
+use usher_core::webhooks::WebhookService;
 use usher_core::apps::AppService;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
@@ -120,13 +121,13 @@ impl App {
                 CodeKey::derive(jwt_secret.expose_secret().as_bytes()),
                 wake_worker.clone(),
             )),
+            webhooks: Arc::new(WebhookService::new(store.clone(), clock.clone(), settings.webhook_allow_private)),
             sign_in,
             pages: Arc::new(Pages::new().context("page templates do not compile")?),
             public_url: settings.public_url.clone(),
             store,
             clock,
             delivery: worker.status(),
-            webhook_allow_private: settings.webhook_allow_private,
         };
         let webhooks = WebhookWorker::new(
             state.store.clone(),

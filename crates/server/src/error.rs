@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use usher_api_types::ErrorBody;
 use usher_core::access::AuthError;
 use usher_core::api_keys::ApiKeyError;
+use usher_core::webhooks::WebhookError;
 use usher_core::app_settings::InvalidSetting;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
@@ -141,6 +142,20 @@ impl From<ApiKeyError> for ApiError {
             ApiKeyError::NotFound => Self::KeyNotFound,
             ApiKeyError::LastKey => Self::LastApiKey,
             ApiKeyError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::AdminRequired => Self::AdminOnly,
+            WebhookError::Url(_) | WebhookError::NoEvents | WebhookError::UnknownEvent { .. } => {
+                Self::InvalidWebhook(err.to_string())
+            }
+            WebhookError::NotFound => Self::WebhookNotFound,
+            WebhookError::DeliveryNotFound => Self::DeliveryNotFound,
+            WebhookError::Store(err) => err.into(),
         }
     }
 }
