@@ -18,7 +18,6 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::trace::TraceLayer;
 use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::api_keys::ApiKeyService;
-use usher_core::webhooks::WebhookService;
 use usher_core::apps::AppService;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
@@ -27,6 +26,7 @@ use usher_core::reset::ResetService;
 use usher_core::secret::CodeKey;
 use usher_core::sign_in::SignInService;
 use usher_core::signup::{SignupService, SignupTiming};
+use usher_core::webhooks::WebhookService;
 use usher_core::{Clock, Store, SystemClock};
 use usher_mail::{DeliveryWorker, MailerConfig, WebhookWorker};
 

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use usher_api_types::ErrorBody;
 use usher_core::access::AuthError;
 use usher_core::api_keys::ApiKeyError;
-use usher_core::webhooks::WebhookError;
 use usher_core::app_settings::InvalidSetting;
 use usher_core::email::InvalidEmail;
 use usher_core::invite::InviteError;
@@ -19,6 +18,7 @@ use usher_core::model::LinkState;
 use usher_core::reset::ResetError;
 use usher_core::sign_in::{ChangePasswordError, SignInError};
 use usher_core::signup::SignupError;
+use usher_core::webhooks::WebhookError;
 use usher_core::{StoreError, ceil_secs};
 
 /// Everything a JSON route can answer instead of success.

@@ -284,3 +284,53 @@ async fn private_destinations_are_refused_unless_allowed() {
         .expect("post");
     assert_eq!(unknown.status(), 400);
 }
+
+#[tokio::test]
+async fn another_apps_endpoints_and_unknown_deliveries_are_not_found() {
+    let app = TestApp::spawn().await;
+    let hook = add_webhook(&app, "https://hooks.example.com/usher", &["invitation.created"]).await;
+    let hook_id = hook["id"].as_str().expect("id");
+    let (other_app, other_key) = app.create_other_app("Other").await;
+    let call = |method: reqwest::Method, app_id: &str, key: &str, tail: &str| {
+        app.http().request(method, app.url(&format!("api/apps/{app_id}/webhooks/{tail}"))).bearer_auth(key).send()
+    };
+    let error = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        (status, body["code"].as_str().expect("code").to_owned())
+    };
+    let not_found = (404, "WEBHOOK_NOT_FOUND".to_owned());
+
+    for (method, tail) in [
+        (reqwest::Method::DELETE, hook_id.to_owned()),
+        (reqwest::Method::POST, format!("{hook_id}/rotate-secret")),
+        (reqwest::Method::GET, format!("{hook_id}/deliveries")),
+        (reqwest::Method::POST, format!("{hook_id}/deliveries/msg_x/retry")),
+    ] {
+        let response = call(method.clone(), &other_app, &other_key, &tail).await.expect("call");
+        assert_eq!(error(response).await, not_found, "{method} {tail} from another app");
+    }
+    let unknown_delivery =
+        call(reqwest::Method::POST, &app.app_id, &app.api_key, &format!("{hook_id}/deliveries/msg_x/retry")).await;
+    assert_eq!(error(unknown_delivery.expect("call")).await, (404, "WEBHOOK_DELIVERY_NOT_FOUND".to_owned()));
+    let no_events = app
+        .http()
+        .post(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"url": "https://hooks.example.com/", "events": []}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(error(no_events).await, (400, "INVALID_WEBHOOK".to_owned()));
+    let listed: Value = app
+        .http()
+        .get(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "the other app's calls changed nothing");
+}
