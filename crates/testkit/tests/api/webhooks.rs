@@ -1,84 +1,10 @@
 //! Signed webhooks against a real HTTP receiver (tests/webhooks/receiver.py) that verifies
 //! every delivery with the independent `standardwebhooks` library from PyPI.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use usher_testkit::TestApp;
-
-/// The receiver process; killed on drop.
-struct Receiver {
-    port: u16,
-    _child: Child,
-}
-
-impl Receiver {
-    /// Starts the receiver, or `None` (a notice) without the test venv; on CI a failure.
-    async fn start() -> Option<Self> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let python = std::env::var_os("USHER_TEST_SMTP_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/smtp-venv/bin/python"));
-        let has_library = python.exists()
-            && Command::new(&python)
-                .args(["-c", "import standardwebhooks"])
-                .status()
-                .await
-                .is_ok_and(|status| status.success());
-        if !has_library {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI needs the webhook verifier: run scripts/test, which installs standardwebhooks into target/smtp-venv"
-            );
-            eprintln!("SKIPPED: no standardwebhooks (scripts/test installs it into target/smtp-venv)");
-            return None;
-        }
-        let mut child = Command::new(&python)
-            .arg(root.join("tests/webhooks/receiver.py"))
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("receiver starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let line = BufReader::new(stdout).lines().next_line().await.expect("read").expect("a line");
-        let port = line.strip_prefix("listening ").expect("listening PORT").parse().expect("port");
-        Some(Self { port, _child: child })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn configure(&self, secret: &str, fail: u32) {
-        let response = reqwest::Client::new()
-            .post(self.url("/_config"))
-            .json(&json!({"secret": secret, "fail": fail}))
-            .send()
-            .await
-            .expect("configure");
-        assert!(response.status().is_success());
-    }
-
-    async fn received(&self) -> Vec<Value> {
-        reqwest::get(self.url("/_received")).await.expect("get").json().await.expect("json")
-    }
-
-    /// Waits until `done` holds for what was received (at most 30 s).
-    async fn wait_until(&self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        for _ in 0..300 {
-            let received = self.received().await;
-            if done(&received) {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the receiver did not get what was expected: {:#?}", self.received().await);
-    }
-}
+use usher_testkit::{TestApp, WebhookReceiver as Receiver};
 
 fn of_type<'a>(received: &'a [Value], kind: &str) -> Vec<&'a Value> {
     received.iter().filter(|r| r["type"] == kind).collect()
