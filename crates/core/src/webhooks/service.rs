@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use super::{EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret, WebhookUrlError, parse_webhook_url};
 use crate::access::Principal;
 use crate::clock::Clock;
@@ -49,13 +51,15 @@ pub struct WebhookService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     allow_private: bool,
+    events: Arc<Notify>,
 }
 
 impl WebhookService {
     /// A service over `store`; `allow_private` (`USHER_WEBHOOK_ALLOW_PRIVATE`) lets URLs name
-    /// private addresses, for development and tests.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, allow_private: bool) -> Self {
-        Self { store, clock, allow_private }
+    /// private addresses, for development and tests. A retry wakes the webhook worker through
+    /// `events`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, allow_private: bool, events: Arc<Notify>) -> Self {
+        Self { store, clock, allow_private, events }
     }
 
     /// A new endpoint posting `events` to `url` (trimmed); its signing secret is returned this
@@ -138,10 +142,13 @@ impl WebhookService {
         if self.store.webhooks(&app.id).await?.iter().all(|hook| &hook.id != id) {
             return Err(WebhookError::NotFound);
         }
-        self.store
+        let delivery = self
+            .store
             .retry_webhook_delivery(&app.id, id, delivery_id, self.clock.now())
             .await?
-            .ok_or(WebhookError::DeliveryNotFound)
+            .ok_or(WebhookError::DeliveryNotFound)?;
+        self.events.notify_one();
+        Ok(delivery)
     }
 }
 

@@ -260,3 +260,58 @@ async fn another_apps_endpoints_and_unknown_deliveries_are_not_found() {
         .expect("json");
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "the other app's calls changed nothing");
 }
+
+#[tokio::test]
+async fn changes_wake_the_webhook_worker_instead_of_waiting_for_its_poll() {
+    let Some(receiver) = Receiver::start().await else { return };
+    // An hour between polls: within this test only being woken delivers anything.
+    let app = TestApp::spawn_with(|settings| settings.webhook_poll = Duration::from_secs(3600)).await;
+    let events = ["invitation.created", "invitation.revoked", "invitation.accepted", "member.joined", "member.removed"];
+    let hook = add_webhook(&app, &receiver.url("/hook"), &events).await;
+    receiver.configure(hook["secret"].as_str().expect("secret"), 0).await;
+    let client = app.client();
+    let delivered = |kind: &'static str, count: usize| move |r: &[Value]| of_type(r, kind).len() >= count;
+
+    let invited = client.users().invite_user("bob@example.com", base44::Role::User).await.expect("invite");
+    receiver.wait_until(delivered("invitation.created", 1)).await;
+    client.invitations().revoke(&invited.invitation().expect("invited").id).await.expect("revoke");
+    receiver.wait_until(delivered("invitation.revoked", 1)).await;
+    app.invite_and_join("ada@example.com", base44::Role::User).await;
+    let received = receiver.wait_until(delivered("member.joined", 1)).await;
+    assert_eq!(of_type(&received, "invitation.accepted").len(), 1);
+    let user_id = of_type(&received, "member.joined")[0]["payload"]["data"]["user_id"].as_str().expect("id").to_owned();
+    // `delete_user` stamps its event with the wall clock, not the server's (manual) one: move
+    // the server's ahead so that the event is due when it is written.
+    app.clock.advance(Duration::from_secs(600));
+    let removed = app
+        .http()
+        .delete(app.url(&format!("api/apps/{}/entities/User/{user_id}", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(removed.status(), 200);
+    let received = receiver.wait_until(delivered("member.removed", 1)).await;
+
+    let first = received[0]["id"].as_str().expect("webhook-id");
+    let deliveries_url = format!("api/apps/{}/webhooks/{}/deliveries", app.app_id, hook["id"].as_str().expect("id"));
+    let mut retried = reqwest::StatusCode::CONFLICT;
+    for _ in 0..50 {
+        // Retried once its first delivery is recorded delivered (not while it is being sent).
+        retried = app
+            .http()
+            .post(app.url(&format!("{deliveries_url}/{first}/retry")))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .expect("retry")
+            .status();
+        if retried == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(retried, 200);
+    let received = receiver.wait_until(|r| r.iter().filter(|d| d["id"] == first).count() == 2).await;
+    assert!(received.iter().all(|d| d["verified"] == true && d["answered"] == 204), "{received:#?}");
+}
