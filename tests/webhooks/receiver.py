@@ -2,6 +2,8 @@
 `standardwebhooks` library (PyPI) and records what it got.
 
 POST /_config {"secret": "whsec_...", "fail": N}   set the secret; answer 500 to the next N deliveries
+POST /_config {"hold": true|false}                 while true, deliveries are recorded (answered: null) and
+                                                   left unanswered, in flight; false releases them (503)
 POST /hook                                         a delivery: verified, recorded, 204 (or 500 while failing)
 GET  /_received                                    [{"id", "type", "verified", "answered", "payload"}...]
 
@@ -17,6 +19,9 @@ from standardwebhooks.webhooks import Webhook
 
 state = {"secret": None, "fail": 0, "received": []}
 lock = threading.Lock()
+# Set while deliveries are answered; cleared while they are held.
+released = threading.Event()
+released.set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,8 +44,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_config":
             config = json.loads(body)
             with lock:
-                state["secret"] = config["secret"]
-                state["fail"] = int(config.get("fail", 0))
+                if "secret" in config:
+                    state["secret"] = config["secret"]
+                    state["fail"] = int(config.get("fail", 0))
+            if config.get("hold") is True:
+                released.clear()
+            elif config.get("hold") is False:
+                released.set()
             return self._answer(204)
         headers = {name.lower(): value for name, value in self.headers.items()}
         with lock:
@@ -51,6 +61,20 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as error:  # any failure to verify is recorded, and fails the test
             payload = {"error": str(error)}
             verified = False
+        if not released.is_set():
+            with lock:
+                state["received"].append({
+                    "id": headers.get("webhook-id"),
+                    "type": payload.get("type"),
+                    "verified": verified,
+                    "answered": None,
+                    "payload": payload,
+                })
+            released.wait(300)
+            try:
+                return self._answer(503)
+            except OSError:  # the sender went away meanwhile (killed)
+                return None
         with lock:
             failing = state["fail"] > 0
             if failing:

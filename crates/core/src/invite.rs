@@ -72,12 +72,20 @@ pub struct InviteService {
     clock: Arc<dyn Clock>,
     resend_interval: Duration,
     outbox: Arc<Notify>,
+    events: Arc<Notify>,
 }
 
 impl InviteService {
-    /// A service that writes to `store` and wakes the delivery worker through `outbox`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, resend_interval: Duration, outbox: Arc<Notify>) -> Self {
-        Self { store, clock, resend_interval, outbox }
+    /// A service that writes to `store`, wakes the delivery worker through `outbox` and the
+    /// webhook worker through `events` (invites and revocations write webhook events).
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        resend_interval: Duration,
+        outbox: Arc<Notify>,
+        events: Arc<Notify>,
+    ) -> Self {
+        Self { store, clock, resend_interval, outbox, events }
     }
 
     /// The store command for inviting `email` with `role` at `now`, with fresh secrets.
@@ -117,6 +125,7 @@ impl InviteService {
             Invited::NotAllowed => return Err(InviteError::AdminInvitationPending),
         };
         self.outbox.notify_one();
+        self.events.notify_one();
         Ok(outcome)
     }
 }
@@ -178,6 +187,7 @@ impl InviteService {
             });
         }
         self.outbox.notify_one();
+        self.events.notify_one();
         let missing =
             || InviteError::Store(StoreError::Backend("the store answered fewer outcomes than invites".into()));
         Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(missing()))).collect())
@@ -206,6 +216,7 @@ impl InviteService {
         }
         let invitation =
             self.store.revoke_invitation(&app.id, id, &actor, self.clock.now()).await?.ok_or(InviteError::NotFound)?;
+        self.events.notify_one();
         match invitation.status {
             InvitationStatus::Revoked => Ok(invitation),
             other => Err(InviteError::NotPending(other)),

@@ -4,6 +4,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use crate::access::AccessTokens;
 use crate::clock::Clock;
 use crate::id::{AppId, UserId};
@@ -90,18 +92,21 @@ pub struct JoinService {
     clock: Arc<dyn Clock>,
     tokens: Arc<AccessTokens>,
     sign_in: Arc<SignInService>,
+    events: Arc<Notify>,
 }
 
 impl JoinService {
     /// A service over `store`, issuing access tokens with `tokens`; existing passwords are
-    /// checked by `sign_in`, under its throttle.
+    /// checked by `sign_in`, under its throttle. A join wakes the webhook worker through
+    /// `events`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         tokens: Arc<AccessTokens>,
         sign_in: Arc<SignInService>,
+        events: Arc<Notify>,
     ) -> Self {
-        Self { store, clock, tokens, sign_in }
+        Self { store, clock, tokens, sign_in, events }
     }
 
     /// The invitation of `app_id` behind `token`, if the link is valid now. Never consumes it.
@@ -163,6 +168,7 @@ impl JoinService {
         };
         match self.store.accept_invitation(cmd).await? {
             AcceptOutcome::Joined { user, app } => {
+                self.events.notify_one();
                 let access_token = self.tokens.issue(&user, self.clock.now());
                 Ok(Joined { user, app, access_token })
             }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
 
 use crate::access::Principal;
 use crate::clock::Clock;
@@ -62,12 +63,13 @@ pub enum MemberError {
 pub struct MemberService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    events: Arc<Notify>,
 }
 
 impl MemberService {
-    /// A service over `store`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    /// A service over `store`; removing a member wakes the webhook worker through `events`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, events: Arc<Notify>) -> Self {
+        Self { store, clock, events }
     }
 
     /// The members `by` may see: all for admins and API keys, themselves for a member.
@@ -104,7 +106,11 @@ impl MemberService {
         if !by.is_admin() {
             return Err(if is_self(by, id) { MemberError::AdminRequired } else { MemberError::NotFound });
         }
-        if self.store.delete_user(&app.id, id).await? { Ok(()) } else { Err(MemberError::NotFound) }
+        if !self.store.delete_user(&app.id, id).await? {
+            return Err(MemberError::NotFound);
+        }
+        self.events.notify_one();
+        Ok(())
     }
 }
 

@@ -22,5 +22,5 @@ pub use render::{MailerConfig, RenderError, RenderedEmail, Renderer, test_email}
 pub use smtp::SmtpTransport;
 pub use transport::{FileTransport, LogTransport, Transport, TransportError, TransportSetupError};
 pub use url::{InvalidMailUrl, MailUrl, SmtpSecurity, SmtpUrl};
-pub use webhook::{WebhookSender, WebhookWorker};
+pub use webhook::{DEFAULT_POLL as DEFAULT_WEBHOOK_POLL, WebhookSender, WebhookWorker};
 pub use worker::{DeliveryWorker, WorkerConfig, WorkerStatus};

@@ -20,6 +20,7 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 use usher_core::rules::webhooks::{ATTEMPT_TIMEOUT, AttemptResult, after_attempt, attempt_error};
 use usher_core::store::WebhookAttempt;
 use usher_core::webhooks::{DueDelivery, is_forbidden_address, parse_webhook_url};
@@ -29,8 +30,9 @@ use usher_core::{Clock, Store};
 const LEASE: Duration = Duration::from_secs(60);
 /// Deliveries claimed at once.
 const BATCH: u32 = 16;
-/// How often the worker looks for due deliveries when nothing wakes it.
-const POLL: Duration = Duration::from_millis(500);
+/// How often the worker looks for due deliveries when nothing wakes it (retries, and events
+/// other instances wrote); what this instance writes wakes it at once.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 /// How often it looks for expired invitations to announce.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
 
@@ -107,46 +109,69 @@ pub struct WebhookWorker {
     clock: Arc<dyn Clock>,
     sender: WebhookSender,
     wake: Arc<Notify>,
+    poll: Duration,
 }
 
 impl WebhookWorker {
-    /// A worker over `store`; `wake` makes it look at once (after a change wrote events).
+    /// A worker over `store`; `wake` makes it look at once (the services notify it after a
+    /// change wrote events), else it looks every `poll`.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         allow_private: bool,
         wake: Arc<Notify>,
+        poll: Duration,
     ) -> Result<Self, reqwest::Error> {
-        Ok(Self { store, clock, sender: WebhookSender::new(allow_private)?, wake })
+        Ok(Self { store, clock, sender: WebhookSender::new(allow_private)?, wake, poll })
     }
 
     /// Runs until `shutdown` completes; attempts in progress finish first (at most the timeout).
+    /// It looks for due deliveries when woken, every poll, and after a sweep that announced
+    /// expiries; a sweep that found nothing does not make it look.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut last_sweep: Option<std::time::Instant> = None;
+        let mut poll = tokio::time::interval(self.poll);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
+        sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            if last_sweep.is_none_or(|at| at.elapsed() >= EXPIRY_SWEEP) {
-                last_sweep = Some(std::time::Instant::now());
-                match self.store.announce_expired_invitations(self.clock.now(), 500).await {
-                    Ok(0) => {}
-                    Ok(announced) => tracing::info!(announced, "announced expired invitations"),
-                    Err(err) => tracing::warn!(error = %err, "cannot announce expired invitations"),
-                }
+            let look = tokio::select! {
+                () = &mut shutdown => return,
+                () = self.wake.notified() => true,
+                _ = poll.tick() => true,
+                _ = sweep.tick() => self.announce_expired().await > 0,
+            };
+            if look {
+                self.deliver_all_due().await;
             }
-            let busy = match self.deliver_due().await {
-                Ok(count) => count > 0,
+        }
+    }
+
+    /// Writes `invitation.expired` for invitations whose expiry passed; how many.
+    async fn announce_expired(&self) -> u64 {
+        match self.store.announce_expired_invitations(self.clock.now(), 500).await {
+            Ok(0) => 0,
+            Ok(announced) => {
+                tracing::info!(announced, "announced expired invitations");
+                announced
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot announce expired invitations");
+                0
+            }
+        }
+    }
+
+    /// Delivers batches until nothing is due.
+    async fn deliver_all_due(&self) {
+        loop {
+            match self.deliver_due().await {
+                Ok(0) => return,
+                Ok(_) => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot claim webhook deliveries");
-                    false
+                    return;
                 }
-            };
-            if busy {
-                continue;
-            }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
             }
         }
     }

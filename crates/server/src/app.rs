@@ -26,6 +26,7 @@ use usher_core::reset::ResetService;
 use usher_core::secret::CodeKey;
 use usher_core::sign_in::SignInService;
 use usher_core::signup::{SignupService, SignupTiming};
+use usher_core::webhooks::WebhookService;
 use usher_core::{Clock, Store, SystemClock};
 use usher_mail::{DeliveryWorker, MailerConfig, WebhookWorker};
 
@@ -78,6 +79,8 @@ impl App {
             }
         };
         let wake_worker = Arc::new(Notify::new());
+        // Wakes the webhook worker when a change wrote events.
+        let wake_webhooks = Arc::new(Notify::new());
         let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url)
             .with_dkim(settings.dkim.clone());
         let concurrency = settings.mail_worker.concurrency;
@@ -103,9 +106,16 @@ impl App {
                 clock.clone(),
                 settings.resend_interval,
                 wake_worker.clone(),
+                wake_webhooks.clone(),
             )),
-            joins: Arc::new(JoinService::new(store.clone(), clock.clone(), tokens.clone(), sign_in.clone())),
-            members: Arc::new(MemberService::new(store.clone(), clock.clone())),
+            joins: Arc::new(JoinService::new(
+                store.clone(),
+                clock.clone(),
+                tokens.clone(),
+                sign_in.clone(),
+                wake_webhooks.clone(),
+            )),
+            members: Arc::new(MemberService::new(store.clone(), clock.clone(), wake_webhooks.clone())),
             resets: Arc::new(ResetService::new(
                 store.clone(),
                 clock.clone(),
@@ -120,19 +130,25 @@ impl App {
                 CodeKey::derive(jwt_secret.expose_secret().as_bytes()),
                 wake_worker.clone(),
             )),
+            webhooks: Arc::new(WebhookService::new(
+                store.clone(),
+                clock.clone(),
+                settings.webhook_allow_private,
+                wake_webhooks.clone(),
+            )),
             sign_in,
             pages: Arc::new(Pages::new().context("page templates do not compile")?),
             public_url: settings.public_url.clone(),
             store,
             clock,
             delivery: worker.status(),
-            webhook_allow_private: settings.webhook_allow_private,
         };
         let webhooks = WebhookWorker::new(
             state.store.clone(),
             state.clock.clone(),
             settings.webhook_allow_private,
-            Arc::new(Notify::new()),
+            wake_webhooks,
+            settings.webhook_poll,
         )
         .context("cannot set up the webhook client")?;
         Ok(Self { state, worker, webhooks, timeouts: settings.connection_timeouts, metrics_listener: None })

@@ -18,6 +18,7 @@ use usher_core::model::LinkState;
 use usher_core::reset::ResetError;
 use usher_core::sign_in::{ChangePasswordError, SignInError};
 use usher_core::signup::SignupError;
+use usher_core::webhooks::WebhookError;
 use usher_core::{StoreError, ceil_secs};
 
 /// Everything a JSON route can answer instead of success.
@@ -141,6 +142,20 @@ impl From<ApiKeyError> for ApiError {
             ApiKeyError::NotFound => Self::KeyNotFound,
             ApiKeyError::LastKey => Self::LastApiKey,
             ApiKeyError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::AdminRequired => Self::AdminOnly,
+            WebhookError::Url(_) | WebhookError::NoEvents | WebhookError::UnknownEvent { .. } => {
+                Self::InvalidWebhook(err.to_string())
+            }
+            WebhookError::NotFound => Self::WebhookNotFound,
+            WebhookError::DeliveryNotFound => Self::DeliveryNotFound,
+            WebhookError::Store(err) => err.into(),
         }
     }
 }

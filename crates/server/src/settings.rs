@@ -263,6 +263,10 @@ pub struct Settings {
     pub resend_interval: Duration,
     /// Whether webhooks may reach private addresses.
     pub webhook_allow_private: bool,
+    /// How often the webhook worker looks for due deliveries when nothing woke it: retries,
+    /// and events written by other instances. Events this instance writes wake it at once.
+    /// Not a flag; tests lengthen it to show that.
+    pub webhook_poll: Duration,
     /// Signing secret for access tokens, if configured.
     pub jwt_secret: Option<SecretString>,
     /// Lifetime of access tokens.
@@ -332,6 +336,7 @@ impl Settings {
             mail_from: EmailAddress::parse(&mail_from).map_err(|e| invalid("USHER_MAIL_FROM", e))?,
             resend_interval: Duration::from_secs(resend),
             webhook_allow_private: args.webhook_allow_private.or(file.webhook_allow_private).unwrap_or(false),
+            webhook_poll: usher_mail::DEFAULT_WEBHOOK_POLL,
             jwt_secret: jwt_secret.map(SecretString::from),
             access_token_ttl: Duration::from_secs(ttl),
             signup_code_ttl,
@@ -355,6 +360,7 @@ impl Settings {
             resend_interval: Duration::ZERO,
             // Test receivers listen on 127.0.0.1.
             webhook_allow_private: true,
+            webhook_poll: usher_mail::DEFAULT_WEBHOOK_POLL,
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_SECS),
             signup_code_ttl: usher_core::signup::DEFAULT_CODE_TTL,

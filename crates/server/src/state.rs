@@ -12,6 +12,7 @@ use usher_core::members::MemberService;
 use usher_core::reset::ResetService;
 use usher_core::sign_in::SignInService;
 use usher_core::signup::SignupService;
+use usher_core::webhooks::WebhookService;
 use usher_core::{Clock, Store};
 use usher_mail::WorkerStatus;
 
@@ -48,6 +49,6 @@ pub struct AppState {
     pub public_url: Url,
     /// Whether the delivery worker runs, for `/readyz`.
     pub delivery: WorkerStatus,
-    /// Whether webhook URLs may name private addresses (`USHER_WEBHOOK_ALLOW_PRIVATE`).
-    pub webhook_allow_private: bool,
+    /// Manages webhook endpoints and their deliveries.
+    pub webhooks: Arc<WebhookService>,
 }

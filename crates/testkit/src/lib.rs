@@ -9,6 +9,7 @@
 mod cluster;
 mod mail;
 mod smtp;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use cluster::PrivateCluster;
 pub use mail::{Email, MailDir};
 pub use smtp::{SmtpServer, free_port};
 pub use usher_store::testing::PgDatabase;
+pub use webhooks::WebhookReceiver;
 
 /// A running Usher with one app already created.
 pub struct TestApp {

@@ -1,12 +1,13 @@
 //! Webhook endpoints of an app (admins and API keys only): add one (its secret shown once),
-//! list, remove, rotate the secret, list an endpoint's deliveries and retry one. What events
-//! are and how they are signed is `usher_core::webhooks`; the delivery is `usher_mail`'s.
+//! list, remove, rotate the secret, list an endpoint's deliveries and retry one, through
+//! `usher_core::webhooks::WebhookService`. What events are and how they are signed is
+//! `usher_core::webhooks`; the delivery is `usher_mail`'s.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use usher_core::WebhookId;
-use usher_core::webhooks::{EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret, parse_webhook_url};
+use usher_core::webhooks::{Webhook, WebhookDelivery, WebhookSecret};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -63,31 +64,7 @@ async fn create_webhook(
     Admin(caller): Admin,
     ApiJson(body): ApiJson<api::CreateWebhookRequest>,
 ) -> Result<(StatusCode, Json<api::WebhookInfo>), ApiError> {
-    let url = parse_webhook_url(body.url.trim(), state.webhook_allow_private)
-        .map_err(|err| ApiError::InvalidWebhook(err.to_string()))?;
-    if body.events.is_empty() {
-        return Err(ApiError::InvalidWebhook("name at least one event type".to_owned()));
-    }
-    let events = body
-        .events
-        .iter()
-        .map(|name| {
-            EventType::parse(name).ok_or_else(|| {
-                let known: Vec<&str> = EventType::ALL.iter().map(|kind| kind.as_str()).collect();
-                ApiError::InvalidWebhook(format!("unknown event type {name:?}; known: {}", known.join(", ")))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let secret = WebhookSecret::generate();
-    let new = NewWebhook {
-        id: WebhookId::generate(),
-        app_id: caller.app.id.clone(),
-        url: url.to_string(),
-        events,
-        secret: secret.clone(),
-        now: state.clock.now(),
-    };
-    let hook = state.store.create_webhook(new).await?;
+    let (hook, secret) = state.webhooks.create(&caller.app, &caller.principal, &body.url, &body.events).await?;
     Ok((StatusCode::CREATED, Json(info(&hook, Some(&secret)))))
 }
 
@@ -96,7 +73,7 @@ async fn list_webhooks(
     State(state): State<AppState>,
     Admin(caller): Admin,
 ) -> Result<Json<api::WebhookList>, ApiError> {
-    let hooks = state.store.webhooks(&caller.app.id).await?;
+    let hooks = state.webhooks.list(&caller.app, &caller.principal).await?;
     Ok(Json(api::WebhookList { items: hooks.iter().map(|hook| info(hook, None)).collect() }))
 }
 
@@ -107,9 +84,7 @@ async fn delete_webhook(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<api::WebhookDeleted>, ApiError> {
     let id = webhook_id(&id)?;
-    if !state.store.delete_webhook(&caller.app.id, &id).await? {
-        return Err(ApiError::WebhookNotFound);
-    }
+    state.webhooks.delete(&caller.app, &caller.principal, &id).await?;
     Ok(Json(api::WebhookDeleted { id: id.to_string(), deleted: true }))
 }
 
@@ -120,9 +95,7 @@ async fn rotate_secret(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<api::WebhookInfo>, ApiError> {
     let id = webhook_id(&id)?;
-    let secret = WebhookSecret::generate();
-    let hook =
-        state.store.rotate_webhook_secret(&caller.app.id, &id, &secret).await?.ok_or(ApiError::WebhookNotFound)?;
+    let (hook, secret) = state.webhooks.rotate_secret(&caller.app, &caller.principal, &id).await?;
     Ok(Json(info(&hook, Some(&secret))))
 }
 
@@ -133,8 +106,7 @@ async fn list_deliveries(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<api::WebhookDeliveryList>, ApiError> {
     let id = webhook_id(&id)?;
-    let deliveries =
-        state.store.webhook_deliveries(&caller.app.id, &id, DELIVERY_PAGE).await?.ok_or(ApiError::WebhookNotFound)?;
+    let deliveries = state.webhooks.deliveries(&caller.app, &caller.principal, &id, DELIVERY_PAGE).await?;
     Ok(Json(api::WebhookDeliveryList { items: deliveries.iter().map(delivery_info).collect() }))
 }
 
@@ -145,10 +117,6 @@ async fn retry_delivery(
     Path((_, id, delivery_id)): Path<(String, String, String)>,
 ) -> Result<Json<api::WebhookDeliveryInfo>, ApiError> {
     let id = webhook_id(&id)?;
-    let delivery = state
-        .store
-        .retry_webhook_delivery(&caller.app.id, &id, &delivery_id, state.clock.now())
-        .await?
-        .ok_or(ApiError::DeliveryNotFound)?;
+    let delivery = state.webhooks.retry(&caller.app, &caller.principal, &id, &delivery_id).await?;
     Ok(Json(delivery_info(&delivery)))
 }

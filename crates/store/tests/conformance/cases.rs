@@ -62,7 +62,7 @@ async fn keep_all_alive(store: &dyn Store, ids: &[InstanceId], from: Timestamp, 
 const JOIN_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
 
 /// An acceptance of the invitation behind `token` at `now`.
-fn accept(token: &TokenHash, full_name: &str, now: Timestamp) -> AcceptCommand {
+pub fn accept(token: &TokenHash, full_name: &str, now: Timestamp) -> AcceptCommand {
     AcceptCommand {
         token_hash: token.clone(),
         full_name: full_name.into(),

@@ -10,30 +10,6 @@ use usher_core::{AppId, Timestamp};
 
 use crate::support::{T0, app, join_all};
 
-macro_rules! on_both_backends {
-    ($($case:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let db = crate::support::TestDb::sqlite().await;
-                    super::$case(db.store()).await;
-                }
-            )+
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(db) = crate::support::TestDb::postgres().await else { return };
-                    super::$case(db.store()).await;
-                }
-            )+
-        }
-    };
-}
-
 on_both_backends!(
     a_key_is_claimed_once_then_in_use_then_replayed,
     a_key_with_another_fingerprint_is_refused_as_reused,

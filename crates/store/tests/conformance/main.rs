@@ -6,11 +6,38 @@
 //! `usher_store::testing` for which server, and when an unreachable one skips or fails). What
 //! only PostgreSQL has, several instances on one database, is tested in `postgres_only`.
 
+/// The cases of a module of their own, one `#[tokio::test]` per backend, as `conformance!`
+/// does for `cases` (defined before the modules, so they can use it).
+macro_rules! on_both_backends {
+    ($($case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = crate::support::TestDb::sqlite().await;
+                    super::$case(db.store()).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(db) = crate::support::TestDb::postgres().await else { return };
+                    super::$case(db.store()).await;
+                }
+            )+
+        }
+    };
+}
+
 mod cached;
 mod cases;
 mod idempotency;
 mod postgres_only;
 mod support;
+mod webhooks;
 
 macro_rules! conformance {
     ($($case:ident),+ $(,)?) => {

@@ -126,3 +126,47 @@ async fn connect_refuses_a_database_migrated_by_a_newer_build() {
 
     assert!(matches!(error, OpenError::SchemaTooNew { found: 99, known: 6 }), "{error}");
 }
+
+#[tokio::test]
+async fn expired_invitations_are_announced_once_when_three_instances_sweep_at_once() {
+    use usher_core::store::WebhookStore;
+    use usher_core::webhooks::{EventType, NewWebhook, WebhookSecret};
+
+    let Some(db) = PgDatabase::create().await else { return };
+    let instances = [
+        PgStore::connect(db.url()).await.expect("first instance"),
+        PgStore::connect(db.url()).await.expect("second instance"),
+        PgStore::connect(db.url()).await.expect("third instance"),
+    ];
+    let app = app(&instances[0]).await;
+    let hook = NewWebhook {
+        id: usher_core::WebhookId::generate(),
+        app_id: app.id.clone(),
+        url: "https://hooks.example.com/usher".into(),
+        events: vec![EventType::InvitationExpired],
+        secret: WebhookSecret::generate(),
+        now: T0,
+    };
+    let hook = instances[0].create_webhook(hook).await.expect("webhook");
+    for n in 0..60 {
+        instances[0].invite(invite(&app, &format!("user{n}@example.org"), Role::User, T0)).await.expect("invite");
+    }
+    let expiry = T0.plus(crate::support::TTL);
+
+    // Each instance sweeps in batches smaller than the whole, as the worker does, all at once.
+    let sweeps = join_all((0..9).map(|n| instances[n % 3].announce_expired_invitations(expiry, 25))).await;
+
+    let announced: u64 = sweeps.into_iter().map(|swept| swept.expect("sweep")).sum();
+    let rest = instances[1].announce_expired_invitations(expiry, 100).await.expect("sweep");
+    assert_eq!(announced + rest, 60, "every expired invitation is announced");
+    let deliveries = instances[2].webhook_deliveries(&app.id, &hook.id, 200).await.expect("list").expect("hook");
+    let mut per_invitation = std::collections::HashMap::new();
+    for delivery in instances[2].claim_webhook_deliveries(expiry, expiry.plus(WINDOW), 200).await.expect("claim") {
+        let payload: serde_json::Value = serde_json::from_str(&delivery.payload).expect("JSON");
+        *per_invitation.entry(payload["data"]["invitation_id"].as_str().expect("id").to_owned()).or_insert(0) += 1;
+    }
+    assert_eq!(deliveries.len(), 60, "one invitation.expired per invitation, not one per instance");
+    assert_eq!(per_invitation.len(), 60);
+    assert!(per_invitation.values().all(|&count| count == 1), "{per_invitation:?}");
+    assert_eq!(instances[0].announce_expired_invitations(expiry.plus(WINDOW), 100).await.expect("sweep"), 0);
+}

@@ -1,84 +1,10 @@
 //! Signed webhooks against a real HTTP receiver (tests/webhooks/receiver.py) that verifies
 //! every delivery with the independent `standardwebhooks` library from PyPI.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use usher_testkit::TestApp;
-
-/// The receiver process; killed on drop.
-struct Receiver {
-    port: u16,
-    _child: Child,
-}
-
-impl Receiver {
-    /// Starts the receiver, or `None` (a notice) without the test venv; on CI a failure.
-    async fn start() -> Option<Self> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let python = std::env::var_os("USHER_TEST_SMTP_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/smtp-venv/bin/python"));
-        let has_library = python.exists()
-            && Command::new(&python)
-                .args(["-c", "import standardwebhooks"])
-                .status()
-                .await
-                .is_ok_and(|status| status.success());
-        if !has_library {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI needs the webhook verifier: run scripts/test, which installs standardwebhooks into target/smtp-venv"
-            );
-            eprintln!("SKIPPED: no standardwebhooks (scripts/test installs it into target/smtp-venv)");
-            return None;
-        }
-        let mut child = Command::new(&python)
-            .arg(root.join("tests/webhooks/receiver.py"))
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("receiver starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let line = BufReader::new(stdout).lines().next_line().await.expect("read").expect("a line");
-        let port = line.strip_prefix("listening ").expect("listening PORT").parse().expect("port");
-        Some(Self { port, _child: child })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn configure(&self, secret: &str, fail: u32) {
-        let response = reqwest::Client::new()
-            .post(self.url("/_config"))
-            .json(&json!({"secret": secret, "fail": fail}))
-            .send()
-            .await
-            .expect("configure");
-        assert!(response.status().is_success());
-    }
-
-    async fn received(&self) -> Vec<Value> {
-        reqwest::get(self.url("/_received")).await.expect("get").json().await.expect("json")
-    }
-
-    /// Waits until `done` holds for what was received (at most 30 s).
-    async fn wait_until(&self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        for _ in 0..300 {
-            let received = self.received().await;
-            if done(&received) {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the receiver did not get what was expected: {:#?}", self.received().await);
-    }
-}
+use usher_testkit::{TestApp, WebhookReceiver as Receiver};
 
 fn of_type<'a>(received: &'a [Value], kind: &str) -> Vec<&'a Value> {
     received.iter().filter(|r| r["type"] == kind).collect()
@@ -283,4 +209,109 @@ async fn private_destinations_are_refused_unless_allowed() {
         .await
         .expect("post");
     assert_eq!(unknown.status(), 400);
+}
+
+#[tokio::test]
+async fn another_apps_endpoints_and_unknown_deliveries_are_not_found() {
+    let app = TestApp::spawn().await;
+    let hook = add_webhook(&app, "https://hooks.example.com/usher", &["invitation.created"]).await;
+    let hook_id = hook["id"].as_str().expect("id");
+    let (other_app, other_key) = app.create_other_app("Other").await;
+    let call = |method: reqwest::Method, app_id: &str, key: &str, tail: &str| {
+        app.http().request(method, app.url(&format!("api/apps/{app_id}/webhooks/{tail}"))).bearer_auth(key).send()
+    };
+    let error = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("json");
+        (status, body["code"].as_str().expect("code").to_owned())
+    };
+    let not_found = (404, "WEBHOOK_NOT_FOUND".to_owned());
+
+    for (method, tail) in [
+        (reqwest::Method::DELETE, hook_id.to_owned()),
+        (reqwest::Method::POST, format!("{hook_id}/rotate-secret")),
+        (reqwest::Method::GET, format!("{hook_id}/deliveries")),
+        (reqwest::Method::POST, format!("{hook_id}/deliveries/msg_x/retry")),
+    ] {
+        let response = call(method.clone(), &other_app, &other_key, &tail).await.expect("call");
+        assert_eq!(error(response).await, not_found, "{method} {tail} from another app");
+    }
+    let unknown_delivery =
+        call(reqwest::Method::POST, &app.app_id, &app.api_key, &format!("{hook_id}/deliveries/msg_x/retry")).await;
+    assert_eq!(error(unknown_delivery.expect("call")).await, (404, "WEBHOOK_DELIVERY_NOT_FOUND".to_owned()));
+    let no_events = app
+        .http()
+        .post(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .json(&json!({"url": "https://hooks.example.com/", "events": []}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(error(no_events).await, (400, "INVALID_WEBHOOK".to_owned()));
+    let listed: Value = app
+        .http()
+        .get(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "the other app's calls changed nothing");
+}
+
+#[tokio::test]
+async fn changes_wake_the_webhook_worker_instead_of_waiting_for_its_poll() {
+    let Some(receiver) = Receiver::start().await else { return };
+    // An hour between polls: within this test only being woken delivers anything.
+    let app = TestApp::spawn_with(|settings| settings.webhook_poll = Duration::from_secs(3600)).await;
+    let events = ["invitation.created", "invitation.revoked", "invitation.accepted", "member.joined", "member.removed"];
+    let hook = add_webhook(&app, &receiver.url("/hook"), &events).await;
+    receiver.configure(hook["secret"].as_str().expect("secret"), 0).await;
+    let client = app.client();
+    let delivered = |kind: &'static str, count: usize| move |r: &[Value]| of_type(r, kind).len() >= count;
+
+    let invited = client.users().invite_user("bob@example.com", base44::Role::User).await.expect("invite");
+    receiver.wait_until(delivered("invitation.created", 1)).await;
+    client.invitations().revoke(&invited.invitation().expect("invited").id).await.expect("revoke");
+    receiver.wait_until(delivered("invitation.revoked", 1)).await;
+    app.invite_and_join("ada@example.com", base44::Role::User).await;
+    let received = receiver.wait_until(delivered("member.joined", 1)).await;
+    assert_eq!(of_type(&received, "invitation.accepted").len(), 1);
+    let user_id = of_type(&received, "member.joined")[0]["payload"]["data"]["user_id"].as_str().expect("id").to_owned();
+    // `delete_user` stamps its event with the wall clock, not the server's (manual) one: move
+    // the server's ahead so that the event is due when it is written.
+    app.clock.advance(Duration::from_secs(600));
+    let removed = app
+        .http()
+        .delete(app.url(&format!("api/apps/{}/entities/User/{user_id}", app.app_id)))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(removed.status(), 200);
+    let received = receiver.wait_until(delivered("member.removed", 1)).await;
+
+    let first = received[0]["id"].as_str().expect("webhook-id");
+    let deliveries_url = format!("api/apps/{}/webhooks/{}/deliveries", app.app_id, hook["id"].as_str().expect("id"));
+    let mut retried = reqwest::StatusCode::CONFLICT;
+    for _ in 0..50 {
+        // Retried once its first delivery is recorded delivered (not while it is being sent).
+        retried = app
+            .http()
+            .post(app.url(&format!("{deliveries_url}/{first}/retry")))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .expect("retry")
+            .status();
+        if retried == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(retried, 200);
+    let received = receiver.wait_until(|r| r.iter().filter(|d| d["id"] == first).count() == 2).await;
+    assert!(received.iter().all(|d| d["verified"] == true && d["answered"] == 204), "{received:#?}");
 }

@@ -6,6 +6,12 @@
 //! endpoint that subscribed to its type, and delivered later by the webhook worker (usher-mail)
 //! with retries: a 200 from the API means the event will be delivered. A payload names ids,
 //! addresses, roles and the app; never a token, password, code or key.
+//!
+//! An app's endpoints are managed through [`WebhookService`] (in `service`).
+
+mod service;
+
+pub use service::{WebhookError, WebhookService};
 
 use std::fmt;
 use std::net::IpAddr;
