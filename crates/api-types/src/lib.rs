@@ -540,6 +540,19 @@ pub struct AppSettings {
     pub sender_email: Option<String>,
     /// Browser origins besides the app URL's that may call the API.
     pub cors_origins: Vec<String>,
+    /// When not empty, only addresses at these domains may be invited, register or sign up:
+    /// exact domains (`example.com`) or every subdomain (`*.example.com`). Existing members
+    /// are not affected.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// Addresses at these domains (same patterns) may never be invited, register or sign up;
+    /// this wins over `allowed_email_domains`.
+    #[serde(default)]
+    pub blocked_email_domains: Vec<String>,
+    /// The daily allowance: at most this many invitation emails (new invitations and
+    /// re-sends) in any 24 hours; `null` for none (the default).
+    #[serde(default)]
+    pub max_invites_per_day: Option<u32>,
 }
 
 /// Body of changing an app's settings: any of the fields [`AppSettings`] shows (except
@@ -574,6 +587,16 @@ pub struct UpdateAppSettingsRequest {
     /// Extra browser origins allowed to call the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors_origins: Option<Vec<String>>,
+    /// The domains let in (`example.com`, `*.example.com`); `[]` lets every domain in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_email_domains: Option<Vec<String>>,
+    /// The domains kept out (same patterns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_email_domains: Option<Vec<String>>,
+    /// A daily allowance of invitation emails (1 to 1,000,000), or `null` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
+    pub max_invites_per_day: Option<Option<u32>>,
 }
 
 /// What a sign-in page needs to know about an app (`app.getPublicSettings()`).

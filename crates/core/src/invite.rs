@@ -12,6 +12,7 @@ use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
 use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
 use crate::role::Role;
+use crate::rules::domains::refused_domain;
 use crate::secret::InvitationToken;
 use crate::store::{InvitationQuery, InviteCommand, Invited, Store, StoreError};
 
@@ -44,6 +45,12 @@ pub enum InviteError {
     /// A member re-invited an address whose pending invitation has role `admin`.
     #[error("this address has a pending invitation as admin; only admins of this app may change or re-send it")]
     AdminInvitationPending,
+    /// The app's domain lists refuse the address's domain.
+    #[error("this app does not accept addresses at {domain}")]
+    DomainNotAllowed {
+        /// The refused domain.
+        domain: String,
+    },
     /// An email went to this address too recently.
     #[error("an email was sent to this address less than {} seconds ago; try again in {} seconds", .interval.as_secs(), ceil_secs(*.retry_after))]
     Throttled {
@@ -84,7 +91,6 @@ impl InviteService {
     fn command(&self, app: &App, by: &Principal, email: EmailAddress, role: Role, now: Timestamp) -> InviteCommand {
         InviteCommand {
             app_id: app.id.clone(),
-            email,
             role,
             inviter: inviter(app, by),
             invitation_id: InvitationId::generate(),
@@ -93,6 +99,8 @@ impl InviteService {
             expires_at: now.plus(app.settings.invitation_ttl),
             resend_interval: self.resend_interval,
             may_invite_admins: by.is_admin(),
+            email_domain_allowed: refused_domain(app.settings.domain_rules(), &email).is_none(),
+            email,
             now,
         }
     }
@@ -107,6 +115,8 @@ impl InviteService {
     ) -> Result<InviteOutcome, InviteError> {
         check_may_invite(app, by, role)?;
         let cmd = self.command(app, by, email, role, self.clock.now());
+        // Kept for the refusal's message only when the lists refuse it: no copy otherwise.
+        let refused = (!cmd.email_domain_allowed).then(|| cmd.email.clone());
         let outcome = match self.store.invite(cmd).await? {
             Invited::Created(invitation) => InviteOutcome::Created(invitation),
             Invited::Resent(invitation) => InviteOutcome::Resent(invitation),
@@ -115,6 +125,7 @@ impl InviteService {
                 return Err(InviteError::Throttled { retry_after, interval: self.resend_interval });
             }
             Invited::NotAllowed => return Err(InviteError::AdminInvitationPending),
+            Invited::DomainNotAllowed => return Err(domain_not_allowed(refused.as_ref())),
         };
         self.outbox.notify_one();
         Ok(outcome)
@@ -158,15 +169,16 @@ impl InviteService {
             });
             match checked {
                 Ok((email, role)) => {
-                    slots.push(results.len());
+                    let cmd = self.command(app, by, email, role, now);
+                    slots.push((results.len(), (!cmd.email_domain_allowed).then(|| cmd.email.clone())));
                     results.push(None);
-                    cmds.push(self.command(app, by, email, role, now));
+                    cmds.push(cmd);
                 }
                 Err(err) => results.push(Some(Err(err))),
             }
         }
         let outcomes = if cmds.is_empty() { Vec::new() } else { self.store.invite_batch(cmds).await? };
-        for (slot, outcome) in slots.into_iter().zip(outcomes) {
+        for ((slot, refused), outcome) in slots.into_iter().zip(outcomes) {
             results[slot] = Some(match outcome {
                 Invited::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
                 Invited::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
@@ -175,6 +187,7 @@ impl InviteService {
                     Err(InviteError::Throttled { retry_after, interval: self.resend_interval })
                 }
                 Invited::NotAllowed => Err(InviteError::AdminInvitationPending),
+                Invited::DomainNotAllowed => Err(domain_not_allowed(refused.as_ref())),
             });
         }
         self.outbox.notify_one();
@@ -233,6 +246,11 @@ fn check_may_invite(app: &App, by: &Principal, role: Role) -> Result<(), InviteE
         (InvitePolicy::Members, Role::Admin) => Err(InviteError::RoleEscalation),
         (InvitePolicy::Members, Role::User) => Ok(()),
     }
+}
+
+/// The refusal of an address whose domain the app's lists refuse.
+fn domain_not_allowed(email: Option<&EmailAddress>) -> InviteError {
+    InviteError::DomainNotAllowed { domain: email.map(|e| e.domain().to_owned()).unwrap_or_default() }
 }
 
 /// The already-member outcome as `by` may see it.

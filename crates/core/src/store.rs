@@ -94,6 +94,9 @@ pub struct InviteCommand {
     /// member, where the app lets members invite) may not touch a pending invitation with role
     /// `admin` either: re-sending it would rewrite its role, inviter and link.
     pub may_invite_admins: bool,
+    /// Whether the app's domain lists let the address in ([`crate::rules::domains`]); a
+    /// refused address that is already a member is still reminded.
+    pub email_domain_allowed: bool,
     /// The current time.
     pub now: Timestamp,
 }
@@ -149,6 +152,8 @@ pub enum Invited {
         /// How long until the next email is allowed.
         retry_after: Duration,
     },
+    /// The app's domain lists refuse the address, which is no member; nothing was written.
+    DomainNotAllowed,
 }
 
 /// Changes to a member; `None` leaves a field as it is.

@@ -260,6 +260,7 @@ impl ApiError {
             Self::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "TOKEN_REVOKED"),
             Self::NotAMember => (StatusCode::FORBIDDEN, "NOT_A_MEMBER"),
             Self::Invite(InviteError::AdminsOnly) => (StatusCode::FORBIDDEN, "ADMINS_ONLY"),
+            Self::Invite(InviteError::DomainNotAllowed { .. }) => (StatusCode::FORBIDDEN, "DOMAIN_NOT_ALLOWED"),
             Self::Invite(InviteError::RoleEscalation | InviteError::AdminInvitationPending) => {
                 (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED")
             }
@@ -315,6 +316,7 @@ impl ApiError {
             Self::Signup(SignupError::InvalidEmail(_)) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
             Self::Signup(SignupError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Signup(SignupError::NotInvited) => (StatusCode::FORBIDDEN, "SIGNUP_INVITATION_ONLY"),
+            Self::Signup(SignupError::DomainNotAllowed { .. }) => (StatusCode::FORBIDDEN, "DOMAIN_NOT_ALLOWED"),
             Self::Signup(SignupError::InvalidCode) => (StatusCode::BAD_REQUEST, "INVALID_OTP"),
             Self::Signup(SignupError::CodeReplaced) => (StatusCode::GONE, "CODE_REPLACED"),
             Self::Signup(SignupError::TooManyCodes { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_CODES"),
@@ -345,6 +347,8 @@ impl ApiError {
             | Self::Signup(SignupError::TooManyCodes { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
+            Self::Invite(InviteError::DomainNotAllowed { domain })
+            | Self::Signup(SignupError::DomainNotAllowed { domain }) => Some(json!({ "domain": domain })),
             Self::Member(MemberError::CustomDataTooLarge { size }) => {
                 Some(json!({ "size": size, "limit": usher_core::members::MAX_CUSTOM_BYTES }))
             }

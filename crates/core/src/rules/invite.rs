@@ -32,6 +32,8 @@ pub enum InvitePlan<'a> {
     /// Rule 3: the pending invitation is one the inviter could not have created. Nothing is
     /// written.
     NotAllowed,
+    /// The app's domain lists refuse the address and it is no member. Nothing is written.
+    DomainNotAllowed,
     /// Rule 6: an email went to the address less than the resend interval ago. Nothing is
     /// written.
     Throttled {
@@ -90,14 +92,19 @@ pub struct InvitationRefresh<'a> {
 ///
 /// 1. A pending invitation the inviter could not have created (a member re-inviting an address
 ///    invited as admin) is not theirs to rewrite, throttled or not.
-/// 2. Any invite email to the address within the resend interval throttles.
-/// 3. A member gets a sign-in email.
-/// 4. A pending invitation (even one past its expiry) is re-sent with a fresh link, expiry and
+/// 2. An address the app's domain lists refuse is not invited (nor its pending invitation
+///    re-sent), unless it is already a member: members are not affected by the lists.
+/// 3. Any invite email to the address within the resend interval throttles.
+/// 4. A member gets a sign-in email.
+/// 5. A pending invitation (even one past its expiry) is re-sent with a fresh link, expiry and
 ///    the latest role.
-/// 5. Otherwise a new invitation is created.
+/// 6. Otherwise a new invitation is created.
 pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a InviteSituation) -> InvitePlan<'a> {
     if situation.pending.as_ref().is_some_and(|(_, role)| !cmd.may_resend(*role)) {
         return InvitePlan::NotAllowed;
+    }
+    if !cmd.email_domain_allowed && situation.member_role.is_none() {
+        return InvitePlan::DomainNotAllowed;
     }
     if let Some(retry_after) = wait_after(situation.last_email_at, cmd.resend_interval, cmd.now) {
         return InvitePlan::Throttled { retry_after };
@@ -218,6 +225,7 @@ mod tests {
             expires_at: NOW.plus(Duration::from_secs(7 * 24 * 3600)),
             resend_interval: INTERVAL,
             may_invite_admins,
+            email_domain_allowed: true,
             now: NOW,
         }
     }
@@ -327,6 +335,26 @@ mod tests {
         let situation = InviteSituation { pending: pending(Role::User), ..InviteSituation::default() };
 
         assert!(matches!(invite_resend_or_remind(&cmd, &situation), InvitePlan::Resend { .. }));
+    }
+
+    #[test]
+    fn invite_refuses_a_refused_domain_unless_the_address_is_a_member() {
+        let cmd = InviteCommand { email_domain_allowed: false, ..cmd(Role::User, true) };
+        // (situation, refused?): new, pending, throttled and pending are refused; members are
+        // reminded as before.
+        let cases = [
+            (InviteSituation::default(), true),
+            (InviteSituation { pending: pending(Role::User), ..InviteSituation::default() }, true),
+            (InviteSituation { last_email_at: Some(NOW), ..InviteSituation::default() }, true),
+            (InviteSituation { member_role: Some(Role::User), ..InviteSituation::default() }, false),
+        ];
+        for (situation, refused) in cases {
+            let plan = invite_resend_or_remind(&cmd, &situation);
+
+            assert_eq!(matches!(plan, InvitePlan::DomainNotAllowed), refused, "{situation:?}: {plan:?}");
+        }
+        let member = InviteSituation { member_role: Some(Role::User), ..InviteSituation::default() };
+        assert!(matches!(invite_resend_or_remind(&cmd, &member), InvitePlan::RemindMember { .. }));
     }
 
     #[test]

@@ -32,6 +32,9 @@ fn settings_json(app: &App) -> api::AppSettings {
         sender_name: settings.sender_name.clone(),
         sender_email: settings.sender_email.as_ref().map(ToString::to_string),
         cors_origins: settings.cors_origins.clone(),
+        allowed_email_domains: settings.allowed_email_domains.iter().map(ToString::to_string).collect(),
+        blocked_email_domains: settings.blocked_email_domains.iter().map(ToString::to_string).collect(),
+        max_invites_per_day: settings.max_invites_per_day,
     }
 }
 

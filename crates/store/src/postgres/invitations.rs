@@ -111,6 +111,7 @@ async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_
     for (cmd, situation) in cmds.iter().zip(&situations) {
         let outcome = match invite_resend_or_remind(cmd, situation) {
             InvitePlan::NotAllowed => Invited::NotAllowed,
+            InvitePlan::DomainNotAllowed => Invited::DomainNotAllowed,
             InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
             InvitePlan::RemindMember { mail, audit } => {
                 outbox::enqueue(conn, &mail).await?;

@@ -28,6 +28,7 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
     };
     Ok(match invite_resend_or_remind(cmd, &situation) {
         InvitePlan::NotAllowed => Invited::NotAllowed,
+        InvitePlan::DomainNotAllowed => Invited::DomainNotAllowed,
         InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
         InvitePlan::RemindMember { mail, audit } => {
             outbox::enqueue(tx, &mail)?;

@@ -579,6 +579,7 @@ mod tests {
             expires_at: now.plus(AppSettings::DEFAULT_INVITATION_TTL),
             resend_interval: Duration::ZERO,
             may_invite_admins: true,
+            email_domain_allowed: true,
             now,
         };
         store.invite(cmd).await.expect("invite");

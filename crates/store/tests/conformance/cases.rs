@@ -11,8 +11,8 @@ use usher_core::model::{
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, InvitationQuery, Invited, JoinCredential, KeyRevocation, NewApiKey, NewApp, Renewal,
-    ResetOutcome, ResetRequest, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, JoinCredential, KeyRevocation, NewApiKey,
+    NewApp, Renewal, ResetOutcome, ResetRequest, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
@@ -110,6 +110,9 @@ pub async fn app_roundtrips_settings_when_created(store: &dyn Store) {
         sender_name: Some("Acme Team".into()),
         sender_email: Some(email("team@acme.example")),
         cors_origins: vec!["https://admin.acme.example".into(), "http://localhost:5173".into()],
+        allowed_email_domains: domains(&["acme.example", "*.acme.example"]),
+        blocked_email_domains: domains(&["rival.example"]),
+        max_invites_per_day: Some(250),
     };
     let id = AppId::generate();
     let new = NewApp {
@@ -317,6 +320,26 @@ pub async fn invite_reminds_without_changing_role_when_address_is_member(store: 
     assert_eq!(user, ada);
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(ada));
     assert!(store.invitation_by_token(&token).await.expect("lookup").is_none(), "no new invitation");
+}
+
+pub async fn invite_refuses_and_writes_nothing_when_the_domain_is_refused_unless_a_member(store: &dyn Store) {
+    let app = app(store).await;
+    member(store, &app, "ada@example.org", Role::User).await;
+    let later = T0.plus(INTERVAL * 2);
+    let refused = |to| InviteCommand { email_domain_allowed: false, ..invite(&app, to, Role::User, later) };
+    let new = refused("eve@example.org");
+    let new_token = new.token.hash();
+
+    let single = store.invite(new).await.expect("invite");
+    let batch = store.invite_batch(vec![refused("bob@example.org"), refused("ada@example.org")]).await.expect("batch");
+
+    assert!(matches!(single, Invited::DomainNotAllowed), "{single:?}");
+    assert!(matches!(batch.as_slice(), [Invited::DomainNotAllowed, Invited::AlreadyMember(_)]), "{batch:?}");
+    assert!(store.invitation_by_token(&new_token).await.expect("lookup").is_none(), "no invitation");
+    for to in ["eve@example.org", "bob@example.org"] {
+        let query = InvitationQuery { email: Some(email(to)), limit: 10, ..InvitationQuery::default() };
+        assert!(store.list_invitations(&app.id, query, later).await.expect("list").is_empty(), "{to}");
+    }
 }
 
 pub async fn invite_creates_one_invitation_when_two_invites_race(store: &dyn Store) {
@@ -905,6 +928,9 @@ pub async fn update_app_stores_name_url_and_settings_when_app_exists(store: &dyn
             sender_name: Some("Acme".into()),
             sender_email: Some(email("hello@acme.example")),
             cors_origins: vec!["https://admin.acme.example".into()],
+            allowed_email_domains: domains(&["*.acme.example"]),
+            blocked_email_domains: domains(&["gmail.com", "*.rival.example"]),
+            max_invites_per_day: Some(1),
         },
         ..app.clone()
     };
@@ -1485,4 +1511,9 @@ pub async fn send_signup_code_replaces_an_earlier_registration_when_registered_a
     let VerifyOutcome::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
     let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
     assert_eq!(hash, Some(owners_password), "the password of the registration whose code was entered");
+}
+
+/// Domain patterns for settings.
+fn domains(list: &[&str]) -> Vec<usher_core::rules::domains::DomainPattern> {
+    list.iter().map(|p| usher_core::rules::domains::DomainPattern::parse(p).expect("valid pattern")).collect()
 }

@@ -2,6 +2,7 @@
 //! test, mail read back from the file transport.
 
 mod connections;
+mod domains;
 mod errors;
 mod existing_account;
 mod idempotency;
