@@ -69,8 +69,16 @@ pub struct InviteUserResponse {
     pub invitation: Option<Invitation>,
     /// The member (present only when the address is already a member).
     pub user: Option<MemberSummary>,
-    /// The email this call queued.
-    pub email: EmailDelivery,
+    /// The email this call queued (`null` in a dry run, which queues none).
+    pub email: Option<EmailDelivery>,
+    /// `true` when this answers `?dry_run=true`: what the request would do; nothing was
+    /// written or sent, and `invitation` is `null`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// An invitation as the API shows it.
@@ -275,6 +283,10 @@ pub struct BulkInviteResponse {
     pub results: Vec<BulkInviteResult>,
     /// How many rows ended in each outcome.
     pub summary: BTreeMap<String, u64>,
+    /// `true` when this answers `?dry_run=true`: the outcome each row would get; nothing was
+    /// written or sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
 }
 
 /// What happened to one row of a bulk invite: the row's position, and either the answer a
@@ -974,7 +986,8 @@ mod tests {
                 message: "m".into(),
                 invitation: None,
                 user: Some(member),
-                email: delivery(),
+                email: Some(delivery()),
+                dry_run: false,
             },
         };
         let refused = BulkInviteResult::Refused {

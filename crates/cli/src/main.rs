@@ -215,6 +215,11 @@ pub struct InviteArgs {
     /// written beside it with their reasons: people.csv → people.failed.csv.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<std::path::PathBuf>,
+    /// Invite nobody and send nothing: print what each address would get (created, re-sent,
+    /// already a member, or the refusal with its code), decided exactly as the real run would
+    /// be. With --csv, a summary table and the rows that would be refused; no .failed.csv.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -105,19 +105,25 @@ impl InviteService {
         }
     }
 
-    /// Invites `email` into `app` with `role`, on behalf of `by`.
+    /// Invites `email` into `app` with `role`, on behalf of `by` (or, with [`Run::Dry`], says
+    /// what that would do).
     pub async fn invite(
         &self,
         app: &App,
         by: &Principal,
         email: EmailAddress,
         role: Role,
+        run: Run,
     ) -> Result<InviteOutcome, InviteError> {
         check_may_invite(app, by, role)?;
         let cmd = self.command(app, by, email, role, self.clock.now());
         // Kept for the refusal's message only when the lists refuse it: no copy otherwise.
         let refused = (!cmd.email_domain_allowed).then(|| cmd.email.clone());
-        let outcome = match self.store.invite(cmd).await? {
+        let invited = match run {
+            Run::Real => self.store.invite(cmd).await?,
+            Run::Dry => self.store.invite_dry_run(vec![cmd]).await?.pop().ok_or_else(missing_outcome)?,
+        };
+        let outcome = match invited {
             Invited::Created(invitation) => InviteOutcome::Created(invitation),
             Invited::Resent(invitation) => InviteOutcome::Resent(invitation),
             Invited::AlreadyMember(user) => already_member(by, user),
@@ -127,9 +133,25 @@ impl InviteService {
             Invited::NotAllowed => return Err(InviteError::AdminInvitationPending),
             Invited::DomainNotAllowed => return Err(domain_not_allowed(refused.as_ref())),
         };
-        self.outbox.notify_one();
+        if run == Run::Real {
+            self.outbox.notify_one();
+        }
         Ok(outcome)
     }
+}
+
+/// Whether an invite is carried out or only rehearsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// Written and sent.
+    Real,
+    /// Decided exactly as [`Run::Real`] would be, on the same data, and then rolled back:
+    /// nothing is written or sent (see [`crate::store::InvitationStore::invite_dry_run`]).
+    Dry,
+}
+
+fn missing_outcome() -> InviteError {
+    InviteError::Store(StoreError::Backend("the store answered fewer outcomes than invites".into()))
 }
 
 /// One row of a bulk invite, parsed or refused at the edge.
@@ -152,6 +174,7 @@ impl InviteService {
         app: &App,
         by: &Principal,
         items: Vec<BulkItem>,
+        run: Run,
     ) -> Result<Vec<Result<InviteOutcome, InviteError>>, InviteError> {
         // A caller who may not invite anyone is refused as a whole, as by the single route,
         // not answered 200 with a refusal per row.
@@ -177,7 +200,11 @@ impl InviteService {
                 Err(err) => results.push(Some(Err(err))),
             }
         }
-        let outcomes = if cmds.is_empty() { Vec::new() } else { self.store.invite_batch(cmds).await? };
+        let outcomes = match run {
+            _ if cmds.is_empty() => Vec::new(),
+            Run::Real => self.store.invite_batch(cmds).await?,
+            Run::Dry => self.store.invite_dry_run(cmds).await?,
+        };
         for ((slot, refused), outcome) in slots.into_iter().zip(outcomes) {
             results[slot] = Some(match outcome {
                 Invited::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
@@ -190,10 +217,10 @@ impl InviteService {
                 Invited::DomainNotAllowed => Err(domain_not_allowed(refused.as_ref())),
             });
         }
-        self.outbox.notify_one();
-        let missing =
-            || InviteError::Store(StoreError::Backend("the store answered fewer outcomes than invites".into()));
-        Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(missing()))).collect())
+        if run == Run::Real {
+            self.outbox.notify_one();
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(missing_outcome()))).collect())
     }
 
     /// Re-sends a pending (or expired) invitation, with the same rules and throttle as
@@ -202,7 +229,7 @@ impl InviteService {
         let invitation = self.store.invitation(&app.id, id).await?.ok_or(InviteError::NotFound)?;
         match invitation.status {
             InvitationStatus::Pending | InvitationStatus::Expired => {
-                self.invite(app, by, invitation.email, invitation.role).await
+                self.invite(app, by, invitation.email, invitation.role, Run::Real).await
             }
             other => Err(InviteError::NotPending(other)),
         }

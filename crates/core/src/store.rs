@@ -521,6 +521,13 @@ pub trait InvitationStore: Send + Sync {
     /// gets its own outcome, in order.
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError>;
 
+    /// What [`InvitationStore::invite_batch`] would answer for `cmds` now, found by running it
+    /// (the same reads, the same decisions, each command seeing what the earlier ones would
+    /// have written) in a transaction that is then rolled back: nothing is kept and no email
+    /// is queued. A dry run therefore cannot disagree with the real run that follows it on the
+    /// same data.
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError>;
+
     /// The invitation of this app with this id.
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
 
@@ -766,6 +773,10 @@ impl<T: PassThrough> InvitationStore for T {
 
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
         self.inner().invite_batch(cmds).await
+    }
+
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.inner().invite_dry_run(cmds).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {

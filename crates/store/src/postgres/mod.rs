@@ -325,6 +325,10 @@ impl InvitationStore for PgStore {
         self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(webhooks::invite_batch(tx, cmds))).await
     }
 
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.db.rehearse(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
+    }
+
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(rows::invitation_in_app(conn, app_id, id))).await
     }

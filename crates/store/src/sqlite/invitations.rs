@@ -53,6 +53,15 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
     })
 }
 
+/// What inviting `cmds` one after another would answer, found by doing it inside a savepoint
+/// that is then rolled back, whatever happened: the writer's transaction keeps nothing of it.
+pub(super) fn rehearse(tx: &Transaction<'_>, cmds: &[InviteCommand]) -> rusqlite::Result<Vec<Invited>> {
+    tx.execute_batch("SAVEPOINT dry_run")?;
+    let outcomes = cmds.iter().map(|cmd| invite(tx, cmd)).collect();
+    tx.execute_batch("ROLLBACK TO dry_run; RELEASE dry_run")?;
+    outcomes
+}
+
 /// Inserts a new invitation whose latest email is `mail`.
 fn create(tx: &Transaction<'_>, invitation: &Invitation, mail: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
     let (inviter_kind, inviter_id) = actor_columns(&invitation.invited_by.actor);

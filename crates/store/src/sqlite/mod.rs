@@ -312,6 +312,10 @@ impl InvitationStore for SqliteStore {
             .await
     }
 
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.worker.write(move |tx| invitations::rehearse(tx, &cmds)).await
+    }
+
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.read(move |tx| rows::invitation_in_app(tx, &app_id, &id)).await

@@ -342,6 +342,58 @@ pub async fn invite_refuses_and_writes_nothing_when_the_domain_is_refused_unless
     }
 }
 
+pub async fn invite_dry_run_answers_what_the_batch_then_does_and_keeps_nothing(store: &dyn Store) {
+    let app = app(store).await;
+    member(store, &app, "ada@example.org", Role::User).await;
+    let pending = invite(&app, "bob@example.org", Role::User, T0);
+    store.invite(pending).await.expect("invite");
+    drain(store, T0).await;
+    let later = T0.plus(INTERVAL * 2);
+    let cmds = || {
+        vec![
+            invite(&app, "cy@example.org", Role::User, later),
+            invite(&app, "cy@example.org", Role::User, later),
+            invite(&app, "bob@example.org", Role::Admin, later),
+            invite(&app, "ada@example.org", Role::User, later),
+        ]
+    };
+    let kind = |invited: &Invited| match invited {
+        Invited::Created(_) => "created",
+        Invited::Resent(_) => "resent",
+        Invited::AlreadyMember(_) => "already_member",
+        Invited::Throttled { .. } => "throttled",
+        Invited::NotAllowed => "not_allowed",
+        Invited::DomainNotAllowed => "domain_not_allowed",
+    };
+    let dry_cmds = cmds();
+    let dry_token = dry_cmds[0].token.hash();
+
+    let dry = store.invite_dry_run(dry_cmds).await.expect("dry run");
+    let queued_after_dry_run = claim(store, later, 100).await;
+    let token_after_dry_run = store.invitation_by_token(&dry_token).await.expect("lookup");
+    let bob_after_dry_run = store
+        .list_invitations(
+            &app.id,
+            InvitationQuery { email: Some(email("bob@example.org")), limit: 10, ..InvitationQuery::default() },
+            later,
+        )
+        .await
+        .expect("list");
+    let real = store.invite_batch(cmds()).await.expect("batch");
+
+    let dry: Vec<_> = dry.iter().map(kind).collect();
+    assert_eq!(dry, ["created", "throttled", "resent", "already_member"]);
+    assert_eq!(real.iter().map(kind).collect::<Vec<_>>(), dry);
+    assert!(queued_after_dry_run.is_empty(), "no email queued: {queued_after_dry_run:?}");
+    assert!(token_after_dry_run.is_none(), "no invitation kept");
+    assert_eq!(
+        (bob_after_dry_run[0].times_sent, bob_after_dry_run[0].role),
+        (1, Role::User),
+        "the pending one is untouched"
+    );
+    assert_eq!(claim(store, later, 100).await.len(), 3, "the real run queued its three emails");
+}
+
 pub async fn invite_creates_one_invitation_when_two_invites_race(store: &dyn Store) {
     let app = app(store).await;
     let mut a = invite(&app, "ada@example.org", Role::User, T0);

@@ -3,6 +3,7 @@
 
 mod connections;
 mod domains;
+mod dry_run;
 mod errors;
 mod existing_account;
 mod idempotency;
