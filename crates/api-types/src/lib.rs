@@ -565,6 +565,10 @@ pub struct AppSettings {
     /// re-sends) in any 24 hours; `null` for none (the default).
     #[serde(default)]
     pub max_invites_per_day: Option<u32>,
+    /// Read-only: the invitation emails (new invitations and re-sends) the app queued in the
+    /// last 24 hours, which the daily allowance counts (used / `max_invites_per_day`).
+    #[serde(default)]
+    pub invites_last_24h: u64,
 }
 
 /// Body of changing an app's settings: any of the fields [`AppSettings`] shows (except

@@ -51,6 +51,14 @@ pub enum InviteError {
         /// The refused domain.
         domain: String,
     },
+    /// The app's daily allowance of invitation emails is used up.
+    #[error("this app may send at most {limit} invitations in 24 hours and has sent them; try again in {} seconds", ceil_secs(*.retry_after))]
+    DailyLimit {
+        /// How long until one is allowed again.
+        retry_after: Duration,
+        /// The allowance.
+        limit: u32,
+    },
     /// An email went to this address too recently.
     #[error("an email was sent to this address less than {} seconds ago; try again in {} seconds", .interval.as_secs(), ceil_secs(*.retry_after))]
     Throttled {
@@ -100,6 +108,7 @@ impl InviteService {
             resend_interval: self.resend_interval,
             may_invite_admins: by.is_admin(),
             email_domain_allowed: refused_domain(app.settings.domain_rules(), &email).is_none(),
+            daily_allowance: app.settings.max_invites_per_day,
             email,
             now,
         }
@@ -132,6 +141,7 @@ impl InviteService {
             }
             Invited::NotAllowed => return Err(InviteError::AdminInvitationPending),
             Invited::DomainNotAllowed => return Err(domain_not_allowed(refused.as_ref())),
+            Invited::DailyLimit { retry_after } => return Err(daily_limit(app, retry_after)),
         };
         if run == Run::Real {
             self.outbox.notify_one();
@@ -215,6 +225,7 @@ impl InviteService {
                 }
                 Invited::NotAllowed => Err(InviteError::AdminInvitationPending),
                 Invited::DomainNotAllowed => Err(domain_not_allowed(refused.as_ref())),
+                Invited::DailyLimit { retry_after } => Err(daily_limit(app, retry_after)),
             });
         }
         if run == Run::Real {
@@ -257,6 +268,13 @@ impl InviteService {
         Ok(self.store.list_invitations(&app.id, query, self.clock.now()).await?)
     }
 
+    /// How many invitation emails (new invitations and re-sends) the app queued in the last
+    /// 24 hours: what its daily allowance counts.
+    pub async fn sent_today(&self, app: &App) -> Result<u64, InviteError> {
+        let since = self.clock.now().minus(crate::rules::invite::ALLOWANCE_WINDOW);
+        Ok(self.store.invitation_emails_since(&app.id, since).await?)
+    }
+
     /// One of the app's invitations, if it has one with this id.
     pub async fn get(&self, app: &App, id: &InvitationId) -> Result<Option<Invitation>, InviteError> {
         Ok(self.store.invitation(&app.id, id).await?)
@@ -278,6 +296,11 @@ fn check_may_invite(app: &App, by: &Principal, role: Role) -> Result<(), InviteE
 /// The refusal of an address whose domain the app's lists refuse.
 fn domain_not_allowed(email: Option<&EmailAddress>) -> InviteError {
     InviteError::DomainNotAllowed { domain: email.map(|e| e.domain().to_owned()).unwrap_or_default() }
+}
+
+/// The refusal of an invitation beyond the app's daily allowance.
+fn daily_limit(app: &App, retry_after: Duration) -> InviteError {
+    InviteError::DailyLimit { retry_after, limit: app.settings.max_invites_per_day.unwrap_or_default() }
 }
 
 /// The already-member outcome as `by` may see it.

@@ -97,6 +97,8 @@ pub struct InviteCommand {
     /// Whether the app's domain lists let the address in ([`crate::rules::domains`]); a
     /// refused address that is already a member is still reminded.
     pub email_domain_allowed: bool,
+    /// The app's daily allowance of invitation emails (`max_invites_per_day`), if it has one.
+    pub daily_allowance: Option<u32>,
     /// The current time.
     pub now: Timestamp,
 }
@@ -111,6 +113,13 @@ impl InviteCommand {
     /// The start of the resend interval: emails queued before it no longer throttle.
     pub fn throttle_since(&self) -> Timestamp {
         self.now.minus(self.resend_interval)
+    }
+
+    /// The start of the daily allowance's rolling window, when the app has an allowance: the
+    /// store reads the invitation emails queued after it
+    /// ([`crate::rules::invite::InviteSituation::sent_today`]), and nothing when `None`.
+    pub fn allowance_since(&self) -> Option<Timestamp> {
+        self.daily_allowance.map(|_| self.now.minus(crate::rules::invite::ALLOWANCE_WINDOW))
     }
 
     /// The invitation this command creates when the address has none pending: what a backend
@@ -154,6 +163,11 @@ pub enum Invited {
     },
     /// The app's domain lists refuse the address, which is no member; nothing was written.
     DomainNotAllowed,
+    /// The app's daily allowance of invitation emails is used up; nothing was written.
+    DailyLimit {
+        /// How long until the oldest counted email leaves the window.
+        retry_after: Duration,
+    },
 }
 
 /// Changes to a member; `None` leaves a field as it is.
@@ -528,6 +542,10 @@ pub trait InvitationStore: Send + Sync {
     /// same data.
     async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError>;
 
+    /// How many invitation emails (new invitations and re-sends) the app queued after `since`:
+    /// what its daily allowance counts.
+    async fn invitation_emails_since(&self, app_id: &AppId, since: Timestamp) -> Result<u64, StoreError>;
+
     /// The invitation of this app with this id.
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
 
@@ -777,6 +795,10 @@ impl<T: PassThrough> InvitationStore for T {
 
     async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
         self.inner().invite_dry_run(cmds).await
+    }
+
+    async fn invitation_emails_since(&self, app_id: &AppId, since: Timestamp) -> Result<u64, StoreError> {
+        self.inner().invitation_emails_since(app_id, since).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {

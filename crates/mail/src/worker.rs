@@ -528,6 +528,7 @@ mod tests {
                 resend_interval: Duration::ZERO,
                 may_invite_admins: true,
                 email_domain_allowed: true,
+                daily_allowance: None,
                 now: clock.now(),
             };
             store.invite(cmd).await.expect("invite");

@@ -265,6 +265,7 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED")
             }
             Self::Invite(InviteError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "RESEND_THROTTLED"),
+            Self::Invite(InviteError::DailyLimit { .. }) => (StatusCode::TOO_MANY_REQUESTS, "DAILY_INVITE_LIMIT"),
             Self::Invite(InviteError::NotFound) => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),
             Self::Invite(InviteError::Refused(refusal)) => (StatusCode::BAD_REQUEST, refusal.code),
@@ -347,6 +348,9 @@ impl ApiError {
             | Self::Signup(SignupError::TooManyCodes { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
+            Self::Invite(InviteError::DailyLimit { retry_after, limit }) => {
+                Some(json!({ "retry_after_seconds": ceil_secs(*retry_after), "max_invites_per_day": limit }))
+            }
             Self::Invite(InviteError::DomainNotAllowed { domain })
             | Self::Signup(SignupError::DomainNotAllowed { domain }) => Some(json!({ "domain": domain })),
             Self::Member(MemberError::CustomDataTooLarge { size }) => {
@@ -382,7 +386,7 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
         let mut response = (status, Json(body)).into_response();
-        if let Self::Invite(InviteError::Throttled { retry_after, .. })
+        if let Self::Invite(InviteError::Throttled { retry_after, .. } | InviteError::DailyLimit { retry_after, .. })
         | Self::SignIn(SignInError::TooManyAttempts { retry_after })
         | Self::Join(JoinError::TooManyAttempts { retry_after })
         | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })

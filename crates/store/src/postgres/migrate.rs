@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "idempotency keys", include_str!("../../migrations/postgres/0005_idempotency_keys.sql")),
     (6, "webhooks", include_str!("../../migrations/postgres/0006_webhooks.sql")),
     (7, "invite rules", include_str!("../../migrations/postgres/0007_invite_rules.sql")),
+    (8, "daily allowance", include_str!("../../migrations/postgres/0008_daily_allowance.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -6,7 +6,7 @@ use rusqlite::{Transaction, params};
 use usher_core::model::LinkState;
 use usher_core::rules::NewOutboxMessage;
 use usher_core::rules::invite::{
-    InvitationRefresh, InvitePlan, InviteSituation, THROTTLED_KINDS, invite_resend_or_remind,
+    InvitationRefresh, InvitePlan, InviteSituation, SentToday, THROTTLED_KINDS, invite_resend_or_remind,
 };
 use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
 use usher_core::secret::TokenHash;
@@ -25,10 +25,16 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
         pending: rows::pending_invitation(tx, &cmd.app_id, &cmd.email)?,
         last_email_at: outbox::latest_to(tx, &cmd.app_id, &cmd.email, &THROTTLED_KINDS, cmd.throttle_since())?,
         member_role: rows::member_role(tx, &cmd.app_id, &cmd.email)?,
+        // Read inside the transaction, after the writes of the earlier commands of a batch.
+        sent_today: match cmd.allowance_since() {
+            Some(since) => outbox::invitation_emails_since(tx, &cmd.app_id, since)?,
+            None => SentToday::default(),
+        },
     };
     Ok(match invite_resend_or_remind(cmd, &situation) {
         InvitePlan::NotAllowed => Invited::NotAllowed,
         InvitePlan::DomainNotAllowed => Invited::DomainNotAllowed,
+        InvitePlan::DailyLimit { retry_after } => Invited::DailyLimit { retry_after },
         InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
         InvitePlan::RemindMember { mail, audit } => {
             outbox::enqueue(tx, &mail)?;

@@ -364,6 +364,7 @@ pub async fn invite_dry_run_answers_what_the_batch_then_does_and_keeps_nothing(s
         Invited::Throttled { .. } => "throttled",
         Invited::NotAllowed => "not_allowed",
         Invited::DomainNotAllowed => "domain_not_allowed",
+        Invited::DailyLimit { .. } => "daily_limit",
     };
     let dry_cmds = cmds();
     let dry_token = dry_cmds[0].token.hash();
@@ -392,6 +393,35 @@ pub async fn invite_dry_run_answers_what_the_batch_then_does_and_keeps_nothing(s
         "the pending one is untouched"
     );
     assert_eq!(claim(store, later, 100).await.len(), 3, "the real run queued its three emails");
+}
+
+pub async fn invite_keeps_the_daily_allowance_when_invites_of_different_addresses_race(store: &dyn Store) {
+    let app = app(store).await;
+    let first = InviteCommand { daily_allowance: Some(2), ..invite(&app, "ada@example.org", Role::User, T0) };
+    store.invite(first).await.expect("first invite");
+    let later = T0.plus(INTERVAL);
+    let racing: Vec<_> = ["bob", "cy", "dan", "eve"]
+        .iter()
+        .map(|name| InviteCommand {
+            daily_allowance: Some(2),
+            ..invite(&app, &format!("{name}@example.org"), Role::User, later)
+        })
+        .collect();
+
+    let outcomes = join_all(racing.into_iter().map(|cmd| store.invite(cmd))).await;
+
+    let created = outcomes.iter().filter(|o| matches!(o, Ok(Invited::Created(_)))).count();
+    let refused: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Ok(Invited::DailyLimit { retry_after }) => Some(*retry_after),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((created, refused.len()), (1, 3), "{outcomes:?}");
+    // The first invitation, queued at T0, leaves the 24-hour window first.
+    assert!(refused.iter().all(|r| *r == Duration::from_secs(24 * 3600) - INTERVAL), "{refused:?}");
+    assert_eq!(store.invitation_emails_since(&app.id, T0.minus(INTERVAL)).await.expect("count"), 2);
 }
 
 pub async fn invite_creates_one_invitation_when_two_invites_race(store: &dyn Store) {

@@ -50,6 +50,7 @@ conformance!(
     invite_reminds_without_changing_role_when_address_is_member,
     invite_refuses_and_writes_nothing_when_the_domain_is_refused_unless_a_member,
     invite_dry_run_answers_what_the_batch_then_does_and_keeps_nothing,
+    invite_keeps_the_daily_allowance_when_invites_of_different_addresses_race,
     invite_creates_one_invitation_when_two_invites_race,
     invite_returns_not_found_when_app_does_not_exist,
     invitation_by_token_returns_none_when_token_is_unknown,

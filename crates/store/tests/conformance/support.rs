@@ -124,6 +124,7 @@ pub fn invite(app: &App, to: &str, role: Role, now: Timestamp) -> InviteCommand 
         resend_interval: INTERVAL,
         may_invite_admins: true,
         email_domain_allowed: true,
+        daily_allowance: None,
         now,
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP API tests: the real server in-process on a random port, a fresh SQLite database per
 //! test, mail read back from the file transport.
 
+mod allowance;
 mod connections;
 mod domains;
 mod dry_run;
