@@ -403,8 +403,9 @@ mod tests {
             count,
             oldest: Some(NOW.minus(Duration::from_secs(oldest_hours_ago * 3600))),
         };
-        // (allowance, sent today, pending?, member?, expected plan, retry after)
-        let cases: &[(Option<u32>, SentToday, bool, bool, &str, Option<Duration>)] = &[
+        /// (allowance, sent today, pending?, member?, expected plan, retry after)
+        type Case = (Option<u32>, SentToday, bool, bool, &'static str, Option<Duration>);
+        let cases: &[Case] = &[
             (None, sent(1000, 1), false, false, "create", None),
             (Some(3), SentToday::default(), false, false, "create", None),
             (Some(3), sent(2, 5), false, false, "create", None),
