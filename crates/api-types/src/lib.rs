@@ -69,8 +69,16 @@ pub struct InviteUserResponse {
     pub invitation: Option<Invitation>,
     /// The member (present only when the address is already a member).
     pub user: Option<MemberSummary>,
-    /// The email this call queued.
-    pub email: EmailDelivery,
+    /// The email this call queued (`null` in a dry run, which queues none).
+    pub email: Option<EmailDelivery>,
+    /// `true` when this answers `?dry_run=true`: what the request would do; nothing was
+    /// written or sent, and `invitation` is `null`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// An invitation as the API shows it.
@@ -275,6 +283,10 @@ pub struct BulkInviteResponse {
     pub results: Vec<BulkInviteResult>,
     /// How many rows ended in each outcome.
     pub summary: BTreeMap<String, u64>,
+    /// `true` when this answers `?dry_run=true`: the outcome each row would get; nothing was
+    /// written or sent.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
 }
 
 /// What happened to one row of a bulk invite: the row's position, and either the answer a
@@ -540,6 +552,23 @@ pub struct AppSettings {
     pub sender_email: Option<String>,
     /// Browser origins besides the app URL's that may call the API.
     pub cors_origins: Vec<String>,
+    /// When not empty, only addresses at these domains may be invited, register or sign up:
+    /// exact domains (`example.com`) or every subdomain (`*.example.com`). Existing members
+    /// are not affected.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// Addresses at these domains (same patterns) may never be invited, register or sign up;
+    /// this wins over `allowed_email_domains`.
+    #[serde(default)]
+    pub blocked_email_domains: Vec<String>,
+    /// The daily allowance: at most this many invitation emails (new invitations and
+    /// re-sends) in any 24 hours; `null` for none (the default).
+    #[serde(default)]
+    pub max_invites_per_day: Option<u32>,
+    /// Read-only: the invitation emails (new invitations and re-sends) the app queued in the
+    /// last 24 hours, which the daily allowance counts (used / `max_invites_per_day`).
+    #[serde(default)]
+    pub invites_last_24h: u64,
 }
 
 /// Body of changing an app's settings: any of the fields [`AppSettings`] shows (except
@@ -574,6 +603,16 @@ pub struct UpdateAppSettingsRequest {
     /// Extra browser origins allowed to call the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors_origins: Option<Vec<String>>,
+    /// The domains let in (`example.com`, `*.example.com`); `[]` lets every domain in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_email_domains: Option<Vec<String>>,
+    /// The domains kept out (same patterns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_email_domains: Option<Vec<String>>,
+    /// A daily allowance of invitation emails (1 to 1,000,000), or `null` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
+    pub max_invites_per_day: Option<Option<u32>>,
 }
 
 /// What a sign-in page needs to know about an app (`app.getPublicSettings()`).
@@ -951,7 +990,8 @@ mod tests {
                 message: "m".into(),
                 invitation: None,
                 user: Some(member),
-                email: delivery(),
+                email: Some(delivery()),
+                dry_run: false,
             },
         };
         let refused = BulkInviteResult::Refused {

@@ -175,8 +175,10 @@ impl KeysCommand {
 /// Options of `usher app settings`.
 #[derive(clap::Args)]
 pub struct SettingsArgs {
-    /// Change a setting, e.g. `--set invite_policy=members` or `--set invitation_ttl_seconds=86400`
-    /// (repeatable; all or nothing).
+    /// Change a setting, e.g. `--set invite_policy=members`, `--set invitation_ttl_seconds=86400`,
+    /// `--set 'allowed_email_domains=["acme.com","*.acme.com"]'`,
+    /// `--set 'blocked_email_domains=["gmail.com"]'` or `--set max_invites_per_day=500` (`null`
+    /// turns the allowance off). Repeatable; all or nothing.
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Print JSON.
@@ -213,6 +215,11 @@ pub struct InviteArgs {
     /// written beside it with their reasons: people.csv → people.failed.csv.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<std::path::PathBuf>,
+    /// Invite nobody and send nothing: print what each address would get (created, re-sent,
+    /// already a member, or the refusal with its code), decided exactly as the real run would
+    /// be. With --csv, a summary table and the rows that would be refused; no .failed.csv.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

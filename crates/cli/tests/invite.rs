@@ -112,3 +112,83 @@ fn invite_without_an_app_or_key_is_bad_usage() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--app"));
 }
+
+/// Runs `usher` with owned `args` against `app`'s first app, off the async runtime.
+async fn usher_owned(app: &TestApp, args: Vec<String>) -> Output {
+    let (base, id, key) = (app.base.clone(), app.app_id.clone(), app.api_key.clone());
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(args)
+            .env("USHER_SERVER", base.as_str())
+            .env("USHER_APP_ID", id)
+            .env("USHER_API_KEY", key)
+            .output()
+            .expect("run usher")
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test]
+async fn invite_csv_dry_run_prints_the_summary_table_writes_nothing_and_agrees_with_the_real_run() {
+    let app = TestApp::spawn_with(|s| s.resend_interval = Duration::from_secs(60)).await;
+    app.invite_and_join("member@example.com", base44::Role::User).await;
+    app.clock.advance(Duration::from_secs(3600));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("team.csv");
+    std::fs::write(
+        &csv,
+        "email,role\nada@example.com,admin\nmember@example.com,\nada@example.com,user\nnot-an-address,user\n",
+    )
+    .expect("write csv");
+    let csv = csv.to_string_lossy().into_owned();
+    let args = |extra: &[&str]| {
+        let mut args = vec!["invite".to_owned(), "--csv".to_owned(), csv.clone()];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+
+    let table = usher_owned(&app, args(&["--dry-run"])).await;
+    let dry = usher_owned(&app, args(&["--dry-run", "--json"])).await;
+    let pending = base44::InvitationFilter::new().status(base44::InvitationStatus::Pending);
+    let nothing_yet = app.client().invitations().list(&pending).await.expect("list");
+    let failed_file_after_dry_run = dir.path().join("team.failed.csv").exists();
+    let real = usher_owned(&app, args(&["--json"])).await;
+
+    assert_eq!(table.status.code(), Some(1), "a row would fail: {table:?}");
+    let text = stdout(&table);
+    assert!(text.starts_with("Dry run: nothing was written and nobody was emailed."), "{text}");
+    for line in [
+        "created",
+        "already a member",
+        "throttled         RESEND_THROTTLED  1",
+        "refused           INVALID_EMAIL     1",
+    ] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+    assert!(text.contains("Rows that would be refused") && text.contains("not-an-address"), "{text}");
+    assert!(!failed_file_after_dry_run, "a dry run writes no file");
+    assert!(nothing_yet.items.is_empty(), "nothing was invited: {:?}", nothing_yet.items);
+    let dry: serde_json::Value = serde_json::from_str(&stdout(&dry)).expect("JSON");
+    let real: serde_json::Value = serde_json::from_str(&stdout(&real)).expect("JSON");
+    let counts = |v: &serde_json::Value| {
+        ["created", "resent", "already_members", "throttled", "failed"].map(|k| v[k].as_u64().unwrap_or(99))
+    };
+    assert_eq!(counts(&dry), [1, 0, 1, 1, 1]);
+    assert_eq!(counts(&real), counts(&dry), "the real run does what the dry run said");
+    assert_eq!(dry["dry_run"], true);
+    app.mail.wait_for("ada@example.com").await;
+    assert_eq!(app.mail.to("ada@example.com").len(), 1, "only the real run emailed");
+}
+
+#[tokio::test]
+async fn invite_one_address_dry_run_says_what_would_happen() {
+    let app = TestApp::spawn().await;
+
+    let output = usher(&app, &["invite", "ada@example.com", "--dry-run"]).await;
+
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("Dry run: an invitation for ada@example.com would be created"), "{output:?}");
+    let listed = app.client().invitations().list(&base44::InvitationFilter::new()).await.expect("list");
+    assert!(listed.items.is_empty());
+}

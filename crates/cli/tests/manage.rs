@@ -93,6 +93,44 @@ async fn app_settings_are_shown_and_changed() {
 }
 
 #[tokio::test]
+async fn domain_rules_and_the_daily_allowance_are_set_from_the_command_line_and_enforced() {
+    let app = TestApp::spawn().await;
+
+    let changed = json(
+        &usher(
+            &app,
+            &[
+                "app",
+                "settings",
+                "--set",
+                r#"allowed_email_domains=["acme.com","*.acme.com"]"#,
+                "--set",
+                r#"blocked_email_domains=["lab.acme.com"]"#,
+                "--set",
+                "max_invites_per_day=1",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let outside = usher(&app, &["invite", "eve@gmail.com"]).await;
+    let inside = usher(&app, &["invite", "ada@eu.acme.com"]).await;
+    let beyond = usher(&app, &["invite", "bob@acme.com"]).await;
+    let table = usher(&app, &["app", "settings"]).await;
+
+    assert_eq!(changed["allowed_email_domains"], serde_json::json!(["acme.com", "*.acme.com"]));
+    assert_eq!(changed["blocked_email_domains"], serde_json::json!(["lab.acme.com"]));
+    assert_eq!(changed["max_invites_per_day"], 1);
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(stderr(&outside).contains("DOMAIN_NOT_ALLOWED") && stderr(&outside).contains("gmail.com"), "{outside:?}");
+    assert!(inside.status.success(), "{inside:?}");
+    assert_eq!(beyond.status.code(), Some(1));
+    assert!(stderr(&beyond).contains("DAILY_INVITE_LIMIT"), "{beyond:?}");
+    let text = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(text.contains("invites_last_24h") && text.contains("max_invites_per_day"), "{text}");
+}
+
+#[tokio::test]
 async fn server_flags_work_after_the_subcommand_too() {
     let app = TestApp::spawn().await;
     app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");

@@ -7,11 +7,14 @@ use serde_json::{Map, Value};
 
 use crate::email::EmailAddress;
 use crate::model::{App, InvitePolicy};
+use crate::rules::domains::{DomainPattern, MAX_PATTERNS};
 
 /// Shortest invitation lifetime accepted.
 const MIN_TTL: Duration = Duration::from_secs(60);
 /// Longest invitation lifetime accepted.
 const MAX_TTL: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+/// Largest daily allowance accepted (a million: beyond it, switch the allowance off).
+const MAX_DAILY_INVITES: u32 = 1_000_000;
 
 /// A field of a settings change was not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,10 +89,46 @@ pub fn apply(app: &App, changes: Map<String, Value>) -> Result<App, InvalidSetti
                     })
                     .collect::<Result<_, _>>()?;
             }
+            "allowed_email_domains" => app.settings.allowed_email_domains = domain_list(&field, &value)?,
+            "blocked_email_domains" => app.settings.blocked_email_domains = domain_list(&field, &value)?,
+            "max_invites_per_day" => {
+                app.settings.max_invites_per_day = match &value {
+                    Value::Null => None,
+                    value => Some(
+                        value
+                            .as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .filter(|n| (1..=MAX_DAILY_INVITES).contains(n))
+                            .ok_or_else(|| {
+                                invalid(
+                                    &field,
+                                    format!("must be a whole number from 1 to {MAX_DAILY_INVITES}, or null"),
+                                )
+                            })?,
+                    ),
+                };
+            }
             _ => return Err(invalid(&field, "is not a setting")),
         }
     }
     Ok(app)
+}
+
+/// A list of domain patterns (see [`crate::rules::domains`]), duplicates dropped.
+fn domain_list(field: &str, value: &Value) -> Result<Vec<DomainPattern>, InvalidSetting> {
+    let list = value.as_array().ok_or_else(|| invalid(field, "must be a list of domains"))?;
+    if list.len() > MAX_PATTERNS {
+        return Err(invalid(field, format!("must have at most {MAX_PATTERNS} domains")));
+    }
+    let mut patterns: Vec<DomainPattern> = Vec::with_capacity(list.len());
+    for item in list {
+        let text = item.as_str().ok_or_else(|| invalid(field, "must be a list of strings"))?;
+        let pattern = DomainPattern::parse(text).map_err(|e| invalid(field, e.to_string()))?;
+        if !patterns.contains(&pattern) {
+            patterns.push(pattern);
+        }
+    }
+    Ok(patterns)
 }
 
 fn http_url(field: &str, text: &str) -> Result<String, InvalidSetting> {
@@ -135,7 +174,9 @@ mod tests {
             changes(json!({
                 "name": "Acme 2", "app_url": "https://new.acme.test/home", "invitation_ttl_seconds": 3600,
                 "invite_policy": "members", "is_signup_open": true, "sender_name": "Acme Team",
-                "sender_email": "team@acme.test", "cors_origins": ["https://admin.acme.test/path"]
+                "sender_email": "team@acme.test", "cors_origins": ["https://admin.acme.test/path"],
+                "allowed_email_domains": ["Acme.test", "*.acme.test", "acme.test"],
+                "blocked_email_domains": ["@rival.test"], "max_invites_per_day": 500
             })),
         )
         .expect("valid");
@@ -144,7 +185,13 @@ mod tests {
         assert_eq!(changed.settings.invitation_ttl, Duration::from_secs(3600));
         assert_eq!(changed.settings.invite_policy, InvitePolicy::Members);
         assert_eq!(changed.settings.cors_origins, ["https://admin.acme.test"]);
-        assert_eq!(changed.settings.sender_email.map(|e| e.to_string()).as_deref(), Some("team@acme.test"));
+        assert_eq!(changed.settings.sender_email.as_ref().map(ToString::to_string).as_deref(), Some("team@acme.test"));
+        let shown = |list: &[DomainPattern]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(shown(&changed.settings.allowed_email_domains), ["acme.test", "*.acme.test"]);
+        assert_eq!(shown(&changed.settings.blocked_email_domains), ["rival.test"]);
+        assert_eq!(changed.settings.max_invites_per_day, Some(500));
+        let off = apply(&changed, changes(json!({ "max_invites_per_day": null }))).expect("valid");
+        assert_eq!(off.settings.max_invites_per_day, None);
     }
 
     #[test]
@@ -157,6 +204,13 @@ mod tests {
             json!({ "sender_email": "not an address" }),
             json!({ "cors_origins": "https://a.test" }),
             json!({ "colour": "blue" }),
+            json!({ "allowed_email_domains": "acme.test" }),
+            json!({ "allowed_email_domains": ["acme"] }),
+            json!({ "blocked_email_domains": ["*.*.acme.test"] }),
+            json!({ "blocked_email_domains": [7] }),
+            json!({ "max_invites_per_day": 0 }),
+            json!({ "max_invites_per_day": -1 }),
+            json!({ "max_invites_per_day": "100" }),
         ] {
             assert!(apply(&app(), changes(bad.clone())).is_err(), "{bad}");
         }

@@ -12,6 +12,7 @@ use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
 use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
 use crate::role::Role;
+use crate::rules::domains::refused_domain;
 use crate::secret::InvitationToken;
 use crate::store::{InvitationQuery, InviteCommand, Invited, Store, StoreError};
 
@@ -44,6 +45,20 @@ pub enum InviteError {
     /// A member re-invited an address whose pending invitation has role `admin`.
     #[error("this address has a pending invitation as admin; only admins of this app may change or re-send it")]
     AdminInvitationPending,
+    /// The app's domain lists refuse the address's domain.
+    #[error("this app does not accept addresses at {domain}")]
+    DomainNotAllowed {
+        /// The refused domain.
+        domain: String,
+    },
+    /// The app's daily allowance of invitation emails is used up.
+    #[error("this app may send at most {limit} invitations in 24 hours and has sent them; try again in {} seconds", ceil_secs(*.retry_after))]
+    DailyLimit {
+        /// How long until one is allowed again.
+        retry_after: Duration,
+        /// The allowance.
+        limit: u32,
+    },
     /// An email went to this address too recently.
     #[error("an email was sent to this address less than {} seconds ago; try again in {} seconds", .interval.as_secs(), ceil_secs(*.retry_after))]
     Throttled {
@@ -92,7 +107,6 @@ impl InviteService {
     fn command(&self, app: &App, by: &Principal, email: EmailAddress, role: Role, now: Timestamp) -> InviteCommand {
         InviteCommand {
             app_id: app.id.clone(),
-            email,
             role,
             inviter: inviter(app, by),
             invitation_id: InvitationId::generate(),
@@ -101,21 +115,32 @@ impl InviteService {
             expires_at: now.plus(app.settings.invitation_ttl),
             resend_interval: self.resend_interval,
             may_invite_admins: by.is_admin(),
+            email_domain_allowed: refused_domain(app.settings.domain_rules(), &email).is_none(),
+            daily_allowance: app.settings.max_invites_per_day,
+            email,
             now,
         }
     }
 
-    /// Invites `email` into `app` with `role`, on behalf of `by`.
+    /// Invites `email` into `app` with `role`, on behalf of `by` (or, with [`Run::Dry`], says
+    /// what that would do).
     pub async fn invite(
         &self,
         app: &App,
         by: &Principal,
         email: EmailAddress,
         role: Role,
+        run: Run,
     ) -> Result<InviteOutcome, InviteError> {
         check_may_invite(app, by, role)?;
         let cmd = self.command(app, by, email, role, self.clock.now());
-        let outcome = match self.store.invite(cmd).await? {
+        // Kept for the refusal's message only when the lists refuse it: no copy otherwise.
+        let refused = (!cmd.email_domain_allowed).then(|| cmd.email.clone());
+        let invited = match run {
+            Run::Real => self.store.invite(cmd).await?,
+            Run::Dry => self.store.invite_dry_run(vec![cmd]).await?.pop().ok_or_else(missing_outcome)?,
+        };
+        let outcome = match invited {
             Invited::Created(invitation) => InviteOutcome::Created(invitation),
             Invited::Resent(invitation) => InviteOutcome::Resent(invitation),
             Invited::AlreadyMember(user) => already_member(by, user),
@@ -123,11 +148,29 @@ impl InviteService {
                 return Err(InviteError::Throttled { retry_after, interval: self.resend_interval });
             }
             Invited::NotAllowed => return Err(InviteError::AdminInvitationPending),
+            Invited::DomainNotAllowed => return Err(domain_not_allowed(refused.as_ref())),
+            Invited::DailyLimit { retry_after } => return Err(daily_limit(app, retry_after)),
         };
-        self.outbox.notify_one();
-        self.events.notify_one();
+        if run == Run::Real {
+            self.outbox.notify_one();
+            self.events.notify_one();
+        }
         Ok(outcome)
     }
+}
+
+/// Whether an invite is carried out or only rehearsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// Written and sent.
+    Real,
+    /// Decided exactly as [`Run::Real`] would be, on the same data, and then rolled back:
+    /// nothing is written or sent (see [`crate::store::InvitationStore::invite_dry_run`]).
+    Dry,
+}
+
+fn missing_outcome() -> InviteError {
+    InviteError::Store(StoreError::Backend("the store answered fewer outcomes than invites".into()))
 }
 
 /// One row of a bulk invite, parsed or refused at the edge.
@@ -150,6 +193,7 @@ impl InviteService {
         app: &App,
         by: &Principal,
         items: Vec<BulkItem>,
+        run: Run,
     ) -> Result<Vec<Result<InviteOutcome, InviteError>>, InviteError> {
         // A caller who may not invite anyone is refused as a whole, as by the single route,
         // not answered 200 with a refusal per row.
@@ -167,15 +211,20 @@ impl InviteService {
             });
             match checked {
                 Ok((email, role)) => {
-                    slots.push(results.len());
+                    let cmd = self.command(app, by, email, role, now);
+                    slots.push((results.len(), (!cmd.email_domain_allowed).then(|| cmd.email.clone())));
                     results.push(None);
-                    cmds.push(self.command(app, by, email, role, now));
+                    cmds.push(cmd);
                 }
                 Err(err) => results.push(Some(Err(err))),
             }
         }
-        let outcomes = if cmds.is_empty() { Vec::new() } else { self.store.invite_batch(cmds).await? };
-        for (slot, outcome) in slots.into_iter().zip(outcomes) {
+        let outcomes = match run {
+            _ if cmds.is_empty() => Vec::new(),
+            Run::Real => self.store.invite_batch(cmds).await?,
+            Run::Dry => self.store.invite_dry_run(cmds).await?,
+        };
+        for ((slot, refused), outcome) in slots.into_iter().zip(outcomes) {
             results[slot] = Some(match outcome {
                 Invited::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
                 Invited::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
@@ -184,13 +233,15 @@ impl InviteService {
                     Err(InviteError::Throttled { retry_after, interval: self.resend_interval })
                 }
                 Invited::NotAllowed => Err(InviteError::AdminInvitationPending),
+                Invited::DomainNotAllowed => Err(domain_not_allowed(refused.as_ref())),
+                Invited::DailyLimit { retry_after } => Err(daily_limit(app, retry_after)),
             });
         }
-        self.outbox.notify_one();
-        self.events.notify_one();
-        let missing =
-            || InviteError::Store(StoreError::Backend("the store answered fewer outcomes than invites".into()));
-        Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(missing()))).collect())
+        if run == Run::Real {
+            self.outbox.notify_one();
+            self.events.notify_one();
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(missing_outcome()))).collect())
     }
 
     /// Re-sends a pending (or expired) invitation, with the same rules and throttle as
@@ -199,7 +250,7 @@ impl InviteService {
         let invitation = self.store.invitation(&app.id, id).await?.ok_or(InviteError::NotFound)?;
         match invitation.status {
             InvitationStatus::Pending | InvitationStatus::Expired => {
-                self.invite(app, by, invitation.email, invitation.role).await
+                self.invite(app, by, invitation.email, invitation.role, Run::Real).await
             }
             other => Err(InviteError::NotPending(other)),
         }
@@ -228,6 +279,13 @@ impl InviteService {
         Ok(self.store.list_invitations(&app.id, query, self.clock.now()).await?)
     }
 
+    /// How many invitation emails (new invitations and re-sends) the app queued in the last
+    /// 24 hours: what its daily allowance counts.
+    pub async fn sent_today(&self, app: &App) -> Result<u64, InviteError> {
+        let since = self.clock.now().minus(crate::rules::invite::ALLOWANCE_WINDOW);
+        Ok(self.store.invitation_emails_since(&app.id, since).await?)
+    }
+
     /// One of the app's invitations, if it has one with this id.
     pub async fn get(&self, app: &App, id: &InvitationId) -> Result<Option<Invitation>, InviteError> {
         Ok(self.store.invitation(&app.id, id).await?)
@@ -244,6 +302,16 @@ fn check_may_invite(app: &App, by: &Principal, role: Role) -> Result<(), InviteE
         (InvitePolicy::Members, Role::Admin) => Err(InviteError::RoleEscalation),
         (InvitePolicy::Members, Role::User) => Ok(()),
     }
+}
+
+/// The refusal of an address whose domain the app's lists refuse.
+fn domain_not_allowed(email: Option<&EmailAddress>) -> InviteError {
+    InviteError::DomainNotAllowed { domain: email.map(|e| e.domain().to_owned()).unwrap_or_default() }
+}
+
+/// The refusal of an invitation beyond the app's daily allowance.
+fn daily_limit(app: &App, retry_after: Duration) -> InviteError {
+    InviteError::DailyLimit { retry_after, limit: app.settings.max_invites_per_day.unwrap_or_default() }
 }
 
 /// The already-member outcome as `by` may see it.

@@ -8,6 +8,7 @@ use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
 use crate::role::Role;
+use crate::rules::domains::{DomainPattern, DomainRules};
 use crate::secret::{InvitationToken, OneTimeCode, ResetToken};
 
 /// Who may invite people into an app.
@@ -53,11 +54,23 @@ pub struct AppSettings {
     pub sender_email: Option<EmailAddress>,
     /// Browser origins besides the app URL's that may call the API.
     pub cors_origins: Vec<String>,
+    /// When not empty, only addresses of these domains may be invited, register or sign up.
+    pub allowed_email_domains: Vec<DomainPattern>,
+    /// Addresses of these domains may never be invited, register or sign up.
+    pub blocked_email_domains: Vec<DomainPattern>,
+    /// At most this many invitation emails (new invitations and re-sends) in any 24 hours;
+    /// `None` (the default): no daily allowance.
+    pub max_invites_per_day: Option<u32>,
 }
 
 impl AppSettings {
     /// Seven days, as DESIGN.md sets.
     pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+    /// The domain lists, as [`crate::rules::domains::refused_domain`] reads them.
+    pub fn domain_rules(&self) -> DomainRules<'_> {
+        DomainRules { allowed: &self.allowed_email_domains, blocked: &self.blocked_email_domains }
+    }
 }
 
 impl Default for AppSettings {
@@ -69,6 +82,9 @@ impl Default for AppSettings {
             sender_name: None,
             sender_email: None,
             cors_origins: Vec::new(),
+            allowed_email_domains: Vec::new(),
+            blocked_email_domains: Vec::new(),
+            max_invites_per_day: None,
         }
     }
 }

@@ -285,6 +285,14 @@ mod tests {
             unreachable!("not used by these tests: invite_batch")
         }
 
+        async fn invite_dry_run(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+            unreachable!("not used by these tests: invite_dry_run")
+        }
+
+        async fn invitation_emails_since(&self, _app_id: &AppId, _since: Timestamp) -> Result<u64, StoreError> {
+            unreachable!("not used by these tests: invitation_emails_since")
+        }
+
         async fn invitation(&self, _app_id: &AppId, _id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
             unreachable!("not used by these tests: invitation")
         }

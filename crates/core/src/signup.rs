@@ -29,6 +29,7 @@ use crate::email::{EmailAddress, InvalidEmail};
 use crate::id::{MessageId, UserId};
 use crate::model::App;
 use crate::password::{self, Password, WeakPassword};
+use crate::rules::domains::refused_domain;
 use crate::secret::{CodeKey, OneTimeCode};
 use crate::sign_in::SignedIn;
 use crate::store::{SignupCommand, SignupOutcome, Store, StoreError, VerifyCommand, VerifyOutcome};
@@ -56,6 +57,12 @@ pub enum SignupError {
     /// The app is invitation-only and the address has no invitation.
     #[error("this app is invitation-only; ask an admin of the app for an invitation")]
     NotInvited,
+    /// The app's domain lists refuse the address's domain.
+    #[error("this app does not accept addresses at {domain}")]
+    DomainNotAllowed {
+        /// The refused domain.
+        domain: String,
+    },
     /// No sign-up is waiting, or the code is wrong.
     #[error("the code is not correct")]
     InvalidCode,
@@ -143,6 +150,7 @@ impl SignupService {
     pub async fn register(&self, app: &App, email: &str, password: String) -> Result<(), SignupError> {
         let email = EmailAddress::parse(email)?;
         let password = Password::new(password)?;
+        check_domain(app, &email)?;
         self.take_allowance(app, &email)?;
         let hash = password::off_thread(move || password.hash()).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         self.send(app, email, Some(hash)).await
@@ -151,6 +159,7 @@ impl SignupService {
     /// Emails a fresh code for a sign-up already started; answers the same otherwise.
     pub async fn resend(&self, app: &App, email: &str) -> Result<(), SignupError> {
         let Ok(email) = EmailAddress::parse(email) else { return Ok(()) };
+        check_domain(app, &email)?;
         self.take_allowance(app, &email)?;
         match self.send(app, email, None).await {
             Err(SignupError::NotInvited) => Ok(()),
@@ -192,6 +201,8 @@ impl SignupService {
     pub async fn verify(&self, app: &App, email: &str, code: &str) -> Result<SignedIn, SignupError> {
         let email = EmailAddress::parse(email).map_err(|_| SignupError::InvalidCode)?;
         let code = OneTimeCode::parse(code).ok_or(SignupError::InvalidCode)?;
+        // A sign-up started before the app's lists changed does not slip in.
+        check_domain(app, &email)?;
         let now = self.clock.now();
         let cmd = VerifyCommand {
             app_id: app.id.clone(),
@@ -211,5 +222,15 @@ impl SignupService {
             VerifyOutcome::Expired => Err(SignupError::CodeExpired),
             VerifyOutcome::TooManyAttempts => Err(SignupError::TooManyAttempts),
         }
+    }
+}
+
+/// The app's domain lists ([`crate::rules::domains`]), applied to whoever registers alike,
+/// member or not, so the answer does not tell members from strangers; members sign in
+/// rather than register, so the lists do not affect them.
+fn check_domain(app: &App, email: &EmailAddress) -> Result<(), SignupError> {
+    match refused_domain(app.settings.domain_rules(), email) {
+        Some(domain) => Err(SignupError::DomainNotAllowed { domain: domain.to_owned() }),
+        None => Ok(()),
     }
 }

@@ -94,6 +94,11 @@ pub struct InviteCommand {
     /// member, where the app lets members invite) may not touch a pending invitation with role
     /// `admin` either: re-sending it would rewrite its role, inviter and link.
     pub may_invite_admins: bool,
+    /// Whether the app's domain lists let the address in ([`crate::rules::domains`]); a
+    /// refused address that is already a member is still reminded.
+    pub email_domain_allowed: bool,
+    /// The app's daily allowance of invitation emails (`max_invites_per_day`), if it has one.
+    pub daily_allowance: Option<u32>,
     /// The current time.
     pub now: Timestamp,
 }
@@ -108,6 +113,13 @@ impl InviteCommand {
     /// The start of the resend interval: emails queued before it no longer throttle.
     pub fn throttle_since(&self) -> Timestamp {
         self.now.minus(self.resend_interval)
+    }
+
+    /// The start of the daily allowance's rolling window, when the app has an allowance: the
+    /// store reads the invitation emails queued after it
+    /// ([`crate::rules::invite::InviteSituation::sent_today`]), and nothing when `None`.
+    pub fn allowance_since(&self) -> Option<Timestamp> {
+        self.daily_allowance.map(|_| self.now.minus(crate::rules::invite::ALLOWANCE_WINDOW))
     }
 
     /// The invitation this command creates when the address has none pending: what a backend
@@ -147,6 +159,13 @@ pub enum Invited {
     /// An email went to this address less than the resend interval ago; nothing was written.
     Throttled {
         /// How long until the next email is allowed.
+        retry_after: Duration,
+    },
+    /// The app's domain lists refuse the address, which is no member; nothing was written.
+    DomainNotAllowed,
+    /// The app's daily allowance of invitation emails is used up; nothing was written.
+    DailyLimit {
+        /// How long until the oldest counted email leaves the window.
         retry_after: Duration,
     },
 }
@@ -516,6 +535,17 @@ pub trait InvitationStore: Send + Sync {
     /// gets its own outcome, in order.
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError>;
 
+    /// What [`InvitationStore::invite_batch`] would answer for `cmds` now, found by running it
+    /// (the same reads, the same decisions, each command seeing what the earlier ones would
+    /// have written) in a transaction that is then rolled back: nothing is kept and no email
+    /// is queued. A dry run therefore cannot disagree with the real run that follows it on the
+    /// same data.
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError>;
+
+    /// How many invitation emails (new invitations and re-sends) the app queued after `since`:
+    /// what its daily allowance counts.
+    async fn invitation_emails_since(&self, app_id: &AppId, since: Timestamp) -> Result<u64, StoreError>;
+
     /// The invitation of this app with this id.
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
 
@@ -761,6 +791,14 @@ impl<T: PassThrough> InvitationStore for T {
 
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
         self.inner().invite_batch(cmds).await
+    }
+
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.inner().invite_dry_run(cmds).await
+    }
+
+    async fn invitation_emails_since(&self, app_id: &AppId, since: Timestamp) -> Result<u64, StoreError> {
+        self.inner().invitation_emails_since(app_id, since).await
     }
 
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {

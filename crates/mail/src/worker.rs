@@ -527,6 +527,8 @@ mod tests {
                 expires_at: clock.now().plus(Duration::from_secs(3600)),
                 resend_interval: Duration::ZERO,
                 may_invite_admins: true,
+                email_domain_allowed: true,
+                daily_allowance: None,
                 now: clock.now(),
             };
             store.invite(cmd).await.expect("invite");

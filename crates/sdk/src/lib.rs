@@ -258,6 +258,27 @@ impl Users<'_> {
             self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await?;
         Invited::try_from(answer)
     }
+
+    /// What [`Users::invite_user`] would do now (`?dry_run=true`), writing and sending
+    /// nothing: `Ok` with the outcome (`dry_run` is `true`, `invitation` and `email` are
+    /// `None`), or the refusal the real call would get, as the same [`ClientError`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
+    /// let answer = client.users().invite_user_dry_run("grace@example.com", base44::Role::User).await?;
+    /// println!("would be: {:?}", answer.outcome);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn invite_user_dry_run(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
+        let body = InviteUserRequest { user_email: email.to_owned(), role };
+        self.client.send_query(Method::POST, "runtime/users/invite-user", &dry_run(), Some(&body)).await
+    }
+}
+
+/// The query of a dry run.
+fn dry_run() -> [(&'static str, String); 1] {
+    [("dry_run", "true".to_owned())]
 }
 
 /// Usher's invitation management: not part of Base44's SDK, so it works against Usher only.
@@ -280,6 +301,13 @@ impl Invitations<'_> {
     /// ```
     pub async fn bulk(&self, items: Vec<InviteUserRequest>) -> Result<BulkInviteResponse, ClientError> {
         self.client.send(Method::POST, "invitations/bulk", Some(&BulkInviteRequest { items })).await
+    }
+
+    /// What [`Invitations::bulk`] would do now (`?dry_run=true`): the outcome each row would
+    /// get, refusals included; nothing is written or sent.
+    pub async fn bulk_dry_run(&self, items: Vec<InviteUserRequest>) -> Result<BulkInviteResponse, ClientError> {
+        let body = BulkInviteRequest { items };
+        self.client.send_query(Method::POST, "invitations/bulk", &dry_run(), Some(&body)).await
     }
 
     /// One page of the invitations that `filter` selects, oldest first; the page's

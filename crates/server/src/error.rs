@@ -275,10 +275,12 @@ impl ApiError {
             Self::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "TOKEN_REVOKED"),
             Self::NotAMember => (StatusCode::FORBIDDEN, "NOT_A_MEMBER"),
             Self::Invite(InviteError::AdminsOnly) => (StatusCode::FORBIDDEN, "ADMINS_ONLY"),
+            Self::Invite(InviteError::DomainNotAllowed { .. }) => (StatusCode::FORBIDDEN, "DOMAIN_NOT_ALLOWED"),
             Self::Invite(InviteError::RoleEscalation | InviteError::AdminInvitationPending) => {
                 (StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED")
             }
             Self::Invite(InviteError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "RESEND_THROTTLED"),
+            Self::Invite(InviteError::DailyLimit { .. }) => (StatusCode::TOO_MANY_REQUESTS, "DAILY_INVITE_LIMIT"),
             Self::Invite(InviteError::NotFound) => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),
             Self::Invite(InviteError::Refused(refusal)) => (StatusCode::BAD_REQUEST, refusal.code),
@@ -330,6 +332,7 @@ impl ApiError {
             Self::Signup(SignupError::InvalidEmail(_)) => (StatusCode::BAD_REQUEST, "INVALID_EMAIL"),
             Self::Signup(SignupError::WeakPassword(_)) => (StatusCode::BAD_REQUEST, "WEAK_PASSWORD"),
             Self::Signup(SignupError::NotInvited) => (StatusCode::FORBIDDEN, "SIGNUP_INVITATION_ONLY"),
+            Self::Signup(SignupError::DomainNotAllowed { .. }) => (StatusCode::FORBIDDEN, "DOMAIN_NOT_ALLOWED"),
             Self::Signup(SignupError::InvalidCode) => (StatusCode::BAD_REQUEST, "INVALID_OTP"),
             Self::Signup(SignupError::CodeReplaced) => (StatusCode::GONE, "CODE_REPLACED"),
             Self::Signup(SignupError::TooManyCodes { .. }) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_CODES"),
@@ -360,6 +363,11 @@ impl ApiError {
             | Self::Signup(SignupError::TooManyCodes { retry_after }) => {
                 Some(json!({ "retry_after_seconds": ceil_secs(*retry_after) }))
             }
+            Self::Invite(InviteError::DailyLimit { retry_after, limit }) => {
+                Some(json!({ "retry_after_seconds": ceil_secs(*retry_after), "max_invites_per_day": limit }))
+            }
+            Self::Invite(InviteError::DomainNotAllowed { domain })
+            | Self::Signup(SignupError::DomainNotAllowed { domain }) => Some(json!({ "domain": domain })),
             Self::Member(MemberError::CustomDataTooLarge { size }) => {
                 Some(json!({ "size": size, "limit": usher_core::members::MAX_CUSTOM_BYTES }))
             }
@@ -393,7 +401,7 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
         let mut response = (status, Json(body)).into_response();
-        if let Self::Invite(InviteError::Throttled { retry_after, .. })
+        if let Self::Invite(InviteError::Throttled { retry_after, .. } | InviteError::DailyLimit { retry_after, .. })
         | Self::SignIn(SignInError::TooManyAttempts { retry_after })
         | Self::Join(JoinError::TooManyAttempts { retry_after })
         | Self::ChangePassword(ChangePasswordError::TooManyAttempts { retry_after })

@@ -20,6 +20,7 @@ use usher_core::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryStatus, Invitation, InvitationLink,
     InvitationStatus, InvitePolicy, Inviter, MailKind, OutboxMessage, ResetLink, SignupCode, User,
 };
+use usher_core::rules::domains::DomainPattern;
 use usher_core::rules::idempotency::{StoredKey, StoredResponse};
 use usher_core::rules::reset::StoredResetLink;
 use usher_core::rules::signup::StoredSignup;
@@ -194,7 +195,8 @@ pub(crate) fn actor_columns(actor: &Actor) -> (&'static str, &str) {
 }
 
 /// An `apps` row: `id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open,
-/// sender_name, sender_email, cors_origins, created_at`.
+/// sender_name, sender_email, cors_origins, allowed_email_domains, blocked_email_domains,
+/// max_invites_per_day, created_at`.
 pub(crate) fn app<R: Columns>(row: &R) -> Result<App, R::Error> {
     let ttl = row.bigint("invitation_ttl_secs")?;
     let ttl = u64::try_from(ttl).map_err(|e| row.invalid("invitation_ttl_secs", e.into()))?;
@@ -205,6 +207,12 @@ pub(crate) fn app<R: Columns>(row: &R) -> Result<App, R::Error> {
         sender_name: row.optional_text("sender_name")?,
         sender_email: row.optional_text("sender_email")?.as_deref().map(EmailAddress::from_storage),
         cors_origins: row.parsed("cors_origins", |s| serde_json::from_str::<Vec<String>>(&s))?,
+        allowed_email_domains: domain_patterns(row, "allowed_email_domains")?,
+        blocked_email_domains: domain_patterns(row, "blocked_email_domains")?,
+        max_invites_per_day: match row.optional_bigint("max_invites_per_day")? {
+            Some(n) => Some(u32::try_from(n).map_err(|e| row.invalid("max_invites_per_day", e.into()))?),
+            None => None,
+        },
     };
     Ok(App {
         id: row.parsed("id", |s| AppId::parse(&s))?,
@@ -213,6 +221,18 @@ pub(crate) fn app<R: Columns>(row: &R) -> Result<App, R::Error> {
         settings,
         created_at: row.timestamp("created_at")?,
     })
+}
+
+/// A JSON array of domain patterns, as settings store them.
+fn domain_patterns<R: Columns>(row: &R, column: &str) -> Result<Vec<DomainPattern>, R::Error> {
+    let texts = row.parsed(column, |s| serde_json::from_str::<Vec<String>>(&s))?;
+    texts.iter().map(|t| DomainPattern::parse(t).map_err(|e| row.invalid(column, e.into()))).collect()
+}
+
+/// The domain patterns as the JSON array their column holds.
+pub(crate) fn domain_patterns_json(patterns: &[DomainPattern]) -> String {
+    let texts: Vec<&str> = patterns.iter().map(DomainPattern::as_str).collect();
+    Value::from(texts).to_string()
 }
 
 /// A `users` row: `id, app_id, email, full_name, role, is_verified, is_disabled,

@@ -12,6 +12,7 @@ use serde_json::json;
 use usher_core::idempotency::fingerprint;
 
 use super::remote::{Failure, Remote, with_remote};
+use super::table;
 
 /// Rows per bulk request (the route's limit).
 const BATCH: usize = 1000;
@@ -43,7 +44,8 @@ struct Summary {
 pub fn run(args: &crate::InviteArgs, server: &crate::ServerArgs) -> ExitCode {
     with_remote(server, args.json, |remote| {
         let result = match (&args.csv, &args.email) {
-            (Some(path), _) => csv(remote, path, args.json),
+            (Some(path), _) => csv(remote, path, args.json, args.dry_run),
+            (None, Some(email)) if args.dry_run => one_dry_run(remote, email, args.role, args.json),
             (None, Some(email)) => one(remote, email, args.role, args.json),
             (None, None) => {
                 Failure::new("USAGE", "give an EMAIL or --csv FILE").report(args.json);
@@ -75,8 +77,27 @@ fn one(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Resul
     })
 }
 
-/// Invites every row of `path` (`email,role`; role defaults to `user`) in batches.
-fn csv(remote: &Remote, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+/// Says what inviting one address would do, doing nothing.
+fn one_dry_run(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        match remote.client.users().invite_user_dry_run(email, role).await {
+            Ok(answer) => {
+                if as_json {
+                    say!("{}", serde_json::to_string(&answer)?);
+                } else {
+                    say!("{}", answer.message);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            // The refusal the real invite would get, said as the real invite would say it.
+            Err(err) => Ok(remote.explain(&err).report(as_json)),
+        }
+    })
+}
+
+/// Invites every row of `path` (`email,role`; role defaults to `user`) in batches; with
+/// `dry_run`, only asks what each row would get.
+fn csv(remote: &Remote, path: &Path, as_json: bool, dry_run: bool) -> anyhow::Result<ExitCode> {
     let total = csv_reader(path)?.records().count() as u64;
     let progress = if std::io::stderr().is_terminal() && !as_json {
         let bar = ProgressBar::new(total);
@@ -120,15 +141,18 @@ fn csv(remote: &Remote, path: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
             }),
         }
         if batch.len() == BATCH {
-            runtime.block_on(send(remote, &file_key, std::mem::take(&mut batch), &mut summary))?;
+            runtime.block_on(send(remote, &file_key, std::mem::take(&mut batch), &mut summary, dry_run))?;
             report(&progress, position as u64 + 1, total);
         }
     }
     if !batch.is_empty() {
-        runtime.block_on(send(remote, &file_key, batch, &mut summary))?;
+        runtime.block_on(send(remote, &file_key, batch, &mut summary, dry_run))?;
     }
     report(&progress, total, total);
     progress.finish_and_clear();
+    if dry_run {
+        return finish_dry_run(&mut summary, as_json);
+    }
     finish(path, &mut summary, as_json)
 }
 
@@ -167,21 +191,24 @@ async fn send(
     file_key: &str,
     batch: Vec<(u64, InviteUserRequest, String)>,
     summary: &mut Summary,
+    dry_run: bool,
 ) -> anyhow::Result<()> {
     let key = batch_key(file_key, &batch);
     let (meta, items): (Vec<_>, Vec<_>) = batch.into_iter().map(|(line, item, role)| ((line, role), item)).unzip();
     let emails: Vec<String> = items.iter().map(|i| i.user_email.clone()).collect();
     let rows = items.len() as u64;
-    let answer = remote
-        .client
-        .invitations()
-        .bulk_with_key(items, &key)
-        .await
-        .map_err(|e| anyhow::anyhow!("a batch was not invited: {}", remote.explain(&e)))?;
-    if answer.replayed {
-        summary.replayed += rows;
-    }
-    let answer: BulkInviteResponse = answer.value;
+    let invitations = remote.client.invitations();
+    let failed = |e| anyhow::anyhow!("a batch was not invited: {}", remote.explain(&e));
+    let answer: BulkInviteResponse = if dry_run {
+        // No key: a dry run keeps none, so the real run of the file after it runs.
+        invitations.bulk_dry_run(items).await.map_err(failed)?
+    } else {
+        let answer = invitations.bulk_with_key(items, &key).await.map_err(failed)?;
+        if answer.replayed {
+            summary.replayed += rows;
+        }
+        answer.value
+    };
     for result in answer.results {
         let Some(((line, role), email)) = meta.get(result.index()).zip(emails.get(result.index())) else { continue };
         match result.outcome() {
@@ -199,6 +226,54 @@ async fn send(
         }
     }
     Ok(())
+}
+
+/// Prints what the file would do: a table of outcomes (refusals by code), then the rows that
+/// would be refused. Exits 1 when some row would fail, as the real run would.
+fn finish_dry_run(summary: &mut Summary, as_json: bool) -> anyhow::Result<ExitCode> {
+    summary.failures.sort_by_key(|f| f.line);
+    let mut refusals = std::collections::BTreeMap::<&str, u64>::new();
+    for failure in &summary.failures {
+        *refusals.entry(&failure.code).or_default() += 1;
+    }
+    if as_json {
+        let refused: Vec<_> = summary
+            .failures
+            .iter()
+            .map(|f| json!({ "line": f.line, "email": f.email, "role": f.role, "code": f.code, "message": f.message }))
+            .collect();
+        say!(
+            "{}",
+            json!({
+                "dry_run": true,
+                "created": summary.created,
+                "resent": summary.resent,
+                "already_members": summary.already_members,
+                "throttled": summary.throttled,
+                "failed": summary.failures.len(),
+                "refused": refused,
+            })
+        );
+    } else {
+        let mut table = table::new(["WOULD BE", "CODE", "ROWS"]);
+        table.add_row(["created", "", &summary.created.to_string()]);
+        table.add_row(["re-sent", "", &summary.resent.to_string()]);
+        table.add_row(["already a member", "", &summary.already_members.to_string()]);
+        table.add_row(["throttled", "RESEND_THROTTLED", &summary.throttled.to_string()]);
+        for (code, rows) in &refusals {
+            table.add_row(["refused", code, &rows.to_string()]);
+        }
+        say!("Dry run: nothing was written and nobody was emailed.");
+        say!("{}", table.trim_fmt());
+        if !summary.failures.is_empty() {
+            let mut rows = table::new(["LINE", "EMAIL", "ROLE", "CODE", "MESSAGE"]);
+            for f in &summary.failures {
+                rows.add_row([f.line.to_string(), f.email.clone(), f.role.clone(), f.code.clone(), f.message.clone()]);
+            }
+            say!("\nRows that would be refused:\n{}", rows.trim_fmt());
+        }
+    }
+    Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn failures_path(input: &Path) -> PathBuf {

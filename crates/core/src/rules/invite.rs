@@ -14,6 +14,13 @@ use crate::store::InviteCommand;
 /// The emails the resend throttle (rule 6) counts: any invite, whichever case produced it.
 pub const THROTTLED_KINDS: [MailKind; 2] = [MailKind::Invitation, MailKind::SignIn];
 
+/// The emails the daily allowance counts: invitation emails, of new invitations and re-sends
+/// alike (a member's sign-in reminder is not an invitation).
+pub const ALLOWANCE_KINDS: [MailKind; 1] = [MailKind::Invitation];
+
+/// The daily allowance's rolling window.
+pub const ALLOWANCE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What the store read about the invited address, inside the invite's transaction.
 #[derive(Debug, Clone, Default)]
 pub struct InviteSituation {
@@ -24,6 +31,19 @@ pub struct InviteSituation {
     pub last_email_at: Option<Timestamp>,
     /// The role of the member the address belongs to, if it is one.
     pub member_role: Option<Role>,
+    /// Only read when the app has a daily allowance
+    /// ([`InviteCommand::allowance_since`]): the app's emails of [`ALLOWANCE_KINDS`] queued in
+    /// the window, including those of earlier commands of the same transaction.
+    pub sent_today: SentToday,
+}
+
+/// The app's invitation emails within the allowance's window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentToday {
+    /// How many.
+    pub count: u32,
+    /// When the oldest of them was queued.
+    pub oldest: Option<Timestamp>,
 }
 
 /// What an invite writes, decided by [`invite_resend_or_remind`].
@@ -32,6 +52,13 @@ pub enum InvitePlan<'a> {
     /// Rule 3: the pending invitation is one the inviter could not have created. Nothing is
     /// written.
     NotAllowed,
+    /// The app's domain lists refuse the address and it is no member. Nothing is written.
+    DomainNotAllowed,
+    /// The app's daily allowance of invitation emails is used up. Nothing is written.
+    DailyLimit {
+        /// How long until the oldest counted email leaves the window.
+        retry_after: Duration,
+    },
     /// Rule 6: an email went to the address less than the resend interval ago. Nothing is
     /// written.
     Throttled {
@@ -90,14 +117,23 @@ pub struct InvitationRefresh<'a> {
 ///
 /// 1. A pending invitation the inviter could not have created (a member re-inviting an address
 ///    invited as admin) is not theirs to rewrite, throttled or not.
-/// 2. Any invite email to the address within the resend interval throttles.
-/// 3. A member gets a sign-in email.
-/// 4. A pending invitation (even one past its expiry) is re-sent with a fresh link, expiry and
+/// 2. An address the app's domain lists refuse is not invited (nor its pending invitation
+///    re-sent), unless it is already a member: members are not affected by the lists.
+/// 3. Any invite email to the address within the resend interval throttles.
+/// 4. A member gets a sign-in email (not an invitation: the daily allowance does not count
+///    or stop it).
+/// 5. An invitation email (a new invitation or a re-send) beyond the app's daily allowance,
+///    `max_invites_per_day` within the last 24 hours, waits until the oldest counted email
+///    leaves the window.
+/// 6. A pending invitation (even one past its expiry) is re-sent with a fresh link, expiry and
 ///    the latest role.
-/// 5. Otherwise a new invitation is created.
+/// 7. Otherwise a new invitation is created.
 pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a InviteSituation) -> InvitePlan<'a> {
     if situation.pending.as_ref().is_some_and(|(_, role)| !cmd.may_resend(*role)) {
         return InvitePlan::NotAllowed;
+    }
+    if !cmd.email_domain_allowed && situation.member_role.is_none() {
+        return InvitePlan::DomainNotAllowed;
     }
     if let Some(retry_after) = wait_after(situation.last_email_at, cmd.resend_interval, cmd.now) {
         return InvitePlan::Throttled { retry_after };
@@ -125,6 +161,15 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
             },
             audit: audit(AuditAction::MemberReminded, None),
         };
+    }
+    if let Some(limit) = cmd.daily_allowance
+        && situation.sent_today.count >= limit
+    {
+        // Retry when the oldest counted email leaves the window: exact when the allowance is
+        // just used up; a lower bound when it was lowered below what was already sent.
+        let frees_at = situation.sent_today.oldest.map_or(cmd.now, |oldest| oldest.plus(ALLOWANCE_WINDOW));
+        let retry_after = if frees_at > cmd.now { cmd.now.until(frees_at) } else { Duration::from_secs(1) };
+        return InvitePlan::DailyLimit { retry_after };
     }
     let invitation_mail = |invitation_id| NewOutboxMessage {
         id: &cmd.message_id,
@@ -218,6 +263,8 @@ mod tests {
             expires_at: NOW.plus(Duration::from_secs(7 * 24 * 3600)),
             resend_interval: INTERVAL,
             may_invite_admins,
+            email_domain_allowed: true,
+            daily_allowance: None,
             now: NOW,
         }
     }
@@ -327,6 +374,80 @@ mod tests {
         let situation = InviteSituation { pending: pending(Role::User), ..InviteSituation::default() };
 
         assert!(matches!(invite_resend_or_remind(&cmd, &situation), InvitePlan::Resend { .. }));
+    }
+
+    #[test]
+    fn invite_refuses_a_refused_domain_unless_the_address_is_a_member() {
+        let cmd = InviteCommand { email_domain_allowed: false, ..cmd(Role::User, true) };
+        // (situation, refused?): new, pending, throttled and pending are refused; members are
+        // reminded as before.
+        let cases = [
+            (InviteSituation::default(), true),
+            (InviteSituation { pending: pending(Role::User), ..InviteSituation::default() }, true),
+            (InviteSituation { last_email_at: Some(NOW), ..InviteSituation::default() }, true),
+            (InviteSituation { member_role: Some(Role::User), ..InviteSituation::default() }, false),
+        ];
+        for (situation, refused) in cases {
+            let plan = invite_resend_or_remind(&cmd, &situation);
+
+            assert_eq!(matches!(plan, InvitePlan::DomainNotAllowed), refused, "{situation:?}: {plan:?}");
+        }
+        let member = InviteSituation { member_role: Some(Role::User), ..InviteSituation::default() };
+        assert!(matches!(invite_resend_or_remind(&cmd, &member), InvitePlan::RemindMember { .. }));
+    }
+
+    #[test]
+    fn invite_follows_the_daily_allowance_case_table() {
+        let hour = Duration::from_secs(3600);
+        let sent = |count, oldest_hours_ago: u64| SentToday {
+            count,
+            oldest: Some(NOW.minus(Duration::from_secs(oldest_hours_ago * 3600))),
+        };
+        /// (allowance, sent today, pending?, member?, expected plan, retry after)
+        type Case = (Option<u32>, SentToday, bool, bool, &'static str, Option<Duration>);
+        let cases: &[Case] = &[
+            (None, sent(1000, 1), false, false, "create", None),
+            (Some(3), SentToday::default(), false, false, "create", None),
+            (Some(3), sent(2, 5), false, false, "create", None),
+            (Some(3), sent(2, 5), true, false, "resend", None),
+            (Some(3), sent(3, 5), false, false, "limit", Some(hour * 19)),
+            (Some(3), sent(3, 23), true, false, "limit", Some(hour)),
+            (Some(3), sent(7, 2), false, false, "limit", Some(hour * 22)),
+            // A member's reminder is no invitation: neither counted nor stopped.
+            (Some(3), sent(3, 5), false, true, "remind", None),
+        ];
+        for &(allowance, sent_today, is_pending, is_member, expected, retry) in cases {
+            let cmd = InviteCommand { daily_allowance: allowance, ..cmd(Role::User, true) };
+            let situation = InviteSituation {
+                pending: if is_pending { pending(Role::User) } else { None },
+                member_role: is_member.then_some(Role::User),
+                sent_today,
+                ..InviteSituation::default()
+            };
+
+            let plan = invite_resend_or_remind(&cmd, &situation);
+
+            let (name, retry_after) = match &plan {
+                InvitePlan::Create { .. } => ("create", None),
+                InvitePlan::Resend { .. } => ("resend", None),
+                InvitePlan::RemindMember { .. } => ("remind", None),
+                InvitePlan::DailyLimit { retry_after } => ("limit", Some(*retry_after)),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!((name, retry_after), (expected, retry), "{allowance:?} {sent_today:?} {is_pending} {is_member}");
+        }
+    }
+
+    #[test]
+    fn invite_is_throttled_before_the_allowance_is_looked_at() {
+        let cmd = InviteCommand { daily_allowance: Some(1), ..cmd(Role::User, true) };
+        let situation = InviteSituation {
+            last_email_at: Some(NOW),
+            sent_today: SentToday { count: 5, oldest: Some(NOW) },
+            ..InviteSituation::default()
+        };
+
+        assert!(matches!(invite_resend_or_remind(&cmd, &situation), InvitePlan::Throttled { .. }));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | operation | decision |
 //! | --- | --- |
 //! | invite, re-send | [`invite::invite_resend_or_remind`] |
+//! | an address's domain (invite, register, sign-up) | [`domains::refused_domain`] |
 //! | revoke an invitation | [`invite::revoke_if_pending`] |
 //! | claim an `Idempotency-Key` | [`idempotency::claim_key`] |
 //! | join with an invitation link | [`join::join_with_invitation`] |
@@ -21,6 +22,7 @@
 //! | presume other instances dead | [`outbox::may_judge_others`] |
 //! | record a webhook delivery attempt | [`webhooks::after_attempt`] |
 
+pub mod domains;
 pub mod idempotency;
 pub mod invite;
 pub mod join;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usher_api_types as api;
-use usher_core::invite::{BulkItem, BulkRefusal, InviteOutcome};
+use usher_core::invite::{BulkItem, BulkRefusal, InviteOutcome, Run};
 use usher_core::model::InvitationStatus;
 use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role};
@@ -173,6 +173,15 @@ struct InviteUserBody {
     role: Option<Value>,
 }
 
+/// `?dry_run=true`: decide and answer, but write and send nothing.
+fn run_of(query: &HashMap<String, String>) -> Result<Run, ApiError> {
+    match query.get("dry_run").map(String::as_str) {
+        None | Some("false") => Ok(Run::Real),
+        Some("true") => Ok(Run::Dry),
+        Some(_) => Err(ApiError::InvalidQuery("`dry_run` must be true or false".into())),
+    }
+}
+
 /// Largest bulk request.
 const MAX_BULK: usize = 1000;
 
@@ -195,17 +204,24 @@ fn bulk_item(value: Value) -> BulkItem {
 
 /// Invites up to 1,000 people in one transaction; one result per item, in order. A bad row
 /// never fails the others.
-#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/bulk", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), request_body = api::BulkInviteRequest, responses((status = 200, description = "One result per row, in order, and a summary", body = api::BulkInviteResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/bulk", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE."), ("dry_run" = Option<bool>, Query, description = "Optional. `true`: answer what the request would do (the same decisions on the same data, refusals with their status and code) and write and send nothing; the answer carries `dry_run: true` and no `Idempotency-Key` is kept.")), request_body = api::BulkInviteRequest, responses((status = 200, description = "One result per row, in order, and a summary", body = api::BulkInviteResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn invite_many(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
     ApiJson(body): ApiJson<BulkBody>,
 ) -> Response {
+    match run_of(&query) {
+        Ok(Run::Real) => {}
+        // A dry run keeps no key: the real run that follows with the same key must run.
+        Ok(Run::Dry) => return invite_many_now(&state, &caller, body, Run::Dry).await.into_response(),
+        Err(err) => return err.into_response(),
+    }
     let request = serde_json::to_vec(&body).unwrap_or_default();
     let app_id = caller.app.id.clone();
     idempotency::keyed(&state, &app_id, &headers, "bulk", &request, async {
-        invite_many_now(&state, &caller, body).await.into_response()
+        invite_many_now(&state, &caller, body, Run::Real).await.into_response()
     })
     .await
 }
@@ -215,21 +231,26 @@ async fn invite_many_now(
     state: &AppState,
     caller: &Caller,
     body: BulkBody,
+    run: Run,
 ) -> Result<Json<api::BulkInviteResponse>, ApiError> {
     if body.items.len() > MAX_BULK {
         return Err(ApiError::InvalidBody(format!("at most {MAX_BULK} items per request")));
     }
     let items = body.items.into_iter().map(bulk_item).collect();
-    let outcomes = state.invites.invite_many(&caller.app, &caller.principal, items).await?;
+    let outcomes = state.invites.invite_many(&caller.app, &caller.principal, items, run).await?;
     let now = state.clock.now();
     let results: Vec<api::BulkInviteResult> = outcomes
         .into_iter()
         .enumerate()
         .map(|(index, outcome)| {
             let outcome = outcome.map_err(ApiError::from);
-            metrics::count_invite(outcome.as_ref());
+            if run == Run::Real {
+                metrics::count_invite(outcome.as_ref());
+            }
             match outcome {
-                Ok(outcome) => api::BulkInviteResult::Invited { index, response: invite_response(outcome, now) },
+                Ok(outcome) => {
+                    api::BulkInviteResult::Invited { index, response: invite_response_as(outcome, now, run) }
+                }
                 Err(err) => {
                     let (_, code) = err.status_and_code();
                     let outcome = if code == "RESEND_THROTTLED" {
@@ -246,32 +267,40 @@ async fn invite_many_now(
     for result in &results {
         *summary.entry(result.outcome().to_owned()).or_default() += 1;
     }
-    Ok(Json(api::BulkInviteResponse { results, summary }))
+    Ok(Json(api::BulkInviteResponse { results, summary, dry_run: run == Run::Dry }))
 }
 
 /// `auth.inviteUser`: the same code as `users.inviteUser` (rule 8 of DESIGN.md).
-#[utoipa::path(post, path = "/api/apps/{app_id}/users/invite-user", tag = "auth", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), request_body = api::InviteUserRequest, responses((status = 200, description = "The same as users.inviteUser", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/users/invite-user", tag = "auth", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE."), ("dry_run" = Option<bool>, Query, description = "Optional. `true`: answer what the request would do (the same decisions on the same data, refusals with their status and code) and write and send nothing; the answer carries `dry_run: true` and no `Idempotency-Key` is kept.")), request_body = api::InviteUserRequest, responses((status = 200, description = "The same as users.inviteUser", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn auth_invite_user(
     state: State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    query: Query<HashMap<String, String>>,
     body: ApiJson<InviteUserBody>,
 ) -> Response {
-    invite_user(state, caller, headers, body).await
+    invite_user(state, caller, headers, query, body).await
 }
 
 /// Invites `user_email` with `role` into the app in the path.
-#[utoipa::path(post, path = "/api/apps/{app_id}/runtime/users/invite-user", tag = "users", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE.")), request_body = api::InviteUserRequest, responses((status = 200, description = "What happened: created, resent or already_member", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/runtime/users/invite-user", tag = "users", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE."), ("dry_run" = Option<bool>, Query, description = "Optional. `true`: answer what the request would do (the same decisions on the same data, refusals with their status and code) and write and send nothing; the answer carries `dry_run: true` and no `Idempotency-Key` is kept.")), request_body = api::InviteUserRequest, responses((status = 200, description = "What happened: created, resent or already_member", body = api::InviteUserResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn invite_user(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
     ApiJson(body): ApiJson<InviteUserBody>,
 ) -> Response {
+    match run_of(&query) {
+        Ok(Run::Real) => {}
+        // A dry run keeps no key: the real run that follows with the same key must run.
+        Ok(Run::Dry) => return invite_user_now(&state, &caller, body, Run::Dry).await.into_response(),
+        Err(err) => return err.into_response(),
+    }
     // Both invite routes are one operation: a key sent to one is replayed by the other.
     let request = serde_json::to_vec(&body).unwrap_or_default();
     idempotency::keyed(&state, &caller.app.id, &headers, "invite", &request, async {
-        invite_user_now(&state, &caller, body).await.into_response()
+        invite_user_now(&state, &caller, body, Run::Real).await.into_response()
     })
     .await
 }
@@ -281,16 +310,18 @@ async fn invite_user_now(
     state: &AppState,
     caller: &Caller,
     body: InviteUserBody,
+    run: Run,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
     let result = match parse_invite(body) {
         Ok((email, role)) => {
-            state.invites.invite(&caller.app, &caller.principal, email, role).await.map_err(ApiError::from)
+            state.invites.invite(&caller.app, &caller.principal, email, role, run).await.map_err(ApiError::from)
         }
         Err(refused) => Err(refused),
     };
-    metrics::count_invite(result.as_ref());
-
-    Ok(Json(invite_response(result?, state.clock.now())))
+    if run == Run::Real {
+        metrics::count_invite(result.as_ref());
+    }
+    Ok(Json(invite_response_as(result?, state.clock.now(), run)))
 }
 
 /// The address and role of an invite body, each checked with its own error.
@@ -309,13 +340,42 @@ fn parse_invite(body: InviteUserBody) -> Result<(EmailAddress, Role), ApiError> 
 
 /// What an invite (or a re-send) did, for the caller.
 fn invite_response(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::InviteUserResponse {
+    invite_response_as(outcome, now, Run::Real)
+}
+
+/// What an invite did, or (for [`Run::Dry`]) would do: then no invitation or email is shown,
+/// since none exists.
+fn invite_response_as(outcome: InviteOutcome, now: usher_core::Timestamp, run: Run) -> api::InviteUserResponse {
+    let real = invite_response_real(outcome, now);
+    if run == Run::Real {
+        return real;
+    }
+    let email = real.invitation.as_ref().map_or_else(
+        || real.user.as_ref().map_or_else(String::new, |user| user.email.clone()),
+        |invitation| invitation.email.clone(),
+    );
+    let email = if email.is_empty() { "the address".to_owned() } else { email };
+    let message = match real.outcome {
+        api::InviteOutcome::Created => format!("Dry run: an invitation for {email} would be created and emailed."),
+        api::InviteOutcome::Resent => {
+            format!("Dry run: the pending invitation for {email} would be re-sent with a new link.")
+        }
+        api::InviteOutcome::AlreadyMember => {
+            format!("Dry run: {email} is already a member and would get a sign-in email.")
+        }
+    };
+    api::InviteUserResponse { message, invitation: None, email: None, dry_run: true, ..real }
+}
+
+fn invite_response_real(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::InviteUserResponse {
     match outcome {
         InviteOutcome::Created(invitation) => api::InviteUserResponse {
             outcome: api::InviteOutcome::Created,
             message: format!("Invitation for {} created; its email is queued.", invitation.email),
-            email: wire::delivery(&invitation.delivery),
+            email: Some(wire::delivery(&invitation.delivery)),
             invitation: Some(wire::invitation(&invitation, now)),
             user: None,
+            dry_run: false,
         },
         InviteOutcome::Resent(invitation) => api::InviteUserResponse {
             outcome: api::InviteOutcome::Resent,
@@ -323,14 +383,16 @@ fn invite_response(outcome: InviteOutcome, now: usher_core::Timestamp) -> api::I
                 "Invitation for {} re-sent with a new link (email queued); earlier links no longer work.",
                 invitation.email
             ),
-            email: wire::delivery(&invitation.delivery),
+            email: Some(wire::delivery(&invitation.delivery)),
             invitation: Some(wire::invitation(&invitation, now)),
             user: None,
+            dry_run: false,
         },
         InviteOutcome::AlreadyMember { email, member } => api::InviteUserResponse {
             outcome: api::InviteOutcome::AlreadyMember,
             message: format!("{email} is already a member; a sign-in email is queued and their role is unchanged."),
-            email: wire::delivery(&usher_core::model::Delivery::queued()),
+            email: Some(wire::delivery(&usher_core::model::Delivery::queued())),
+            dry_run: false,
             invitation: None,
             user: member.map(|user| api::MemberSummary {
                 id: user.id.to_string(),

@@ -20,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show_settings, update_settings))
 }
 
-fn settings_json(app: &App) -> api::AppSettings {
+fn settings_json(app: &App, invites_last_24h: u64) -> api::AppSettings {
     let settings = &app.settings;
     api::AppSettings {
         app_id: app.id.to_string(),
@@ -32,12 +32,20 @@ fn settings_json(app: &App) -> api::AppSettings {
         sender_name: settings.sender_name.clone(),
         sender_email: settings.sender_email.as_ref().map(ToString::to_string),
         cors_origins: settings.cors_origins.clone(),
+        allowed_email_domains: settings.allowed_email_domains.iter().map(ToString::to_string).collect(),
+        blocked_email_domains: settings.blocked_email_domains.iter().map(ToString::to_string).collect(),
+        max_invites_per_day: settings.max_invites_per_day,
+        invites_last_24h,
     }
 }
 
 #[utoipa::path(get, path = "/api/apps/{app_id}/settings", tag = "settings", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "The app's settings", body = api::AppSettings), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
-async fn show_settings(Admin(caller): Admin) -> Result<Json<api::AppSettings>, ApiError> {
-    Ok(Json(settings_json(&caller.app)))
+async fn show_settings(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+) -> Result<Json<api::AppSettings>, ApiError> {
+    let used = state.invites.sent_today(&caller.app).await?;
+    Ok(Json(settings_json(&caller.app, used)))
 }
 
 /// Changes any of the fields `GET` shows (except `app_id`); all or nothing.
@@ -53,5 +61,6 @@ async fn update_settings(
         UpdateSettingsError::AppGone => ApiError::AppNotFound(caller.app.id.to_string()),
         UpdateSettingsError::Store(err) => err.into(),
     })?;
-    Ok(Json(settings_json(&stored)))
+    let used = state.invites.sent_today(&stored).await?;
+    Ok(Json(settings_json(&stored, used)))
 }

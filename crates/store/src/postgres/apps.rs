@@ -12,7 +12,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
 use super::rows::{app_by_id, bigint, parsed};
-use crate::records;
+use crate::records::{self, domain_patterns_json};
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -20,8 +20,9 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
     let settings = &new.settings;
     query(
         "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
-                           sender_name, sender_email, cors_origins, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)",
+                           sender_name, sender_email, cors_origins, allowed_email_domains, \
+                           blocked_email_domains, max_invites_per_day, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $11::jsonb, $12::jsonb, $13, $10)",
     )
     .bind(new.id.as_str())
     .bind(&new.name)
@@ -34,6 +35,9 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
     .bind(settings.sender_email.as_ref().map(EmailAddress::as_str))
     .bind(cors_json(settings)?)
     .bind(new.now.as_millis())
+    .bind(domain_patterns_json(&settings.allowed_email_domains))
+    .bind(domain_patterns_json(&settings.blocked_email_domains))
+    .bind(daily_allowance(settings)?)
     .execute(&mut *conn)
     .await?;
     insert_key(conn, &new.id, &new.api_key, new.now).await?;
@@ -46,7 +50,9 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
     let settings = &app.settings;
     let changed = query(
         "UPDATE apps SET name = $2, app_url = $3, invitation_ttl_secs = $4, invite_policy = $5, \
-                         is_signup_open = $6, sender_name = $7, sender_email = $8, cors_origins = $9::jsonb \
+                         is_signup_open = $6, sender_name = $7, sender_email = $8, cors_origins = $9::jsonb, \
+                         allowed_email_domains = $10::jsonb, blocked_email_domains = $11::jsonb, \
+                         max_invites_per_day = $12 \
          WHERE id = $1",
     )
     .bind(app.id.as_str())
@@ -58,6 +64,9 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
     .bind(settings.sender_name.as_deref())
     .bind(settings.sender_email.as_ref().map(EmailAddress::as_str))
     .bind(cors_json(settings)?)
+    .bind(domain_patterns_json(&settings.allowed_email_domains))
+    .bind(domain_patterns_json(&settings.blocked_email_domains))
+    .bind(daily_allowance(settings)?)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -70,6 +79,11 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
 /// The extra CORS origins as the JSON array the column holds.
 fn cors_json(settings: &AppSettings) -> sqlx_core::Result<String> {
     serde_json::to_string(&settings.cors_origins).map_err(|e| sqlx_core::Error::Encode(Box::new(e)))
+}
+
+/// The daily allowance as its BIGINT column holds it.
+fn daily_allowance(settings: &AppSettings) -> sqlx_core::Result<Option<i64>> {
+    Ok(settings.max_invites_per_day.map(i64::from))
 }
 
 /// True when at least one app exists.

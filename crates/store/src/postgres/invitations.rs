@@ -6,21 +6,22 @@
 //! they read is what the previous transaction about that address committed, never a state
 //! another one is changing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{Invitation, LinkState};
+use usher_core::model::{Invitation, LinkState, MailKind};
 use usher_core::rules::invite::{
-    InvitationRefresh, InvitePlan, InviteSituation, THROTTLED_KINDS, invite_resend_or_remind,
+    ALLOWANCE_KINDS, InvitationRefresh, InvitePlan, InviteSituation, SentToday, THROTTLED_KINDS,
+    invite_resend_or_remind,
 };
 use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
 use usher_core::rules::{NewAuditEvent, NewOutboxMessage};
 use usher_core::secret::TokenHash;
 use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited};
-use usher_core::{InvitationId, Role, Timestamp};
+use usher_core::{AppId, InvitationId, Role, Timestamp};
 
 use super::audit;
 use super::locks;
@@ -30,7 +31,13 @@ use crate::records::{Columns, actor_columns};
 
 /// Invites one address.
 pub(super) async fn invite(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<Invited> {
-    locks::address(conn, &cmd.app_id, &cmd.email).await?;
+    if cmd.daily_allowance.is_some() {
+        // The allowance is counted over the whole app, so two invites of different addresses
+        // must not both read the count before either writes: the app's lock, as a batch takes.
+        locks::apps(conn, [&cmd.app_id]).await?;
+    } else {
+        locks::address(conn, &cmd.app_id, &cmd.email).await?;
+    }
     invite_locked(conn, std::slice::from_ref(cmd)).await.map(|mut outcomes| outcomes.remove(0))
 }
 
@@ -63,8 +70,37 @@ impl FromRow<'_, PgRow> for SituationRow {
             Some(role) => Some(parsed("member_role", role.parse::<Role>())?),
             None => None,
         };
-        Ok(Self(InviteSituation { pending, last_email_at: row.optional_timestamp("last_email_at")?, member_role }))
+        let sent_today = SentToday {
+            count: u32::try_from(row.optional_bigint("sent_today")?.unwrap_or(0))
+                .map_err(|e| sqlx_core::Error::Decode(Box::new(e)))?,
+            oldest: row.optional_timestamp("oldest_today")?,
+        };
+        Ok(Self(InviteSituation {
+            pending,
+            last_email_at: row.optional_timestamp("last_email_at")?,
+            member_role,
+            sent_today,
+        }))
     }
+}
+
+// The allowance's kinds are written into the SQL below as `'invitation'` (a literal, so the
+// partial index of migration 8 applies); this fails to compile should they change.
+const _: () = assert!(matches!(ALLOWANCE_KINDS, [MailKind::Invitation]));
+
+/// How many invitation emails the app queued after `since`.
+pub(super) async fn invitation_emails_since(
+    conn: &mut PgConnection,
+    (app_id, since): &(&AppId, Timestamp),
+) -> sqlx_core::Result<u64> {
+    let count: i64 = sqlx_core::query_scalar::query_scalar(
+        "SELECT COUNT(*) FROM outbox_messages WHERE app_id = $1 AND kind = 'invitation' AND created_at > $2",
+    )
+    .bind(app_id.as_str())
+    .bind(since.as_millis())
+    .fetch_one(conn)
+    .await?;
+    u64::try_from(count).map_err(|e| sqlx_core::Error::Decode(Box::new(e)))
 }
 
 /// The situation of each command's address, in order, read in one statement.
@@ -76,15 +112,21 @@ async fn situations(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_cor
             WHERE o.app_id = c.app_id AND o.recipient = c.email AND o.kind = ANY($4) AND o.created_at > c.since) \
              AS last_email_at, \
            (SELECT u.role FROM users u WHERE u.app_id = c.app_id AND u.email = c.email) AS member_role, \
-           p.id AS pending_id, p.role AS pending_role \
-         FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS c(app_id, email, since, n) \
+           p.id AS pending_id, p.role AS pending_role, a.sent_today, a.oldest_today \
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $5::bigint[]) \
+              WITH ORDINALITY AS c(app_id, email, since, allowance_since, n) \
          LEFT JOIN invitations p ON p.app_id = c.app_id AND p.email = c.email AND p.status = 'pending' \
+         LEFT JOIN LATERAL ( \
+           SELECT COUNT(*) AS sent_today, MIN(o.created_at) AS oldest_today FROM outbox_messages o \
+           WHERE o.app_id = c.app_id AND o.kind = 'invitation' AND o.created_at > c.allowance_since \
+         ) a ON c.allowance_since IS NOT NULL \
          ORDER BY c.n",
     )
     .bind(cmds.iter().map(|cmd| cmd.app_id.as_str()).collect::<Vec<_>>())
     .bind(cmds.iter().map(|cmd| cmd.email.as_str()).collect::<Vec<_>>())
     .bind(cmds.iter().map(|cmd| cmd.throttle_since().as_millis()).collect::<Vec<_>>())
     .bind(kinds)
+    .bind(cmds.iter().map(|cmd| cmd.allowance_since().map(Timestamp::as_millis)).collect::<Vec<_>>())
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|SituationRow(situation)| situation).collect())
@@ -105,12 +147,27 @@ struct Creation<'a> {
 /// every created row. Round trips, not rows, are what an invite costs; the rarer plans take a
 /// few statements each.
 async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<Invited>> {
-    let situations = situations(conn, cmds).await?;
+    let mut situations = situations(conn, cmds).await?;
     let mut outcomes: Vec<Option<Invited>> = Vec::with_capacity(cmds.len());
     let mut creations = Vec::new();
-    for (cmd, situation) in cmds.iter().zip(&situations) {
-        let outcome = match invite_resend_or_remind(cmd, situation) {
+    // The situations were read before any command wrote: what the allowance counts must also
+    // include the invitation emails of the earlier commands of this batch, per app.
+    let mut sent_in_batch: HashMap<&AppId, (u32, Timestamp)> = HashMap::new();
+    for (cmd, situation) in cmds.iter().zip(&mut situations) {
+        if let Some(&(count, first)) = sent_in_batch.get(&cmd.app_id) {
+            situation.sent_today.count += count;
+            situation.sent_today.oldest = Some(situation.sent_today.oldest.map_or(first, |oldest| oldest.min(first)));
+        }
+        let situation = &*situation;
+        let plan = invite_resend_or_remind(cmd, situation);
+        if let InvitePlan::Resend { mail, .. } | InvitePlan::Create { mail, .. } = &plan {
+            let entry = sent_in_batch.entry(&cmd.app_id).or_insert((0, mail.now));
+            entry.0 += 1;
+        }
+        let outcome = match plan {
             InvitePlan::NotAllowed => Invited::NotAllowed,
+            InvitePlan::DomainNotAllowed => Invited::DomainNotAllowed,
+            InvitePlan::DailyLimit { retry_after } => Invited::DailyLimit { retry_after },
             InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
             InvitePlan::RemindMember { mail, audit } => {
                 outbox::enqueue(conn, &mail).await?;

@@ -28,6 +28,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "instances", include_str!("../../migrations/postgres/0004_instances.sql")),
     (5, "idempotency keys", include_str!("../../migrations/postgres/0005_idempotency_keys.sql")),
     (6, "webhooks", include_str!("../../migrations/postgres/0006_webhooks.sql")),
+    (7, "invite rules", include_str!("../../migrations/postgres/0007_invite_rules.sql")),
+    (8, "daily allowance", include_str!("../../migrations/postgres/0008_daily_allowance.sql")),
 ];
 
 /// The schema version this build creates and understands.

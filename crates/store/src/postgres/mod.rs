@@ -325,6 +325,14 @@ impl InvitationStore for PgStore {
         self.db.write(cmds.as_slice(), |tx, cmds| Box::pin(webhooks::invite_batch(tx, cmds))).await
     }
 
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.db.rehearse(cmds.as_slice(), |tx, cmds| Box::pin(invitations::invite_batch(tx, cmds))).await
+    }
+
+    async fn invitation_emails_since(&self, app_id: &AppId, since: Timestamp) -> Result<u64, StoreError> {
+        self.db.read(&(app_id, since), |conn, input| Box::pin(invitations::invitation_emails_since(conn, input))).await
+    }
+
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(rows::invitation_in_app(conn, app_id, id))).await
     }

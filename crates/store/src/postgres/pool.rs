@@ -58,6 +58,22 @@ impl Db {
         }
     }
 
+    /// Runs `body` in one transaction that is always rolled back: what it answers is what the
+    /// same `body` under [`Db::write`] would have answered, and nothing of it is kept.
+    pub(super) async fn rehearse<A, T>(&self, input: &A, body: BodyFn<A, T>) -> Result<T, StoreError>
+    where
+        A: Sync + ?Sized,
+        T: Send,
+    {
+        let attempt = async {
+            let mut tx = self.pool.begin().await?;
+            let value = body(&mut tx, input).await;
+            tx.rollback().await?;
+            value
+        };
+        attempt.await.map_err(map_sqlx)
+    }
+
     /// Runs a `body` of one statement on a pooled connection. A single statement is atomic and
     /// sees one snapshot, so `BEGIN` and `COMMIT` would only add two round trips.
     pub(super) async fn read<A, T>(&self, input: &A, body: BodyFn<A, T>) -> Result<T, StoreError>

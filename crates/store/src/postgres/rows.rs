@@ -89,7 +89,10 @@ impl FromRow<'_, PgRow> for AddressRow {
 
 /// The columns [`AppRow`] reads.
 pub(super) const APP_COLUMNS: &str = "id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
-                                      sender_name, sender_email, cors_origins::text AS cors_origins, created_at";
+                                      sender_name, sender_email, cors_origins::text AS cors_origins, \
+                                      allowed_email_domains::text AS allowed_email_domains, \
+                                      blocked_email_domains::text AS blocked_email_domains, \
+                                      max_invites_per_day, created_at";
 
 /// An `apps` row selected with [`APP_COLUMNS`].
 pub(super) struct AppRow(pub(super) App);

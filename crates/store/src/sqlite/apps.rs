@@ -8,7 +8,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
 
 use super::audit;
 use super::rows::app_by_id;
-use crate::records;
+use crate::records::{self, domain_patterns_json};
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -17,8 +17,9 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
     let cors_origins = cors_json(&settings.cors_origins)?;
     tx.execute(
         "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
-                           sender_name, sender_email, cors_origins, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                           sender_name, sender_email, cors_origins, allowed_email_domains, \
+                           blocked_email_domains, max_invites_per_day, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?10)",
         params![
             new.id.as_str(),
             new.name,
@@ -31,6 +32,9 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
             settings.sender_email.as_ref().map(EmailAddress::as_str),
             cors_origins,
             new.now.as_millis(),
+            domain_patterns_json(&settings.allowed_email_domains),
+            domain_patterns_json(&settings.blocked_email_domains),
+            settings.max_invites_per_day,
         ],
     )?;
     tx.execute(
@@ -53,7 +57,8 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
     let cors_origins = cors_json(&settings.cors_origins)?;
     let changed = tx.execute(
         "UPDATE apps SET name = ?2, app_url = ?3, invitation_ttl_secs = ?4, invite_policy = ?5, \
-                         is_signup_open = ?6, sender_name = ?7, sender_email = ?8, cors_origins = ?9 \
+                         is_signup_open = ?6, sender_name = ?7, sender_email = ?8, cors_origins = ?9, \
+                         allowed_email_domains = ?10, blocked_email_domains = ?11, max_invites_per_day = ?12 \
          WHERE id = ?1",
         params![
             app.id.as_str(),
@@ -65,6 +70,9 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
             settings.sender_name,
             settings.sender_email.as_ref().map(EmailAddress::as_str),
             cors_origins,
+            domain_patterns_json(&settings.allowed_email_domains),
+            domain_patterns_json(&settings.blocked_email_domains),
+            settings.max_invites_per_day,
         ],
     )?;
     if changed == 0 {

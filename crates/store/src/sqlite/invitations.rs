@@ -6,7 +6,7 @@ use rusqlite::{Transaction, params};
 use usher_core::model::LinkState;
 use usher_core::rules::NewOutboxMessage;
 use usher_core::rules::invite::{
-    InvitationRefresh, InvitePlan, InviteSituation, THROTTLED_KINDS, invite_resend_or_remind,
+    InvitationRefresh, InvitePlan, InviteSituation, SentToday, THROTTLED_KINDS, invite_resend_or_remind,
 };
 use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
 use usher_core::secret::TokenHash;
@@ -25,9 +25,16 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
         pending: rows::pending_invitation(tx, &cmd.app_id, &cmd.email)?,
         last_email_at: outbox::latest_to(tx, &cmd.app_id, &cmd.email, &THROTTLED_KINDS, cmd.throttle_since())?,
         member_role: rows::member_role(tx, &cmd.app_id, &cmd.email)?,
+        // Read inside the transaction, after the writes of the earlier commands of a batch.
+        sent_today: match cmd.allowance_since() {
+            Some(since) => outbox::invitation_emails_since(tx, &cmd.app_id, since)?,
+            None => SentToday::default(),
+        },
     };
     Ok(match invite_resend_or_remind(cmd, &situation) {
         InvitePlan::NotAllowed => Invited::NotAllowed,
+        InvitePlan::DomainNotAllowed => Invited::DomainNotAllowed,
+        InvitePlan::DailyLimit { retry_after } => Invited::DailyLimit { retry_after },
         InvitePlan::Throttled { retry_after } => Invited::Throttled { retry_after },
         InvitePlan::RemindMember { mail, audit } => {
             outbox::enqueue(tx, &mail)?;
@@ -50,6 +57,15 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
             Invited::Created(invitation)
         }
     })
+}
+
+/// What inviting `cmds` one after another would answer, found by doing it inside a savepoint
+/// that is then rolled back, whatever happened: the writer's transaction keeps nothing of it.
+pub(super) fn rehearse(tx: &Transaction<'_>, cmds: &[InviteCommand]) -> rusqlite::Result<Vec<Invited>> {
+    tx.execute_batch("SAVEPOINT dry_run")?;
+    let outcomes = cmds.iter().map(|cmd| invite(tx, cmd)).collect();
+    tx.execute_batch("ROLLBACK TO dry_run; RELEASE dry_run")?;
+    outcomes
 }
 
 /// Inserts a new invitation whose latest email is `mail`.

@@ -312,6 +312,15 @@ impl InvitationStore for SqliteStore {
             .await
     }
 
+    async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
+        self.worker.write(move |tx| invitations::rehearse(tx, &cmds)).await
+    }
+
+    async fn invitation_emails_since(&self, app_id: &AppId, since: Timestamp) -> Result<u64, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| Ok(u64::from(outbox::invitation_emails_since(tx, &app_id, since)?.count))).await
+    }
+
     async fn invitation(&self, app_id: &AppId, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.read(move |tx| rows::invitation_in_app(tx, &app_id, &id)).await
@@ -579,6 +588,8 @@ mod tests {
             expires_at: now.plus(AppSettings::DEFAULT_INVITATION_TTL),
             resend_interval: Duration::ZERO,
             may_invite_admins: true,
+            email_domain_allowed: true,
+            daily_allowance: None,
             now,
         };
         store.invite(cmd).await.expect("invite");

@@ -18,6 +18,7 @@ use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Times
 use super::rows::app_by_id;
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
+use usher_core::rules::invite::{ALLOWANCE_KINDS, SentToday};
 use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
 
 /// How many messages are queued and being sent.
@@ -82,6 +83,25 @@ pub(super) fn latest_to(
         ))?
         .query_row(values.as_slice(), |row| row.get(0))?;
     Ok(latest.map(Timestamp::from_millis))
+}
+
+/// The app's invitation emails ([`ALLOWANCE_KINDS`]) queued after `since`: how many, and
+/// when the oldest was. (The kind is written into the SQL, not bound, so SQLite can use the
+/// partial index of migration 8.)
+pub(super) fn invitation_emails_since(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    since: Timestamp,
+) -> rusqlite::Result<SentToday> {
+    let [kind] = ALLOWANCE_KINDS;
+    let (count, oldest): (u32, Option<i64>) = tx
+        .prepare_cached(&format!(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox_messages \
+             WHERE app_id = ?1 AND kind = '{}' AND created_at > ?2",
+            kind.as_str()
+        ))?
+        .query_row(params![app_id.as_str(), since.as_millis()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(SentToday { count, oldest: oldest.map(Timestamp::from_millis) })
 }
 
 /// Cancels the invitation's messages that have not gone out, because their link is about to

@@ -46,7 +46,8 @@ impl Columns for Row<'_> {
 
 /// The columns [`app`] reads.
 const APP_COLUMNS: &str = "id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
-                           sender_name, sender_email, cors_origins, created_at";
+                           sender_name, sender_email, cors_origins, allowed_email_domains, \
+                           blocked_email_domains, max_invites_per_day, created_at";
 
 /// An `apps` row selected with [`APP_COLUMNS`].
 fn app(row: &Row<'_>) -> rusqlite::Result<App> {

@@ -11,8 +11,8 @@ use usher_core::model::{
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, InvitationQuery, Invited, JoinCredential, KeyRevocation, NewApiKey, NewApp, Renewal,
-    ResetOutcome, ResetRequest, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, JoinCredential, KeyRevocation, NewApiKey,
+    NewApp, Renewal, ResetOutcome, ResetRequest, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
@@ -110,6 +110,9 @@ pub async fn app_roundtrips_settings_when_created(store: &dyn Store) {
         sender_name: Some("Acme Team".into()),
         sender_email: Some(email("team@acme.example")),
         cors_origins: vec!["https://admin.acme.example".into(), "http://localhost:5173".into()],
+        allowed_email_domains: domains(&["acme.example", "*.acme.example"]),
+        blocked_email_domains: domains(&["rival.example"]),
+        max_invites_per_day: Some(250),
     };
     let id = AppId::generate();
     let new = NewApp {
@@ -317,6 +320,108 @@ pub async fn invite_reminds_without_changing_role_when_address_is_member(store: 
     assert_eq!(user, ada);
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(ada));
     assert!(store.invitation_by_token(&token).await.expect("lookup").is_none(), "no new invitation");
+}
+
+pub async fn invite_refuses_and_writes_nothing_when_the_domain_is_refused_unless_a_member(store: &dyn Store) {
+    let app = app(store).await;
+    member(store, &app, "ada@example.org", Role::User).await;
+    let later = T0.plus(INTERVAL * 2);
+    let refused = |to| InviteCommand { email_domain_allowed: false, ..invite(&app, to, Role::User, later) };
+    let new = refused("eve@example.org");
+    let new_token = new.token.hash();
+
+    let single = store.invite(new).await.expect("invite");
+    let batch = store.invite_batch(vec![refused("bob@example.org"), refused("ada@example.org")]).await.expect("batch");
+
+    assert!(matches!(single, Invited::DomainNotAllowed), "{single:?}");
+    assert!(matches!(batch.as_slice(), [Invited::DomainNotAllowed, Invited::AlreadyMember(_)]), "{batch:?}");
+    assert!(store.invitation_by_token(&new_token).await.expect("lookup").is_none(), "no invitation");
+    for to in ["eve@example.org", "bob@example.org"] {
+        let query = InvitationQuery { email: Some(email(to)), limit: 10, ..InvitationQuery::default() };
+        assert!(store.list_invitations(&app.id, query, later).await.expect("list").is_empty(), "{to}");
+    }
+}
+
+pub async fn invite_dry_run_answers_what_the_batch_then_does_and_keeps_nothing(store: &dyn Store) {
+    let app = app(store).await;
+    member(store, &app, "ada@example.org", Role::User).await;
+    let pending = invite(&app, "bob@example.org", Role::User, T0);
+    store.invite(pending).await.expect("invite");
+    drain(store, T0).await;
+    let later = T0.plus(INTERVAL * 2);
+    let cmds = || {
+        vec![
+            invite(&app, "cy@example.org", Role::User, later),
+            invite(&app, "cy@example.org", Role::User, later),
+            invite(&app, "bob@example.org", Role::Admin, later),
+            invite(&app, "ada@example.org", Role::User, later),
+        ]
+    };
+    let kind = |invited: &Invited| match invited {
+        Invited::Created(_) => "created",
+        Invited::Resent(_) => "resent",
+        Invited::AlreadyMember(_) => "already_member",
+        Invited::Throttled { .. } => "throttled",
+        Invited::NotAllowed => "not_allowed",
+        Invited::DomainNotAllowed => "domain_not_allowed",
+        Invited::DailyLimit { .. } => "daily_limit",
+    };
+    let dry_cmds = cmds();
+    let dry_token = dry_cmds[0].token.hash();
+
+    let dry = store.invite_dry_run(dry_cmds).await.expect("dry run");
+    let queued_after_dry_run = claim(store, later, 100).await;
+    let token_after_dry_run = store.invitation_by_token(&dry_token).await.expect("lookup");
+    let bob_after_dry_run = store
+        .list_invitations(
+            &app.id,
+            InvitationQuery { email: Some(email("bob@example.org")), limit: 10, ..InvitationQuery::default() },
+            later,
+        )
+        .await
+        .expect("list");
+    let real = store.invite_batch(cmds()).await.expect("batch");
+
+    let dry: Vec<_> = dry.iter().map(kind).collect();
+    assert_eq!(dry, ["created", "throttled", "resent", "already_member"]);
+    assert_eq!(real.iter().map(kind).collect::<Vec<_>>(), dry);
+    assert!(queued_after_dry_run.is_empty(), "no email queued: {queued_after_dry_run:?}");
+    assert!(token_after_dry_run.is_none(), "no invitation kept");
+    assert_eq!(
+        (bob_after_dry_run[0].times_sent, bob_after_dry_run[0].role),
+        (1, Role::User),
+        "the pending one is untouched"
+    );
+    assert_eq!(claim(store, later, 100).await.len(), 3, "the real run queued its three emails");
+}
+
+pub async fn invite_keeps_the_daily_allowance_when_invites_of_different_addresses_race(store: &dyn Store) {
+    let app = app(store).await;
+    let first = InviteCommand { daily_allowance: Some(2), ..invite(&app, "ada@example.org", Role::User, T0) };
+    store.invite(first).await.expect("first invite");
+    let later = T0.plus(INTERVAL);
+    let racing: Vec<_> = ["bob", "cy", "dan", "eve"]
+        .iter()
+        .map(|name| InviteCommand {
+            daily_allowance: Some(2),
+            ..invite(&app, &format!("{name}@example.org"), Role::User, later)
+        })
+        .collect();
+
+    let outcomes = join_all(racing.into_iter().map(|cmd| store.invite(cmd))).await;
+
+    let created = outcomes.iter().filter(|o| matches!(o, Ok(Invited::Created(_)))).count();
+    let refused: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Ok(Invited::DailyLimit { retry_after }) => Some(*retry_after),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((created, refused.len()), (1, 3), "{outcomes:?}");
+    // The first invitation, queued at T0, leaves the 24-hour window first.
+    assert!(refused.iter().all(|r| *r == Duration::from_secs(24 * 3600) - INTERVAL), "{refused:?}");
+    assert_eq!(store.invitation_emails_since(&app.id, T0.minus(INTERVAL)).await.expect("count"), 2);
 }
 
 pub async fn invite_creates_one_invitation_when_two_invites_race(store: &dyn Store) {
@@ -905,6 +1010,9 @@ pub async fn update_app_stores_name_url_and_settings_when_app_exists(store: &dyn
             sender_name: Some("Acme".into()),
             sender_email: Some(email("hello@acme.example")),
             cors_origins: vec!["https://admin.acme.example".into()],
+            allowed_email_domains: domains(&["*.acme.example"]),
+            blocked_email_domains: domains(&["gmail.com", "*.rival.example"]),
+            max_invites_per_day: Some(1),
         },
         ..app.clone()
     };
@@ -1485,4 +1593,9 @@ pub async fn send_signup_code_replaces_an_earlier_registration_when_registered_a
     let VerifyOutcome::Joined(user) = joined else { panic!("expected Joined, got {joined:?}") };
     let (_, hash) = store.user_credentials(&app.id, &user.email).await.expect("credentials").expect("member");
     assert_eq!(hash, Some(owners_password), "the password of the registration whose code was entered");
+}
+
+/// Domain patterns for settings.
+fn domains(list: &[&str]) -> Vec<usher_core::rules::domains::DomainPattern> {
+    list.iter().map(|p| usher_core::rules::domains::DomainPattern::parse(p).expect("valid pattern")).collect()
 }

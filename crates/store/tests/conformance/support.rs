@@ -123,6 +123,8 @@ pub fn invite(app: &App, to: &str, role: Role, now: Timestamp) -> InviteCommand 
         expires_at: now.plus(TTL),
         resend_interval: INTERVAL,
         may_invite_admins: true,
+        email_domain_allowed: true,
+        daily_allowance: None,
         now,
     }
 }

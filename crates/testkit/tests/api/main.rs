@@ -1,7 +1,10 @@
 //! HTTP API tests: the real server in-process on a random port, a fresh SQLite database per
 //! test, mail read back from the file transport.
 
+mod allowance;
 mod connections;
+mod domains;
+mod dry_run;
 mod errors;
 mod existing_account;
 mod idempotency;

@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use minijinja::{Value, context};
 use serde::Deserialize;
-use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome};
+use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Run};
 use usher_core::{EmailAddress, Role};
 
 use super::session::{FromThisSite, Session, failed};
@@ -109,7 +109,7 @@ async fn import(
     let mut counts = [0_usize; 4];
     for chunk in rows.chunks(BATCH) {
         let items = chunk.iter().map(|row| row.item.clone()).collect();
-        let outcomes = match state.invites.invite_many(&session.app, &session.principal, items).await {
+        let outcomes = match state.invites.invite_many(&session.app, &session.principal, items, Run::Real).await {
             Ok(outcomes) => outcomes,
             Err(InviteError::Store(err)) => return failed(&state, &err),
             Err(err) => return refused(&state, &session, &form.csv, &err.to_string()),
