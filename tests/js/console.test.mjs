@@ -168,6 +168,66 @@ test("members are listed, promoted, disabled, enabled and removed", { skip }, as
   assert.equal(await carol(), undefined);
 });
 
+test("a one-time link from `usher console link` signs the operator in once, before any admin exists", { skip }, async () => {
+  const fresh = await appWithClient("Fresh App");
+  const link = await usher.consoleLink(fresh.app_id);
+  assert.match(link, new RegExp(`^${usher.serverUrl}/console/link\\?token=ucl_`));
+
+  await page.goto(link);
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Continue to the console')")]);
+  assert.equal(new URL(page.url()).pathname, `/console/apps/${fresh.app_id}/invitations`);
+  await page.fill("#invite-email", "first-admin@example.com");
+  await page.selectOption("#invite-role", "admin");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Invite')")]);
+  assert.match(await page.textContent("[role=status]"), /Invited first-admin@example\.com/);
+  assert.equal((await invitationOf(fresh, "first-admin@example.com")).role, "admin");
+  await page.click("text=API keys");
+  assert.match(await page.textContent("main"), /console sign-in link/);
+
+  // The same link in another browser: used up.
+  const again = await browser.newContext();
+  const other = await again.newPage();
+  await other.goto(link);
+  const [refused] = await Promise.all([other.waitForNavigation(), other.click("button:text-is('Continue to the console')")]);
+  assert.equal(refused.status(), 410);
+  assert.match(await other.textContent("[role=alert]"), /used already/);
+  assert.equal((await again.cookies()).length, 0, "no session");
+  await again.close();
+});
+
+test("a console link no longer works once it expired", { skip }, async () => {
+  const fresh = await appWithClient("Expiring App");
+  const link = await usher.consoleLink(fresh.app_id, { validForSecs: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+
+  await page.goto(link);
+  const [refused] = await Promise.all([page.waitForNavigation(), page.click("button:text-is('Continue to the console')")]);
+  assert.equal(refused.status(), 410);
+  assert.match(await page.textContent("[role=alert]"), /expired/);
+  await page.goto(`${usher.serverUrl}/console/apps/${fresh.app_id}/invitations`);
+  assert.equal(new URL(page.url()).pathname, "/console", "sent to sign in");
+});
+
+test("the console never demotes, disables or removes the app's last active admin", { skip }, async () => {
+  const solo = await appWithClient("Solo");
+  await member(solo, "only@solo.test", "admin");
+  await signIn(solo, "only@solo.test");
+  await page.click("text=Members");
+  const only = async () => (await solo.base44.entities.User.filter({ email: "only@solo.test" }))[0];
+  const refusal = "this is the app's last active admin; make another member an admin first.";
+
+  await Promise.all([page.waitForNavigation(), page.click("[aria-label='Make only@solo.test a user']")]);
+  assert.equal(await page.textContent("[role=status]"), `Not changed: ${refusal}`);
+  await Promise.all([page.waitForNavigation(), page.click("[aria-label='Disable only@solo.test']")]);
+  assert.equal(await page.textContent("[role=status]"), `Not changed: ${refusal}`);
+  await page.click("[aria-label='Remove only@solo.test']");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Remove')")]);
+  assert.equal(await page.textContent("[role=status]"), `Not removed: ${refusal}`);
+  const kept = await only();
+  assert.equal(kept.role, "admin");
+  assert.equal(kept.disabled, false);
+});
+
 test("a CSV file of 50 rows is previewed, then invited with a result per row", { skip }, async () => {
   const lines = ["email,role", ...Array.from({ length: 48 }, (_, i) => `csv${i}@example.com,user`), "not-an-address,user", "boss@example.com,owner"];
   await signIn(acme, "root@acme.test");

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod app_settings;
 pub mod apps;
 pub mod clock;
+pub mod console_link;
 pub mod email;
 pub mod id;
 pub mod idempotency;

@@ -164,6 +164,29 @@ pub struct UserPatch {
     pub custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// What [`MemberStore::update_user`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberUpdate {
+    /// The member as they now are.
+    Updated(User),
+    /// The app has no such member.
+    NotFound,
+    /// Nothing changed: the member is the app's last active admin and the patch would demote
+    /// or disable them (see [`crate::rules::members`]).
+    LastAdmin,
+}
+
+/// What [`MemberStore::delete_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRemoval {
+    /// The member is gone.
+    Removed,
+    /// The app has no such member.
+    NotFound,
+    /// Nothing changed: the member is the app's last active admin.
+    LastAdmin,
+}
+
 /// Everything [`MemberStore::request_password_reset`] needs.
 #[derive(Debug)]
 pub struct ResetRequest {
@@ -289,6 +312,19 @@ pub enum KeyRevocation {
     NotFound,
     /// It is the app's last key; revoking it would lock the app's servers out.
     LastKey,
+}
+
+/// What [`AppStore::use_console_link`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConsoleLinkUse {
+    /// The link is used up and the operator's new key of the link's app is this one.
+    SignedIn(ApiKeyRecord),
+    /// No link has this hash.
+    Unknown,
+    /// The link was used before.
+    Used,
+    /// The link expired.
+    Expired,
 }
 
 /// Everything [`InvitationStore::accept_invitation`] needs.
@@ -426,6 +462,25 @@ pub trait AppStore: Send + Sync {
         now: Timestamp,
     ) -> Result<KeyRevocation, StoreError>;
 
+    /// Stores a one-time console sign-in link of the app (only its hash), valid until `expires_at`.
+    async fn create_console_link(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Uses the console link with this hash as [`crate::rules::console::use_console_link`]
+    /// decides: when it signs in, `key` becomes a key of the link's app, in the same
+    /// transaction that marks the link used.
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError>;
+
     /// The app's audit log, newest first, before the entry `before` (if given), at most `limit`.
     async fn audit_events(
         &self,
@@ -458,14 +513,15 @@ pub trait MemberStore: Send + Sync {
     /// Every member of the app, oldest first.
     async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError>;
 
-    /// Applies `patch` to the member; `None` when there is no such member.
+    /// Applies `patch` to the member unless [`crate::rules::members::update_keeps_an_admin`]
+    /// refuses it, deciding on the app's active admins as read in the same transaction.
     async fn update_user(
         &self,
         app_id: &AppId,
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError>;
+    ) -> Result<MemberUpdate, StoreError>;
 
     /// Replaces the member's password and moves their [`User::session_epoch`] on, so every
     /// access token issued before stops working; the member as they now are, or `None` when
@@ -478,8 +534,9 @@ pub trait MemberStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Removes the member; false when there was none. Their invitations stay, for the record.
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;
+    /// Removes the member unless [`crate::rules::members::removal_keeps_an_admin`] refuses it.
+    /// Their invitations stay, for the record.
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError>;
 
     /// If `request.email` is a member (and no reset email went to them within the resend
     /// interval), stores a reset link and queues its email; otherwise does nothing, so the
@@ -712,7 +769,7 @@ impl<T: PassThrough> MemberStore for T {
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
+    ) -> Result<MemberUpdate, StoreError> {
         self.inner().update_user(app_id, id, patch, now).await
     }
 
@@ -726,7 +783,7 @@ impl<T: PassThrough> MemberStore for T {
         self.inner().set_password(app_id, id, hash, now).await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
         self.inner().delete_user(app_id, id).await
     }
 

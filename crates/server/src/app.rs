@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::api_keys::ApiKeyService;
 use usher_core::apps::AppService;
+use usher_core::console_link::ConsoleLinks;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -98,6 +99,7 @@ impl App {
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
             apps: Arc::new(AppService::new(store.clone())),
             keys: Arc::new(ApiKeyService::new(store.clone(), clock.clone())),
+            console_links: Arc::new(ConsoleLinks::new(store.clone(), clock.clone())),
             invites: Arc::new(InviteService::new(
                 store.clone(),
                 clock.clone(),

@@ -420,7 +420,7 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// `--public-url`: an absolute http(s) URL, as invitees reach this server.
-fn parse_public_url(text: &str) -> Result<Url, String> {
+pub fn parse_public_url(text: &str) -> Result<Url, String> {
     match Url::parse(text.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
         _ => Err(format!("expected an absolute http(s) URL, e.g. https://usher.example.com, not {text:?}")),

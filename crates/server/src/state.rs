@@ -6,6 +6,7 @@ use url::Url;
 use usher_core::access::Authenticator;
 use usher_core::api_keys::ApiKeyService;
 use usher_core::apps::AppService;
+use usher_core::console_link::ConsoleLinks;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub apps: Arc<AppService>,
     /// Manages API keys and reads the audit log.
     pub keys: Arc<ApiKeyService>,
+    /// Uses one-time console sign-in links.
+    pub console_links: Arc<ConsoleLinks>,
     /// Applies the rules of inviting.
     pub invites: Arc<InviteService>,
     /// Shows and accepts join links.

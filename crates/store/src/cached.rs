@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent};
 use usher_core::secret::TokenHash;
-use usher_core::store::{AppStore, KeyRevocation, NewApiKey, NewApp, PassThrough, SchemaVersion};
+use usher_core::store::{AppStore, ConsoleLinkUse, KeyRevocation, NewApiKey, NewApp, PassThrough, SchemaVersion};
 use usher_core::{ApiKeyId, AppId, Store, StoreError, Timestamp};
 
 /// How long a found app or key is served from memory.
@@ -156,6 +156,25 @@ impl AppStore for CachedStore {
         let revoked = self.inner.revoke_api_key(app_id, id, by, now).await;
         self.keys.forget(|cached| &cached.id == id);
         revoked
+    }
+
+    async fn create_console_link(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.create_console_link(app_id, hash, now, expires_at).await
+    }
+
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError> {
+        self.inner.use_console_link(hash, key, now).await
     }
 
     async fn audit_events(

@@ -12,6 +12,7 @@
 
 mod apps;
 mod audit;
+mod console;
 mod group;
 mod idempotency;
 mod instances;
@@ -39,9 +40,10 @@ use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
-    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
-    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
+    AcceptCommand, AcceptOutcome, AppStore, ConsoleLinkUse, InvitationQuery, InvitationStore, InviteCommand, Invited,
+    KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal,
+    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -201,6 +203,31 @@ impl AppStore for PgStore {
             .await
     }
 
+    async fn create_console_link(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let input = (app_id, hash, now, expires_at);
+        self.db
+            .write(&input, |tx, (app_id, hash, now, expires_at)| {
+                Box::pin(console::create_link(tx, app_id, hash, *now, *expires_at))
+            })
+            .await
+    }
+
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError> {
+        let input = (hash, key, now);
+        self.db.write(&input, |tx, (hash, key, now)| Box::pin(console::use_link(tx, hash, key, *now))).await
+    }
+
     async fn api_keys(&self, app_id: &AppId) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.db.read(app_id, |conn, app_id| Box::pin(apps::api_keys(conn, app_id))).await
     }
@@ -265,7 +292,7 @@ impl MemberStore for PgStore {
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
+    ) -> Result<MemberUpdate, StoreError> {
         let input = (app_id, id, patch, now);
         self.db.write(&input, |tx, (app_id, id, patch, now)| Box::pin(users::update(tx, app_id, id, patch, *now))).await
     }
@@ -283,7 +310,7 @@ impl MemberStore for PgStore {
             .await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
         self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(webhooks::delete_user(tx, app_id, id))).await
     }
 

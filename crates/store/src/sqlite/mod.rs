@@ -9,6 +9,7 @@
 mod apps;
 mod audit;
 mod checkpoint;
+mod console;
 mod idempotency;
 mod instances;
 mod invitations;
@@ -34,9 +35,10 @@ use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
-    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
-    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
+    AcceptCommand, AcceptOutcome, AppStore, ConsoleLinkUse, InvitationQuery, InvitationStore, InviteCommand, Invited,
+    KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal,
+    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -181,6 +183,27 @@ impl AppStore for SqliteStore {
         self.worker.write(move |tx| apps::revoke_api_key(tx, &app_id, &id, &by, now)).await
     }
 
+    async fn create_console_link(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (app_id, hash) = (app_id.clone(), hash.clone());
+        self.worker.write(move |tx| console::create_link(tx, &app_id, &hash, now, expires_at)).await
+    }
+
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError> {
+        let hash = hash.clone();
+        self.worker.write(move |tx| console::use_link(tx, &hash, &key, now)).await
+    }
+
     async fn audit_events(
         &self,
         app_id: &AppId,
@@ -231,7 +254,7 @@ impl MemberStore for SqliteStore {
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
+    ) -> Result<MemberUpdate, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.write(move |tx| users::update(tx, &app_id, &id, &patch, now)).await
     }
@@ -247,17 +270,16 @@ impl MemberStore for SqliteStore {
         self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker
             .write(move |tx| {
-                let member = rows::user_by_id(tx, &app_id, &id)?;
-                let deleted = users::delete(tx, &app_id, &id)?;
-                if let (true, Some(member)) = (deleted, member) {
+                let (removal, removed) = users::delete(tx, &app_id, &id)?;
+                if let Some(member) = removed {
                     let event = Event::member(EventType::MemberRemoved, &member, SystemClock.now());
                     webhooks::emit(tx, &event)?;
                 }
-                Ok(deleted)
+                Ok(removal)
             })
             .await
     }

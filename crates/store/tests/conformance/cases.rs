@@ -5,14 +5,15 @@ use std::time::Duration;
 use std::collections::HashSet;
 
 use usher_core::model::{
-    Actor, App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, Inviter, LinkState, MailKind,
-    OutboxMessage, User,
+    Actor, App, AppSettings, AuditAction, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, Inviter, LinkState,
+    MailKind, OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
-use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
+use usher_core::secret::{ApiKey, CodeKey, ConsoleLinkToken, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, InvitationQuery, Invited, JoinCredential, KeyRevocation, NewApiKey, NewApp, Renewal,
-    ResetOutcome, ResetRequest, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    AcceptCommand, AcceptOutcome, ConsoleLinkUse, InvitationQuery, Invited, JoinCredential, KeyRevocation,
+    MemberRemoval, MemberUpdate, NewApiKey, NewApp, Renewal, ResetOutcome, ResetRequest, SignupCommand, SignupOutcome,
+    UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
@@ -961,6 +962,32 @@ pub async fn revoke_api_key_keeps_one_key_when_the_last_two_are_revoked_at_once(
     assert_eq!(store.api_keys(&app.id).await.expect("keys").len(), 1);
 }
 
+pub async fn console_link_signs_in_once_before_it_expires_with_a_new_key(store: &dyn Store) {
+    let app = app(store).await;
+    let (fresh, stale) = (ConsoleLinkToken::generate(), ConsoleLinkToken::generate());
+    store.create_console_link(&app.id, &fresh.hash(), T0, T0.plus(INTERVAL)).await.expect("link");
+    store.create_console_link(&app.id, &stale.hash(), T0, T0.plus(INTERVAL)).await.expect("link");
+    let key =
+        || NewApiKey { id: ApiKeyId::generate(), name: "console sign-in link".into(), hash: ApiKey::generate().hash() };
+
+    let signed_in = store.use_console_link(&fresh.hash(), key(), T0.plus(Duration::from_secs(1))).await.expect("use");
+    let again = store.use_console_link(&fresh.hash(), key(), T0.plus(Duration::from_secs(2))).await.expect("use");
+    let expired = store.use_console_link(&stale.hash(), key(), T0.plus(INTERVAL)).await.expect("use");
+    let unknown = store.use_console_link(&ConsoleLinkToken::generate().hash(), key(), T0).await.expect("use");
+
+    let ConsoleLinkUse::SignedIn(record) = signed_in else { panic!("expected SignedIn, got {signed_in:?}") };
+    assert_eq!((record.app_id.clone(), record.name.as_str()), (app.id.clone(), "console sign-in link"));
+    assert_eq!((again, expired, unknown), (ConsoleLinkUse::Used, ConsoleLinkUse::Expired, ConsoleLinkUse::Unknown));
+    let keys = store.api_keys(&app.id).await.expect("keys");
+    assert_eq!(keys.len(), 2, "the app's first key and the operator's: {keys:?}");
+    assert!(keys.contains(&record));
+    let audit = store.audit_events(&app.id, None, 1).await.expect("audit");
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.clone()),
+        (AuditAction::ApiKeyCreated.as_str(), Actor::ApiKey(record.id))
+    );
+}
+
 pub async fn audit_events_lists_newest_first_and_pages_before_a_cursor(store: &dyn Store) {
     let app = app(store).await;
     let other = app_with_key(store).await.0;
@@ -1048,8 +1075,12 @@ pub async fn update_user_changes_only_the_given_fields_when_patched(store: &dyn 
     let first = UserPatch { full_name: Some("Ada L.".into()), custom: Some(custom.clone()), ..UserPatch::default() };
     let second = UserPatch { role: Some(Role::Admin), is_disabled: Some(true), ..UserPatch::default() };
 
-    let named = store.update_user(&app.id, &ada.id, first, t1).await.expect("update").expect("member");
-    let promoted = store.update_user(&app.id, &ada.id, second, t2).await.expect("update").expect("member");
+    let MemberUpdate::Updated(named) = store.update_user(&app.id, &ada.id, first, t1).await.expect("update") else {
+        panic!("expected Updated")
+    };
+    let MemberUpdate::Updated(promoted) = store.update_user(&app.id, &ada.id, second, t2).await.expect("update") else {
+        panic!("expected Updated")
+    };
     let unknown = store.update_user(&app.id, &UserId::generate(), UserPatch::default(), t2).await.expect("update");
 
     let expected_named = User { full_name: "Ada L.".into(), custom: custom.clone(), updated_at: t1, ..ada.clone() };
@@ -1057,7 +1088,60 @@ pub async fn update_user_changes_only_the_given_fields_when_patched(store: &dyn 
     let expected = User { role: Role::Admin, is_disabled: true, updated_at: t2, ..expected_named };
     assert_eq!(promoted, expected);
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(expected));
-    assert_eq!(unknown, None);
+    assert_eq!(unknown, MemberUpdate::NotFound);
+}
+
+pub async fn the_last_active_admin_is_neither_demoted_disabled_nor_removed(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::Admin).await;
+    let bob = member(store, &app, "bob@example.org", Role::User).await;
+    let demote = UserPatch { role: Some(Role::User), ..UserPatch::default() };
+    let disable = UserPatch { is_disabled: Some(true), ..UserPatch::default() };
+    let promote = UserPatch { role: Some(Role::Admin), ..UserPatch::default() };
+    let at = T0.plus(INTERVAL);
+
+    let demoted = store.update_user(&app.id, &ada.id, demote.clone(), at).await.expect("update");
+    let disabled = store.update_user(&app.id, &ada.id, disable.clone(), at).await.expect("update");
+    let removed = store.delete_user(&app.id, &ada.id).await.expect("delete");
+    let plain_disabled = store.update_user(&app.id, &bob.id, disable.clone(), at).await.expect("update");
+
+    assert_eq!(
+        (demoted, disabled, removed),
+        (MemberUpdate::LastAdmin, MemberUpdate::LastAdmin, MemberRemoval::LastAdmin)
+    );
+    assert!(matches!(plain_disabled, MemberUpdate::Updated(_)), "a plain member is not counted");
+    assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(ada.clone()), "nothing written");
+    // A disabled admin does not count: enabling Bob as an admin makes Ada removable.
+    let enable_as_admin = UserPatch { role: Some(Role::Admin), is_disabled: Some(false), ..UserPatch::default() };
+    assert!(matches!(
+        store.update_user(&app.id, &bob.id, promote, at).await.expect("update"),
+        MemberUpdate::Updated(_)
+    ));
+    assert_eq!(store.delete_user(&app.id, &ada.id).await.expect("delete"), MemberRemoval::LastAdmin);
+    assert!(matches!(
+        store.update_user(&app.id, &bob.id, enable_as_admin, at).await.expect("update"),
+        MemberUpdate::Updated(_)
+    ));
+    assert_eq!(store.delete_user(&app.id, &ada.id).await.expect("delete"), MemberRemoval::Removed);
+    assert_eq!(store.update_user(&app.id, &bob.id, demote, at).await.expect("update"), MemberUpdate::LastAdmin);
+}
+
+pub async fn demoting_the_last_two_admins_at_once_keeps_one(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::Admin).await;
+    let bob = member(store, &app, "bob@example.org", Role::Admin).await;
+    let demote = UserPatch { role: Some(Role::User), ..UserPatch::default() };
+
+    let outcomes = join_all([
+        store.update_user(&app.id, &ada.id, demote.clone(), T0),
+        store.update_user(&app.id, &bob.id, demote.clone(), T0),
+    ])
+    .await;
+
+    let refused = outcomes.into_iter().filter(|outcome| matches!(outcome, Ok(MemberUpdate::LastAdmin))).count();
+    assert_eq!(refused, 1);
+    let admins = store.users(&app.id).await.expect("users").into_iter().filter(|u| u.role == Role::Admin).count();
+    assert_eq!(admins, 1);
 }
 
 pub async fn set_password_replaces_the_hash_when_member_exists(store: &dyn Store) {
@@ -1095,7 +1179,8 @@ pub async fn password_changes_move_the_session_epoch_on_when_set_or_reset(store:
     assert_eq!(changed.session_epoch, 1);
     let ResetOutcome::Done(reset) = reset else { panic!("expected Done, got {reset:?}") };
     assert_eq!(reset.session_epoch, 2);
-    assert_eq!(updated.expect("member").session_epoch, 2, "other changes leave sessions alone");
+    let MemberUpdate::Updated(updated) = updated else { panic!("expected Updated, got {updated:?}") };
+    assert_eq!(updated.session_epoch, 2, "other changes leave sessions alone");
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup").expect("member").session_epoch, 2);
 }
 
@@ -1113,7 +1198,7 @@ pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn
     let deleted = store.delete_user(&app.id, &ada.id).await.expect("delete");
     let again = store.delete_user(&app.id, &ada.id).await.expect("delete");
 
-    assert!(deleted && !again);
+    assert_eq!((deleted, again), (MemberRemoval::Removed, MemberRemoval::NotFound));
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), None);
     let kept = store.invitation_by_token(&token).await.expect("lookup").expect("the invitation stays");
     assert_eq!(kept.invitation.status, InvitationStatus::Accepted);

@@ -13,6 +13,7 @@ mod audit;
 mod import;
 mod invitations;
 mod keys;
+mod link;
 mod members;
 mod session;
 mod settings;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(import::router())
         .merge(keys::router())
+        .merge(link::router())
 }
 
 #[derive(Deserialize)]
