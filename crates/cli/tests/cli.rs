@@ -80,6 +80,7 @@ fn serve_help_lists_every_setting_with_its_environment_variable() {
         "USHER_MAIL_FROM",
         "USHER_HEADER_TIMEOUT",
         "USHER_IDLE_TIMEOUT",
+        "USHER_CONSOLE_IDLE_TIMEOUT",
         "USHER_METRICS_LISTEN",
     ] {
         assert!(help.contains(name), "--help lacks {name}");

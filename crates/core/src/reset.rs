@@ -126,9 +126,9 @@ mod tests {
     use crate::password::PasswordHash;
     use crate::secret::TokenHash;
     use crate::store::{
-        AcceptCommand, AcceptOutcome, AppStore, ConsoleLinkUse, InvitationQuery, InvitationStore, InviteCommand,
-        Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxStore, Renewal,
-        SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+        AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
+        InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp,
+        OutboxStore, Renewal, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
     };
 
     /// A store whose reset requests never finish, as if the database were slow for members.
@@ -210,12 +210,7 @@ mod tests {
             unreachable!("not used by these tests: use_console_link")
         }
 
-        async fn audit_events(
-            &self,
-            _app_id: &AppId,
-            _before: Option<i64>,
-            _limit: u32,
-        ) -> Result<Vec<AuditEvent>, StoreError> {
+        async fn audit_events(&self, _app_id: &AppId, _query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
             unreachable!("not used by these tests: audit_events")
         }
 
@@ -315,6 +310,14 @@ mod tests {
             _now: Timestamp,
         ) -> Result<Vec<Invitation>, StoreError> {
             unreachable!("not used by these tests: list_invitations")
+        }
+
+        async fn delivery_attempts(
+            &self,
+            _app_id: &AppId,
+            _id: &InvitationId,
+        ) -> Result<Vec<crate::model::DeliveryAttempt>, StoreError> {
+            unreachable!("not used by these tests: delivery_attempts")
         }
 
         async fn revoke_invitation(

@@ -8,8 +8,8 @@ use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
 use crate::idempotency::IdempotencyStore;
 use crate::model::{
-    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, Invitation, InvitationStatus, Inviter, OutboxMessage,
-    TokenLookup, User,
+    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryAttempt, Invitation, InvitationStatus,
+    Inviter, OutboxMessage, TokenLookup, User,
 };
 use crate::password::PasswordHash;
 use crate::role::Role;
@@ -297,8 +297,25 @@ pub struct InvitationQuery {
     pub status: Option<crate::model::InvitationStatus>,
     /// Only this address.
     pub email: Option<EmailAddress>,
+    /// Only those whose latest email is in this delivery state.
+    pub delivery: Option<crate::model::DeliveryStatus>,
     /// Only those after this one in the listing order (creation time, then id).
     pub after: Option<(Timestamp, InvitationId)>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Which entries of the audit log [`AppStore::audit_events`] returns, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this action.
+    pub action: Option<crate::model::AuditAction>,
+    /// Only what this API key or member did.
+    pub actor: Option<Actor>,
+    /// Only entries about this invitation.
+    pub invitation_id: Option<InvitationId>,
+    /// Only entries older than the entry with this id.
+    pub before: Option<i64>,
     /// At most this many.
     pub limit: u32,
 }
@@ -481,13 +498,8 @@ pub trait AppStore: Send + Sync {
         now: Timestamp,
     ) -> Result<ConsoleLinkUse, StoreError>;
 
-    /// The app's audit log, newest first, before the entry `before` (if given), at most `limit`.
-    async fn audit_events(
-        &self,
-        app_id: &AppId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The entries of the app's audit log that `query` asks for, newest first.
+    async fn audit_events(&self, app_id: &AppId, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// The live API key with this hash.
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError>;
@@ -583,6 +595,9 @@ pub trait InvitationStore: Send + Sync {
         query: InvitationQuery,
         now: Timestamp,
     ) -> Result<Vec<Invitation>, StoreError>;
+
+    /// Every delivery attempt of the emails of the app's invitation `id`, newest first.
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError>;
 
     /// Revokes a pending invitation (its links then say so, its unsent email is cancelled)
     /// and records who did it. Returns the invitation as it now is, or `None` if the app has
@@ -831,6 +846,10 @@ impl<T: PassThrough> InvitationStore for T {
         now: Timestamp,
     ) -> Result<Vec<Invitation>, StoreError> {
         self.inner().list_invitations(app_id, query, now).await
+    }
+
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        self.inner().delivery_attempts(app_id, id).await
     }
 
     async fn revoke_invitation(

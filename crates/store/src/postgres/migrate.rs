@@ -28,7 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "instances", include_str!("../../migrations/postgres/0004_instances.sql")),
     (5, "idempotency keys", include_str!("../../migrations/postgres/0005_idempotency_keys.sql")),
     (6, "webhooks", include_str!("../../migrations/postgres/0006_webhooks.sql")),
-    (7, "console links", include_str!("../../migrations/postgres/0007_console_links.sql")),
+    (
+        7,
+        "console links, audit by invitation, delivery attempts",
+        include_str!("../../migrations/postgres/0007_console_links.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

@@ -35,15 +35,17 @@ use std::time::Duration;
 use sqlx_core::connection::Connection;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::model::{
+    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
+};
 use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, AppStore, ConsoleLinkUse, InvitationQuery, InvitationStore, InviteCommand, Invited,
-    KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal,
-    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
-    WebhookAttempt, WebhookStore,
+    AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
+    InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog,
+    OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch,
+    VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -245,14 +247,8 @@ impl AppStore for PgStore {
             .await
     }
 
-    async fn audit_events(
-        &self,
-        app_id: &AppId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        let input = (app_id, before, limit);
-        self.db.read(&input, |conn, (app_id, before, limit)| Box::pin(audit::list(conn, app_id, *before, *limit))).await
+    async fn audit_events(&self, app_id: &AppId, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.db.read(&(app_id, query), |conn, (app_id, query)| Box::pin(audit::list(conn, app_id, query))).await
     }
 
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -364,6 +360,10 @@ impl InvitationStore for PgStore {
     ) -> Result<Vec<Invitation>, StoreError> {
         let input = (app_id, query, now);
         self.db.read(&input, |conn, (app_id, query, now)| Box::pin(management::list(conn, app_id, query, *now))).await
+    }
+
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(outbox::attempts(conn, app_id, id))).await
     }
 
     async fn revoke_invitation(

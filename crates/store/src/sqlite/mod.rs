@@ -30,15 +30,17 @@ use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
 use usher_core::model::InvitationStatus;
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::model::{
+    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
+};
 use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, AppStore, ConsoleLinkUse, InvitationQuery, InvitationStore, InviteCommand, Invited,
-    KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal,
-    ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
-    WebhookAttempt, WebhookStore,
+    AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
+    InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog,
+    OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch,
+    VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -204,14 +206,9 @@ impl AppStore for SqliteStore {
         self.worker.write(move |tx| console::use_link(tx, &hash, &key, now)).await
     }
 
-    async fn audit_events(
-        &self,
-        app_id: &AppId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        let app_id = app_id.clone();
-        self.worker.read(move |tx| audit::list(tx, &app_id, before, limit)).await
+    async fn audit_events(&self, app_id: &AppId, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let (app_id, query) = (app_id.clone(), query.clone());
+        self.worker.read(move |tx| audit::list(tx, &app_id, &query)).await
     }
 
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -347,6 +344,11 @@ impl InvitationStore for SqliteStore {
     ) -> Result<Vec<Invitation>, StoreError> {
         let app_id = app_id.clone();
         self.worker.read(move |tx| management::list(tx, &app_id, &query, now)).await
+    }
+
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.read(move |tx| outbox::attempts(tx, &app_id, &id)).await
     }
 
     async fn revoke_invitation(

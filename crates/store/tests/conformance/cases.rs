@@ -5,13 +5,13 @@ use std::time::Duration;
 use std::collections::HashSet;
 
 use usher_core::model::{
-    Actor, App, AppSettings, AuditAction, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, Inviter, LinkState,
-    MailKind, OutboxMessage, User,
+    Actor, App, AppSettings, AttemptOutcome, AuditAction, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy,
+    Inviter, LinkState, MailKind, OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, ConsoleLinkToken, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, ConsoleLinkUse, InvitationQuery, Invited, JoinCredential, KeyRevocation,
+    AcceptCommand, AcceptOutcome, AuditQuery, ConsoleLinkUse, InvitationQuery, Invited, JoinCredential, KeyRevocation,
     MemberRemoval, MemberUpdate, NewApiKey, NewApp, Renewal, ResetOutcome, ResetRequest, SignupCommand, SignupOutcome,
     UserPatch, VerifyCommand, VerifyOutcome,
 };
@@ -686,6 +686,36 @@ pub async fn mark_sent_shows_sent_and_stops_claims_when_transport_accepted(store
     assert!(later.is_empty(), "{later:?}");
 }
 
+pub async fn delivery_attempts_list_each_ended_attempt_of_an_invitations_emails(store: &dyn Store) {
+    let other = app(store).await;
+    let app = app(store).await;
+    let cmd = invite(&app, "ada@example.org", Role::User, T0);
+    let id = cmd.invitation_id.clone();
+    store.invite(cmd).await.expect("invite");
+    let me = instance(store, T0).await;
+    let first = store.claim_outbox(&me, T0, 10).await.expect("claim");
+    let retry_at = T0.plus(Duration::from_secs(30));
+    store.mark_failed(&me, &first[0].id, "451 4.7.1 try again later", Some(retry_at)).await.expect("mark failed");
+    let untouched = store.delivery_attempts(&app.id, &id).await.expect("attempts");
+    let second = store.claim_outbox(&me, retry_at, 10).await.expect("claim");
+    store.mark_sent(&[second[0].id.clone()], retry_at).await.expect("mark sent");
+
+    let attempts = store.delivery_attempts(&app.id, &id).await.expect("attempts");
+    let elsewhere = store.delivery_attempts(&other.id, &id).await.expect("attempts");
+
+    assert_eq!(untouched.len(), 1);
+    let summary: Vec<(u32, AttemptOutcome, Option<&str>)> =
+        attempts.iter().map(|a| (a.attempt, a.outcome, a.reply.as_deref())).collect();
+    assert_eq!(
+        summary,
+        [(2, AttemptOutcome::Sent, None), (1, AttemptOutcome::Retry, Some("451 4.7.1 try again later"))],
+        "newest first"
+    );
+    assert_eq!(attempts[0].at, retry_at);
+    assert!(attempts.iter().all(|a| a.message_id == first[0].id));
+    assert!(elsewhere.is_empty(), "another app sees nothing");
+}
+
 pub async fn mark_failed_queues_for_later_when_retry_is_given(store: &dyn Store) {
     let app = app(store).await;
     let cmd = invite(&app, "ada@example.org", Role::User, T0);
@@ -981,7 +1011,7 @@ pub async fn console_link_signs_in_once_before_it_expires_with_a_new_key(store: 
     let keys = store.api_keys(&app.id).await.expect("keys");
     assert_eq!(keys.len(), 2, "the app's first key and the operator's: {keys:?}");
     assert!(keys.contains(&record));
-    let audit = store.audit_events(&app.id, None, 1).await.expect("audit");
+    let audit = store.audit_events(&app.id, &AuditQuery { limit: 1, ..AuditQuery::default() }).await.expect("audit");
     assert_eq!(
         (audit[0].action.as_str(), audit[0].actor.clone()),
         (AuditAction::ApiKeyCreated.as_str(), Actor::ApiKey(record.id))
@@ -996,9 +1026,12 @@ pub async fn audit_events_lists_newest_first_and_pages_before_a_cursor(store: &d
     let later = T0.plus(Duration::from_secs(1));
     store.invite(invite(&app, "bob@example.org", Role::User, later)).await.expect("invite");
 
-    let newest = store.audit_events(&app.id, None, 2).await.expect("audit");
+    let newest = store.audit_events(&app.id, &AuditQuery { limit: 2, ..AuditQuery::default() }).await.expect("audit");
     let cursor = newest.last().map(|event| event.id);
-    let rest = store.audit_events(&app.id, cursor, 10).await.expect("audit");
+    let rest = store
+        .audit_events(&app.id, &AuditQuery { before: cursor, limit: 10, ..AuditQuery::default() })
+        .await
+        .expect("audit");
 
     let summary = |events: &[usher_core::model::AuditEvent]| -> Vec<(String, Option<String>)> {
         events.iter().map(|event| (event.action.clone(), event.subject_email.clone())).collect()
@@ -1252,7 +1285,7 @@ pub async fn list_invitations_filters_by_status_and_email_and_pages_after_a_curs
     let now = second(20);
     let app_id = &app.id;
     let list = |status: Option<InvitationStatus>, to: Option<&str>, after: Option<(Timestamp, InvitationId)>, limit| {
-        let query = InvitationQuery { status, email: to.map(email), after, limit };
+        let query = InvitationQuery { status, email: to.map(email), after, limit, delivery: None };
         async move {
             let found = store.list_invitations(app_id, query, now).await.expect("list");
             found.into_iter().map(|invitation| invitation.id).collect::<Vec<_>>()
@@ -1281,6 +1314,63 @@ pub async fn list_invitations_filters_by_status_and_email_and_pages_after_a_curs
     assert_eq!(after_first_twin, [twin_ids[1].clone()]);
 }
 
+pub async fn audit_events_filter_by_action_actor_and_invitation(store: &dyn Store) {
+    let app = app(store).await;
+    let (ada, bob) = (invite(&app, "ada@example.org", Role::User, T0), invite(&app, "bob@example.org", Role::User, T0));
+    let ada_id = ada.invitation_id.clone();
+    store.invite(ada).await.expect("invite");
+    store.invite(bob).await.expect("invite");
+    let by = Actor::User(UserId::generate());
+    store.revoke_invitation(&app.id, &ada_id, &by, T0.plus(INTERVAL)).await.expect("revoke");
+    let app_id = &app.id;
+    let find = |query: AuditQuery| async move {
+        let events = store.audit_events(app_id, &AuditQuery { limit: 10, ..query }).await.expect("audit");
+        events.into_iter().map(|event| (event.action, event.subject_email.unwrap_or_default())).collect::<Vec<_>>()
+    };
+    let pair = |action: &str, email: &str| (action.to_owned(), email.to_owned());
+
+    let created = find(AuditQuery { action: Some(AuditAction::InvitationCreated), ..AuditQuery::default() }).await;
+    let by_member = find(AuditQuery { actor: Some(by.clone()), ..AuditQuery::default() }).await;
+    let of_ada = find(AuditQuery { invitation_id: Some(ada_id.clone()), ..AuditQuery::default() }).await;
+    let none = find(AuditQuery {
+        action: Some(AuditAction::InvitationRevoked),
+        actor: Some(Actor::User(UserId::generate())),
+        ..AuditQuery::default()
+    })
+    .await;
+
+    let (ada_created, bob_created) =
+        (pair("invitation.created", "ada@example.org"), pair("invitation.created", "bob@example.org"));
+    assert_eq!(created, [bob_created, ada_created.clone()], "newest first");
+    assert_eq!(by_member, [pair("invitation.revoked", "ada@example.org")]);
+    assert_eq!(of_ada, [pair("invitation.revoked", "ada@example.org"), ada_created]);
+    assert!(none.is_empty());
+}
+
+pub async fn list_invitations_filters_by_the_delivery_state_of_the_latest_email(store: &dyn Store) {
+    let app = app(store).await;
+    let bob = invite(&app, "bob@example.org", Role::User, T0);
+    let bob_id = bob.invitation_id.clone();
+    store.invite(bob).await.expect("invite");
+    // Revoked before it was sent: its email is cancelled.
+    store.revoke_invitation(&app.id, &bob_id, &Actor::ApiKey(ApiKeyId::generate()), T0).await.expect("revoke");
+    for to in ["ada@example.org", "cy@example.org"] {
+        store.invite(invite(&app, to, Role::User, T0)).await.expect("invite");
+    }
+    let ada = claim(store, T0, 10).await.into_iter().find(|message| message.to.as_str() == "ada@example.org");
+    store.mark_sent(&[ada.expect("ada's email").id], T0).await.expect("sent");
+    let app_id = &app.id;
+    let emails = |delivery| async move {
+        let query = InvitationQuery { delivery: Some(delivery), limit: 10, ..InvitationQuery::default() };
+        let found = store.list_invitations(app_id, query, T0).await.expect("list");
+        found.into_iter().map(|i| i.email.as_str().to_owned()).collect::<Vec<_>>()
+    };
+
+    assert_eq!(emails(DeliveryStatus::Sent).await, ["ada@example.org"]);
+    assert_eq!(emails(DeliveryStatus::Failed).await, ["bob@example.org"], "a cancelled email counts as failed");
+    assert_eq!(emails(DeliveryStatus::Queued).await, ["cy@example.org"], "claimed and in flight counts as queued");
+}
+
 pub async fn revoke_invitation_cancels_its_email_when_invitation_is_pending(store: &dyn Store) {
     let app = app(store).await;
     let other = app_with_key(store).await.0;
@@ -1301,7 +1391,7 @@ pub async fn revoke_invitation_cancels_its_email_when_invitation_is_pending(stor
     let lookup = store.invitation_by_token(&token).await.expect("lookup").expect("token is kept");
     assert_eq!(lookup.state_at(at), LinkState::Revoked);
     assert!(claim(store, at, 10).await.is_empty());
-    let audit = store.audit_events(&app.id, None, 1).await.expect("audit");
+    let audit = store.audit_events(&app.id, &AuditQuery { limit: 1, ..AuditQuery::default() }).await.expect("audit");
     assert_eq!((audit[0].action.as_str(), audit[0].actor.clone()), ("invitation.revoked", by));
 }
 
