@@ -72,6 +72,8 @@ try {
     }
     await shots["sign-in"]();
     await page.screenshot({ path: path.join(OUT, `sign-in-${width}.png`), fullPage: true });
+    await page.goto(await usher.consoleLink(app.app_id));
+    await page.screenshot({ path: path.join(OUT, `link-${width}.png`), fullPage: true });
   }
   await browser.close();
   process.stdout.write(`screenshots written to ${OUT}\n`);

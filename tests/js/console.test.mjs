@@ -168,6 +168,93 @@ test("members are listed, promoted, disabled, enabled and removed", { skip }, as
   assert.equal(await carol(), undefined);
 });
 
+test("a one-time link from `usher console link` signs the operator in once, before any admin exists", { skip }, async () => {
+  const fresh = await appWithClient("Fresh App");
+  const link = await usher.consoleLink(fresh.app_id);
+  assert.match(link, new RegExp(`^${usher.serverUrl}/console/link\\?token=ucl_`));
+
+  await page.goto(link);
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Continue to the console')")]);
+  assert.equal(new URL(page.url()).pathname, `/console/apps/${fresh.app_id}/invitations`);
+  await page.fill("#invite-email", "first-admin@example.com");
+  await page.selectOption("#invite-role", "admin");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Invite')")]);
+  assert.match(await page.textContent("[role=status]"), /Invited first-admin@example\.com/);
+  assert.equal((await invitationOf(fresh, "first-admin@example.com")).role, "admin");
+  await page.click("text=API keys");
+  assert.match(await page.textContent("main"), /console sign-in link/);
+
+  // The same link in another browser: used up.
+  const again = await browser.newContext();
+  const other = await again.newPage();
+  await other.goto(link);
+  const [refused] = await Promise.all([other.waitForNavigation(), other.click("button:text-is('Continue to the console')")]);
+  assert.equal(refused.status(), 410);
+  assert.match(await other.textContent("[role=alert]"), /used already/);
+  assert.equal((await again.cookies()).length, 0, "no session");
+  await again.close();
+});
+
+test("a console link no longer works once it expired", { skip }, async () => {
+  const fresh = await appWithClient("Expiring App");
+  const link = await usher.consoleLink(fresh.app_id, { validForSecs: 1 });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+
+  await page.goto(link);
+  const [refused] = await Promise.all([page.waitForNavigation(), page.click("button:text-is('Continue to the console')")]);
+  assert.equal(refused.status(), 410);
+  assert.match(await page.textContent("[role=alert]"), /expired/);
+  await page.goto(`${usher.serverUrl}/console/apps/${fresh.app_id}/invitations`);
+  assert.equal(new URL(page.url()).pathname, "/console", "sent to sign in");
+});
+
+test("the server ends a console session after the idle timeout, whatever the browser kept", { skip }, async () => {
+  const short = await startUsher({ extraEnv: { USHER_CONSOLE_IDLE_TIMEOUT: "2" } });
+  try {
+    const created = await short.createApp({ name: "Short Sessions" });
+    await page.goto(await short.consoleLink(created.app_id));
+    await Promise.all([page.waitForNavigation(), page.click("button:text-is('Continue to the console')")]);
+    const invitations = `${short.serverUrl}/console/apps/${created.app_id}/invitations`;
+    const cookie = (await context.cookies()).find((c) => c.name === `usher_console_${created.app_id}`);
+    assert.ok(cookie.expires - Date.now() / 1000 <= 3, "the browser is told the idle timeout");
+
+    // Page views within the timeout keep the session going past it.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await page.goto(invitations);
+      assert.equal(new URL(page.url()).pathname, `/console/apps/${created.app_id}/invitations`, `view ${i}`);
+    }
+
+    // The first cookie, kept past the timeout (as a copied cookie would be), is refused.
+    const open = () => fetch(invitations, { headers: { cookie: `${cookie.name}=${cookie.value}` }, redirect: "manual" });
+    const stale = await open();
+    assert.equal(stale.status, 303);
+    assert.equal(stale.headers.get("location"), `/console?app_id=${created.app_id}`);
+  } finally {
+    await short.stop();
+  }
+});
+
+test("the console never demotes, disables or removes the app's last active admin", { skip }, async () => {
+  const solo = await appWithClient("Solo");
+  await member(solo, "only@solo.test", "admin");
+  await signIn(solo, "only@solo.test");
+  await page.click("text=Members");
+  const only = async () => (await solo.base44.entities.User.filter({ email: "only@solo.test" }))[0];
+  const refusal = "this is the app's last active admin; make another member an admin first.";
+
+  await Promise.all([page.waitForNavigation(), page.click("[aria-label='Make only@solo.test a user']")]);
+  assert.equal(await page.textContent("[role=status]"), `Not changed: ${refusal}`);
+  await Promise.all([page.waitForNavigation(), page.click("[aria-label='Disable only@solo.test']")]);
+  assert.equal(await page.textContent("[role=status]"), `Not changed: ${refusal}`);
+  await page.click("[aria-label='Remove only@solo.test']");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Remove')")]);
+  assert.equal(await page.textContent("[role=status]"), `Not removed: ${refusal}`);
+  const kept = await only();
+  assert.equal(kept.role, "admin");
+  assert.equal(kept.disabled, false);
+});
+
 test("a CSV file of 50 rows is previewed, then invited with a result per row", { skip }, async () => {
   const lines = ["email,role", ...Array.from({ length: 48 }, (_, i) => `csv${i}@example.com,user`), "not-an-address,user", "boss@example.com,owner"];
   await signIn(acme, "root@acme.test");
@@ -239,6 +326,81 @@ test("the audit log shows who invited whom", { skip }, async () => {
   const row = await page.$eval("tbody tr:has-text('audited@example.com')", (tr) => [...tr.cells].map((td) => td.textContent.trim()));
   assert.match(row[1], /invit/);
   assert.match(row[2], /^API key /);
+});
+
+test("the audit log is filtered by action and by who did it", { skip }, async () => {
+  await acme.base44.users.inviteUser("filtered@example.com", "user");
+  await signIn(acme, "root@acme.test");
+  await acme.base44.entities.User.list(); // nothing audited: reads leave no trace
+  await page.click("text=Audit log");
+  const cells = (n) => page.$$eval(`tbody tr td:nth-child(${n})`, (tds) => tds.map((td) => td.textContent.trim()));
+
+  await page.selectOption("#filter-action", "invitation.created");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Show')")]);
+  const actions = await cells(2);
+  assert.ok(actions.length >= 2, `${actions}`);
+  assert.deepEqual([...new Set(actions)], ["invitation.created"]);
+
+  // Signing in through the console as root and inviting leaves a member as the actor.
+  await page.click("text=Invitations");
+  await page.fill("#invite-email", "by-root@example.com");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Invite')")]);
+  await page.click("text=Audit log");
+  await Promise.all([page.waitForNavigation(), page.click("tbody tr:has-text('by-root@example.com') td:nth-child(3) a")]);
+  const actors = await cells(3);
+  assert.deepEqual([...new Set(actors)], [actors[0]]);
+  assert.match(actors[0], /^member /);
+  assert.ok((await cells(4)).includes("by-root@example.com"));
+  assert.ok(!(await cells(4)).includes("filtered@example.com"), "the API key's invitation is not the member's");
+  assert.match(new URL(page.url()).search, /actor=user%3A/);
+});
+
+test("invitations are filtered by the state of their email, and one shows its history", { skip }, async () => {
+  await acme.base44.users.inviteUser("delivered@example.com", "user");
+  await acme.base44.users.inviteUser("bounced@example.com", "user");
+  await usher.waitForMail("delivered@example.com");
+  await usher.waitForMail("bounced@example.com");
+  // No API call makes a server refuse an email; the outbox row says it did.
+  await usher.sql("UPDATE outbox_messages SET status = 'failed', last_error = '550 5.1.1 no such user' WHERE recipient = 'bounced@example.com'");
+  await signIn(acme, "root@acme.test");
+
+  await page.selectOption("#filter-delivery", "failed");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Show')")]);
+  const failed = await rows();
+  assert.ok(failed.some((r) => r.email === "bounced@example.com"), JSON.stringify(failed));
+  assert.ok(failed.every((r) => r.delivery === "failed"), JSON.stringify(failed));
+  assert.match(await page.textContent("tbody"), /550 5\.1\.1 no such user/);
+  await page.selectOption("#filter-delivery", "sent");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Show')")]);
+  const sent = await rows();
+  assert.ok(sent.length > 0 && sent.every((r) => r.delivery === "sent"), JSON.stringify(sent));
+  assert.equal(await page.inputValue("#filter-delivery"), "sent", "the filter stays chosen");
+  await page.fill("#filter-email", "delivered@example.com");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Show')")]);
+  assert.deepEqual(await rows(), [{ email: "delivered@example.com", status: "pending", delivery: "sent" }]);
+  await page.fill("#filter-email", "bounced@example.com");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Show')")]);
+  assert.deepEqual(await rows(), [], "bounced@example.com's email is not sent");
+  await page.fill("#filter-email", "delivered@example.com");
+  await Promise.all([page.waitForNavigation(), page.click("button:text-is('Show')")]);
+
+  await page.click("text=delivered@example.com");
+  const attempts = async (count) => {
+    for (let tries = 0; ; tries++) {
+      const found = await page.$$eval("h2:text-is('Delivery attempts') + .card tbody tr", (trs) =>
+        trs.map((tr) => [tr.cells[1].textContent.trim(), tr.cells[2].textContent.trim()]),
+      );
+      if (found.length >= count || tries > 50) return found;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await page.reload();
+    }
+  };
+  assert.deepEqual(await attempts(1), [["sent", "accepted"]]);
+  await acme.base44.users.inviteUser("delivered@example.com", "user"); // sent again: another event
+  await usher.waitForMail("delivered@example.com", 2);
+  assert.deepEqual(await attempts(2), [["sent", "accepted"], ["sent", "accepted"]], "one per email");
+  const history = await page.$$eval("h2:text-is('History') + .card tbody tr", (trs) => trs.map((tr) => tr.cells[1].textContent.trim()));
+  assert.deepEqual(history, ["invitation.resent", "invitation.created"]);
 });
 
 test("a plain member, a wrong password and another app's admin are refused", { skip }, async () => {

@@ -97,6 +97,13 @@ export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
       return JSON.parse(lines[0]);
     },
 
+    /** `usher console link --app ID` against the same database; returns the printed link. */
+    async consoleLink(appId, { validForSecs = 600 } = {}) {
+      const args = ["console", "link", "--app", appId, "--valid-for-secs", String(validForSecs)];
+      const { stdout: out } = await promisify(execFile)(USHER_BIN, args, { env });
+      return out.trim();
+    },
+
     /** Every message to `to` delivered so far, oldest first. */
     async mailTo(to) {
       let names;

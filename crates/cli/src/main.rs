@@ -52,6 +52,9 @@ enum Command {
     /// Check mail delivery.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Get into the web console at /console.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Copy everything from a SQLite database into an empty PostgreSQL database, in one
     /// consistent snapshot: apps, keys, members, invitations, queued email, audit events and
     /// the signing secret, so sessions and mailed links keep working. Stop the servers first.
@@ -295,6 +298,33 @@ enum AppCommand {
     Settings(SettingsArgs),
 }
 
+#[derive(Subcommand)]
+enum ConsoleCommand {
+    /// Print a one-time link that signs you in to an app's console, valid for minutes.
+    ///
+    /// For the operator of the server, before the app has an admin to sign in as (right after
+    /// the first start). It opens the database, so run it where `usher serve` runs. The link
+    /// works once; signing in with it makes an API key named "console sign-in link" that the
+    /// console session acts as (revoke it on the API keys page to end that session).
+    Link(ConsoleLinkArgs),
+}
+
+/// Options of `usher console link`.
+#[derive(clap::Args)]
+pub struct ConsoleLinkArgs {
+    /// The app's id; may be left out when the database has only one app.
+    #[arg(long, value_name = "ID")]
+    pub app: Option<String>,
+    /// How long the link works, in seconds (at most 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub valid_for_secs: u64,
+    /// The server's public URL, as `usher serve` was given it.
+    #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL", default_value = "http://127.0.0.1:8044", value_parser = usher_server::settings::parse_public_url)]
+    pub public_url: url::Url,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
 /// Options of `usher app create`.
 #[derive(clap::Args)]
 pub struct CreateAppArgs {
@@ -339,6 +369,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => commands::serve::run(&args),
         Command::App(AppCommand::Create(args)) => commands::app::create(&args, &server.server),
+        Command::Console(ConsoleCommand::Link(args)) => commands::console::link(&args),
         Command::Mail(MailCommand::Test(args)) => commands::mail::test(&args),
         Command::Mail(MailCommand::Ls(args)) => commands::mail::ls(&args),
         Command::Mail(MailCommand::Show(args)) => commands::mail::show(&args),

@@ -1,5 +1,7 @@
 //! The built `usher` binary, run as an operator would.
 
+mod support;
+
 use std::process::{Command, Output};
 
 use usher_testkit::{SmtpServer, free_port};
@@ -93,6 +95,7 @@ fn serve_help_lists_every_setting_with_its_environment_variable() {
         "USHER_MAIL_FROM",
         "USHER_HEADER_TIMEOUT",
         "USHER_IDLE_TIMEOUT",
+        "USHER_CONSOLE_IDLE_TIMEOUT",
         "USHER_METRICS_LISTEN",
     ] {
         assert!(help.contains(name), "--help lacks {name}");
@@ -119,4 +122,51 @@ fn mail_test_exits_1_with_the_reason_when_the_server_is_unreachable() {
 
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("Connection refused"));
+}
+
+#[tokio::test]
+async fn console_link_prints_a_link_that_signs_in_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
+    let (first, _) = support::create_app(&url);
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let env = [("DATABASE_URL", url.as_str()), ("USHER_PUBLIC_URL", public_url.as_str())];
+
+    let alone = usher(&["console", "link"], &env);
+    assert!(alone.status.success(), "{alone:?}");
+    assert!(stdout(&alone).starts_with(&format!("{public_url}/console/link?token=ucl_")), "{alone:?}");
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("once"), "{alone:?}");
+    let (second, _) = support::create_app(&url);
+    let ambiguous = usher(&["console", "link"], &env);
+    assert_eq!(ambiguous.status.code(), Some(1), "{ambiguous:?}");
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("choose one with --app"), "{ambiguous:?}");
+    let unknown = usher(&["console", "link", "--app", "0123456789abcdef01234567"], &env);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no app has the id"), "{unknown:?}");
+    let output = usher(&["console", "link", "--app", &second], &env);
+    assert!(output.status.success(), "{output:?}");
+    let link = stdout(&output).trim().to_owned();
+    assert_eq!(link.lines().count(), 1, "{link}");
+    let token =
+        url::Url::parse(&link).expect("a URL").query_pairs().find(|(k, _)| k == "token").expect("token").1.into_owned();
+
+    let mut server = support::serve(&url, port, &format!("file://{}/mail", dir.path().display()), None);
+    support::wait_healthy(port).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let page = http.get(&link).send().await.expect("page");
+    let use_link = || http.post(format!("{public_url}/console/link")).form(&[("token", token.as_str())]).send();
+    let signed_in = use_link().await.expect("post");
+    let again = use_link().await.expect("post");
+    let _ = server.kill();
+    let _ = server.wait();
+
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("text").contains("Continue to the console"));
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], format!("/console/apps/{second}/invitations").as_str());
+    let cookie = signed_in.headers()["set-cookie"].to_str().expect("ascii");
+    assert!(cookie.starts_with(&format!("usher_console_{second}=usk_")) && cookie.contains("HttpOnly"), "{cookie}");
+    assert_eq!(again.status(), 410);
+    assert!(again.text().await.expect("text").contains("used already"));
+    assert_ne!(first, second);
 }

@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::id::ApiKeyId;
 use crate::model::{Actor, ApiKeyRecord, App, AuditEvent};
 use crate::secret::ApiKey;
-use crate::store::{KeyRevocation, NewApiKey, Store, StoreError};
+use crate::store::{AuditQuery, KeyRevocation, NewApiKey, Store, StoreError};
 
 /// Longest key name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -77,16 +77,10 @@ impl ApiKeyService {
         }
     }
 
-    /// The audit log, newest first: at most `limit` entries before the entry `before`.
-    pub async fn audit(
-        &self,
-        app: &App,
-        by: &Principal,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, ApiKeyError> {
+    /// The entries of the audit log that `query` asks for, newest first.
+    pub async fn audit(&self, app: &App, by: &Principal, query: &AuditQuery) -> Result<Vec<AuditEvent>, ApiKeyError> {
         actor(by)?;
-        Ok(self.store.audit_events(&app.id, before, limit).await?)
+        Ok(self.store.audit_events(&app.id, query).await?)
     }
 }
 

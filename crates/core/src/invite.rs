@@ -290,6 +290,15 @@ impl InviteService {
     pub async fn get(&self, app: &App, id: &InvitationId) -> Result<Option<Invitation>, InviteError> {
         Ok(self.store.invitation(&app.id, id).await?)
     }
+
+    /// Every delivery attempt of the emails of one of the app's invitations, newest first.
+    pub async fn delivery_attempts(
+        &self,
+        app: &App,
+        id: &InvitationId,
+    ) -> Result<Vec<crate::model::DeliveryAttempt>, InviteError> {
+        Ok(self.store.delivery_attempts(&app.id, id).await?)
+    }
 }
 
 /// Rule 3: API keys and admins invite anyone; members only where allowed, and only as `user`.

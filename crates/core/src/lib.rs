@@ -10,6 +10,8 @@ pub mod api_keys;
 pub mod app_settings;
 pub mod apps;
 pub mod clock;
+pub mod console_link;
+pub mod console_session;
 pub mod email;
 pub mod id;
 pub mod idempotency;

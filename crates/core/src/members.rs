@@ -16,7 +16,7 @@ use crate::id::UserId;
 use crate::join::MAX_NAME_LEN;
 use crate::model::{App, User};
 use crate::role::Role;
-use crate::store::{Store, StoreError, UserPatch};
+use crate::store::{MemberRemoval, MemberUpdate, Store, StoreError, UserPatch};
 
 /// Built-in fields nobody changes through the entity; echoing their current value is fine.
 const FIXED_FIELDS: [&str; 4] = ["id", "email", "app_id", "is_verified"];
@@ -54,6 +54,9 @@ pub enum MemberError {
         /// Their size after the change.
         size: usize,
     },
+    /// The change would leave the app without an active admin.
+    #[error("this is the app's last active admin; make another member an admin first")]
+    LastAdmin,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -88,7 +91,8 @@ impl MemberService {
         self.store.user(&app.id, id).await?.ok_or(MemberError::NotFound)
     }
 
-    /// Applies `changes` (entity field names to new values) to a member.
+    /// Applies `changes` (entity field names to new values) to a member; the app's last
+    /// active admin is neither demoted nor disabled.
     pub async fn update(
         &self,
         app: &App,
@@ -98,19 +102,26 @@ impl MemberService {
     ) -> Result<User, MemberError> {
         let current = self.get(app, by, id).await?;
         let patch = patch(&current, by.is_admin(), changes)?;
-        self.store.update_user(&app.id, id, patch, self.clock.now()).await?.ok_or(MemberError::NotFound)
+        match self.store.update_user(&app.id, id, patch, self.clock.now()).await? {
+            MemberUpdate::Updated(user) => Ok(user),
+            MemberUpdate::NotFound => Err(MemberError::NotFound),
+            MemberUpdate::LastAdmin => Err(MemberError::LastAdmin),
+        }
     }
 
-    /// Removes a member (admins and API keys only).
+    /// Removes a member (admins and API keys only); never the app's last active admin.
     pub async fn delete(&self, app: &App, by: &Principal, id: &UserId) -> Result<(), MemberError> {
         if !by.is_admin() {
             return Err(if is_self(by, id) { MemberError::AdminRequired } else { MemberError::NotFound });
         }
-        if !self.store.delete_user(&app.id, id).await? {
-            return Err(MemberError::NotFound);
+        match self.store.delete_user(&app.id, id).await? {
+            MemberRemoval::Removed => {
+                self.events.notify_one();
+                Ok(())
+            }
+            MemberRemoval::NotFound => Err(MemberError::NotFound),
+            MemberRemoval::LastAdmin => Err(MemberError::LastAdmin),
         }
-        self.events.notify_one();
-        Ok(())
     }
 }
 

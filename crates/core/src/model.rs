@@ -240,6 +240,56 @@ impl DeliveryStatus {
             Self::Failed => "failed",
         }
     }
+
+    /// The state with this wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Queued, Self::Sent, Self::Failed].into_iter().find(|state| state.as_str() == text)
+    }
+}
+
+/// How one delivery attempt of an email ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The mail server accepted it.
+    Sent,
+    /// It failed and is tried again later.
+    Retry,
+    /// It failed for good.
+    Failed,
+    /// It failed, and is not tried again: a newer email carries the current link.
+    Cancelled,
+}
+
+impl AttemptOutcome {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The outcome with this stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Sent, Self::Retry, Self::Failed, Self::Cancelled].into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+/// One delivery attempt of an invitation's email.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryAttempt {
+    /// The email (each re-send is another).
+    pub message_id: MessageId,
+    /// Its number among that email's attempts, from 1.
+    pub attempt: u32,
+    /// When it ended.
+    pub at: Timestamp,
+    /// How.
+    pub outcome: AttemptOutcome,
+    /// What the mail server (or the connection to it) answered, for an attempt that failed.
+    pub reply: Option<String>,
 }
 
 /// The delivery state of one email.
@@ -482,6 +532,25 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in the order the log's filter offers them.
+    pub const ALL: [Self; 10] = [
+        Self::InvitationCreated,
+        Self::InvitationResent,
+        Self::MemberReminded,
+        Self::InvitationAccepted,
+        Self::InvitationRevoked,
+        Self::PasswordReset,
+        Self::SignedUp,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::AppCreated,
+    ];
+
+    /// The action with this stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
+    }
+
     /// The stored name.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -126,9 +126,9 @@ mod tests {
     use crate::password::PasswordHash;
     use crate::secret::TokenHash;
     use crate::store::{
-        AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited,
-        KeyRevocation, MemberStore, NewApiKey, NewApp, OutboxStore, Renewal, SchemaVersion, SignupCommand,
-        SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+        AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
+        InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp,
+        OutboxStore, Renewal, SchemaVersion, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
     };
 
     /// A store whose reset requests never finish, as if the database were slow for members.
@@ -191,12 +191,26 @@ mod tests {
             unreachable!("not used by these tests: revoke_api_key")
         }
 
-        async fn audit_events(
+        async fn create_console_link(
             &self,
             _app_id: &AppId,
-            _before: Option<i64>,
-            _limit: u32,
-        ) -> Result<Vec<AuditEvent>, StoreError> {
+            _hash: &TokenHash,
+            _now: Timestamp,
+            _expires_at: Timestamp,
+        ) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: create_console_link")
+        }
+
+        async fn use_console_link(
+            &self,
+            _hash: &TokenHash,
+            _key: NewApiKey,
+            _now: Timestamp,
+        ) -> Result<ConsoleLinkUse, StoreError> {
+            unreachable!("not used by these tests: use_console_link")
+        }
+
+        async fn audit_events(&self, _app_id: &AppId, _query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
             unreachable!("not used by these tests: audit_events")
         }
 
@@ -233,7 +247,7 @@ mod tests {
             _id: &UserId,
             _patch: UserPatch,
             _now: Timestamp,
-        ) -> Result<Option<User>, StoreError> {
+        ) -> Result<MemberUpdate, StoreError> {
             unreachable!("not used by these tests: update_user")
         }
 
@@ -247,7 +261,7 @@ mod tests {
             unreachable!("not used by these tests: set_password")
         }
 
-        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<bool, StoreError> {
+        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<MemberRemoval, StoreError> {
             unreachable!("not used by these tests: delete_user")
         }
 
@@ -304,6 +318,14 @@ mod tests {
             _now: Timestamp,
         ) -> Result<Vec<Invitation>, StoreError> {
             unreachable!("not used by these tests: list_invitations")
+        }
+
+        async fn delivery_attempts(
+            &self,
+            _app_id: &AppId,
+            _id: &InvitationId,
+        ) -> Result<Vec<crate::model::DeliveryAttempt>, StoreError> {
+            unreachable!("not used by these tests: delivery_attempts")
         }
 
         async fn revoke_invitation(

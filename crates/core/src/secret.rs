@@ -131,6 +131,13 @@ secret_type!(
     selector: false
 );
 secret_type!(
+    /// The secret of a one-time console sign-in link (`usher console link`): single use,
+    /// minutes long, stored only as a hash.
+    ConsoleLinkToken,
+    "ucl_",
+    selector: false
+);
+secret_type!(
     /// A service-role credential for servers and the CLI: acts with admin power in one app.
     ApiKey,
     "usk_",

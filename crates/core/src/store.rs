@@ -8,8 +8,8 @@ use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
 use crate::idempotency::IdempotencyStore;
 use crate::model::{
-    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, Invitation, InvitationStatus, Inviter, OutboxMessage,
-    TokenLookup, User,
+    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryAttempt, Invitation, InvitationStatus,
+    Inviter, OutboxMessage, TokenLookup, User,
 };
 use crate::password::PasswordHash;
 use crate::role::Role;
@@ -183,6 +183,29 @@ pub struct UserPatch {
     pub custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// What [`MemberStore::update_user`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberUpdate {
+    /// The member as they now are.
+    Updated(User),
+    /// The app has no such member.
+    NotFound,
+    /// Nothing changed: the member is the app's last active admin and the patch would demote
+    /// or disable them (see [`crate::rules::members`]).
+    LastAdmin,
+}
+
+/// What [`MemberStore::delete_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRemoval {
+    /// The member is gone.
+    Removed,
+    /// The app has no such member.
+    NotFound,
+    /// Nothing changed: the member is the app's last active admin.
+    LastAdmin,
+}
+
 /// Everything [`MemberStore::request_password_reset`] needs.
 #[derive(Debug)]
 pub struct ResetRequest {
@@ -293,8 +316,25 @@ pub struct InvitationQuery {
     pub status: Option<crate::model::InvitationStatus>,
     /// Only this address.
     pub email: Option<EmailAddress>,
+    /// Only those whose latest email is in this delivery state.
+    pub delivery: Option<crate::model::DeliveryStatus>,
     /// Only those after this one in the listing order (creation time, then id).
     pub after: Option<(Timestamp, InvitationId)>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Which entries of the audit log [`AppStore::audit_events`] returns, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this action.
+    pub action: Option<crate::model::AuditAction>,
+    /// Only what this API key or member did.
+    pub actor: Option<Actor>,
+    /// Only entries about this invitation.
+    pub invitation_id: Option<InvitationId>,
+    /// Only entries older than the entry with this id.
+    pub before: Option<i64>,
     /// At most this many.
     pub limit: u32,
 }
@@ -308,6 +348,19 @@ pub enum KeyRevocation {
     NotFound,
     /// It is the app's last key; revoking it would lock the app's servers out.
     LastKey,
+}
+
+/// What [`AppStore::use_console_link`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConsoleLinkUse {
+    /// The link is used up and the operator's new key of the link's app is this one.
+    SignedIn(ApiKeyRecord),
+    /// No link has this hash.
+    Unknown,
+    /// The link was used before.
+    Used,
+    /// The link expired.
+    Expired,
 }
 
 /// Everything [`InvitationStore::accept_invitation`] needs.
@@ -445,13 +498,27 @@ pub trait AppStore: Send + Sync {
         now: Timestamp,
     ) -> Result<KeyRevocation, StoreError>;
 
-    /// The app's audit log, newest first, before the entry `before` (if given), at most `limit`.
-    async fn audit_events(
+    /// Stores a one-time console sign-in link of the app (only its hash), valid until `expires_at`.
+    async fn create_console_link(
         &self,
         app_id: &AppId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError>;
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Uses the console link with this hash as [`crate::rules::console::use_console_link`]
+    /// decides: when it signs in, `key` becomes a key of the link's app, in the same
+    /// transaction that marks the link used.
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError>;
+
+    /// The entries of the app's audit log that `query` asks for, newest first.
+    async fn audit_events(&self, app_id: &AppId, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// The live API key with this hash.
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError>;
@@ -477,14 +544,15 @@ pub trait MemberStore: Send + Sync {
     /// Every member of the app, oldest first.
     async fn users(&self, app_id: &AppId) -> Result<Vec<User>, StoreError>;
 
-    /// Applies `patch` to the member; `None` when there is no such member.
+    /// Applies `patch` to the member unless [`crate::rules::members::update_keeps_an_admin`]
+    /// refuses it, deciding on the app's active admins as read in the same transaction.
     async fn update_user(
         &self,
         app_id: &AppId,
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError>;
+    ) -> Result<MemberUpdate, StoreError>;
 
     /// Replaces the member's password and moves their [`User::session_epoch`] on, so every
     /// access token issued before stops working; the member as they now are, or `None` when
@@ -497,8 +565,9 @@ pub trait MemberStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<User>, StoreError>;
 
-    /// Removes the member; false when there was none. Their invitations stay, for the record.
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError>;
+    /// Removes the member unless [`crate::rules::members::removal_keeps_an_admin`] refuses it.
+    /// Their invitations stay, for the record.
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError>;
 
     /// If `request.email` is a member (and no reset email went to them within the resend
     /// interval), stores a reset link and queues its email; otherwise does nothing, so the
@@ -556,6 +625,9 @@ pub trait InvitationStore: Send + Sync {
         query: InvitationQuery,
         now: Timestamp,
     ) -> Result<Vec<Invitation>, StoreError>;
+
+    /// Every delivery attempt of the emails of the app's invitation `id`, newest first.
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError>;
 
     /// Revokes a pending invitation (its links then say so, its unsent email is cancelled)
     /// and records who did it. Returns the invitation as it now is, or `None` if the app has
@@ -742,7 +814,7 @@ impl<T: PassThrough> MemberStore for T {
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
+    ) -> Result<MemberUpdate, StoreError> {
         self.inner().update_user(app_id, id, patch, now).await
     }
 
@@ -756,7 +828,7 @@ impl<T: PassThrough> MemberStore for T {
         self.inner().set_password(app_id, id, hash, now).await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
         self.inner().delete_user(app_id, id).await
     }
 
@@ -812,6 +884,10 @@ impl<T: PassThrough> InvitationStore for T {
         now: Timestamp,
     ) -> Result<Vec<Invitation>, StoreError> {
         self.inner().list_invitations(app_id, query, now).await
+    }
+
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        self.inner().delivery_attempts(app_id, id).await
     }
 
     async fn revoke_invitation(

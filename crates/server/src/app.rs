@@ -19,6 +19,8 @@ use tower_http::trace::TraceLayer;
 use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::api_keys::ApiKeyService;
 use usher_core::apps::AppService;
+use usher_core::console_link::ConsoleLinks;
+use usher_core::console_session::SessionSeal;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -101,6 +103,8 @@ impl App {
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
             apps: Arc::new(AppService::new(store.clone())),
             keys: Arc::new(ApiKeyService::new(store.clone(), clock.clone())),
+            console_links: Arc::new(ConsoleLinks::new(store.clone(), clock.clone())),
+            console_seal: Arc::new(SessionSeal::new(jwt_secret.expose_secret().as_bytes(), settings.console_idle)),
             invites: Arc::new(InviteService::new(
                 store.clone(),
                 clock.clone(),

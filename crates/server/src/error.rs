@@ -294,6 +294,7 @@ impl ApiError {
             Self::UserCreationNotAllowed => (StatusCode::FORBIDDEN, "USER_CREATION_NOT_ALLOWED"),
             Self::Member(MemberError::NotFound) => (StatusCode::NOT_FOUND, "USER_NOT_FOUND"),
             Self::Member(MemberError::AdminRequired) => (StatusCode::FORBIDDEN, "ADMIN_REQUIRED"),
+            Self::Member(MemberError::LastAdmin) => (StatusCode::CONFLICT, "LAST_ADMIN"),
             Self::Member(MemberError::ReadOnlyField(_)) => (StatusCode::FORBIDDEN, "FIELD_NOT_EDITABLE"),
             Self::Member(MemberError::InvalidField { .. }) => (StatusCode::BAD_REQUEST, "INVALID_FIELD"),
             Self::Member(MemberError::CustomDataTooLarge { .. }) => {

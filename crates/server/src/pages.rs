@@ -27,6 +27,7 @@ impl Pages {
         for (name, source) in [
             ("console/layout.html", include_str!("../templates/console/layout.html")),
             ("console/sign_in.html", include_str!("../templates/console/sign_in.html")),
+            ("console/link.html", include_str!("../templates/console/link.html")),
             ("console/invitations.html", include_str!("../templates/console/invitations.html")),
             ("console/invitation.html", include_str!("../templates/console/invitation.html")),
             ("console/confirm.html", include_str!("../templates/console/confirm.html")),

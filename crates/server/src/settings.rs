@@ -112,6 +112,11 @@ pub struct ServeArgs {
     #[arg(long, env = "USHER_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     pub access_token_ttl: Option<u64>,
 
+    /// Seconds a console session lasts without a page view; the server refuses it after that,
+    /// whatever the browser kept [default: 1800]
+    #[arg(long, env = "USHER_CONSOLE_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub console_idle_timeout: Option<u64>,
+
     /// Seconds a client has to send a request's headers (from the connection's opening, or
     /// from the first byte of a later request), and at most between two pieces of its body;
     /// the connection is closed after that [default: 10]
@@ -169,6 +174,7 @@ struct FileSettings {
     webhook_allow_private: Option<bool>,
     jwt_secret: Option<String>,
     access_token_ttl: Option<u64>,
+    console_idle_timeout: Option<u64>,
     signup_code_ttl: Option<u64>,
     header_timeout: Option<u64>,
     idle_timeout: Option<u64>,
@@ -271,6 +277,8 @@ pub struct Settings {
     pub jwt_secret: Option<SecretString>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
+    /// How long a console session lasts without a page view.
+    pub console_idle: Duration,
     /// How long a sign-up code works.
     pub signup_code_ttl: Duration,
     /// How long clients may take to send a request, and leave a connection idle.
@@ -311,6 +319,11 @@ impl Settings {
             Some(secs) => Duration::from_secs(secs),
             None => usher_core::signup::DEFAULT_CODE_TTL,
         };
+        let console_idle = match args.console_idle_timeout.or(file.console_idle_timeout) {
+            Some(0) => return Err(invalid("USHER_CONSOLE_IDLE_TIMEOUT", "must be at least 1 second")),
+            Some(secs) => Duration::from_secs(secs),
+            None => usher_core::console_session::DEFAULT_IDLE,
+        };
         let jwt_secret = args.jwt_secret.clone().or(file.jwt_secret);
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("USHER_JWT_SECRET", "must be at least 32 characters (try `openssl rand -hex 32`)"));
@@ -339,6 +352,7 @@ impl Settings {
             webhook_poll: usher_mail::DEFAULT_WEBHOOK_POLL,
             jwt_secret: jwt_secret.map(SecretString::from),
             access_token_ttl: Duration::from_secs(ttl),
+            console_idle,
             signup_code_ttl,
             connection_timeouts,
         })
@@ -363,6 +377,7 @@ impl Settings {
             webhook_poll: usher_mail::DEFAULT_WEBHOOK_POLL,
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(DEFAULT_ACCESS_TOKEN_TTL_SECS),
+            console_idle: usher_core::console_session::DEFAULT_IDLE,
             signup_code_ttl: usher_core::signup::DEFAULT_CODE_TTL,
             connection_timeouts: ConnectionTimeouts::default(),
         }
@@ -426,7 +441,7 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// `--public-url`: an absolute http(s) URL, as invitees reach this server.
-fn parse_public_url(text: &str) -> Result<Url, String> {
+pub fn parse_public_url(text: &str) -> Result<Url, String> {
     match Url::parse(text.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
         _ => Err(format!("expected an absolute http(s) URL, e.g. https://usher.example.com, not {text:?}")),

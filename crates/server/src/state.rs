@@ -6,6 +6,8 @@ use url::Url;
 use usher_core::access::Authenticator;
 use usher_core::api_keys::ApiKeyService;
 use usher_core::apps::AppService;
+use usher_core::console_link::ConsoleLinks;
+use usher_core::console_session::SessionSeal;
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -31,6 +33,10 @@ pub struct AppState {
     pub apps: Arc<AppService>,
     /// Manages API keys and reads the audit log.
     pub keys: Arc<ApiKeyService>,
+    /// Uses one-time console sign-in links.
+    pub console_links: Arc<ConsoleLinks>,
+    /// Seals console session cookies and ends idle ones.
+    pub console_seal: Arc<SessionSeal>,
     /// Applies the rules of inviting.
     pub invites: Arc<InviteService>,
     /// Shows and accepts join links.

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent};
 use usher_core::secret::TokenHash;
-use usher_core::store::{AppStore, KeyRevocation, NewApiKey, NewApp, PassThrough, SchemaVersion};
+use usher_core::store::{
+    AppStore, AuditQuery, ConsoleLinkUse, KeyRevocation, NewApiKey, NewApp, PassThrough, SchemaVersion,
+};
 use usher_core::{ApiKeyId, AppId, Store, StoreError, Timestamp};
 
 /// How long a found app or key is served from memory.
@@ -158,13 +160,27 @@ impl AppStore for CachedStore {
         revoked
     }
 
-    async fn audit_events(
+    async fn create_console_link(
         &self,
         app_id: &AppId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        self.inner.audit_events(app_id, before, limit).await
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.create_console_link(app_id, hash, now, expires_at).await
+    }
+
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError> {
+        self.inner.use_console_link(hash, key, now).await
+    }
+
+    async fn audit_events(&self, app_id: &AppId, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.audit_events(app_id, query).await
     }
 
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {

@@ -28,7 +28,7 @@ use sqlx_postgres::{PgConnection, Postgres};
 use crate::{OpenError, SqliteStore, Target, target};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 14] = [
     "apps",
     "api_keys",
     "users",
@@ -41,6 +41,8 @@ pub const TABLES: [&str; 12] = [
     "signups",
     "webhooks",
     "webhook_deliveries",
+    "console_links",
+    "delivery_attempts",
 ];
 
 /// Rows written per `INSERT`: far below PostgreSQL's 65,535 parameters for the widest table.

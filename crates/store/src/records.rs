@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use usher_core::model::{
-    Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryStatus, Invitation, InvitationLink,
-    InvitationStatus, InvitePolicy, Inviter, MailKind, OutboxMessage, ResetLink, SignupCode, User,
+    Actor, ApiKeyRecord, App, AppSettings, AttemptOutcome, AuditEvent, Delivery, DeliveryAttempt, DeliveryStatus,
+    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, MailKind, OutboxMessage, ResetLink,
+    SignupCode, User,
 };
 use usher_core::rules::domains::DomainPattern;
 use usher_core::rules::idempotency::{StoredKey, StoredResponse};
@@ -47,6 +48,16 @@ pub(crate) fn delivery_status(outbox_status: &str) -> Option<DeliveryStatus> {
         "sent" => Some(DeliveryStatus::Sent),
         "failed" | "cancelled" => Some(DeliveryStatus::Failed),
         _ => None,
+    }
+}
+
+/// The outbox statuses that mean `state`, as SQL literals for `IN (…)`: the inverse of
+/// [`delivery_status`].
+pub(crate) fn outbox_statuses(state: DeliveryStatus) -> &'static str {
+    match state {
+        DeliveryStatus::Queued => "'queued', 'sending'",
+        DeliveryStatus::Sent => "'sent'",
+        DeliveryStatus::Failed => "'failed', 'cancelled'",
     }
 }
 
@@ -250,6 +261,17 @@ pub(crate) fn user<R: Columns>(row: &R) -> Result<User, R::Error> {
         custom: row.parsed("custom", |s| serde_json::from_str::<Map<String, Value>>(&s))?,
         created_at: row.timestamp("created_at")?,
         updated_at: row.timestamp("updated_at")?,
+    })
+}
+
+/// A `delivery_attempts` row.
+pub(crate) fn delivery_attempt<R: Columns>(row: &R) -> Result<DeliveryAttempt, R::Error> {
+    Ok(DeliveryAttempt {
+        message_id: row.parsed("message_id", |s| MessageId::parse(&s))?,
+        attempt: row.count("attempt")?,
+        at: row.timestamp("at")?,
+        outcome: row.known("outcome", AttemptOutcome::parse)?,
+        reply: row.optional_text("reply")?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The commands of the `usher` binary.
 
 pub mod app;
+pub mod console;
 pub mod invite;
 pub mod mail;
 pub mod manage;

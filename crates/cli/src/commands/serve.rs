@@ -68,8 +68,12 @@ or from JavaScript with the official SDK (npm install @base44/sdk):
 
 The email goes to {mail}; its join link is also printed in this log.
 
-The web console is at {server}/console: invite yourself with --role admin, join, and sign
-in there as an admin of this app.
+The web console is at {server}/console. Before the app has an admin, get in with a one-time
+sign-in link (valid for 10 minutes), made on this machine (with the same DATABASE_URL) by:
+
+  usher console link --app {id}
+
+then invite yourself as an admin there, join, and sign in as that admin from then on.
 "#,
         name = created.app.name,
         mail = settings.mail_url,

@@ -18,15 +18,20 @@
 //! | password reset: request a link | [`reset::issue_reset_link`] |
 //! | password reset: use the link | [`reset::reset_with_link`] |
 //! | revoke an API key | [`keys::revoke_unless_last_key`] |
+//! | sign in to the console with a one-time link | [`console::use_console_link`] |
+//! | change a member's role or state | [`members::update_keeps_an_admin`] |
+//! | remove a member | [`members::removal_keeps_an_admin`] |
 //! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |
 //! | presume other instances dead | [`outbox::may_judge_others`] |
 //! | record a webhook delivery attempt | [`webhooks::after_attempt`] |
 
+pub mod console;
 pub mod domains;
 pub mod idempotency;
 pub mod invite;
 pub mod join;
 pub mod keys;
+pub mod members;
 pub mod outbox;
 pub mod reset;
 pub mod signup;

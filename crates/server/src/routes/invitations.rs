@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usher_api_types as api;
 use usher_core::invite::{BulkItem, BulkRefusal, InviteOutcome, Run};
-use usher_core::model::InvitationStatus;
+use usher_core::model::{DeliveryStatus, InvitationStatus};
 use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role};
 
@@ -44,7 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 const MAX_PAGE: u32 = 1000;
 
 /// The app's invitations, oldest first, `{items, next_cursor, has_more}` (admins and API keys).
-#[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, limit, cursor", body = api::Page<api::Invitation>), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, delivery (queued, sent or failed: the state of the latest email), limit, cursor", body = api::Page<api::Invitation>), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_invitations(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -63,8 +63,15 @@ async fn list_invitations(
         None => None,
         Some(text) => Some(EmailAddress::parse(text)?),
     };
+    let delivery = match param("delivery") {
+        None => None,
+        Some(text) => Some(
+            DeliveryStatus::parse(text)
+                .ok_or_else(|| ApiError::InvalidQuery("`delivery` must be queued, sent or failed".into()))?,
+        ),
+    };
     let after = paging.cursor().map(parse_cursor).transpose()?;
-    let store_query = InvitationQuery { status, email, after, limit: paging.fetch_limit() };
+    let store_query = InvitationQuery { status, email, delivery, after, limit: paging.fetch_limit() };
     let items = state.invites.list(&caller.app, store_query).await?;
     let now = state.clock.now();
     Ok(Json(paging.page(items, |i| format!("{}.{}", i.created_at.as_millis(), i.id), |i| wire::invitation(i, now))))

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use usher_core::model::{Actor, ApiKeyRecord, App};
+use usher_core::store::AuditQuery;
 use usher_core::{ApiKeyId, UserId};
 
 use utoipa_axum::router::OpenApiRouter;
@@ -69,8 +70,14 @@ async fn list_audit(
     Admin(caller): Admin,
     paging: Paging<MAX_AUDIT_PAGE>,
 ) -> Result<Json<api::Page<api::AuditEvent>>, ApiError> {
-    let events =
-        state.keys.audit(&caller.app, &caller.principal, paging.numeric_cursor()?, paging.fetch_limit()).await?;
+    let events = state
+        .keys
+        .audit(
+            &caller.app,
+            &caller.principal,
+            &AuditQuery { before: paging.numeric_cursor()?, limit: paging.fetch_limit(), ..AuditQuery::default() },
+        )
+        .await?;
     Ok(Json(paging.page(events, |e| e.id.to_string(), |e| audit_event(&caller.app, e))))
 }
 

@@ -118,7 +118,12 @@ pub(super) async fn api_key(conn: &mut PgConnection, hash: &TokenHash) -> sqlx_c
 }
 
 /// Stores a key of the app (its hash only).
-async fn insert_key(conn: &mut PgConnection, app_id: &AppId, key: &NewApiKey, now: Timestamp) -> sqlx_core::Result<()> {
+pub(super) async fn insert_key(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    key: &NewApiKey,
+    now: Timestamp,
+) -> sqlx_core::Result<()> {
     query("INSERT INTO api_keys (id, app_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(key.id.as_str())
         .bind(app_id.as_str())

@@ -12,6 +12,7 @@ use super::audit;
 use super::locks;
 use super::outbox;
 use super::rows::{self, INVITATION_COLUMNS, INVITATION_FROM, InvitationRow, bigint, parsed};
+use crate::records::outbox_statuses;
 use usher_core::rules::invite::{RevokePlan, revoke_if_pending};
 
 /// The app's invitations matching `query`, oldest first.
@@ -39,6 +40,9 @@ pub(super) async fn list(
             conditions.push(format!("i.status = 'pending' AND i.expires_at <= {}", param(Param::Int(now.as_millis()))));
         }
         Some(other) => conditions.push(format!("i.status = {}", param(Param::Text(other.as_str())))),
+    }
+    if let Some(state) = query.delivery {
+        conditions.push(format!("m.status IN ({})", outbox_statuses(state)));
     }
     if let Some(email) = &query.email {
         conditions.push(format!("i.email = {}", param(Param::Text(email.as_str()))));

@@ -12,6 +12,7 @@
 
 mod apps;
 mod audit;
+mod console;
 mod group;
 mod idempotency;
 mod instances;
@@ -34,14 +35,17 @@ use std::time::Duration;
 use sqlx_core::connection::Connection;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::model::{
+    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
+};
 use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
-    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
-    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
+    AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
+    InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog,
+    OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch,
+    VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -201,6 +205,31 @@ impl AppStore for PgStore {
             .await
     }
 
+    async fn create_console_link(
+        &self,
+        app_id: &AppId,
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let input = (app_id, hash, now, expires_at);
+        self.db
+            .write(&input, |tx, (app_id, hash, now, expires_at)| {
+                Box::pin(console::create_link(tx, app_id, hash, *now, *expires_at))
+            })
+            .await
+    }
+
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError> {
+        let input = (hash, key, now);
+        self.db.write(&input, |tx, (hash, key, now)| Box::pin(console::use_link(tx, hash, key, *now))).await
+    }
+
     async fn api_keys(&self, app_id: &AppId) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.db.read(app_id, |conn, app_id| Box::pin(apps::api_keys(conn, app_id))).await
     }
@@ -218,14 +247,8 @@ impl AppStore for PgStore {
             .await
     }
 
-    async fn audit_events(
-        &self,
-        app_id: &AppId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        let input = (app_id, before, limit);
-        self.db.read(&input, |conn, (app_id, before, limit)| Box::pin(audit::list(conn, app_id, *before, *limit))).await
+    async fn audit_events(&self, app_id: &AppId, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        self.db.read(&(app_id, query), |conn, (app_id, query)| Box::pin(audit::list(conn, app_id, query))).await
     }
 
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -265,7 +288,7 @@ impl MemberStore for PgStore {
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
+    ) -> Result<MemberUpdate, StoreError> {
         let input = (app_id, id, patch, now);
         self.db.write(&input, |tx, (app_id, id, patch, now)| Box::pin(users::update(tx, app_id, id, patch, *now))).await
     }
@@ -283,7 +306,7 @@ impl MemberStore for PgStore {
             .await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
         self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(webhooks::delete_user(tx, app_id, id))).await
     }
 
@@ -345,6 +368,10 @@ impl InvitationStore for PgStore {
     ) -> Result<Vec<Invitation>, StoreError> {
         let input = (app_id, query, now);
         self.db.read(&input, |conn, (app_id, query, now)| Box::pin(management::list(conn, app_id, query, *now))).await
+    }
+
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        self.db.read(&(app_id, id), |conn, (app_id, id)| Box::pin(outbox::attempts(conn, app_id, id))).await
     }
 
     async fn revoke_invitation(

@@ -19,9 +19,9 @@ use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{MailKind, OutboxMessage};
+use usher_core::model::{AttemptOutcome, DeliveryAttempt, MailKind, OutboxMessage};
 use usher_core::store::OutboxBacklog;
-use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
+use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, SystemClock, Timestamp};
 
 use super::rows::{APP_COLUMNS, AddressRow, AppRow, bigint};
 use super::{instances, locks};
@@ -207,14 +207,72 @@ pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: T
          WHERE id = ANY($2)",
     )
     .bind(now.as_millis())
-    .bind(ids)
-    .execute(conn)
+    .bind(ids.clone())
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     if usize::try_from(changed).ok() != Some(expected) {
         return Err(sqlx_core::Error::RowNotFound);
     }
+    query(
+        "INSERT INTO delivery_attempts (message_id, attempt, app_id, invitation_id, at, outcome) \
+         SELECT id, attempts, app_id, invitation_id, $1, 'sent' FROM outbox_messages WHERE id = ANY($2) \
+         ON CONFLICT (message_id, attempt) DO NOTHING",
+    )
+    .bind(now.as_millis())
+    .bind(ids)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// Adds the failed attempt that just ended to the message's history (see [`attempts`]).
+async fn record_attempt(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    outcome: AttemptOutcome,
+    reply: &str,
+    at: Timestamp,
+) -> sqlx_core::Result<()> {
+    query(
+        "INSERT INTO delivery_attempts (message_id, attempt, app_id, invitation_id, at, outcome, reply) \
+         SELECT id, attempts, app_id, invitation_id, $2, $3, $4 FROM outbox_messages WHERE id = $1 \
+         ON CONFLICT (message_id, attempt) DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(at.as_millis())
+    .bind(outcome.as_str())
+    .bind(reply)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every delivery attempt of the emails of the app's invitation `id`: the newest email first, and its latest attempt first.
+pub(super) async fn attempts(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &InvitationId,
+) -> sqlx_core::Result<Vec<DeliveryAttempt>> {
+    let rows: Vec<AttemptRow> = query_as(
+        "SELECT a.message_id, a.attempt, a.at, a.outcome, a.reply \
+         FROM delivery_attempts a JOIN outbox_messages m ON m.id = a.message_id \
+         WHERE a.invitation_id = $1 AND a.app_id = $2 ORDER BY m.created_at DESC, m.id DESC, a.attempt DESC",
+    )
+    .bind(id.as_str())
+    .bind(app_id.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|AttemptRow(attempt)| attempt).collect())
+}
+
+/// A `delivery_attempts` row.
+struct AttemptRow(DeliveryAttempt);
+
+impl FromRow<'_, PgRow> for AttemptRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        records::delivery_attempt(row).map(Self)
+    }
 }
 
 /// Records a failed attempt: queued again for `retry_at`, or failed for good without one.
@@ -254,10 +312,16 @@ pub(super) async fn mark_failed(
     .bind(id.as_str())
     .fetch_one(&mut *conn)
     .await?;
+    // The contract passes no time for a failure; the attempt's time is for people to read.
+    let now = SystemClock.now();
     match record_failed_attempt(FailedAttempt { holds_claim, is_replaced, retry_at }) {
         FailurePlan::Ignore => Ok(()),
-        FailurePlan::Cancel => finish(conn, id, "cancelled", error).await,
+        FailurePlan::Cancel => {
+            record_attempt(conn, id, AttemptOutcome::Cancelled, error, now).await?;
+            finish(conn, id, "cancelled", error).await
+        }
         FailurePlan::Retry(retry_at) => {
+            record_attempt(conn, id, AttemptOutcome::Retry, error, now).await?;
             query(
                 "UPDATE outbox_messages \
                  SET status = 'queued', next_attempt_at = $1, lease_until = NULL, claimed_by = NULL, last_error = $2 \
@@ -270,7 +334,10 @@ pub(super) async fn mark_failed(
             .await?;
             Ok(())
         }
-        FailurePlan::GiveUp => finish(conn, id, "failed", error).await,
+        FailurePlan::GiveUp => {
+            record_attempt(conn, id, AttemptOutcome::Failed, error, now).await?;
+            finish(conn, id, "failed", error).await
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use sqlx_core::row::Row;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::User;
 use usher_core::password::PasswordHash;
-use usher_core::store::UserPatch;
+use usher_core::rules::members::{self, MemberChangePlan};
+use usher_core::store::{MemberRemoval, MemberUpdate, UserPatch};
 use usher_core::{AppId, EmailAddress, Timestamp, UserId};
 
 use super::rows::{self, USER_COLUMNS, UserRow};
@@ -42,14 +43,30 @@ pub(super) async fn list(conn: &mut PgConnection, app_id: &AppId) -> sqlx_core::
     Ok(rows.into_iter().map(|UserRow(user)| user).collect())
 }
 
-/// Applies `patch`; `None` when the member does not exist.
+/// The ids of the app's active admins (role `admin`, not disabled), whom [`members`] rules
+/// count. Locking them makes two changes that each take one of the last two admins away
+/// take turns: the second re-reads the admins after the first commits, finds one left, and
+/// is refused.
+async fn lock_active_admins(conn: &mut PgConnection, app_id: &AppId) -> sqlx_core::Result<Vec<UserId>> {
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = $1 AND role = 'admin' AND NOT is_disabled FOR UPDATE");
+    let rows: Vec<UserRow> = query_as(&sql).bind(app_id.as_str()).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|UserRow(admin)| admin.id).collect())
+}
+
+/// Applies `patch` unless [`members::update_keeps_an_admin`] refuses it.
 pub(super) async fn update(
     conn: &mut PgConnection,
     app_id: &AppId,
     id: &UserId,
     patch: &UserPatch,
     now: Timestamp,
-) -> sqlx_core::Result<Option<User>> {
+) -> sqlx_core::Result<MemberUpdate> {
+    let admins = lock_active_admins(conn, app_id).await?;
+    let Some(member) = rows::user_by_id(conn, app_id, id).await? else { return Ok(MemberUpdate::NotFound) };
+    if members::update_keeps_an_admin(&member, patch, &admins) == MemberChangePlan::RefuseLastAdmin {
+        return Ok(MemberUpdate::LastAdmin);
+    }
     let custom = patch.custom.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
     let changed = query(
         "UPDATE users SET full_name = COALESCE($3, full_name), role = COALESCE($4, role), \
@@ -66,10 +83,10 @@ pub(super) async fn update(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if changed == 0 {
-        return Ok(None);
+    match (changed, rows::user_by_id(conn, app_id, id).await?) {
+        (1.., Some(member)) => Ok(MemberUpdate::Updated(member)),
+        _ => Ok(MemberUpdate::NotFound),
     }
-    rows::user_by_id(conn, app_id, id).await
 }
 
 /// Replaces the password and ends the member's sessions; `None` when the member does not exist.
@@ -97,13 +114,23 @@ pub(super) async fn set_password(
     rows::user_by_id(conn, app_id, id).await
 }
 
-/// Removes the member; false when there was none.
-pub(super) async fn delete(conn: &mut PgConnection, app_id: &AppId, id: &UserId) -> sqlx_core::Result<bool> {
+/// Removes the member unless [`members::removal_keeps_an_admin`] refuses it; the member as
+/// they were when removed.
+pub(super) async fn delete(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &UserId,
+) -> sqlx_core::Result<(MemberRemoval, Option<User>)> {
+    let admins = lock_active_admins(conn, app_id).await?;
+    let Some(member) = rows::user_by_id(conn, app_id, id).await? else { return Ok((MemberRemoval::NotFound, None)) };
+    if members::removal_keeps_an_admin(id, &admins) == MemberChangePlan::RefuseLastAdmin {
+        return Ok((MemberRemoval::LastAdmin, None));
+    }
     let deleted = query("DELETE FROM users WHERE app_id = $1 AND id = $2")
         .bind(app_id.as_str())
         .bind(id.as_str())
         .execute(conn)
         .await?
         .rows_affected();
-    Ok(deleted > 0)
+    Ok(if deleted > 0 { (MemberRemoval::Removed, Some(member)) } else { (MemberRemoval::NotFound, None) })
 }

@@ -9,7 +9,7 @@ use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::PgConnection;
 use usher_core::model::{Actor, Invitation, InvitationStatus};
 use usher_core::rules::webhooks::AttemptPlan;
-use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited, WebhookAttempt};
+use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited, MemberRemoval, WebhookAttempt};
 use usher_core::webhooks::{
     DeliveryStatus, DueDelivery, EmailFacts, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret,
     parse_event_list, store_event_list,
@@ -100,13 +100,16 @@ pub(super) async fn revoke(
 }
 
 /// [`users::delete`] with `member.removed`.
-pub(super) async fn delete_user(conn: &mut PgConnection, app_id: &AppId, id: &UserId) -> sqlx_core::Result<bool> {
-    let member = rows::user_by_id(conn, app_id, id).await?;
-    let deleted = users::delete(conn, app_id, id).await?;
-    if let (true, Some(member)) = (deleted, member) {
+pub(super) async fn delete_user(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    id: &UserId,
+) -> sqlx_core::Result<MemberRemoval> {
+    let (removal, removed) = users::delete(conn, app_id, id).await?;
+    if let Some(member) = removed {
         emit(conn, &Event::member(EventType::MemberRemoved, &member, SystemClock.now())).await?;
     }
-    Ok(deleted)
+    Ok(removal)
 }
 
 type FactsRow = (String, String, String, Option<String>, Option<String>, String);

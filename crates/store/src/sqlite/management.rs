@@ -8,6 +8,7 @@ use usher_core::{AppId, InvitationId, Timestamp};
 use super::audit;
 use super::outbox;
 use super::rows;
+use crate::records::outbox_statuses;
 use usher_core::rules::invite::{RevokePlan, revoke_if_pending};
 
 /// The app's invitations matching `query`, oldest first.
@@ -24,8 +25,10 @@ pub(super) fn list(
         Some(InvitationStatus::Expired) => (Some("pending"), " AND i.expires_at <= ?3"),
         Some(other) => (Some(other.as_str()), ""),
     };
+    let delivery =
+        query.delivery.map_or(String::new(), |state| format!(" AND m.status IN ({})", outbox_statuses(state)));
     let sql = format!(
-        "{} WHERE i.app_id = ?1 AND (?2 IS NULL OR i.status = ?2){expiry} AND (?4 IS NULL OR i.email = ?4) \
+        "{} WHERE i.app_id = ?1 AND (?2 IS NULL OR i.status = ?2){expiry}{delivery} AND (?4 IS NULL OR i.email = ?4) \
          AND (?5 IS NULL OR i.created_at > ?5 OR (i.created_at = ?5 AND i.id > ?6)) \
          ORDER BY i.created_at, i.id LIMIT ?7",
         rows::INVITATION_SELECT

@@ -9,6 +9,7 @@
 mod apps;
 mod audit;
 mod checkpoint;
+mod console;
 mod idempotency;
 mod instances;
 mod invitations;
@@ -29,14 +30,17 @@ use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
 use usher_core::model::InvitationStatus;
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, Invitation, OutboxMessage, TokenLookup, User};
+use usher_core::model::{
+    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
+};
 use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, AppStore, InvitationQuery, InvitationStore, InviteCommand, Invited, KeyRevocation,
-    MemberStore, NewApiKey, NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion,
-    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
+    AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
+    InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog,
+    OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch,
+    VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -181,14 +185,30 @@ impl AppStore for SqliteStore {
         self.worker.write(move |tx| apps::revoke_api_key(tx, &app_id, &id, &by, now)).await
     }
 
-    async fn audit_events(
+    async fn create_console_link(
         &self,
         app_id: &AppId,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        let app_id = app_id.clone();
-        self.worker.read(move |tx| audit::list(tx, &app_id, before, limit)).await
+        hash: &TokenHash,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (app_id, hash) = (app_id.clone(), hash.clone());
+        self.worker.write(move |tx| console::create_link(tx, &app_id, &hash, now, expires_at)).await
+    }
+
+    async fn use_console_link(
+        &self,
+        hash: &TokenHash,
+        key: NewApiKey,
+        now: Timestamp,
+    ) -> Result<ConsoleLinkUse, StoreError> {
+        let hash = hash.clone();
+        self.worker.write(move |tx| console::use_link(tx, &hash, &key, now)).await
+    }
+
+    async fn audit_events(&self, app_id: &AppId, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let (app_id, query) = (app_id.clone(), query.clone());
+        self.worker.read(move |tx| audit::list(tx, &app_id, &query)).await
     }
 
     async fn api_key(&self, hash: &TokenHash) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -231,7 +251,7 @@ impl MemberStore for SqliteStore {
         id: &UserId,
         patch: UserPatch,
         now: Timestamp,
-    ) -> Result<Option<User>, StoreError> {
+    ) -> Result<MemberUpdate, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker.write(move |tx| users::update(tx, &app_id, &id, &patch, now)).await
     }
@@ -247,17 +267,16 @@ impl MemberStore for SqliteStore {
         self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<bool, StoreError> {
+    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker
             .write(move |tx| {
-                let member = rows::user_by_id(tx, &app_id, &id)?;
-                let deleted = users::delete(tx, &app_id, &id)?;
-                if let (true, Some(member)) = (deleted, member) {
+                let (removal, removed) = users::delete(tx, &app_id, &id)?;
+                if let Some(member) = removed {
                     let event = Event::member(EventType::MemberRemoved, &member, SystemClock.now());
                     webhooks::emit(tx, &event)?;
                 }
-                Ok(deleted)
+                Ok(removal)
             })
             .await
     }
@@ -334,6 +353,11 @@ impl InvitationStore for SqliteStore {
     ) -> Result<Vec<Invitation>, StoreError> {
         let app_id = app_id.clone();
         self.worker.read(move |tx| management::list(tx, &app_id, &query, now)).await
+    }
+
+    async fn delivery_attempts(&self, app_id: &AppId, id: &InvitationId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let (app_id, id) = (app_id.clone(), id.clone());
+        self.worker.read(move |tx| outbox::attempts(tx, &app_id, &id)).await
     }
 
     async fn revoke_invitation(

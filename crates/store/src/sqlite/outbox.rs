@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 
 use rusqlite::{ToSql, Transaction, params};
-use usher_core::model::{App, MailKind, OutboxMessage};
+use usher_core::model::{App, AttemptOutcome, DeliveryAttempt, MailKind, OutboxMessage};
 use usher_core::store::OutboxBacklog;
-use usher_core::{AppId, EmailAddress, InstanceId, InvitationId, MessageId, Timestamp};
+use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, SystemClock, Timestamp};
 
 use super::rows::app_by_id;
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
@@ -194,7 +194,39 @@ pub(super) fn mark_sent(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) ->
     if changed == 0 {
         return Err(rusqlite::Error::QueryReturnedNoRows);
     }
+    record_attempt(tx, id, AttemptOutcome::Sent, None, now)
+}
+
+/// Adds the attempt that just ended to the message's history (see [`attempts`]).
+fn record_attempt(
+    tx: &Transaction<'_>,
+    id: &MessageId,
+    outcome: AttemptOutcome,
+    reply: Option<&str>,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO delivery_attempts (message_id, attempt, app_id, invitation_id, at, outcome, reply) \
+         SELECT id, attempts, app_id, invitation_id, ?2, ?3, ?4 FROM outbox_messages WHERE id = ?1 \
+         ON CONFLICT (message_id, attempt) DO NOTHING",
+    )?
+    .execute(params![id.as_str(), at.as_millis(), outcome.as_str(), reply])?;
     Ok(())
+}
+
+/// Every delivery attempt of the emails of the app's invitation `id`: the newest email first, and its latest attempt first.
+pub(super) fn attempts(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    id: &InvitationId,
+) -> rusqlite::Result<Vec<DeliveryAttempt>> {
+    tx.prepare_cached(
+        "SELECT a.message_id, a.attempt, a.at, a.outcome, a.reply \
+         FROM delivery_attempts a JOIN outbox_messages m ON m.id = a.message_id \
+         WHERE a.invitation_id = ?1 AND a.app_id = ?2 ORDER BY m.created_at DESC, m.id DESC, a.attempt DESC",
+    )?
+    .query_map(params![id.as_str(), app_id.as_str()], |row| records::delivery_attempt(row))?
+    .collect()
 }
 
 /// Records a failed attempt: queued again for `retry_at`, or failed for good without one.
@@ -222,10 +254,16 @@ pub(super) fn mark_failed(
         params![id.as_str()],
         |row| row.get(0),
     )?;
+    // The contract passes no time for a failure; the attempt's time is for people to read.
+    let now = SystemClock.now();
     match record_failed_attempt(FailedAttempt { holds_claim, is_replaced, retry_at }) {
         FailurePlan::Ignore => Ok(()),
-        FailurePlan::Cancel => finish(tx, id, "cancelled", error),
+        FailurePlan::Cancel => {
+            record_attempt(tx, id, AttemptOutcome::Cancelled, Some(error), now)?;
+            finish(tx, id, "cancelled", error)
+        }
         FailurePlan::Retry(retry_at) => {
+            record_attempt(tx, id, AttemptOutcome::Retry, Some(error), now)?;
             tx.execute(
                 "UPDATE outbox_messages \
                  SET status = 'queued', next_attempt_at = ?1, lease_until = NULL, claimed_by = NULL, last_error = ?2 \
@@ -234,7 +272,10 @@ pub(super) fn mark_failed(
             )?;
             Ok(())
         }
-        FailurePlan::GiveUp => finish(tx, id, "failed", error),
+        FailurePlan::GiveUp => {
+            record_attempt(tx, id, AttemptOutcome::Failed, Some(error), now)?;
+            finish(tx, id, "failed", error)
+        }
     }
 }
 

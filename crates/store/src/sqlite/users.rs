@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use usher_core::model::User;
 use usher_core::password::PasswordHash;
-use usher_core::store::UserPatch;
+use usher_core::rules::members::{self, MemberChangePlan};
+use usher_core::store::{MemberRemoval, MemberUpdate, UserPatch};
 use usher_core::{AppId, EmailAddress, Timestamp, UserId};
 
 use super::rows::{self, USER_COLUMNS};
@@ -29,14 +30,29 @@ pub(super) fn list(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::Result<Vec
         .collect()
 }
 
-/// Applies `patch`; `None` when the member does not exist.
+/// The ids of the app's active admins (role `admin`, not disabled), whom
+/// [`members`] rules count.
+fn active_admins(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::Result<Vec<UserId>> {
+    tx.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND role = 'admin' AND NOT is_disabled"
+    ))?
+    .query_map(params![app_id.as_str()], |row| rows::user(row).map(|admin| admin.id))?
+    .collect()
+}
+
+/// Applies `patch` unless [`members::update_keeps_an_admin`] refuses it.
 pub(super) fn update(
     tx: &Transaction<'_>,
     app_id: &AppId,
     id: &UserId,
     patch: &UserPatch,
     now: Timestamp,
-) -> rusqlite::Result<Option<User>> {
+) -> rusqlite::Result<MemberUpdate> {
+    let Some(member) = rows::user_by_id(tx, app_id, id)? else { return Ok(MemberUpdate::NotFound) };
+    if members::update_keeps_an_admin(&member, patch, &active_admins(tx, app_id)?) == MemberChangePlan::RefuseLastAdmin
+    {
+        return Ok(MemberUpdate::LastAdmin);
+    }
     let custom = patch.custom.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
     let changed = tx
         .prepare_cached(
@@ -53,10 +69,10 @@ pub(super) fn update(
             custom,
             now.as_millis()
         ])?;
-    if changed == 0 {
-        return Ok(None);
+    match (changed, rows::user_by_id(tx, app_id, id)?) {
+        (1.., Some(member)) => Ok(MemberUpdate::Updated(member)),
+        _ => Ok(MemberUpdate::NotFound),
     }
-    rows::user_by_id(tx, app_id, id)
 }
 
 /// Replaces the password and ends the member's sessions; `None` when the member does not exist.
@@ -79,10 +95,18 @@ pub(super) fn set_password(
     rows::user_by_id(tx, app_id, id)
 }
 
-/// Removes the member; false when there was none.
-pub(super) fn delete(tx: &Transaction<'_>, app_id: &AppId, id: &UserId) -> rusqlite::Result<bool> {
-    Ok(tx
-        .prepare_cached("DELETE FROM users WHERE app_id = ?1 AND id = ?2")?
-        .execute(params![app_id.as_str(), id.as_str()])?
-        > 0)
+/// Removes the member unless [`members::removal_keeps_an_admin`] refuses it; the member as
+/// they were when removed.
+pub(super) fn delete(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    id: &UserId,
+) -> rusqlite::Result<(MemberRemoval, Option<User>)> {
+    let Some(member) = rows::user_by_id(tx, app_id, id)? else { return Ok((MemberRemoval::NotFound, None)) };
+    if members::removal_keeps_an_admin(id, &active_admins(tx, app_id)?) == MemberChangePlan::RefuseLastAdmin {
+        return Ok((MemberRemoval::LastAdmin, None));
+    }
+    tx.prepare_cached("DELETE FROM users WHERE app_id = ?1 AND id = ?2")?
+        .execute(params![app_id.as_str(), id.as_str()])?;
+    Ok((MemberRemoval::Removed, Some(member)))
 }

@@ -5,14 +5,15 @@ use std::time::Duration;
 use std::collections::HashSet;
 
 use usher_core::model::{
-    Actor, App, AppSettings, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy, Inviter, LinkState, MailKind,
-    OutboxMessage, User,
+    Actor, App, AppSettings, AttemptOutcome, AuditAction, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy,
+    Inviter, LinkState, MailKind, OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
-use usher_core::secret::{ApiKey, CodeKey, InvitationToken, OneTimeCode, ResetToken, TokenHash};
+use usher_core::secret::{ApiKey, CodeKey, ConsoleLinkToken, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
-    AcceptCommand, AcceptOutcome, InvitationQuery, InviteCommand, Invited, JoinCredential, KeyRevocation, NewApiKey,
-    NewApp, Renewal, ResetOutcome, ResetRequest, SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    AcceptCommand, AcceptOutcome, AuditQuery, ConsoleLinkUse, InvitationQuery, InviteCommand, Invited, JoinCredential,
+    KeyRevocation, MemberRemoval, MemberUpdate, NewApiKey, NewApp, Renewal, ResetOutcome, ResetRequest, SignupCommand,
+    SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
@@ -790,6 +791,36 @@ pub async fn mark_sent_shows_sent_and_stops_claims_when_transport_accepted(store
     assert!(later.is_empty(), "{later:?}");
 }
 
+pub async fn delivery_attempts_list_each_ended_attempt_of_an_invitations_emails(store: &dyn Store) {
+    let other = app(store).await;
+    let app = app(store).await;
+    let cmd = invite(&app, "ada@example.org", Role::User, T0);
+    let id = cmd.invitation_id.clone();
+    store.invite(cmd).await.expect("invite");
+    let me = instance(store, T0).await;
+    let first = store.claim_outbox(&me, T0, 10).await.expect("claim");
+    let retry_at = T0.plus(Duration::from_secs(30));
+    store.mark_failed(&me, &first[0].id, "451 4.7.1 try again later", Some(retry_at)).await.expect("mark failed");
+    let untouched = store.delivery_attempts(&app.id, &id).await.expect("attempts");
+    let second = store.claim_outbox(&me, retry_at, 10).await.expect("claim");
+    store.mark_sent(&[second[0].id.clone()], retry_at).await.expect("mark sent");
+
+    let attempts = store.delivery_attempts(&app.id, &id).await.expect("attempts");
+    let elsewhere = store.delivery_attempts(&other.id, &id).await.expect("attempts");
+
+    assert_eq!(untouched.len(), 1);
+    let summary: Vec<(u32, AttemptOutcome, Option<&str>)> =
+        attempts.iter().map(|a| (a.attempt, a.outcome, a.reply.as_deref())).collect();
+    assert_eq!(
+        summary,
+        [(2, AttemptOutcome::Sent, None), (1, AttemptOutcome::Retry, Some("451 4.7.1 try again later"))],
+        "newest first"
+    );
+    assert_eq!(attempts[0].at, retry_at);
+    assert!(attempts.iter().all(|a| a.message_id == first[0].id));
+    assert!(elsewhere.is_empty(), "another app sees nothing");
+}
+
 pub async fn mark_failed_queues_for_later_when_retry_is_given(store: &dyn Store) {
     let app = app(store).await;
     let cmd = invite(&app, "ada@example.org", Role::User, T0);
@@ -1069,6 +1100,32 @@ pub async fn revoke_api_key_keeps_one_key_when_the_last_two_are_revoked_at_once(
     assert_eq!(store.api_keys(&app.id).await.expect("keys").len(), 1);
 }
 
+pub async fn console_link_signs_in_once_before_it_expires_with_a_new_key(store: &dyn Store) {
+    let app = app(store).await;
+    let (fresh, stale) = (ConsoleLinkToken::generate(), ConsoleLinkToken::generate());
+    store.create_console_link(&app.id, &fresh.hash(), T0, T0.plus(INTERVAL)).await.expect("link");
+    store.create_console_link(&app.id, &stale.hash(), T0, T0.plus(INTERVAL)).await.expect("link");
+    let key =
+        || NewApiKey { id: ApiKeyId::generate(), name: "console sign-in link".into(), hash: ApiKey::generate().hash() };
+
+    let signed_in = store.use_console_link(&fresh.hash(), key(), T0.plus(Duration::from_secs(1))).await.expect("use");
+    let again = store.use_console_link(&fresh.hash(), key(), T0.plus(Duration::from_secs(2))).await.expect("use");
+    let expired = store.use_console_link(&stale.hash(), key(), T0.plus(INTERVAL)).await.expect("use");
+    let unknown = store.use_console_link(&ConsoleLinkToken::generate().hash(), key(), T0).await.expect("use");
+
+    let ConsoleLinkUse::SignedIn(record) = signed_in else { panic!("expected SignedIn, got {signed_in:?}") };
+    assert_eq!((record.app_id.clone(), record.name.as_str()), (app.id.clone(), "console sign-in link"));
+    assert_eq!((again, expired, unknown), (ConsoleLinkUse::Used, ConsoleLinkUse::Expired, ConsoleLinkUse::Unknown));
+    let keys = store.api_keys(&app.id).await.expect("keys");
+    assert_eq!(keys.len(), 2, "the app's first key and the operator's: {keys:?}");
+    assert!(keys.contains(&record));
+    let audit = store.audit_events(&app.id, &AuditQuery { limit: 1, ..AuditQuery::default() }).await.expect("audit");
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].actor.clone()),
+        (AuditAction::ApiKeyCreated.as_str(), Actor::ApiKey(record.id))
+    );
+}
+
 pub async fn audit_events_lists_newest_first_and_pages_before_a_cursor(store: &dyn Store) {
     let app = app(store).await;
     let other = app_with_key(store).await.0;
@@ -1077,9 +1134,12 @@ pub async fn audit_events_lists_newest_first_and_pages_before_a_cursor(store: &d
     let later = T0.plus(Duration::from_secs(1));
     store.invite(invite(&app, "bob@example.org", Role::User, later)).await.expect("invite");
 
-    let newest = store.audit_events(&app.id, None, 2).await.expect("audit");
+    let newest = store.audit_events(&app.id, &AuditQuery { limit: 2, ..AuditQuery::default() }).await.expect("audit");
     let cursor = newest.last().map(|event| event.id);
-    let rest = store.audit_events(&app.id, cursor, 10).await.expect("audit");
+    let rest = store
+        .audit_events(&app.id, &AuditQuery { before: cursor, limit: 10, ..AuditQuery::default() })
+        .await
+        .expect("audit");
 
     let summary = |events: &[usher_core::model::AuditEvent]| -> Vec<(String, Option<String>)> {
         events.iter().map(|event| (event.action.clone(), event.subject_email.clone())).collect()
@@ -1156,8 +1216,12 @@ pub async fn update_user_changes_only_the_given_fields_when_patched(store: &dyn 
     let first = UserPatch { full_name: Some("Ada L.".into()), custom: Some(custom.clone()), ..UserPatch::default() };
     let second = UserPatch { role: Some(Role::Admin), is_disabled: Some(true), ..UserPatch::default() };
 
-    let named = store.update_user(&app.id, &ada.id, first, t1).await.expect("update").expect("member");
-    let promoted = store.update_user(&app.id, &ada.id, second, t2).await.expect("update").expect("member");
+    let MemberUpdate::Updated(named) = store.update_user(&app.id, &ada.id, first, t1).await.expect("update") else {
+        panic!("expected Updated")
+    };
+    let MemberUpdate::Updated(promoted) = store.update_user(&app.id, &ada.id, second, t2).await.expect("update") else {
+        panic!("expected Updated")
+    };
     let unknown = store.update_user(&app.id, &UserId::generate(), UserPatch::default(), t2).await.expect("update");
 
     let expected_named = User { full_name: "Ada L.".into(), custom: custom.clone(), updated_at: t1, ..ada.clone() };
@@ -1165,7 +1229,60 @@ pub async fn update_user_changes_only_the_given_fields_when_patched(store: &dyn 
     let expected = User { role: Role::Admin, is_disabled: true, updated_at: t2, ..expected_named };
     assert_eq!(promoted, expected);
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(expected));
-    assert_eq!(unknown, None);
+    assert_eq!(unknown, MemberUpdate::NotFound);
+}
+
+pub async fn the_last_active_admin_is_neither_demoted_disabled_nor_removed(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::Admin).await;
+    let bob = member(store, &app, "bob@example.org", Role::User).await;
+    let demote = UserPatch { role: Some(Role::User), ..UserPatch::default() };
+    let disable = UserPatch { is_disabled: Some(true), ..UserPatch::default() };
+    let promote = UserPatch { role: Some(Role::Admin), ..UserPatch::default() };
+    let at = T0.plus(INTERVAL);
+
+    let demoted = store.update_user(&app.id, &ada.id, demote.clone(), at).await.expect("update");
+    let disabled = store.update_user(&app.id, &ada.id, disable.clone(), at).await.expect("update");
+    let removed = store.delete_user(&app.id, &ada.id).await.expect("delete");
+    let plain_disabled = store.update_user(&app.id, &bob.id, disable.clone(), at).await.expect("update");
+
+    assert_eq!(
+        (demoted, disabled, removed),
+        (MemberUpdate::LastAdmin, MemberUpdate::LastAdmin, MemberRemoval::LastAdmin)
+    );
+    assert!(matches!(plain_disabled, MemberUpdate::Updated(_)), "a plain member is not counted");
+    assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), Some(ada.clone()), "nothing written");
+    // A disabled admin does not count: enabling Bob as an admin makes Ada removable.
+    let enable_as_admin = UserPatch { role: Some(Role::Admin), is_disabled: Some(false), ..UserPatch::default() };
+    assert!(matches!(
+        store.update_user(&app.id, &bob.id, promote, at).await.expect("update"),
+        MemberUpdate::Updated(_)
+    ));
+    assert_eq!(store.delete_user(&app.id, &ada.id).await.expect("delete"), MemberRemoval::LastAdmin);
+    assert!(matches!(
+        store.update_user(&app.id, &bob.id, enable_as_admin, at).await.expect("update"),
+        MemberUpdate::Updated(_)
+    ));
+    assert_eq!(store.delete_user(&app.id, &ada.id).await.expect("delete"), MemberRemoval::Removed);
+    assert_eq!(store.update_user(&app.id, &bob.id, demote, at).await.expect("update"), MemberUpdate::LastAdmin);
+}
+
+pub async fn demoting_the_last_two_admins_at_once_keeps_one(store: &dyn Store) {
+    let app = app(store).await;
+    let ada = member(store, &app, "ada@example.org", Role::Admin).await;
+    let bob = member(store, &app, "bob@example.org", Role::Admin).await;
+    let demote = UserPatch { role: Some(Role::User), ..UserPatch::default() };
+
+    let outcomes = join_all([
+        store.update_user(&app.id, &ada.id, demote.clone(), T0),
+        store.update_user(&app.id, &bob.id, demote.clone(), T0),
+    ])
+    .await;
+
+    let refused = outcomes.into_iter().filter(|outcome| matches!(outcome, Ok(MemberUpdate::LastAdmin))).count();
+    assert_eq!(refused, 1);
+    let admins = store.users(&app.id).await.expect("users").into_iter().filter(|u| u.role == Role::Admin).count();
+    assert_eq!(admins, 1);
 }
 
 pub async fn set_password_replaces_the_hash_when_member_exists(store: &dyn Store) {
@@ -1203,7 +1320,8 @@ pub async fn password_changes_move_the_session_epoch_on_when_set_or_reset(store:
     assert_eq!(changed.session_epoch, 1);
     let ResetOutcome::Done(reset) = reset else { panic!("expected Done, got {reset:?}") };
     assert_eq!(reset.session_epoch, 2);
-    assert_eq!(updated.expect("member").session_epoch, 2, "other changes leave sessions alone");
+    let MemberUpdate::Updated(updated) = updated else { panic!("expected Updated, got {updated:?}") };
+    assert_eq!(updated.session_epoch, 2, "other changes leave sessions alone");
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup").expect("member").session_epoch, 2);
 }
 
@@ -1221,7 +1339,7 @@ pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn
     let deleted = store.delete_user(&app.id, &ada.id).await.expect("delete");
     let again = store.delete_user(&app.id, &ada.id).await.expect("delete");
 
-    assert!(deleted && !again);
+    assert_eq!((deleted, again), (MemberRemoval::Removed, MemberRemoval::NotFound));
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), None);
     let kept = store.invitation_by_token(&token).await.expect("lookup").expect("the invitation stays");
     assert_eq!(kept.invitation.status, InvitationStatus::Accepted);
@@ -1275,7 +1393,7 @@ pub async fn list_invitations_filters_by_status_and_email_and_pages_after_a_curs
     let now = second(20);
     let app_id = &app.id;
     let list = |status: Option<InvitationStatus>, to: Option<&str>, after: Option<(Timestamp, InvitationId)>, limit| {
-        let query = InvitationQuery { status, email: to.map(email), after, limit };
+        let query = InvitationQuery { status, email: to.map(email), after, limit, delivery: None };
         async move {
             let found = store.list_invitations(app_id, query, now).await.expect("list");
             found.into_iter().map(|invitation| invitation.id).collect::<Vec<_>>()
@@ -1304,6 +1422,63 @@ pub async fn list_invitations_filters_by_status_and_email_and_pages_after_a_curs
     assert_eq!(after_first_twin, [twin_ids[1].clone()]);
 }
 
+pub async fn audit_events_filter_by_action_actor_and_invitation(store: &dyn Store) {
+    let app = app(store).await;
+    let (ada, bob) = (invite(&app, "ada@example.org", Role::User, T0), invite(&app, "bob@example.org", Role::User, T0));
+    let ada_id = ada.invitation_id.clone();
+    store.invite(ada).await.expect("invite");
+    store.invite(bob).await.expect("invite");
+    let by = Actor::User(UserId::generate());
+    store.revoke_invitation(&app.id, &ada_id, &by, T0.plus(INTERVAL)).await.expect("revoke");
+    let app_id = &app.id;
+    let find = |query: AuditQuery| async move {
+        let events = store.audit_events(app_id, &AuditQuery { limit: 10, ..query }).await.expect("audit");
+        events.into_iter().map(|event| (event.action, event.subject_email.unwrap_or_default())).collect::<Vec<_>>()
+    };
+    let pair = |action: &str, email: &str| (action.to_owned(), email.to_owned());
+
+    let created = find(AuditQuery { action: Some(AuditAction::InvitationCreated), ..AuditQuery::default() }).await;
+    let by_member = find(AuditQuery { actor: Some(by.clone()), ..AuditQuery::default() }).await;
+    let of_ada = find(AuditQuery { invitation_id: Some(ada_id.clone()), ..AuditQuery::default() }).await;
+    let none = find(AuditQuery {
+        action: Some(AuditAction::InvitationRevoked),
+        actor: Some(Actor::User(UserId::generate())),
+        ..AuditQuery::default()
+    })
+    .await;
+
+    let (ada_created, bob_created) =
+        (pair("invitation.created", "ada@example.org"), pair("invitation.created", "bob@example.org"));
+    assert_eq!(created, [bob_created, ada_created.clone()], "newest first");
+    assert_eq!(by_member, [pair("invitation.revoked", "ada@example.org")]);
+    assert_eq!(of_ada, [pair("invitation.revoked", "ada@example.org"), ada_created]);
+    assert!(none.is_empty());
+}
+
+pub async fn list_invitations_filters_by_the_delivery_state_of_the_latest_email(store: &dyn Store) {
+    let app = app(store).await;
+    let bob = invite(&app, "bob@example.org", Role::User, T0);
+    let bob_id = bob.invitation_id.clone();
+    store.invite(bob).await.expect("invite");
+    // Revoked before it was sent: its email is cancelled.
+    store.revoke_invitation(&app.id, &bob_id, &Actor::ApiKey(ApiKeyId::generate()), T0).await.expect("revoke");
+    for to in ["ada@example.org", "cy@example.org"] {
+        store.invite(invite(&app, to, Role::User, T0)).await.expect("invite");
+    }
+    let ada = claim(store, T0, 10).await.into_iter().find(|message| message.to.as_str() == "ada@example.org");
+    store.mark_sent(&[ada.expect("ada's email").id], T0).await.expect("sent");
+    let app_id = &app.id;
+    let emails = |delivery| async move {
+        let query = InvitationQuery { delivery: Some(delivery), limit: 10, ..InvitationQuery::default() };
+        let found = store.list_invitations(app_id, query, T0).await.expect("list");
+        found.into_iter().map(|i| i.email.as_str().to_owned()).collect::<Vec<_>>()
+    };
+
+    assert_eq!(emails(DeliveryStatus::Sent).await, ["ada@example.org"]);
+    assert_eq!(emails(DeliveryStatus::Failed).await, ["bob@example.org"], "a cancelled email counts as failed");
+    assert_eq!(emails(DeliveryStatus::Queued).await, ["cy@example.org"], "claimed and in flight counts as queued");
+}
+
 pub async fn revoke_invitation_cancels_its_email_when_invitation_is_pending(store: &dyn Store) {
     let app = app(store).await;
     let other = app_with_key(store).await.0;
@@ -1324,7 +1499,7 @@ pub async fn revoke_invitation_cancels_its_email_when_invitation_is_pending(stor
     let lookup = store.invitation_by_token(&token).await.expect("lookup").expect("token is kept");
     assert_eq!(lookup.state_at(at), LinkState::Revoked);
     assert!(claim(store, at, 10).await.is_empty());
-    let audit = store.audit_events(&app.id, None, 1).await.expect("audit");
+    let audit = store.audit_events(&app.id, &AuditQuery { limit: 1, ..AuditQuery::default() }).await.expect("audit");
     assert_eq!((audit[0].action.as_str(), audit[0].actor.clone()), ("invitation.revoked", by));
 }
 

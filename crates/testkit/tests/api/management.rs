@@ -54,6 +54,35 @@ async fn invitations_page_through_all_in_a_stable_order_and_filter() {
 }
 
 #[tokio::test]
+async fn invitations_filter_by_the_delivery_state_of_their_email() {
+    let app = TestApp::spawn().await;
+    for to in ["ada@example.com", "bob@example.com"] {
+        app.client().users().invite_user(to, Role::User).await.expect("invite");
+        app.mail.wait_for(to).await;
+    }
+    let list = format!("/api/apps/{}/invitations", app.app_id);
+    let emails = |delivery: &'static str| {
+        let (app, list) = (&app, &list);
+        async move {
+            let page: Value =
+                get(app, &format!("{list}?delivery={delivery}"), &app.api_key).await.json().await.expect("page");
+            let items = page["items"].as_array().expect("items").clone();
+            assert!(items.iter().all(|i| i["delivery"]["status"] == delivery), "{page}");
+            items.len()
+        }
+    };
+
+    // The worker marks a message sent just after the transport took it: wait for that.
+    let deadline = std::time::Instant::now() + usher_testkit::PATIENCE;
+    while emails("sent").await < 2 {
+        assert!(std::time::Instant::now() < deadline, "both emails are marked sent");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!((emails("queued").await, emails("failed").await), (0, 0));
+    assert_error(get(&app, &format!("{list}?delivery=lost"), &app.api_key).await, 400, "INVALID_QUERY").await;
+}
+
+#[tokio::test]
 async fn revoke_makes_the_link_say_revoked_and_resend_is_then_refused() {
     let app = TestApp::spawn().await;
     let invited = app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");

@@ -191,6 +191,8 @@ async fn user_entity_filters_pages_projects_and_counts() {
 #[tokio::test]
 async fn user_entity_keeps_members_to_themselves_and_lets_admins_manage_everyone() {
     let app = TestApp::spawn().await;
+    // An admin who stays, so Bob, once promoted, is not the last one.
+    app.invite_and_join("root@example.com", Role::Admin).await;
     let ada = app.invite_and_join("ada@example.com", Role::User).await;
     let bob = app.invite_and_join("bob@example.com", Role::User).await;
     let bob_me: Value = call(&app, Method::GET, &entity(&app, "/me"), &bob, None).await.json().await.expect("me");
@@ -213,6 +215,44 @@ async fn user_entity_keeps_members_to_themselves_and_lets_admins_manage_everyone
     assert_eq!(call(&app, Method::DELETE, &bob_path, &app.api_key, None).await.status(), 200);
     assert_error(call(&app, Method::GET, &bob_path, &app.api_key, None).await, 404, "USER_NOT_FOUND").await;
     assert_error(call(&app, Method::GET, &entity(&app, "/me"), &bob, None).await, 401, "UNAUTHENTICATED").await;
+}
+
+#[tokio::test]
+async fn the_last_active_admin_is_never_demoted_disabled_or_removed() {
+    let app = TestApp::spawn().await;
+    let ada = app.invite_and_join("ada@example.com", Role::Admin).await;
+    let bob = app.invite_and_join("bob@example.com", Role::User).await;
+    let id_of = |token: String| {
+        let app = &app;
+        async move {
+            let me: Value = call(app, Method::GET, &entity(app, "/me"), &token, None).await.json().await.expect("me");
+            entity(app, &format!("/{}", me["id"].as_str().expect("id")))
+        }
+    };
+    let (ada_path, bob_path) = (id_of(ada.clone()).await, id_of(bob).await);
+
+    // Neither the admin herself nor an API key may take the app's only admin away.
+    for (token, change) in [
+        (&ada, json!({ "role": "user" })),
+        (&app.api_key, json!({ "disabled": true })),
+        (&app.api_key, json!({ "_app_role": "user", "disabled": true })),
+    ] {
+        let refused = call(&app, Method::PUT, &ada_path, token, Some(change.clone())).await;
+        let body = assert_error(refused, 409, "LAST_ADMIN").await;
+        assert!(body["message"].as_str().expect("message").contains("last active admin"), "{change}: {body}");
+    }
+    assert_error(call(&app, Method::DELETE, &ada_path, &ada, None).await, 409, "LAST_ADMIN").await;
+    assert_error(call(&app, Method::DELETE, &ada_path, &app.api_key, None).await, 409, "LAST_ADMIN").await;
+    let renamed = call(&app, Method::PUT, &ada_path, &ada, Some(json!({ "full_name": "Ada L" }))).await;
+    assert_eq!(renamed.status(), 200, "other changes to the last admin are fine");
+
+    // With a second active admin, the first may go.
+    let promoted = call(&app, Method::PUT, &bob_path, &ada, Some(json!({ "role": "admin" }))).await;
+    assert_eq!(promoted.status(), 200);
+    let demoted = call(&app, Method::PUT, &ada_path, &app.api_key, Some(json!({ "role": "user" }))).await;
+    assert_eq!(demoted.status(), 200);
+    assert_error(call(&app, Method::DELETE, &bob_path, &app.api_key, None).await, 409, "LAST_ADMIN").await;
+    assert_eq!(call(&app, Method::DELETE, &ada_path, &app.api_key, None).await.status(), 200);
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The console's audit log: who did what in the app, newest first.
+//! The console's audit log: who did what in the app, newest first, filtered by action and by
+//! who did it.
 
 use axum::Router;
 use axum::extract::State;
@@ -7,7 +8,9 @@ use axum::response::Response;
 use axum::routing::get;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use usher_core::model::Actor;
+use usher_core::model::{Actor, AuditAction, AuditEvent};
+use usher_core::store::AuditQuery;
+use usher_core::{ApiKeyId, UserId};
 
 use super::session::{Session, failed};
 use crate::extract::PageQuery;
@@ -21,13 +24,35 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-struct AuditQuery {
+struct AuditParams {
     /// The id of the last event of the page before.
     before: Option<i64>,
+    /// Only this action (its stored name, e.g. `invitation.created`).
+    #[serde(default)]
+    action: String,
+    /// Only what this actor did, as [`actor_param`] writes it.
+    #[serde(default)]
+    actor: String,
 }
 
-async fn list(State(state): State<AppState>, session: Session, PageQuery(query): PageQuery<AuditQuery>) -> Response {
-    let mut events = match state.keys.audit(&session.app, &session.principal, query.before, PAGE + 1).await {
+async fn list(State(state): State<AppState>, session: Session, PageQuery(params): PageQuery<AuditParams>) -> Response {
+    let mut problems = Vec::new();
+    let action = match params.action.as_str() {
+        "" => None,
+        text => AuditAction::parse(text).or_else(|| {
+            problems.push(format!("“{text}” is not an action; showing every action."));
+            None
+        }),
+    };
+    let actor = match params.actor.as_str() {
+        "" => None,
+        text => parse_actor(text).or_else(|| {
+            problems.push(format!("“{text}” is not an API key or member; showing everyone."));
+            None
+        }),
+    };
+    let query = AuditQuery { action, actor, invitation_id: None, before: params.before, limit: PAGE + 1 };
+    let mut events = match state.keys.audit(&session.app, &session.principal, &query).await {
         Ok(events) => events,
         Err(err) => return failed(&state, &err),
     };
@@ -36,22 +61,65 @@ async fn list(State(state): State<AppState>, session: Session, PageQuery(query):
     let rows: Vec<Value> = events
         .iter()
         .map(|event| {
-            let actor = match &event.actor {
-                Actor::ApiKey(id) => format!("API key {id}"),
-                Actor::User(id) => format!("member {id}"),
-            };
-            context! {
-                at => event.created_at.to_human(),
-                action => event.action,
-                actor,
-                email => event.subject_email,
-                invitation_id => event.invitation_id,
-            }
+            let only_them = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("actor", &actor_param(&event.actor))
+                .finish();
+            let only_them = format!("/console/apps/{}/audit?{only_them}", session.app.id);
+            context! { only_them, ..row(event) }
         })
         .collect();
-    let next_url = has_more
-        .then(|| events.last().map(|last| format!("/console/apps/{}/audit?before={}", session.app.id, last.id)))
-        .flatten();
-    let context = context! { section => "audit", rows, next_url, is_first_page => query.before.is_none() };
+    let page_url = |before: Option<i64>| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("action", &params.action).append_pair("actor", &params.actor);
+        if let Some(before) = before {
+            query.append_pair("before", &before.to_string());
+        }
+        format!("/console/apps/{}/audit?{}", session.app.id, query.finish())
+    };
+    let next_url = has_more.then(|| events.last().map(|last| page_url(Some(last.id)))).flatten();
+    let is_filtered = action.is_some() || query.actor.is_some();
+    let context = context! {
+        section => "audit",
+        rows,
+        next_url,
+        newest_url => page_url(None),
+        is_first_page => params.before.is_none(),
+        is_filtered,
+        problems,
+        action => params.action,
+        actor => params.actor,
+        actions => AuditAction::ALL.map(AuditAction::as_str),
+    };
     session.page(&state, StatusCode::OK, "console/audit.html", context)
+}
+
+/// What a template shows of an audit event.
+pub fn row(event: &AuditEvent) -> Value {
+    let actor = match &event.actor {
+        Actor::ApiKey(id) => format!("API key {id}"),
+        Actor::User(id) => format!("member {id}"),
+    };
+    context! {
+        at => event.created_at.to_human(),
+        action => event.action,
+        actor,
+        email => event.subject_email,
+        invitation_id => event.invitation_id,
+    }
+}
+
+/// An actor as the `actor` filter names it: `api_key:ID` or `user:ID`.
+fn actor_param(actor: &Actor) -> String {
+    match actor {
+        Actor::ApiKey(id) => format!("api_key:{id}"),
+        Actor::User(id) => format!("user:{id}"),
+    }
+}
+
+fn parse_actor(text: &str) -> Option<Actor> {
+    match text.trim().split_once(':')? {
+        ("api_key", id) => ApiKeyId::parse(id).ok().map(Actor::ApiKey),
+        ("user", id) => UserId::parse(id).ok().map(Actor::User),
+        _ => None,
+    }
 }

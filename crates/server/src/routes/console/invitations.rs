@@ -9,8 +9,8 @@ use axum::routing::get;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use usher_core::invite::{InviteError, InviteOutcome, Run};
-use usher_core::model::{Invitation, InvitationStatus};
-use usher_core::store::InvitationQuery;
+use usher_core::model::{DeliveryStatus, Invitation, InvitationStatus};
+use usher_core::store::{AuditQuery, InvitationQuery};
 use usher_core::{EmailAddress, InvitationId, Role, Timestamp};
 
 use super::session::{FromThisSite, Session, back_with_notice, failed};
@@ -19,6 +19,8 @@ use crate::state::AppState;
 
 /// Rows per page of the table.
 const PAGE: u32 = 50;
+/// The most audit events one invitation's page shows (each re-send adds one).
+const AUDIT_LIMIT: u32 = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,6 +35,9 @@ struct ListQuery {
     status: String,
     #[serde(default)]
     email: String,
+    /// `queued`, `sent` or `failed`: the state of the latest email.
+    #[serde(default)]
+    delivery: String,
     #[serde(default)]
     after: String,
     /// What the last action did, said once at the top of the page.
@@ -57,9 +62,16 @@ async fn list(State(state): State<AppState>, session: Session, PageQuery(query):
             None
         }),
     };
+    let delivery = match query.delivery.as_str() {
+        "" => None,
+        text => DeliveryStatus::parse(text).or_else(|| {
+            problems.push(format!("“{text}” is not a delivery state; showing every state."));
+            None
+        }),
+    };
     let after = cursor(&query.after);
     let is_first_page = after.is_none();
-    let store_query = InvitationQuery { status, email, after, limit: PAGE + 1 };
+    let store_query = InvitationQuery { status, email, delivery, after, limit: PAGE + 1 };
     let mut items = match state.invites.list(&session.app, store_query).await {
         Ok(items) => items,
         Err(err) => return failed(&state, &err),
@@ -72,7 +84,10 @@ async fn list(State(state): State<AppState>, session: Session, PageQuery(query):
     let rows: Vec<Value> = items.iter().map(|invitation| row(invitation, now)).collect();
     let page_url = |after: Option<&str>| {
         let mut query_string = url::form_urlencoded::Serializer::new(String::new());
-        query_string.append_pair("status", &query.status).append_pair("email", &query.email);
+        query_string
+            .append_pair("status", &query.status)
+            .append_pair("delivery", &query.delivery)
+            .append_pair("email", &query.email);
         if let Some(after) = after {
             query_string.append_pair("after", after);
         }
@@ -83,6 +98,8 @@ async fn list(State(state): State<AppState>, session: Session, PageQuery(query):
         rows,
         status => query.status,
         email => query.email,
+        delivery => query.delivery,
+        deliveries => ["queued", "sent", "failed"],
         next_url => next.flatten().map(|after| page_url(Some(&after))),
         first_url => (!is_first_page).then(|| page_url(None)),
         is_first_page,
@@ -107,11 +124,7 @@ fn row(invitation: &Invitation, now: Timestamp) -> Value {
         email => invitation.email.as_str(),
         role => invitation.role.as_str(),
         status => invitation.status_at(now).as_str(),
-        delivery => match delivery.status {
-            usher_core::model::DeliveryStatus::Queued => "queued",
-            usher_core::model::DeliveryStatus::Sent => "sent",
-            usher_core::model::DeliveryStatus::Failed => "failed",
-        },
+        delivery => delivery.status.as_str(),
         attempts => delivery.attempts,
         last_error => delivery.last_error,
         next_attempt => delivery.next_attempt_at.map(Timestamp::to_human),
@@ -176,8 +189,36 @@ async fn show(
         Ok(invitation) => invitation,
         Err(page) => return page,
     };
-    let context =
-        context! { section => "invitations", invitation => row(&invitation, state.clock.now()), done => query.done };
+    let audit_query =
+        AuditQuery { invitation_id: Some(invitation.id.clone()), limit: AUDIT_LIMIT, ..AuditQuery::default() };
+    let events = match state.keys.audit(&session.app, &session.principal, &audit_query).await {
+        Ok(events) => events,
+        Err(err) => return failed(&state, &err),
+    };
+    let events: Vec<Value> = events.iter().map(super::audit::row).collect();
+    let attempts = match state.invites.delivery_attempts(&session.app, &invitation.id).await {
+        Ok(attempts) => attempts,
+        Err(err) => return failed(&state, &err),
+    };
+    let attempts: Vec<Value> = attempts
+        .iter()
+        .map(|attempt| {
+            context! {
+                at => attempt.at.to_human(),
+                email => attempt.message_id.as_str(),
+                attempt => attempt.attempt,
+                outcome => attempt.outcome.as_str(),
+                reply => attempt.reply,
+            }
+        })
+        .collect();
+    let context = context! {
+        section => "invitations",
+        invitation => row(&invitation, state.clock.now()),
+        events,
+        attempts,
+        done => query.done,
+    };
     session.page(&state, StatusCode::OK, "console/invitation.html", context)
 }
 

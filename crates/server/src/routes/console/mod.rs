@@ -4,15 +4,17 @@
 //!
 //! The console is another door to the same `core` services the API uses, with the same rules
 //! (the sign-in throttle, the session epoch, who may do what). Its session is the admin's
-//! access token in a cookie of its own per app (`HttpOnly`, `SameSite=Strict`, `Secure` on
-//! https), forgotten by the browser after [`IDLE`] without a page view, and refused by the
-//! server when the password changes, exactly as the token is. Every form post is checked to
-//! come from this server's own pages.
+//! access token (or the key a one-time link made) in a cookie of its own per app (`HttpOnly`,
+//! `SameSite=Strict`, `Secure` on https), sealed with the time of the last page view: the
+//! server refuses it after the idle timeout (`USHER_CONSOLE_IDLE_TIMEOUT`), and when the
+//! password changes, exactly as the token. Every form post is checked to come from this
+//! server's own pages.
 
 mod audit;
 mod import;
 mod invitations;
 mod keys;
+mod link;
 mod members;
 mod session;
 mod settings;
@@ -50,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(import::router())
         .merge(keys::router())
+        .merge(link::router())
 }
 
 #[derive(Deserialize)]

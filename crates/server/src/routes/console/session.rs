@@ -1,6 +1,6 @@
-//! The console's session: an admin's access token in a cookie per app.
-
-use std::time::Duration;
+//! The console's session: a cookie per app holding the credential it acts with (an admin's
+//! access token, or the key a one-time link made), sealed with the time of the last page view
+//! so the server ends it after the idle timeout (`USHER_CONSOLE_IDLE_TIMEOUT`).
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -14,9 +14,6 @@ use usher_core::model::App;
 use crate::pages::Csp;
 use crate::routes::join::is_cross_site;
 use crate::state::AppState;
-
-/// How long a console session lasts without a page view.
-pub const IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// The cookie names start with this, followed by the app's id.
 const PREFIX: &str = "usher_console_";
@@ -56,7 +53,8 @@ impl FromRequestParts<AppState> for Session {
             let to = Redirect::to(&format!("/console?app_id={}", app.id));
             (SessionCookie::close(state, &app.id), to).into_response()
         };
-        let Some(token) = cookie(&parts.headers, &cookie_name(&app.id)) else { return Err(sign_in()) };
+        let Some(sealed) = cookie(&parts.headers, &cookie_name(&app.id)) else { return Err(sign_in()) };
+        let Ok(token) = state.console_seal.open(sealed, state.clock.now()) else { return Err(sign_in()) };
         let principal = match state.auth.authenticate(&app.id, token).await {
             Ok(principal) => principal,
             Err(AuthError::Store(err)) => return Err(failed(state, &err)),
@@ -117,9 +115,11 @@ fn no_app(state: &AppState) -> Response {
 pub struct SessionCookie(HeaderValue);
 
 impl SessionCookie {
-    /// A cookie holding `token` for `app`, forgotten after [`IDLE`].
+    /// A cookie holding `token` for `app`, sealed with the time now; the browser forgets it
+    /// after the idle timeout, and the server refuses it after that in any case.
     pub fn open(state: &AppState, app: &AppId, token: &str) -> Self {
-        Self::with(state, app, token, IDLE.as_secs())
+        let sealed = state.console_seal.seal(token, state.clock.now());
+        Self::with(state, app, &sealed, state.console_seal.idle().as_secs())
     }
 
     /// A cookie that ends the session of `app` in this browser.
