@@ -111,6 +111,9 @@ pub enum Csp {
     /// app's). Browsers hold the redirect after a form post to `form-action` too, so the app's
     /// origin must be named or the person never reaches the app.
     FormLeadingTo(String),
+    /// The join page: [`Csp::FormLeadingTo`] (or [`Csp::Form`] without an origin), plus this
+    /// server's `join.js`, whose one same-origin request reports that a person's browser ran it.
+    JoinPage(Option<String>),
     /// Also one inline script that calls this server's API.
     Script,
     /// The console: forms stay on this server, scripts come only from it.
@@ -121,6 +124,8 @@ impl Csp {
     const FORM: &str =
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     const CONSOLE: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    const JOIN_SCRIPT: &str = "script-src 'self'; connect-src 'self'; ";
+    const JOIN: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     const SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
     /// A form page whose post may redirect to `origin`; to this server only without one.
@@ -133,17 +138,22 @@ impl Csp {
             Self::Form => HeaderValue::from_static(Self::FORM),
             Self::Script => HeaderValue::from_static(Self::SCRIPT),
             Self::Console => HeaderValue::from_static(Self::CONSOLE),
-            Self::FormLeadingTo(origin) => {
-                let policy = format!(
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
-                );
-                // An ASCII-serialised origin is always a valid source expression; anything else
-                // (a hand-edited row) falls back to the strict policy rather than a broken header.
-                match HeaderValue::from_str(&policy) {
-                    Ok(value) if is_origin(origin) => value,
-                    _ => HeaderValue::from_static(Self::FORM),
-                }
-            }
+            Self::FormLeadingTo(origin) => Self::leading_to(origin, "", Self::FORM),
+            Self::JoinPage(Some(origin)) => Self::leading_to(origin, Self::JOIN_SCRIPT, Self::JOIN),
+            Self::JoinPage(None) => HeaderValue::from_static(Self::JOIN),
+        }
+    }
+
+    /// A form policy whose `form-action` also names `origin`, with `extra` sources.
+    fn leading_to(origin: &str, extra: &str, fallback: &'static str) -> HeaderValue {
+        let policy = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; {extra}form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
+        );
+        // An ASCII-serialised origin is always a valid source expression; anything else
+        // (a hand-edited row) falls back to the strict policy rather than a broken header.
+        match HeaderValue::from_str(&policy) {
+            Ok(value) if is_origin(origin) => value,
+            _ => HeaderValue::from_static(fallback),
         }
     }
 }

@@ -23,6 +23,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, sql: include_str!("../migrations/sqlite/0004_instances.sql") },
     Migration { version: 5, sql: include_str!("../migrations/sqlite/0005_idempotency_keys.sql") },
     Migration { version: 6, sql: include_str!("../migrations/sqlite/0006_webhooks.sql") },
+    Migration { version: 9, sql: include_str!("../migrations/sqlite/0009_link_opens.sql") },
 ];
 
 /// The schema version this build creates and understands.

@@ -20,11 +20,13 @@
 //! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |
 //! | presume other instances dead | [`outbox::may_judge_others`] |
 //! | record a webhook delivery attempt | [`webhooks::after_attempt`] |
+//! | record an open of a join link | [`opens::record_open`] |
 
 pub mod idempotency;
 pub mod invite;
 pub mod join;
 pub mod keys;
+pub mod opens;
 pub mod outbox;
 pub mod reset;
 pub mod signup;

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "instances", include_str!("../../migrations/postgres/0004_instances.sql")),
     (5, "idempotency keys", include_str!("../../migrations/postgres/0005_idempotency_keys.sql")),
     (6, "webhooks", include_str!("../../migrations/postgres/0006_webhooks.sql")),
+    (9, "link opens", include_str!("../../migrations/postgres/0009_link_opens.sql")),
 ];
 
 /// The schema version this build creates and understands.
