@@ -48,7 +48,7 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
             insert_token(tx, &invitation.id, &token_hash, invitation.created_at)?;
             outbox::enqueue(tx, &mail)?;
             audit::record(tx, &audit)?;
-            Invited::Created(invitation)
+            Invited::Created(*invitation)
         }
     })
 }

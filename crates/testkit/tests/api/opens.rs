@@ -119,7 +119,7 @@ async fn the_list_filters_opened_not_accepted() {
         }
     };
     let opened_not_accepted = InvitationFilter::new().opened(true).status(InvitationStatus::Pending);
-    assert_eq!(ids(opened_not_accepted).await, [opened.clone()]);
+    assert_eq!(ids(opened_not_accepted).await, std::slice::from_ref(&opened));
     assert_eq!(ids(InvitationFilter::new().opened(true)).await, [opened, accepted]);
     assert_eq!(ids(InvitationFilter::new().opened(false)).await, [unopened]);
 
