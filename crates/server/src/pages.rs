@@ -181,6 +181,24 @@ mod tests {
     }
 
     #[test]
+    fn join_page_runs_only_this_servers_script_and_connects_only_here() {
+        for csp in [
+            Csp::JoinPage(Some("https://notes.acme.test".into())),
+            Csp::JoinPage(None),
+            Csp::JoinPage(Some("*".into())),
+        ] {
+            let header = csp.header();
+            let policy = header.to_str().expect("ascii");
+
+            let directives: Vec<&str> = policy.split("; ").collect();
+            assert!(directives.contains(&"script-src 'self'"), "no inline script: {policy}");
+            assert!(directives.contains(&"connect-src 'self'"), "{policy}");
+        }
+        let header = Csp::JoinPage(Some("https://notes.acme.test".into())).header();
+        assert!(header.to_str().expect("ascii").contains("form-action 'self' https://notes.acme.test;"));
+    }
+
+    #[test]
     fn form_leading_to_falls_back_to_self_for_anything_but_an_origin() {
         for bad in ["https://a.test; script-src *", "javascript:alert(1)", "https://a.test/path", "*"] {
             let header = Csp::form_leading_to(Some(bad.into())).header();
