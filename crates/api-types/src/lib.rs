@@ -109,6 +109,19 @@ pub struct Invitation {
     pub last_sent_at: OffsetDateTime,
     /// The latest email's delivery.
     pub delivery: EmailDelivery,
+    /// When its join link was last fetched (`GET` or `HEAD`), by a person or a scanner.
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub last_opened_at: Option<OffsetDateTime>,
+    /// When a person first viewed the join page (its script reported the view); mail
+    /// scanners' fetches never set it. Opening never uses up the link.
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub opened_by_person_at: Option<OffsetDateTime>,
+    /// Fetches of the join link that looked automated: `HEAD` requests, known scanners' user
+    /// agents, fetches within seconds of delivery, and page views where no script ran.
+    #[serde(default)]
+    pub scanner_opens: u32,
     /// Creation time.
     #[serde(with = "rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]

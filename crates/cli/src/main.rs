@@ -84,6 +84,10 @@ pub enum InvitationsCommand {
         /// Only this address.
         #[arg(long)]
         email: Option<String>,
+        /// Only those a person opened (`true`) or did not (`false`); with `--status pending`,
+        /// opened but not accepted. Mail scanners' fetches do not count as opens.
+        #[arg(long)]
+        opened: Option<bool>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,

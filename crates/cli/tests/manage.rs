@@ -330,3 +330,42 @@ async fn output_into_a_closed_pipe_ends_quietly() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(stderr(&output), "");
 }
+
+#[tokio::test]
+async fn show_tells_the_opens_and_list_filters_opened_not_accepted() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    app.client().users().invite_user("bob@example.com", Role::User).await.expect("invite");
+    let link = app.mail.wait_for("ada@example.com").await.join_link();
+    app.mail.wait_for("bob@example.com").await;
+    let page = json(&usher(&app, &["invitations", "list", "--email", "ada@example.com", "--json"]).await);
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let deadline = std::time::Instant::now() + usher_testkit::PATIENCE;
+    while app.client().invitations().get(&id).await.expect("get").delivery.status != base44::DeliveryStatus::Sent {
+        assert!(std::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A scanner's HEAD, then (a minute after delivery) a person's view reported by the join
+    // page's script.
+    app.http().head(&link).send().await.expect("HEAD");
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let url = url::Url::parse(&link).expect("link");
+    let token = url.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()).expect("token");
+    let reported = app
+        .http()
+        .post(format!("{}{}/opened", url.origin().ascii_serialization(), url.path()))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(reported.status(), 204);
+
+    let shown = String::from_utf8_lossy(&usher(&app, &["invitations", "show", &id]).await.stdout).into_owned();
+    let opened =
+        json(&usher(&app, &["invitations", "list", "--opened", "true", "--status", "pending", "--json"]).await);
+
+    assert!(shown.contains("Opened by a person: 20"), "{shown}");
+    assert!(shown.contains("Scanner opens: 1"), "{shown}");
+    let emails: Vec<_> = opened["items"].as_array().expect("items").iter().map(|i| i["email"].clone()).collect();
+    assert_eq!(emails, ["ada@example.com"]);
+}

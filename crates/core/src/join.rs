@@ -11,9 +11,10 @@ use crate::clock::Clock;
 use crate::id::{AppId, UserId};
 use crate::model::{App, Invitation, LinkState, User};
 use crate::password::{self, Password, WeakPassword};
+use crate::rules::opens::LinkRequest;
 use crate::secret::InvitationToken;
 use crate::sign_in::{SignInError, SignInService};
-use crate::store::{AcceptCommand, AcceptOutcome, JoinCredential, Store, StoreError};
+use crate::store::{AcceptCommand, AcceptOutcome, JoinCredential, LinkOpenCommand, Store, StoreError};
 
 /// Longest full name accepted.
 pub const MAX_NAME_LEN: usize = 200;
@@ -123,6 +124,27 @@ impl JoinService {
             }
             refused => Err(JoinError::Link(refused)),
         }
+    }
+
+    /// Records a request to the join link of `app_id` with `token`, as a person's or a mail
+    /// scanner's open ([`crate::rules::opens`]). Never consumes the link or changes its
+    /// invitation's status; a malformed or unknown token records nothing.
+    pub async fn record_open(
+        &self,
+        app_id: &AppId,
+        token: &str,
+        request: LinkRequest,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let Some(token) = InvitationToken::parse(token) else { return Ok(()) };
+        let cmd = LinkOpenCommand {
+            app_id: app_id.clone(),
+            token_hash: token.hash(),
+            request,
+            user_agent: user_agent.map(str::to_owned),
+            at: self.clock.now(),
+        };
+        self.store.record_link_open(cmd).await
     }
 
     /// Accepts the invitation of `app_id` behind `token`. A new invitee becomes a member

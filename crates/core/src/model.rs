@@ -341,6 +341,31 @@ pub struct Invitation {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Who opened its join link, as far as can be told.
+    pub opens: LinkOpens,
+}
+
+/// The opens of an invitation's join link, told apart into people and mail scanners by
+/// [`crate::rules::opens`]. Recording them never changes the invitation or its token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkOpens {
+    /// When the link was last fetched (`GET` or `HEAD`), by anyone.
+    pub last_opened_at: Option<Timestamp>,
+    /// When a person first viewed the join page: its script reported the view.
+    pub opened_by_person_at: Option<Timestamp>,
+    /// Fetches that looked automated by themselves (`HEAD`, a scanner's user agent, right
+    /// after delivery).
+    pub flagged_scanner_opens: u32,
+    /// Page views whose script has not reported back (yet): no JavaScript ran.
+    pub views_without_script: u32,
+}
+
+impl LinkOpens {
+    /// Fetches that looked automated: flagged ones plus page views where no script ran. A
+    /// person's view counts here for the moment until its script reports it.
+    pub fn scanner_opens(&self) -> u32 {
+        self.flagged_scanner_opens.saturating_add(self.views_without_script)
+    }
 }
 
 impl Invitation {

@@ -295,6 +295,10 @@ mod tests {
             unreachable!("not used by these tests: invite")
         }
 
+        async fn record_link_open(&self, _cmd: crate::store::LinkOpenCommand) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: record_link_open")
+        }
+
         async fn invite_batch(&self, _cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
             unreachable!("not used by these tests: invite_batch")
         }

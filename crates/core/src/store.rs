@@ -9,7 +9,7 @@ use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId, We
 use crate::idempotency::IdempotencyStore;
 use crate::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryAttempt, Invitation, InvitationStatus,
-    Inviter, OutboxMessage, TokenLookup, User,
+    Inviter, LinkOpens, OutboxMessage, TokenLookup, User,
 };
 use crate::password::PasswordHash;
 use crate::role::Role;
@@ -138,6 +138,7 @@ impl InviteCommand {
             delivery: Delivery::queued(),
             created_at: self.now,
             updated_at: self.now,
+            opens: LinkOpens::default(),
         }
     }
 }
@@ -318,6 +319,9 @@ pub struct InvitationQuery {
     pub email: Option<EmailAddress>,
     /// Only those whose latest email is in this delivery state.
     pub delivery: Option<crate::model::DeliveryStatus>,
+    /// Only those a person opened (`Some(true)`) or did not (`Some(false)`) — see
+    /// [`crate::model::LinkOpens::opened_by_person_at`].
+    pub opened_by_person: Option<bool>,
     /// Only those after this one in the listing order (creation time, then id).
     pub after: Option<(Timestamp, InvitationId)>,
     /// At most this many.
@@ -647,6 +651,33 @@ pub trait InvitationStore: Send + Sync {
     /// the password of an existing one, keeping their role) and marks the invitation accepted,
     /// so a token can be used once.
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError>;
+
+    /// Records a request to the join link behind `cmd.token_hash` as
+    /// [`crate::rules::opens::record_open`] decides: only the invitation's open counts change,
+    /// never its status, token or `updated_at`.
+    async fn record_link_open(&self, cmd: LinkOpenCommand) -> Result<(), StoreError>;
+}
+
+/// A request to a join link, to record.
+#[derive(Clone, Debug)]
+pub struct LinkOpenCommand {
+    /// The app whose join path it came to.
+    pub app_id: AppId,
+    /// The hash of the link's token.
+    pub token_hash: TokenHash,
+    /// What it was.
+    pub request: crate::rules::opens::LinkRequest,
+    /// Its `User-Agent`.
+    pub user_agent: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl LinkOpenCommand {
+    /// The open, as the rule reads it.
+    pub fn open(&self) -> crate::rules::opens::LinkOpen<'_> {
+        crate::rules::opens::LinkOpen { request: self.request, user_agent: self.user_agent.as_deref(), at: self.at }
+    }
 }
 
 /// The outbox and the server instances whose delivery workers claim from it.
@@ -906,6 +937,10 @@ impl<T: PassThrough> InvitationStore for T {
 
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.inner().accept_invitation(cmd).await
+    }
+
+    async fn record_link_open(&self, cmd: LinkOpenCommand) -> Result<(), StoreError> {
+        self.inner().record_link_open(cmd).await
     }
 }
 

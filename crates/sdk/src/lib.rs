@@ -350,6 +350,7 @@ impl Invitations<'_> {
 pub struct InvitationFilter {
     status: Option<InvitationStatus>,
     email: Option<String>,
+    opened: Option<bool>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -372,6 +373,13 @@ impl InvitationFilter {
         self
     }
 
+    /// Only invitations a person opened (`true`: `opened_by_person_at` is set) or did not
+    /// (`false`). With [`InvitationFilter::status`] pending: opened, not accepted.
+    pub fn opened(mut self, opened: bool) -> Self {
+        self.opened = Some(opened);
+        self
+    }
+
     /// At most this many per page.
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = Some(limit);
@@ -388,6 +396,7 @@ impl InvitationFilter {
         let mut params = Vec::new();
         params.extend(self.status.map(|s| ("status", s.to_string())));
         params.extend(self.email.clone().map(|e| ("email", e)));
+        params.extend(self.opened.map(|o| ("opened", o.to_string())));
         params.extend(self.limit.map(|l| ("limit", l.to_string())));
         params.extend(self.cursor.clone().map(|c| ("cursor", c)));
         params

@@ -112,6 +112,9 @@ pub enum Csp {
     /// app's). Browsers hold the redirect after a form post to `form-action` too, so the app's
     /// origin must be named or the person never reaches the app.
     FormLeadingTo(String),
+    /// The join page: [`Csp::FormLeadingTo`] (or [`Csp::Form`] without an origin), plus this
+    /// server's `join.js`, whose one same-origin request reports that a person's browser ran it.
+    JoinPage(Option<String>),
     /// Also one inline script that calls this server's API.
     Script,
     /// The console: forms stay on this server, scripts come only from it.
@@ -122,6 +125,8 @@ impl Csp {
     const FORM: &str =
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     const CONSOLE: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    const JOIN_SCRIPT: &str = "script-src 'self'; connect-src 'self'; ";
+    const JOIN: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
     const SCRIPT: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
     /// A form page whose post may redirect to `origin`; to this server only without one.
@@ -134,17 +139,22 @@ impl Csp {
             Self::Form => HeaderValue::from_static(Self::FORM),
             Self::Script => HeaderValue::from_static(Self::SCRIPT),
             Self::Console => HeaderValue::from_static(Self::CONSOLE),
-            Self::FormLeadingTo(origin) => {
-                let policy = format!(
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
-                );
-                // An ASCII-serialised origin is always a valid source expression; anything else
-                // (a hand-edited row) falls back to the strict policy rather than a broken header.
-                match HeaderValue::from_str(&policy) {
-                    Ok(value) if is_origin(origin) => value,
-                    _ => HeaderValue::from_static(Self::FORM),
-                }
-            }
+            Self::FormLeadingTo(origin) => Self::leading_to(origin, "", Self::FORM),
+            Self::JoinPage(Some(origin)) => Self::leading_to(origin, Self::JOIN_SCRIPT, Self::JOIN),
+            Self::JoinPage(None) => HeaderValue::from_static(Self::JOIN),
+        }
+    }
+
+    /// A form policy whose `form-action` also names `origin`, with `extra` sources.
+    fn leading_to(origin: &str, extra: &str, fallback: &'static str) -> HeaderValue {
+        let policy = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; {extra}form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
+        );
+        // An ASCII-serialised origin is always a valid source expression; anything else
+        // (a hand-edited row) falls back to the strict policy rather than a broken header.
+        match HeaderValue::from_str(&policy) {
+            Ok(value) if is_origin(origin) => value,
+            _ => HeaderValue::from_static(fallback),
         }
     }
 }
@@ -169,6 +179,24 @@ mod tests {
         let policy = header.to_str().expect("ascii");
         assert!(policy.contains("form-action 'self' https://notes.acme.test:8443;"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    }
+
+    #[test]
+    fn join_page_runs_only_this_servers_script_and_connects_only_here() {
+        for csp in [
+            Csp::JoinPage(Some("https://notes.acme.test".into())),
+            Csp::JoinPage(None),
+            Csp::JoinPage(Some("*".into())),
+        ] {
+            let header = csp.header();
+            let policy = header.to_str().expect("ascii");
+
+            let directives: Vec<&str> = policy.split("; ").collect();
+            assert!(directives.contains(&"script-src 'self'"), "no inline script: {policy}");
+            assert!(directives.contains(&"connect-src 'self'"), "{policy}");
+        }
+        let header = Csp::JoinPage(Some("https://notes.acme.test".into())).header();
+        assert!(header.to_str().expect("ascii").contains("form-action 'self' https://notes.acme.test;"));
     }
 
     #[test]

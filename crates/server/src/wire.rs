@@ -26,6 +26,9 @@ pub fn invitation(invitation: &Invitation, now: Timestamp) -> api::Invitation {
         times_sent: invitation.times_sent,
         last_sent_at: invitation.last_sent_at.to_offset_date_time(),
         delivery: delivery(&invitation.delivery),
+        last_opened_at: invitation.opens.last_opened_at.map(Timestamp::to_offset_date_time),
+        opened_by_person_at: invitation.opens.opened_by_person_at.map(Timestamp::to_offset_date_time),
+        scanner_opens: invitation.opens.scanner_opens(),
         created_date: invitation.created_at.to_offset_date_time(),
         updated_date: invitation.updated_at.to_offset_date_time(),
     }

@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, sql: include_str!("../migrations/sqlite/0007_invite_rules.sql") },
     Migration { version: 8, sql: include_str!("../migrations/sqlite/0008_daily_allowance.sql") },
     Migration { version: 9, sql: include_str!("../migrations/sqlite/0009_console_links.sql") },
+    Migration { version: 10, sql: include_str!("../migrations/sqlite/0010_link_opens.sql") },
 ];
 
 /// The schema version this build creates and understands.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AppSettings, AttemptOutcome, AuditEvent, Delivery, DeliveryAttempt, DeliveryStatus,
-    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, MailKind, OutboxMessage, ResetLink,
+    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, OutboxMessage, ResetLink,
     SignupCode, User,
 };
 use usher_core::rules::domains::DomainPattern;
@@ -302,6 +302,12 @@ pub(crate) fn invitation<R: Columns>(row: &R) -> Result<Invitation, R::Error> {
         delivery,
         created_at: row.timestamp("created_at")?,
         updated_at: row.timestamp("updated_at")?,
+        opens: LinkOpens {
+            last_opened_at: row.optional_timestamp("last_opened_at")?,
+            opened_by_person_at: row.optional_timestamp("opened_by_person_at")?,
+            flagged_scanner_opens: row.count("flagged_scanner_opens")?,
+            views_without_script: row.count("views_without_script")?,
+        },
     })
 }
 

@@ -60,13 +60,16 @@ fn print_invitations(items: &[Invitation]) {
 pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
     let invitations = remote.client.invitations();
     match command {
-        InvitationsCommand::List { status, email, limit, cursor, json } => {
+        InvitationsCommand::List { status, email, opened, limit, cursor, json } => {
             let mut filter = InvitationFilter::new().limit(*limit);
             if let Some(status) = status {
                 filter = filter.status(*status);
             }
             if let Some(email) = email {
                 filter = filter.email(email);
+            }
+            if let Some(opened) = opened {
+                filter = filter.opened(*opened);
             }
             if let Some(cursor) = cursor {
                 filter = filter.after(cursor);
@@ -87,6 +90,11 @@ pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
             if let Some(next) = i.delivery.next_attempt_at {
                 say!("Next attempt: {}", base44::rfc3339::format(next));
             }
+            match i.opened_by_person_at {
+                Some(at) => say!("Opened by a person: {}", base44::rfc3339::format(at)),
+                None => say!("Opened by a person: not yet"),
+            }
+            say!("Scanner opens: {}", i.scanner_opens);
         }),
         InvitationsCommand::Resend { id, json } => {
             answer(remote, invitations.resend(id), *json, |r| say!("{}", r.message()))

@@ -87,8 +87,8 @@ pub enum InvitePlan<'a> {
     },
     /// No invitation is pending: a new one is stored, sent once.
     Create {
-        /// The new invitation, as it is stored.
-        invitation: Invitation,
+        /// The new invitation, as it is stored (boxed: it is by far the largest plan).
+        invitation: Box<Invitation>,
         /// Its link's hash.
         token_hash: TokenHash,
         /// The invitation email.
@@ -196,7 +196,7 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
             audit: audit(AuditAction::InvitationResent, Some(id)),
         },
         None => InvitePlan::Create {
-            invitation: cmd.created_invitation(),
+            invitation: Box::new(cmd.created_invitation()),
             token_hash: cmd.token.hash(),
             mail: invitation_mail(&cmd.invitation_id),
             audit: audit(AuditAction::InvitationCreated, Some(&cmd.invitation_id)),

@@ -133,7 +133,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::model::{AppSettings, Delivery, Invitation, InvitationStatus, Inviter};
+    use crate::model::{AppSettings, Delivery, Invitation, InvitationStatus, Inviter, LinkOpens};
     use crate::secret::TokenHash;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
@@ -170,6 +170,7 @@ mod tests {
             delivery: Delivery::queued(),
             created_at: NOW,
             updated_at: NOW,
+            opens: LinkOpens::default(),
         };
         Some(TokenLookup { invitation, app, is_current })
     }

@@ -24,6 +24,7 @@
 //! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |
 //! | presume other instances dead | [`outbox::may_judge_others`] |
 //! | record a webhook delivery attempt | [`webhooks::after_attempt`] |
+//! | record an open of a join link | [`opens::record_open`] |
 
 pub mod console;
 pub mod domains;
@@ -32,6 +33,7 @@ pub mod invite;
 pub mod join;
 pub mod keys;
 pub mod members;
+pub mod opens;
 pub mod outbox;
 pub mod reset;
 pub mod signup;

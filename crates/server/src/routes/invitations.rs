@@ -44,7 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 const MAX_PAGE: u32 = 1000;
 
 /// The app's invitations, oldest first, `{items, next_cursor, has_more}` (admins and API keys).
-#[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, delivery (queued, sent or failed: the state of the latest email), limit, cursor", body = api::Page<api::Invitation>), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(get, path = "/api/apps/{app_id}/invitations", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("opened" = Option<bool>, Query, description = "`true`: only invitations a person opened (`opened_by_person_at` set; scanner opens do not count); `false`: only those no person opened. With `status=pending`: opened, not accepted")), responses((status = 200, description = "`{items, next_cursor, has_more}`; query: status, email, delivery (queued, sent or failed: the state of the latest email), opened, limit, cursor", body = api::Page<api::Invitation>), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn list_invitations(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -70,8 +70,14 @@ async fn list_invitations(
                 .ok_or_else(|| ApiError::InvalidQuery("`delivery` must be queued, sent or failed".into()))?,
         ),
     };
+    let opened_by_person = match param("opened") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ApiError::InvalidQuery("`opened` must be true or false".into())),
+    };
     let after = paging.cursor().map(parse_cursor).transpose()?;
-    let store_query = InvitationQuery { status, email, delivery, after, limit: paging.fetch_limit() };
+    let store_query = InvitationQuery { status, email, delivery, opened_by_person, after, limit: paging.fetch_limit() };
     let items = state.invites.list(&caller.app, store_query).await?;
     let now = state.clock.now();
     Ok(Json(paging.page(items, |i| format!("{}.{}", i.created_at.as_millis(), i.id), |i| wire::invitation(i, now))))

@@ -7,13 +7,14 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Deserialize;
 use url::Url;
 use usher_core::join::{JoinError, Joined};
 use usher_core::model::{App, LinkState};
+use usher_core::rules::opens::LinkRequest;
 use usher_core::{ceil_secs, password};
 
 use utoipa_axum::router::OpenApiRouter;
@@ -27,7 +28,11 @@ use crate::state::AppState;
 
 /// The join page and the first app's landing page.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show_join_page, accept_invitation)).routes(routes!(show_welcome_page))
+    OpenApiRouter::new()
+        .routes(routes!(show_join_page, accept_invitation))
+        .routes(routes!(report_person_view))
+        .routes(routes!(show_welcome_page))
+        .route("/join.js", axum::routing::get(join_script))
 }
 
 #[derive(Deserialize)]
@@ -51,13 +56,60 @@ struct JoinForm {
 async fn show_join_page(
     State(state): State<AppState>,
     AppContext(app): AppContext,
+    method: Method,
+    headers: HeaderMap,
     PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
     let token = query.token.unwrap_or_default();
     match state.joins.show(&app.id, &token).await {
-        Ok(view) => join_form(&state, &app, &token, &view, "", None, StatusCode::OK),
+        Ok(view) => {
+            // Axum answers HEAD with this handler too (and drops the body): scanners send it.
+            let request = if method == Method::HEAD { LinkRequest::Head } else { LinkRequest::PageView };
+            record_open(&state, &app, &token, request, &headers).await;
+            join_form(&state, &app, &token, &view, "", None, StatusCode::OK)
+        }
         Err(err) => problem_page(&state, &app, err),
     }
+}
+
+/// Body of the join page's report that it ran in a browser.
+#[derive(Deserialize)]
+struct ViewReport {
+    token: Option<String>,
+}
+
+#[utoipa::path(post, path = "/apps/{app_id}/join/opened", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 204, description = "Form body `token`: the link's token. Noted (also for a dead or unknown link, which records nothing). The join page's script sends this, so a person's view is told from a mail scanner's fetch; it never uses up the link"), (status = 403, description = "Sent from another site", content_type = "text/html", body = String)))]
+async fn report_person_view(
+    State(state): State<AppState>,
+    AppContext(app): AppContext,
+    headers: HeaderMap,
+    PageForm(form): PageForm<ViewReport>,
+) -> Response {
+    if is_cross_site(&headers, &state.public_url) {
+        return state.pages.cross_site("the link in your invitation email");
+    }
+    record_open(&state, &app, &form.token.unwrap_or_default(), LinkRequest::Beacon, &headers).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Records an open of the join link; a failure is logged, never shown: the page still works.
+async fn record_open(state: &AppState, app: &App, token: &str, request: LinkRequest, headers: &HeaderMap) {
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    if let Err(err) = state.joins.record_open(&app.id, token, request, user_agent).await {
+        tracing::error!(app.id = %app.id, error = %usher_core::error_chain(&err), "recording a join link open failed");
+    }
+}
+
+/// The join page's one script (embedded).
+async fn join_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("../../templates/join.js"),
+    )
 }
 
 #[utoipa::path(post, path = "/apps/{app_id}/join", tag = "pages", params(("app_id" = String, Path, description = "The app's id")), responses((status = 303, description = "Joined: redirect to the app with `access_token`", content_type = "text/html", body = String), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
@@ -143,6 +195,7 @@ fn join_form(
         role => invitation.role.as_str(),
         expires_at => invitation.expires_at.to_human(),
         action => usher_mail::link::join_path(app.id.as_str()),
+        opened_url => format!("{}/opened", usher_mail::link::join_path(app.id.as_str())),
         app_origin => app.landing_origin(),
         token,
         full_name,
@@ -150,7 +203,7 @@ fn join_form(
         min_password => password::MIN_LEN,
         max_password => password::MAX_LEN,
     };
-    state.pages.render(status, "join.html", context, Csp::form_leading_to(app.landing_origin()))
+    state.pages.render(status, "join.html", context, Csp::JoinPage(app.landing_origin()))
 }
 
 /// A page that says why the link does not work, and what to do.

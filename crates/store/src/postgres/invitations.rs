@@ -18,9 +18,10 @@ use usher_core::rules::invite::{
     invite_resend_or_remind,
 };
 use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
+use usher_core::rules::opens::{OpenPlan, record_open as record_open_rule};
 use usher_core::rules::{NewAuditEvent, NewOutboxMessage};
 use usher_core::secret::TokenHash;
-use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited};
+use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited, LinkOpenCommand};
 use usher_core::{AppId, InvitationId, Role, Timestamp};
 
 use super::audit;
@@ -182,7 +183,7 @@ async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_
                 Invited::Resent(rows::invitation_by_id(conn, refresh.id).await?)
             }
             InvitePlan::Create { invitation, token_hash, mail, audit } => {
-                creations.push((outcomes.len(), Creation { invitation, token_hash, mail, audit }));
+                creations.push((outcomes.len(), Creation { invitation: *invitation, token_hash, mail, audit }));
                 outcomes.push(None);
                 continue;
             }
@@ -399,4 +400,26 @@ pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx
     audit::record(conn, &audit).await?;
     let user = rows::user_by_id(conn, audit.app_id, member.id()).await?.ok_or(sqlx_core::Error::RowNotFound)?;
     Ok(AcceptOutcome::Joined { user, app: app.clone() })
+}
+
+/// Records a request to a join link: reads the link under its address's lock, lets the rule
+/// count it, writes the counts (and nothing else: status, token and `updated_at` stay).
+pub(super) async fn record_open(conn: &mut PgConnection, cmd: &LinkOpenCommand) -> sqlx_core::Result<()> {
+    lock_by_token(conn, &cmd.token_hash).await?;
+    let lookup = rows::token_lookup(conn, &cmd.token_hash).await?;
+    let OpenPlan::Record { id, opens } = record_open_rule(lookup.as_ref(), &cmd.app_id, &cmd.open()) else {
+        return Ok(());
+    };
+    query(
+        "UPDATE invitations SET last_opened_at = $1, opened_by_person_at = $2, flagged_scanner_opens = $3, \
+                                views_without_script = $4 WHERE id = $5",
+    )
+    .bind(opens.last_opened_at.map(Timestamp::as_millis))
+    .bind(opens.opened_by_person_at.map(Timestamp::as_millis))
+    .bind(i32::try_from(opens.flagged_scanner_opens).unwrap_or(i32::MAX))
+    .bind(i32::try_from(opens.views_without_script).unwrap_or(i32::MAX))
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

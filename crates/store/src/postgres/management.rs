@@ -47,6 +47,11 @@ pub(super) async fn list(
     if let Some(email) = &query.email {
         conditions.push(format!("i.email = {}", param(Param::Text(email.as_str()))));
     }
+    match query.opened_by_person {
+        None => {}
+        Some(true) => conditions.push("i.opened_by_person_at IS NOT NULL".to_owned()),
+        Some(false) => conditions.push("i.opened_by_person_at IS NULL".to_owned()),
+    }
     if let Some((at, id)) = &query.after {
         let (later, same, id) =
             (param(Param::Int(at.as_millis())), param(Param::Int(at.as_millis())), param(Param::Text(id.as_str())));

@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "console links, audit by invitation, delivery attempts",
         include_str!("../../migrations/postgres/0009_console_links.sql"),
     ),
+    (10, "link opens", include_str!("../../migrations/postgres/0010_link_opens.sql")),
 ];
 
 /// The schema version this build creates and understands.

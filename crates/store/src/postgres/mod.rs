@@ -43,9 +43,9 @@ use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
-    InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog,
-    OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch,
-    VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
+    InviteCommand, Invited, KeyRevocation, LinkOpenCommand, MemberRemoval, MemberStore, MemberUpdate, NewApiKey,
+    NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand,
+    SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -391,6 +391,9 @@ impl InvitationStore for PgStore {
 
     async fn accept_invitation(&self, cmd: AcceptCommand) -> Result<AcceptOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(webhooks::accept(tx, cmd))).await
+    }
+    async fn record_link_open(&self, cmd: LinkOpenCommand) -> Result<(), StoreError> {
+        self.db.write(&cmd, |tx, cmd| Box::pin(invitations::record_open(tx, cmd))).await
     }
 }
 

@@ -157,6 +157,7 @@ pub(super) async fn user_by_email(
 pub(super) const INVITATION_COLUMNS: &str = "\
     i.id, i.app_id, i.email, i.role, i.status, i.inviter_kind, i.inviter_id, i.inviter_name, \
     i.expires_at, i.times_sent, i.last_sent_at, i.created_at, i.updated_at, \
+    i.last_opened_at, i.opened_by_person_at, i.flagged_scanner_opens, i.views_without_script, \
     m.status AS delivery_status, m.attempts AS delivery_attempts, \
     m.last_error AS delivery_last_error, m.sent_at AS delivery_sent_at, \
     CASE WHEN m.status = 'queued' AND m.attempts > 0 THEN m.next_attempt_at END AS delivery_next_attempt_at";

@@ -9,8 +9,9 @@ use usher_core::rules::invite::{
     InvitationRefresh, InvitePlan, InviteSituation, SentToday, THROTTLED_KINDS, invite_resend_or_remind,
 };
 use usher_core::rules::join::{JoinPlan, JoinSituation, JoinedMember, join_with_invitation};
+use usher_core::rules::opens::{OpenPlan, record_open as record_open_rule};
 use usher_core::secret::TokenHash;
-use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited};
+use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited, LinkOpenCommand};
 use usher_core::{InvitationId, Timestamp};
 
 use super::audit;
@@ -54,7 +55,7 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
             insert_token(tx, &invitation.id, &token_hash, invitation.created_at)?;
             outbox::enqueue(tx, &mail)?;
             audit::record(tx, &audit)?;
-            Invited::Created(invitation)
+            Invited::Created(*invitation)
         }
     })
 }
@@ -196,4 +197,25 @@ pub(super) fn accept(tx: &Transaction<'_>, cmd: &AcceptCommand) -> rusqlite::Res
     audit::record(tx, &audit)?;
     let user = rows::user_by_id(tx, audit.app_id, member.id())?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     Ok(AcceptOutcome::Joined { user, app: app.clone() })
+}
+
+/// Records a request to a join link: reads the link, lets the rule count it, writes the counts
+/// (and nothing else: status, token and `updated_at` stay).
+pub(super) fn record_open(tx: &Transaction<'_>, cmd: &LinkOpenCommand) -> rusqlite::Result<()> {
+    let lookup = rows::token_lookup(tx, &cmd.token_hash)?;
+    let OpenPlan::Record { id, opens } = record_open_rule(lookup.as_ref(), &cmd.app_id, &cmd.open()) else {
+        return Ok(());
+    };
+    tx.prepare_cached(
+        "UPDATE invitations SET last_opened_at = ?1, opened_by_person_at = ?2, flagged_scanner_opens = ?3, \
+                                views_without_script = ?4 WHERE id = ?5",
+    )?
+    .execute(params![
+        opens.last_opened_at.map(Timestamp::as_millis),
+        opens.opened_by_person_at.map(Timestamp::as_millis),
+        opens.flagged_scanner_opens,
+        opens.views_without_script,
+        id.as_str(),
+    ])?;
+    Ok(())
 }

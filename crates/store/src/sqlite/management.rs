@@ -30,6 +30,7 @@ pub(super) fn list(
     let sql = format!(
         "{} WHERE i.app_id = ?1 AND (?2 IS NULL OR i.status = ?2){expiry}{delivery} AND (?4 IS NULL OR i.email = ?4) \
          AND (?5 IS NULL OR i.created_at > ?5 OR (i.created_at = ?5 AND i.id > ?6)) \
+         AND (?8 IS NULL OR (i.opened_by_person_at IS NOT NULL) = ?8) \
          ORDER BY i.created_at, i.id LIMIT ?7",
         rows::INVITATION_SELECT
     );
@@ -44,7 +45,8 @@ pub(super) fn list(
                 query.email.as_ref().map(|e| e.as_str()),
                 after_at,
                 after_id,
-                query.limit
+                query.limit,
+                query.opened_by_person,
             ],
             rows::invitation,
         )?

@@ -38,9 +38,9 @@ use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
-    InviteCommand, Invited, KeyRevocation, MemberRemoval, MemberStore, MemberUpdate, NewApiKey, NewApp, OutboxBacklog,
-    OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand, SignupOutcome, UserPatch,
-    VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
+    InviteCommand, Invited, KeyRevocation, LinkOpenCommand, MemberRemoval, MemberStore, MemberUpdate, NewApiKey,
+    NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand,
+    SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
@@ -396,6 +396,9 @@ impl InvitationStore for SqliteStore {
                 Ok(outcome)
             })
             .await
+    }
+    async fn record_link_open(&self, cmd: LinkOpenCommand) -> Result<(), StoreError> {
+        self.worker.write(move |tx| invitations::record_open(tx, &cmd)).await
     }
 }
 

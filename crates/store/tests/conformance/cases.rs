@@ -5,8 +5,8 @@ use std::time::Duration;
 use std::collections::HashSet;
 
 use usher_core::model::{
-    Actor, App, AppSettings, AttemptOutcome, AuditAction, Delivery, DeliveryStatus, InvitationStatus, InvitePolicy,
-    Inviter, LinkState, MailKind, OutboxMessage, User,
+    Actor, App, AppSettings, AttemptOutcome, AuditAction, Delivery, DeliveryStatus, Invitation, InvitationStatus,
+    InvitePolicy, Inviter, LinkState, MailKind, OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, ConsoleLinkToken, InvitationToken, OneTimeCode, ResetToken, TokenHash};
@@ -1393,7 +1393,8 @@ pub async fn list_invitations_filters_by_status_and_email_and_pages_after_a_curs
     let now = second(20);
     let app_id = &app.id;
     let list = |status: Option<InvitationStatus>, to: Option<&str>, after: Option<(Timestamp, InvitationId)>, limit| {
-        let query = InvitationQuery { status, email: to.map(email), after, limit, delivery: None };
+        let query =
+            InvitationQuery { status, email: to.map(email), after, limit, delivery: None, opened_by_person: None };
         async move {
             let found = store.list_invitations(app_id, query, now).await.expect("list");
             found.into_iter().map(|invitation| invitation.id).collect::<Vec<_>>()
@@ -1773,4 +1774,43 @@ pub async fn send_signup_code_replaces_an_earlier_registration_when_registered_a
 /// Domain patterns for settings.
 fn domains(list: &[&str]) -> Vec<usher_core::rules::domains::DomainPattern> {
     list.iter().map(|p| usher_core::rules::domains::DomainPattern::parse(p).expect("valid pattern")).collect()
+}
+
+pub async fn record_link_open_counts_opens_and_changes_nothing_else(store: &dyn Store) {
+    use usher_core::rules::opens::LinkRequest;
+    use usher_core::store::LinkOpenCommand;
+
+    let app = app(store).await;
+    let cmd = invite(&app, "ada@example.org", Role::User, T0);
+    let token = cmd.token.hash();
+    store.invite(cmd).await.expect("invite");
+    drain(store, T0).await;
+    let before = store.invitation_by_token(&token).await.expect("lookup").expect("known").invitation;
+    let later = T0.plus(Duration::from_secs(60));
+    let open = |request, user_agent: Option<&str>, at| LinkOpenCommand {
+        app_id: app.id.clone(),
+        token_hash: token.clone(),
+        request,
+        user_agent: user_agent.map(str::to_owned),
+        at,
+    };
+
+    store.record_link_open(open(LinkRequest::PageView, None, T0)).await.expect("right after delivery");
+    store.record_link_open(open(LinkRequest::Head, None, later)).await.expect("HEAD");
+    store.record_link_open(open(LinkRequest::PageView, Some("Firefox"), later)).await.expect("a view");
+    let beacon_at = later.plus(Duration::from_secs(1));
+    store.record_link_open(open(LinkRequest::Beacon, Some("Firefox"), beacon_at)).await.expect("its beacon");
+    let mut elsewhere = open(LinkRequest::Head, None, later);
+    elsewhere.app_id = app_with_key(store).await.0.id;
+    store.record_link_open(elsewhere).await.expect("under another app");
+
+    let after = store.invitation_by_token(&token).await.expect("lookup").expect("known").invitation;
+    assert_eq!(after.opens.scanner_opens(), 2);
+    assert_eq!(after.opens.opened_by_person_at, Some(beacon_at));
+    assert_eq!(after.opens.last_opened_at, Some(later));
+    assert_eq!(Invitation { opens: before.opens.clone(), ..after.clone() }, before, "only the opens changed");
+    let opened = InvitationQuery { opened_by_person: Some(true), limit: 10, ..InvitationQuery::default() };
+    assert_eq!(store.list_invitations(&app.id, opened, later).await.expect("list").len(), 1);
+    let unopened = InvitationQuery { opened_by_person: Some(false), limit: 10, ..InvitationQuery::default() };
+    assert!(store.list_invitations(&app.id, unopened, later).await.expect("list").is_empty());
 }

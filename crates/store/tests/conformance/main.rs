@@ -82,6 +82,7 @@ conformance!(
     invite_returns_not_found_when_app_does_not_exist,
     invitation_by_token_returns_none_when_token_is_unknown,
     accept_creates_verified_user_with_invitation_role_when_link_is_valid,
+    record_link_open_counts_opens_and_changes_nothing_else,
     accept_refuses_as_used_when_token_was_already_accepted,
     accept_refuses_as_expired_and_creates_nothing_when_link_has_expired,
     accept_refuses_as_replaced_when_invitation_was_resent,

@@ -17,6 +17,7 @@ mod management;
 mod matrix;
 mod members;
 mod openapi;
+mod opens;
 mod reset;
 mod sdk;
 mod security;

@@ -34,7 +34,7 @@ async fn openapi_describes_every_route_and_every_described_route_is_served() {
     ] {
         assert!(operations.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing");
     }
-    assert_eq!(operations.len(), 54, "every route of the router: {operations:?}");
+    assert_eq!(operations.len(), 55, "every route of the router: {operations:?}");
     for (method, path) in &operations {
         let concrete = path
             .replace("{app_id}", &app.app_id)

@@ -71,7 +71,7 @@ async fn list(State(state): State<AppState>, session: Session, PageQuery(query):
     };
     let after = cursor(&query.after);
     let is_first_page = after.is_none();
-    let store_query = InvitationQuery { status, email, delivery, after, limit: PAGE + 1 };
+    let store_query = InvitationQuery { status, email, delivery, opened_by_person: None, after, limit: PAGE + 1 };
     let mut items = match state.invites.list(&session.app, store_query).await {
         Ok(items) => items,
         Err(err) => return failed(&state, &err),
