@@ -30,11 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "webhooks", include_str!("../../migrations/postgres/0006_webhooks.sql")),
     (7, "invite rules", include_str!("../../migrations/postgres/0007_invite_rules.sql")),
     (8, "daily allowance", include_str!("../../migrations/postgres/0008_daily_allowance.sql")),
-    (
-        9,
-        "console links, audit by invitation, delivery attempts",
-        include_str!("../../migrations/postgres/0009_console_links.sql"),
-    ),
+    (9, "console links", include_str!("../../migrations/postgres/0009_console_links.sql")),
 ];
 
 /// The schema version this build creates and understands.
