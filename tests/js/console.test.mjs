@@ -105,6 +105,15 @@ async function invitationOf(app, email) {
   return (await res.json()).items[0];
 }
 
+// The SMTP server has a mail a moment before the delivery worker commits it as sent.
+async function recordedAsSent(app, email) {
+  for (let tries = 0; tries < 100; tries++) {
+    if ((await invitationOf(app, email))?.delivery?.status === "sent") return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`${email}'s email was never recorded as sent`);
+}
+
 test("an admin signs in, invites someone and sees the email go out", { skip }, async () => {
   await signIn(acme, "root@acme.test");
   assert.equal(new URL(page.url()).pathname, `/console/apps/${acme.app_id}/invitations`);
@@ -120,6 +129,7 @@ test("an admin signs in, invites someone and sees the email go out", { skip }, a
 
   assert.match(await page.textContent("[role=status]"), /Invited ada@example\.com/);
   await usher.waitForMail("ada@example.com");
+  await recordedAsSent(acme, "ada@example.com");
   await page.goto(`${usher.serverUrl}/console/apps/${acme.app_id}/invitations?email=ada%40example.com`);
   assert.deepEqual(await rows(), [{ email: "ada@example.com", status: "pending", delivery: "sent" }]);
   assert.equal((await invitationOf(acme, "ada@example.com")).role, "user");
@@ -360,6 +370,8 @@ test("invitations are filtered by the state of their email, and one shows its hi
   await acme.base44.users.inviteUser("bounced@example.com", "user");
   await usher.waitForMail("delivered@example.com");
   await usher.waitForMail("bounced@example.com");
+  await recordedAsSent(acme, "delivered@example.com");
+  await recordedAsSent(acme, "bounced@example.com");
   // No API call makes a server refuse an email; the outbox row says it did.
   await usher.sql("UPDATE outbox_messages SET status = 'failed', last_error = '550 5.1.1 no such user' WHERE recipient = 'bounced@example.com'");
   await signIn(acme, "root@acme.test");
