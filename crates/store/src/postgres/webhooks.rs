@@ -19,8 +19,22 @@ use usher_core::{AppId, Clock, InstanceId, InvitationId, MessageId, SystemClock,
 use super::rows::{self, bigint, parsed};
 use super::{invitations, management, outbox, users};
 
-/// Writes `event` as one pending delivery per endpoint of its app subscribed to its type.
-pub(super) async fn emit(conn: &mut PgConnection, event: &Event) -> sqlx_core::Result<()> {
+/// Writes the event `build` makes as one pending delivery per endpoint of `app_id` subscribed
+/// to `kind`. Most apps have no endpoint: for them this is one indexed lookup, and the event
+/// (its id and JSON payload) is never built.
+pub(super) async fn emit(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    kind: EventType,
+    build: impl FnOnce(EventType) -> Event,
+) -> sqlx_core::Result<()> {
+    if Subscriptions::of(conn, [app_id]).await?.want(app_id, kind) {
+        insert(conn, &build(kind)).await?;
+    }
+    Ok(())
+}
+
+async fn insert(conn: &mut PgConnection, event: &Event) -> sqlx_core::Result<()> {
     let at = event.at.as_millis();
     query(
         "INSERT INTO webhook_deliveries (id, webhook_id, app_id, event_type, payload, status, attempts, \
@@ -41,30 +55,59 @@ pub(super) async fn emit(conn: &mut PgConnection, event: &Event) -> sqlx_core::R
     Ok(())
 }
 
-async fn after_invite(conn: &mut PgConnection, invited: &Invited, now: Timestamp) -> sqlx_core::Result<()> {
+/// The event lists of the endpoints of some apps, read once for a batch of changes so that a
+/// batch of apps without endpoints costs one round trip, not one per change.
+struct Subscriptions(Vec<(String, String)>);
+
+impl Subscriptions {
+    async fn of<'a>(
+        conn: &mut PgConnection,
+        app_ids: impl IntoIterator<Item = &'a AppId>,
+    ) -> sqlx_core::Result<Self> {
+        let mut app_ids: Vec<&str> = app_ids.into_iter().map(AppId::as_str).collect();
+        app_ids.sort_unstable();
+        app_ids.dedup();
+        let lists = query_as("SELECT app_id, events FROM webhooks WHERE app_id = ANY($1)")
+            .bind(app_ids)
+            .fetch_all(conn)
+            .await?;
+        Ok(Self(lists))
+    }
+
+    fn want(&self, app_id: &AppId, kind: EventType) -> bool {
+        let needle = kind.list_needle();
+        self.0.iter().any(|(app, events)| app == app_id.as_str() && events.contains(&needle))
+    }
+}
+
+/// The event an invite's outcome announces, if any.
+fn invite_event(invited: &Invited) -> Option<(EventType, &Invitation)> {
     match invited {
-        Invited::Created(invitation) => {
-            emit(conn, &Event::invitation(EventType::InvitationCreated, invitation, now)).await
-        }
-        Invited::Resent(invitation) => {
-            emit(conn, &Event::invitation(EventType::InvitationResent, invitation, now)).await
-        }
-        _ => Ok(()),
+        Invited::Created(invitation) => Some((EventType::InvitationCreated, invitation)),
+        Invited::Resent(invitation) => Some((EventType::InvitationResent, invitation)),
+        _ => None,
     }
 }
 
 /// [`invitations::invite`] with its event.
 pub(super) async fn invite(conn: &mut PgConnection, cmd: &InviteCommand) -> sqlx_core::Result<Invited> {
     let invited = invitations::invite(conn, cmd).await?;
-    after_invite(conn, &invited, cmd.now).await?;
+    if let Some((kind, invitation)) = invite_event(&invited) {
+        emit(conn, &cmd.app_id, kind, |kind| Event::invitation(kind, invitation, cmd.now)).await?;
+    }
     Ok(invited)
 }
 
 /// [`invitations::invite_batch`] with its events.
 pub(super) async fn invite_batch(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_core::Result<Vec<Invited>> {
     let outcomes = invitations::invite_batch(conn, cmds).await?;
+    let subscriptions = Subscriptions::of(conn, cmds.iter().map(|cmd| &cmd.app_id)).await?;
     for (cmd, invited) in cmds.iter().zip(&outcomes) {
-        after_invite(conn, invited, cmd.now).await?;
+        if let Some((kind, invitation)) = invite_event(invited)
+            && subscriptions.want(&cmd.app_id, kind)
+        {
+            insert(conn, &Event::invitation(kind, invitation, cmd.now)).await?;
+        }
     }
     Ok(outcomes)
 }
@@ -73,10 +116,15 @@ pub(super) async fn invite_batch(conn: &mut PgConnection, cmds: &[InviteCommand]
 pub(super) async fn accept(conn: &mut PgConnection, cmd: &AcceptCommand) -> sqlx_core::Result<AcceptOutcome> {
     let outcome = invitations::accept(conn, cmd).await?;
     if let AcceptOutcome::Joined { user, .. } = &outcome {
-        if let Some(found) = rows::token_lookup(conn, &cmd.token_hash).await? {
-            emit(conn, &Event::invitation(EventType::InvitationAccepted, &found.invitation, cmd.now)).await?;
+        let subscriptions = Subscriptions::of(conn, [&user.app_id]).await?;
+        if subscriptions.want(&user.app_id, EventType::InvitationAccepted)
+            && let Some(found) = rows::token_lookup(conn, &cmd.token_hash).await?
+        {
+            insert(conn, &Event::invitation(EventType::InvitationAccepted, &found.invitation, cmd.now)).await?;
         }
-        emit(conn, &Event::member(EventType::MemberJoined, user, cmd.now)).await?;
+        if subscriptions.want(&user.app_id, EventType::MemberJoined) {
+            insert(conn, &Event::member(EventType::MemberJoined, user, cmd.now)).await?;
+        }
     }
     Ok(outcome)
 }
@@ -94,7 +142,7 @@ pub(super) async fn revoke(
         .is_some_and(|before| before.status == InvitationStatus::Pending);
     let after = management::revoke(conn, app_id, id, by, now).await?;
     if let Some(revoked) = after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked) {
-        emit(conn, &Event::invitation(EventType::InvitationRevoked, revoked, now)).await?;
+        emit(conn, app_id, EventType::InvitationRevoked, |kind| Event::invitation(kind, revoked, now)).await?;
     }
     Ok(after)
 }
@@ -107,7 +155,7 @@ pub(super) async fn delete_user(
 ) -> sqlx_core::Result<MemberRemoval> {
     let (removal, removed) = users::delete(conn, app_id, id).await?;
     if let Some(member) = removed {
-        emit(conn, &Event::member(EventType::MemberRemoved, &member, SystemClock.now())).await?;
+        emit(conn, app_id, EventType::MemberRemoved, |kind| Event::member(kind, &member, SystemClock.now())).await?;
     }
     Ok(removal)
 }
@@ -127,14 +175,29 @@ async fn email_facts(conn: &mut PgConnection, id: &MessageId) -> sqlx_core::Resu
     }))
 }
 
-/// [`outbox::mark_sent`] with `email.sent` for each message.
+/// [`outbox::mark_sent`] with `email.sent` for each message whose app has an endpoint for it.
 pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: Timestamp) -> sqlx_core::Result<()> {
     outbox::mark_sent(conn, ids, now).await?;
-    for id in ids {
-        if let Some((mut facts, _)) = email_facts(conn, id).await? {
-            facts.error = None;
-            emit(conn, &Event::email(EventType::EmailSent, &facts, now)).await?;
-        }
+    let ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+    let subscribed: Vec<(String, String, String, String, Option<String>)> = query_as(
+        "SELECT m.id, m.app_id, m.recipient, m.kind, m.invitation_id FROM outbox_messages m \
+         WHERE m.id = ANY($1) \
+           AND EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = m.app_id AND strpos(w.events, $2) > 0)",
+    )
+    .bind(ids)
+    .bind(EventType::EmailSent.list_needle())
+    .fetch_all(&mut *conn)
+    .await?;
+    for (message_id, app_id, recipient, mail_kind, invitation_id) in subscribed {
+        let facts = EmailFacts {
+            app_id: parsed("app_id", AppId::parse(&app_id))?,
+            message_id: parsed("id", MessageId::parse(&message_id))?,
+            recipient,
+            mail_kind,
+            invitation_id,
+            error: None,
+        };
+        insert(conn, &Event::email(EventType::EmailSent, &facts, now)).await?;
     }
     Ok(())
 }
@@ -153,7 +216,7 @@ pub(super) async fn mark_failed(
         && let Some((facts, status)) = email_facts(conn, id).await?
         && status == "failed"
     {
-        emit(conn, &Event::email(EventType::EmailFailed, &facts, SystemClock.now())).await?;
+        emit(conn, &facts.app_id, EventType::EmailFailed, |kind| Event::email(kind, &facts, SystemClock.now())).await?;
     }
     Ok(())
 }
@@ -180,7 +243,8 @@ pub(super) async fn announce_expired(conn: &mut PgConnection, now: Timestamp, li
     for id in &marked {
         let id = parsed("id", InvitationId::parse(id))?;
         let invitation = rows::invitation_by_id(conn, &id).await?;
-        emit(conn, &Event::invitation(EventType::InvitationExpired, &invitation, now)).await?;
+        emit(conn, &invitation.app_id, EventType::InvitationExpired, |kind| Event::invitation(kind, &invitation, now))
+            .await?;
     }
     Ok(marked.len() as u64)
 }

@@ -273,8 +273,9 @@ impl MemberStore for SqliteStore {
             .write(move |tx| {
                 let (removal, removed) = users::delete(tx, &app_id, &id)?;
                 if let Some(member) = removed {
-                    let event = Event::member(EventType::MemberRemoved, &member, SystemClock.now());
-                    webhooks::emit(tx, &event)?;
+                    webhooks::emit(tx, &app_id, EventType::MemberRemoved, |kind| {
+                        Event::member(kind, &member, SystemClock.now())
+                    })?;
                 }
                 Ok(removal)
             })
@@ -376,7 +377,9 @@ impl InvitationStore for SqliteStore {
                 if let Some(revoked) =
                     after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked)
                 {
-                    webhooks::emit(tx, &Event::invitation(EventType::InvitationRevoked, revoked, now))?;
+                    webhooks::emit(tx, &app_id, EventType::InvitationRevoked, |kind| {
+                        Event::invitation(kind, revoked, now)
+                    })?;
                 }
                 Ok(after)
             })

@@ -12,9 +12,19 @@ use usher_core::{AppId, InvitationId, MessageId, Timestamp, WebhookId};
 
 use super::rows;
 
-/// Writes `event` as one pending delivery per endpoint of its app subscribed to its type, in
-/// the caller's transaction. An app without endpoints writes nothing.
-pub(super) fn emit(tx: &Transaction<'_>, event: &Event) -> rusqlite::Result<()> {
+/// Writes the event `build` makes as one pending delivery per endpoint of `app_id` subscribed
+/// to `kind`, in the caller's transaction. Most apps have no endpoint: for them this is one
+/// indexed lookup, and the event (its id and JSON payload) is never built.
+pub(super) fn emit(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    kind: EventType,
+    build: impl FnOnce(EventType) -> Event,
+) -> rusqlite::Result<()> {
+    if !subscribed(tx, app_id, kind)? {
+        return Ok(());
+    }
+    let event = build(kind);
     tx.prepare_cached(
         "INSERT INTO webhook_deliveries (id, webhook_id, app_id, event_type, payload, status, attempts, \
                                          next_attempt_at, created_at, updated_at) \
@@ -32,13 +42,29 @@ pub(super) fn emit(tx: &Transaction<'_>, event: &Event) -> rusqlite::Result<()> 
     Ok(())
 }
 
+/// Whether an endpoint of the app is subscribed to `kind`.
+fn subscribed(tx: &Transaction<'_>, app_id: &AppId, kind: EventType) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM webhooks WHERE app_id = ?1 AND instr(events, ?2) > 0)")?
+        .query_row(params![app_id.as_str(), kind.list_needle()], |row| row.get(0))
+}
+
+/// Whether an endpoint of the app that sent message `id` is subscribed to `kind`.
+fn subscribed_to_message(tx: &Transaction<'_>, id: &MessageId, kind: EventType) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM outbox_messages m JOIN webhooks w ON w.app_id = m.app_id \
+                        WHERE m.id = ?1 AND instr(w.events, ?2) > 0)",
+    )?
+    .query_row(params![id.as_str(), kind.list_needle()], |row| row.get(0))
+}
+
 /// The events of an invite's outcome.
 pub(super) fn after_invite(tx: &Transaction<'_>, invited: &Invited, now: Timestamp) -> rusqlite::Result<()> {
-    match invited {
-        Invited::Created(invitation) => emit(tx, &Event::invitation(EventType::InvitationCreated, invitation, now)),
-        Invited::Resent(invitation) => emit(tx, &Event::invitation(EventType::InvitationResent, invitation, now)),
-        _ => Ok(()),
-    }
+    let (kind, invitation) = match invited {
+        Invited::Created(invitation) => (EventType::InvitationCreated, invitation),
+        Invited::Resent(invitation) => (EventType::InvitationResent, invitation),
+        _ => return Ok(()),
+    };
+    emit(tx, &invitation.app_id, kind, |kind| Event::invitation(kind, invitation, now))
 }
 
 /// The events of a join: the invitation accepted, the member joined.
@@ -49,10 +75,12 @@ pub(super) fn after_accept(
     now: Timestamp,
 ) -> rusqlite::Result<()> {
     let AcceptOutcome::Joined { user, .. } = outcome else { return Ok(()) };
-    if let Some(found) = rows::token_lookup(tx, token)? {
-        emit(tx, &Event::invitation(EventType::InvitationAccepted, &found.invitation, now))?;
+    if subscribed(tx, &user.app_id, EventType::InvitationAccepted)?
+        && let Some(found) = rows::token_lookup(tx, token)?
+    {
+        emit(tx, &user.app_id, EventType::InvitationAccepted, |kind| Event::invitation(kind, &found.invitation, now))?;
     }
-    emit(tx, &Event::member(EventType::MemberJoined, user, now))
+    emit(tx, &user.app_id, EventType::MemberJoined, |kind| Event::member(kind, user, now))
 }
 
 /// The facts an email event states about an outbox message.
@@ -82,10 +110,13 @@ fn email_facts(tx: &Transaction<'_>, id: &MessageId) -> rusqlite::Result<Option<
 
 /// `email.sent` for a message just recorded sent.
 pub(super) fn after_sent(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) -> rusqlite::Result<()> {
+    if !subscribed_to_message(tx, id, EventType::EmailSent)? {
+        return Ok(());
+    }
     match email_facts(tx, id)? {
         Some((mut facts, _)) => {
             facts.error = None;
-            emit(tx, &Event::email(EventType::EmailSent, &facts, now))
+            emit(tx, &facts.app_id, EventType::EmailSent, |kind| Event::email(kind, &facts, now))
         }
         None => Ok(()),
     }
@@ -99,7 +130,9 @@ pub(super) fn is_failed(tx: &Transaction<'_>, id: &MessageId) -> rusqlite::Resul
 /// `email.failed` for a message that just failed for good.
 pub(super) fn after_failed(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) -> rusqlite::Result<()> {
     match email_facts(tx, id)? {
-        Some((facts, status)) if status == "failed" => emit(tx, &Event::email(EventType::EmailFailed, &facts, now)),
+        Some((facts, status)) if status == "failed" => {
+            emit(tx, &facts.app_id, EventType::EmailFailed, |kind| Event::email(kind, &facts, now))
+        }
         _ => Ok(()),
     }
 }
@@ -130,7 +163,7 @@ pub(super) fn announce_expired(tx: &Transaction<'_>, now: Timestamp, limit: u32)
         }
         let Ok(id) = InvitationId::parse(&id) else { continue };
         let invitation = rows::invitation_by_id(tx, &id)?;
-        emit(tx, &Event::invitation(EventType::InvitationExpired, &invitation, now))?;
+        emit(tx, &invitation.app_id, EventType::InvitationExpired, |kind| Event::invitation(kind, &invitation, now))?;
         announced += 1;
     }
     Ok(announced)

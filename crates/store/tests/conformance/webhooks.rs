@@ -13,7 +13,7 @@ use usher_core::store::{AcceptOutcome, Invited, WebhookAttempt};
 use usher_core::webhooks::{
     DeliveryStatus, DueDelivery, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret,
 };
-use usher_core::{ApiKeyId, Role, Store, Timestamp, WebhookId};
+use usher_core::{ApiKeyId, InstanceId, Role, Store, Timestamp, WebhookId};
 
 use crate::cases::accept;
 use crate::support::{INTERVAL, T0, TTL, app, invite, join_all};
@@ -27,6 +27,7 @@ on_both_backends!(
     a_delivery_retried_by_hand_gets_a_fresh_round_under_its_webhook_id,
     rotating_the_secret_signs_deliveries_not_yet_made_with_the_new_one,
     an_expired_invitation_is_announced_once_per_expiry_when_sweeps_race,
+    a_batch_over_several_apps_writes_events_only_for_the_apps_subscribed_to_them,
 );
 
 /// How long a claim lasts in these cases.
@@ -340,4 +341,52 @@ pub async fn an_expired_invitation_is_announced_once_per_expiry_when_sweeps_race
     let second_expiry = resent_at.plus(TTL);
     assert_eq!(store.announce_expired_invitations(second_expiry, 100).await.expect("sweep"), 1, "a new expiry");
     assert_eq!(event_types(store, &hook).await, ["invitation.expired", "invitation.expired"]);
+}
+
+/// Invites and sent mail are written in batches (the invite group, the mail worker), and an
+/// app's subscriptions are looked up once per batch: each app's endpoints hear exactly their
+/// own subscribed events, whatever else shares the batch.
+pub async fn a_batch_over_several_apps_writes_events_only_for_the_apps_subscribed_to_them(store: &dyn Store) {
+    let heard = app(store).await;
+    let quiet = app(store).await;
+    let bare = app(store).await;
+    let (hook, _) = endpoint(store, &heard, &[EventType::InvitationCreated, EventType::EmailSent]).await;
+    let (other_kinds, _) = endpoint(store, &quiet, &[EventType::MemberJoined, EventType::EmailFailed]).await;
+
+    let cmds = vec![
+        invite(&heard, "ada@example.org", Role::User, T0),
+        invite(&quiet, "bob@example.org", Role::User, T0),
+        invite(&bare, "cy@example.org", Role::User, T0),
+        invite(&heard, "dee@example.org", Role::Admin, T0),
+    ];
+    let outcomes = store.invite_batch(cmds).await.expect("batch");
+    let worker = InstanceId::generate();
+    store.register_instance(&worker, T0).await.expect("register");
+    let claimed = store.claim_outbox(&worker, T0, 10).await.expect("claim");
+    let ids: Vec<_> = claimed.iter().map(|message| message.id.clone()).collect();
+    store.mark_sent(&ids, T0).await.expect("sent");
+
+    assert!(outcomes.iter().all(|outcome| matches!(outcome, Invited::Created(_))), "{outcomes:?}");
+    assert_eq!(claimed.len(), 4, "every invitation's email");
+    // Only `heard`'s endpoint has anything due: every claimed delivery is one of its events.
+    let mut heard_events: Vec<(String, String)> = claim(store, T0, 100)
+        .await
+        .into_iter()
+        .map(|delivery| {
+            let payload: Value = serde_json::from_str(&delivery.payload).expect("JSON");
+            assert_eq!(payload["data"]["app_id"], heard.id.as_str(), "{payload}");
+            let email = payload["data"]["email"].as_str().expect("an address");
+            (payload["type"].as_str().expect("a type").to_owned(), email.to_owned())
+        })
+        .collect();
+    heard_events.sort();
+    let expected = [
+        ("email.sent", "ada@example.org"),
+        ("email.sent", "dee@example.org"),
+        ("invitation.created", "ada@example.org"),
+        ("invitation.created", "dee@example.org"),
+    ];
+    assert_eq!(heard_events, expected.map(|(kind, email)| (kind.to_owned(), email.to_owned())));
+    assert_eq!(deliveries(store, &hook).await.len(), 4);
+    assert!(deliveries(store, &other_kinds).await.is_empty(), "subscribed to other events only");
 }
