@@ -88,6 +88,9 @@ pub enum InvitationsCommand {
         /// opened but not accepted. Mail scanners' fetches do not count as opens.
         #[arg(long)]
         opened: Option<bool>,
+        /// Only those whose latest email is `queued`, `sent` or `failed` (given up on).
+        #[arg(long, value_parser = parse_delivery)]
+        delivery: Option<base44::DeliveryStatus>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -128,6 +131,11 @@ pub enum InvitationsCommand {
 fn parse_status(text: &str) -> Result<base44::InvitationStatus, String> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| "expected pending, accepted, revoked or expired".to_owned())
+}
+
+fn parse_delivery(text: &str) -> Result<base44::DeliveryStatus, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| "expected queued, sent or failed".to_owned())
 }
 
 impl InvitationsCommand {

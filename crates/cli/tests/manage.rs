@@ -369,3 +369,30 @@ async fn show_tells_the_opens_and_list_filters_opened_not_accepted() {
     let emails: Vec<_> = opened["items"].as_array().expect("items").iter().map(|i| i["email"].clone()).collect();
     assert_eq!(emails, ["ada@example.com"]);
 }
+
+#[tokio::test]
+async fn list_filters_by_the_delivery_state_of_the_latest_email() {
+    let app = TestApp::spawn().await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    app.mail.wait_for("ada@example.com").await;
+    let emails = |delivery: &'static str| {
+        let app = &app;
+        async move {
+            let page = json(&usher(app, &["invitations", "list", "--delivery", delivery, "--json"]).await);
+            page["items"].as_array().expect("items").iter().map(|i| i["email"].clone()).collect::<Vec<_>>()
+        }
+    };
+    // The worker records the message sent just after the SMTP server took it.
+    let deadline = std::time::Instant::now() + usher_testkit::PATIENCE;
+    while emails("sent").await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never recorded as sent");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let unknown = usher(&app, &["invitations", "list", "--delivery", "lost"]).await;
+
+    assert_eq!(emails("sent").await, ["ada@example.com"]);
+    assert!(emails("queued").await.is_empty() && emails("failed").await.is_empty());
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    assert!(stderr(&unknown).contains("expected queued, sent or failed"), "{}", stderr(&unknown));
+}

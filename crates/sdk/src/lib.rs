@@ -351,6 +351,7 @@ pub struct InvitationFilter {
     status: Option<InvitationStatus>,
     email: Option<String>,
     opened: Option<bool>,
+    delivery: Option<DeliveryStatus>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -380,6 +381,12 @@ impl InvitationFilter {
         self
     }
 
+    /// Only invitations whose latest email is in this state (`Failed`: given up on).
+    pub fn delivery(mut self, delivery: DeliveryStatus) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
     /// At most this many per page.
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = Some(limit);
@@ -397,6 +404,7 @@ impl InvitationFilter {
         params.extend(self.status.map(|s| ("status", s.to_string())));
         params.extend(self.email.clone().map(|e| ("email", e)));
         params.extend(self.opened.map(|o| ("opened", o.to_string())));
+        params.extend(self.delivery.map(|d| ("delivery", d.to_string())));
         params.extend(self.limit.map(|l| ("limit", l.to_string())));
         params.extend(self.cursor.clone().map(|c| ("cursor", c)));
         params

@@ -60,7 +60,7 @@ fn print_invitations(items: &[Invitation]) {
 pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
     let invitations = remote.client.invitations();
     match command {
-        InvitationsCommand::List { status, email, opened, limit, cursor, json } => {
+        InvitationsCommand::List { status, email, opened, delivery, limit, cursor, json } => {
             let mut filter = InvitationFilter::new().limit(*limit);
             if let Some(status) = status {
                 filter = filter.status(*status);
@@ -70,6 +70,9 @@ pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
             }
             if let Some(opened) = opened {
                 filter = filter.opened(*opened);
+            }
+            if let Some(delivery) = delivery {
+                filter = filter.delivery(*delivery);
             }
             if let Some(cursor) = cursor {
                 filter = filter.after(cursor);

@@ -60,10 +60,7 @@ async fn insert(conn: &mut PgConnection, event: &Event) -> sqlx_core::Result<()>
 struct Subscriptions(Vec<(String, String)>);
 
 impl Subscriptions {
-    async fn of<'a>(
-        conn: &mut PgConnection,
-        app_ids: impl IntoIterator<Item = &'a AppId>,
-    ) -> sqlx_core::Result<Self> {
+    async fn of<'a>(conn: &mut PgConnection, app_ids: impl IntoIterator<Item = &'a AppId>) -> sqlx_core::Result<Self> {
         let mut app_ids: Vec<&str> = app_ids.into_iter().map(AppId::as_str).collect();
         app_ids.sort_unstable();
         app_ids.dedup();

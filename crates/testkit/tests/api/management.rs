@@ -78,7 +78,17 @@ async fn invitations_filter_by_the_delivery_state_of_their_email() {
         assert!(std::time::Instant::now() < deadline, "both emails are marked sent");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let through_sdk = |delivery| {
+        let app = &app;
+        async move {
+            let filter = base44::InvitationFilter::new().delivery(delivery);
+            app.client().invitations().list(&filter).await.expect("list").items.len()
+        }
+    };
+
     assert_eq!((emails("queued").await, emails("failed").await), (0, 0));
+    assert_eq!(through_sdk(base44::DeliveryStatus::Sent).await, 2, "the SDK's filter");
+    assert_eq!(through_sdk(base44::DeliveryStatus::Failed).await, 0);
     assert_error(get(&app, &format!("{list}?delivery=lost"), &app.api_key).await, 400, "INVALID_QUERY").await;
 }
 
