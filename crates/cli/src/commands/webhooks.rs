@@ -53,15 +53,26 @@ pub fn webhooks(remote: &Remote, command: &WebhooksCommand) -> ExitCode {
             print_deliveries(deliveries);
         }),
         WebhooksCommand::RotateSecret { id, json } => answer(remote, webhooks.rotate_secret(id), *json, |hook| {
-            say!("Webhook {} has a new signing secret; the old one no longer verifies what is sent from now on.\n", hook.id);
+            say!(
+                "Webhook {} has a new signing secret; the old one no longer verifies what is sent from now on.\n",
+                hook.id
+            );
             print_secret(hook);
         }),
         WebhooksCommand::Retry { id, delivery_id, json } => {
             answer(remote, webhooks.retry_delivery(id, delivery_id), *json, |delivery| {
                 if delivery.status == "sending" {
-                    say!("Delivery {} ({}) is being sent right now; look again with `usher webhooks deliveries {id}`.", delivery.id, delivery.event_type);
+                    say!(
+                        "Delivery {} ({}) is being sent right now; look again with `usher webhooks deliveries {id}`.",
+                        delivery.id,
+                        delivery.event_type
+                    );
                 } else {
-                    say!("Delivery {} ({}) is due again now, under the same webhook-id.", delivery.id, delivery.event_type);
+                    say!(
+                        "Delivery {} ({}) is due again now, under the same webhook-id.",
+                        delivery.id,
+                        delivery.event_type
+                    );
                 }
             })
         }

@@ -104,10 +104,11 @@ pub(super) async fn delete_user(
     conn: &mut PgConnection,
     app_id: &AppId,
     id: &UserId,
+    now: Timestamp,
 ) -> sqlx_core::Result<MemberRemoval> {
     let (removal, removed) = users::delete(conn, app_id, id).await?;
     if let Some(member) = removed {
-        emit(conn, &Event::member(EventType::MemberRemoved, &member, SystemClock.now())).await?;
+        emit(conn, &Event::member(EventType::MemberRemoved, &member, now)).await?;
     }
     Ok(removal)
 }
