@@ -89,7 +89,9 @@ async fn a_webhook_added_from_the_command_line_gets_signed_events_until_it_is_re
     let to_bob: Vec<&Value> = received.iter().filter(|d| d["payload"]["data"]["email"] == "bob@example.com").collect();
     assert_eq!(to_bob.len(), 1, "only the remaining endpoint: {to_bob:#?}");
     assert!(to_bob[0]["id"].as_str().is_some_and(|webhook_id| webhook_id.ends_with(&other.id)), "{to_bob:#?}");
-    let left = app.query_text(&format!("SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = '{id}'")).await;
+    let left = app
+        .query_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM webhook_deliveries WHERE webhook_id = '{id}'"))
+        .await;
     assert_eq!(left, ["0"], "nothing is left to deliver to the removed endpoint");
     let gone = usher(&app, &["webhooks", "deliveries", &id]).await;
     assert_eq!(gone.status.code(), Some(1));
