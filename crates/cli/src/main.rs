@@ -71,6 +71,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Send the app's events (invitations, emails, members) to your HTTP endpoints, signed the
+    /// Standard Webhooks way, through a running Usher server: add, list and remove endpoints,
+    /// see and retry their deliveries.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
 }
 
 /// `usher invitations …`.
@@ -187,6 +194,108 @@ impl KeysCommand {
     }
 }
 
+/// `usher webhooks …`.
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Add an endpoint that receives some of the app's events, signed; prints its signing
+    /// secret, which is shown only then.
+    ///
+    /// Events are posted as JSON `{type, timestamp, data}` with the Standard Webhooks headers
+    /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`); verify them with the secret,
+    /// e.g. with the `standardwebhooks` library (npm, PyPI). The URL must be http:// or
+    /// https:// on a public address, unless the server runs with
+    /// USHER_WEBHOOK_ALLOW_PRIVATE=true (development).
+    #[command(after_help = EVENT_TYPES)]
+    Add {
+        /// Where events are posted, e.g. https://example.com/usher-hooks.
+        url: String,
+        /// An event type to receive (see below). Repeat it, or list several after one --event
+        /// or with commas: --event invitation.accepted,member.joined.
+        #[arg(long = "event", value_name = "TYPE", required = true, num_args = 1.., value_delimiter = ',')]
+        events: Vec<String>,
+        /// Print JSON (with the secret) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the app's endpoints (without their secrets).
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint: it gets no more events, and its undelivered ones are dropped.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The endpoint's id, as `usher webhooks ls` prints it.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An endpoint's latest deliveries (at most 100), newest first: status, attempts, the
+    /// last answer's status code or error, and when the next attempt is due.
+    ///
+    /// Statuses: `pending` (waiting for its next attempt), `sending`, `delivered` (answered
+    /// 2xx) and `failed` (given up after ten attempts; `usher webhooks retry` sends it again).
+    Deliveries {
+        /// The endpoint's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give an endpoint a new signing secret, shown only now; the old one stops at once.
+    RotateSecret {
+        /// The endpoint's id.
+        id: String,
+        /// Print JSON (with the secret).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one delivery again now, under the same webhook-id (a failed or delivered one
+    /// gets a fresh round of attempts).
+    Retry {
+        /// The endpoint's id.
+        id: String,
+        /// The delivery's id (its webhook-id), as `usher webhooks deliveries` prints it.
+        delivery_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The event types, for `usher webhooks add --help`.
+const EVENT_TYPES: &str = "\
+Event types:
+  invitation.created   an invitation was created (its email queued)
+  invitation.resent    a pending invitation was sent again with a fresh link
+  invitation.accepted  an invitation was used to join
+  invitation.revoked   a pending invitation was revoked
+  invitation.expired   a pending invitation passed its expiry
+  email.sent           an email was accepted by the mail transport
+  email.failed         an email failed for good
+  member.joined        someone became a member by accepting an invitation
+  member.removed       a member was removed
+
+Example:
+  usher webhooks add https://example.com/usher-hooks --event invitation.accepted --event invitation.expired";
+
+impl WebhooksCommand {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            Self::Add { json, .. }
+            | Self::Ls { json }
+            | Self::Rm { json, .. }
+            | Self::Deliveries { json, .. }
+            | Self::RotateSecret { json, .. }
+            | Self::Retry { json, .. } => *json,
+        }
+    }
+}
+
 /// Options of `usher app settings`.
 #[derive(clap::Args)]
 pub struct SettingsArgs {
@@ -202,9 +311,9 @@ pub struct SettingsArgs {
 }
 
 /// How to reach a running Usher server and act in one app (`invite`, `invitations`, `keys`,
-/// `app settings`, and the export line `app create` prints).
+/// `webhooks`, `app settings`, and the export line `app create` prints).
 #[derive(clap::Args)]
-#[command(next_help_heading = "Server (invite, invitations, keys, app settings)")]
+#[command(next_help_heading = "Server (invite, invitations, keys, webhooks, app settings)")]
 pub struct ServerArgs {
     /// The Usher server.
     #[arg(long, global = true, env = "USHER_SERVER", value_name = "URL", default_value = "http://127.0.0.1:8044")]
@@ -375,6 +484,9 @@ fn main() -> ExitCode {
         }
         Command::Keys { command } => {
             return with_remote(server, command.json(), |remote| commands::manage::keys(remote, &command));
+        }
+        Command::Webhooks { command } => {
+            return with_remote(server, command.json(), |remote| commands::webhooks::webhooks(remote, &command));
         }
         Command::App(AppCommand::Settings(args)) => {
             return with_remote(server, args.json, |remote| commands::manage::settings(remote, &args));

@@ -9,7 +9,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{create_app, serve_with, wait_healthy};
 use usher_testkit::{PgDatabase, WebhookReceiver, free_port};
 
@@ -44,17 +44,7 @@ async fn three_instances_on_postgres_announce_each_expired_invitation_once() {
         .await
         .expect("settings");
     assert_eq!(settings.status(), 200);
-    let hook: Value = http
-        .post(api(1, "webhooks"))
-        .bearer_auth(&api_key)
-        .json(&json!({"url": receiver.url("/hook"), "events": ["invitation.expired"]}))
-        .send()
-        .await
-        .expect("add webhook")
-        .json()
-        .await
-        .expect("json");
-    receiver.configure(hook["secret"].as_str().expect("secret"), 0).await;
+    receiver.subscribe(&format!("http://127.0.0.1:{}", ports[1]), &app_id, &api_key, &["invitation.expired"]).await;
     for n in 0..INVITES {
         let body = json!({ "user_email": format!("expiring{n}@example.com"), "role": "user" });
         let response = http

@@ -47,17 +47,7 @@ async fn every_event_arrives_after_a_kill_during_delivery(database: &str) {
     let mut first = serve(database, port, &mail_dir);
     wait_healthy(port).await;
     let http = reqwest::Client::new();
-    let hook: Value = http
-        .post(format!("http://127.0.0.1:{port}/api/apps/{app_id}/webhooks"))
-        .bearer_auth(&api_key)
-        .json(&json!({"url": receiver.url("/hook"), "events": ["invitation.created"]}))
-        .send()
-        .await
-        .expect("add webhook")
-        .json()
-        .await
-        .expect("json");
-    receiver.configure(hook["secret"].as_str().expect("secret"), 0).await;
+    receiver.subscribe(&format!("http://127.0.0.1:{port}"), &app_id, &api_key, &["invitation.created"]).await;
     receiver.hold(true).await;
     let invite_url = format!("http://127.0.0.1:{port}/api/apps/{app_id}/runtime/users/invite-user");
     let mut invited = HashSet::new();

@@ -114,7 +114,7 @@ impl MemberService {
         if !by.is_admin() {
             return Err(if is_self(by, id) { MemberError::AdminRequired } else { MemberError::NotFound });
         }
-        match self.store.delete_user(&app.id, id).await? {
+        match self.store.delete_user(&app.id, id, self.clock.now()).await? {
             MemberRemoval::Removed => {
                 self.events.notify_one();
                 Ok(())

@@ -261,7 +261,12 @@ mod tests {
             unreachable!("not used by these tests: set_password")
         }
 
-        async fn delete_user(&self, _app_id: &AppId, _id: &UserId) -> Result<MemberRemoval, StoreError> {
+        async fn delete_user(
+            &self,
+            _app_id: &AppId,
+            _id: &UserId,
+            _now: Timestamp,
+        ) -> Result<MemberRemoval, StoreError> {
             unreachable!("not used by these tests: delete_user")
         }
 

@@ -570,8 +570,8 @@ pub trait MemberStore: Send + Sync {
     ) -> Result<Option<User>, StoreError>;
 
     /// Removes the member unless [`crate::rules::members::removal_keeps_an_admin`] refuses it.
-    /// Their invitations stay, for the record.
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError>;
+    /// Their invitations stay, for the record. `now` stamps the `member.removed` event.
+    async fn delete_user(&self, app_id: &AppId, id: &UserId, now: Timestamp) -> Result<MemberRemoval, StoreError>;
 
     /// If `request.email` is a member (and no reset email went to them within the resend
     /// interval), stores a reset link and queues its email; otherwise does nothing, so the
@@ -859,8 +859,8 @@ impl<T: PassThrough> MemberStore for T {
         self.inner().set_password(app_id, id, hash, now).await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
-        self.inner().delete_user(app_id, id).await
+    async fn delete_user(&self, app_id: &AppId, id: &UserId, now: Timestamp) -> Result<MemberRemoval, StoreError> {
+        self.inner().delete_user(app_id, id, now).await
     }
 
     async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {

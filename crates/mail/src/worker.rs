@@ -131,6 +131,9 @@ pub struct DeliveryWorker {
     renderer: Arc<Renderer>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    /// Wakes the webhook worker after this one wrote email events (`email.sent`,
+    /// `email.failed`), as the services do after theirs.
+    events: Arc<Notify>,
     config: WorkerConfig,
     presence: Arc<Presence>,
     /// Messages the transport accepted whose `sent` could not be recorded yet (the store
@@ -140,16 +143,18 @@ pub struct DeliveryWorker {
 
 impl DeliveryWorker {
     /// A worker sending through `transport`, paced by `config`; `wake` is notified when new
-    /// mail is queued.
+    /// mail is queued. The worker notifies `events` (the webhook worker's wake-up) when it has
+    /// recorded a message sent or failed for good, which writes `email.sent` or `email.failed`.
     pub fn new(
         store: Arc<dyn Store>,
         transport: Arc<dyn Transport>,
         mailer: MailerConfig,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
+        events: Arc<Notify>,
         config: WorkerConfig,
     ) -> Result<Self, minijinja::Error> {
-        Self::over(Arc::new(store), transport, mailer, clock, wake, config)
+        Self::over(Arc::new(store), transport, mailer, clock, wake, events, config)
     }
 
     fn over(
@@ -158,11 +163,12 @@ impl DeliveryWorker {
         mailer: MailerConfig,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
+        events: Arc<Notify>,
         config: WorkerConfig,
     ) -> Result<Self, minijinja::Error> {
         let renderer = Arc::new(Renderer::new(mailer)?);
         let presence = Arc::new(Presence::new(config.lease, clock.clone()));
-        Ok(Self { outbox, transport, renderer, clock, wake, config, presence, unrecorded: Default::default() })
+        Ok(Self { outbox, transport, renderer, clock, wake, events, config, presence, unrecorded: Default::default() })
     }
 
     /// A handle that tells whether this worker runs, for readiness checks.
@@ -284,11 +290,12 @@ impl DeliveryWorker {
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
         let unrecorded =
             std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if !unrecorded.is_empty()
-            && let Err(err) = self.outbox.mark_sent(&unrecorded, self.clock.now()).await
-        {
-            self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(unrecorded);
-            return Err(err);
+        if !unrecorded.is_empty() {
+            if let Err(err) = self.outbox.mark_sent(&unrecorded, self.clock.now()).await {
+                self.unrecorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(unrecorded);
+                return Err(err);
+            }
+            self.events.notify_one();
         }
         let claimed = self.outbox.claim(&self.presence.instance, self.clock.now(), BATCH).await?;
         let count = claimed.len();
@@ -330,9 +337,13 @@ impl DeliveryWorker {
             if recording.is_empty() && !sent.is_empty() {
                 let (outbox, ids, now) = (self.outbox.clone(), std::mem::take(&mut sent), self.clock.now());
                 let (ids, slots): (Vec<MessageId>, Vec<_>) = ids.into_iter().unzip();
+                let events = self.events.clone();
                 recording.spawn(async move {
                     let recorded = outbox.mark_sent(&ids, now).await;
                     drop(slots);
+                    if recorded.is_ok() {
+                        events.notify_one();
+                    }
                     (ids, recorded)
                 });
             }
@@ -376,7 +387,11 @@ impl DeliveryWorker {
         tracing::warn!(message.id = %msg.id, to = %msg.to.masked(), error = %err, will_retry = retry_at.is_some(), "email not sent");
         let result = if retry_at.is_some() { "retry" } else { "failed" };
         metrics::counter!("usher_mail_delivery_attempts_total", "result" => result).increment(1);
-        self.outbox.mark_failed(&self.presence.instance, &msg.id, &err.message, retry_at).await
+        self.outbox.mark_failed(&self.presence.instance, &msg.id, &err.message, retry_at).await?;
+        if retry_at.is_none() {
+            self.events.notify_one();
+        }
+        Ok(())
     }
 }
 
@@ -539,6 +554,7 @@ mod tests {
             transport.clone(),
             config(),
             clock.clone(),
+            Arc::new(Notify::new()),
             Arc::new(Notify::new()),
             WorkerConfig::default(),
         )

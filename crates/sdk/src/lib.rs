@@ -23,6 +23,7 @@
 mod error;
 mod idempotent;
 mod invited;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ use url::Url;
 pub use error::ClientError;
 pub use idempotent::Keyed;
 pub use invited::Invited;
+pub use webhooks::Webhooks;
 
 pub use usher_api_types::rfc3339;
 pub use usher_api_types::{
@@ -45,6 +47,9 @@ pub use usher_api_types::{
     LoginRequest, LookupInvitationRequest, MemberSummary, Message, OffsetDateTime, Page, PasswordChanged,
     PublicSettings, RegisterRequest, ResetPasswordRequest, Role, SignedIn, UpdateAppSettingsRequest, UpdateUserRequest,
     User, UserDeleted, UserListItem, VerifyOtpRequest,
+};
+pub use usher_api_types::{
+    CreateWebhookRequest, WebhookDeleted, WebhookDeliveryInfo, WebhookDeliveryList, WebhookInfo, WebhookList,
 };
 
 /// How long a request may take by default, connecting included; see [`ClientBuilder::timeout`].
@@ -162,6 +167,11 @@ impl Client {
     /// Usher's invitation management (API key or admin).
     pub fn invitations(&self) -> Invitations<'_> {
         Invitations { client: self }
+    }
+
+    /// Usher's webhook endpoints of the app and their deliveries (API key or admin).
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks { client: self }
     }
 
     /// The URL of `/api/apps/{app_id}/{path}`.

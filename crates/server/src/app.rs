@@ -94,6 +94,7 @@ impl App {
             mailer,
             clock.clone(),
             wake_worker.clone(),
+            wake_webhooks.clone(),
             settings.mail_worker,
         )
         .context("email templates do not compile")?;

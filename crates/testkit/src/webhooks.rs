@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use base44::WebhookInfo;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -52,6 +53,24 @@ impl WebhookReceiver {
     /// A URL on the receiver; deliveries go to `/hook`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Adds an endpoint to app `app_id` on the Usher server at `server` (its base URL) with
+    /// `api_key`: `events` are posted to this receiver's `/hook`, which verifies them with the
+    /// endpoint's secret from then on. Returns the endpoint as created (201), secret included.
+    pub async fn subscribe(&self, server: &str, app_id: &str, api_key: &str, events: &[&str]) -> WebhookInfo {
+        let url = format!("{}/api/apps/{app_id}/webhooks", server.trim_end_matches('/'));
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(api_key)
+            .json(&json!({"url": self.url("/hook"), "events": events}))
+            .send()
+            .await
+            .expect("add webhook");
+        assert_eq!(response.status(), 201, "adding a webhook answers 201");
+        let hook: WebhookInfo = response.json().await.expect("a webhook");
+        self.configure(hook.secret.as_deref().expect("the secret, shown once"), 0).await;
+        hook
     }
 
     /// Verifies with `secret` from now on, and answers 500 to the next `fail` deliveries.

@@ -14,7 +14,7 @@ use super::table;
 use crate::{InvitationsCommand, KeysCommand, SettingsArgs};
 
 /// Runs `fut` and prints its answer as JSON or with `human`; a failure as [`Failure`] does.
-fn answer<T: Serialize>(
+pub(super) fn answer<T: Serialize>(
     remote: &Remote,
     fut: impl Future<Output = Result<T, ClientError>>,
     as_json: bool,

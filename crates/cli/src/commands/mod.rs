@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod remote;
 pub mod serve;
 mod table;
+pub mod webhooks;
 
 use std::io::IsTerminal;
 

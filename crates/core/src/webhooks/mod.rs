@@ -273,7 +273,9 @@ pub enum WebhookUrlError {
     #[error("a webhook URL must not carry a user name or password")]
     Credentials,
     /// A literal address that is loopback, private, link-local or a metadata service.
-    #[error("the webhook URL names a private, loopback, link-local or metadata address")]
+    #[error(
+        "the webhook URL names a private, loopback, link-local or metadata address (reachable only when the server runs with USHER_WEBHOOK_ALLOW_PRIVATE=true, for development)"
+    )]
     PrivateAddress,
 }
 

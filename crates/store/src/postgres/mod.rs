@@ -306,8 +306,10 @@ impl MemberStore for PgStore {
             .await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
-        self.db.write(&(app_id, id), |tx, (app_id, id)| Box::pin(webhooks::delete_user(tx, app_id, id))).await
+    async fn delete_user(&self, app_id: &AppId, id: &UserId, now: Timestamp) -> Result<MemberRemoval, StoreError> {
+        self.db
+            .write(&(app_id, id, now), |tx, (app_id, id, now)| Box::pin(webhooks::delete_user(tx, app_id, id, *now)))
+            .await
     }
 
     async fn request_password_reset(&self, request: ResetRequest) -> Result<(), StoreError> {

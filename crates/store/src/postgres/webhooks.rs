@@ -149,10 +149,11 @@ pub(super) async fn delete_user(
     conn: &mut PgConnection,
     app_id: &AppId,
     id: &UserId,
+    now: Timestamp,
 ) -> sqlx_core::Result<MemberRemoval> {
     let (removal, removed) = users::delete(conn, app_id, id).await?;
     if let Some(member) = removed {
-        emit(conn, app_id, EventType::MemberRemoved, |kind| Event::member(kind, &member, SystemClock.now())).await?;
+        emit(conn, app_id, EventType::MemberRemoved, |kind| Event::member(kind, &member, now)).await?;
     }
     Ok(removal)
 }

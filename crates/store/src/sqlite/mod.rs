@@ -267,15 +267,13 @@ impl MemberStore for SqliteStore {
         self.worker.write(move |tx| users::set_password(tx, &app_id, &id, &hash, now)).await
     }
 
-    async fn delete_user(&self, app_id: &AppId, id: &UserId) -> Result<MemberRemoval, StoreError> {
+    async fn delete_user(&self, app_id: &AppId, id: &UserId, now: Timestamp) -> Result<MemberRemoval, StoreError> {
         let (app_id, id) = (app_id.clone(), id.clone());
         self.worker
             .write(move |tx| {
                 let (removal, removed) = users::delete(tx, &app_id, &id)?;
                 if let Some(member) = removed {
-                    webhooks::emit(tx, &app_id, EventType::MemberRemoved, |kind| {
-                        Event::member(kind, &member, SystemClock.now())
-                    })?;
+                    webhooks::emit(tx, &app_id, EventType::MemberRemoved, |kind| Event::member(kind, &member, now))?;
                 }
                 Ok(removal)
             })

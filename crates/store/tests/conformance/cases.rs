@@ -1243,7 +1243,7 @@ pub async fn the_last_active_admin_is_neither_demoted_disabled_nor_removed(store
 
     let demoted = store.update_user(&app.id, &ada.id, demote.clone(), at).await.expect("update");
     let disabled = store.update_user(&app.id, &ada.id, disable.clone(), at).await.expect("update");
-    let removed = store.delete_user(&app.id, &ada.id).await.expect("delete");
+    let removed = store.delete_user(&app.id, &ada.id, T0.plus(INTERVAL)).await.expect("delete");
     let plain_disabled = store.update_user(&app.id, &bob.id, disable.clone(), at).await.expect("update");
 
     assert_eq!(
@@ -1258,12 +1258,12 @@ pub async fn the_last_active_admin_is_neither_demoted_disabled_nor_removed(store
         store.update_user(&app.id, &bob.id, promote, at).await.expect("update"),
         MemberUpdate::Updated(_)
     ));
-    assert_eq!(store.delete_user(&app.id, &ada.id).await.expect("delete"), MemberRemoval::LastAdmin);
+    assert_eq!(store.delete_user(&app.id, &ada.id, T0.plus(INTERVAL)).await.expect("delete"), MemberRemoval::LastAdmin);
     assert!(matches!(
         store.update_user(&app.id, &bob.id, enable_as_admin, at).await.expect("update"),
         MemberUpdate::Updated(_)
     ));
-    assert_eq!(store.delete_user(&app.id, &ada.id).await.expect("delete"), MemberRemoval::Removed);
+    assert_eq!(store.delete_user(&app.id, &ada.id, T0.plus(INTERVAL)).await.expect("delete"), MemberRemoval::Removed);
     assert_eq!(store.update_user(&app.id, &bob.id, demote, at).await.expect("update"), MemberUpdate::LastAdmin);
 }
 
@@ -1336,8 +1336,8 @@ pub async fn delete_user_removes_the_member_and_keeps_the_invitation(store: &dyn
         panic!("expected Joined")
     };
 
-    let deleted = store.delete_user(&app.id, &ada.id).await.expect("delete");
-    let again = store.delete_user(&app.id, &ada.id).await.expect("delete");
+    let deleted = store.delete_user(&app.id, &ada.id, T0.plus(INTERVAL)).await.expect("delete");
+    let again = store.delete_user(&app.id, &ada.id, T0.plus(INTERVAL)).await.expect("delete");
 
     assert_eq!((deleted, again), (MemberRemoval::Removed, MemberRemoval::NotFound));
     assert_eq!(store.user(&app.id, &ada.id).await.expect("lookup"), None);

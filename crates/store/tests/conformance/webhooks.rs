@@ -138,7 +138,8 @@ pub async fn each_change_writes_its_event_for_the_subscribed_endpoints_and_a_ref
     store.revoke_invitation(&acme.id, &bob_id, &by, joined_at).await.expect("revoke");
     store.revoke_invitation(&acme.id, &bob_id, &by, joined_at).await.expect("revoke again");
     let AcceptOutcome::Joined { user: ada, .. } = joined else { panic!("expected Joined, got {joined:?}") };
-    store.delete_user(&acme.id, &ada.id).await.expect("remove");
+    let removed_at = joined_at.plus(INTERVAL);
+    store.delete_user(&acme.id, &ada.id, removed_at).await.expect("remove");
 
     assert!(matches!(throttled, Ok(Invited::Throttled { .. })), "{throttled:?}");
     assert!(matches!(used_again, AcceptOutcome::Refused(_)), "{used_again:?}");
@@ -161,8 +162,9 @@ pub async fn each_change_writes_its_event_for_the_subscribed_endpoints_and_a_ref
         assert_eq!(delivery.next_attempt_at, Some(delivery.created_at), "due at once");
         assert!(delivery.id.starts_with("msg_"), "{}", delivery.id);
     }
-    // Far ahead: `delete_user` stamps its event with the wall clock, not a given time.
-    let due = claim(store, joined_at.plus(Duration::from_secs(100 * 365 * 86_400)), 100).await;
+    let removal = deliveries(store, &lifecycle).await.into_iter().find(|d| d.event_type == "member.removed");
+    assert_eq!(removal.map(|d| d.created_at), Some(removed_at), "stamped with the time given, not the wall clock");
+    let due = claim(store, removed_at, 100).await;
     assert_eq!(due.len(), 7);
     for delivery in &due {
         let payload: Value = serde_json::from_str(&delivery.payload).expect("JSON");

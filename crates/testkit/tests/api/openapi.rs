@@ -31,6 +31,12 @@ async fn openapi_describes_every_route_and_every_described_route_is_served() {
         ("GET", "/api/openapi.json"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
+        ("POST", "/api/apps/{app_id}/webhooks"),
+        ("GET", "/api/apps/{app_id}/webhooks"),
+        ("DELETE", "/api/apps/{app_id}/webhooks/{webhook_id}"),
+        ("POST", "/api/apps/{app_id}/webhooks/{webhook_id}/rotate-secret"),
+        ("GET", "/api/apps/{app_id}/webhooks/{webhook_id}/deliveries"),
+        ("POST", "/api/apps/{app_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"),
     ] {
         assert!(operations.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing");
     }
@@ -40,7 +46,9 @@ async fn openapi_describes_every_route_and_every_described_route_is_served() {
             .replace("{app_id}", &app.app_id)
             .replace("{invitation_id}", "0123456789abcdef01234567")
             .replace("{user_id}", "0123456789abcdef01234567")
-            .replace("{key_id}", "0123456789abcdef01234567");
+            .replace("{key_id}", "0123456789abcdef01234567")
+            .replace("{webhook_id}", "0123456789abcdef01234567")
+            .replace("{delivery_id}", "msg_x");
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let response = app
             .http()

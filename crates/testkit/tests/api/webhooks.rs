@@ -6,21 +6,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use usher_testkit::{TestApp, WebhookReceiver as Receiver};
 
+use crate::support::assert_api_error;
+
 fn of_type<'a>(received: &'a [Value], kind: &str) -> Vec<&'a Value> {
     received.iter().filter(|r| r["type"] == kind).collect()
-}
-
-async fn add_webhook(app: &TestApp, url: &str, events: &[&str]) -> Value {
-    let response = app
-        .http()
-        .post(app.url(&format!("api/apps/{}/webhooks", app.app_id)))
-        .bearer_auth(&app.api_key)
-        .json(&json!({"url": url, "events": events}))
-        .send()
-        .await
-        .expect("add webhook");
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("json")
 }
 
 const ALL: [&str; 9] = [
@@ -39,10 +28,8 @@ const ALL: [&str; 9] = [
 async fn the_life_of_invitations_arrives_signed_and_without_secrets() {
     let Some(receiver) = Receiver::start().await else { return };
     let app = TestApp::spawn().await;
-    let hook = add_webhook(&app, &receiver.url("/hook"), &ALL).await;
-    let secret = hook["secret"].as_str().expect("secret shown once");
-    assert!(secret.starts_with("whsec_"));
-    receiver.configure(secret, 0).await;
+    let hook = receiver.subscribe(app.base.as_str(), &app.app_id, &app.api_key, &ALL).await;
+    assert!(hook.secret.as_deref().is_some_and(|secret| secret.starts_with("whsec_")));
 
     // Listed without the secret.
     let listed: Value = app
@@ -55,7 +42,7 @@ async fn the_life_of_invitations_arrives_signed_and_without_secrets() {
         .json()
         .await
         .expect("json");
-    assert_eq!(listed["items"][0]["id"], hook["id"]);
+    assert_eq!(listed["items"][0]["id"], hook.id.as_str());
     assert!(listed["items"][0].get("secret").is_none());
 
     // Invited, mailed, joined, removed.
@@ -130,8 +117,8 @@ async fn the_life_of_invitations_arrives_signed_and_without_secrets() {
 async fn a_receiver_that_fails_twice_gets_the_same_delivery_a_third_time() {
     let Some(receiver) = Receiver::start().await else { return };
     let app = TestApp::spawn().await;
-    let hook = add_webhook(&app, &receiver.url("/hook"), &["invitation.created"]).await;
-    receiver.configure(hook["secret"].as_str().expect("secret"), 2).await;
+    let hook = receiver.subscribe(app.base.as_str(), &app.app_id, &app.api_key, &["invitation.created"]).await;
+    receiver.configure(hook.secret.as_deref().expect("secret"), 2).await;
 
     app.client().users().invite_user("dora@example.com", base44::Role::User).await.expect("invite");
     receiver.wait_until(|r| r.len() == 1).await;
@@ -146,7 +133,7 @@ async fn a_receiver_that_fails_twice_gets_the_same_delivery_a_third_time() {
     assert!(received.iter().all(|r| r["verified"] == true));
     assert!(received.iter().all(|r| r["id"] == received[0]["id"]), "the same webhook-id on every attempt");
 
-    let deliveries_url = format!("api/apps/{}/webhooks/{}/deliveries", app.app_id, hook["id"].as_str().expect("id"));
+    let deliveries_url = format!("api/apps/{}/webhooks/{}/deliveries", app.app_id, hook.id);
     let mut deliveries = Value::Null;
     for _ in 0..50 {
         deliveries = app
@@ -214,8 +201,9 @@ async fn private_destinations_are_refused_unless_allowed() {
 #[tokio::test]
 async fn another_apps_endpoints_and_unknown_deliveries_are_not_found() {
     let app = TestApp::spawn().await;
-    let hook = add_webhook(&app, "https://hooks.example.com/usher", &["invitation.created"]).await;
-    let hook_id = hook["id"].as_str().expect("id");
+    let hook =
+        app.client().webhooks().create("https://hooks.example.com/usher", &["invitation.created"]).await.expect("add");
+    let hook_id = hook.id.as_str();
     let (other_app, other_key) = app.create_other_app("Other").await;
     let call = |method: reqwest::Method, app_id: &str, key: &str, tail: &str| {
         app.http().request(method, app.url(&format!("api/apps/{app_id}/webhooks/{tail}"))).bearer_auth(key).send()
@@ -267,8 +255,7 @@ async fn changes_wake_the_webhook_worker_instead_of_waiting_for_its_poll() {
     // An hour between polls: within this test only being woken delivers anything.
     let app = TestApp::spawn_with(|settings| settings.webhook_poll = Duration::from_secs(3600)).await;
     let events = ["invitation.created", "invitation.revoked", "invitation.accepted", "member.joined", "member.removed"];
-    let hook = add_webhook(&app, &receiver.url("/hook"), &events).await;
-    receiver.configure(hook["secret"].as_str().expect("secret"), 0).await;
+    let hook = receiver.subscribe(app.base.as_str(), &app.app_id, &app.api_key, &events).await;
     let client = app.client();
     let delivered = |kind: &'static str, count: usize| move |r: &[Value]| of_type(r, kind).len() >= count;
 
@@ -280,9 +267,6 @@ async fn changes_wake_the_webhook_worker_instead_of_waiting_for_its_poll() {
     let received = receiver.wait_until(delivered("member.joined", 1)).await;
     assert_eq!(of_type(&received, "invitation.accepted").len(), 1);
     let user_id = of_type(&received, "member.joined")[0]["payload"]["data"]["user_id"].as_str().expect("id").to_owned();
-    // `delete_user` stamps its event with the wall clock, not the server's (manual) one: move
-    // the server's ahead so that the event is due when it is written.
-    app.clock.advance(Duration::from_secs(600));
     let removed = app
         .http()
         .delete(app.url(&format!("api/apps/{}/entities/User/{user_id}", app.app_id)))
@@ -294,7 +278,7 @@ async fn changes_wake_the_webhook_worker_instead_of_waiting_for_its_poll() {
     let received = receiver.wait_until(delivered("member.removed", 1)).await;
 
     let first = received[0]["id"].as_str().expect("webhook-id");
-    let deliveries_url = format!("api/apps/{}/webhooks/{}/deliveries", app.app_id, hook["id"].as_str().expect("id"));
+    let deliveries_url = format!("api/apps/{}/webhooks/{}/deliveries", app.app_id, hook.id);
     let mut retried = reqwest::StatusCode::CONFLICT;
     for _ in 0..50 {
         // Retried once its first delivery is recorded delivered (not while it is being sent).
@@ -314,4 +298,179 @@ async fn changes_wake_the_webhook_worker_instead_of_waiting_for_its_poll() {
     assert_eq!(retried, 200);
     let received = receiver.wait_until(|r| r.iter().filter(|d| d["id"] == first).count() == 2).await;
     assert!(received.iter().all(|d| d["verified"] == true && d["answered"] == 204), "{received:#?}");
+}
+
+#[tokio::test]
+async fn email_events_written_by_the_mail_worker_wake_the_webhook_worker() {
+    let Some(receiver) = Receiver::start().await else { return };
+    // An hour between polls: within this test only being woken delivers anything.
+    let app = TestApp::spawn_with(|settings| settings.webhook_poll = Duration::from_secs(3600)).await;
+    app.invite_and_join("ada@example.com", base44::Role::User).await;
+    let client = app.client();
+    let invitation = client.invitations().list(&base44::InvitationFilter::new()).await.expect("list").items.remove(0);
+    wait_for_email_sent(&client, &invitation.id).await;
+    receiver.subscribe(app.base.as_str(), &app.app_id, &app.api_key, &["email.sent"]).await;
+
+    // A reset link: queued by a service that wakes only the mail worker; the mail worker
+    // writes `email.sent` when it has sent it.
+    client.auth().reset_password_request("ada@example.com").await.expect("reset");
+    let is_reset = |r: &&Value| r["payload"]["data"]["kind"] == "password_reset";
+    let received = receiver.wait_until(|r| of_type(r, "email.sent").iter().any(is_reset)).await;
+
+    let sent = &of_type(&received, "email.sent").into_iter().find(is_reset).expect("the reset's")["payload"]["data"];
+    assert_eq!(sent["email"], "ada@example.com");
+    assert!(received.iter().all(|r| r["verified"] == true));
+}
+
+/// Waits until the invitation's email is recorded sent (the file is written a moment before).
+async fn wait_for_email_sent(client: &base44::Client, id: &str) {
+    for _ in 0..300 {
+        if client.invitations().get(id).await.expect("invitation").delivery.status == base44::DeliveryStatus::Sent {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the invitation's email was not recorded sent");
+}
+
+#[tokio::test]
+async fn member_removed_is_stamped_with_the_servers_clock() {
+    let Some(receiver) = Receiver::start().await else { return };
+    let app = TestApp::spawn().await;
+    receiver.subscribe(app.base.as_str(), &app.app_id, &app.api_key, &["member.removed"]).await;
+    app.invite_and_join("ada@example.com", base44::Role::User).await;
+    let client = app.client();
+    let members = client.entities().user().list(&base44::UserQuery::default()).await.expect("members");
+    let ada = members.iter().filter_map(|m| m.as_user()).find(|m| m.email == "ada@example.com").expect("ada");
+
+    // Days later by the server's clock, which is the time every other event carries.
+    app.clock.advance(Duration::from_secs(3 * 24 * 3600));
+    let removed_at = usher_core::Clock::now(&*app.clock);
+    client.entities().user().delete(&ada.id).await.expect("remove");
+    let received = receiver.wait_until(|r| !of_type(r, "member.removed").is_empty()).await;
+
+    let payload = &of_type(&received, "member.removed")[0]["payload"];
+    assert_eq!(payload["timestamp"], removed_at.to_rfc3339(), "{payload:#}");
+    assert_eq!(payload["data"]["email"], "ada@example.com");
+}
+
+/// The endpoint's deliveries once `done` holds for them (the receiver has an answer a moment
+/// before the attempt is recorded).
+async fn deliveries_when(
+    client: &base44::Client,
+    hook_id: &str,
+    done: impl Fn(&[base44::WebhookDeliveryInfo]) -> bool,
+) -> Vec<base44::WebhookDeliveryInfo> {
+    let mut deliveries = Vec::new();
+    for _ in 0..300 {
+        deliveries = client.webhooks().deliveries(hook_id).await.expect("deliveries");
+        if done(&deliveries) {
+            return deliveries;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the deliveries did not come to the expected state: {deliveries:#?}");
+}
+
+#[tokio::test]
+async fn the_sdk_adds_lists_rotates_retries_and_removes_webhooks() {
+    let Some(receiver) = Receiver::start().await else { return };
+    let app = TestApp::spawn().await;
+    let webhooks = app.client();
+    let webhooks = webhooks.webhooks();
+
+    let hook = webhooks.create(&receiver.url("/hook"), &["invitation.created"]).await.expect("create");
+    let secret = hook.secret.clone().expect("the secret, shown once");
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(
+        (hook.url.as_str(), hook.events.as_slice()),
+        (receiver.url("/hook").as_str(), &["invitation.created".to_owned()][..])
+    );
+    let listed = webhooks.list().await.expect("list");
+    assert_eq!(
+        listed.iter().map(|h| (h.id.as_str(), h.secret.as_deref())).collect::<Vec<_>>(),
+        [(hook.id.as_str(), None)]
+    );
+
+    // Rotated: what is sent from now on verifies with the new secret only.
+    let rotated = webhooks.rotate_secret(&hook.id).await.expect("rotate");
+    let new_secret = rotated.secret.expect("the new secret, shown once");
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    receiver.configure(&new_secret, 1).await;
+    app.client().users().invite_user("dora@example.com", base44::Role::User).await.expect("invite");
+    receiver.wait_until(|r| r.len() == 1).await;
+    let failed_once = deliveries_when(&app.client(), &hook.id, |d| {
+        d.first().is_some_and(|d| d.attempts == 1 && d.status == "pending")
+    })
+    .await;
+    let delivery = &failed_once[0];
+    assert_eq!((delivery.event_type.as_str(), delivery.last_status_code), ("invitation.created", Some(500)));
+    assert!(delivery.last_error.is_some() && delivery.next_attempt_date.is_some(), "{delivery:#?}");
+
+    // Retried by hand before its backoff (on the server's clock, which stands still) is over.
+    let retried = webhooks.retry_delivery(&hook.id, &delivery.id).await.expect("retry");
+    assert_eq!(retried.id, delivery.id);
+    let received = receiver.wait_until(|r| r.len() == 2).await;
+    assert!(received.iter().all(|r| r["verified"] == true && r["id"] == delivery.id.as_str()), "{received:#?}");
+    let delivered =
+        deliveries_when(&app.client(), &hook.id, |d| d.first().is_some_and(|d| d.status == "delivered")).await;
+    assert_eq!((delivered[0].attempts, delivered[0].last_status_code), (2, Some(204)));
+
+    webhooks.delete(&hook.id).await.expect("delete");
+    assert!(webhooks.list().await.expect("list").is_empty());
+    assert_api_error(webhooks.deliveries(&hook.id).await, 404, "WEBHOOK_NOT_FOUND");
+    assert_api_error(webhooks.delete(&hook.id).await, 404, "WEBHOOK_NOT_FOUND");
+    assert_api_error(webhooks.rotate_secret(&hook.id).await, 404, "WEBHOOK_NOT_FOUND");
+    assert_api_error(webhooks.retry_delivery(&hook.id, &delivery.id).await, 404, "WEBHOOK_NOT_FOUND");
+    assert_api_error(webhooks.create("ftp://example.com/", &["invitation.created"]).await, 400, "INVALID_WEBHOOK");
+    assert_api_error(app.anonymous().webhooks().list().await, 401, "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_to_a_private_address_is_refused_on_delivery() {
+    let Some(receiver) = Receiver::start().await else { return };
+    let app = TestApp::spawn_with(|settings| settings.webhook_allow_private = false).await;
+    // A host name passes when the endpoint is added (DNS may answer differently later); what
+    // it resolves to is checked on every delivery, before connecting.
+    let port = receiver.url("").rsplit(':').next().expect("port").to_owned();
+    let hook = app
+        .client()
+        .webhooks()
+        .create(&format!("http://localhost:{port}/hook"), &["invitation.created"])
+        .await
+        .expect("a host name is accepted");
+    receiver.configure(hook.secret.as_deref().expect("secret"), 0).await;
+
+    app.client().users().invite_user("ada@example.com", base44::Role::User).await.expect("invite");
+    let tried = deliveries_when(&app.client(), &hook.id, |d| {
+        d.first().is_some_and(|d| d.attempts == 1 && d.status == "pending")
+    })
+    .await;
+
+    let error = tried[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("resolves only to private, loopback, link-local or metadata addresses"), "{tried:#?}");
+    assert_eq!((tried[0].status.as_str(), tried[0].last_status_code), ("pending", None), "retried later");
+    assert!(receiver.received().await.is_empty(), "nothing reached the receiver on loopback");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_does_not_answer_within_10_seconds_is_retried_later() {
+    let Some(receiver) = Receiver::start().await else { return };
+    let app = TestApp::spawn().await;
+    let hook = receiver.subscribe(app.base.as_str(), &app.app_id, &app.api_key, &["invitation.created"]).await;
+    receiver.hold(true).await;
+
+    app.client().users().invite_user("ada@example.com", base44::Role::User).await.expect("invite");
+    receiver.wait_until(|r| r.len() == 1).await;
+    let tried = deliveries_when(&app.client(), &hook.id, |d| {
+        d.first().is_some_and(|d| d.attempts == 1 && d.status == "pending")
+    })
+    .await;
+    receiver.hold(false).await;
+
+    let delivery = &tried[0];
+    assert_eq!(delivery.last_error.as_deref(), Some("timed out after 10 s"), "{delivery:#?}");
+    assert_eq!((delivery.status.as_str(), delivery.last_status_code), ("pending", None));
+    let next = delivery.next_attempt_date.expect("a next attempt");
+    assert!(next > delivery.created_date, "backs off: {delivery:#?}");
 }
