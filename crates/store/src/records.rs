@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AppSettings, AttemptOutcome, AuditEvent, Delivery, DeliveryAttempt, DeliveryStatus,
-    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, OutboxMessage, ReminderTimes, ResetLink,
-    SignupCode, User,
+    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, OutboxMessage,
+    ReminderTimes, ResetLink, SignupCode, User,
 };
 use usher_core::rules::domains::DomainPattern;
 use usher_core::rules::idempotency::{StoredKey, StoredResponse};

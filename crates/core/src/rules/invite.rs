@@ -299,7 +299,9 @@ mod tests {
 
         let plan = invite_resend_or_remind(&cmd, &situation);
 
-        let InvitePlan::Create { invitation, token_hash, mail, reminder: None, audit } = plan else { panic!("{plan:?}") };
+        let InvitePlan::Create { invitation, token_hash, mail, reminder: None, audit } = plan else {
+            panic!("{plan:?}")
+        };
         assert_eq!(invitation.id, cmd.invitation_id);
         assert_eq!(
             (invitation.status, invitation.times_sent, invitation.role),
@@ -493,7 +495,9 @@ mod tests {
     fn a_new_or_re_sent_link_gets_a_reminder_with_the_same_token_when_the_app_has_reminders_on() {
         let cmd = InviteCommand { reminder_before_expiry_hours: Some(24), ..cmd(Role::User, true) };
         let expected_due = cmd.expires_at.minus(Duration::from_secs(24 * 3600));
-        for situation in [InviteSituation::default(), InviteSituation { pending: pending(Role::User), ..Default::default() }] {
+        for situation in
+            [InviteSituation::default(), InviteSituation { pending: pending(Role::User), ..Default::default() }]
+        {
             let plan = invite_resend_or_remind(&cmd, &situation);
 
             let (InvitePlan::Create { mail, reminder: Some(reminder), .. }

@@ -123,7 +123,10 @@ mod tests {
         let cases = [
             (due(pending, Some(2)), ReminderPlan::Send),
             (due(None, Some(2)), ReminderPlan::Cancel("the invitation no longer exists")),
-            (due(Some((InvitationStatus::Accepted, link)), Some(2)), ReminderPlan::Cancel("the invitation was accepted")),
+            (
+                due(Some((InvitationStatus::Accepted, link)), Some(2)),
+                ReminderPlan::Cancel("the invitation was accepted"),
+            ),
             (due(Some((InvitationStatus::Revoked, link)), Some(2)), ReminderPlan::Cancel("the invitation was revoked")),
             (
                 due(Some((InvitationStatus::Pending, link.plus(DAY))), Some(2)),

@@ -187,7 +187,8 @@ async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_
                 Invited::Resent(rows::invitation_by_id(conn, refresh.id).await?)
             }
             InvitePlan::Create { invitation, token_hash, mail, reminder, audit } => {
-                creations.push((outcomes.len(), Creation { invitation: *invitation, token_hash, mail, reminder, audit }));
+                creations
+                    .push((outcomes.len(), Creation { invitation: *invitation, token_hash, mail, reminder, audit }));
                 outcomes.push(None);
                 continue;
             }

@@ -196,14 +196,17 @@ pub(super) fn claim(
 
 /// The stored status and current expiry of the invitation whose reminder `id` is, if it
 /// still exists ([`send_or_cancel`] decides).
-fn reminded_invitation(tx: &Transaction<'_>, id: &MessageId) -> rusqlite::Result<Option<(InvitationStatus, Timestamp)>> {
+fn reminded_invitation(
+    tx: &Transaction<'_>,
+    id: &MessageId,
+) -> rusqlite::Result<Option<(InvitationStatus, Timestamp)>> {
     tx.prepare_cached(
         "SELECT i.status, i.expires_at FROM outbox_messages m JOIN invitations i ON i.id = m.invitation_id \
          WHERE m.id = ?1",
     )?
     .query_row(params![id.as_str()], |row| {
-        let status: String = row.get(0)?;
-        Ok(InvitationStatus::parse(&status).map(|status| (status, Timestamp::from_millis(row.get(1)?))))
+        let (status, expires_at): (String, i64) = (row.get(0)?, row.get(1)?);
+        Ok(InvitationStatus::parse(&status).map(|status| (status, Timestamp::from_millis(expires_at))))
     })
     .optional()
     .map(Option::flatten)

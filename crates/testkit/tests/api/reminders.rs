@@ -212,8 +212,9 @@ async fn reminder_settings_out_of_range_are_refused_with_invalid_setting() {
     let response = patch_settings(&app, json!({ "reminder_before_expiry_hours": 167 })).await;
     assert_eq!(response.status(), 200);
     // A lifetime shorter than the lead is refused too, and nothing changes.
-    let body = assert_error(patch_settings(&app, json!({ "invitation_ttl_seconds": 86400 })).await, 400, "INVALID_SETTING")
-        .await;
+    let body =
+        assert_error(patch_settings(&app, json!({ "invitation_ttl_seconds": 86400 })).await, 400, "INVALID_SETTING")
+            .await;
     assert_eq!(body["detail"]["field"], "reminder_before_expiry_hours", "{body}");
     let settings = app.client().settings().get().await.expect("settings");
     assert_eq!((settings.invitation_ttl_seconds, settings.reminder_before_expiry_hours), (7 * 24 * 3600, Some(167)));
