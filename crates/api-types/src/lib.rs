@@ -122,6 +122,16 @@ pub struct Invitation {
     /// agents, fetches within seconds of delivery, and page views where no script ran.
     #[serde(default)]
     pub scanner_opens: u32,
+    /// When the reminder of the current link is due (the app's `reminder_before_expiry_hours`
+    /// before `expires_at`); `null` when none is scheduled (reminders off, or it was sent or
+    /// cancelled).
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub reminder_due_at: Option<OffsetDateTime>,
+    /// When the latest reminder was sent; `null` when none was.
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub reminded_at: Option<OffsetDateTime>,
     /// Creation time.
     #[serde(with = "rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -582,6 +592,11 @@ pub struct AppSettings {
     /// last 24 hours, which the daily allowance counts (used / `max_invites_per_day`).
     #[serde(default)]
     pub invites_last_24h: u64,
+    /// Mail one reminder, with the same join link, this many hours before an invitation
+    /// link expires (unless it was accepted, revoked or re-sent meanwhile); `null` for none
+    /// (the default). Must be less than the invitation lifetime.
+    #[serde(default)]
+    pub reminder_before_expiry_hours: Option<u32>,
 }
 
 /// Body of changing an app's settings: any of the fields [`AppSettings`] shows (except
@@ -626,6 +641,11 @@ pub struct UpdateAppSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
     pub max_invites_per_day: Option<Option<u32>>,
+    /// Reminders: hours before expiry (1 or more, less than the invitation lifetime), or
+    /// `null` to switch them off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
+    pub reminder_before_expiry_hours: Option<Option<u32>>,
 }
 
 /// What a sign-in page needs to know about an app (`app.getPublicSettings()`).

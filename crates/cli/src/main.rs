@@ -301,8 +301,9 @@ impl WebhooksCommand {
 pub struct SettingsArgs {
     /// Change a setting, e.g. `--set invite_policy=members`, `--set invitation_ttl_seconds=86400`,
     /// `--set 'allowed_email_domains=["acme.com","*.acme.com"]'`,
-    /// `--set 'blocked_email_domains=["gmail.com"]'` or `--set max_invites_per_day=500` (`null`
-    /// turns the allowance off). Repeatable; all or nothing.
+    /// `--set 'blocked_email_domains=["gmail.com"]'`, `--set max_invites_per_day=500` (`null`
+    /// turns the allowance off) or `--set reminder_before_expiry_hours=24` (`null`: no
+    /// reminders). Repeatable; all or nothing.
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Print JSON.

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::email::EmailAddress;
 use crate::model::{App, InvitePolicy};
 use crate::rules::domains::{DomainPattern, MAX_PATTERNS};
+use crate::rules::reminders::lead_fits_lifetime;
 
 /// Shortest invitation lifetime accepted.
 const MIN_TTL: Duration = Duration::from_secs(60);
@@ -108,8 +109,32 @@ pub fn apply(app: &App, changes: Map<String, Value>) -> Result<App, InvalidSetti
                     ),
                 };
             }
+            "reminder_before_expiry_hours" => {
+                app.settings.reminder_before_expiry_hours = match &value {
+                    Value::Null => None,
+                    value => Some(
+                        value
+                            .as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .filter(|&n| n > 0)
+                            .ok_or_else(|| invalid(&field, "must be a whole number of hours from 1, or null"))?,
+                    ),
+                };
+            }
             _ => return Err(invalid(&field, "is not a setting")),
         }
+    }
+    // Checked on the result, so a change of either the lead or the lifetime is caught.
+    if let Some(hours) = app.settings.reminder_before_expiry_hours
+        && !lead_fits_lifetime(hours, app.settings.invitation_ttl)
+    {
+        return Err(invalid(
+            "reminder_before_expiry_hours",
+            format!(
+                "must be less than the invitation lifetime ({} seconds, `invitation_ttl_seconds`)",
+                app.settings.invitation_ttl.as_secs()
+            ),
+        ));
     }
     Ok(app)
 }
@@ -195,6 +220,25 @@ mod tests {
     }
 
     #[test]
+    fn the_reminder_lead_is_checked_against_the_lifetime_after_the_whole_change() {
+        let on = apply(&app(), changes(json!({ "reminder_before_expiry_hours": 24 }))).expect("valid");
+        assert_eq!(on.settings.reminder_before_expiry_hours, Some(24));
+        let off = apply(&on, changes(json!({ "reminder_before_expiry_hours": null }))).expect("valid");
+        assert_eq!(off.settings.reminder_before_expiry_hours, None);
+        // Together: a shorter lifetime with a lead that fits it.
+        let both = apply(&on, changes(json!({ "invitation_ttl_seconds": 7200, "reminder_before_expiry_hours": 1 })));
+        assert_eq!(both.expect("valid").settings.reminder_before_expiry_hours, Some(1));
+        for bad in [
+            json!({ "reminder_before_expiry_hours": 168 }),
+            json!({ "invitation_ttl_seconds": 86400 }),
+            json!({ "invitation_ttl_seconds": 3600, "reminder_before_expiry_hours": 1 }),
+        ] {
+            let refused = apply(&on, changes(bad.clone())).expect_err("refused");
+            assert_eq!(refused.field, "reminder_before_expiry_hours", "{bad}");
+        }
+    }
+
+    #[test]
     fn apply_refuses_bad_values_and_unknown_fields() {
         for bad in [
             json!({ "name": "" }),
@@ -211,6 +255,10 @@ mod tests {
             json!({ "max_invites_per_day": 0 }),
             json!({ "max_invites_per_day": -1 }),
             json!({ "max_invites_per_day": "100" }),
+            json!({ "reminder_before_expiry_hours": 0 }),
+            json!({ "reminder_before_expiry_hours": -3 }),
+            json!({ "reminder_before_expiry_hours": 1.5 }),
+            json!({ "reminder_before_expiry_hours": "24" }),
         ] {
             assert!(apply(&app(), changes(bad.clone())).is_err(), "{bad}");
         }

@@ -112,6 +112,8 @@ impl InviteService {
             invitation_id: InvitationId::generate(),
             token: InvitationToken::generate(),
             message_id: MessageId::generate(),
+            reminder_message_id: MessageId::generate(),
+            reminder_before_expiry_hours: app.settings.reminder_before_expiry_hours,
             expires_at: now.plus(app.settings.invitation_ttl),
             resend_interval: self.resend_interval,
             may_invite_admins: by.is_admin(),

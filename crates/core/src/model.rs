@@ -61,6 +61,9 @@ pub struct AppSettings {
     /// At most this many invitation emails (new invitations and re-sends) in any 24 hours;
     /// `None` (the default): no daily allowance.
     pub max_invites_per_day: Option<u32>,
+    /// Mail one reminder with the same link this many hours before an invitation link
+    /// expires ([`crate::rules::reminders`]); `None` (the default): no reminders.
+    pub reminder_before_expiry_hours: Option<u32>,
 }
 
 impl AppSettings {
@@ -85,6 +88,7 @@ impl Default for AppSettings {
             allowed_email_domains: Vec::new(),
             blocked_email_domains: Vec::new(),
             max_invites_per_day: None,
+            reminder_before_expiry_hours: None,
         }
     }
 }
@@ -343,6 +347,18 @@ pub struct Invitation {
     pub updated_at: Timestamp,
     /// Who opened its join link, as far as can be told.
     pub opens: LinkOpens,
+    /// Its reminder ([`crate::rules::reminders`]).
+    pub reminder: ReminderTimes,
+}
+
+/// When an invitation's reminder email is due and when one went out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReminderTimes {
+    /// When the reminder of the current link is due (queued or being sent); `None` when none
+    /// is scheduled.
+    pub due_at: Option<Timestamp>,
+    /// When the latest reminder was sent.
+    pub reminded_at: Option<Timestamp>,
 }
 
 /// The opens of an invitation's join link, told apart into people and mail scanners by
@@ -392,6 +408,8 @@ pub enum MailKind {
     SignupCode,
     /// A note to a member who tried to sign up again: they already have an account.
     AccountExists,
+    /// A reminder of a pending invitation, with the same join link, before it expires.
+    Reminder,
 }
 
 impl MailKind {
@@ -403,6 +421,7 @@ impl MailKind {
             Self::PasswordReset => "password_reset",
             Self::SignupCode => "signup_code",
             Self::AccountExists => "account_exists",
+            Self::Reminder => "reminder",
         }
     }
 
@@ -414,6 +433,7 @@ impl MailKind {
             "password_reset" => Some(Self::PasswordReset),
             "signup_code" => Some(Self::SignupCode),
             "account_exists" => Some(Self::AccountExists),
+            "reminder" => Some(Self::Reminder),
             _ => None,
         }
     }

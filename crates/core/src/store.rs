@@ -9,7 +9,7 @@ use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId, We
 use crate::idempotency::IdempotencyStore;
 use crate::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryAttempt, Invitation, InvitationStatus,
-    Inviter, LinkOpens, OutboxMessage, TokenLookup, User,
+    Inviter, LinkOpens, OutboxMessage, ReminderTimes, TokenLookup, User,
 };
 use crate::password::PasswordHash;
 use crate::role::Role;
@@ -86,6 +86,10 @@ pub struct InviteCommand {
     pub token: InvitationToken,
     /// The id of the outbox message to queue.
     pub message_id: MessageId,
+    /// The id of the reminder to queue with a new link, when the app has reminders on.
+    pub reminder_message_id: MessageId,
+    /// The app's `reminder_before_expiry_hours` ([`crate::rules::reminders`]).
+    pub reminder_before_expiry_hours: Option<u32>,
     /// When the (new) link expires.
     pub expires_at: Timestamp,
     /// The minimum time between two emails to this address in this app.
@@ -139,6 +143,14 @@ impl InviteCommand {
             created_at: self.now,
             updated_at: self.now,
             opens: LinkOpens::default(),
+            reminder: ReminderTimes {
+                due_at: crate::rules::reminders::reminder_due_at(
+                    self.reminder_before_expiry_hours,
+                    self.expires_at,
+                    self.now,
+                ),
+                reminded_at: None,
+            },
         }
     }
 }

@@ -103,6 +103,8 @@ impl Renderer {
         env.add_template("signup_code.html", include_str!("../templates/signup_code.html"))?;
         env.add_template("account_exists.txt", include_str!("../templates/account_exists.txt"))?;
         env.add_template("account_exists.html", include_str!("../templates/account_exists.html"))?;
+        env.add_template("reminder.txt", include_str!("../templates/reminder.txt"))?;
+        env.add_template("reminder.html", include_str!("../templates/reminder.html"))?;
         Ok(Self { env, config })
     }
 
@@ -125,6 +127,13 @@ impl Renderer {
                     format!("{} invited you to join {}", msg.inviter_name, app.name)
                 };
                 ("invitation", subject, Some(link), Some(human_time(invitation.expires_at)))
+            }
+            MailKind::Reminder => {
+                // The same link as the invitation email: the outbox row carries its token.
+                let invitation = msg.invitation.as_ref().ok_or(RenderError::MissingToken)?;
+                let link = self.config.join_link(app.id.as_str(), invitation.token.expose());
+                let subject = format!("Reminder: your invitation to join {} expires soon", app.name);
+                ("reminder", subject, Some(link), Some(human_time(invitation.expires_at)))
             }
             MailKind::SignIn => ("sign_in", format!("Sign in to {}", app.name), None, None),
             MailKind::PasswordReset => {
@@ -264,7 +273,7 @@ pub(crate) mod tests {
             app,
             role: Role::Admin,
             inviter_name: "Grace <Hopper>".into(),
-            invitation: (kind == MailKind::Invitation).then(|| InvitationLink {
+            invitation: matches!(kind, MailKind::Invitation | MailKind::Reminder).then(|| InvitationLink {
                 token: InvitationToken::generate(),
                 expires_at: Timestamp::from_millis(1_800_000_000_000),
             }),
@@ -296,6 +305,22 @@ pub(crate) mod tests {
             mail.subparts.iter().find(|p| p.ctype.mimetype == mime).and_then(|p| p.get_body().ok()).expect(mime)
         };
         (body("text/plain"), body("text/html"))
+    }
+
+    #[test]
+    fn reminder_carries_the_invitation_link_and_its_expiry_in_both_parts() {
+        let msg = message(MailKind::Reminder, "Acme");
+        let token = msg.invitation.as_ref().expect("link").token.expose().to_owned();
+
+        let raw = render(&msg);
+
+        assert!(raw.contains("Subject: Reminder: your invitation to join Acme expires soon"), "{raw}");
+        let (text, html) = parts(&raw);
+        let link = format!("http://127.0.0.1:8044/apps/{}/join?token={token}", msg.app.id);
+        assert!(text.contains(&link), "{text}");
+        assert_eq!(html.matches(&token).count(), 3, "button, visible URL and its href");
+        assert!(text.contains("expires on 15 January 2027, 08:00 UTC"), "{text}");
+        assert!(raw.contains("X-Usher-Kind: reminder"), "{raw}");
     }
 
     #[test]
@@ -331,6 +356,7 @@ pub(crate) mod tests {
             MailKind::PasswordReset,
             MailKind::SignupCode,
             MailKind::AccountExists,
+            MailKind::Reminder,
         ];
         for kind in kinds {
             let (text, _) = parts(&render(&message(kind, "Acme")));

@@ -409,7 +409,7 @@ async fn attempt(
         && let Some(link) = &email.link
     {
         let what = match msg.kind {
-            MailKind::Invitation => "join link",
+            MailKind::Invitation | MailKind::Reminder => "join link",
             MailKind::SignIn => "sign-in link",
             MailKind::PasswordReset => "password reset link",
             MailKind::SignupCode | MailKind::AccountExists => "link",
@@ -539,6 +539,8 @@ mod tests {
                 invitation_id: InvitationId::generate(),
                 token,
                 message_id: MessageId::generate(),
+                reminder_message_id: MessageId::generate(),
+                reminder_before_expiry_hours: None,
                 expires_at: clock.now().plus(Duration::from_secs(3600)),
                 resend_interval: Duration::ZERO,
                 may_invite_admins: true,

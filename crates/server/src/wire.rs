@@ -29,6 +29,8 @@ pub fn invitation(invitation: &Invitation, now: Timestamp) -> api::Invitation {
         last_opened_at: invitation.opens.last_opened_at.map(Timestamp::to_offset_date_time),
         opened_by_person_at: invitation.opens.opened_by_person_at.map(Timestamp::to_offset_date_time),
         scanner_opens: invitation.opens.scanner_opens(),
+        reminder_due_at: invitation.reminder.due_at.map(Timestamp::to_offset_date_time),
+        reminded_at: invitation.reminder.reminded_at.map(Timestamp::to_offset_date_time),
         created_date: invitation.created_at.to_offset_date_time(),
         updated_date: invitation.updated_at.to_offset_date_time(),
     }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AppSettings, AttemptOutcome, AuditEvent, Delivery, DeliveryAttempt, DeliveryStatus,
-    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, OutboxMessage, ResetLink,
-    SignupCode, User,
+    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, OutboxMessage,
+    ReminderTimes, ResetLink, SignupCode, User,
 };
 use usher_core::rules::domains::DomainPattern;
 use usher_core::rules::idempotency::{StoredKey, StoredResponse};
@@ -94,7 +94,7 @@ impl DueMessage {
         let mut links = Links { invitation: None, reset: None, code: None };
         match (self.kind, self.expires_at) {
             (MailKind::SignIn | MailKind::AccountExists, _) => {}
-            (MailKind::Invitation, Some(expires_at)) => {
+            (MailKind::Invitation | MailKind::Reminder, Some(expires_at)) => {
                 links.invitation = Some(InvitationLink { token: token.and_then(InvitationToken::parse)?, expires_at });
             }
             (MailKind::PasswordReset, Some(expires_at)) => {
@@ -103,7 +103,9 @@ impl DueMessage {
             (MailKind::SignupCode, Some(expires_at)) => {
                 links.code = Some(SignupCode { code: token.and_then(OneTimeCode::parse)?, expires_at });
             }
-            (MailKind::Invitation | MailKind::PasswordReset | MailKind::SignupCode, None) => return None,
+            (MailKind::Invitation | MailKind::Reminder | MailKind::PasswordReset | MailKind::SignupCode, None) => {
+                return None;
+            }
         }
         Some(links)
     }
@@ -207,7 +209,7 @@ pub(crate) fn actor_columns(actor: &Actor) -> (&'static str, &str) {
 
 /// An `apps` row: `id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open,
 /// sender_name, sender_email, cors_origins, allowed_email_domains, blocked_email_domains,
-/// max_invites_per_day, created_at`.
+/// max_invites_per_day, reminder_before_expiry_hours, created_at`.
 pub(crate) fn app<R: Columns>(row: &R) -> Result<App, R::Error> {
     let ttl = row.bigint("invitation_ttl_secs")?;
     let ttl = u64::try_from(ttl).map_err(|e| row.invalid("invitation_ttl_secs", e.into()))?;
@@ -222,6 +224,10 @@ pub(crate) fn app<R: Columns>(row: &R) -> Result<App, R::Error> {
         blocked_email_domains: domain_patterns(row, "blocked_email_domains")?,
         max_invites_per_day: match row.optional_bigint("max_invites_per_day")? {
             Some(n) => Some(u32::try_from(n).map_err(|e| row.invalid("max_invites_per_day", e.into()))?),
+            None => None,
+        },
+        reminder_before_expiry_hours: match row.optional_bigint("reminder_before_expiry_hours")? {
+            Some(n) => Some(u32::try_from(n).map_err(|e| row.invalid("reminder_before_expiry_hours", e.into()))?),
             None => None,
         },
     };
@@ -277,7 +283,8 @@ pub(crate) fn delivery_attempt<R: Columns>(row: &R) -> Result<DeliveryAttempt, R
 
 /// An invitation with the delivery state of its latest message: the invitation's columns and
 /// `delivery_status, delivery_attempts, delivery_last_error, delivery_sent_at,
-/// delivery_next_attempt_at`.
+/// delivery_next_attempt_at`, and its reminder's `reminder_due_at, reminded_at` (from its
+/// outbox rows of kind `reminder`: the one queued or being sent, the latest sent).
 pub(crate) fn invitation<R: Columns>(row: &R) -> Result<Invitation, R::Error> {
     let delivery = Delivery {
         status: row.known("delivery_status", delivery_status)?,
@@ -307,6 +314,10 @@ pub(crate) fn invitation<R: Columns>(row: &R) -> Result<Invitation, R::Error> {
             opened_by_person_at: row.optional_timestamp("opened_by_person_at")?,
             flagged_scanner_opens: row.count("flagged_scanner_opens")?,
             views_without_script: row.count("views_without_script")?,
+        },
+        reminder: ReminderTimes {
+            due_at: row.optional_timestamp("reminder_due_at")?,
+            reminded_at: row.optional_timestamp("reminded_at")?,
         },
     })
 }

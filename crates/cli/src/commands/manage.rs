@@ -98,6 +98,11 @@ pub fn invitations(remote: &Remote, command: &InvitationsCommand) -> ExitCode {
                 None => say!("Opened by a person: not yet"),
             }
             say!("Scanner opens: {}", i.scanner_opens);
+            match (i.reminder_due_at, i.reminded_at) {
+                (Some(due), _) => say!("Reminder due: {}", base44::rfc3339::format(due)),
+                (None, Some(at)) => say!("Reminded: {}", base44::rfc3339::format(at)),
+                (None, None) => say!("Reminder: none scheduled"),
+            }
         }),
         InvitationsCommand::Resend { id, json } => {
             answer(remote, invitations.resend(id), *json, |r| say!("{}", r.message()))

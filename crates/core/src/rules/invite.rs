@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::reminders::reminder_due_at;
 use super::{NewAuditEvent, NewOutboxMessage, wait_after};
 use crate::clock::Timestamp;
 use crate::id::InvitationId;
@@ -82,6 +83,8 @@ pub enum InvitePlan<'a> {
         token_hash: TokenHash,
         /// The invitation email.
         mail: NewOutboxMessage<'a>,
+        /// The new link's reminder, due before it expires, when the app has reminders on.
+        reminder: Option<NewOutboxMessage<'a>>,
         /// The audit record.
         audit: NewAuditEvent<'a>,
     },
@@ -93,6 +96,8 @@ pub enum InvitePlan<'a> {
         token_hash: TokenHash,
         /// The invitation email.
         mail: NewOutboxMessage<'a>,
+        /// Its link's reminder, due before it expires, when the app has reminders on.
+        reminder: Option<NewOutboxMessage<'a>>,
         /// The audit record.
         audit: NewAuditEvent<'a>,
     },
@@ -182,6 +187,16 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
         link: Some((cmd.token.expose(), cmd.expires_at)),
         now: cmd.now,
     };
+    // The reminder carries the same link; it is queued now, dated when it falls due (so the
+    // worker's age limits count from then), and checked again then (`rules::reminders`).
+    let reminder = |invitation_id| {
+        reminder_due_at(cmd.reminder_before_expiry_hours, cmd.expires_at, cmd.now).map(|due| NewOutboxMessage {
+            id: &cmd.reminder_message_id,
+            kind: MailKind::Reminder,
+            now: due,
+            ..invitation_mail(invitation_id)
+        })
+    };
     match &situation.pending {
         Some((id, _)) => InvitePlan::Resend {
             refresh: InvitationRefresh {
@@ -193,12 +208,14 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
             },
             token_hash: cmd.token.hash(),
             mail: invitation_mail(id),
+            reminder: reminder(id),
             audit: audit(AuditAction::InvitationResent, Some(id)),
         },
         None => InvitePlan::Create {
             invitation: Box::new(cmd.created_invitation()),
             token_hash: cmd.token.hash(),
             mail: invitation_mail(&cmd.invitation_id),
+            reminder: reminder(&cmd.invitation_id),
             audit: audit(AuditAction::InvitationCreated, Some(&cmd.invitation_id)),
         },
     }
@@ -260,6 +277,8 @@ mod tests {
             invitation_id: InvitationId::generate(),
             token: InvitationToken::generate(),
             message_id: MessageId::generate(),
+            reminder_message_id: MessageId::generate(),
+            reminder_before_expiry_hours: None,
             expires_at: NOW.plus(Duration::from_secs(7 * 24 * 3600)),
             resend_interval: INTERVAL,
             may_invite_admins,
@@ -280,7 +299,9 @@ mod tests {
 
         let plan = invite_resend_or_remind(&cmd, &situation);
 
-        let InvitePlan::Create { invitation, token_hash, mail, audit } = plan else { panic!("{plan:?}") };
+        let InvitePlan::Create { invitation, token_hash, mail, reminder: None, audit } = plan else {
+            panic!("{plan:?}")
+        };
         assert_eq!(invitation.id, cmd.invitation_id);
         assert_eq!(
             (invitation.status, invitation.times_sent, invitation.role),
@@ -300,7 +321,7 @@ mod tests {
 
         let plan = invite_resend_or_remind(&cmd, &situation);
 
-        let InvitePlan::Resend { refresh, token_hash, mail, audit } = plan else { panic!("{plan:?}") };
+        let InvitePlan::Resend { refresh, token_hash, mail, reminder: None, audit } = plan else { panic!("{plan:?}") };
         assert_eq!(Some(refresh.id), pending_id.as_ref());
         assert_eq!((refresh.role, refresh.expires_at), (Role::Admin, cmd.expires_at));
         assert_eq!(token_hash, cmd.token.hash());
@@ -468,5 +489,28 @@ mod tests {
         for invitation in [&accepted, &revoked] {
             assert!(matches!(revoke_if_pending(invitation, &by, NOW), RevokePlan::Unchanged));
         }
+    }
+
+    #[test]
+    fn a_new_or_re_sent_link_gets_a_reminder_with_the_same_token_when_the_app_has_reminders_on() {
+        let cmd = InviteCommand { reminder_before_expiry_hours: Some(24), ..cmd(Role::User, true) };
+        let expected_due = cmd.expires_at.minus(Duration::from_secs(24 * 3600));
+        for situation in
+            [InviteSituation::default(), InviteSituation { pending: pending(Role::User), ..Default::default() }]
+        {
+            let plan = invite_resend_or_remind(&cmd, &situation);
+
+            let (InvitePlan::Create { mail, reminder: Some(reminder), .. }
+            | InvitePlan::Resend { mail, reminder: Some(reminder), .. }) = plan
+            else {
+                panic!("{plan:?}")
+            };
+            assert_eq!((reminder.kind, reminder.id), (MailKind::Reminder, &cmd.reminder_message_id));
+            assert_eq!(reminder.link, mail.link, "the same link");
+            assert_eq!(reminder.invitation_id, mail.invitation_id);
+            assert_eq!(reminder.now, expected_due, "queued, dated when it falls due");
+        }
+        let member = InviteSituation { member_role: Some(Role::User), ..Default::default() };
+        assert!(matches!(invite_resend_or_remind(&cmd, &member), InvitePlan::RemindMember { .. }));
     }
 }

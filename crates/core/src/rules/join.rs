@@ -171,6 +171,7 @@ mod tests {
             created_at: NOW,
             updated_at: NOW,
             opens: LinkOpens::default(),
+            reminder: Default::default(),
         };
         Some(TokenLookup { invitation, app, is_current })
     }

@@ -25,6 +25,8 @@
 //! | presume other instances dead | [`outbox::may_judge_others`] |
 //! | record a webhook delivery attempt | [`webhooks::after_attempt`] |
 //! | record an open of a join link | [`opens::record_open`] |
+//! | schedule a reminder before expiry (invite, re-send) | [`reminders::reminder_due_at`] |
+//! | send or cancel a reminder that fell due | [`reminders::send_or_cancel`] |
 
 pub mod console;
 pub mod domains;
@@ -35,6 +37,7 @@ pub mod keys;
 pub mod members;
 pub mod opens;
 pub mod outbox;
+pub mod reminders;
 pub mod reset;
 pub mod signup;
 pub mod webhooks;

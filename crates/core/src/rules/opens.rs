@@ -218,6 +218,7 @@ mod tests {
             created_at: SENT,
             updated_at: SENT,
             opens,
+            reminder: Default::default(),
         };
         TokenLookup { invitation, app, is_current: true }
     }

@@ -36,6 +36,7 @@ fn settings_json(app: &App, invites_last_24h: u64) -> api::AppSettings {
         blocked_email_domains: settings.blocked_email_domains.iter().map(ToString::to_string).collect(),
         max_invites_per_day: settings.max_invites_per_day,
         invites_last_24h,
+        reminder_before_expiry_hours: settings.reminder_before_expiry_hours,
     }
 }
 

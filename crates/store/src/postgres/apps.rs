@@ -21,8 +21,9 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
     query(
         "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
                            sender_name, sender_email, cors_origins, allowed_email_domains, \
-                           blocked_email_domains, max_invites_per_day, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $11::jsonb, $12::jsonb, $13, $10)",
+                           blocked_email_domains, max_invites_per_day, reminder_before_expiry_hours, \
+                           created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $11::jsonb, $12::jsonb, $13, $14, $10)",
     )
     .bind(new.id.as_str())
     .bind(&new.name)
@@ -38,6 +39,7 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
     .bind(domain_patterns_json(&settings.allowed_email_domains))
     .bind(domain_patterns_json(&settings.blocked_email_domains))
     .bind(daily_allowance(settings)?)
+    .bind(settings.reminder_before_expiry_hours.map(i64::from))
     .execute(&mut *conn)
     .await?;
     insert_key(conn, &new.id, &new.api_key, new.now).await?;
@@ -52,7 +54,7 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
         "UPDATE apps SET name = $2, app_url = $3, invitation_ttl_secs = $4, invite_policy = $5, \
                          is_signup_open = $6, sender_name = $7, sender_email = $8, cors_origins = $9::jsonb, \
                          allowed_email_domains = $10::jsonb, blocked_email_domains = $11::jsonb, \
-                         max_invites_per_day = $12 \
+                         max_invites_per_day = $12, reminder_before_expiry_hours = $13 \
          WHERE id = $1",
     )
     .bind(app.id.as_str())
@@ -67,6 +69,7 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
     .bind(domain_patterns_json(&settings.allowed_email_domains))
     .bind(domain_patterns_json(&settings.blocked_email_domains))
     .bind(daily_allowance(settings)?)
+    .bind(settings.reminder_before_expiry_hours.map(i64::from))
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -96,7 +96,7 @@ pub(super) async fn release_claims_of(conn: &mut PgConnection, by: &InstanceId) 
 
 /// The release of the claims `whose` (a condition on `m`, a `sending` message): each message is
 /// queued again (due at once, its attempt counted), or cancelled when its invitation has a
-/// newer message (its link no longer works). Rows another transaction is recording are skipped
+/// newer message (its link no longer works; for a reminder: a newer link). Rows another transaction is recording are skipped
 /// (the next release sees what it recorded).
 fn release_sql(whose: &str) -> String {
     format!(
@@ -104,7 +104,8 @@ fn release_sql(whose: &str) -> String {
          SET status = CASE WHEN orphans.superseded THEN 'cancelled' ELSE 'queued' END, \
              token = CASE WHEN orphans.superseded THEN NULL ELSE outbox_messages.token END, \
              claimed_by = NULL, last_error = $1 \
-         FROM (SELECT m.id, COALESCE(i.latest_message_id <> m.id, FALSE) AS superseded \
+         FROM (SELECT m.id, COALESCE(CASE WHEN m.kind = 'reminder' THEN i.expires_at <> m.expires_at \
+                                          ELSE i.latest_message_id <> m.id END, FALSE) AS superseded \
                FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
                WHERE m.status = 'sending' AND m.claimed_by IS NOT NULL AND {whose} \
                FOR UPDATE OF m SKIP LOCKED) AS orphans \

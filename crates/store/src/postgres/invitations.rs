@@ -138,6 +138,7 @@ struct Creation<'a> {
     invitation: Invitation,
     token_hash: TokenHash,
     mail: NewOutboxMessage<'a>,
+    reminder: Option<NewOutboxMessage<'a>>,
     audit: NewAuditEvent<'a>,
 }
 
@@ -176,14 +177,18 @@ async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_
                 let member = rows::user_by_email(conn, mail.app_id, mail.recipient).await?;
                 Invited::AlreadyMember(member.ok_or(sqlx_core::Error::RowNotFound)?)
             }
-            InvitePlan::Resend { refresh, token_hash, mail, audit } => {
+            InvitePlan::Resend { refresh, token_hash, mail, reminder, audit } => {
                 resend(conn, &refresh, &token_hash, &mail).await?;
                 outbox::enqueue(conn, &mail).await?;
+                if let Some(reminder) = reminder {
+                    outbox::enqueue(conn, &reminder).await?;
+                }
                 audit::record(conn, &audit).await?;
                 Invited::Resent(rows::invitation_by_id(conn, refresh.id).await?)
             }
-            InvitePlan::Create { invitation, token_hash, mail, audit } => {
-                creations.push((outcomes.len(), Creation { invitation: *invitation, token_hash, mail, audit }));
+            InvitePlan::Create { invitation, token_hash, mail, reminder, audit } => {
+                creations
+                    .push((outcomes.len(), Creation { invitation: *invitation, token_hash, mail, reminder, audit }));
                 outcomes.push(None);
                 continue;
             }
@@ -192,6 +197,13 @@ async fn invite_locked(conn: &mut PgConnection, cmds: &[InviteCommand]) -> sqlx_
     }
     if !creations.is_empty() {
         create(conn, creations.iter().map(|(_, creation)| creation)).await?;
+        // Reminders only exist where an app switched them on: one statement each, after the
+        // invitations they belong to.
+        for (_, creation) in &creations {
+            if let Some(reminder) = &creation.reminder {
+                outbox::enqueue(conn, reminder).await?;
+            }
+        }
         for (slot, creation) in creations {
             outcomes[slot] = Some(Invited::Created(creation.invitation));
         }

@@ -19,7 +19,7 @@ use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{AttemptOutcome, DeliveryAttempt, MailKind, OutboxMessage};
+use usher_core::model::{AttemptOutcome, DeliveryAttempt, InvitationStatus, MailKind, OutboxMessage};
 use usher_core::store::OutboxBacklog;
 use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, SystemClock, Timestamp};
 
@@ -28,6 +28,7 @@ use super::{instances, locks};
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
+use usher_core::rules::reminders::{DueReminder, ReminderPlan, send_or_cancel};
 
 /// How many messages are queued and being sent.
 pub(super) async fn backlog(conn: &mut PgConnection) -> sqlx_core::Result<OutboxBacklog> {
@@ -46,7 +47,7 @@ pub(super) async fn backlog(conn: &mut PgConnection) -> sqlx_core::Result<Outbox
     Ok(backlog)
 }
 
-/// Queues `message`, due at once.
+/// Queues `message`, due at its `now` (at once, but for a reminder: when it falls due).
 pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewOutboxMessage<'_>) -> sqlx_core::Result<()> {
     query(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
@@ -177,6 +178,18 @@ pub(super) async fn claim(
             continue;
         };
         let app = apps.get(&row.app_id).cloned().ok_or(sqlx_core::Error::RowNotFound)?;
+        // The row is locked by this claim: several instances decide each reminder once.
+        if row.kind == MailKind::Reminder
+            && let ReminderPlan::Cancel(reason) = send_or_cancel(DueReminder {
+                invitation: reminded_invitation(conn, &row.id).await?,
+                link_expires_at: row.expires_at.unwrap_or(now),
+                hours: app.settings.reminder_before_expiry_hours,
+                now,
+            })
+        {
+            finish(conn, &row.id, "cancelled", reason).await?;
+            continue;
+        }
         claimed.push(row.into_message(app, links));
     }
 
@@ -193,6 +206,24 @@ pub(super) async fn claim(
         .await?;
     }
     Ok(claimed)
+}
+
+/// The stored status and current expiry of the invitation whose reminder `id` is, if it
+/// still exists ([`send_or_cancel`] decides).
+async fn reminded_invitation(
+    conn: &mut PgConnection,
+    id: &MessageId,
+) -> sqlx_core::Result<Option<(InvitationStatus, Timestamp)>> {
+    let row: Option<(String, i64)> = query_as(
+        "SELECT i.status, i.expires_at FROM outbox_messages m JOIN invitations i ON i.id = m.invitation_id \
+         WHERE m.id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(status, expires_at)| {
+        InvitationStatus::parse(&status).map(|status| (status, Timestamp::from_millis(expires_at)))
+    }))
 }
 
 /// Records that the transport accepted these messages, and erases their link secrets; fails
@@ -305,7 +336,8 @@ pub(super) async fn mark_failed(
     .fetch_one(&mut *conn)
     .await?;
     let is_replaced: bool = query_scalar(
-        "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, FALSE) \
+        "SELECT m.status = 'cancelled' OR COALESCE(CASE WHEN m.kind = 'reminder' THEN i.expires_at <> m.expires_at \
+                                                        ELSE i.latest_message_id <> m.id END, FALSE) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
          WHERE m.id = $1",
     )

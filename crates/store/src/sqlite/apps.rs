@@ -18,8 +18,9 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
     tx.execute(
         "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
                            sender_name, sender_email, cors_origins, allowed_email_domains, \
-                           blocked_email_domains, max_invites_per_day, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?10)",
+                           blocked_email_domains, max_invites_per_day, reminder_before_expiry_hours, \
+                           created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?10)",
         params![
             new.id.as_str(),
             new.name,
@@ -35,6 +36,7 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
             domain_patterns_json(&settings.allowed_email_domains),
             domain_patterns_json(&settings.blocked_email_domains),
             settings.max_invites_per_day,
+            settings.reminder_before_expiry_hours,
         ],
     )?;
     tx.execute(
@@ -58,7 +60,8 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
     let changed = tx.execute(
         "UPDATE apps SET name = ?2, app_url = ?3, invitation_ttl_secs = ?4, invite_policy = ?5, \
                          is_signup_open = ?6, sender_name = ?7, sender_email = ?8, cors_origins = ?9, \
-                         allowed_email_domains = ?10, blocked_email_domains = ?11, max_invites_per_day = ?12 \
+                         allowed_email_domains = ?10, blocked_email_domains = ?11, max_invites_per_day = ?12, \
+                         reminder_before_expiry_hours = ?13 \
          WHERE id = ?1",
         params![
             app.id.as_str(),
@@ -73,6 +76,7 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
             domain_patterns_json(&settings.allowed_email_domains),
             domain_patterns_json(&settings.blocked_email_domains),
             settings.max_invites_per_day,
+            settings.reminder_before_expiry_hours,
         ],
     )?;
     if changed == 0 {

@@ -109,14 +109,15 @@ pub(super) fn release_claims_of(tx: &Transaction<'_>, by: &InstanceId) -> rusqli
 
 /// The release of the claims `whose` (a condition on `m`, a `sending` message): each message is
 /// queued again (due at once, its attempt counted), or cancelled when its invitation has a
-/// newer message (its link no longer works).
+/// newer message (its link no longer works; for a reminder: a newer link).
 fn release_sql(whose: &str) -> String {
     format!(
         "UPDATE outbox_messages \
          SET status = CASE WHEN superseded THEN 'cancelled' ELSE 'queued' END, \
              token = CASE WHEN superseded THEN NULL ELSE token END, \
              claimed_by = NULL, last_error = ?1 \
-         FROM (SELECT m.id AS orphan, COALESCE(i.latest_message_id <> m.id, 0) AS superseded \
+         FROM (SELECT m.id AS orphan, COALESCE(CASE WHEN m.kind = 'reminder' THEN i.expires_at <> m.expires_at \
+                                          ELSE i.latest_message_id <> m.id END, 0) AS superseded \
                FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
                WHERE m.status = 'sending' AND m.claimed_by IS NOT NULL AND {whose}) \
          WHERE outbox_messages.id = orphan"

@@ -43,17 +43,23 @@ pub(super) fn invite(tx: &Transaction<'_>, cmd: &InviteCommand) -> rusqlite::Res
             let member = rows::user_by_email(tx, mail.app_id, mail.recipient)?;
             Invited::AlreadyMember(member.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
         }
-        InvitePlan::Resend { refresh, token_hash, mail, audit } => {
+        InvitePlan::Resend { refresh, token_hash, mail, reminder, audit } => {
             resend(tx, &refresh, &mail)?;
             insert_token(tx, refresh.id, &token_hash, refresh.now)?;
             outbox::enqueue(tx, &mail)?;
+            if let Some(reminder) = reminder {
+                outbox::enqueue(tx, &reminder)?;
+            }
             audit::record(tx, &audit)?;
             Invited::Resent(rows::invitation_by_id(tx, refresh.id)?)
         }
-        InvitePlan::Create { invitation, token_hash, mail, audit } => {
+        InvitePlan::Create { invitation, token_hash, mail, reminder, audit } => {
             create(tx, &invitation, &mail)?;
             insert_token(tx, &invitation.id, &token_hash, invitation.created_at)?;
             outbox::enqueue(tx, &mail)?;
+            if let Some(reminder) = reminder {
+                outbox::enqueue(tx, &reminder)?;
+            }
             audit::record(tx, &audit)?;
             Invited::Created(*invitation)
         }

@@ -613,6 +613,8 @@ mod tests {
             invitation_id: InvitationId::generate(),
             token: InvitationToken::generate(),
             message_id: message_id.clone(),
+            reminder_message_id: MessageId::generate(),
+            reminder_before_expiry_hours: None,
             expires_at: now.plus(AppSettings::DEFAULT_INVITATION_TTL),
             resend_interval: Duration::ZERO,
             may_invite_admins: true,

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{ToSql, Transaction, params};
-use usher_core::model::{App, AttemptOutcome, DeliveryAttempt, MailKind, OutboxMessage};
+use rusqlite::{OptionalExtension, ToSql, Transaction, params};
+use usher_core::model::{App, AttemptOutcome, DeliveryAttempt, InvitationStatus, MailKind, OutboxMessage};
 use usher_core::store::OutboxBacklog;
 use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, SystemClock, Timestamp};
 
@@ -20,6 +20,7 @@ use crate::records::{self, DueMessage, NO_USABLE_LINK};
 use usher_core::rules::NewOutboxMessage;
 use usher_core::rules::invite::{ALLOWANCE_KINDS, SentToday};
 use usher_core::rules::outbox::{FailedAttempt, FailurePlan, record_failed_attempt};
+use usher_core::rules::reminders::{DueReminder, ReminderPlan, send_or_cancel};
 
 /// How many messages are queued and being sent.
 pub(super) fn backlog(tx: &Transaction<'_>) -> rusqlite::Result<OutboxBacklog> {
@@ -38,7 +39,7 @@ pub(super) fn backlog(tx: &Transaction<'_>) -> rusqlite::Result<OutboxBacklog> {
     Ok(backlog)
 }
 
-/// Queues `message`, due at once.
+/// Queues `message`, due at its `now` (at once, but for a reminder: when it falls due).
 pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
@@ -163,12 +164,6 @@ pub(super) fn claim(
             finish(tx, &row.id, "failed", NO_USABLE_LINK)?;
             continue;
         };
-        tx.prepare_cached(
-            "UPDATE outbox_messages SET status = 'sending', claimed_by = ?1, lease_until = NULL, \
-                                        attempts = attempts + 1 \
-             WHERE id = ?2",
-        )?
-        .execute(params![by.as_str(), row.id.as_str()])?;
         let app = match apps.get(&row.app_id) {
             Some(app) => app.clone(),
             None => {
@@ -177,9 +172,44 @@ pub(super) fn claim(
                 app
             }
         };
+        if row.kind == MailKind::Reminder
+            && let ReminderPlan::Cancel(reason) = send_or_cancel(DueReminder {
+                invitation: reminded_invitation(tx, &row.id)?,
+                link_expires_at: row.expires_at.unwrap_or(now),
+                hours: app.settings.reminder_before_expiry_hours,
+                now,
+            })
+        {
+            finish(tx, &row.id, "cancelled", reason)?;
+            continue;
+        }
+        tx.prepare_cached(
+            "UPDATE outbox_messages SET status = 'sending', claimed_by = ?1, lease_until = NULL, \
+                                        attempts = attempts + 1 \
+             WHERE id = ?2",
+        )?
+        .execute(params![by.as_str(), row.id.as_str()])?;
         claimed.push(row.into_message(app, links));
     }
     Ok(claimed)
+}
+
+/// The stored status and current expiry of the invitation whose reminder `id` is, if it
+/// still exists ([`send_or_cancel`] decides).
+fn reminded_invitation(
+    tx: &Transaction<'_>,
+    id: &MessageId,
+) -> rusqlite::Result<Option<(InvitationStatus, Timestamp)>> {
+    tx.prepare_cached(
+        "SELECT i.status, i.expires_at FROM outbox_messages m JOIN invitations i ON i.id = m.invitation_id \
+         WHERE m.id = ?1",
+    )?
+    .query_row(params![id.as_str()], |row| {
+        let (status, expires_at): (String, i64) = (row.get(0)?, row.get(1)?);
+        Ok(InvitationStatus::parse(&status).map(|status| (status, Timestamp::from_millis(expires_at))))
+    })
+    .optional()
+    .map(Option::flatten)
 }
 
 /// Records that the transport accepted the message, and erases its link secret.
@@ -248,7 +278,8 @@ pub(super) fn mark_failed(
         |row| row.get(0),
     )?;
     let is_replaced: bool = tx.query_row(
-        "SELECT m.status = 'cancelled' OR COALESCE(i.latest_message_id <> m.id, 0) \
+        "SELECT m.status = 'cancelled' OR COALESCE(CASE WHEN m.kind = 'reminder' THEN i.expires_at <> m.expires_at \
+                                                        ELSE i.latest_message_id <> m.id END, 0) \
          FROM outbox_messages m LEFT JOIN invitations i ON i.id = m.invitation_id \
          WHERE m.id = ?1",
         params![id.as_str()],

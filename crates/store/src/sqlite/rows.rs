@@ -47,7 +47,7 @@ impl Columns for Row<'_> {
 /// The columns [`app`] reads.
 const APP_COLUMNS: &str = "id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
                            sender_name, sender_email, cors_origins, allowed_email_domains, \
-                           blocked_email_domains, max_invites_per_day, created_at";
+                           blocked_email_domains, max_invites_per_day, reminder_before_expiry_hours, created_at";
 
 /// An `apps` row selected with [`APP_COLUMNS`].
 fn app(row: &Row<'_>) -> rusqlite::Result<App> {
@@ -100,6 +100,11 @@ pub(super) const INVITATION_SELECT: &str = "\
     SELECT i.id, i.app_id, i.email, i.role, i.status, i.inviter_kind, i.inviter_id, i.inviter_name, \
            i.expires_at, i.times_sent, i.last_sent_at, i.created_at, i.updated_at, \
            i.last_opened_at, i.opened_by_person_at, i.flagged_scanner_opens, i.views_without_script, \
+           (SELECT MIN(r.next_attempt_at) FROM outbox_messages r \
+            WHERE r.invitation_id = i.id AND r.kind = 'reminder' AND r.status IN ('queued', 'sending')) \
+             AS reminder_due_at, \
+           (SELECT MAX(r.sent_at) FROM outbox_messages r \
+            WHERE r.invitation_id = i.id AND r.kind = 'reminder' AND r.status = 'sent') AS reminded_at, \
            m.status AS delivery_status, m.attempts AS delivery_attempts, \
            m.last_error AS delivery_last_error, m.sent_at AS delivery_sent_at, \
            CASE WHEN m.status = 'queued' AND m.attempts > 0 THEN m.next_attempt_at END AS delivery_next_attempt_at \

@@ -114,6 +114,7 @@ pub async fn app_roundtrips_settings_when_created(store: &dyn Store) {
         allowed_email_domains: domains(&["acme.example", "*.acme.example"]),
         blocked_email_domains: domains(&["rival.example"]),
         max_invites_per_day: Some(250),
+        reminder_before_expiry_hours: Some(24),
     };
     let id = AppId::generate();
     let new = NewApp {
@@ -1044,6 +1045,7 @@ pub async fn update_app_stores_name_url_and_settings_when_app_exists(store: &dyn
             allowed_email_domains: domains(&["*.acme.example"]),
             blocked_email_domains: domains(&["gmail.com", "*.rival.example"]),
             max_invites_per_day: Some(1),
+            reminder_before_expiry_hours: Some(2),
         },
         ..app.clone()
     };

@@ -36,6 +36,7 @@ mod cached;
 mod cases;
 mod idempotency;
 mod postgres_only;
+mod reminders;
 mod support;
 mod webhooks;
 

@@ -120,6 +120,8 @@ pub fn invite(app: &App, to: &str, role: Role, now: Timestamp) -> InviteCommand 
         invitation_id: InvitationId::generate(),
         token: InvitationToken::generate(),
         message_id: MessageId::generate(),
+        reminder_message_id: MessageId::generate(),
+        reminder_before_expiry_hours: None,
         expires_at: now.plus(TTL),
         resend_interval: INTERVAL,
         may_invite_admins: true,

@@ -18,6 +18,7 @@ mod matrix;
 mod members;
 mod openapi;
 mod opens;
+mod reminders;
 mod reset;
 mod sdk;
 mod security;

@@ -132,6 +132,8 @@ fn row(invitation: &Invitation, now: Timestamp) -> Value {
         times_sent => invitation.times_sent,
         last_sent => invitation.last_sent_at.to_human(),
         expires => invitation.expires_at.to_human(),
+        reminder_due => invitation.reminder.due_at.map(Timestamp::to_human),
+        reminded => invitation.reminder.reminded_at.map(Timestamp::to_human),
         created => invitation.created_at.to_human(),
         inviter => invitation.invited_by.display_name,
         is_pending => invitation.status_at(now) == InvitationStatus::Pending,

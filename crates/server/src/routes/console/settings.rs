@@ -40,6 +40,9 @@ struct SettingsForm {
     /// One origin per line.
     #[serde(default)]
     cors_origins: String,
+    /// Hours before expiry; empty: no reminders.
+    #[serde(default)]
+    reminder_before_expiry_hours: String,
 }
 
 impl SettingsForm {
@@ -55,6 +58,10 @@ impl SettingsForm {
             sender_name: settings.sender_name.clone().unwrap_or_default(),
             sender_email: settings.sender_email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default(),
             cors_origins: settings.cors_origins.join("\n"),
+            reminder_before_expiry_hours: settings
+                .reminder_before_expiry_hours
+                .map(|h| h.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -67,6 +74,12 @@ impl SettingsForm {
             .ok()
             .filter(|h: &f64| h.is_finite() && *h > 0.0)
             .ok_or("The invitation lifetime must be a number of hours, such as 168 for a week.")?;
+        let reminder = match self.reminder_before_expiry_hours.trim() {
+            "" => None,
+            text => Some(text.parse::<u64>().map_err(|_| {
+                "The reminder must be a whole number of hours before expiry, or empty for none.".to_owned()
+            })?),
+        };
         let origins: Vec<&str> = self.cors_origins.lines().map(str::trim).filter(|o| !o.is_empty()).collect();
         let changes = json!({
             "name": self.name,
@@ -78,6 +91,8 @@ impl SettingsForm {
             "sender_name": self.sender_name,
             "sender_email": self.sender_email,
             "cors_origins": origins,
+            // The check against the lifetime is the settings rule's.
+            "reminder_before_expiry_hours": reminder,
         });
         Ok(changes.as_object().cloned().unwrap_or_default())
     }
@@ -117,6 +132,7 @@ fn page(
         sender_name => form.sender_name,
         sender_email => form.sender_email,
         cors_origins => form.cors_origins,
+        reminder_before_expiry_hours => form.reminder_before_expiry_hours,
         error,
         done,
     };
