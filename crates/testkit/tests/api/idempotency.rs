@@ -192,7 +192,7 @@ async fn the_rust_sdk_sends_the_key_and_says_when_an_answer_is_a_replay() {
 /// `Retry-After`, and once the throttle has passed the same key does the work.
 #[tokio::test]
 async fn a_throttled_request_is_not_kept_so_its_retry_runs_once_the_wait_is_over() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|s| s.resend_interval = Duration::from_secs(60)).await;
     let body = json!({ "user_email": "ada@example.com", "role": "user" });
     assert_eq!(app.post_json(&app.invite_path(), &body).await.status().as_u16(), 200);
 
