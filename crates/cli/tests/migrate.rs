@@ -43,16 +43,21 @@ impl Server {
     }
 
     async fn invite(&self, email: &str) -> u16 {
+        self.invite_keyed(email, None).await.0
+    }
+
+    /// Invites `email`, with `key` as its `Idempotency-Key` if given: the status, whether the
+    /// answer was a replay, and the body.
+    async fn invite_keyed(&self, email: &str, key: Option<&str>) -> (u16, bool, String) {
         let body = json!({ "user_email": email, "role": "user" });
-        let response = self
-            .http
-            .post(format!("{}/runtime/users/invite-user", self.base))
-            .bearer_auth(&self.api_key)
-            .json(&body)
-            .send()
-            .await
-            .expect("invite");
-        response.status().as_u16()
+        let mut request =
+            self.http.post(format!("{}/runtime/users/invite-user", self.base)).bearer_auth(&self.api_key).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("invite");
+        let replayed = response.headers().get("idempotency-replayed").is_some_and(|v| v == "true");
+        (response.status().as_u16(), replayed, response.text().await.unwrap_or_default())
     }
 
     async fn get(&self, path: &str, token: &str) -> (u16, Value) {
@@ -94,7 +99,9 @@ async fn migrate_carries_links_members_sessions_queued_mail_and_audit_over_to_po
     // Carol's invitation email cannot go out (nothing listens for SMTP): it stays queued.
     let no_smtp = format!("smtp://127.0.0.1:{}?tls=none", free_port());
     let server = Server::start(&sqlite, &no_smtp, &app_id, &api_key, &[("USHER_MAIL_RETRY_BASE", "1")]).await;
-    assert_eq!(server.invite("carol@example.com").await, 200);
+    // Carol is invited under an Idempotency-Key, whose stored answer moves along.
+    let carol_first = server.invite_keyed("carol@example.com", Some("carol-1")).await;
+    assert_eq!((carol_first.0, carol_first.1), (200, false), "{}", carol_first.2);
     let (_, audit_before) = server.get("/audit?limit=100", &api_key).await;
     server.stop();
 
@@ -113,6 +120,7 @@ async fn migrate_carries_links_members_sessions_queued_mail_and_audit_over_to_po
     assert_eq!((rows("apps"), rows("users"), rows("invitations")), (1, 1, 3), "{stdout}");
     assert_eq!(rows("outbox_messages"), 3, "{stdout}");
     assert_eq!(rows("server_secrets"), 1, "the signing secret: {stdout}");
+    assert_eq!(rows("idempotency_keys"), 1, "Carol's key: {stdout}");
     let refused = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success());
     assert!(refused.contains("the PostgreSQL database is not empty") && refused.contains("--replace"), "{refused}");
@@ -127,6 +135,7 @@ async fn migrate_carries_links_members_sessions_queued_mail_and_audit_over_to_po
     let (looked_up, _) = server.post("/invitations/lookup", json!({ "token": token_of(&ada_link) })).await;
     let ada_join = json!({ "token": token_of(&ada_link), "full_name": "Ada", "password": PASSWORD });
     let (ada_joined, _) = server.post("/invitations/accept", ada_join).await;
+    let carol_again = server.invite_keyed("carol@example.com", Some("carol-1")).await;
     let carol = mail.wait_for_count("carol@example.com", 1).await;
     let (_, audit_after) = server.get("/audit?limit=100", &api_key).await;
     server.stop();
@@ -135,6 +144,7 @@ async fn migrate_carries_links_members_sessions_queued_mail_and_audit_over_to_po
     assert_eq!(signed_in, 200, "Bob's password hash carried over");
     assert_eq!((looked_up, ada_joined), (200, 200), "Ada's mailed link carried over");
     assert_eq!(carol.len(), 1, "the queued email went out from PostgreSQL");
+    assert_eq!(carol_again, (200, true, carol_first.2), "Carol's keyed invite is replayed, not re-sent");
     let events = |audit: &Value| audit["items"].as_array().cloned().unwrap_or_default();
     let before = events(&audit_before);
     assert!(!before.is_empty());

@@ -10,6 +10,7 @@ use crate::access::Principal;
 use crate::clock::{Clock, Timestamp, ceil_secs};
 use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
+use crate::idempotency::{Keyed, KeyedWrite};
 use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
 use crate::role::Role;
 use crate::rules::domains::refused_domain;
@@ -17,7 +18,7 @@ use crate::secret::InvitationToken;
 use crate::store::{InvitationQuery, InviteCommand, Invited, Store, StoreError};
 
 /// What an invite did.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum InviteOutcome {
     /// A new invitation; its email is queued.
     Created(Invitation),
@@ -134,30 +135,94 @@ impl InviteService {
         role: Role,
         run: Run,
     ) -> Result<InviteOutcome, InviteError> {
+        self.invite_with(app, by, email, role, run, None).await
+    }
+
+    /// [`InviteService::invite`] for real under an `Idempotency-Key` the caller has claimed: the
+    /// response `key` renders is stored in the invitation's transaction.
+    pub async fn invite_keyed(
+        &self,
+        app: &App,
+        by: &Principal,
+        email: EmailAddress,
+        role: Role,
+        key: Keyed<Result<InviteOutcome, InviteError>>,
+    ) -> Result<InviteOutcome, InviteError> {
+        self.invite_with(app, by, email, role, Run::Real, Some(key)).await
+    }
+
+    async fn invite_with(
+        &self,
+        app: &App,
+        by: &Principal,
+        email: EmailAddress,
+        role: Role,
+        run: Run,
+        key: Option<Keyed<Result<InviteOutcome, InviteError>>>,
+    ) -> Result<InviteOutcome, InviteError> {
         check_may_invite(app, by, role)?;
         let cmd = self.command(app, by, email, role, self.clock.now());
         // Kept for the refusal's message only when the lists refuse it: no copy otherwise.
         let refused = (!cmd.email_domain_allowed).then(|| cmd.email.clone());
-        let invited = match run {
-            Run::Real => self.store.invite(cmd).await?,
-            Run::Dry => self.store.invite_dry_run(vec![cmd]).await?.pop().ok_or_else(missing_outcome)?,
-        };
-        let outcome = match invited {
-            Invited::Created(invitation) => InviteOutcome::Created(invitation),
-            Invited::Resent(invitation) => InviteOutcome::Resent(invitation),
-            Invited::AlreadyMember(user) => already_member(by, user),
-            Invited::Throttled { retry_after } => {
-                return Err(InviteError::Throttled { retry_after, interval: self.resend_interval });
+        let reading = self.reading(app, by);
+        let invited = match (run, key) {
+            (Run::Real, None) => self.store.invite(cmd).await?,
+            (Run::Real, Some(key)) => {
+                let (reading, refused) = (reading.clone(), refused.clone());
+                let write = KeyedWrite::new(app.id.clone(), key.key.clone(), move |done: &[Invited]| {
+                    key.render(match done.first() {
+                        Some(invited) => reading.outcome(invited.clone(), refused.as_ref()),
+                        None => Err(missing_outcome()),
+                    })
+                });
+                self.store.invite_keyed(vec![cmd], write).await?.pop().ok_or_else(missing_outcome)?
             }
-            Invited::NotAllowed => return Err(InviteError::AdminInvitationPending),
-            Invited::DomainNotAllowed => return Err(domain_not_allowed(refused.as_ref())),
-            Invited::DailyLimit { retry_after } => return Err(daily_limit(app, retry_after)),
+            (Run::Dry, _) => self.store.invite_dry_run(vec![cmd]).await?.pop().ok_or_else(missing_outcome)?,
         };
+        let outcome = reading.outcome(invited, refused.as_ref())?;
         if run == Run::Real {
             self.outbox.notify_one();
             self.events.notify_one();
         }
         Ok(outcome)
+    }
+
+    /// How the store's outcomes read for `by` inviting into `app`.
+    fn reading(&self, app: &App, by: &Principal) -> Reading {
+        Reading {
+            may_list_members: by.may_list_members(),
+            resend_interval: self.resend_interval,
+            daily_limit: app.settings.max_invites_per_day.unwrap_or_default(),
+        }
+    }
+}
+
+/// Turns what the store did into what the caller sees ([`InviteOutcome`] or a refusal): the
+/// same for the response and for the response stored under an `Idempotency-Key`.
+#[derive(Clone)]
+struct Reading {
+    may_list_members: bool,
+    resend_interval: Duration,
+    daily_limit: u32,
+}
+
+impl Reading {
+    /// `invited` as the caller sees it; `refused` is the address when the domain lists refuse it.
+    fn outcome(&self, invited: Invited, refused: Option<&EmailAddress>) -> Result<InviteOutcome, InviteError> {
+        match invited {
+            Invited::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
+            Invited::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
+            Invited::AlreadyMember(user) => Ok(InviteOutcome::AlreadyMember {
+                email: user.email.clone(),
+                member: self.may_list_members.then_some(user),
+            }),
+            Invited::Throttled { retry_after } => {
+                Err(InviteError::Throttled { retry_after, interval: self.resend_interval })
+            }
+            Invited::NotAllowed => Err(InviteError::AdminInvitationPending),
+            Invited::DomainNotAllowed => Err(domain_not_allowed(refused)),
+            Invited::DailyLimit { retry_after } => Err(InviteError::DailyLimit { retry_after, limit: self.daily_limit }),
+        }
     }
 }
 
@@ -197,15 +262,38 @@ impl InviteService {
         items: Vec<BulkItem>,
         run: Run,
     ) -> Result<Vec<Result<InviteOutcome, InviteError>>, InviteError> {
+        self.invite_many_with(app, by, items, run, None).await
+    }
+
+    /// [`InviteService::invite_many`] for real under an `Idempotency-Key` the caller has
+    /// claimed: the response `key` renders from all the rows is stored in the batch's
+    /// transaction.
+    pub async fn invite_many_keyed(
+        &self,
+        app: &App,
+        by: &Principal,
+        items: Vec<BulkItem>,
+        key: Keyed<Vec<Result<InviteOutcome, InviteError>>>,
+    ) -> Result<Vec<Result<InviteOutcome, InviteError>>, InviteError> {
+        self.invite_many_with(app, by, items, Run::Real, Some(key)).await
+    }
+
+    async fn invite_many_with(
+        &self,
+        app: &App,
+        by: &Principal,
+        items: Vec<BulkItem>,
+        run: Run,
+        key: Option<Keyed<Vec<Result<InviteOutcome, InviteError>>>>,
+    ) -> Result<Vec<Result<InviteOutcome, InviteError>>, InviteError> {
         // A caller who may not invite anyone is refused as a whole, as by the single route,
         // not answered 200 with a refusal per row.
         if !by.is_admin() && app.settings.invite_policy == InvitePolicy::Admins {
             return Err(InviteError::AdminsOnly);
         }
         let now = self.clock.now();
-        let mut results: Vec<Option<Result<InviteOutcome, InviteError>>> = Vec::with_capacity(items.len());
+        let mut rows: Vec<Row> = Vec::with_capacity(items.len());
         let mut cmds = Vec::new();
-        let mut slots = Vec::new();
         for item in items {
             let checked = item.map_err(InviteError::Refused).and_then(|(email, role)| {
                 check_may_invite(app, by, role)?;
@@ -214,45 +302,52 @@ impl InviteService {
             match checked {
                 Ok((email, role)) => {
                     let cmd = self.command(app, by, email, role, now);
-                    slots.push((results.len(), (!cmd.email_domain_allowed).then(|| cmd.email.clone())));
-                    results.push(None);
+                    rows.push(Row::Stored { refused: (!cmd.email_domain_allowed).then(|| cmd.email.clone()) });
                     cmds.push(cmd);
                 }
-                Err(err) => results.push(Some(Err(err))),
+                Err(err) => rows.push(Row::Refused(err)),
             }
         }
-        let outcomes = match run {
+        let reading = self.reading(app, by);
+        let outcomes = match (run, key) {
+            (Run::Real, Some(key)) => {
+                let (reading, template) = (reading.clone(), rows.iter().map(Row::again).collect::<Vec<_>>());
+                let write = KeyedWrite::new(app.id.clone(), key.key.clone(), move |done: &[Invited]| {
+                    let rows = template.iter().map(Row::again).collect();
+                    key.render(reading.results(rows, done.to_vec()))
+                });
+                self.store.invite_keyed(cmds, write).await?
+            }
             _ if cmds.is_empty() => Vec::new(),
-            Run::Real => self.store.invite_batch(cmds).await?,
-            Run::Dry => self.store.invite_dry_run(cmds).await?,
+            (Run::Real, None) => self.store.invite_batch(cmds).await?,
+            (Run::Dry, _) => self.store.invite_dry_run(cmds).await?,
         };
-        for ((slot, refused), outcome) in slots.into_iter().zip(outcomes) {
-            results[slot] = Some(match outcome {
-                Invited::Created(invitation) => Ok(InviteOutcome::Created(invitation)),
-                Invited::Resent(invitation) => Ok(InviteOutcome::Resent(invitation)),
-                Invited::AlreadyMember(user) => Ok(already_member(by, user)),
-                Invited::Throttled { retry_after } => {
-                    Err(InviteError::Throttled { retry_after, interval: self.resend_interval })
-                }
-                Invited::NotAllowed => Err(InviteError::AdminInvitationPending),
-                Invited::DomainNotAllowed => Err(domain_not_allowed(refused.as_ref())),
-                Invited::DailyLimit { retry_after } => Err(daily_limit(app, retry_after)),
-            });
-        }
         if run == Run::Real {
             self.outbox.notify_one();
             self.events.notify_one();
         }
-        Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(missing_outcome()))).collect())
+        Ok(reading.results(rows, outcomes))
     }
 
     /// Re-sends a pending (or expired) invitation, with the same rules and throttle as
     /// inviting its address again.
     pub async fn resend(&self, app: &App, by: &Principal, id: &InvitationId) -> Result<InviteOutcome, InviteError> {
+        self.resend_with(app, by, id, None).await
+    }
+
+    /// [`InviteService::resend`] under an `Idempotency-Key` the caller has claimed (see
+    /// [`InviteService::invite_keyed`]).
+    pub async fn resend_with(
+        &self,
+        app: &App,
+        by: &Principal,
+        id: &InvitationId,
+        key: Option<Keyed<Result<InviteOutcome, InviteError>>>,
+    ) -> Result<InviteOutcome, InviteError> {
         let invitation = self.store.invitation(&app.id, id).await?.ok_or(InviteError::NotFound)?;
         match invitation.status {
             InvitationStatus::Pending | InvitationStatus::Expired => {
-                self.invite(app, by, invitation.email, invitation.role, Run::Real).await
+                self.invite_with(app, by, invitation.email, invitation.role, Run::Real, key).await
             }
             other => Err(InviteError::NotPending(other)),
         }
@@ -260,6 +355,18 @@ impl InviteService {
 
     /// Revokes a pending invitation: its links then say it was revoked.
     pub async fn revoke(&self, app: &App, by: &Principal, id: &InvitationId) -> Result<Invitation, InviteError> {
+        self.revoke_with(app, by, id, None).await
+    }
+
+    /// [`InviteService::revoke`] under an `Idempotency-Key` the caller has claimed: the
+    /// response `key` renders is stored in the revocation's transaction.
+    pub async fn revoke_with(
+        &self,
+        app: &App,
+        by: &Principal,
+        id: &InvitationId,
+        key: Option<Keyed<Result<Invitation, InviteError>>>,
+    ) -> Result<Invitation, InviteError> {
         let actor = inviter(app, by).actor;
         // Revoking twice is refused, not answered as if it had just happened; two revokes
         // racing past this read both find it revoked, which is what each asked for.
@@ -267,13 +374,18 @@ impl InviteService {
             InvitationStatus::Pending => {}
             other => return Err(InviteError::NotPending(other)),
         }
-        let invitation =
-            self.store.revoke_invitation(&app.id, id, &actor, self.clock.now()).await?.ok_or(InviteError::NotFound)?;
+        let now = self.clock.now();
+        let after = match key {
+            None => self.store.revoke_invitation(&app.id, id, &actor, now).await?,
+            Some(key) => {
+                let write = KeyedWrite::new(app.id.clone(), key.key.clone(), move |after: &Option<Invitation>| {
+                    key.render(revoked(after.clone()))
+                });
+                self.store.revoke_keyed(&app.id, id, &actor, now, write).await?
+            }
+        };
         self.events.notify_one();
-        match invitation.status {
-            InvitationStatus::Revoked => Ok(invitation),
-            other => Err(InviteError::NotPending(other)),
-        }
+        revoked(after)
     }
 
     /// The app's invitations matching `query`, oldest first.
@@ -303,6 +415,53 @@ impl InviteService {
     }
 }
 
+/// One row of a bulk invite: refused before the store, or one of the store's outcomes, in order.
+enum Row {
+    Refused(InviteError),
+    Stored { refused: Option<EmailAddress> },
+}
+
+impl Row {
+    /// The same row again (to render a stored response from, as often as the store asks).
+    fn again(&self) -> Row {
+        match self {
+            Row::Refused(err) => Row::Refused(match err {
+                InviteError::AdminsOnly => InviteError::AdminsOnly,
+                InviteError::RoleEscalation => InviteError::RoleEscalation,
+                InviteError::Refused(refusal) => InviteError::Refused(refusal.clone()),
+                // A row is refused before the store only by the two checks above.
+                other => InviteError::Store(StoreError::Backend(other.to_string().into())),
+            }),
+            Row::Stored { refused } => Row::Stored { refused: refused.clone() },
+        }
+    }
+}
+
+impl Reading {
+    /// Every row's result: its refusal, or the next of the store's `outcomes`.
+    fn results(&self, rows: Vec<Row>, outcomes: Vec<Invited>) -> Vec<Result<InviteOutcome, InviteError>> {
+        let mut outcomes = outcomes.into_iter();
+        rows.into_iter()
+            .map(|row| match row {
+                Row::Refused(err) => Err(err),
+                Row::Stored { refused } => match outcomes.next() {
+                    Some(invited) => self.outcome(invited, refused.as_ref()),
+                    None => Err(missing_outcome()),
+                },
+            })
+            .collect()
+    }
+}
+
+/// What a revocation answers, from the invitation as the store left it.
+fn revoked(after: Option<Invitation>) -> Result<Invitation, InviteError> {
+    let invitation = after.ok_or(InviteError::NotFound)?;
+    match invitation.status {
+        InvitationStatus::Revoked => Ok(invitation),
+        other => Err(InviteError::NotPending(other)),
+    }
+}
+
 /// Rule 3: API keys and admins invite anyone; members only where allowed, and only as `user`.
 fn check_may_invite(app: &App, by: &Principal, role: Role) -> Result<(), InviteError> {
     if by.is_admin() {
@@ -320,15 +479,6 @@ fn domain_not_allowed(email: Option<&EmailAddress>) -> InviteError {
     InviteError::DomainNotAllowed { domain: email.map(|e| e.domain().to_owned()).unwrap_or_default() }
 }
 
-/// The refusal of an invitation beyond the app's daily allowance.
-fn daily_limit(app: &App, retry_after: Duration) -> InviteError {
-    InviteError::DailyLimit { retry_after, limit: app.settings.max_invites_per_day.unwrap_or_default() }
-}
-
-/// The already-member outcome as `by` may see it.
-fn already_member(by: &Principal, user: User) -> InviteOutcome {
-    InviteOutcome::AlreadyMember { email: user.email.clone(), member: by.may_list_members().then_some(user) }
-}
 
 fn inviter(app: &App, by: &Principal) -> Inviter {
     match by {

@@ -377,6 +377,25 @@ mod tests {
         async fn release_key(&self, _app_id: &AppId, _key: &str) -> Result<(), StoreError> {
             unreachable!("not used by these tests: release_key")
         }
+
+        async fn invite_keyed(
+            &self,
+            _cmds: Vec<InviteCommand>,
+            _key: crate::idempotency::KeyedWrite<[Invited]>,
+        ) -> Result<Vec<Invited>, StoreError> {
+            unreachable!("not used by these tests: invite_keyed")
+        }
+
+        async fn revoke_keyed(
+            &self,
+            _app_id: &AppId,
+            _id: &crate::id::InvitationId,
+            _by: &crate::model::Actor,
+            _now: crate::clock::Timestamp,
+            _key: crate::idempotency::KeyedWrite<Option<crate::model::Invitation>>,
+        ) -> Result<Option<crate::model::Invitation>, StoreError> {
+            unreachable!("not used by these tests: revoke_keyed")
+        }
     }
 
     #[async_trait::async_trait]

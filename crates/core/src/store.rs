@@ -158,7 +158,7 @@ impl InviteCommand {
 /// What [`InvitationStore::invite`] did (an outcome, not a row: rows are `…Record`s, e.g.
 /// [`ApiKeyRecord`]). [`crate::invite::InviteService`] turns it into what its caller may see,
 /// [`crate::invite::InviteOutcome`], or a refusal.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Invited {
     /// A new invitation was stored and its email queued.
     Created(Invitation),

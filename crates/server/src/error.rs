@@ -379,6 +379,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body of a refusal (a 4xx): `{message, code, detail}`.
+    fn body(&self) -> ErrorBody {
+        let (_, code) = self.status_and_code();
+        ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() }
+    }
+
+    /// [`ApiError::body`] as the bytes its response carries.
+    pub(crate) fn body_json(&self) -> String {
+        serde_json::to_string(&self.body()).unwrap_or_default()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -400,7 +413,7 @@ impl IntoResponse for ApiError {
             let body = ErrorBody { message: "internal error".into(), code: code.into(), detail: None };
             return (status, Json(body)).into_response();
         }
-        let body = ErrorBody { message: self.to_string(), code: code.into(), detail: self.detail() };
+        let body = self.body();
         let mut response = (status, Json(body)).into_response();
         if let Self::Invite(InviteError::Throttled { retry_after, .. } | InviteError::DailyLimit { retry_after, .. })
         | Self::SignIn(SignInError::TooManyAttempts { retry_after })

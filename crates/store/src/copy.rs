@@ -12,8 +12,9 @@
 //!
 //! Left behind: the `instances` registry (the processes of the old deployment). A message an
 //! old instance was sending is queued again instead, so an instance of the new one sends it.
-//! And the stored answers of `Idempotency-Key`s (kept a day at most): a request repeated after
-//! the move runs again.
+//! The stored answers of `Idempotency-Key`s are copied (a request repeated after the move is
+//! replayed, not run again); a claim still without an answer belonged to a request of the old
+//! deployment, which ended with it, and is dropped, so its repeat runs at once.
 
 use std::path::PathBuf;
 
@@ -28,7 +29,7 @@ use sqlx_postgres::{PgConnection, Postgres};
 use crate::{OpenError, SqliteStore, Target, target};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 15] = [
     "apps",
     "api_keys",
     "users",
@@ -43,6 +44,7 @@ pub const TABLES: [&str; 14] = [
     "webhook_deliveries",
     "console_links",
     "delivery_attempts",
+    "idempotency_keys",
 ];
 
 /// Rows written per `INSERT`: far below PostgreSQL's 65,535 parameters for the widest table.
@@ -129,7 +131,7 @@ pub async fn sqlite_to_postgres(
     }
 
     let mut tx = target.begin().await.map_err(CopyError::Write)?;
-    let everything = [TABLES.as_slice(), &["instances", "idempotency_keys"]].concat();
+    let everything = [TABLES.as_slice(), &["instances"]].concat();
     let mut filled = Vec::new();
     for table in &everything {
         let has_rows: bool = query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))
@@ -163,6 +165,8 @@ pub async fn sqlite_to_postgres(
     .execute(&mut *tx)
     .await
     .map_err(CopyError::Write)?;
+    // Claims of the old deployment's requests end here too: a repeat runs again.
+    query("DELETE FROM idempotency_keys WHERE status IS NULL").execute(&mut *tx).await.map_err(CopyError::Write)?;
     // Audit ids were copied as they were; new events continue after the highest.
     query(
         "SELECT setval(pg_get_serial_sequence('audit_events', 'id'), GREATEST(COALESCE(MAX(id), 0), 1), \

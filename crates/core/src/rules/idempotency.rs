@@ -6,6 +6,13 @@
 //! that response again, a repeat with another fingerprint is refused, and a repeat while the
 //! first still runs is told so. A claim whose lock ran out without a response (its process
 //! stopped) may be taken over, and an expired key is as good as none.
+//!
+//! The response is written in the same transaction as the work it answers ([`complete`] says
+//! what that transaction writes under the key), so a crash leaves either both or neither. Not
+//! every response is kept: a 429 (a throttle, the daily allowance) says "not now, try again in
+//! `Retry-After` seconds", and replaying it for a day would make that retry fail for a day; a
+//! 5xx says nothing was done. Both release the key instead, so the retry with it runs again
+//! (the draft leaves the handling of 429 and 5xx to the server's documentation).
 
 use std::time::Duration;
 
@@ -75,6 +82,26 @@ pub fn claim_key(found: Option<&StoredKey>, fingerprint: &str, now: Timestamp) -
     }
 }
 
+/// What the transaction that did a keyed request's work writes under its key, decided by
+/// [`complete`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// Store this response: repeats get it again.
+    Store(StoredResponse),
+    /// Drop the claim: a repeat runs again (see [`keeps`]).
+    Release,
+}
+
+/// Whether a response with `status` is kept under its key: everything but 429 and 5xx.
+pub fn keeps(status: u16) -> bool {
+    !(status == 429 || status >= 500)
+}
+
+/// What is written under the key of a request that answered `response`.
+pub fn complete(response: StoredResponse) -> Completion {
+    if keeps(response.status) { Completion::Store(response) } else { Completion::Release }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,8 +133,8 @@ mod tests {
             ("the same request answered is replayed", Some(stored("f", Some(200), NOW - 1, NOW + 1)), replay),
             (
                 "a refusal is replayed as well",
-                Some(stored("f", Some(429), NOW - 1, NOW + 1)),
-                ClaimPlan::Replay(StoredResponse { status: 429, body: "{}".into() }),
+                Some(stored("f", Some(409), NOW - 1, NOW + 1)),
+                ClaimPlan::Replay(StoredResponse { status: 409, body: "{}".into() }),
             ),
             (
                 "another request under the key is refused",
@@ -129,6 +156,25 @@ mod tests {
         ];
         for (case, found, expected) in cases {
             assert_eq!(claim_key(found.as_ref(), "f", at(NOW)), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn which_responses_are_kept() {
+        let cases: [(&str, u16, bool); 7] = [
+            ("a success is kept", 200, true),
+            ("a refusal of the request is kept", 400, true),
+            ("a refusal of the caller is kept", 403, true),
+            ("not found is kept", 404, true),
+            ("a throttle is not: its Retry-After would be replayed stale", 429, false),
+            ("a server failure is not: nothing was done", 500, false),
+            ("an outage is not: nothing was written", 503, false),
+        ];
+        for (case, status, kept) in cases {
+            let response = StoredResponse { status, body: "{}".into() };
+            let expected = if kept { Completion::Store(response.clone()) } else { Completion::Release };
+            assert_eq!(complete(response), expected, "{case}");
+            assert_eq!(keeps(status), kept, "{case}");
         }
     }
 }

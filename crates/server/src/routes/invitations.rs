@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usher_api_types as api;
-use usher_core::invite::{BulkItem, BulkRefusal, InviteOutcome, Run};
+use usher_core::idempotency::Keyed;
+use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Run};
+use usher_core::rules::idempotency::StoredResponse;
 use usher_core::model::{DeliveryStatus, InvitationStatus};
 use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role};
@@ -105,12 +107,15 @@ async fn resend_invitation(
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Response {
     let route = format!("resend {invitation_id}");
-    idempotency::keyed(&state, &caller.app.id, &headers, &route, b"", async {
+    idempotency::keyed(&state, &caller.app.id, &headers, &route, b"", |key| async {
         let run = async {
             let id = invitation_id_of(&invitation_id)?;
-            let result = state.invites.resend(&caller.app, &caller.principal, &id).await.map_err(ApiError::from);
+            let now = state.clock.now();
+            let key = key.map(|key| Keyed::new(key, move |result| stored_invite(result, now)));
+            let result =
+                state.invites.resend_with(&caller.app, &caller.principal, &id, key).await.map_err(ApiError::from);
             metrics::count_invite(result.as_ref());
-            Ok::<_, ApiError>(Json(invite_response(result?, state.clock.now())))
+            Ok::<_, ApiError>(Json(invite_response(result?, now)))
         };
         run.await.into_response()
     })
@@ -126,11 +131,18 @@ async fn revoke_invitation(
     Path((_, invitation_id)): Path<(String, String)>,
 ) -> Response {
     let route = format!("revoke {invitation_id}");
-    idempotency::keyed(&state, &caller.app.id, &headers, &route, b"", async {
+    idempotency::keyed(&state, &caller.app.id, &headers, &route, b"", |key| async {
         let run = async {
             let id = invitation_id_of(&invitation_id)?;
-            let invitation = state.invites.revoke(&caller.app, &caller.principal, &id).await?;
-            Ok::<_, ApiError>(Json(wire::invitation(&invitation, state.clock.now())))
+            let now = state.clock.now();
+            let key = key.map(|key| {
+                Keyed::new(key, move |result: Result<usher_core::model::Invitation, InviteError>| match result {
+                    Ok(invitation) => idempotency::stored_json(&wire::invitation(&invitation, now)),
+                    Err(err) => idempotency::stored_error(err.into()),
+                })
+            });
+            let invitation = state.invites.revoke_with(&caller.app, &caller.principal, &id, key).await?;
+            Ok::<_, ApiError>(Json(wire::invitation(&invitation, now)))
         };
         run.await.into_response()
     })
@@ -228,13 +240,13 @@ async fn invite_many(
     match run_of(&query) {
         Ok(Run::Real) => {}
         // A dry run keeps no key: the real run that follows with the same key must run.
-        Ok(Run::Dry) => return invite_many_now(&state, &caller, body, Run::Dry).await.into_response(),
+        Ok(Run::Dry) => return invite_many_now(&state, &caller, body, Run::Dry, None).await.into_response(),
         Err(err) => return err.into_response(),
     }
     let request = serde_json::to_vec(&body).unwrap_or_default();
     let app_id = caller.app.id.clone();
-    idempotency::keyed(&state, &app_id, &headers, "bulk", &request, async {
-        invite_many_now(&state, &caller, body, Run::Real).await.into_response()
+    idempotency::keyed(&state, &app_id, &headers, "bulk", &request, |key| async {
+        invite_many_now(&state, &caller, body, Run::Real, key).await.into_response()
     })
     .await
 }
@@ -245,19 +257,40 @@ async fn invite_many_now(
     caller: &Caller,
     body: BulkBody,
     run: Run,
+    key: Option<String>,
 ) -> Result<Json<api::BulkInviteResponse>, ApiError> {
     if body.items.len() > MAX_BULK {
         return Err(ApiError::InvalidBody(format!("at most {MAX_BULK} items per request")));
     }
     let items = body.items.into_iter().map(bulk_item).collect();
-    let outcomes = state.invites.invite_many(&caller.app, &caller.principal, items, run).await?;
     let now = state.clock.now();
+    let (app, by) = (&caller.app, &caller.principal);
+    let outcomes = match key {
+        Some(key) => {
+            let key = Keyed::new(key, move |outcomes| {
+                idempotency::stored_json(&bulk_response(outcomes, now, Run::Real, false))
+            });
+            state.invites.invite_many_keyed(app, by, items, key).await?
+        }
+        None => state.invites.invite_many(app, by, items, run).await?,
+    };
+    Ok(Json(bulk_response(outcomes, now, run, true)))
+}
+
+/// The answer to a bulk invite with these `outcomes`; `count` tallies them in the metrics
+/// (not when rendering the response stored under a key: that is the same request).
+fn bulk_response(
+    outcomes: Vec<Result<InviteOutcome, InviteError>>,
+    now: usher_core::Timestamp,
+    run: Run,
+    count: bool,
+) -> api::BulkInviteResponse {
     let results: Vec<api::BulkInviteResult> = outcomes
         .into_iter()
         .enumerate()
         .map(|(index, outcome)| {
             let outcome = outcome.map_err(ApiError::from);
-            if run == Run::Real {
+            if count && run == Run::Real {
                 metrics::count_invite(outcome.as_ref());
             }
             match outcome {
@@ -280,7 +313,7 @@ async fn invite_many_now(
     for result in &results {
         *summary.entry(result.outcome().to_owned()).or_default() += 1;
     }
-    Ok(Json(api::BulkInviteResponse { results, summary, dry_run: run == Run::Dry }))
+    api::BulkInviteResponse { results, summary, dry_run: run == Run::Dry }
 }
 
 /// `auth.inviteUser`: the same code as `users.inviteUser` (rule 8 of DESIGN.md).
@@ -307,13 +340,13 @@ async fn invite_user(
     match run_of(&query) {
         Ok(Run::Real) => {}
         // A dry run keeps no key: the real run that follows with the same key must run.
-        Ok(Run::Dry) => return invite_user_now(&state, &caller, body, Run::Dry).await.into_response(),
+        Ok(Run::Dry) => return invite_user_now(&state, &caller, body, Run::Dry, None).await.into_response(),
         Err(err) => return err.into_response(),
     }
     // Both invite routes are one operation: a key sent to one is replayed by the other.
     let request = serde_json::to_vec(&body).unwrap_or_default();
-    idempotency::keyed(&state, &caller.app.id, &headers, "invite", &request, async {
-        invite_user_now(&state, &caller, body, Run::Real).await.into_response()
+    idempotency::keyed(&state, &caller.app.id, &headers, "invite", &request, |key| async {
+        invite_user_now(&state, &caller, body, Run::Real, key).await.into_response()
     })
     .await
 }
@@ -324,17 +357,31 @@ async fn invite_user_now(
     caller: &Caller,
     body: InviteUserBody,
     run: Run,
+    key: Option<String>,
 ) -> Result<Json<api::InviteUserResponse>, ApiError> {
-    let result = match parse_invite(body) {
-        Ok((email, role)) => {
-            state.invites.invite(&caller.app, &caller.principal, email, role, run).await.map_err(ApiError::from)
+    let now = state.clock.now();
+    let (app, by) = (&caller.app, &caller.principal);
+    let result = match (parse_invite(body), key) {
+        (Ok((email, role)), Some(key)) => {
+            let key = Keyed::new(key, move |result| stored_invite(result, now));
+            state.invites.invite_keyed(app, by, email, role, key).await.map_err(ApiError::from)
         }
-        Err(refused) => Err(refused),
+        (Ok((email, role)), None) => state.invites.invite(app, by, email, role, run).await.map_err(ApiError::from),
+        (Err(refused), _) => Err(refused),
     };
     if run == Run::Real {
         metrics::count_invite(result.as_ref());
     }
-    Ok(Json(invite_response_as(result?, state.clock.now(), run)))
+    Ok(Json(invite_response_as(result?, now, run)))
+}
+
+/// The response an invite (or re-send) under an `Idempotency-Key` stores, rendered in its
+/// transaction: what the route answers for `result`.
+fn stored_invite(result: Result<InviteOutcome, InviteError>, now: usher_core::Timestamp) -> StoredResponse {
+    match result {
+        Ok(outcome) => idempotency::stored_json(&invite_response(outcome, now)),
+        Err(err) => idempotency::stored_error(err.into()),
+    }
 }
 
 /// The address and role of an invite body, each checked with its own error.

@@ -6,8 +6,8 @@ use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::AppId;
-use usher_core::idempotency::{Claimed, KeyClaim};
-use usher_core::rules::idempotency::{ClaimPlan, StoredKey, StoredResponse, claim_key};
+use usher_core::idempotency::{Claimed, KeyClaim, KeyedWrite};
+use usher_core::rules::idempotency::{ClaimPlan, Completion, StoredKey, StoredResponse, claim_key};
 
 use super::locks;
 use crate::records;
@@ -58,14 +58,27 @@ pub(super) async fn claim(conn: &mut PgConnection, claim: &KeyClaim) -> sqlx_cor
     })
 }
 
-/// Stores the response of the request holding `key`.
+/// Writes, in the transaction that did the work `done`, what `key` decides to keep of its
+/// response: the work and its stored response are committed together.
+pub(super) async fn finish<T: ?Sized>(
+    conn: &mut PgConnection,
+    key: &KeyedWrite<T>,
+    done: &T,
+) -> sqlx_core::Result<()> {
+    match key.completion(done) {
+        Completion::Store(response) => complete(conn, &key.app_id, &key.key, &response).await,
+        Completion::Release => release(conn, &key.app_id, &key.key).await,
+    }
+}
+
+/// Stores the response of the request holding `key`, unless it has one.
 pub(super) async fn complete(
     conn: &mut PgConnection,
     app_id: &AppId,
     key: &str,
     response: &StoredResponse,
 ) -> sqlx_core::Result<()> {
-    query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE app_id = $1 AND key = $2")
+    query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE app_id = $1 AND key = $2 AND status IS NULL")
         .bind(app_id.as_str())
         .bind(key)
         .bind(i64::from(response.status))

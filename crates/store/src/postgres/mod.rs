@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use sqlx_core::connection::Connection;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
-use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
+use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
 };
@@ -415,6 +415,43 @@ impl IdempotencyStore for PgStore {
     async fn release_key(&self, app_id: &AppId, key: &str) -> Result<(), StoreError> {
         let input = (app_id, key);
         self.db.write(&input, |tx, (app_id, key)| Box::pin(idempotency::release(tx, app_id, key))).await
+    }
+
+    async fn invite_keyed(
+        &self,
+        cmds: Vec<InviteCommand>,
+        key: KeyedWrite<[Invited]>,
+    ) -> Result<Vec<Invited>, StoreError> {
+        let input = (cmds, key);
+        self.db
+            .write(&input, |tx, (cmds, key)| {
+                Box::pin(async move {
+                    let outcomes = webhooks::invite_batch(tx, cmds).await?;
+                    idempotency::finish(tx, key, outcomes.as_slice()).await?;
+                    Ok(outcomes)
+                })
+            })
+            .await
+    }
+
+    async fn revoke_keyed(
+        &self,
+        app_id: &AppId,
+        id: &InvitationId,
+        by: &Actor,
+        now: Timestamp,
+        key: KeyedWrite<Option<Invitation>>,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let input = (app_id, id, by, now, key);
+        self.db
+            .write(&input, |tx, (app_id, id, by, now, key)| {
+                Box::pin(async move {
+                    let after = webhooks::revoke(tx, app_id, id, by, *now).await?;
+                    idempotency::finish(tx, key, &after).await?;
+                    Ok(after)
+                })
+            })
+            .await
     }
 }
 

@@ -3,8 +3,8 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use usher_core::AppId;
-use usher_core::idempotency::{Claimed, KeyClaim};
-use usher_core::rules::idempotency::{ClaimPlan, StoredResponse, claim_key};
+use usher_core::idempotency::{Claimed, KeyClaim, KeyedWrite};
+use usher_core::rules::idempotency::{ClaimPlan, Completion, StoredResponse, claim_key};
 
 use crate::records;
 
@@ -43,14 +43,23 @@ pub(super) fn claim(tx: &Transaction<'_>, claim: &KeyClaim) -> rusqlite::Result<
     })
 }
 
-/// Stores the response of the request holding `key`.
+/// Writes, in the transaction that did the work `done`, what `key` decides to keep of its
+/// response: the work and its stored response are committed together.
+pub(super) fn finish<T: ?Sized>(tx: &Transaction<'_>, key: &KeyedWrite<T>, done: &T) -> rusqlite::Result<()> {
+    match key.completion(done) {
+        Completion::Store(response) => complete(tx, &key.app_id, &key.key, &response),
+        Completion::Release => release(tx, &key.app_id, &key.key),
+    }
+}
+
+/// Stores the response of the request holding `key`, unless it has one.
 pub(super) fn complete(
     tx: &Transaction<'_>,
     app_id: &AppId,
     key: &str,
     response: &StoredResponse,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE app_id = ?1 AND key = ?2")?
+    tx.prepare_cached("UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE app_id = ?1 AND key = ?2 AND status IS NULL")?
         .execute(params![app_id.as_str(), key, i64::from(response.status), response.body])?;
     Ok(())
 }

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
-use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim};
+use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
 use usher_core::model::InvitationStatus;
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
@@ -317,17 +317,7 @@ impl InvitationStore for SqliteStore {
     }
 
     async fn invite_batch(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
-        self.worker
-            .write(move |tx| {
-                cmds.iter()
-                    .map(|cmd| {
-                        let invited = invitations::invite(tx, cmd)?;
-                        webhooks::after_invite(tx, &invited, cmd.now)?;
-                        Ok(invited)
-                    })
-                    .collect()
-            })
-            .await
+        self.worker.write(move |tx| invite_batch(tx, &cmds)).await
     }
 
     async fn invite_dry_run(&self, cmds: Vec<InviteCommand>) -> Result<Vec<Invited>, StoreError> {
@@ -367,21 +357,7 @@ impl InvitationStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Invitation>, StoreError> {
         let (app_id, id, by) = (app_id.clone(), id.clone(), by.clone());
-        self.worker
-            .write(move |tx| {
-                let was_pending = rows::invitation_in_app(tx, &app_id, &id)?
-                    .is_some_and(|before| before.status == InvitationStatus::Pending);
-                let after = management::revoke(tx, &app_id, &id, &by, now)?;
-                if let Some(revoked) =
-                    after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked)
-                {
-                    webhooks::emit(tx, &app_id, EventType::InvitationRevoked, |kind| {
-                        Event::invitation(kind, revoked, now)
-                    })?;
-                }
-                Ok(after)
-            })
-            .await
+        self.worker.write(move |tx| revoke(tx, &app_id, &id, &by, now)).await
     }
 
     async fn invitation_by_token(&self, hash: &TokenHash) -> Result<Option<TokenLookup>, StoreError> {
@@ -418,6 +394,66 @@ impl IdempotencyStore for SqliteStore {
         let (app_id, key) = (app_id.clone(), key.to_owned());
         self.worker.write(move |tx| idempotency::release(tx, &app_id, &key)).await
     }
+
+    async fn invite_keyed(
+        &self,
+        cmds: Vec<InviteCommand>,
+        key: KeyedWrite<[Invited]>,
+    ) -> Result<Vec<Invited>, StoreError> {
+        self.worker
+            .write(move |tx| {
+                let outcomes = invite_batch(tx, &cmds)?;
+                idempotency::finish(tx, &key, outcomes.as_slice())?;
+                Ok(outcomes)
+            })
+            .await
+    }
+
+    async fn revoke_keyed(
+        &self,
+        app_id: &AppId,
+        id: &InvitationId,
+        by: &Actor,
+        now: Timestamp,
+        key: KeyedWrite<Option<Invitation>>,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let (app_id, id, by) = (app_id.clone(), id.clone(), by.clone());
+        self.worker
+            .write(move |tx| {
+                let after = revoke(tx, &app_id, &id, &by, now)?;
+                idempotency::finish(tx, &key, &after)?;
+                Ok(after)
+            })
+            .await
+    }
+}
+
+/// Every command of a batch, each with its event, in one transaction.
+fn invite_batch(tx: &rusqlite::Transaction<'_>, cmds: &[InviteCommand]) -> rusqlite::Result<Vec<Invited>> {
+    cmds.iter()
+        .map(|cmd| {
+            let invited = invitations::invite(tx, cmd)?;
+            webhooks::after_invite(tx, &invited, cmd.now)?;
+            Ok(invited)
+        })
+        .collect()
+}
+
+/// Revokes an invitation, with its event when it was pending.
+fn revoke(
+    tx: &rusqlite::Transaction<'_>,
+    app_id: &AppId,
+    id: &InvitationId,
+    by: &Actor,
+    now: Timestamp,
+) -> rusqlite::Result<Option<Invitation>> {
+    let was_pending =
+        rows::invitation_in_app(tx, app_id, id)?.is_some_and(|before| before.status == InvitationStatus::Pending);
+    let after = management::revoke(tx, app_id, id, by, now)?;
+    if let Some(revoked) = after.as_ref().filter(|after| was_pending && after.status == InvitationStatus::Revoked) {
+        webhooks::emit(tx, app_id, EventType::InvitationRevoked, |kind| Event::invitation(kind, revoked, now))?;
+    }
+    Ok(after)
 }
 
 #[async_trait::async_trait]

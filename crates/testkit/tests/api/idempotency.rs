@@ -186,3 +186,33 @@ async fn the_rust_sdk_sends_the_key_and_says_when_an_answer_is_a_replay() {
     let revoked_again = app.client().invitations().revoke_with_key(&id, "rv").await.expect("replayed revoke");
     assert!(!revoked.replayed && revoked_again.replayed);
 }
+
+/// A 429 is not kept under its key (its `Retry-After` would be stale when replayed, and the
+/// retry it asks for would be refused for a day): the repeat runs again, with a fresh
+/// `Retry-After`, and once the throttle has passed the same key does the work.
+#[tokio::test]
+async fn a_throttled_request_is_not_kept_so_its_retry_runs_once_the_wait_is_over() {
+    let app = TestApp::spawn_with(|s| s.resend_interval = Duration::from_secs(60)).await;
+    let body = json!({ "user_email": "ada@example.com", "role": "user" });
+    assert_eq!(app.post_json(&app.invite_path(), &body).await.status().as_u16(), 200);
+
+    let first = post_keyed(&app, &app.invite_path(), "k", &body).await;
+    let first_wait = first.headers().get("retry-after").cloned().expect("Retry-After on the 429");
+    assert!(!replayed(&first));
+    assert_error(first, 429, "RESEND_THROTTLED").await;
+    let again = post_keyed(&app, &app.invite_path(), "k", &body).await;
+    assert!(!replayed(&again), "a 429 is not replayed: the request ran again");
+    assert!(again.headers().get("retry-after").is_some(), "its own Retry-After");
+    assert_error(again, 429, "RESEND_THROTTLED").await;
+
+    let wait: u64 = first_wait.to_str().expect("ascii").parse().expect("seconds");
+    app.clock.advance(Duration::from_secs(wait));
+    let after_wait = post_keyed(&app, &app.invite_path(), "k", &body).await;
+    assert!(!replayed(&after_wait));
+    let after_wait: Value = after_wait.json().await.expect("json");
+    assert_eq!(after_wait["outcome"], "resent");
+    let replay = post_keyed(&app, &app.invite_path(), "k", &body).await;
+    assert!(replayed(&replay), "the 200 is kept");
+    assert_eq!(replay.json::<Value>().await.expect("json"), after_wait);
+    assert_eq!(invitations(&app).await[0]["times_sent"], 2);
+}
