@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     // Also the audit log's invitation index and delivery attempts; the name is the file's, as sqlx records it.
     (9, "console links", include_str!("../../migrations/postgres/0009_console_links.sql")),
     (10, "link opens", include_str!("../../migrations/postgres/0010_link_opens.sql")),
+    (11, "invitation list indexes", include_str!("../../migrations/postgres/0011_invitation_list_indexes.sql")),
 ];
 
 /// The schema version this build creates and understands.
