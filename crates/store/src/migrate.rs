@@ -28,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, sql: include_str!("../migrations/sqlite/0009_console_links.sql") },
     Migration { version: 10, sql: include_str!("../migrations/sqlite/0010_link_opens.sql") },
     Migration { version: 11, sql: include_str!("../migrations/sqlite/0011_reminders.sql") },
+    Migration { version: 12, sql: include_str!("../migrations/sqlite/0012_invitation_list_indexes.sql") },
 ];
 
 /// The schema version this build creates and understands.

@@ -41,23 +41,14 @@ impl fmt::Display for UnknownValue {
 impl Error for UnknownValue {}
 
 /// What an outbox status means for the invitation's delivery. A message in flight is still
-/// queued as far as anyone watching is concerned; a cancelled one was given up on.
+/// queued as far as anyone watching is concerned; a cancelled one was given up on. Migration
+/// 0011's triggers keep the same reading in `invitations.delivery_state`, which the list filters on.
 pub(crate) fn delivery_status(outbox_status: &str) -> Option<DeliveryStatus> {
     match outbox_status {
         "queued" | "sending" => Some(DeliveryStatus::Queued),
         "sent" => Some(DeliveryStatus::Sent),
         "failed" | "cancelled" => Some(DeliveryStatus::Failed),
         _ => None,
-    }
-}
-
-/// The outbox statuses that mean `state`, as SQL literals for `IN (…)`: the inverse of
-/// [`delivery_status`].
-pub(crate) fn outbox_statuses(state: DeliveryStatus) -> &'static str {
-    match state {
-        DeliveryStatus::Queued => "'queued', 'sending'",
-        DeliveryStatus::Sent => "'sent'",
-        DeliveryStatus::Failed => "'failed', 'cancelled'",
     }
 }
 

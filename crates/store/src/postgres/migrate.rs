@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "console links", include_str!("../../migrations/postgres/0009_console_links.sql")),
     (10, "link opens", include_str!("../../migrations/postgres/0010_link_opens.sql")),
     (11, "reminders", include_str!("../../migrations/postgres/0011_reminders.sql")),
+    (12, "invitation list indexes", include_str!("../../migrations/postgres/0012_invitation_list_indexes.sql")),
 ];
 
 /// The schema version this build creates and understands.

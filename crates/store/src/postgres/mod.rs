@@ -79,6 +79,22 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// How PostgreSQL plans the invitation list for `query` (`EXPLAIN`, one line a row), with
+    /// sequential scans, bitmap scans and sorts discouraged: a test's few rows would otherwise
+    /// get them for any query. For tests that check each filter reads an index in list order.
+    #[cfg(feature = "test-support")]
+    pub async fn invitation_list_plan(
+        &self,
+        app_id: &AppId,
+        query: InvitationQuery,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let input = (app_id, query, now);
+        self.db
+            .rehearse(&input, |conn, (app_id, query, now)| Box::pin(management::list_plan(conn, app_id, query, *now)))
+            .await
+    }
+
     /// Connects to the database `database_url` names and brings its schema up to date.
     ///
     /// The URL has libpq's form, `postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]`

@@ -75,6 +75,19 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// How SQLite plans the invitation list for `query` (`EXPLAIN QUERY PLAN`, one line a
+    /// step). For tests that check each filter reads an index in list order.
+    #[cfg(feature = "test-support")]
+    pub async fn invitation_list_plan(
+        &self,
+        app_id: &AppId,
+        query: InvitationQuery,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| management::list_plan(tx, &app_id, &query, now)).await
+    }
+
     /// Opens (creating it and its directory when missing) and migrates the database at `path`.
     ///
     /// Dropping the store closes the database; the dropping thread waits for the operations

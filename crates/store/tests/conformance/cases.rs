@@ -1480,6 +1480,11 @@ pub async fn list_invitations_filters_by_the_delivery_state_of_the_latest_email(
     assert_eq!(emails(DeliveryStatus::Sent).await, ["ada@example.org"]);
     assert_eq!(emails(DeliveryStatus::Failed).await, ["bob@example.org"], "a cancelled email counts as failed");
     assert_eq!(emails(DeliveryStatus::Queued).await, ["cy@example.org"], "claimed and in flight counts as queued");
+    let mut again = invite(&app, "ada@example.org", Role::User, T0.plus(INTERVAL));
+    again.resend_interval = Duration::ZERO;
+    store.invite(again).await.expect("re-send");
+    assert_eq!(emails(DeliveryStatus::Sent).await, Vec::<String>::new(), "a re-send's new email is the latest");
+    assert_eq!(emails(DeliveryStatus::Queued).await, ["ada@example.org", "cy@example.org"]);
 }
 
 pub async fn revoke_invitation_cancels_its_email_when_invitation_is_pending(store: &dyn Store) {

@@ -35,6 +35,7 @@ macro_rules! on_both_backends {
 mod cached;
 mod cases;
 mod idempotency;
+mod list_plans;
 mod postgres_only;
 mod reminders;
 mod support;
