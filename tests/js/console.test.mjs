@@ -309,6 +309,7 @@ test("a setting changed in the console is what the API returns", { skip }, async
   await page.fill("#invitation_ttl_hours", "48");
   await page.selectOption("#invite_policy", "members");
   await page.fill("#sender_name", "The Acme Team");
+  await page.fill("#reminder_before_expiry_hours", "24");
   await Promise.all([page.waitForNavigation(), page.click("button:text-is('Save')")]);
   assert.equal(await page.textContent("[role=status]"), "Saved.");
 
@@ -319,6 +320,7 @@ test("a setting changed in the console is what the API returns", { skip }, async
   assert.equal(settings.invitation_ttl_seconds, 48 * 3600);
   assert.equal(settings.invite_policy, "members");
   assert.equal(settings.sender_name, "The Acme Team");
+  assert.equal(settings.reminder_before_expiry_hours, 24);
 
   await page.fill("#app_url", "not an address");
   await page.$eval("form.card", (form) => form.setAttribute("novalidate", ""));

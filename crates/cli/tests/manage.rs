@@ -131,6 +131,24 @@ async fn domain_rules_and_the_daily_allowance_are_set_from_the_command_line_and_
 }
 
 #[tokio::test]
+async fn reminders_are_set_from_the_command_line_and_shown_on_the_invitation() {
+    let app = TestApp::spawn().await;
+
+    let changed = json(&usher(&app, &["app", "settings", "--set", "reminder_before_expiry_hours=24", "--json"]).await);
+    let refused = usher(&app, &["app", "settings", "--set", "reminder_before_expiry_hours=0"]).await;
+    app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");
+    let page = json(&usher(&app, &["invitations", "list", "--email", "ada@example.com", "--json"]).await);
+    let id = page["items"][0]["id"].as_str().expect("id").to_owned();
+    let shown = String::from_utf8_lossy(&usher(&app, &["invitations", "show", &id]).await.stdout).into_owned();
+
+    assert_eq!(changed["reminder_before_expiry_hours"], 24);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("INVALID_SETTING"), "{refused:?}");
+    assert!(page["items"][0]["reminder_due_at"].is_string(), "{page}");
+    assert!(shown.contains("Reminder due: "), "{shown}");
+}
+
+#[tokio::test]
 async fn server_flags_work_after_the_subcommand_too() {
     let app = TestApp::spawn().await;
     app.client().users().invite_user("ada@example.com", Role::User).await.expect("invite");

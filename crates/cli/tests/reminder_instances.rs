@@ -27,7 +27,9 @@ async fn three_instances_on_postgres_send_each_reminder_once() {
     let mail_url = format!("file://{}", dir.path().display());
     let (app_id, api_key) = create_app(database.url());
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut servers: Vec<_> = ports.iter().map(|&port| serve_with(database.url(), port, &mail_url, &[])).collect();
+    // One public address for all, as behind a load balancer: it goes into the links.
+    let public = [("USHER_PUBLIC_URL", "http://usher.example.test/")];
+    let mut servers: Vec<_> = ports.iter().map(|&port| serve_with(database.url(), port, &mail_url, &public)).collect();
     for &port in &ports {
         wait_healthy(port).await;
     }
