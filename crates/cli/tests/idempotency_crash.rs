@@ -70,8 +70,16 @@ async fn killed_after_the_work_then_repeated(database: &str, op: Op) {
     let existing = match op {
         Op::Resend | Op::Revoke => {
             let url = format!("{}/runtime/users/invite-user", base(port));
-            let made: Value =
-                http.post(url).bearer_auth(&api_key).json(&ada).send().await.expect("invite").json().await.expect("json");
+            let made: Value = http
+                .post(url)
+                .bearer_auth(&api_key)
+                .json(&ada)
+                .send()
+                .await
+                .expect("invite")
+                .json()
+                .await
+                .expect("json");
             made["invitation"]["id"].as_str().expect("an id").to_owned()
         }
         Op::Invite | Op::Bulk => String::new(),

@@ -221,7 +221,9 @@ impl Reading {
             }
             Invited::NotAllowed => Err(InviteError::AdminInvitationPending),
             Invited::DomainNotAllowed => Err(domain_not_allowed(refused)),
-            Invited::DailyLimit { retry_after } => Err(InviteError::DailyLimit { retry_after, limit: self.daily_limit }),
+            Invited::DailyLimit { retry_after } => {
+                Err(InviteError::DailyLimit { retry_after, limit: self.daily_limit })
+            }
         }
     }
 }
@@ -478,7 +480,6 @@ fn check_may_invite(app: &App, by: &Principal, role: Role) -> Result<(), InviteE
 fn domain_not_allowed(email: Option<&EmailAddress>) -> InviteError {
     InviteError::DomainNotAllowed { domain: email.map(|e| e.domain().to_owned()).unwrap_or_default() }
 }
-
 
 fn inviter(app: &App, by: &Principal) -> Inviter {
     match by {

@@ -15,8 +15,8 @@ use std::future::Future;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use usher_core::AppId;
 use serde::Serialize;
+use usher_core::AppId;
 use usher_core::idempotency::{Claimed, KeyClaim, fingerprint, is_valid_key};
 use usher_core::rules::idempotency::{Completion, StoredResponse, complete};
 

@@ -13,8 +13,8 @@ use serde_json::Value;
 use usher_api_types as api;
 use usher_core::idempotency::Keyed;
 use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Run};
-use usher_core::rules::idempotency::StoredResponse;
 use usher_core::model::{DeliveryStatus, InvitationStatus};
+use usher_core::rules::idempotency::StoredResponse;
 use usher_core::store::InvitationQuery;
 use usher_core::{EmailAddress, InvitationId, Role};
 

@@ -60,11 +60,7 @@ pub(super) async fn claim(conn: &mut PgConnection, claim: &KeyClaim) -> sqlx_cor
 
 /// Writes, in the transaction that did the work `done`, what `key` decides to keep of its
 /// response: the work and its stored response are committed together.
-pub(super) async fn finish<T: ?Sized>(
-    conn: &mut PgConnection,
-    key: &KeyedWrite<T>,
-    done: &T,
-) -> sqlx_core::Result<()> {
+pub(super) async fn finish<T: ?Sized>(conn: &mut PgConnection, key: &KeyedWrite<T>, done: &T) -> sqlx_core::Result<()> {
     match key.completion(done) {
         Completion::Store(response) => complete(conn, &key.app_id, &key.key, &response).await,
         Completion::Release => release(conn, &key.app_id, &key.key).await,

@@ -59,8 +59,10 @@ pub(super) fn complete(
     key: &str,
     response: &StoredResponse,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE app_id = ?1 AND key = ?2 AND status IS NULL")?
-        .execute(params![app_id.as_str(), key, i64::from(response.status), response.body])?;
+    tx.prepare_cached(
+        "UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE app_id = ?1 AND key = ?2 AND status IS NULL",
+    )?
+    .execute(params![app_id.as_str(), key, i64::from(response.status), response.body])?;
     Ok(())
 }
 

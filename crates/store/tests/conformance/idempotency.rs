@@ -130,7 +130,10 @@ fn invite_key(app_id: &AppId, key: &str, status: u16) -> KeyedWrite<[Invited]> {
 }
 
 async fn invitations(store: &dyn Store, app_id: &AppId) -> Vec<Invitation> {
-    store.list_invitations(app_id, InvitationQuery { limit: 100, ..InvitationQuery::default() }, T0).await.expect("list")
+    store
+        .list_invitations(app_id, InvitationQuery { limit: 100, ..InvitationQuery::default() }, T0)
+        .await
+        .expect("list")
 }
 
 async fn a_keyed_invite_stores_its_response_in_the_invitations_transaction(store: &dyn Store) {
