@@ -42,6 +42,11 @@ pub struct InviteUserRequest {
     pub user_email: String,
     /// The role the invitee gets.
     pub role: Role,
+    /// The language of the invitation email and its re-sends: `en`, `de`, `fr` or `es` (a tag
+    /// such as `de-AT` reads as its language; any other is 422 `UNSUPPORTED_LOCALE`). Absent:
+    /// the app's default `locale`. The official SDK does not send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// Which case of inviting applied.
@@ -132,6 +137,9 @@ pub struct Invitation {
     #[serde(default, with = "rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub reminded_at: Option<OffsetDateTime>,
+    /// The language its emails are written in; `null`: the app's default `locale`.
+    #[serde(default)]
+    pub locale: Option<String>,
     /// Creation time.
     #[serde(with = "rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -597,6 +605,14 @@ pub struct AppSettings {
     /// (the default). Must be less than the invitation lifetime.
     #[serde(default)]
     pub reminder_before_expiry_hours: Option<u32>,
+    /// The language of the app's email (`en`, `de`, `fr` or `es`) when an invitation names
+    /// none; sign-up codes, password resets and sign-up notes always use it.
+    #[serde(default = "default_locale")]
+    pub locale: String,
+}
+
+fn default_locale() -> String {
+    "en".to_owned()
 }
 
 /// Body of changing an app's settings: any of the fields [`AppSettings`] shows (except
@@ -646,6 +662,9 @@ pub struct UpdateAppSettingsRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>))]
     pub reminder_before_expiry_hours: Option<Option<u32>>,
+    /// The default language of the app's email: `en`, `de`, `fr` or `es`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// What a sign-in page needs to know about an app (`app.getPublicSettings()`).
@@ -1070,4 +1089,111 @@ mod tests {
         assert_eq!(serde_json::from_value::<DeliveryStatus>("queued".into()).expect("parses"), DeliveryStatus::Queued);
         assert_eq!(format!("{:<8}|", DeliveryStatus::Sent), "sent    |");
     }
+}
+
+/// The subject, text and HTML of an app's own email template (minijinja; the HTML is
+/// auto-escaped, the subject and text are not). Body of saving one, and of previewing a draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MailTemplateBody {
+    /// The subject line's template (one line).
+    pub subject: String,
+    /// The plain-text part's template.
+    pub text: String,
+    /// The HTML part's template.
+    pub html: String,
+}
+
+/// Body of a preview: a draft to render (checked as saving would), or nothing to render what
+/// delivery would use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PreviewTemplateRequest {
+    /// The draft; absent: the app's own template, else the built-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<MailTemplateBody>,
+}
+
+/// Where a template comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateSource {
+    /// Usher's own.
+    BuiltIn,
+    /// The app's, saved with `PUT`.
+    App,
+    /// The draft sent with the preview.
+    Draft,
+}
+
+/// One kind of email in one locale: the template delivery uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MailTemplate {
+    /// `invitation`, `reminder` (before an invitation expires), `sign_in` (the member sign-in
+    /// reminder), `password_reset`, `signup_code` or `account_exists`.
+    pub kind: String,
+    /// `en`, `de`, `fr` or `es`.
+    pub locale: String,
+    /// The app's own, or the built-in.
+    pub source: TemplateSource,
+    /// The subject line's template.
+    pub subject: String,
+    /// The plain-text part's template.
+    pub text: String,
+    /// The HTML part's template.
+    pub html: String,
+    /// The variables its templates may use.
+    pub variables: Vec<String>,
+    /// The variable the text and HTML must show (the link or code the email is for), if any.
+    pub required_variable: Option<String>,
+    /// When the app's own was saved.
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub updated_date: Option<OffsetDateTime>,
+}
+
+/// One kind of email in one locale, in the list of an app's templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MailTemplateSummary {
+    /// The kind of email.
+    pub kind: String,
+    /// The locale.
+    pub locale: String,
+    /// The app's own, or the built-in.
+    pub source: TemplateSource,
+    /// When the app's own was saved.
+    #[serde(default, with = "rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub updated_date: Option<OffsetDateTime>,
+}
+
+/// Every kind of email in every locale, and which of them the app has its own template for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MailTemplateList {
+    /// The app's default locale.
+    pub default_locale: String,
+    /// The supported locales.
+    pub locales: Vec<String>,
+    /// One row per kind and locale.
+    pub items: Vec<MailTemplateSummary>,
+}
+
+/// A template rendered with sample data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplatePreview {
+    /// What was rendered.
+    pub source: TemplateSource,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
 }

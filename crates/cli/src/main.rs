@@ -78,6 +78,102 @@ enum Command {
         #[command(subcommand)]
         command: WebhooksCommand,
     },
+    /// An app's own email templates per kind and locale, through a running Usher server.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
+}
+
+/// The files of a template: subject, text and HTML (minijinja).
+#[derive(clap::Args)]
+pub struct TemplateFiles {
+    /// A file holding the subject line's template.
+    #[arg(long, value_name = "FILE")]
+    pub subject: std::path::PathBuf,
+    /// A file holding the plain-text part's template.
+    #[arg(long, value_name = "FILE")]
+    pub text: std::path::PathBuf,
+    /// A file holding the HTML part's template.
+    #[arg(long, value_name = "FILE")]
+    pub html: std::path::PathBuf,
+}
+
+/// `usher templates …`. KIND is invitation, reminder, sign_in, password_reset, signup_code or
+/// account_exists; LOCALE is en, de, fr or es.
+#[derive(Subcommand)]
+pub enum TemplatesCommand {
+    /// Every kind in every locale, and which the app has its own template for.
+    Ls {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The template delivery uses (the app's own, else the built-in) and its variables.
+    Show {
+        /// The kind of email.
+        kind: String,
+        /// The locale.
+        locale: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save the app's own template from files; checked first (syntax, variables, the link),
+    /// refused with the reason otherwise.
+    Set {
+        /// The kind of email.
+        kind: String,
+        /// The locale.
+        locale: String,
+        #[command(flatten)]
+        files: TemplateFiles,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the app's own template: the built-in is used again.
+    Rm {
+        /// The kind of email.
+        kind: String,
+        /// The locale.
+        locale: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render with sample data: the files given (a draft, checked), else what delivery uses.
+    Preview {
+        /// The kind of email.
+        kind: String,
+        /// The locale.
+        locale: String,
+        /// A draft's subject file (with --text and --html).
+        #[arg(long, value_name = "FILE", requires_all = ["text", "html"])]
+        subject: Option<std::path::PathBuf>,
+        /// A draft's text file.
+        #[arg(long, value_name = "FILE", requires_all = ["subject", "html"])]
+        text: Option<std::path::PathBuf>,
+        /// A draft's HTML file.
+        #[arg(long, value_name = "FILE", requires_all = ["subject", "text"])]
+        html: Option<std::path::PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl TemplatesCommand {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            Self::Ls { json }
+            | Self::Show { json, .. }
+            | Self::Set { json, .. }
+            | Self::Rm { json, .. }
+            | Self::Preview { json, .. } => *json,
+        }
+    }
 }
 
 /// `usher invitations …`.
@@ -336,10 +432,15 @@ pub struct InviteArgs {
     /// The role: `user` or `admin`.
     #[arg(long, default_value = "user")]
     pub role: base44::Role,
-    /// A CSV file with a header `email,role` (role may be empty: `user`). Failed rows are
-    /// written beside it with their reasons: people.csv → people.failed.csv.
+    /// A CSV file with a header `email,role` or `email,role,locale` (role may be empty:
+    /// `user`; locale may be empty: --locale, else the app's default). Failed rows are written
+    /// beside it with their reasons: people.csv → people.failed.csv.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<std::path::PathBuf>,
+    /// The language of the invitation email and its re-sends: en, de, fr or es (a tag such as
+    /// de-AT reads as de). Default: the app's `locale` setting.
+    #[arg(long, value_name = "LOCALE")]
+    pub locale: Option<String>,
     /// Invite nobody and send nothing: print what each address would get (created, re-sent,
     /// already a member, or the refusal with its code), decided exactly as the real run would
     /// be. With --csv, a summary table and the rows that would be refused; no .failed.csv.
@@ -488,6 +589,9 @@ fn main() -> ExitCode {
         }
         Command::Webhooks { command } => {
             return with_remote(server, command.json(), |remote| commands::webhooks::webhooks(remote, &command));
+        }
+        Command::Templates { command } => {
+            return with_remote(server, command.json(), |remote| commands::manage::templates(remote, &command));
         }
         Command::App(AppCommand::Settings(args)) => {
             return with_remote(server, args.json, |remote| commands::manage::settings(remote, &args));

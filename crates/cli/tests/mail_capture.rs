@@ -36,6 +36,8 @@ async fn capture(dir: &Path, kind: MailKind, to: &str, at_secs: i64) -> (String,
             .then(|| InvitationLink { token: InvitationToken::generate(), expires_at }),
         reset: (kind == MailKind::PasswordReset).then(|| ResetLink { token: ResetToken::generate(), expires_at }),
         code: None,
+        locale: usher_core::Locale::En,
+        template: None,
         attempts: 0,
         created_at: Timestamp::from_millis(0),
     };

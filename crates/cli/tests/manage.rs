@@ -414,3 +414,57 @@ async fn list_filters_by_the_delivery_state_of_the_latest_email() {
     assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
     assert!(stderr(&unknown).contains("expected queued, sent or failed"), "{}", stderr(&unknown));
 }
+
+#[tokio::test]
+async fn invites_name_their_locale_and_templates_are_set_previewed_and_removed_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_string_lossy().into_owned()
+    };
+    let (subject, text, html) = (
+        file("subject.txt", "Willkommen bei {{ app_name }}"),
+        file("text.txt", "Hier entlang: {{ link }}"),
+        file("html.html", "<a href=\"{{ link }}\">los</a>"),
+    );
+    let broken = file("broken.txt", "Hallo {{ vorname }}");
+    let csv = file("people.csv", "email,role,locale\nlena@example.com,user,de\nmateo@example.com,user,\n");
+
+    let set =
+        usher(&app, &["templates", "set", "invitation", "de", "--subject", &subject, "--text", &text, "--html", &html])
+            .await;
+    let refused =
+        usher(&app, &["templates", "set", "invitation", "fr", "--subject", &broken, "--text", &text, "--html", &html])
+            .await;
+    let listed = usher(&app, &["templates", "ls"]).await;
+    let preview = json(&usher(&app, &["templates", "preview", "invitation", "de", "--json"]).await);
+    let single = usher(&app, &["invite", "jonas@example.com", "--locale", "de"]).await;
+    let imported = usher(&app, &["invite", "--csv", &csv, "--locale", "es"]).await;
+    let jonas = app.mail.wait_for("jonas@example.com").await;
+    let lena = app.mail.wait_for("lena@example.com").await;
+    let mateo = app.mail.wait_for("mateo@example.com").await;
+    let removed = usher(&app, &["templates", "rm", "invitation", "de"]).await;
+    let shown = json(&usher(&app, &["templates", "show", "invitation", "de", "--json"]).await);
+
+    assert!(set.status.success(), "{set:?}");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("INVALID_TEMPLATE") && stderr(&refused).contains("vorname"), "{refused:?}");
+    let table = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(table.lines().any(|l| l.contains("invitation") && l.contains("de") && l.contains("app")), "{table}");
+    assert_eq!(
+        (preview["source"].as_str(), preview["subject"].as_str()),
+        (Some("app"), Some("Willkommen bei Acme Notes"))
+    );
+    assert!(single.status.success() && imported.status.success(), "{single:?} {imported:?}");
+    assert_eq!(jonas.header("Subject").as_deref(), Some("Willkommen bei Acme Notes"));
+    assert_eq!(lena.header("Subject").as_deref(), Some("Willkommen bei Acme Notes"), "the CSV row's locale");
+    assert_eq!(
+        mateo.header("Subject").as_deref(),
+        Some("Te han invitado a unirte a Acme Notes"),
+        "--locale for the rest"
+    );
+    assert!(removed.status.success(), "{removed:?}");
+    assert_eq!(shown["source"], "built_in");
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::email::EmailAddress;
+use crate::locale::Locale;
 use crate::model::{App, InvitePolicy};
 use crate::rules::domains::{DomainPattern, MAX_PATTERNS};
 use crate::rules::reminders::lead_fits_lifetime;
@@ -121,6 +122,9 @@ pub fn apply(app: &App, changes: Map<String, Value>) -> Result<App, InvalidSetti
                     ),
                 };
             }
+            "locale" => {
+                app.settings.locale = Locale::parse(text()?).map_err(|e| invalid(&field, e.to_string()))?;
+            }
             _ => return Err(invalid(&field, "is not a setting")),
         }
     }
@@ -201,7 +205,7 @@ mod tests {
                 "invite_policy": "members", "is_signup_open": true, "sender_name": "Acme Team",
                 "sender_email": "team@acme.test", "cors_origins": ["https://admin.acme.test/path"],
                 "allowed_email_domains": ["Acme.test", "*.acme.test", "acme.test"],
-                "blocked_email_domains": ["@rival.test"], "max_invites_per_day": 500
+                "blocked_email_domains": ["@rival.test"], "max_invites_per_day": 500, "locale": "de-AT"
             })),
         )
         .expect("valid");
@@ -215,6 +219,7 @@ mod tests {
         assert_eq!(shown(&changed.settings.allowed_email_domains), ["acme.test", "*.acme.test"]);
         assert_eq!(shown(&changed.settings.blocked_email_domains), ["rival.test"]);
         assert_eq!(changed.settings.max_invites_per_day, Some(500));
+        assert_eq!(changed.settings.locale, Locale::De);
         let off = apply(&changed, changes(json!({ "max_invites_per_day": null }))).expect("valid");
         assert_eq!(off.settings.max_invites_per_day, None);
     }
@@ -259,6 +264,8 @@ mod tests {
             json!({ "reminder_before_expiry_hours": -3 }),
             json!({ "reminder_before_expiry_hours": 1.5 }),
             json!({ "reminder_before_expiry_hours": "24" }),
+            json!({ "locale": "it" }),
+            json!({ "locale": 7 }),
         ] {
             assert!(apply(&app(), changes(bad.clone())).is_err(), "{bad}");
         }

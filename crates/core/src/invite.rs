@@ -11,6 +11,7 @@ use crate::clock::{Clock, Timestamp, ceil_secs};
 use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
 use crate::idempotency::{Keyed, KeyedWrite};
+use crate::locale::Locale;
 use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
 use crate::role::Role;
 use crate::rules::domains::refused_domain;
@@ -105,7 +106,8 @@ impl InviteService {
     }
 
     /// The store command for inviting `email` with `role` at `now`, with fresh secrets.
-    fn command(&self, app: &App, by: &Principal, email: EmailAddress, role: Role, now: Timestamp) -> InviteCommand {
+    fn command(&self, app: &App, by: &Principal, invitee: Invitee, now: Timestamp) -> InviteCommand {
+        let Invitee { email, role, locale } = invitee;
         InviteCommand {
             app_id: app.id.clone(),
             role,
@@ -120,6 +122,7 @@ impl InviteService {
             may_invite_admins: by.is_admin(),
             email_domain_allowed: refused_domain(app.settings.domain_rules(), &email).is_none(),
             daily_allowance: app.settings.max_invites_per_day,
+            locale,
             email,
             now,
         }
@@ -131,11 +134,10 @@ impl InviteService {
         &self,
         app: &App,
         by: &Principal,
-        email: EmailAddress,
-        role: Role,
+        invitee: Invitee,
         run: Run,
     ) -> Result<InviteOutcome, InviteError> {
-        self.invite_with(app, by, email, role, run, None).await
+        self.invite_with(app, by, invitee, run, None).await
     }
 
     /// [`InviteService::invite`] for real under an `Idempotency-Key` the caller has claimed: the
@@ -144,24 +146,22 @@ impl InviteService {
         &self,
         app: &App,
         by: &Principal,
-        email: EmailAddress,
-        role: Role,
+        invitee: Invitee,
         key: Keyed<Result<InviteOutcome, InviteError>>,
     ) -> Result<InviteOutcome, InviteError> {
-        self.invite_with(app, by, email, role, Run::Real, Some(key)).await
+        self.invite_with(app, by, invitee, Run::Real, Some(key)).await
     }
 
     async fn invite_with(
         &self,
         app: &App,
         by: &Principal,
-        email: EmailAddress,
-        role: Role,
+        invitee: Invitee,
         run: Run,
         key: Option<Keyed<Result<InviteOutcome, InviteError>>>,
     ) -> Result<InviteOutcome, InviteError> {
-        check_may_invite(app, by, role)?;
-        let cmd = self.command(app, by, email, role, self.clock.now());
+        check_may_invite(app, by, invitee.role)?;
+        let cmd = self.command(app, by, invitee, self.clock.now());
         // Kept for the refusal's message only when the lists refuse it: no copy otherwise.
         let refused = (!cmd.email_domain_allowed).then(|| cmd.email.clone());
         let reading = self.reading(app, by);
@@ -242,8 +242,34 @@ fn missing_outcome() -> InviteError {
     InviteError::Store(StoreError::Backend("the store answered fewer outcomes than invites".into()))
 }
 
+/// Who is invited: the address, the role offered, and the language of the email (`None`: the
+/// app's default; a re-sent invitation keeps its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitee {
+    /// The invited address.
+    pub email: EmailAddress,
+    /// The role offered.
+    pub role: Role,
+    /// The language asked for.
+    pub locale: Option<Locale>,
+}
+
+impl Invitee {
+    /// `email` with `role`, in the app's default language.
+    pub fn new(email: EmailAddress, role: Role) -> Self {
+        Self { email, role, locale: None }
+    }
+
+    /// The same, in `locale` when given.
+    #[must_use]
+    pub fn in_locale(mut self, locale: Option<Locale>) -> Self {
+        self.locale = locale;
+        self
+    }
+}
+
 /// One row of a bulk invite, parsed or refused at the edge.
-pub type BulkItem = Result<(EmailAddress, Role), BulkRefusal>;
+pub type BulkItem = Result<Invitee, BulkRefusal>;
 
 /// Why one row of a bulk invite was refused before any writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,13 +323,13 @@ impl InviteService {
         let mut rows: Vec<Row> = Vec::with_capacity(items.len());
         let mut cmds = Vec::new();
         for item in items {
-            let checked = item.map_err(InviteError::Refused).and_then(|(email, role)| {
-                check_may_invite(app, by, role)?;
-                Ok((email, role))
+            let checked = item.map_err(InviteError::Refused).and_then(|invitee| {
+                check_may_invite(app, by, invitee.role)?;
+                Ok(invitee)
             });
             match checked {
-                Ok((email, role)) => {
-                    let cmd = self.command(app, by, email, role, now);
+                Ok(invitee) => {
+                    let cmd = self.command(app, by, invitee, now);
                     rows.push(Row::Stored { refused: (!cmd.email_domain_allowed).then(|| cmd.email.clone()) });
                     cmds.push(cmd);
                 }
@@ -349,7 +375,8 @@ impl InviteService {
         let invitation = self.store.invitation(&app.id, id).await?.ok_or(InviteError::NotFound)?;
         match invitation.status {
             InvitationStatus::Pending | InvitationStatus::Expired => {
-                self.invite_with(app, by, invitation.email, invitation.role, Run::Real, key).await
+                // Its own language is kept (the command names none).
+                self.invite_with(app, by, Invitee::new(invitation.email, invitation.role), Run::Real, key).await
             }
             other => Err(InviteError::NotPending(other)),
         }

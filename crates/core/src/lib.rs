@@ -17,6 +17,7 @@ pub mod id;
 pub mod idempotency;
 pub mod invite;
 pub mod join;
+pub mod locale;
 pub mod members;
 pub mod model;
 pub mod password;
@@ -33,6 +34,7 @@ pub mod webhooks;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp, ceil_secs};
 pub use email::EmailAddress;
 pub use id::{ApiKeyId, AppId, EventId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
+pub use locale::Locale;
 pub use role::Role;
 pub use store::{Store, StoreError};
 

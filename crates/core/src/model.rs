@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InvitationId, MessageId, UserId};
+use crate::locale::Locale;
 use crate::role::Role;
 use crate::rules::domains::{DomainPattern, DomainRules};
 use crate::secret::{InvitationToken, OneTimeCode, ResetToken};
@@ -64,6 +65,9 @@ pub struct AppSettings {
     /// Mail one reminder with the same link this many hours before an invitation link
     /// expires ([`crate::rules::reminders`]); `None` (the default): no reminders.
     pub reminder_before_expiry_hours: Option<u32>,
+    /// The language of the app's email when an invitation names none (and of sign-up codes,
+    /// password resets and sign-up notes, always).
+    pub locale: Locale,
 }
 
 impl AppSettings {
@@ -89,6 +93,7 @@ impl Default for AppSettings {
             blocked_email_domains: Vec::new(),
             max_invites_per_day: None,
             reminder_before_expiry_hours: None,
+            locale: Locale::En,
         }
     }
 }
@@ -349,6 +354,8 @@ pub struct Invitation {
     pub opens: LinkOpens,
     /// Its reminder ([`crate::rules::reminders`]).
     pub reminder: ReminderTimes,
+    /// The language its emails are written in; the app's default when `None`.
+    pub locale: Option<Locale>,
 }
 
 /// When an invitation's reminder email is due and when one went out.
@@ -460,6 +467,10 @@ pub struct OutboxMessage {
     pub reset: Option<ResetLink>,
     /// The sign-up code and its expiry; present for [`MailKind::SignupCode`].
     pub code: Option<SignupCode>,
+    /// The language to write it in: the one its invite named, else the app's default.
+    pub locale: Locale,
+    /// The app's own template for this kind and locale, if it has one.
+    pub template: Option<MailTemplate>,
     /// Attempts made before this one.
     pub attempts: u32,
     /// When it was queued.
@@ -646,4 +657,22 @@ mod tests {
         assert_eq!(app("http://localhost:9009/app", &[]).landing_origin().as_deref(), Some("http://localhost:9009"));
         assert_eq!(origin_of("not a url"), None);
     }
+}
+
+/// An app's own subject, text and HTML for one kind of email in one locale (minijinja, the
+/// built-in templates' variables); checked before it is stored (`usher_mail::templates`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailTemplate {
+    /// The kind of email.
+    pub kind: MailKind,
+    /// The locale.
+    pub locale: Locale,
+    /// The subject line's template.
+    pub subject: String,
+    /// The plain-text part's template.
+    pub text: String,
+    /// The HTML part's template (auto-escaped).
+    pub html: String,
+    /// When it was last saved.
+    pub updated_at: Timestamp,
 }

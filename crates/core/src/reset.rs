@@ -221,6 +221,20 @@ mod tests {
         async fn server_secret(&self, _name: &str, _candidate: String) -> Result<String, StoreError> {
             unreachable!("not used by these tests: server_secret")
         }
+        async fn mail_templates(&self, _: &AppId) -> Result<Vec<crate::model::MailTemplate>, StoreError> {
+            unreachable!("not used by these tests: mail_templates")
+        }
+        async fn put_mail_template(&self, _: &AppId, _: &crate::model::MailTemplate) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: put_mail_template")
+        }
+        async fn delete_mail_template(
+            &self,
+            _: &AppId,
+            _: crate::model::MailKind,
+            _: crate::locale::Locale,
+        ) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: delete_mail_template")
+        }
     }
 
     #[async_trait::async_trait]

@@ -7,9 +7,10 @@ use crate::clock::Timestamp;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
 use crate::idempotency::IdempotencyStore;
+use crate::locale::Locale;
 use crate::model::{
     Actor, ApiKeyRecord, App, AppSettings, AuditEvent, Delivery, DeliveryAttempt, Invitation, InvitationStatus,
-    Inviter, LinkOpens, OutboxMessage, ReminderTimes, TokenLookup, User,
+    Inviter, LinkOpens, MailKind, MailTemplate, OutboxMessage, ReminderTimes, TokenLookup, User,
 };
 use crate::password::PasswordHash;
 use crate::role::Role;
@@ -103,6 +104,10 @@ pub struct InviteCommand {
     pub email_domain_allowed: bool,
     /// The app's daily allowance of invitation emails (`max_invites_per_day`), if it has one.
     pub daily_allowance: Option<u32>,
+    /// The language the invite asked for: a new invitation keeps it; a re-sent one takes it
+    /// (and keeps its own when `None`); a member's sign-in reminder is written in it. `None`:
+    /// the app's default at sending time.
+    pub locale: Option<crate::locale::Locale>,
     /// The current time.
     pub now: Timestamp,
 }
@@ -151,6 +156,7 @@ impl InviteCommand {
                 ),
                 reminded_at: None,
             },
+            locale: self.locale,
         }
     }
 }
@@ -542,6 +548,15 @@ pub trait AppStore: Send + Sync {
     /// The server-wide secret named `name`, stored as `candidate` if none exists yet. Every
     /// instance sharing the database gets the same value.
     async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError>;
+
+    /// The app's own email templates, by kind and locale.
+    async fn mail_templates(&self, app_id: &AppId) -> Result<Vec<MailTemplate>, StoreError>;
+
+    /// Stores (or replaces) one of the app's own email templates; the caller checked it.
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError>;
+
+    /// Removes the app's own template of `kind` in `locale`; false when it had none.
+    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError>;
 }
 
 /// Members, their passwords, and the sign-up and reset flows that create or change them.

@@ -10,11 +10,12 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use minijinja::{Environment, context};
 use url::Url;
-use usher_core::model::{MailKind, OutboxMessage};
-use usher_core::{EmailAddress, Role, Timestamp};
+use usher_core::model::{App, MailKind, MailTemplate, OutboxMessage};
+use usher_core::{EmailAddress, Locale, Role, Timestamp};
 
 use crate::dkim::DkimSigner;
 use crate::link;
+use crate::templates::{self, Part, human_time};
 use crate::url::MailUrl;
 
 /// What every message needs besides the outbox row.
@@ -89,23 +90,21 @@ pub struct Renderer {
     config: MailerConfig,
 }
 
+/// The subject, text and HTML of one email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedParts {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
 impl Renderer {
     /// Compiles the embedded templates.
     pub fn new(config: MailerConfig) -> Result<Self, minijinja::Error> {
-        let mut env = Environment::new();
-        env.add_template("invitation.txt", include_str!("../templates/invitation.txt"))?;
-        env.add_template("invitation.html", include_str!("../templates/invitation.html"))?;
-        env.add_template("sign_in.txt", include_str!("../templates/sign_in.txt"))?;
-        env.add_template("sign_in.html", include_str!("../templates/sign_in.html"))?;
-        env.add_template("password_reset.txt", include_str!("../templates/password_reset.txt"))?;
-        env.add_template("password_reset.html", include_str!("../templates/password_reset.html"))?;
-        env.add_template("signup_code.txt", include_str!("../templates/signup_code.txt"))?;
-        env.add_template("signup_code.html", include_str!("../templates/signup_code.html"))?;
-        env.add_template("account_exists.txt", include_str!("../templates/account_exists.txt"))?;
-        env.add_template("account_exists.html", include_str!("../templates/account_exists.html"))?;
-        env.add_template("reminder.txt", include_str!("../templates/reminder.txt"))?;
-        env.add_template("reminder.html", include_str!("../templates/reminder.html"))?;
-        Ok(Self { env, config })
+        Ok(Self { env: templates::environment()?, config })
     }
 
     /// The configuration this renderer uses.
@@ -113,72 +112,60 @@ impl Renderer {
         &self.config
     }
 
-    /// Renders `msg` as an email dated `now`.
+    /// Renders `msg` as an email dated `now`: in the message's locale, with the app's own
+    /// template for its kind and locale when it has one.
     pub fn render(&self, msg: &OutboxMessage, now: Timestamp) -> Result<RenderedEmail, RenderError> {
         let app = &msg.app;
+        let locale = msg.locale;
         let mut code: Option<&str> = None;
-        let (kind, subject, link, expires_at) = match msg.kind {
+        let (link, expires_at) = match msg.kind {
             MailKind::Invitation => {
                 let invitation = msg.invitation.as_ref().ok_or(RenderError::MissingToken)?;
                 let link = self.config.join_link(app.id.as_str(), invitation.token.expose());
-                let subject = if msg.inviter_name == app.name {
-                    format!("You are invited to join {}", app.name)
-                } else {
-                    format!("{} invited you to join {}", msg.inviter_name, app.name)
-                };
-                ("invitation", subject, Some(link), Some(human_time(invitation.expires_at)))
+                (Some(link), Some(human_time(invitation.expires_at, locale)))
             }
             MailKind::Reminder => {
                 // The same link as the invitation email: the outbox row carries its token.
                 let invitation = msg.invitation.as_ref().ok_or(RenderError::MissingToken)?;
                 let link = self.config.join_link(app.id.as_str(), invitation.token.expose());
-                let subject = format!("Reminder: your invitation to join {} expires soon", app.name);
-                ("reminder", subject, Some(link), Some(human_time(invitation.expires_at)))
+                (Some(link), Some(human_time(invitation.expires_at, locale)))
             }
-            MailKind::SignIn => ("sign_in", format!("Sign in to {}", app.name), None, None),
+            MailKind::SignIn | MailKind::AccountExists => (None, None),
             MailKind::PasswordReset => {
                 let reset = msg.reset.as_ref().ok_or(RenderError::MissingToken)?;
                 let link = self.config.link(&link::reset_password_path(app.id.as_str()), reset.token.expose());
-                (
-                    "password_reset",
-                    format!("Reset your {} password", app.name),
-                    Some(link),
-                    Some(human_time(reset.expires_at)),
-                )
+                (Some(link), Some(human_time(reset.expires_at, locale)))
             }
             MailKind::SignupCode => {
                 let signup = msg.code.as_ref().ok_or(RenderError::MissingToken)?;
                 code = Some(signup.code.expose());
-                let subject = format!("{} is your {} code", signup.code.expose(), app.name);
-                ("signup_code", subject, None, Some(human_time(signup.expires_at)))
-            }
-            MailKind::AccountExists => {
-                ("account_exists", format!("You already have a {} account", app.name), None, None)
+                (None, Some(human_time(signup.expires_at, locale)))
             }
         };
         let ctx = context! {
             app_name => app.name,
             app_url => app.app_url,
             inviter_name => msg.inviter_name,
-            role_phrase => role_phrase(msg.role),
+            role => msg.role.as_str(),
+            role_phrase => templates::role_phrase(msg.role, locale),
             link,
             expires_at,
             code,
         };
-        let text = self.env.get_template(&format!("{kind}.txt"))?.render(&ctx)?;
-        let html = self.env.get_template(&format!("{kind}.html"))?.render(&ctx)?;
+        let parts = self.parts(msg.kind, locale, msg.template.as_ref(), &ctx)?;
 
         let from_address = app.settings.sender_email.as_ref().unwrap_or(&self.config.default_from);
         let from_name = app.settings.sender_name.clone().unwrap_or_else(|| app.name.clone());
         let domain = from_address.as_str().rsplit_once('@').map_or("localhost", |(_, d)| d);
+        let subject = single_line(&parts.subject);
         let mut message = Message::builder()
             .from(mailbox(Some(single_line(&from_name)), from_address)?)
             .to(mailbox(None, &msg.to)?)
-            .subject(single_line(&subject))
+            .subject(subject.clone())
             .date(system_time(now))
             // Derived from the outbox id, so every retry of one message carries the same id.
             .message_id(Some(format!("<{}@{domain}>", msg.id)))
-            .multipart(MultiPart::alternative_plain_html(text, html))
+            .multipart(MultiPart::alternative_plain_html(parts.text, parts.html))
             .map_err(|e| RenderError::Message(e.to_string()))?;
         // Lets `usher mail ls` tell captured messages apart; says nothing a reader could misuse.
         message.headers_mut().insert_raw(HeaderValue::new(
@@ -190,6 +177,64 @@ impl Renderer {
         }
         Ok(RenderedEmail { to: msg.to.clone(), subject, message, link })
     }
+
+    /// The three parts of `kind` in `locale` with `ctx`: from the app's `own` template when
+    /// given (checked when it was saved; should it fail all the same, the built-in is used:
+    /// an app's template never stops delivery), else the built-in of the locale, else English.
+    fn parts(
+        &self,
+        kind: MailKind,
+        locale: Locale,
+        own: Option<&MailTemplate>,
+        ctx: &minijinja::Value,
+    ) -> Result<RenderedParts, RenderError> {
+        if let Some(own) = own {
+            match render_own(own, ctx) {
+                Ok(parts) => return Ok(parts),
+                Err(err) => tracing::warn!(
+                    kind = kind.as_str(),
+                    locale = locale.as_str(),
+                    error = %err,
+                    "the app's own template failed; sending the built-in one"
+                ),
+            }
+        }
+        let render = |part: Part| -> Result<String, RenderError> {
+            let mut name = templates::builtin_name(kind, locale, part);
+            if self.env.get_template(&name).is_err() {
+                name = templates::builtin_name(kind, Locale::En, part);
+            }
+            Ok(self.env.get_template(&name)?.render(ctx)?)
+        };
+        Ok(RenderedParts { subject: render(Part::Subject)?, text: render(Part::Text)?, html: render(Part::Html)? })
+    }
+
+    /// A preview of `kind` in `locale` for `app` with sample data: `draft` when given (which
+    /// must pass [`templates::check`]), else what delivery would use (the app's `own`, else
+    /// the built-in).
+    pub fn preview(
+        &self,
+        app: &App,
+        kind: MailKind,
+        locale: Locale,
+        own: Option<&MailTemplate>,
+    ) -> Result<RenderedParts, RenderError> {
+        let link = match kind {
+            MailKind::PasswordReset => self.config.link(&link::reset_password_path(app.id.as_str()), "sample-token"),
+            _ => self.config.join_link(app.id.as_str(), "sample-token"),
+        };
+        let ctx = templates::sample(kind, locale, Role::User, &app.name, &app.app_url, "Grace Hopper", &link);
+        let mut parts = self.parts(kind, locale, own, &ctx)?;
+        parts.subject = single_line(&parts.subject);
+        Ok(parts)
+    }
+}
+
+/// Renders an app's own template.
+fn render_own(own: &MailTemplate, ctx: &minijinja::Value) -> Result<RenderedParts, minijinja::Error> {
+    let env = templates::own_environment(&own.subject, &own.text, &own.html)?;
+    let render = |part: Part| env.get_template(&format!("own.{}", part.extension()))?.render(ctx);
+    Ok(RenderedParts { subject: render(Part::Subject)?, text: render(Part::Text)?, html: render(Part::Html)? })
 }
 
 /// A one-line test message from `from` to `to`, for checking mail settings; signed when
@@ -226,20 +271,8 @@ fn single_line(text: &str) -> String {
     text.split(['\r', '\n']).filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-fn role_phrase(role: Role) -> &'static str {
-    match role {
-        Role::User => "a user",
-        Role::Admin => "an admin",
-    }
-}
-
 fn system_time(t: Timestamp) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(t.as_millis()).unwrap_or(0))
-}
-
-/// E.g. `Wed, 02 Dec 2026 03:45:00 +0000`.
-fn human_time(t: Timestamp) -> String {
-    t.to_human()
 }
 
 #[cfg(test)]
@@ -285,6 +318,8 @@ pub(crate) mod tests {
                 code: OneTimeCode::generate(),
                 expires_at: Timestamp::from_millis(1_800_000_000_000),
             }),
+            locale: Locale::En,
+            template: None,
             attempts: 0,
             created_at: Timestamp::from_millis(1_700_000_000_000),
         }
@@ -325,19 +360,86 @@ pub(crate) mod tests {
 
     #[test]
     fn invitation_is_multipart_alternative_with_link_in_both_parts() {
-        let msg = message(MailKind::Invitation, "Acme");
-        let token = msg.invitation.as_ref().expect("link").token.expose().to_owned();
+        for locale in Locale::ALL {
+            let msg = OutboxMessage { locale, ..message(MailKind::Invitation, "Acme") };
+            let token = msg.invitation.as_ref().expect("link").token.expose().to_owned();
 
+            let raw = render(&msg);
+
+            assert!(raw.contains("Content-Type: multipart/alternative"), "{locale}");
+            assert!(raw.contains("text/plain") && raw.contains("text/html"), "{locale}");
+            assert!(raw.contains("From: Acme <no-reply@usher.test>"), "{locale}");
+            assert!(raw.contains("To: ada@example.com"), "{locale}");
+            let (text, html) = parts(&raw);
+            assert_eq!(text.matches(&token).count(), 1, "{locale}");
+            assert_eq!(html.matches(&token).count(), 3, "{locale}: button, visible URL and its href");
+            let role = templates::role_phrase(Role::Admin, locale);
+            assert!(text.contains(role) && html.contains(role), "{locale}");
+            assert!(html.contains(&format!("<html lang=\"{locale}\">")), "{locale}");
+        }
+    }
+
+    /// Every kind in every locale: a subject of its own (not the English one, but for English),
+    /// the link or code its kind needs in both parts, the expiry in the locale's words, the
+    /// names escaped in HTML, and no template syntax left over.
+    #[test]
+    fn every_kind_renders_in_every_locale_with_its_link_and_escaped_names() {
+        let subject = |raw: &str| raw.lines().find(|l| l.starts_with("Subject:")).map(str::to_owned).expect("subject");
+        for kind in templates::KINDS {
+            let english = subject(&render(&message(kind, "Acme")));
+            for locale in Locale::ALL {
+                let msg = OutboxMessage { locale, ..message(kind, "<b>Acme</b>") };
+                let raw = render(&msg);
+                let (text, html) = parts(&raw);
+                let what = format!("{kind:?} in {locale}");
+                if locale != Locale::En {
+                    let own = subject(&render(&OutboxMessage { locale, ..message(kind, "Acme") }));
+                    assert_ne!(own, english, "{what}: subject not translated");
+                }
+                for part in [&text, &html] {
+                    assert!(!part.contains("{{") && !part.contains("{%"), "{what}: {part}");
+                }
+                let secret = msg
+                    .invitation
+                    .as_ref()
+                    .map(|l| l.token.expose().to_owned())
+                    .or_else(|| msg.reset.as_ref().map(|l| l.token.expose().to_owned()))
+                    .or_else(|| msg.code.as_ref().map(|c| c.code.expose().to_owned()));
+                if let Some(secret) = secret {
+                    assert!(text.contains(&secret) && html.contains(&secret), "{what}");
+                    let expires = templates::human_time(Timestamp::from_millis(1_800_000_000_000), locale);
+                    assert!(text.contains(&expires) && html.contains(&expires), "{what}: {text}");
+                } else {
+                    assert!(text.contains("https://app.example.test/") && html.contains("app.example.test"), "{what}");
+                }
+                assert!(html.contains("&lt;b&gt;Acme") && !html.contains("<b>Acme"), "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_apps_own_template_is_used_and_a_failing_one_falls_back_to_the_built_in() {
+        let own = MailTemplate {
+            kind: MailKind::Invitation,
+            locale: Locale::De,
+            subject: "Willkommen bei {{ app_name }}".into(),
+            text: "Hier entlang: {{ link }}".into(),
+            html: "<p>{{ inviter_name }}: <a href=\"{{ link }}\">los</a></p>".into(),
+            updated_at: Timestamp::from_millis(0),
+        };
+        let msg =
+            OutboxMessage { locale: Locale::De, template: Some(own.clone()), ..message(MailKind::Invitation, "Acme") };
         let raw = render(&msg);
-
-        assert!(raw.contains("Content-Type: multipart/alternative"));
-        assert!(raw.contains("text/plain") && raw.contains("text/html"));
-        assert!(raw.contains("From: Acme <no-reply@usher.test>"));
-        assert!(raw.contains("To: ada@example.com"));
+        assert!(raw.contains("Subject: Willkommen bei Acme"), "{raw}");
         let (text, html) = parts(&raw);
-        assert_eq!(text.matches(&token).count(), 1);
-        assert_eq!(html.matches(&token).count(), 3, "button, visible URL and its href");
-        assert!(text.contains("an admin") && html.contains("an admin"));
+        assert!(text.starts_with("Hier entlang: http://127.0.0.1:8044/"), "{text}");
+        assert!(html.contains("Grace &lt;Hopper&gt;"), "{html}");
+
+        // Saved templates are checked; should one fail anyway, the mail still goes out.
+        let broken = MailTemplate { text: "{{ link|no_such_filter }}".into(), ..own };
+        let raw = render(&OutboxMessage { template: Some(broken), ..msg });
+        let (text, _) = parts(&raw);
+        assert!(text.contains("Nehmen Sie die Einladung an"), "{text}");
     }
 
     #[test]
@@ -358,16 +460,16 @@ pub(crate) mod tests {
             MailKind::AccountExists,
             MailKind::Reminder,
         ];
-        for kind in kinds {
-            let (text, _) = parts(&render(&message(kind, "Acme")));
+        for (kind, locale) in kinds.into_iter().flat_map(|k| Locale::ALL.map(|l| (k, l))) {
+            let (text, _) = parts(&render(&OutboxMessage { locale, ..message(kind, "Acme") }));
             let text = text.replace("\r\n", "\n");
 
             // Mail readers wrap a long line themselves; a break written into the text stays,
             // mid-sentence, whatever the reader's width ("If you did not expect this⏎invitation").
             let paragraphs: Vec<&str> = text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).collect();
-            assert!(paragraphs.len() >= 3, "{kind:?}: {text}");
+            assert!(paragraphs.len() >= 3, "{kind:?} {locale}: {text}");
             for paragraph in paragraphs {
-                assert!(!paragraph.contains('\n'), "{kind:?}: a paragraph broken over lines: {paragraph:?}");
+                assert!(!paragraph.contains('\n'), "{kind:?} {locale}: a paragraph broken over lines: {paragraph:?}");
             }
         }
     }

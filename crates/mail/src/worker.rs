@@ -546,6 +546,7 @@ mod tests {
                 may_invite_admins: true,
                 email_domain_allowed: true,
                 daily_allowance: None,
+                locale: None,
                 now: clock.now(),
             };
             store.invite(cmd).await.expect("invite");

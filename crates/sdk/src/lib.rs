@@ -23,6 +23,7 @@
 mod error;
 mod idempotent;
 mod invited;
+mod templates;
 mod webhooks;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use url::Url;
 pub use error::ClientError;
 pub use idempotent::Keyed;
 pub use invited::Invited;
+pub use templates::Templates;
 pub use webhooks::Webhooks;
 
 pub use usher_api_types::rfc3339;
@@ -44,9 +46,10 @@ pub use usher_api_types::{
     AuditActorKind, AuditEvent, BulkInviteRequest, BulkInviteResponse, BulkInviteResult, BulkRefusalOutcome,
     ChangePasswordRequest, Count, CreateApiKeyRequest, DeliveryStatus, EmailDelivery, EmailRequest, ErrorBody,
     InvalidRole, Invitation, InvitationLookup, InvitationStatus, InviteOutcome, InviteUserRequest, InviteUserResponse,
-    LoginRequest, LookupInvitationRequest, MemberSummary, Message, OffsetDateTime, Page, PasswordChanged,
-    PublicSettings, RegisterRequest, ResetPasswordRequest, Role, SignedIn, UpdateAppSettingsRequest, UpdateUserRequest,
-    User, UserDeleted, UserListItem, VerifyOtpRequest,
+    LoginRequest, LookupInvitationRequest, MailTemplate, MailTemplateBody, MailTemplateList, MailTemplateSummary,
+    MemberSummary, Message, OffsetDateTime, Page, PasswordChanged, PreviewTemplateRequest, PublicSettings,
+    RegisterRequest, ResetPasswordRequest, Role, SignedIn, TemplatePreview, TemplateSource, UpdateAppSettingsRequest,
+    UpdateUserRequest, User, UserDeleted, UserListItem, VerifyOtpRequest,
 };
 pub use usher_api_types::{
     CreateWebhookRequest, WebhookDeleted, WebhookDeliveryInfo, WebhookDeliveryList, WebhookInfo, WebhookList,
@@ -263,7 +266,7 @@ impl Users<'_> {
     /// # }
     /// ```
     pub async fn invite_user(&self, email: &str, role: Role) -> Result<Invited, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role };
+        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None };
         let answer: InviteUserResponse =
             self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await?;
         Invited::try_from(answer)
@@ -281,7 +284,7 @@ impl Users<'_> {
     /// # }
     /// ```
     pub async fn invite_user_dry_run(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role };
+        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None };
         self.client.send_query(Method::POST, "runtime/users/invite-user", &dry_run(), Some(&body)).await
     }
 }
@@ -303,7 +306,7 @@ impl Invitations<'_> {
     /// ```no_run
     /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
     /// use base44::{InviteUserRequest, Role};
-    /// let rows = vec![InviteUserRequest { user_email: "ada@example.com".into(), role: Role::User }];
+    /// let rows = vec![InviteUserRequest { user_email: "ada@example.com".into(), role: Role::User, locale: None }];
     /// let answer = client.invitations().bulk(rows).await?;
     /// println!("{} created", answer.summary.get("created").copied().unwrap_or(0));
     /// # Ok(())
@@ -474,7 +477,7 @@ pub struct Auth<'a> {
 impl Auth<'_> {
     /// The same as [`Users::invite_user`], through the `auth` module's route.
     pub async fn invite_user(&self, email: &str, role: Role) -> Result<Invited, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role };
+        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None };
         let answer: InviteUserResponse = self.client.send(Method::POST, "users/invite-user", Some(&body)).await?;
         Invited::try_from(answer)
     }

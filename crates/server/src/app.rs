@@ -85,6 +85,7 @@ impl App {
         let wake_webhooks = Arc::new(Notify::new());
         let mailer = MailerConfig::new(settings.public_url.clone(), settings.mail_from.clone(), &settings.mail_url)
             .with_dkim(settings.dkim.clone());
+        let previews = Arc::new(usher_mail::Renderer::new(mailer.clone()).context("email templates do not compile")?);
         let concurrency = settings.mail_worker.concurrency;
         let transport = usher_mail::transport(&settings.mail_url, settings.mail_from.domain(), concurrency)
             .context("cannot set up mail transport")?;
@@ -101,6 +102,7 @@ impl App {
         let tokens = Arc::new(AccessTokens::new(&jwt_secret, settings.access_token_ttl));
         let sign_in = Arc::new(SignInService::new(store.clone(), clock.clone(), tokens.clone()));
         let state = AppState {
+            mail: previews,
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
             apps: Arc::new(AppService::new(store.clone())),
             keys: Arc::new(ApiKeyService::new(store.clone(), clock.clone())),

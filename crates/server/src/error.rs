@@ -123,6 +123,20 @@ pub enum ApiError {
     /// Changing a password failed.
     #[error(transparent)]
     ChangePassword(ChangePasswordError),
+    /// The locale is not one Usher writes email in.
+    #[error(transparent)]
+    UnsupportedLocale(#[from] usher_core::locale::UnsupportedLocale),
+    /// No kind of email has this name.
+    #[error(
+        "no kind of email is called {0:?}; kinds: invitation, reminder, sign_in, password_reset, signup_code, account_exists"
+    )]
+    UnknownMailKind(String),
+    /// The app has no template of its own for this kind and locale.
+    #[error("this app has no template of its own for this kind and locale")]
+    TemplateNotFound,
+    /// An app's template was refused when saved: it would not render.
+    #[error("invalid template: {0}")]
+    InvalidTemplate(usher_mail::templates::TemplateProblem),
     /// Something broke on our side; the cause is logged, not returned.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -286,6 +300,10 @@ impl ApiError {
             Self::Invite(InviteError::Refused(refusal)) => (StatusCode::BAD_REQUEST, refusal.code),
             Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
             Self::InvalidSetting(_) => (StatusCode::BAD_REQUEST, "INVALID_SETTING"),
+            Self::UnsupportedLocale(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UNSUPPORTED_LOCALE"),
+            Self::UnknownMailKind(_) => (StatusCode::NOT_FOUND, "UNKNOWN_TEMPLATE_KIND"),
+            Self::TemplateNotFound => (StatusCode::NOT_FOUND, "TEMPLATE_NOT_FOUND"),
+            Self::InvalidTemplate(_) => (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_TEMPLATE"),
             Self::KeyNotFound => (StatusCode::NOT_FOUND, "API_KEY_NOT_FOUND"),
             Self::WebhookNotFound => (StatusCode::NOT_FOUND, "WEBHOOK_NOT_FOUND"),
             Self::DeliveryNotFound => (StatusCode::NOT_FOUND, "WEBHOOK_DELIVERY_NOT_FOUND"),
@@ -369,6 +387,11 @@ impl ApiError {
             }
             Self::Invite(InviteError::DomainNotAllowed { domain })
             | Self::Signup(SignupError::DomainNotAllowed { domain }) => Some(json!({ "domain": domain })),
+            Self::UnsupportedLocale(err) => Some(json!({
+                "locale": err.tag,
+                "supported": usher_core::Locale::ALL.map(usher_core::Locale::as_str),
+            })),
+            Self::InvalidTemplate(problem) => Some(json!({ "part": problem.part })),
             Self::Member(MemberError::CustomDataTooLarge { size }) => {
                 Some(json!({ "size": size, "limit": usher_core::members::MAX_CUSTOM_BYTES }))
             }

@@ -104,6 +104,29 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body (or only white space) is `None`; a body is read
+/// as [`ApiJson`] reads it.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = is_json(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::InvalidBody("request body must be a JSON object".into()));
+        }
+        serde_json::from_slice(&bytes).map(|v| Self(Some(v))).map_err(|err| json_error(&err))
+    }
+}
+
 /// The paging of a listing's query string: `limit` (1 to `MAX`, 100 when absent or empty)
 /// and an opaque `cursor` from the previous page. Every listing reads them here, so a bad one
 /// gets the same answer everywhere: 400 `INVALID_QUERY`.

@@ -57,4 +57,6 @@ pub struct AppState {
     pub delivery: WorkerStatus,
     /// Manages webhook endpoints and their deliveries.
     pub webhooks: Arc<WebhookService>,
+    /// Renders email, for template previews (delivery has its own).
+    pub mail: Arc<usher_mail::Renderer>,
 }

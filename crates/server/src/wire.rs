@@ -31,6 +31,7 @@ pub fn invitation(invitation: &Invitation, now: Timestamp) -> api::Invitation {
         scanner_opens: invitation.opens.scanner_opens(),
         reminder_due_at: invitation.reminder.due_at.map(Timestamp::to_offset_date_time),
         reminded_at: invitation.reminder.reminded_at.map(Timestamp::to_offset_date_time),
+        locale: invitation.locale.map(|l| l.as_str().to_owned()),
         created_date: invitation.created_at.to_offset_date_time(),
         updated_date: invitation.updated_at.to_offset_date_time(),
     }

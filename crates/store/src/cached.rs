@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent};
+use usher_core::model::{Actor, ApiKeyRecord, App, AuditEvent, MailKind, MailTemplate};
 use usher_core::secret::TokenHash;
 use usher_core::store::{
     AppStore, AuditQuery, ConsoleLinkUse, KeyRevocation, NewApiKey, NewApp, PassThrough, SchemaVersion,
 };
-use usher_core::{ApiKeyId, AppId, Store, StoreError, Timestamp};
+use usher_core::{ApiKeyId, AppId, Locale, Store, StoreError, Timestamp};
 
 /// How long a found app or key is served from memory.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -197,6 +197,18 @@ impl AppStore for CachedStore {
 
     async fn server_secret(&self, name: &str, candidate: String) -> Result<String, StoreError> {
         self.inner.server_secret(name, candidate).await
+    }
+
+    async fn mail_templates(&self, app_id: &AppId) -> Result<Vec<MailTemplate>, StoreError> {
+        self.inner.mail_templates(app_id).await
+    }
+
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError> {
+        self.inner.put_mail_template(app_id, template).await
+    }
+
+    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError> {
+        self.inner.delete_mail_template(app_id, kind, locale).await
     }
 }
 

@@ -29,7 +29,7 @@ use sqlx_postgres::{PgConnection, Postgres};
 use crate::{OpenError, SqliteStore, Target, target};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 15] = [
+pub const TABLES: [&str; 16] = [
     "apps",
     "api_keys",
     "users",
@@ -45,6 +45,7 @@ pub const TABLES: [&str; 15] = [
     "console_links",
     "delivery_attempts",
     "idempotency_keys",
+    "mail_templates",
 ];
 
 /// Rows written per `INSERT`: far below PostgreSQL's 65,535 parameters for the widest table.

@@ -18,15 +18,15 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AppSettings, AttemptOutcome, AuditEvent, Delivery, DeliveryAttempt, DeliveryStatus,
-    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, OutboxMessage,
-    ReminderTimes, ResetLink, SignupCode, User,
+    Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, MailTemplate,
+    OutboxMessage, ReminderTimes, ResetLink, SignupCode, User,
 };
 use usher_core::rules::domains::DomainPattern;
 use usher_core::rules::idempotency::{StoredKey, StoredResponse};
 use usher_core::rules::reset::StoredResetLink;
 use usher_core::rules::signup::StoredSignup;
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
-use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Role, Timestamp, UserId};
+use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Locale, MessageId, Role, Timestamp, UserId};
 
 /// A stored enumeration value this build does not know.
 #[derive(Debug)]
@@ -67,6 +67,8 @@ pub(crate) struct DueMessage {
     pub(crate) expires_at: Option<Timestamp>,
     pub(crate) attempts: u32,
     pub(crate) created_at: Timestamp,
+    /// Its own locale, else its invitation's; the app's default when `None`.
+    pub(crate) locale: Option<Locale>,
 }
 
 /// The link secrets of a due message, parsed.
@@ -101,9 +103,14 @@ impl DueMessage {
         Some(links)
     }
 
-    /// The message ready to send, with its app (as it is now) and its parsed `links`.
-    pub(crate) fn into_message(self, app: App, links: Links) -> OutboxMessage {
+    /// The message ready to send, with its app (as it is now), its parsed `links`, and the
+    /// app's own template, picked from `templates` (the app's) by kind and locale.
+    pub(crate) fn into_message(self, app: App, links: Links, templates: &[MailTemplate]) -> OutboxMessage {
+        let locale = self.locale.unwrap_or(app.settings.locale);
+        let template = templates.iter().find(|t| t.kind == self.kind && t.locale == locale).cloned();
         OutboxMessage {
+            locale,
+            template,
             id: self.id,
             kind: self.kind,
             to: self.to,
@@ -221,6 +228,7 @@ pub(crate) fn app<R: Columns>(row: &R) -> Result<App, R::Error> {
             Some(n) => Some(u32::try_from(n).map_err(|e| row.invalid("reminder_before_expiry_hours", e.into()))?),
             None => None,
         },
+        locale: row.known("locale", Locale::from_storage)?,
     };
     Ok(App {
         id: row.parsed("id", |s| AppId::parse(&s))?,
@@ -310,6 +318,27 @@ pub(crate) fn invitation<R: Columns>(row: &R) -> Result<Invitation, R::Error> {
             due_at: row.optional_timestamp("reminder_due_at")?,
             reminded_at: row.optional_timestamp("reminded_at")?,
         },
+        locale: optional_locale(row, "locale")?,
+    })
+}
+
+/// A locale column that may be NULL.
+pub(crate) fn optional_locale<R: Columns>(row: &R, column: &str) -> Result<Option<Locale>, R::Error> {
+    match row.optional_text(column)? {
+        None => Ok(None),
+        Some(tag) => Locale::from_storage(&tag).map(Some).ok_or_else(|| row.invalid(column, UnknownValue(tag).into())),
+    }
+}
+
+/// A `mail_templates` row: `kind, locale, subject, text, html, updated_at`.
+pub(crate) fn mail_template<R: Columns>(row: &R) -> Result<MailTemplate, R::Error> {
+    Ok(MailTemplate {
+        kind: row.known("kind", MailKind::parse)?,
+        locale: row.known("locale", Locale::from_storage)?,
+        subject: row.text("subject")?,
+        text: row.text("text")?,
+        html: row.text("html")?,
+        updated_at: row.timestamp("updated_at")?,
     })
 }
 
@@ -357,7 +386,7 @@ pub(crate) fn reset_link<R: Columns>(row: &R) -> Result<StoredResetLink, R::Erro
 }
 
 /// A due `outbox_messages` row: `id, kind, recipient, app_id, role, inviter_name, token,
-/// expires_at, attempts, created_at`.
+/// expires_at, attempts, created_at, locale` (the message's, else its invitation's).
 pub(crate) fn due_message<R: Columns>(row: &R) -> Result<DueMessage, R::Error> {
     Ok(DueMessage {
         id: row.parsed("id", |s| MessageId::parse(&s))?,
@@ -370,6 +399,7 @@ pub(crate) fn due_message<R: Columns>(row: &R) -> Result<DueMessage, R::Error> {
         expires_at: row.optional_timestamp("expires_at")?,
         attempts: row.count("attempts")?,
         created_at: row.timestamp("created_at")?,
+        locale: optional_locale(row, "locale")?,
     })
 }
 

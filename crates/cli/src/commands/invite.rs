@@ -44,9 +44,9 @@ struct Summary {
 pub fn run(args: &crate::InviteArgs, server: &crate::ServerArgs) -> ExitCode {
     with_remote(server, args.json, |remote| {
         let result = match (&args.csv, &args.email) {
-            (Some(path), _) => csv(remote, path, args.json, args.dry_run),
+            (Some(path), _) => csv(remote, path, args.locale.as_deref(), args.json, args.dry_run),
             (None, Some(email)) if args.dry_run => one_dry_run(remote, email, args.role, args.json),
-            (None, Some(email)) => one(remote, email, args.role, args.json),
+            (None, Some(email)) => one(remote, email, args.role, args.locale.as_deref(), args.json),
             (None, None) => {
                 Failure::new("USAGE", "give an EMAIL or --csv FILE").report(args.json);
                 return ExitCode::from(2);
@@ -58,9 +58,14 @@ pub fn run(args: &crate::InviteArgs, server: &crate::ServerArgs) -> ExitCode {
 
 /// Invites one address and prints what happened, with the invitation's id for
 /// `usher invitations show|resend|revoke`.
-fn one(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Result<ExitCode> {
+fn one(remote: &Remote, email: &str, role: Role, locale: Option<&str>, as_json: bool) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
-        match remote.client.users().invite_user(email, role).await {
+        let users = remote.client.users();
+        let invited = match locale {
+            Some(locale) => users.invite_user_in(email, role, locale).await,
+            None => users.invite_user(email, role).await,
+        };
+        match invited {
             Ok(answer) => {
                 if as_json {
                     say!("{}", serde_json::to_string(&answer)?);
@@ -95,9 +100,10 @@ fn one_dry_run(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyho
     })
 }
 
-/// Invites every row of `path` (`email,role`; role defaults to `user`) in batches; with
+/// Invites every row of `path` (`email,role[,locale]`; role defaults to `user`, locale to
+/// `locale`, else the app's) in batches; with
 /// `dry_run`, only asks what each row would get.
-fn csv(remote: &Remote, path: &Path, as_json: bool, dry_run: bool) -> anyhow::Result<ExitCode> {
+fn csv(remote: &Remote, path: &Path, locale: Option<&str>, as_json: bool, dry_run: bool) -> anyhow::Result<ExitCode> {
     let total = csv_reader(path)?.records().count() as u64;
     let progress = if std::io::stderr().is_terminal() && !as_json {
         let bar = ProgressBar::new(total);
@@ -131,7 +137,11 @@ fn csv(remote: &Remote, path: &Path, as_json: bool, dry_run: bool) -> anyhow::Re
         let email = record.get(0).unwrap_or_default().trim().to_owned();
         let role_text = record.get(1).map(str::trim).filter(|r| !r.is_empty()).unwrap_or("user").to_owned();
         match role_text.parse::<Role>() {
-            Ok(role) => batch.push((line, InviteUserRequest { user_email: email, role }, role_text)),
+            Ok(role) => {
+                let row_locale = record.get(2).map(str::trim).filter(|l| !l.is_empty()).or(locale);
+                let request = InviteUserRequest { user_email: email, role, locale: row_locale.map(str::to_owned) };
+                batch.push((line, request, role_text));
+            }
             Err(err) => summary.failures.push(FailedRow {
                 line,
                 email,

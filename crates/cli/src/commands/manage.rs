@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::remote::{Failure, Remote};
 use super::table;
-use crate::{InvitationsCommand, KeysCommand, SettingsArgs};
+use crate::{InvitationsCommand, KeysCommand, SettingsArgs, TemplatesCommand};
 
 /// Runs `fut` and prints its answer as JSON or with `human`; a failure as [`Failure`] does.
 pub(super) fn answer<T: Serialize>(
@@ -162,5 +162,71 @@ pub fn settings(remote: &Remote, args: &SettingsArgs) -> ExitCode {
         answer(remote, async { settings.get().await.map(as_json) }, args.json, print)
     } else {
         answer(remote, async move { settings.update(&Value::Object(changes)).await.map(as_json) }, args.json, print)
+    }
+}
+
+/// Reads the three files of a template.
+fn template_files(
+    subject: &std::path::Path,
+    text: &std::path::Path,
+    html: &std::path::Path,
+) -> Result<base44::MailTemplateBody, Failure> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|err| Failure::new("USAGE", format!("cannot read {}: {err}", path.display())))
+    };
+    Ok(base44::MailTemplateBody { subject: read(subject)?, text: read(text)?, html: read(html)? })
+}
+
+/// `usher templates ls|show|set|rm|preview`.
+pub fn templates(remote: &Remote, command: &TemplatesCommand) -> ExitCode {
+    let templates = remote.client.templates();
+    let show = |t: &base44::MailTemplate| {
+        say!("{} in {} ({:?})", t.kind, t.locale, t.source);
+        say!("Variables: {}", t.variables.join(", "));
+        if let Some(required) = &t.required_variable {
+            say!("Required in text and HTML: {{{{ {required} }}}}");
+        }
+        say!("\n--- subject\n{}\n--- text\n{}\n--- html\n{}", t.subject, t.text, t.html);
+    };
+    match command {
+        TemplatesCommand::Ls { json } => answer(remote, templates.list(), *json, |list| {
+            let mut rows = table::new(["KIND", "LOCALE", "SOURCE", "UPDATED"]);
+            for item in &list.items {
+                let source = match item.source {
+                    base44::TemplateSource::App => "app",
+                    _ => "built-in",
+                };
+                let updated = item.updated_date.map(base44::rfc3339::format).unwrap_or_default();
+                rows.add_row([item.kind.clone(), item.locale.clone(), source.to_owned(), updated]);
+            }
+            say!("{}", rows.trim_fmt());
+            say!("Default locale: {}", list.default_locale);
+        }),
+        TemplatesCommand::Show { kind, locale, json } => answer(remote, templates.get(kind, locale), *json, show),
+        TemplatesCommand::Set { kind, locale, files, json } => {
+            let body = match template_files(&files.subject, &files.text, &files.html) {
+                Ok(body) => body,
+                Err(failure) => return failure.report(*json),
+            };
+            answer(remote, templates.set(kind, locale, &body), *json, |t| {
+                say!("Saved the app's own {} template in {}.", t.kind, t.locale)
+            })
+        }
+        TemplatesCommand::Rm { kind, locale, json } => answer(remote, templates.remove(kind, locale), *json, |t| {
+            say!("Removed the app's own {} template in {}: the built-in is used again.", t.kind, t.locale)
+        }),
+        TemplatesCommand::Preview { kind, locale, subject, text, html, json } => {
+            let draft = match (subject, text, html) {
+                (Some(subject), Some(text), Some(html)) => match template_files(subject, text, html) {
+                    Ok(body) => Some(body),
+                    Err(failure) => return failure.report(*json),
+                },
+                _ => None,
+            };
+            answer(remote, templates.preview(kind, locale, draft), *json, |p| {
+                say!("Subject: {}\n\n{}\n--- html\n{}", p.subject, p.text, p.html);
+            })
+        }
     }
 }

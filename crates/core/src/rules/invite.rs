@@ -114,6 +114,8 @@ pub struct InvitationRefresh<'a> {
     pub expires_at: Timestamp,
     /// Who re-sent it.
     pub inviter: &'a Inviter,
+    /// The language it is written in from now on; `None` keeps the one it has.
+    pub locale: Option<crate::locale::Locale>,
     /// When.
     pub now: Timestamp,
 }
@@ -162,6 +164,7 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
                 role: member_role,
                 inviter_name: &cmd.inviter.display_name,
                 link: None,
+                locale: cmd.locale,
                 now: cmd.now,
             },
             audit: audit(AuditAction::MemberReminded, None),
@@ -185,6 +188,7 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
         role: cmd.role,
         inviter_name: &cmd.inviter.display_name,
         link: Some((cmd.token.expose(), cmd.expires_at)),
+        locale: cmd.locale,
         now: cmd.now,
     };
     // The reminder carries the same link; it is queued now, dated when it falls due (so the
@@ -204,6 +208,7 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
                 role: cmd.role,
                 expires_at: cmd.expires_at,
                 inviter: &cmd.inviter,
+                locale: cmd.locale,
                 now: cmd.now,
             },
             token_hash: cmd.token.hash(),
@@ -284,6 +289,7 @@ mod tests {
             may_invite_admins,
             email_domain_allowed: true,
             daily_allowance: None,
+            locale: None,
             now: NOW,
         }
     }

@@ -172,6 +172,7 @@ mod tests {
             updated_at: NOW,
             opens: LinkOpens::default(),
             reminder: Default::default(),
+            locale: None,
         };
         Some(TokenLookup { invitation, app, is_current })
     }

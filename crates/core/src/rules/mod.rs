@@ -70,6 +70,8 @@ pub struct NewOutboxMessage<'a> {
     pub inviter_name: &'a str,
     /// The link secret (invitation or reset token, sign-up code) and its expiry.
     pub link: Option<(&'a str, Timestamp)>,
+    /// The language asked for; `None`: its invitation's, else the app's default, when it is sent.
+    pub locale: Option<crate::locale::Locale>,
     /// When it is queued (and first due).
     pub now: Timestamp,
 }
@@ -83,6 +85,7 @@ impl fmt::Debug for NewOutboxMessage<'_> {
             .field("invitation_id", &self.invitation_id)
             .field("role", &self.role)
             .field("has_link", &self.link.is_some())
+            .field("locale", &self.locale)
             .finish_non_exhaustive()
     }
 }

@@ -219,6 +219,7 @@ mod tests {
             updated_at: SENT,
             opens,
             reminder: Default::default(),
+            locale: None,
         };
         TokenLookup { invitation, app, is_current: true }
     }

@@ -74,6 +74,7 @@ pub fn issue_reset_link<'a>(request: &'a ResetRequest, situation: &'a ResetReque
             role: member.role,
             inviter_name: "",
             link: Some((request.token.expose(), request.expires_at)),
+            locale: None,
             now: request.now,
         },
     }

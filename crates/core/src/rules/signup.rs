@@ -134,6 +134,7 @@ pub fn register_or_resend_code<'a>(cmd: &'a SignupCommand, situation: &'a Regist
         role,
         inviter_name: "",
         link,
+        locale: None,
         now: cmd.now,
     };
     if let Some(member_role) = situation.member_role {

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usher_api_types as api;
 use usher_core::idempotency::Keyed;
-use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Run};
+use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Invitee, Run};
 use usher_core::model::{DeliveryStatus, InvitationStatus};
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::store::InvitationQuery;
-use usher_core::{EmailAddress, InvitationId, Role};
+use usher_core::{EmailAddress, InvitationId, Locale, Role};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -196,6 +196,9 @@ async fn show_invitation(
 struct InviteUserBody {
     user_email: Option<Value>,
     role: Option<Value>,
+    /// The email's language (not sent by the official SDK); absent: the app's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    locale: Option<Value>,
 }
 
 /// `?dry_run=true`: decide and answer, but write and send nothing.
@@ -362,11 +365,11 @@ async fn invite_user_now(
     let now = state.clock.now();
     let (app, by) = (&caller.app, &caller.principal);
     let result = match (parse_invite(body), key) {
-        (Ok((email, role)), Some(key)) => {
+        (Ok(invitee), Some(key)) => {
             let key = Keyed::new(key, move |result| stored_invite(result, now));
-            state.invites.invite_keyed(app, by, email, role, key).await.map_err(ApiError::from)
+            state.invites.invite_keyed(app, by, invitee, key).await.map_err(ApiError::from)
         }
-        (Ok((email, role)), None) => state.invites.invite(app, by, email, role, run).await.map_err(ApiError::from),
+        (Ok(invitee), None) => state.invites.invite(app, by, invitee, run).await.map_err(ApiError::from),
         (Err(refused), _) => Err(refused),
     };
     if run == Run::Real {
@@ -384,8 +387,8 @@ fn stored_invite(result: Result<InviteOutcome, InviteError>, now: usher_core::Ti
     }
 }
 
-/// The address and role of an invite body, each checked with its own error.
-fn parse_invite(body: InviteUserBody) -> Result<(EmailAddress, Role), ApiError> {
+/// The address, role and locale of an invite body, each checked with its own error.
+fn parse_invite(body: InviteUserBody) -> Result<Invitee, ApiError> {
     let email = match body.user_email {
         None | Some(Value::Null) => return Err(ApiError::MissingField("user_email")),
         Some(Value::String(text)) => EmailAddress::parse(&text)?,
@@ -395,7 +398,12 @@ fn parse_invite(body: InviteUserBody) -> Result<(EmailAddress, Role), ApiError> 
         Some(Value::String(text)) => text.parse::<Role>().map_err(|_| ApiError::InvalidRole)?,
         _ => return Err(ApiError::InvalidRole),
     };
-    Ok((email, role))
+    let locale = match body.locale {
+        None | Some(Value::Null) => None,
+        Some(Value::String(tag)) => Some(Locale::parse(&tag)?),
+        Some(_) => return Err(ApiError::InvalidBody("locale must be a string".into())),
+    };
+    Ok(Invitee::new(email, role).in_locale(locale))
 }
 
 /// What an invite (or a re-send) did, for the caller.

@@ -13,5 +13,6 @@ pub mod public;
 pub mod reset;
 pub mod settings;
 pub mod signup;
+pub mod templates;
 pub mod users;
 pub mod webhooks;

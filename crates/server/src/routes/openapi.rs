@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(super::signup::router())
         .merge(super::login::router())
         .merge(super::settings::router())
+        .merge(super::templates::router())
         .merge(super::keys::router())
         .merge(super::webhooks::router())
         .routes(routes!(show_openapi))

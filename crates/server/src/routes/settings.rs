@@ -37,6 +37,7 @@ fn settings_json(app: &App, invites_last_24h: u64) -> api::AppSettings {
         max_invites_per_day: settings.max_invites_per_day,
         invites_last_24h,
         reminder_before_expiry_hours: settings.reminder_before_expiry_hours,
+        locale: settings.locale.as_str().to_owned(),
     }
 }
 

@@ -5,10 +5,10 @@ use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{Actor, ApiKeyRecord, App, AppSettings};
+use usher_core::model::{Actor, ApiKeyRecord, App, AppSettings, MailKind, MailTemplate};
 use usher_core::secret::TokenHash;
 use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
-use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
+use usher_core::{ApiKeyId, AppId, EmailAddress, Locale, Timestamp};
 
 use super::audit;
 use super::rows::{app_by_id, bigint, parsed};
@@ -22,8 +22,8 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
         "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
                            sender_name, sender_email, cors_origins, allowed_email_domains, \
                            blocked_email_domains, max_invites_per_day, reminder_before_expiry_hours, \
-                           created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $11::jsonb, $12::jsonb, $13, $14, $10)",
+                           created_at, locale) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $11::jsonb, $12::jsonb, $13, $14, $10, $15)",
     )
     .bind(new.id.as_str())
     .bind(&new.name)
@@ -40,6 +40,7 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
     .bind(domain_patterns_json(&settings.blocked_email_domains))
     .bind(daily_allowance(settings)?)
     .bind(settings.reminder_before_expiry_hours.map(i64::from))
+    .bind(settings.locale.as_str())
     .execute(&mut *conn)
     .await?;
     insert_key(conn, &new.id, &new.api_key, new.now).await?;
@@ -54,7 +55,7 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
         "UPDATE apps SET name = $2, app_url = $3, invitation_ttl_secs = $4, invite_policy = $5, \
                          is_signup_open = $6, sender_name = $7, sender_email = $8, cors_origins = $9::jsonb, \
                          allowed_email_domains = $10::jsonb, blocked_email_domains = $11::jsonb, \
-                         max_invites_per_day = $12, reminder_before_expiry_hours = $13 \
+                         max_invites_per_day = $12, reminder_before_expiry_hours = $13, locale = $14 \
          WHERE id = $1",
     )
     .bind(app.id.as_str())
@@ -70,6 +71,7 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
     .bind(domain_patterns_json(&settings.blocked_email_domains))
     .bind(daily_allowance(settings)?)
     .bind(settings.reminder_before_expiry_hours.map(i64::from))
+    .bind(settings.locale.as_str())
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -210,4 +212,76 @@ pub(super) async fn server_secret(
         .execute(&mut *conn)
         .await?;
     query_scalar("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(conn).await
+}
+
+/// A `mail_templates` row with its app.
+struct TemplateRow(AppId, MailTemplate);
+
+impl FromRow<'_, PgRow> for TemplateRow {
+    fn from_row(row: &PgRow) -> sqlx_core::Result<Self> {
+        use records::Columns as _;
+        Ok(Self(row.parsed("app_id", |s| AppId::parse(&s))?, records::mail_template(row)?))
+    }
+}
+
+/// The own email templates of these apps, by app, kind and locale.
+pub(super) async fn mail_templates_of(
+    conn: &mut PgConnection,
+    app_ids: &[&str],
+) -> sqlx_core::Result<Vec<(AppId, MailTemplate)>> {
+    let rows: Vec<TemplateRow> = query_as(
+        "SELECT app_id, kind, locale, subject, text, html, updated_at FROM mail_templates \
+         WHERE app_id = ANY($1) ORDER BY app_id, kind, locale",
+    )
+    .bind(app_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|TemplateRow(app_id, template)| (app_id, template)).collect())
+}
+
+/// The app's own email templates, by kind and locale.
+pub(super) async fn mail_templates(conn: &mut PgConnection, app_id: &AppId) -> sqlx_core::Result<Vec<MailTemplate>> {
+    let rows = mail_templates_of(conn, &[app_id.as_str()]).await?;
+    Ok(rows.into_iter().map(|(_, template)| template).collect())
+}
+
+/// Stores (or replaces) one of the app's own templates.
+pub(super) async fn put_mail_template(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    template: &MailTemplate,
+) -> sqlx_core::Result<()> {
+    query(
+        "INSERT INTO mail_templates (app_id, kind, locale, subject, text, html, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (app_id, kind, locale) DO UPDATE \
+         SET subject = excluded.subject, text = excluded.text, html = excluded.html, updated_at = excluded.updated_at",
+    )
+    .bind(app_id.as_str())
+    .bind(template.kind.as_str())
+    .bind(template.locale.as_str())
+    .bind(&template.subject)
+    .bind(&template.text)
+    .bind(&template.html)
+    .bind(template.updated_at.as_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes one of the app's own templates; false when there was none.
+pub(super) async fn delete_mail_template(
+    conn: &mut PgConnection,
+    app_id: &AppId,
+    kind: MailKind,
+    locale: Locale,
+) -> sqlx_core::Result<bool> {
+    let removed = query("DELETE FROM mail_templates WHERE app_id = $1 AND kind = $2 AND locale = $3")
+        .bind(app_id.as_str())
+        .bind(kind.as_str())
+        .bind(locale.as_str())
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(removed > 0)
 }

@@ -228,25 +228,26 @@ async fn create<'a>(
                                 $8::text[], $9::bigint[], $10::integer[], $11::bigint[], $12::bigint[], $13::bigint[], \
                                 $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], \
                                 $20::text[], $21::text[], $22::bigint[], $23::bigint[], $24::text[], $25::text[], \
-                                $26::text[], $27::text[], $28::text[], $29::bigint[]) \
+                                $26::text[], $27::text[], $28::text[], $29::bigint[], $30::text[]) \
              WITH ORDINALITY AS c(id, app_id, email, role, status, inviter_kind, inviter_id, inviter_name, \
                                   expires_at, times_sent, last_sent_at, created_at, updated_at, token_hash, \
                                   message_id, kind, recipient, mail_invitation_id, mail_role, mail_inviter_name, \
                                   token, token_expires_at, queued_at, action, actor_kind, actor_id, subject_email, \
-                                  audit_invitation_id, audited_at, n)), \
+                                  audit_invitation_id, audited_at, locale, n)), \
          invitation AS ( \
            INSERT INTO invitations (id, app_id, email, role, status, inviter_kind, inviter_id, inviter_name, \
-                                    expires_at, times_sent, last_sent_at, latest_message_id, created_at, updated_at) \
+                                    expires_at, times_sent, last_sent_at, latest_message_id, created_at, updated_at, \
+                                    locale) \
            SELECT id, app_id, email, role, status, inviter_kind, inviter_id, inviter_name, expires_at, times_sent, \
-                  last_sent_at, message_id, created_at, updated_at FROM c), \
+                  last_sent_at, message_id, created_at, updated_at, locale FROM c), \
          token AS ( \
            INSERT INTO invitation_tokens (token_hash, invitation_id, created_at) \
            SELECT token_hash, id, created_at FROM c), \
          email AS ( \
            INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
-                                        token, expires_at, status, next_attempt_at, created_at) \
+                                        token, expires_at, status, next_attempt_at, created_at, locale) \
            SELECT message_id, app_id, kind, recipient, mail_invitation_id, mail_role, mail_inviter_name, token, \
-                  token_expires_at, 'queued', queued_at, queued_at FROM c) \
+                  token_expires_at, 'queued', queued_at, queued_at, locale FROM c) \
          INSERT INTO audit_events (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \
          SELECT app_id, actor_kind, actor_id, action, subject_email, audit_invitation_id, audited_at FROM c ORDER BY n",
     )
@@ -279,6 +280,8 @@ async fn create<'a>(
     .bind(optional(|c| c.audit.subject_email.map(|email| email.as_str())))
     .bind(optional(|c| c.audit.invitation_id.map(InvitationId::as_str)))
     .bind(millis(|c| c.audit.at))
+    // The invitation's locale is its first email's (both the invite's).
+    .bind(optional(|c| c.invitation.locale.map(usher_core::Locale::as_str)))
     .execute(conn)
     .await?;
     Ok(())
@@ -303,7 +306,8 @@ async fn resend(
     query(
         "UPDATE invitations \
          SET role = $1, expires_at = $2, inviter_kind = $3, inviter_id = $4, inviter_name = $5, \
-             times_sent = times_sent + 1, last_sent_at = $6, updated_at = $7, latest_message_id = $8 \
+             times_sent = times_sent + 1, last_sent_at = $6, updated_at = $7, latest_message_id = $8, \
+             locale = COALESCE($10, locale) \
          WHERE id = $9",
     )
     .bind(refresh.role.as_str())
@@ -315,6 +319,7 @@ async fn resend(
     .bind(refresh.now.as_millis())
     .bind(mail.id.as_str())
     .bind(refresh.id.as_str())
+    .bind(refresh.locale.map(usher_core::Locale::as_str))
     .execute(&mut *conn)
     .await?;
     query("INSERT INTO invitation_tokens (token_hash, invitation_id, created_at) VALUES ($1, $2, $3)")

@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "link opens", include_str!("../../migrations/postgres/0010_link_opens.sql")),
     (11, "reminders", include_str!("../../migrations/postgres/0011_reminders.sql")),
     (12, "invitation list indexes", include_str!("../../migrations/postgres/0012_invitation_list_indexes.sql")),
+    (13, "mail templates", include_str!("../../migrations/postgres/0013_mail_templates.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -36,7 +36,8 @@ use sqlx_core::connection::Connection;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
 use usher_core::model::{
-    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
+    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, MailKind, MailTemplate, OutboxMessage,
+    TokenLookup, User,
 };
 use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
@@ -49,8 +50,8 @@ use usher_core::store::{
 };
 use usher_core::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
-    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
-    UserId, WebhookId,
+    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, Locale, MessageId, StoreError, SystemClock,
+    Timestamp, UserId, WebhookId,
 };
 
 use crate::OpenError;
@@ -276,6 +277,26 @@ impl AppStore for PgStore {
         let input = (name, candidate, SystemClock.now());
         self.db
             .write(&input, |tx, (name, candidate, now)| Box::pin(apps::server_secret(tx, name, candidate, *now)))
+            .await
+    }
+
+    async fn mail_templates(&self, app_id: &AppId) -> Result<Vec<MailTemplate>, StoreError> {
+        self.db.read(app_id, |conn, app_id| Box::pin(apps::mail_templates(conn, app_id))).await
+    }
+
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError> {
+        self.db
+            .write(&(app_id, template), |tx, (app_id, template)| {
+                Box::pin(apps::put_mail_template(tx, app_id, template))
+            })
+            .await
+    }
+
+    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError> {
+        self.db
+            .write(&(app_id, kind, locale), |tx, (app_id, kind, locale)| {
+                Box::pin(apps::delete_mail_template(tx, app_id, *kind, *locale))
+            })
             .await
     }
 }

@@ -19,9 +19,9 @@ use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgConnection, PgRow};
-use usher_core::model::{AttemptOutcome, DeliveryAttempt, InvitationStatus, MailKind, OutboxMessage};
+use usher_core::model::{AttemptOutcome, DeliveryAttempt, InvitationStatus, MailKind, MailTemplate, OutboxMessage};
 use usher_core::store::OutboxBacklog;
-use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, SystemClock, Timestamp};
+use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, Locale, MessageId, SystemClock, Timestamp};
 
 use super::rows::{APP_COLUMNS, AddressRow, AppRow, bigint};
 use super::{instances, locks};
@@ -51,8 +51,8 @@ pub(super) async fn backlog(conn: &mut PgConnection) -> sqlx_core::Result<Outbox
 pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewOutboxMessage<'_>) -> sqlx_core::Result<()> {
     query(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
-                                      token, expires_at, status, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11)",
+                                      token, expires_at, status, next_attempt_at, created_at, locale) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11, $12)",
     )
     .bind(message.id.as_str())
     .bind(message.app_id.as_str())
@@ -65,6 +65,7 @@ pub(super) async fn enqueue(conn: &mut PgConnection, message: &NewOutboxMessage<
     .bind(message.link.map(|(_, expires_at)| expires_at.as_millis()))
     .bind(message.now.as_millis())
     .bind(message.now.as_millis())
+    .bind(message.locale.map(Locale::as_str))
     .execute(conn)
     .await?;
     Ok(())
@@ -143,12 +144,12 @@ pub(super) async fn claim(
     let due: Vec<DueRow> = query_as(
         "WITH due AS ( \
            SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
-                  next_attempt_at \
+                  COALESCE(locale, (SELECT i.locale FROM invitations i WHERE i.id = outbox_messages.invitation_id)) AS locale, next_attempt_at \
            FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= $1 \
            ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
          stale AS ( \
            SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
-                  next_attempt_at \
+                  COALESCE(locale, (SELECT i.locale FROM invitations i WHERE i.id = outbox_messages.invitation_id)) AS locale, next_attempt_at \
            FROM outbox_messages WHERE status = 'sending' AND claimed_by IS NULL AND lease_until <= $2 \
            ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED) \
          SELECT * FROM due UNION ALL SELECT * FROM stale \
@@ -167,8 +168,12 @@ pub(super) async fn claim(
     let due: Vec<DueMessage> = due.into_iter().map(|DueRow(message)| message).collect();
     let app_ids: Vec<&str> = due.iter().map(|row| row.app_id.as_str()).collect();
     let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ANY($1)");
-    for AppRow(app) in query_as::<_, AppRow>(&sql).bind(app_ids).fetch_all(&mut *conn).await? {
+    for AppRow(app) in query_as::<_, AppRow>(&sql).bind(app_ids.clone()).fetch_all(&mut *conn).await? {
         apps.insert(app.id.clone(), app);
+    }
+    let mut templates: HashMap<AppId, Vec<MailTemplate>> = HashMap::new();
+    for (app_id, template) in super::apps::mail_templates_of(&mut *conn, &app_ids).await? {
+        templates.entry(app_id).or_default().push(template);
     }
 
     let mut claimed = Vec::with_capacity(due.len());
@@ -190,7 +195,8 @@ pub(super) async fn claim(
             finish(conn, &row.id, "cancelled", reason).await?;
             continue;
         }
-        claimed.push(row.into_message(app, links));
+        let own = templates.get(&row.app_id).map_or(&[][..], Vec::as_slice);
+        claimed.push(row.into_message(app, links, own));
     }
 
     if !claimed.is_empty() {

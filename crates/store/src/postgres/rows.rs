@@ -92,7 +92,7 @@ pub(super) const APP_COLUMNS: &str = "id, name, app_url, invitation_ttl_secs, in
                                       sender_name, sender_email, cors_origins::text AS cors_origins, \
                                       allowed_email_domains::text AS allowed_email_domains, \
                                       blocked_email_domains::text AS blocked_email_domains, \
-                                      max_invites_per_day, reminder_before_expiry_hours, created_at";
+                                      max_invites_per_day, reminder_before_expiry_hours, created_at, locale";
 
 /// An `apps` row selected with [`APP_COLUMNS`].
 pub(super) struct AppRow(pub(super) App);
@@ -157,7 +157,7 @@ pub(super) async fn user_by_email(
 pub(super) const INVITATION_COLUMNS: &str = "\
     i.id, i.app_id, i.email, i.role, i.status, i.inviter_kind, i.inviter_id, i.inviter_name, \
     i.expires_at, i.times_sent, i.last_sent_at, i.created_at, i.updated_at, \
-    i.last_opened_at, i.opened_by_person_at, i.flagged_scanner_opens, i.views_without_script, \
+    i.last_opened_at, i.opened_by_person_at, i.flagged_scanner_opens, i.views_without_script, i.locale, \
     (SELECT MIN(r.next_attempt_at) FROM outbox_messages r \
      WHERE r.invitation_id = i.id AND r.kind = 'reminder' AND r.status IN ('queued', 'sending')) \
       AS reminder_due_at, \

@@ -1,10 +1,10 @@
 //! Apps, their API keys, and the server-wide secrets.
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use usher_core::model::{Actor, ApiKeyRecord, App};
+use usher_core::model::{Actor, ApiKeyRecord, App, MailKind, MailTemplate};
 use usher_core::secret::TokenHash;
 use usher_core::store::{KeyRevocation, NewApiKey, NewApp};
-use usher_core::{ApiKeyId, AppId, EmailAddress, Timestamp};
+use usher_core::{ApiKeyId, AppId, EmailAddress, Locale, Timestamp};
 
 use super::audit;
 use super::rows::app_by_id;
@@ -19,8 +19,8 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
         "INSERT INTO apps (id, name, app_url, invitation_ttl_secs, invite_policy, is_signup_open, \
                            sender_name, sender_email, cors_origins, allowed_email_domains, \
                            blocked_email_domains, max_invites_per_day, reminder_before_expiry_hours, \
-                           created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?10)",
+                           created_at, locale) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?10, ?15)",
         params![
             new.id.as_str(),
             new.name,
@@ -37,6 +37,7 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
             domain_patterns_json(&settings.blocked_email_domains),
             settings.max_invites_per_day,
             settings.reminder_before_expiry_hours,
+            settings.locale.as_str(),
         ],
     )?;
     tx.execute(
@@ -61,7 +62,7 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
         "UPDATE apps SET name = ?2, app_url = ?3, invitation_ttl_secs = ?4, invite_policy = ?5, \
                          is_signup_open = ?6, sender_name = ?7, sender_email = ?8, cors_origins = ?9, \
                          allowed_email_domains = ?10, blocked_email_domains = ?11, max_invites_per_day = ?12, \
-                         reminder_before_expiry_hours = ?13 \
+                         reminder_before_expiry_hours = ?13, locale = ?14 \
          WHERE id = ?1",
         params![
             app.id.as_str(),
@@ -77,6 +78,7 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
             domain_patterns_json(&settings.blocked_email_domains),
             settings.max_invites_per_day,
             settings.reminder_before_expiry_hours,
+            settings.locale.as_str(),
         ],
     )?;
     if changed == 0 {
@@ -161,4 +163,48 @@ pub(super) fn server_secret(
         params![name, candidate, now.as_millis()],
     )?;
     tx.query_row("SELECT value FROM server_secrets WHERE name = ?1", params![name], |row| row.get(0))
+}
+
+/// The app's own email templates, by kind and locale.
+pub(super) fn mail_templates(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::Result<Vec<MailTemplate>> {
+    tx.prepare_cached(
+        "SELECT kind, locale, subject, text, html, updated_at FROM mail_templates WHERE app_id = ?1 \
+         ORDER BY kind, locale",
+    )?
+    .query_map(params![app_id.as_str()], |row| records::mail_template(row))?
+    .collect()
+}
+
+/// Stores (or replaces) one of the app's own templates.
+pub(super) fn put_mail_template(tx: &Transaction<'_>, app_id: &AppId, template: &MailTemplate) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO mail_templates (app_id, kind, locale, subject, text, html, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (app_id, kind, locale) DO UPDATE \
+         SET subject = excluded.subject, text = excluded.text, html = excluded.html, updated_at = excluded.updated_at",
+        params![
+            app_id.as_str(),
+            template.kind.as_str(),
+            template.locale.as_str(),
+            template.subject,
+            template.text,
+            template.html,
+            template.updated_at.as_millis(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Removes one of the app's own templates; false when there was none.
+pub(super) fn delete_mail_template(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    kind: MailKind,
+    locale: Locale,
+) -> rusqlite::Result<bool> {
+    let removed = tx.execute(
+        "DELETE FROM mail_templates WHERE app_id = ?1 AND kind = ?2 AND locale = ?3",
+        params![app_id.as_str(), kind.as_str(), locale.as_str()],
+    )?;
+    Ok(removed > 0)
 }

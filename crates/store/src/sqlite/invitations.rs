@@ -80,8 +80,9 @@ fn create(tx: &Transaction<'_>, invitation: &Invitation, mail: &NewOutboxMessage
     let (inviter_kind, inviter_id) = actor_columns(&invitation.invited_by.actor);
     tx.prepare_cached(
         "INSERT INTO invitations (id, app_id, email, role, status, inviter_kind, inviter_id, inviter_name, \
-                                  expires_at, times_sent, last_sent_at, latest_message_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                  expires_at, times_sent, last_sent_at, latest_message_id, created_at, updated_at, \
+                                  locale) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         invitation.id.as_str(),
@@ -98,6 +99,7 @@ fn create(tx: &Transaction<'_>, invitation: &Invitation, mail: &NewOutboxMessage
         mail.id.as_str(),
         invitation.created_at.as_millis(),
         invitation.updated_at.as_millis(),
+        invitation.locale.map(usher_core::Locale::as_str),
     ])?;
     Ok(())
 }
@@ -115,7 +117,8 @@ fn resend(tx: &Transaction<'_>, refresh: &InvitationRefresh<'_>, mail: &NewOutbo
     tx.prepare_cached(
         "UPDATE invitations \
          SET role = ?1, expires_at = ?2, inviter_kind = ?3, inviter_id = ?4, inviter_name = ?5, \
-             times_sent = times_sent + 1, last_sent_at = ?6, updated_at = ?7, latest_message_id = ?8 \
+             times_sent = times_sent + 1, last_sent_at = ?6, updated_at = ?7, latest_message_id = ?8, \
+             locale = COALESCE(?10, locale) \
          WHERE id = ?9",
     )?
     .execute(params![
@@ -128,6 +131,7 @@ fn resend(tx: &Transaction<'_>, refresh: &InvitationRefresh<'_>, mail: &NewOutbo
         refresh.now.as_millis(),
         mail.id.as_str(),
         refresh.id.as_str(),
+        refresh.locale.map(usher_core::Locale::as_str),
     ])?;
     Ok(())
 }

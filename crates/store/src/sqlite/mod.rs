@@ -31,7 +31,8 @@ use rusqlite::config::DbConfig;
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
 use usher_core::model::InvitationStatus;
 use usher_core::model::{
-    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, OutboxMessage, TokenLookup, User,
+    Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, MailKind, MailTemplate, OutboxMessage,
+    TokenLookup, User,
 };
 use usher_core::password::PasswordHash;
 use usher_core::rules::idempotency::StoredResponse;
@@ -44,8 +45,8 @@ use usher_core::store::{
 };
 use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 use usher_core::{
-    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, StoreError, SystemClock, Timestamp,
-    UserId, WebhookId,
+    ApiKeyId, AppId, Clock, EmailAddress, InstanceId, InvitationId, Locale, MessageId, StoreError, SystemClock,
+    Timestamp, UserId, WebhookId,
 };
 
 use crate::{OpenError, migrate};
@@ -234,6 +235,21 @@ impl AppStore for SqliteStore {
         // The contract passes no time; the creation stamp is informational only.
         let now = SystemClock.now();
         self.worker.write(move |tx| apps::server_secret(tx, &name, &candidate, now)).await
+    }
+
+    async fn mail_templates(&self, app_id: &AppId) -> Result<Vec<MailTemplate>, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.read(move |tx| apps::mail_templates(tx, &app_id)).await
+    }
+
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError> {
+        let (app_id, template) = (app_id.clone(), template.clone());
+        self.worker.write(move |tx| apps::put_mail_template(tx, &app_id, &template)).await
+    }
+
+    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError> {
+        let app_id = app_id.clone();
+        self.worker.write(move |tx| apps::delete_mail_template(tx, &app_id, kind, locale)).await
     }
 }
 
@@ -669,6 +685,7 @@ mod tests {
             may_invite_admins: true,
             email_domain_allowed: true,
             daily_allowance: None,
+            locale: None,
             now,
         };
         store.invite(cmd).await.expect("invite");

@@ -11,9 +11,11 @@
 use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, ToSql, Transaction, params};
-use usher_core::model::{App, AttemptOutcome, DeliveryAttempt, InvitationStatus, MailKind, OutboxMessage};
+use usher_core::model::{
+    App, AttemptOutcome, DeliveryAttempt, InvitationStatus, MailKind, MailTemplate, OutboxMessage,
+};
 use usher_core::store::OutboxBacklog;
-use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, MessageId, SystemClock, Timestamp};
+use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, Locale, MessageId, SystemClock, Timestamp};
 
 use super::rows::app_by_id;
 use crate::records::{self, DueMessage, NO_USABLE_LINK};
@@ -43,8 +45,8 @@ pub(super) fn backlog(tx: &Transaction<'_>) -> rusqlite::Result<OutboxBacklog> {
 pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewOutboxMessage<'_>) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO outbox_messages (id, app_id, kind, recipient, invitation_id, role, inviter_name, \
-                                      token, expires_at, status, next_attempt_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11)",
+                                      token, expires_at, status, next_attempt_at, created_at, locale) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11, ?12)",
     )?
     .execute(params![
         message.id.as_str(),
@@ -58,6 +60,7 @@ pub(super) fn enqueue(tx: &Transaction<'_>, message: &NewOutboxMessage<'_>) -> r
         message.link.map(|(_, expires_at)| expires_at.as_millis()),
         message.now.as_millis(),
         message.now.as_millis(),
+        message.locale.map(Locale::as_str),
     ])?;
     Ok(())
 }
@@ -142,12 +145,12 @@ pub(super) fn claim(
             // claims an older build made with a lease (no instance) that ran out.
             "SELECT * FROM ( \
                  SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
-                        next_attempt_at \
+                        COALESCE(locale, (SELECT i.locale FROM invitations i WHERE i.id = outbox_messages.invitation_id)) AS locale, next_attempt_at \
                  FROM outbox_messages WHERE status = 'sending' AND claimed_by IS NULL AND lease_until <= ?1 LIMIT ?2) \
              UNION ALL \
              SELECT * FROM ( \
                  SELECT id, kind, recipient, app_id, role, inviter_name, token, expires_at, attempts, created_at, \
-                        next_attempt_at \
+                        COALESCE(locale, (SELECT i.locale FROM invitations i WHERE i.id = outbox_messages.invitation_id)) AS locale, next_attempt_at \
                  FROM outbox_messages WHERE status = 'queued' AND next_attempt_at <= ?1 \
                  ORDER BY next_attempt_at LIMIT ?2) \
              ORDER BY next_attempt_at, id \
@@ -158,20 +161,18 @@ pub(super) fn claim(
 
     let mut claimed = Vec::with_capacity(due.len());
     // A claim's messages come from few apps: each is read once.
-    let mut apps: HashMap<AppId, App> = HashMap::new();
+    let mut apps: HashMap<AppId, (App, Vec<MailTemplate>)> = HashMap::new();
     for row in due {
         let Some(links) = row.links() else {
             finish(tx, &row.id, "failed", NO_USABLE_LINK)?;
             continue;
         };
-        let app = match apps.get(&row.app_id) {
-            Some(app) => app.clone(),
-            None => {
-                let app = app_by_id(tx, &row.app_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                apps.insert(row.app_id.clone(), app.clone());
-                app
-            }
-        };
+        if !apps.contains_key(&row.app_id) {
+            let app = app_by_id(tx, &row.app_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let templates = super::apps::mail_templates(tx, &row.app_id)?;
+            apps.insert(row.app_id.clone(), (app, templates));
+        }
+        let (app, templates) = &apps[&row.app_id];
         if row.kind == MailKind::Reminder
             && let ReminderPlan::Cancel(reason) = send_or_cancel(DueReminder {
                 invitation: reminded_invitation(tx, &row.id)?,
@@ -189,7 +190,7 @@ pub(super) fn claim(
              WHERE id = ?2",
         )?
         .execute(params![by.as_str(), row.id.as_str()])?;
-        claimed.push(row.into_message(app, links));
+        claimed.push(row.into_message(app.clone(), links, templates));
     }
     Ok(claimed)
 }

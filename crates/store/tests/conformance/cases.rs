@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use usher_core::model::{
     Actor, App, AppSettings, AttemptOutcome, AuditAction, Delivery, DeliveryStatus, Invitation, InvitationStatus,
-    InvitePolicy, Inviter, LinkState, MailKind, OutboxMessage, User,
+    InvitePolicy, Inviter, LinkState, MailKind, MailTemplate, OutboxMessage, User,
 };
 use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, ConsoleLinkToken, InvitationToken, OneTimeCode, ResetToken, TokenHash};
@@ -16,7 +16,8 @@ use usher_core::store::{
     SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
-    ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, MessageId, Role, Store, StoreError, Timestamp, UserId,
+    ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, Locale, MessageId, Role, Store, StoreError, Timestamp,
+    UserId,
 };
 
 use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all, new_app};
@@ -115,6 +116,7 @@ pub async fn app_roundtrips_settings_when_created(store: &dyn Store) {
         blocked_email_domains: domains(&["rival.example"]),
         max_invites_per_day: Some(250),
         reminder_before_expiry_hours: Some(24),
+        locale: Locale::Fr,
     };
     let id = AppId::generate();
     let new = NewApp {
@@ -605,6 +607,87 @@ pub async fn claim_outbox_returns_sign_in_without_link_when_member_was_reminded(
     assert!(message.invitation.is_none());
 }
 
+/// An app's own template of `kind` in `locale`.
+fn own_template(kind: MailKind, locale: Locale, subject: &str) -> MailTemplate {
+    MailTemplate {
+        kind,
+        locale,
+        subject: subject.into(),
+        text: "{{ link }}".into(),
+        html: "<a href=\"{{ link }}\">join</a>".into(),
+        updated_at: T0,
+    }
+}
+
+pub async fn claimed_messages_carry_their_locale_and_the_apps_own_template(store: &dyn Store) {
+    let app = app(store).await;
+    let app = App { settings: AppSettings { locale: Locale::Fr, ..app.settings.clone() }, ..app };
+    store.update_app(&app).await.expect("update").expect("app exists");
+    let own = own_template(MailKind::Invitation, Locale::De, "Willkommen");
+    store.put_mail_template(&app.id, &own).await.expect("template");
+    store.put_mail_template(&app.id, &own_template(MailKind::SignIn, Locale::En, "Hi")).await.expect("template");
+    member(store, &app, "cy@example.org", Role::User).await;
+    drain(store, T0).await;
+    let later = T0.plus(INTERVAL * 2);
+    let german = InviteCommand { locale: Some(Locale::De), ..invite(&app, "ada@example.org", Role::User, later) };
+    let default = invite(&app, "bob@example.org", Role::User, later);
+    let reminded = InviteCommand { locale: Some(Locale::Es), ..invite(&app, "cy@example.org", Role::User, later) };
+    let (german_id, default_id, reminded_id) =
+        (german.message_id.clone(), default.message_id.clone(), reminded.message_id.clone());
+    let Invited::Created(created) = store.invite(german).await.expect("invite") else { panic!("created") };
+    store.invite(default).await.expect("invite");
+    store.invite(reminded).await.expect("invite");
+
+    let claimed = claim(store, later, 10).await;
+    let find = |id: &MessageId| claimed.iter().find(|m| &m.id == id).expect("claimed");
+
+    assert_eq!(created.locale, Some(Locale::De));
+    assert_eq!((find(&german_id).locale, find(&german_id).template.as_ref()), (Locale::De, Some(&own)));
+    assert_eq!((find(&default_id).locale, find(&default_id).template.as_ref()), (Locale::Fr, None));
+    assert_eq!((find(&reminded_id).locale, find(&reminded_id).template.as_ref()), (Locale::Es, None));
+    let stored = store.invitation(&app.id, &created.id).await.expect("lookup").expect("exists");
+    assert_eq!(stored.locale, Some(Locale::De));
+
+    // A re-send that names no locale keeps the invitation's; one that names one changes it.
+    store.mark_sent(&[german_id, default_id, reminded_id], later).await.expect("sent");
+    let again = later.plus(INTERVAL * 2);
+    let resend = invite(&app, "ada@example.org", Role::User, again);
+    let resend_id = resend.message_id.clone();
+    store.invite(resend).await.expect("re-send");
+    let claimed = claim(store, again, 10).await;
+    let [message] = claimed.as_slice() else { panic!("expected one message, got {claimed:?}") };
+    assert_eq!((&message.id, message.locale), (&resend_id, Locale::De));
+    store.mark_sent(std::slice::from_ref(&resend_id), again).await.expect("sent");
+    let third = again.plus(INTERVAL * 2);
+    store
+        .invite(InviteCommand { locale: Some(Locale::Es), ..invite(&app, "ada@example.org", Role::User, third) })
+        .await
+        .expect("re-send");
+    let claimed = claim(store, third, 10).await;
+    assert_eq!(claimed.iter().map(|m| m.locale).collect::<Vec<_>>(), [Locale::Es]);
+    let stored = store.invitation(&app.id, &created.id).await.expect("lookup").expect("exists");
+    assert_eq!(stored.locale, Some(Locale::Es));
+}
+
+pub async fn mail_templates_are_stored_replaced_listed_and_deleted_per_app(store: &dyn Store) {
+    let app = app(store).await;
+    let other = app_with_key(store).await.0;
+    let first = own_template(MailKind::Invitation, Locale::De, "Eins");
+    let replaced = MailTemplate { subject: "Zwei".into(), updated_at: T0.plus(INTERVAL), ..first.clone() };
+    let french = own_template(MailKind::PasswordReset, Locale::Fr, "Réinitialiser");
+
+    store.put_mail_template(&app.id, &first).await.expect("put");
+    store.put_mail_template(&app.id, &replaced).await.expect("replace");
+    store.put_mail_template(&app.id, &french).await.expect("put");
+
+    assert_eq!(store.mail_templates(&app.id).await.expect("list"), [replaced.clone(), french.clone()]);
+    assert_eq!(store.mail_templates(&other.id).await.expect("list"), []);
+    assert!(!store.delete_mail_template(&other.id, MailKind::Invitation, Locale::De).await.expect("delete"));
+    assert!(store.delete_mail_template(&app.id, MailKind::Invitation, Locale::De).await.expect("delete"));
+    assert!(!store.delete_mail_template(&app.id, MailKind::Invitation, Locale::De).await.expect("delete"));
+    assert_eq!(store.mail_templates(&app.id).await.expect("list"), [french]);
+}
+
 pub async fn outbox_backlog_counts_queued_and_sending_but_not_sent_messages(store: &dyn Store) {
     let app = app(store).await;
     for address in ["ada@example.org", "bob@example.org", "cy@example.org"] {
@@ -1046,6 +1129,7 @@ pub async fn update_app_stores_name_url_and_settings_when_app_exists(store: &dyn
             blocked_email_domains: domains(&["gmail.com", "*.rival.example"]),
             max_invites_per_day: Some(1),
             reminder_before_expiry_hours: Some(2),
+            locale: Locale::Es,
         },
         ..app.clone()
     };

@@ -92,6 +92,8 @@ conformance!(
     user_is_found_only_in_its_own_app_when_looked_up,
     claim_outbox_returns_everything_to_send_when_invitation_is_queued,
     claim_outbox_returns_sign_in_without_link_when_member_was_reminded,
+    claimed_messages_carry_their_locale_and_the_apps_own_template,
+    mail_templates_are_stored_replaced_listed_and_deleted_per_app,
     schema_version_is_the_expected_one_when_opened,
     claim_outbox_claims_each_message_once_while_its_instance_renews,
     outbox_backlog_counts_queued_and_sending_but_not_sent_messages,

@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use usher_core::model::{Actor, App, AppSettings, Invitation, MailKind, OutboxMessage};
+use usher_core::model::{Actor, App, AppSettings, Invitation, MailKind, MailTemplate, OutboxMessage};
 use usher_core::secret::ApiKey;
 use usher_core::store::{AcceptOutcome, InviteCommand, Invited, NewApp};
-use usher_core::{ApiKeyId, InstanceId, Role, Store, Timestamp};
+use usher_core::{ApiKeyId, InstanceId, Locale, Role, Store, Timestamp};
 
 use crate::cases::accept;
 use crate::support::{T0, TTL, invite, join_all, new_app};
@@ -19,6 +19,7 @@ on_both_backends!(
     a_reminder_is_queued_with_the_same_link_and_claimed_once_when_it_falls_due,
     a_due_reminder_is_cancelled_when_accepted_revoked_re_sent_or_switched_off,
     claimers_at_once_get_each_due_reminder_once,
+    a_reminder_is_claimed_in_its_invitations_locale_with_the_apps_own_template,
 );
 
 /// Reminders a day before expiry.
@@ -157,4 +158,32 @@ pub async fn claimers_at_once_get_each_due_reminder_once(store: &dyn Store) {
     let distinct: HashSet<&str> = claimed.iter().map(|m| m.to.as_str()).collect();
     assert_eq!((claimed.len(), distinct.len()), (addresses.len(), addresses.len()), "each reminder once");
     assert!(claimed.iter().all(|m| m.kind == MailKind::Reminder));
+}
+
+pub async fn a_reminder_is_claimed_in_its_invitations_locale_with_the_apps_own_template(store: &dyn Store) {
+    let app = app_with_reminders(store).await;
+    let app = App { settings: AppSettings { locale: Locale::Fr, ..app.settings.clone() }, ..app };
+    store.update_app(&app).await.expect("update").expect("app exists");
+    let own = MailTemplate {
+        kind: MailKind::Reminder,
+        locale: Locale::De,
+        subject: "Erinnerung an {{ app_name }}".into(),
+        text: "{{ link }}".into(),
+        html: "<a href=\"{{ link }}\">los</a>".into(),
+        updated_at: T0,
+    };
+    store.put_mail_template(&app.id, &own).await.expect("template");
+    let german = InviteCommand { locale: Some(Locale::De), ..invite_reminded(&app, "ada@example.org", T0) };
+    let default = invite_reminded(&app, "bob@example.org", T0);
+    let (german_id, default_id) = (german.reminder_message_id.clone(), default.reminder_message_id.clone());
+    store.invite(german).await.expect("invite");
+    store.invite(default).await.expect("invite");
+    send_due(store, T0).await;
+
+    let reminders = claim(store, due(T0)).await;
+
+    let find = |id| reminders.iter().find(|m| &m.id == id).expect("claimed");
+    let (german, default) = (find(&german_id), find(&default_id));
+    assert_eq!((german.kind, german.locale, german.template.as_ref()), (MailKind::Reminder, Locale::De, Some(&own)));
+    assert_eq!((default.kind, default.locale, default.template.as_ref()), (MailKind::Reminder, Locale::Fr, None));
 }

@@ -127,6 +127,7 @@ pub fn invite(app: &App, to: &str, role: Role, now: Timestamp) -> InviteCommand 
         may_invite_admins: true,
         email_domain_allowed: true,
         daily_allowance: None,
+        locale: None,
         now,
     }
 }

@@ -12,6 +12,7 @@ mod invite;
 mod join;
 mod keys;
 mod limits;
+mod locales;
 mod login;
 mod management;
 mod matrix;

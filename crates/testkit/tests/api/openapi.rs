@@ -40,7 +40,7 @@ async fn openapi_describes_every_route_and_every_described_route_is_served() {
     ] {
         assert!(operations.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} missing");
     }
-    assert_eq!(operations.len(), 55, "every route of the router: {operations:?}");
+    assert_eq!(operations.len(), 60, "every route of the router: {operations:?}");
     for (method, path) in &operations {
         let concrete = path
             .replace("{app_id}", &app.app_id)
@@ -114,5 +114,5 @@ async fn every_app_route_refuses_another_apps_key() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 29, "every authenticated app route was checked");
+    assert_eq!(checked, 34, "every authenticated app route was checked");
 }

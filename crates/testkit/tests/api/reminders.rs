@@ -121,6 +121,36 @@ async fn one_reminder_with_the_same_link_is_mailed_before_expiry_and_shows_on_th
     assert_eq!(smtp.mail.to("ada@example.com").len(), 2);
 }
 
+/// The reminder is written in its invitation's language: the one the invite named, else the
+/// app's default.
+#[tokio::test]
+async fn a_reminder_is_written_in_its_invitations_locale() {
+    let Some(smtp) = SmtpServer::start().await else { return };
+    let app = app_with_reminders(&smtp).await;
+    assert_eq!(patch_settings(&app, json!({ "locale": "fr" })).await.status(), 200);
+    let named = json!({ "user_email": "jonas@example.com", "role": "user", "locale": "de" });
+    assert_eq!(app.post_json(&app.invite_path(), &named).await.status(), 200);
+    invite(&app, "camille@example.com").await;
+    smtp.mail.wait_for("jonas@example.com").await;
+    smtp.mail.wait_for("camille@example.com").await;
+
+    app.clock.advance(HOUR + Duration::from_secs(60));
+    let german = smtp.mail.wait_for_count("jonas@example.com", 2).await;
+    let french = smtp.mail.wait_for_count("camille@example.com", 2).await;
+
+    for (mails, subject, words) in [
+        (&german, "Erinnerung: Ihre Einladung zu Acme Notes läuft bald ab", "Dies ist eine Erinnerung"),
+        (&french, "Rappel : votre invitation à rejoindre Acme Notes expire bientôt", "Petit rappel"),
+    ] {
+        let reminder = &mails[1];
+        assert_eq!(reminder.header("X-Usher-Kind").as_deref(), Some("reminder"));
+        assert_eq!(reminder.header("Subject").as_deref(), Some(subject));
+        assert!(reminder.text().contains(words), "{}", reminder.text());
+        assert_eq!(reminder.join_link(), mails[0].join_link(), "the same link");
+    }
+    assert!(german[1].text().contains(" um "), "the expiry in German words: {}", german[1].text());
+}
+
 #[tokio::test]
 async fn no_reminder_goes_to_an_accepted_revoked_or_replaced_link_and_a_re_sent_link_gets_its_own() {
     let Some(smtp) = SmtpServer::start().await else { return };

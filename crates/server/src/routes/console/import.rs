@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use minijinja::{Value, context};
 use serde::Deserialize;
-use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Run};
+use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Invitee, Run};
 use usher_core::{EmailAddress, Role};
 
 use super::session::{FromThisSite, Session, failed};
@@ -56,7 +56,7 @@ fn rows(text: &str) -> Result<Vec<Row>, String> {
         let item = match (EmailAddress::parse(&email), role.parse::<Role>()) {
             (Err(err), _) => Err(refuse("INVALID_EMAIL", err.to_string())),
             (_, Err(err)) => Err(refuse("INVALID_ROLE", err.to_string())),
-            (Ok(address), Ok(role)) => Ok((address, role)),
+            (Ok(address), Ok(role)) => Ok(Invitee::new(address, role)),
         };
         rows.push(Row { line, email, role, item });
     }

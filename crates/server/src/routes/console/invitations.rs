@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 use minijinja::{Value, context};
 use serde::Deserialize;
-use usher_core::invite::{InviteError, InviteOutcome, Run};
+use usher_core::invite::{InviteError, InviteOutcome, Invitee, Run};
 use usher_core::model::{DeliveryStatus, Invitation, InvitationStatus};
 use usher_core::store::{AuditQuery, InvitationQuery};
 use usher_core::{EmailAddress, InvitationId, Role, Timestamp};
@@ -166,7 +166,8 @@ async fn invite(
     let Ok(role) = form.role.parse::<Role>() else {
         return refused("Choose the role user or admin.".into(), StatusCode::BAD_REQUEST);
     };
-    let done = match state.invites.invite(&session.app, &session.principal, email, role, Run::Real).await {
+    let done = match state.invites.invite(&session.app, &session.principal, Invitee::new(email, role), Run::Real).await
+    {
         Ok(InviteOutcome::Created(invitation)) => format!("Invited {}; the email is queued.", invitation.email),
         Ok(InviteOutcome::Resent(invitation)) => {
             format!("{} was already invited: sent again with a new link.", invitation.email)
