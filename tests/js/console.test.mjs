@@ -193,6 +193,8 @@ test("a one-time link from `usher console link` signs the operator in once, befo
   assert.equal((await invitationOf(fresh, "first-admin@example.com")).role, "admin");
   await page.click("text=API keys");
   assert.match(await page.textContent("main"), /console sign-in link/);
+  const session = (await context.cookies()).find((c) => c.name === `usher_console_${fresh.app_id}`);
+  assert.doesNotMatch(decodeURIComponent(session.value), /usk_/, "the cookie names the link's key, never a key's secret");
 
   // The same link in another browser: used up.
   const again = await browser.newContext();
@@ -203,7 +205,25 @@ test("a one-time link from `usher console link` signs the operator in once, befo
   assert.match(await other.textContent("[role=alert]"), /used already/);
   assert.equal((await again.cookies()).length, 0, "no session");
   await again.close();
+
+  // Signing out revokes the link's key: a copy of the cookie taken before is refused too.
+  assert.deepEqual(await keyNames(fresh), ["console sign-in link", "default"].sort());
+  await Promise.all([page.waitForNavigation(), page.click("text=Sign out")]);
+  const copied = await fetch(`${usher.serverUrl}/console/apps/${fresh.app_id}/invitations`, {
+    headers: { cookie: `${session.name}=${session.value}` },
+    redirect: "manual",
+  });
+  assert.equal(copied.status, 303, "the copied cookie is refused");
+  assert.equal(copied.headers.get("location"), `/console?app_id=${fresh.app_id}`);
+  assert.deepEqual(await keyNames(fresh), ["default"], "the link's key is revoked");
 });
+
+/** The names of `app`'s live API keys, sorted. */
+async function keyNames(app) {
+  const res = await fetch(`${usher.serverUrl}/api/apps/${app.app_id}/keys`, { headers: { authorization: `Bearer ${app.api_key}` } });
+  assert.equal(res.status, 200, await res.text());
+  return (await res.json()).items.map((key) => key.name).sort();
+}
 
 test("a console link no longer works once it expired", { skip }, async () => {
   const fresh = await appWithClient("Expiring App");
@@ -240,6 +260,9 @@ test("the server ends a console session after the idle timeout, whatever the bro
     const stale = await open();
     assert.equal(stale.status, 303);
     assert.equal(stale.headers.get("location"), `/console?app_id=${created.app_id}`);
+    // The session from the link ended idle, and with it the link's key.
+    const keys = await fetch(`${short.serverUrl}/api/apps/${created.app_id}/keys`, { headers: { authorization: `Bearer ${created.api_key}` } });
+    assert.deepEqual((await keys.json()).items.map((key) => key.name), ["default"]);
   } finally {
     await short.stop();
   }
@@ -407,10 +430,13 @@ test("invitations are filtered by the state of their email, and one shows its hi
       await page.reload();
     }
   };
-  assert.deepEqual(await attempts(1), [["sent", "accepted"]]);
+  // What the transport answered (an SMTP server's "250 2.0.0 Ok: queued as …"; here the file
+  // transport's "written to …").
+  const answered = ([outcome, reply]) => [outcome, /^written to \S+\.eml$/.test(reply) ? "written" : reply];
+  assert.deepEqual((await attempts(1)).map(answered), [["sent", "written"]]);
   await acme.base44.users.inviteUser("delivered@example.com", "user"); // sent again: another event
   await usher.waitForMail("delivered@example.com", 2);
-  assert.deepEqual(await attempts(2), [["sent", "accepted"], ["sent", "accepted"]], "one per email");
+  assert.deepEqual((await attempts(2)).map(answered), [["sent", "written"], ["sent", "written"]], "one per email");
   const history = await page.$$eval("h2:text-is('History') + .card tbody tr", (trs) => trs.map((tr) => tr.cells[1].textContent.trim()));
   assert.deepEqual(history, ["invitation.resent", "invitation.created"]);
 });

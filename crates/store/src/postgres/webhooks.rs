@@ -9,7 +9,9 @@ use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::PgConnection;
 use usher_core::model::{Actor, Invitation, InvitationStatus};
 use usher_core::rules::webhooks::AttemptPlan;
-use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited, MemberRemoval, WebhookAttempt};
+use usher_core::store::{
+    AcceptCommand, AcceptOutcome, InviteCommand, Invited, MemberRemoval, SentMessage, WebhookAttempt,
+};
 use usher_core::webhooks::{
     DeliveryStatus, DueDelivery, EmailFacts, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret,
     parse_event_list, store_event_list,
@@ -128,9 +130,9 @@ async fn email_facts(conn: &mut PgConnection, id: &MessageId) -> sqlx_core::Resu
 }
 
 /// [`outbox::mark_sent`] with `email.sent` for each message.
-pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: Timestamp) -> sqlx_core::Result<()> {
-    outbox::mark_sent(conn, ids, now).await?;
-    for id in ids {
+pub(super) async fn mark_sent(conn: &mut PgConnection, sent: &[SentMessage], now: Timestamp) -> sqlx_core::Result<()> {
+    outbox::mark_sent(conn, sent, now).await?;
+    for SentMessage { id, .. } in sent {
         if let Some((mut facts, _)) = email_facts(conn, id).await? {
             facts.error = None;
             emit(conn, &Event::email(EventType::EmailSent, &facts, now)).await?;
