@@ -16,7 +16,7 @@ use usher_core::webhooks::{
 use usher_core::{ApiKeyId, InstanceId, Role, Store, Timestamp, WebhookId};
 
 use crate::cases::accept;
-use crate::support::{INTERVAL, T0, TTL, app, invite, join_all};
+use crate::support::{INTERVAL, T0, TTL, app, invite, join_all, sent};
 
 on_both_backends!(
     endpoints_are_listed_rotated_and_deleted_only_within_their_app,
@@ -366,8 +366,8 @@ pub async fn a_batch_over_several_apps_writes_events_only_for_the_apps_subscribe
     let worker = InstanceId::generate();
     store.register_instance(&worker, T0).await.expect("register");
     let claimed = store.claim_outbox(&worker, T0, 10).await.expect("claim");
-    let ids: Vec<_> = claimed.iter().map(|message| message.id.clone()).collect();
-    store.mark_sent(&ids, T0).await.expect("sent");
+    let sent_now: Vec<_> = claimed.iter().map(|message| sent(&message.id)).collect();
+    store.mark_sent(&sent_now, T0).await.expect("sent");
 
     assert!(outcomes.iter().all(|outcome| matches!(outcome, Invited::Created(_))), "{outcomes:?}");
     assert_eq!(claimed.len(), 4, "every invitation's email");
@@ -392,6 +392,7 @@ pub async fn a_batch_over_several_apps_writes_events_only_for_the_apps_subscribe
     assert_eq!(heard_events, expected.map(|(kind, email)| (kind.to_owned(), email.to_owned())));
     assert_eq!(deliveries(store, &hook).await.len(), 4);
     assert!(deliveries(store, &other_kinds).await.is_empty(), "subscribed to other events only");
+}
 
 pub async fn an_email_sent_or_given_up_writes_its_event_and_one_to_be_retried_writes_none(store: &dyn Store) {
     let acme = app(store).await;
@@ -404,7 +405,7 @@ pub async fn an_email_sent_or_given_up_writes_its_event_and_one_to_be_retried_wr
     let claimed = store.claim_outbox(&me, T0, 10).await.expect("claim");
     let message = |to: &str| claimed.iter().find(|m| m.to.as_str() == to).expect("claimed").id.clone();
 
-    store.mark_sent(&[message("ada@example.org")], T0).await.expect("sent");
+    store.mark_sent(&[sent(&message("ada@example.org"))], T0).await.expect("sent");
     store.mark_failed(&me, &message("bob@example.org"), "451 try later", Some(T0.plus(INTERVAL))).await.expect("retry");
     store.mark_failed(&me, &message("carol@example.org"), "550 no such user", None).await.expect("give up");
 
