@@ -1,6 +1,7 @@
 // Runs a real `usher serve` (the binary from `cargo build`) on a free loopback port with a
-// fresh database and the file mail transport in a temporary directory, and reads back the
-// mail it writes. Used by every *.test.mjs file in this folder.
+// fresh database and the file mail transport in a temporary directory (or, with `smtp`, the
+// real SMTP server of tests/smtp writing into the same directory), and reads back the mail it
+// writes. Used by every *.test.mjs file in this folder.
 //
 // The database is a SQLite file, or with USHER_TEST_DATABASE=postgres a PostgreSQL database of
 // its own (created and dropped with psql) on the server USHER_TEST_PG_URL names.
@@ -15,6 +16,30 @@ import { promisify } from "node:util";
 
 export const USHER_BIN = process.env.USHER_BIN ?? path.resolve(import.meta.dirname, "../../target/debug/usher");
 const PATIENCE_MS = 15_000;
+
+const SMTP_PYTHON = process.env.USHER_TEST_SMTP_PYTHON ?? path.resolve(import.meta.dirname, "../../target/smtp-venv/bin/python");
+const SMTP_SERVER = path.resolve(import.meta.dirname, "../smtp/server.py");
+
+/** tests/smtp/server.py (aiosmtpd, which scripts/test installs) on a free port, writing into `dir`. */
+async function startSmtp(dir) {
+  const port = await freePort();
+  const child = spawn(SMTP_PYTHON, [SMTP_SERVER, "--port", String(port), "--dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stderr.on("data", (chunk) => (output += chunk));
+  await new Promise((resolve, reject) => {
+    child.stdout.on("data", (chunk) => String(chunk).includes("ready") && resolve());
+    child.on("exit", (code) => reject(new Error(`the test SMTP server exited ${code}:\n${output}`)));
+    child.on("error", reject);
+  });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  return {
+    url: `smtp://127.0.0.1:${port}?tls=none`,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
 
 const PG_URL = process.env.USHER_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -51,11 +76,13 @@ async function until(what, probe) {
 
 /**
  * Starts `usher serve`; `resendInterval` is USHER_RESEND_INTERVAL (0 lets tests re-invite at
- * once) and `extraEnv` sets any other variable.
+ * once), `smtp` sends the mail through the real SMTP server of tests/smtp instead of the file
+ * transport, and `extraEnv` sets any other variable.
  */
-export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
+export async function startUsher({ resendInterval = 0, smtp = false, extraEnv = {} } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "usher-js-"));
   const database = await freshDatabase(dir);
+  const smtpServer = smtp ? await startSmtp(path.join(dir, "mail")) : null;
   const port = await freePort();
   const serverUrl = `http://127.0.0.1:${port}`;
   const env = {
@@ -63,7 +90,7 @@ export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
     DATABASE_URL: database.url,
     USHER_LISTEN: `127.0.0.1:${port}`,
     USHER_PUBLIC_URL: serverUrl,
-    USHER_MAIL_URL: `file://${dir}/mail`,
+    USHER_MAIL_URL: smtpServer?.url ?? `file://${dir}/mail`,
     USHER_RESEND_INTERVAL: String(resendInterval),
     RUST_LOG: "info",
     ...extraEnv,
@@ -147,6 +174,7 @@ export async function startUsher({ resendInterval = 0, extraEnv = {} } = {}) {
     async stop() {
       child.kill("SIGTERM");
       await exited;
+      await smtpServer?.stop();
       await database.drop();
       await rm(dir, { recursive: true, force: true });
     },

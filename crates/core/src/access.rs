@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Timestamp};
-use crate::id::{AppId, UserId};
+use crate::id::{ApiKeyId, AppId, UserId};
 use crate::model::{ApiKeyRecord, User};
 use crate::role::Role;
 use crate::secret::ApiKey;
@@ -160,5 +160,13 @@ impl Authenticator {
             return Err(AuthError::Revoked);
         }
         Ok(Principal::Member(user))
+    }
+
+    /// The live key `id` of `app_id`, as a principal: how a console session from a one-time
+    /// link acts, naming its key by id (nobody holds that key's secret).
+    pub async fn authenticate_key(&self, app_id: &AppId, id: &ApiKeyId) -> Result<Principal, AuthError> {
+        let keys = self.store.api_keys(app_id).await?;
+        let record = keys.into_iter().find(|key| &key.id == id).ok_or(AuthError::UnknownApiKey)?;
+        Ok(Principal::ApiKey(record))
     }
 }

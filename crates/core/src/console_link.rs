@@ -4,9 +4,11 @@
 //! `usher console link` runs on the server's machine, with the database, and prints a link
 //! valid for minutes ([`DEFAULT_VALID_FOR`]). Opening it and confirming signs the browser in
 //! to the app's console once: the link is then used up. Signing in makes an API key of the app
-//! for the operator, named [`KEY_NAME`], which the console session holds in its cookie; the
-//! audit log thus records what the operator does as done by that key, the keys page lists it,
-//! and revoking it there ends the session.
+//! for the operator, named [`KEY_NAME`], which the console session acts as; the audit log
+//! thus records what the operator does as done by that key, the keys page lists it, and
+//! revoking it there ends the session. The session's cookie names the key by its id, never a
+//! secret: the key's secret is made and forgotten at once, so the key acts through that
+//! session only, and signing out (or the session's idle end) revokes it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,14 +65,14 @@ impl ConsoleLinks {
         Ok((token, expires_at))
     }
 
-    /// Uses the link whose secret is `text`: the operator's new key of the link's app, and its
-    /// secret for the session.
-    pub async fn sign_in(&self, text: &str) -> Result<(ApiKeyRecord, ApiKey), ConsoleLinkError> {
+    /// Uses the link whose secret is `text`: the operator's new key of the link's app, which
+    /// the session acts as. Its secret is not kept anywhere (only its hash, as every key's), so
+    /// no bearer credential for it exists.
+    pub async fn sign_in(&self, text: &str) -> Result<ApiKeyRecord, ConsoleLinkError> {
         let token = ConsoleLinkToken::parse(text.trim()).ok_or(ConsoleLinkError::Unknown)?;
-        let secret = ApiKey::generate();
-        let key = NewApiKey { id: ApiKeyId::generate(), name: KEY_NAME.to_owned(), hash: secret.hash() };
+        let key = NewApiKey { id: ApiKeyId::generate(), name: KEY_NAME.to_owned(), hash: ApiKey::generate().hash() };
         match self.store.use_console_link(&token.hash(), key, self.clock.now()).await? {
-            ConsoleLinkUse::SignedIn(record) => Ok((record, secret)),
+            ConsoleLinkUse::SignedIn(record) => Ok(record),
             ConsoleLinkUse::Unknown => Err(ConsoleLinkError::Unknown),
             ConsoleLinkUse::Used => Err(ConsoleLinkError::Used),
             ConsoleLinkUse::Expired => Err(ConsoleLinkError::Expired),

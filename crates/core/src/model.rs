@@ -297,7 +297,8 @@ pub struct DeliveryAttempt {
     pub at: Timestamp,
     /// How.
     pub outcome: AttemptOutcome,
-    /// What the mail server (or the connection to it) answered, for an attempt that failed.
+    /// What the mail server (or the connection to it) answered: its reply to the message for
+    /// an attempt that went out, the error for one that failed.
     pub reply: Option<String>,
 }
 

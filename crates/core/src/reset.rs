@@ -496,7 +496,7 @@ mod tests {
             unreachable!("not used by these tests: claim_outbox")
         }
 
-        async fn mark_sent(&self, _ids: &[MessageId], _now: Timestamp) -> Result<(), StoreError> {
+        async fn mark_sent(&self, _sent: &[crate::store::SentMessage], _now: Timestamp) -> Result<(), StoreError> {
             unreachable!("not used by these tests: mark_sent")
         }
 

@@ -328,6 +328,17 @@ pub enum VerifyOutcome {
     TooManyAttempts,
 }
 
+/// A message the transport accepted, and what the receiver answered: an SMTP server's reply
+/// (`250 2.0.0 Ok: queued as 4Z1k…`), or where the file transport wrote it. Kept with the
+/// attempt, as a failed attempt's error is, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// The message.
+    pub id: MessageId,
+    /// The receiver's answer.
+    pub reply: String,
+}
+
 /// Which invitations [`InvitationStore::list_invitations`] returns.
 #[derive(Debug, Clone, Default)]
 pub struct InvitationQuery {
@@ -749,8 +760,9 @@ pub trait OutboxStore: Send + Sync {
     -> Result<Vec<OutboxMessage>, StoreError>;
 
     /// Records that the transport accepted these messages (one transaction for all, so a
-    /// fast worker does not pay a commit per email); their link secrets are erased.
-    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError>;
+    /// fast worker does not pay a commit per email), each attempt with the receiver's reply;
+    /// their link secrets are erased.
+    async fn mark_sent(&self, sent: &[SentMessage], now: Timestamp) -> Result<(), StoreError>;
 
     /// Records a failed attempt: retried at `retry_at`, or failed for good (secret erased) when
     /// `None`. Does nothing when `by` no longer holds the claim (it was presumed dead and the
@@ -1003,8 +1015,8 @@ impl<T: PassThrough> OutboxStore for T {
         self.inner().claim_outbox(by, now, limit).await
     }
 
-    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-        self.inner().mark_sent(ids, now).await
+    async fn mark_sent(&self, sent: &[SentMessage], now: Timestamp) -> Result<(), StoreError> {
+        self.inner().mark_sent(sent, now).await
     }
 
     async fn mark_failed(

@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use usher_core::model::{MailKind, OutboxMessage};
-use usher_core::store::Renewal;
+use usher_core::store::{Renewal, SentMessage};
 use usher_core::{Clock, InstanceId, MessageId, Store, StoreError, Timestamp};
 
 use crate::backoff::RetryPolicy;
@@ -60,7 +60,7 @@ pub(crate) trait Outbox: Send + Sync {
     async fn renew(&self, id: &InstanceId, now: Timestamp, dead_after: Duration) -> Result<Renewal, StoreError>;
     async fn deregister(&self, id: &InstanceId) -> Result<(), StoreError>;
     async fn claim(&self, by: &InstanceId, now: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
-    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError>;
+    async fn mark_sent(&self, sent: &[SentMessage], now: Timestamp) -> Result<(), StoreError>;
     async fn mark_failed(
         &self,
         by: &InstanceId,
@@ -88,8 +88,8 @@ impl Outbox for Arc<dyn Store> {
         self.claim_outbox(by, now, limit).await
     }
 
-    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-        <dyn Store>::mark_sent(&**self, ids, now).await
+    async fn mark_sent(&self, sent: &[SentMessage], now: Timestamp) -> Result<(), StoreError> {
+        <dyn Store>::mark_sent(&**self, sent, now).await
     }
 
     async fn mark_failed(
@@ -138,7 +138,7 @@ pub struct DeliveryWorker {
     presence: Arc<Presence>,
     /// Messages the transport accepted whose `sent` could not be recorded yet (the store
     /// failed); recorded before the next claim, which would otherwise send them again.
-    unrecorded: std::sync::Mutex<Vec<MessageId>>,
+    unrecorded: std::sync::Mutex<Vec<SentMessage>>,
 }
 
 impl DeliveryWorker {
@@ -336,7 +336,7 @@ impl DeliveryWorker {
         loop {
             if recording.is_empty() && !sent.is_empty() {
                 let (outbox, ids, now) = (self.outbox.clone(), std::mem::take(&mut sent), self.clock.now());
-                let (ids, slots): (Vec<MessageId>, Vec<_>) = ids.into_iter().unzip();
+                let (ids, slots): (Vec<SentMessage>, Vec<_>) = ids.into_iter().unzip();
                 let events = self.events.clone();
                 recording.spawn(async move {
                     let recorded = outbox.mark_sent(&ids, now).await;
@@ -349,12 +349,12 @@ impl DeliveryWorker {
             }
             tokio::select! {
                 Some(joined) = attempts.join_next(), if !attempts.is_empty() => match joined {
-                    Ok((msg, Ok(()), slot)) => {
+                    Ok((msg, Ok(reply), slot)) => {
                         let queued_for = self.clock.now().as_millis().saturating_sub(msg.created_at.as_millis());
                         metrics::counter!("usher_mail_delivery_attempts_total", "result" => "sent").increment(1);
                         metrics::histogram!("usher_mail_delivery_latency_seconds", "kind" => msg.kind.as_str())
                             .record(queued_for as f64 / 1000.0);
-                        sent.push((msg.id, slot));
+                        sent.push((SentMessage { id: msg.id, reply }, slot));
                     }
                     Ok((msg, Err(err), _slot)) => {
                         if let Err(store_err) = self.record_failure(&msg, &err).await {
@@ -395,13 +395,13 @@ impl DeliveryWorker {
     }
 }
 
-/// Renders and sends one message.
+/// Renders and sends one message; what the receiver answered.
 async fn attempt(
     transport: &dyn Transport,
     renderer: &Renderer,
     msg: &OutboxMessage,
     now: Timestamp,
-) -> Result<(), TransportError> {
+) -> Result<String, TransportError> {
     let email = renderer.render(msg, now).map_err(|err| TransportError::permanent(err.to_string()))?;
     let answer = transport.send(&email, msg.id.as_str()).await?;
     tracing::info!(message.id = %msg.id, to = %msg.to.masked(), answer = %answer, "email sent");
@@ -416,7 +416,7 @@ async fn attempt(
         };
         tracing::info!("{what} for {}: {link}", msg.to.masked());
     }
-    Ok(())
+    Ok(answer)
 }
 
 /// A number in `0..=1` from the OS random source, to spread retries apart.
@@ -477,8 +477,8 @@ mod tests {
             self.0.claim(by, now, limit).await
         }
 
-        async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-            Outbox::mark_sent(&self.0, ids, now).await
+        async fn mark_sent(&self, sent: &[SentMessage], now: Timestamp) -> Result<(), StoreError> {
+            Outbox::mark_sent(&self.0, sent, now).await
         }
 
         async fn mark_failed(

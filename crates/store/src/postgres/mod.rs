@@ -45,7 +45,7 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
     InviteCommand, Invited, KeyRevocation, LinkOpenCommand, MemberRemoval, MemberStore, MemberUpdate, NewApiKey,
-    NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand,
+    NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SentMessage, SignupCommand,
     SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
@@ -526,8 +526,8 @@ impl OutboxStore for PgStore {
         self.db.write(&input, |tx, (by, now, limit)| Box::pin(outbox::claim(tx, by, *now, *limit))).await
     }
 
-    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-        self.db.write(&(ids, now), |tx, (ids, now)| Box::pin(webhooks::mark_sent(tx, ids, *now))).await
+    async fn mark_sent(&self, sent: &[SentMessage], now: Timestamp) -> Result<(), StoreError> {
+        self.db.write(&(sent, now), |tx, (sent, now)| Box::pin(webhooks::mark_sent(tx, sent, *now))).await
     }
 
     async fn mark_failed(

@@ -20,7 +20,7 @@ use sqlx_core::query_as::query_as;
 use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::model::{AttemptOutcome, DeliveryAttempt, InvitationStatus, MailKind, MailTemplate, OutboxMessage};
-use usher_core::store::OutboxBacklog;
+use usher_core::store::{OutboxBacklog, SentMessage};
 use usher_core::{AppId, Clock, EmailAddress, InstanceId, InvitationId, Locale, MessageId, SystemClock, Timestamp};
 
 use super::rows::{APP_COLUMNS, AddressRow, AppRow, bigint};
@@ -234,10 +234,11 @@ async fn reminded_invitation(
 
 /// Records that the transport accepted these messages, and erases their link secrets; fails
 /// with "not found" (writing nothing) if any of them does not exist.
-pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: Timestamp) -> sqlx_core::Result<()> {
-    let mut ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
-    ids.sort_unstable();
-    ids.dedup();
+pub(super) async fn mark_sent(conn: &mut PgConnection, sent: &[SentMessage], now: Timestamp) -> sqlx_core::Result<()> {
+    let mut sent: Vec<(&str, &str)> = sent.iter().map(|m| (m.id.as_str(), m.reply.as_str())).collect();
+    sent.sort_unstable_by_key(|&(id, _)| id);
+    sent.dedup_by_key(|&mut (id, _)| id);
+    let (ids, replies): (Vec<&str>, Vec<&str>) = sent.into_iter().unzip();
     let expected = ids.len();
     let changed = query(
         "UPDATE outbox_messages SET status = 'sent', sent_at = $1, token = NULL, lease_until = NULL, claimed_by = NULL \
@@ -252,12 +253,14 @@ pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: T
         return Err(sqlx_core::Error::RowNotFound);
     }
     query(
-        "INSERT INTO delivery_attempts (message_id, attempt, app_id, invitation_id, at, outcome) \
-         SELECT id, attempts, app_id, invitation_id, $1, 'sent' FROM outbox_messages WHERE id = ANY($2) \
+        "INSERT INTO delivery_attempts (message_id, attempt, app_id, invitation_id, at, outcome, reply) \
+         SELECT m.id, m.attempts, m.app_id, m.invitation_id, $1, 'sent', r.reply \
+         FROM outbox_messages m JOIN unnest($2::text[], $3::text[]) AS r (id, reply) ON r.id = m.id \
          ON CONFLICT (message_id, attempt) DO NOTHING",
     )
     .bind(now.as_millis())
     .bind(ids)
+    .bind(replies)
     .execute(conn)
     .await?;
     Ok(())

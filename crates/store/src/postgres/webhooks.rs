@@ -9,7 +9,9 @@ use sqlx_core::query_scalar::query_scalar;
 use sqlx_postgres::PgConnection;
 use usher_core::model::{Actor, Invitation, InvitationStatus};
 use usher_core::rules::webhooks::AttemptPlan;
-use usher_core::store::{AcceptCommand, AcceptOutcome, InviteCommand, Invited, MemberRemoval, WebhookAttempt};
+use usher_core::store::{
+    AcceptCommand, AcceptOutcome, InviteCommand, Invited, MemberRemoval, SentMessage, WebhookAttempt,
+};
 use usher_core::webhooks::{
     DeliveryStatus, DueDelivery, EmailFacts, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret,
     parse_event_list, store_event_list,
@@ -174,9 +176,9 @@ async fn email_facts(conn: &mut PgConnection, id: &MessageId) -> sqlx_core::Resu
 }
 
 /// [`outbox::mark_sent`] with `email.sent` for each message whose app has an endpoint for it.
-pub(super) async fn mark_sent(conn: &mut PgConnection, ids: &[MessageId], now: Timestamp) -> sqlx_core::Result<()> {
-    outbox::mark_sent(conn, ids, now).await?;
-    let ids: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+pub(super) async fn mark_sent(conn: &mut PgConnection, sent: &[SentMessage], now: Timestamp) -> sqlx_core::Result<()> {
+    outbox::mark_sent(conn, sent, now).await?;
+    let ids: Vec<&str> = sent.iter().map(|message| message.id.as_str()).collect();
     let subscribed: Vec<(String, String, String, String, Option<String>)> = query_as(
         "SELECT m.id, m.app_id, m.recipient, m.kind, m.invitation_id FROM outbox_messages m \
          WHERE m.id = ANY($1) \

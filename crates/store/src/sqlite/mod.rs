@@ -40,7 +40,7 @@ use usher_core::secret::TokenHash;
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AppStore, AuditQuery, ConsoleLinkUse, InvitationQuery, InvitationStore,
     InviteCommand, Invited, KeyRevocation, LinkOpenCommand, MemberRemoval, MemberStore, MemberUpdate, NewApiKey,
-    NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SignupCommand,
+    NewApp, OutboxBacklog, OutboxStore, Renewal, ResetOutcome, ResetRequest, SchemaVersion, SentMessage, SignupCommand,
     SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome, WebhookAttempt, WebhookStore,
 };
 use usher_core::webhooks::{DueDelivery, Event, EventType, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
@@ -539,13 +539,13 @@ impl OutboxStore for SqliteStore {
         self.worker.write(move |tx| outbox::claim(tx, &by, now, limit)).await
     }
 
-    async fn mark_sent(&self, ids: &[MessageId], now: Timestamp) -> Result<(), StoreError> {
-        let ids = ids.to_vec();
+    async fn mark_sent(&self, sent: &[SentMessage], now: Timestamp) -> Result<(), StoreError> {
+        let sent = sent.to_vec();
         self.worker
             .write(move |tx| {
-                ids.iter().try_for_each(|id| {
-                    outbox::mark_sent(tx, id, now)?;
-                    webhooks::after_sent(tx, id, now)
+                sent.iter().try_for_each(|message| {
+                    outbox::mark_sent(tx, &message.id, &message.reply, now)?;
+                    webhooks::after_sent(tx, &message.id, now)
                 })
             })
             .await
@@ -719,7 +719,7 @@ mod tests {
         store.claim_outbox(&me, T0, 10).await.expect("claim");
         let queued_before = holds_token(&store, &sent).await;
 
-        store.mark_sent(std::slice::from_ref(&sent), T0).await.expect("mark sent");
+        store.mark_sent(&[SentMessage { id: sent.clone(), reply: "250 Ok".into() }], T0).await.expect("mark sent");
         store.mark_failed(&me, &failed, "550", None).await.expect("mark failed");
         store.mark_failed(&me, &retried, "451", Some(T0)).await.expect("mark failed");
         store.mark_failed(&me, &cancelled, "451", Some(T0)).await.expect("mark failed");

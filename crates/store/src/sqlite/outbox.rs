@@ -213,8 +213,8 @@ fn reminded_invitation(
     .map(Option::flatten)
 }
 
-/// Records that the transport accepted the message, and erases its link secret.
-pub(super) fn mark_sent(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) -> rusqlite::Result<()> {
+/// Records that the transport accepted the message with `reply`, and erases its link secret.
+pub(super) fn mark_sent(tx: &Transaction<'_>, id: &MessageId, reply: &str, now: Timestamp) -> rusqlite::Result<()> {
     let changed = tx
         .prepare_cached(
             "UPDATE outbox_messages SET status = 'sent', sent_at = ?1, token = NULL, lease_until = NULL, \
@@ -225,7 +225,7 @@ pub(super) fn mark_sent(tx: &Transaction<'_>, id: &MessageId, now: Timestamp) ->
     if changed == 0 {
         return Err(rusqlite::Error::QueryReturnedNoRows);
     }
-    record_attempt(tx, id, AttemptOutcome::Sent, None, now)
+    record_attempt(tx, id, AttemptOutcome::Sent, Some(reply), now)
 }
 
 /// Adds the attempt that just ended to the message's history (see [`attempts`]).

@@ -12,15 +12,15 @@ use usher_core::password::PasswordHash;
 use usher_core::secret::{ApiKey, CodeKey, ConsoleLinkToken, InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use usher_core::store::{
     AcceptCommand, AcceptOutcome, AuditQuery, ConsoleLinkUse, InvitationQuery, InviteCommand, Invited, JoinCredential,
-    KeyRevocation, MemberRemoval, MemberUpdate, NewApiKey, NewApp, Renewal, ResetOutcome, ResetRequest, SignupCommand,
-    SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
+    KeyRevocation, MemberRemoval, MemberUpdate, NewApiKey, NewApp, Renewal, ResetOutcome, ResetRequest, SentMessage,
+    SignupCommand, SignupOutcome, UserPatch, VerifyCommand, VerifyOutcome,
 };
 use usher_core::{
     ApiKeyId, AppId, EmailAddress, InstanceId, InvitationId, Locale, MessageId, Role, Store, StoreError, Timestamp,
     UserId,
 };
 
-use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all, new_app};
+use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all, new_app, sent};
 
 /// How long an instance may go without a heartbeat before it is presumed dead, in these cases.
 const WINDOW: Duration = Duration::from_secs(15);
@@ -88,7 +88,7 @@ async fn member(store: &dyn Store, app: &App, to: &str, role: Role) -> User {
 /// Claims and marks sent everything due at `now`, so a case starts with an empty outbox.
 async fn drain(store: &dyn Store, now: Timestamp) {
     for message in claim(store, now, 100).await {
-        store.mark_sent(std::slice::from_ref(&message.id), now).await.expect("mark sent");
+        store.mark_sent(&[sent(&message.id)], now).await.expect("mark sent");
     }
 }
 
@@ -697,7 +697,7 @@ pub async fn outbox_backlog_counts_queued_and_sending_but_not_sent_messages(stor
     let claimed = claim(store, T0, 2).await;
     let claiming = store.outbox_backlog().await.expect("backlog");
 
-    store.mark_sent(std::slice::from_ref(&claimed[0].id), T0).await.expect("mark sent");
+    store.mark_sent(&[sent(&claimed[0].id)], T0).await.expect("mark sent");
 
     let after = store.outbox_backlog().await.expect("backlog");
     assert_eq!((queued.queued, queued.sending), (3, 0));
@@ -831,7 +831,7 @@ pub async fn mark_failed_does_nothing_when_the_claim_went_to_another_instance(st
     let taken_over = store.claim_outbox(&survivor, late, 10).await.expect("claim");
 
     store.mark_failed(&stalled, &claimed[0].id, "451 busy", Some(late)).await.expect("mark failed");
-    store.mark_sent(&[taken_over[0].id.clone()], late).await.expect("mark sent");
+    store.mark_sent(&[sent(&taken_over[0].id)], late).await.expect("mark sent");
 
     assert_eq!(delivery(store, &token).await.status, DeliveryStatus::Sent);
     assert!(claim(store, late.plus(TTL), 10).await.is_empty(), "not queued again by the stalled instance");
@@ -858,7 +858,7 @@ pub async fn mark_sent_shows_sent_and_stops_claims_when_transport_accepted(store
     let claimed = claim(store, T0, 10).await;
     let sent_at = T0.plus(Duration::from_secs(2));
 
-    store.mark_sent(&[claimed[0].id.clone()], sent_at).await.expect("mark sent");
+    store.mark_sent(&[sent(&claimed[0].id)], sent_at).await.expect("mark sent");
 
     let delivery = delivery(store, &token).await;
     assert_eq!(
@@ -887,7 +887,8 @@ pub async fn delivery_attempts_list_each_ended_attempt_of_an_invitations_emails(
     store.mark_failed(&me, &first[0].id, "451 4.7.1 try again later", Some(retry_at)).await.expect("mark failed");
     let untouched = store.delivery_attempts(&app.id, &id).await.expect("attempts");
     let second = store.claim_outbox(&me, retry_at, 10).await.expect("claim");
-    store.mark_sent(&[second[0].id.clone()], retry_at).await.expect("mark sent");
+    let reply = SentMessage { id: second[0].id.clone(), reply: "250 2.0.0 Ok: queued as 4Z1kQm".into() };
+    store.mark_sent(&[reply], retry_at).await.expect("mark sent");
 
     let attempts = store.delivery_attempts(&app.id, &id).await.expect("attempts");
     let elsewhere = store.delivery_attempts(&other.id, &id).await.expect("attempts");
@@ -897,8 +898,11 @@ pub async fn delivery_attempts_list_each_ended_attempt_of_an_invitations_emails(
         attempts.iter().map(|a| (a.attempt, a.outcome, a.reply.as_deref())).collect();
     assert_eq!(
         summary,
-        [(2, AttemptOutcome::Sent, None), (1, AttemptOutcome::Retry, Some("451 4.7.1 try again later"))],
-        "newest first"
+        [
+            (2, AttemptOutcome::Sent, Some("250 2.0.0 Ok: queued as 4Z1kQm")),
+            (1, AttemptOutcome::Retry, Some("451 4.7.1 try again later"))
+        ],
+        "newest first, each with the server's reply"
     );
     assert_eq!(attempts[0].at, retry_at);
     assert!(attempts.iter().all(|a| a.message_id == first[0].id));
@@ -978,7 +982,7 @@ pub async fn mark_failed_cancels_instead_of_retrying_when_invitation_was_resent(
 pub async fn mark_sent_returns_not_found_when_message_is_unknown(store: &dyn Store) {
     app(store).await;
 
-    let sent = store.mark_sent(&[MessageId::generate()], T0).await;
+    let sent = store.mark_sent(&[sent(&MessageId::generate())], T0).await;
     let failed = store.mark_failed(&instance(store, T0).await, &MessageId::generate(), "boom", None).await;
 
     assert!(matches!(sent, Err(StoreError::NotFound)), "{sent:?}");
@@ -1553,7 +1557,7 @@ pub async fn list_invitations_filters_by_the_delivery_state_of_the_latest_email(
         store.invite(invite(&app, to, Role::User, T0)).await.expect("invite");
     }
     let ada = claim(store, T0, 10).await.into_iter().find(|message| message.to.as_str() == "ada@example.org");
-    store.mark_sent(&[ada.expect("ada's email").id], T0).await.expect("sent");
+    store.mark_sent(&[sent(&ada.expect("ada's email").id)], T0).await.expect("sent");
     let app_id = &app.id;
     let emails = |delivery| async move {
         let query = InvitationQuery { delivery: Some(delivery), limit: 10, ..InvitationQuery::default() };

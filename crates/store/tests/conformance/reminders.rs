@@ -13,7 +13,7 @@ use usher_core::store::{AcceptOutcome, InviteCommand, Invited, NewApp};
 use usher_core::{ApiKeyId, InstanceId, Locale, Role, Store, Timestamp};
 
 use crate::cases::accept;
-use crate::support::{T0, TTL, invite, join_all, new_app};
+use crate::support::{T0, TTL, invite, join_all, new_app, sent};
 
 on_both_backends!(
     a_reminder_is_queued_with_the_same_link_and_claimed_once_when_it_falls_due,
@@ -57,8 +57,8 @@ async fn claim(store: &dyn Store, now: Timestamp) -> Vec<OutboxMessage> {
 /// Claims and sends everything due at `now`.
 async fn send_due(store: &dyn Store, now: Timestamp) -> Vec<OutboxMessage> {
     let claimed = claim(store, now).await;
-    let ids: Vec<_> = claimed.iter().map(|m| m.id.clone()).collect();
-    store.mark_sent(&ids, now).await.expect("mark sent");
+    let sent_now: Vec<_> = claimed.iter().map(|m| sent(&m.id)).collect();
+    store.mark_sent(&sent_now, now).await.expect("mark sent");
     claimed
 }
 
@@ -92,7 +92,7 @@ pub async fn a_reminder_is_queued_with_the_same_link_and_claimed_once_when_it_fa
     let link = reminder.invitation.as_ref().expect("a reminder carries the link");
     assert_eq!((link.token.hash(), link.expires_at), (token, T0.plus(TTL)), "the same link");
     assert!(claim(store, due(T0)).await.is_empty(), "claimed once");
-    store.mark_sent(std::slice::from_ref(&reminder.id), due(T0)).await.expect("sent");
+    store.mark_sent(&[sent(&reminder.id)], due(T0)).await.expect("sent");
 
     let after = shown(store, &invitation).await;
     assert_eq!((after.reminder.due_at, after.reminder.reminded_at), (None, Some(due(T0))));

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 use usher_core::model::{Actor, App, AppSettings, Inviter};
 use usher_core::secret::{ApiKey, InvitationToken};
-use usher_core::store::{InviteCommand, NewApiKey, NewApp};
+use usher_core::store::{InviteCommand, NewApiKey, NewApp, SentMessage};
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, MessageId, Role, Store, Timestamp};
 pub use usher_store::testing::PgDatabase;
 
@@ -130,4 +130,9 @@ pub fn invite(app: &App, to: &str, role: Role, now: Timestamp) -> InviteCommand 
         locale: None,
         now,
     }
+}
+
+/// `id` as accepted by a mail server.
+pub fn sent(id: &MessageId) -> SentMessage {
+    SentMessage { id: id.clone(), reply: "250 2.0.0 Ok".into() }
 }

@@ -16,7 +16,7 @@ use usher_core::webhooks::{
 use usher_core::{ApiKeyId, InstanceId, Role, Store, Timestamp, WebhookId};
 
 use crate::cases::accept;
-use crate::support::{INTERVAL, T0, TTL, app, invite, join_all};
+use crate::support::{INTERVAL, T0, TTL, app, invite, join_all, sent};
 
 on_both_backends!(
     endpoints_are_listed_rotated_and_deleted_only_within_their_app,
@@ -28,6 +28,7 @@ on_both_backends!(
     rotating_the_secret_signs_deliveries_not_yet_made_with_the_new_one,
     an_expired_invitation_is_announced_once_per_expiry_when_sweeps_race,
     a_batch_over_several_apps_writes_events_only_for_the_apps_subscribed_to_them,
+    an_email_sent_or_given_up_writes_its_event_and_one_to_be_retried_writes_none,
 );
 
 /// How long a claim lasts in these cases.
@@ -365,8 +366,8 @@ pub async fn a_batch_over_several_apps_writes_events_only_for_the_apps_subscribe
     let worker = InstanceId::generate();
     store.register_instance(&worker, T0).await.expect("register");
     let claimed = store.claim_outbox(&worker, T0, 10).await.expect("claim");
-    let ids: Vec<_> = claimed.iter().map(|message| message.id.clone()).collect();
-    store.mark_sent(&ids, T0).await.expect("sent");
+    let sent_now: Vec<_> = claimed.iter().map(|message| sent(&message.id)).collect();
+    store.mark_sent(&sent_now, T0).await.expect("sent");
 
     assert!(outcomes.iter().all(|outcome| matches!(outcome, Invited::Created(_))), "{outcomes:?}");
     assert_eq!(claimed.len(), 4, "every invitation's email");
@@ -391,4 +392,45 @@ pub async fn a_batch_over_several_apps_writes_events_only_for_the_apps_subscribe
     assert_eq!(heard_events, expected.map(|(kind, email)| (kind.to_owned(), email.to_owned())));
     assert_eq!(deliveries(store, &hook).await.len(), 4);
     assert!(deliveries(store, &other_kinds).await.is_empty(), "subscribed to other events only");
+}
+
+pub async fn an_email_sent_or_given_up_writes_its_event_and_one_to_be_retried_writes_none(store: &dyn Store) {
+    let acme = app(store).await;
+    let (hook, _) = endpoint(store, &acme, &[EventType::EmailSent, EventType::EmailFailed]).await;
+    for to in ["ada@example.org", "bob@example.org", "carol@example.org"] {
+        store.invite(invite(&acme, to, Role::User, T0)).await.expect("invite");
+    }
+    let me = InstanceId::generate();
+    store.register_instance(&me, T0).await.expect("register");
+    let claimed = store.claim_outbox(&me, T0, 10).await.expect("claim");
+    let message = |to: &str| claimed.iter().find(|m| m.to.as_str() == to).expect("claimed").id.clone();
+
+    store.mark_sent(&[sent(&message("ada@example.org"))], T0).await.expect("sent");
+    store.mark_failed(&me, &message("bob@example.org"), "451 try later", Some(T0.plus(INTERVAL))).await.expect("retry");
+    store.mark_failed(&me, &message("carol@example.org"), "550 no such user", None).await.expect("give up");
+
+    // Far ahead: `mark_failed` stamps its event with the wall clock, not a given time.
+    let due = claim(store, T0.plus(Duration::from_secs(100 * 365 * 86_400)), 100).await;
+    let mut events: Vec<(String, String, Value)> = due
+        .iter()
+        .map(|delivery| {
+            let payload: Value = serde_json::from_str(&delivery.payload).expect("JSON");
+            let data = &payload["data"];
+            (
+                payload["type"].as_str().expect("type").to_owned(),
+                data["email"].as_str().expect("email").to_owned(),
+                data["error"].clone(),
+            )
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        events,
+        [
+            ("email.failed".to_owned(), "carol@example.org".to_owned(), Value::from("550 no such user")),
+            ("email.sent".to_owned(), "ada@example.org".to_owned(), Value::Null),
+        ],
+        "one event per email sent or given up; none for the one to be retried"
+    );
+    assert!(due.iter().all(|delivery| delivery.id.ends_with(hook.id.as_str())));
 }

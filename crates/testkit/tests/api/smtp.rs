@@ -1,6 +1,7 @@
-//! Delivery over real SMTP (aiosmtpd on a loopback port): the mail arrives and its link works;
-//! a server that is down gets every mail once when it is back, the backoff showing meanwhile; a
-//! connection lost at the end of DATA is retried; a 550 fails the invitation with the reason.
+//! Delivery over real SMTP (aiosmtpd on a loopback port): the mail arrives and its link works,
+//! and the server's reply is kept with the attempt; a server that is down gets every mail once
+//! when it is back, the backoff showing meanwhile; a connection lost at the end of DATA is
+//! retried; a 550 fails the invitation with the reason.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,10 @@ async fn invitation_mail_arrives_over_smtp_and_its_link_completes_the_join() {
     let id = invited.invitation().expect("invitation").id.clone();
     let shown = wait_for_invitation(&app, &id, |i| i.delivery.status == DeliveryStatus::Sent).await;
     assert_eq!((shown.status, shown.delivery.attempts), (InvitationStatus::Accepted, 1));
+    // The attempt keeps the server's reply, which the console's invitation page shows.
+    let replies = app.query_text(&format!("SELECT reply FROM delivery_attempts WHERE invitation_id = '{id}'")).await;
+    let queued_as = replies.first().and_then(|reply| reply.strip_prefix("250 2.0.0 Ok: queued as "));
+    assert!(queued_as.is_some_and(|name| name.len() == 32), "{replies:?}");
 }
 
 #[tokio::test]

@@ -474,3 +474,26 @@ async fn an_endpoint_that_does_not_answer_within_10_seconds_is_retried_later() {
     let next = delivery.next_attempt_date.expect("a next attempt");
     assert!(next > delivery.created_date, "backs off: {delivery:#?}");
 }
+
+#[tokio::test]
+async fn an_admin_may_manage_webhooks_and_a_plain_member_may_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.invite_and_join("grace@example.com", base44::Role::Admin).await;
+    let member = app.invite_and_join("ada@example.com", base44::Role::User).await;
+    let as_admin = app.anonymous().with_token(&admin);
+    let as_member = app.anonymous().with_token(&member);
+
+    let hook = as_admin.webhooks().create("https://hooks.example.com/usher", &["member.joined"]).await.expect("add");
+
+    assert_eq!(as_admin.webhooks().list().await.expect("list").len(), 1);
+    assert_api_error(as_member.webhooks().list().await, 403, "ADMIN_REQUIRED");
+    assert_api_error(
+        as_member.webhooks().create("https://hooks.example.com/x", &["member.joined"]).await,
+        403,
+        "ADMIN_REQUIRED",
+    );
+    assert_api_error(as_member.webhooks().delete(&hook.id).await, 403, "ADMIN_REQUIRED");
+    assert_api_error(as_member.webhooks().rotate_secret(&hook.id).await, 403, "ADMIN_REQUIRED");
+    assert_api_error(as_member.webhooks().deliveries(&hook.id).await, 403, "ADMIN_REQUIRED");
+    as_admin.webhooks().delete(&hook.id).await.expect("the admin removes it");
+}

@@ -10,6 +10,7 @@ use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 use usher_core::console_link::ConsoleLinkError;
+use usher_core::console_session::SessionCredential;
 
 use super::session::{FromThisSite, SessionCookie, failed};
 use crate::extract::{PageForm, PageQuery};
@@ -34,8 +35,8 @@ async fn show(State(state): State<AppState>, PageQuery(params): PageQuery<LinkPa
 
 /// Uses the link: a session of the link's app, as its operator's new key.
 async fn use_link(State(state): State<AppState>, _: FromThisSite, PageForm(form): PageForm<LinkParams>) -> Response {
-    let (key, secret) = match state.console_links.sign_in(&form.token).await {
-        Ok(signed_in) => signed_in,
+    let key = match state.console_links.sign_in(&form.token).await {
+        Ok(key) => key,
         Err(ConsoleLinkError::Store(err)) => return failed(&state, &err),
         Err(err) => {
             let status = match err {
@@ -49,6 +50,7 @@ async fn use_link(State(state): State<AppState>, _: FromThisSite, PageForm(form)
             return state.pages.render(status, "console/link.html", context, Csp::Form);
         }
     };
-    let cookie = SessionCookie::open(&state, &key.app_id, secret.expose());
+    // The cookie names the key by id: its secret was never kept (see `console_link`).
+    let cookie = SessionCookie::open(&state, &key.app_id, &SessionCredential::LinkKey(key.id.clone()).text());
     (cookie, Redirect::to(&format!("/console/apps/{}/invitations", key.app_id))).into_response()
 }

@@ -4,7 +4,8 @@
 //!
 //! The console is another door to the same `core` services the API uses, with the same rules
 //! (the sign-in throttle, the session epoch, who may do what). Its session is the admin's
-//! access token (or the key a one-time link made) in a cookie of its own per app (`HttpOnly`,
+//! access token (or the id of the key a one-time link made, whose secret nobody keeps; signing
+//! out or the idle end revokes that key) in a cookie of its own per app (`HttpOnly`,
 //! `SameSite=Strict`, `Secure` on https), sealed with the time of the last page view: the
 //! server refuses it after the idle timeout (`USHER_CONSOLE_IDLE_TIMEOUT`), and when the
 //! password changes, exactly as the token. Every form post is checked to come from this
@@ -158,7 +159,11 @@ async fn show_app(session: Session) -> Redirect {
     Redirect::to(&format!("/console/apps/{}/invitations", session.app.id))
 }
 
-/// Ends this browser's console session of the app.
+/// Ends this browser's console session of the app; a session from a one-time link also ends
+/// its key, so a copy of the cookie stops working too.
 async fn sign_out(State(state): State<AppState>, _: FromThisSite, session: Session) -> Response {
+    if let Some(id) = session.link_key() {
+        session::end_link_key(&state, &session.app, &id).await;
+    }
     (SessionCookie::close(&state, &session.app.id), Redirect::to("/console")).into_response()
 }

@@ -1,15 +1,19 @@
-//! The console's session: a cookie per app holding the credential it acts with (an admin's
-//! access token, or the key a one-time link made), sealed with the time of the last page view
-//! so the server ends it after the idle timeout (`USHER_CONSOLE_IDLE_TIMEOUT`).
+//! The console's session: a cookie per app naming what it acts as (an admin's access token,
+//! or the id of the key a one-time link made — never a key's secret), sealed with the time of
+//! the last page view so the server ends it after the idle timeout
+//! (`USHER_CONSOLE_IDLE_TIMEOUT`). A link's key lives as long as its session: signing out
+//! revokes it, and so does the first request that finds the session ended idle.
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, IntoResponseParts, Redirect, Response, ResponseParts};
 use minijinja::Value;
-use usher_core::AppId;
 use usher_core::access::{AuthError, Principal};
+use usher_core::console_session::SessionCredential;
+use usher_core::console_session::SessionRefused;
 use usher_core::model::App;
+use usher_core::{ApiKeyId, AppId};
 
 use crate::pages::Csp;
 use crate::routes::join::is_cross_site;
@@ -24,8 +28,8 @@ pub struct Session {
     pub app: App,
     /// The admin.
     pub principal: Principal,
-    /// The access token the cookie holds, renewed in every page's cookie.
-    token: String,
+    /// What the cookie names (see [`SessionCredential`]), renewed in every page's cookie.
+    credential: String,
 }
 
 impl Session {
@@ -33,7 +37,30 @@ impl Session {
     pub fn page(&self, state: &AppState, status: StatusCode, name: &str, context: Value) -> Response {
         let context = minijinja::context! { app_id => self.app.id.as_str(), app_name => self.app.name, ..context };
         let page = state.pages.render(status, name, context, Csp::Console);
-        (SessionCookie::open(state, &self.app.id, &self.token), page).into_response()
+        (SessionCookie::open(state, &self.app.id, &self.credential), page).into_response()
+    }
+
+    /// The key a one-time link made, when this session acts as one.
+    pub fn link_key(&self) -> Option<ApiKeyId> {
+        match SessionCredential::parse(&self.credential) {
+            Some(SessionCredential::LinkKey(id)) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// Revokes the key a one-time link made for a session that ended: nobody holds its secret,
+/// so after its session it would only be a live key that no one can use or would miss.
+pub async fn end_link_key(state: &AppState, app: &App, id: &ApiKeyId) {
+    let key = match state.auth.authenticate_key(&app.id, id).await {
+        Ok(key) => key,
+        Err(AuthError::UnknownApiKey) => return,
+        Err(err) => return tracing::error!(error = ?err, "cannot read a console session's key"),
+    };
+    if let Err(err) = state.keys.revoke(app, &key, id).await {
+        // The app's last key (the others revoked meanwhile) stays: the store never leaves an
+        // app without one. With no secret anywhere, it acts for no one.
+        tracing::warn!(error = %err, key.id = %id, "the key of an ended console session was not revoked");
     }
 }
 
@@ -54,8 +81,23 @@ impl FromRequestParts<AppState> for Session {
             (SessionCookie::close(state, &app.id), to).into_response()
         };
         let Some(sealed) = cookie(&parts.headers, &cookie_name(&app.id)) else { return Err(sign_in()) };
-        let Ok(token) = state.console_seal.open(sealed, state.clock.now()) else { return Err(sign_in()) };
-        let principal = match state.auth.authenticate(&app.id, token).await {
+        let text = match state.console_seal.open(sealed, state.clock.now()) {
+            Ok(text) => text,
+            Err(SessionRefused::Idle) => {
+                let ended = state.console_seal.open_ended(sealed).and_then(SessionCredential::parse);
+                if let Some(SessionCredential::LinkKey(id)) = ended {
+                    end_link_key(state, &app, &id).await;
+                }
+                return Err(sign_in());
+            }
+            Err(SessionRefused::NotSealed) => return Err(sign_in()),
+        };
+        let authenticated = match SessionCredential::parse(text) {
+            Some(SessionCredential::AccessToken(token)) => state.auth.authenticate(&app.id, token).await,
+            Some(SessionCredential::LinkKey(id)) => state.auth.authenticate_key(&app.id, &id).await,
+            None => return Err(sign_in()),
+        };
+        let principal = match authenticated {
             Ok(principal) => principal,
             Err(AuthError::Store(err)) => return Err(failed(state, &err)),
             Err(_) => return Err(sign_in()),
@@ -69,7 +111,7 @@ impl FromRequestParts<AppState> for Session {
             let page = state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
             return Err((SessionCookie::close(state, &app.id), page).into_response());
         }
-        Ok(Self { app, principal, token: token.to_owned() })
+        Ok(Self { app, principal, credential: text.to_owned() })
     }
 }
 
@@ -115,10 +157,11 @@ fn no_app(state: &AppState) -> Response {
 pub struct SessionCookie(HeaderValue);
 
 impl SessionCookie {
-    /// A cookie holding `token` for `app`, sealed with the time now; the browser forgets it
-    /// after the idle timeout, and the server refuses it after that in any case.
-    pub fn open(state: &AppState, app: &AppId, token: &str) -> Self {
-        let sealed = state.console_seal.seal(token, state.clock.now());
+    /// A cookie naming `credential` (a [`SessionCredential`]'s text) for `app`, sealed with
+    /// the time now; the browser forgets it after the idle timeout, and the server refuses it
+    /// after that in any case.
+    pub fn open(state: &AppState, app: &AppId, credential: &str) -> Self {
+        let sealed = state.console_seal.seal(credential, state.clock.now());
         Self::with(state, app, &sealed, state.console_seal.idle().as_secs())
     }
 
