@@ -649,7 +649,7 @@ pub async fn claimed_messages_carry_their_locale_and_the_apps_own_template(store
     assert_eq!(stored.locale, Some(Locale::De));
 
     // A re-send that names no locale keeps the invitation's; one that names one changes it.
-    store.mark_sent(&[german_id, default_id, reminded_id], later).await.expect("sent");
+    store.mark_sent(&[sent(&german_id), sent(&default_id), sent(&reminded_id)], later).await.expect("sent");
     let again = later.plus(INTERVAL * 2);
     let resend = invite(&app, "ada@example.org", Role::User, again);
     let resend_id = resend.message_id.clone();
@@ -657,7 +657,7 @@ pub async fn claimed_messages_carry_their_locale_and_the_apps_own_template(store
     let claimed = claim(store, again, 10).await;
     let [message] = claimed.as_slice() else { panic!("expected one message, got {claimed:?}") };
     assert_eq!((&message.id, message.locale), (&resend_id, Locale::De));
-    store.mark_sent(std::slice::from_ref(&resend_id), again).await.expect("sent");
+    store.mark_sent(&[sent(&resend_id)], again).await.expect("sent");
     let third = again.plus(INTERVAL * 2);
     store
         .invite(InviteCommand { locale: Some(Locale::Es), ..invite(&app, "ada@example.org", Role::User, third) })
