@@ -61,6 +61,8 @@ async fn sqlite_reads_every_invitation_filter_from_an_index_in_list_order() {
             assert!(plan.contains("(created_at,id)>(?,?)"), "{name} starts at the cursor:\n{plan}");
         }
         assert!(plan.contains("SEARCH m USING INDEX"), "{name} finds its email by id:\n{plan}");
+        let reminder_reads = plan.matches("SEARCH r USING INDEX outbox_messages_invitation (invitation_id=?)").count();
+        assert_eq!(reminder_reads, 2, "{name}: the reminder times come from the invitation's own messages:\n{plan}");
     }
 }
 
