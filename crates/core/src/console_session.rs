@@ -1,20 +1,32 @@
-//! The console's session cookie, and its idle timeout kept by the server.
+//! The console's sessions: the session cookie, its idle timeout, and the stored sessions of
+//! admins who signed in with a password.
 //!
-//! The cookie holds what the session acts as ([`SessionCredential`]: an admin's access token,
-//! or the id of the key a one-time link made — never an API key's secret) together with the
-//! time of the last page view, sealed with an HMAC under a key only the server has. Every page
-//! view re-seals it with the new time; a cookie whose time is more than the idle timeout ago
-//! is refused, whatever the browser was told (a copied cookie, or a browser that ignores
-//! `Max-Age`, gets no further than a fresh one).
+//! The cookie holds what the session is ([`SessionCredential`]: the id of a stored session,
+//! or the id of the key a one-time link made — never an access token or an API key's secret)
+//! together with the time of the last page view, sealed with an HMAC under a key only the
+//! server has. Every page view re-seals it with the new time; a cookie whose time is more than
+//! the idle timeout ago is refused, whatever the browser was told (a copied cookie, or a
+//! browser that ignores `Max-Age`, gets no further than a fresh one).
+//!
+//! A password sign-in stores a session ([`ConsoleSessions`]): only the hash of its id, the
+//! admin, their session epoch, its last page view and its expiry. Every page reads it and the
+//! admin again and asks [`crate::rules::console::session_standing`] whether it holds, so it
+//! ends on the server — for every copy of the cookie — at sign-out (the row is deleted), after
+//! the idle timeout, at expiry (the access-token lifetime), and once the admin is disabled,
+//! removed, made a plain member, or changes their password.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::clock::Timestamp;
-use crate::id::ApiKeyId;
-use crate::secret::ApiKey;
+use crate::clock::{Clock, Timestamp};
+use crate::id::{ApiKeyId, AppId, UserId};
+use crate::model::User;
+use crate::rules::console::{SessionEnd, SessionStanding, ended_sessions, session_standing};
+use crate::secret::ConsoleSessionToken;
+use crate::store::{Store, StoreError};
 
 /// How long a console session lasts without a page view unless configured otherwise.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
@@ -30,36 +42,116 @@ pub enum SessionRefused {
     Idle,
 }
 
-/// What a console session acts as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionCredential<'a> {
-    /// An admin signed in with a password: their access token (ended by a password change,
-    /// as every session of theirs).
-    AccessToken(&'a str),
+/// What a console session is.
+#[derive(Debug, Clone)]
+pub enum SessionCredential {
+    /// An admin signed in with a password: the id of their stored session (see
+    /// [`ConsoleSessions`]).
+    Stored(ConsoleSessionToken),
     /// An operator signed in with a one-time link: the key it made, by id. The key's secret
     /// was never kept; the session is the key's only use, and ending it revokes the key.
     LinkKey(ApiKeyId),
 }
 
-impl<'a> SessionCredential<'a> {
+impl SessionCredential {
     const KEY: &'static str = "key.";
 
     /// The credential a cookie's text names; `None` for anything else, such as an API key's
-    /// secret (which a cookie never carries).
-    pub fn parse(text: &'a str) -> Option<Self> {
+    /// secret or an access token (which a cookie never carries).
+    pub fn parse(text: &str) -> Option<Self> {
         if let Some(id) = text.strip_prefix(Self::KEY) {
             return ApiKeyId::parse(id).ok().map(Self::LinkKey);
         }
-        (!text.is_empty() && !text.starts_with(ApiKey::PREFIX) && !text.contains('~'))
-            .then_some(Self::AccessToken(text))
+        ConsoleSessionToken::parse(text).map(Self::Stored)
     }
 
     /// The text of the cookie that names it.
     pub fn text(&self) -> String {
         match self {
-            Self::AccessToken(token) => (*token).to_owned(),
+            Self::Stored(token) => token.expose().to_owned(),
             Self::LinkKey(id) => format!("{}{id}", Self::KEY),
         }
+    }
+}
+
+/// A stored console session, as the store reads it (it is found by the hash of its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSessionRecord {
+    /// The app it is a session of.
+    pub app_id: AppId,
+    /// The admin who signed in.
+    pub user_id: UserId,
+    /// The admin's [`User::session_epoch`] at sign-in: a password change moves it on.
+    pub session_epoch: i64,
+    /// When the admin signed in.
+    pub created_at: Timestamp,
+    /// The last page view, as last written (see [`crate::rules::console::TOUCH_EVERY`]).
+    pub last_seen_at: Timestamp,
+    /// It ends at this moment, whatever happens.
+    pub expires_at: Timestamp,
+}
+
+/// Starts, checks and ends the stored console sessions of admins who sign in with a password.
+pub struct ConsoleSessions {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    idle: Duration,
+    lifetime: Duration,
+}
+
+impl ConsoleSessions {
+    /// Sessions that end after `idle` without a page view and `lifetime` after sign-in.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, idle: Duration, lifetime: Duration) -> Self {
+        Self { store, clock, idle, lifetime }
+    }
+
+    /// A new session of `user`, who just signed in with their password (the caller checked
+    /// they are an enabled admin). Sessions of any app that ended by time meanwhile are
+    /// deleted on the way, so ended rows do not pile up.
+    pub async fn start(&self, user: &User) -> Result<ConsoleSessionToken, StoreError> {
+        let now = self.clock.now();
+        self.store.delete_ended_console_sessions(ended_sessions(now, self.idle)).await?;
+        let token = ConsoleSessionToken::generate();
+        let record = ConsoleSessionRecord {
+            app_id: user.app_id.clone(),
+            user_id: user.id.clone(),
+            session_epoch: user.session_epoch,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.plus(self.lifetime),
+        };
+        self.store.create_console_session(&token.hash(), &record).await?;
+        Ok(token)
+    }
+
+    /// The admin of `app_id`'s session `token` when it holds now (its last page view is then
+    /// now); otherwise why it ended, and its row is gone.
+    pub async fn resume(&self, app_id: &AppId, token: &ConsoleSessionToken) -> Result<Result<User, SessionEnd>, StoreError> {
+        let now = self.clock.now();
+        let hash = token.hash();
+        // A session of another app is no session of this one (and is left alone).
+        let Some(session) = self.store.console_session(&hash).await?.filter(|s| &s.app_id == app_id) else {
+            return Ok(Err(SessionEnd::Unknown));
+        };
+        let user = self.store.user(app_id, &session.user_id).await?;
+        match session_standing(Some(&session), user.as_ref(), now, self.idle) {
+            SessionStanding::Holds { touch } => {
+                if touch {
+                    self.store.touch_console_session(&hash, now).await?;
+                }
+                Ok(user.ok_or(SessionEnd::MemberGone))
+            }
+            SessionStanding::Ended(why) => {
+                self.store.delete_console_session(&hash).await?;
+                Ok(Err(why))
+            }
+        }
+    }
+
+    /// Ends the session `token` (signing out): deleting it ends every copy of its cookie.
+    pub async fn end(&self, token: &ConsoleSessionToken) -> Result<(), StoreError> {
+        self.store.delete_console_session(&token.hash()).await?;
+        Ok(())
     }
 }
 
@@ -128,6 +220,7 @@ impl SessionSeal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::ApiKey;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
     const IDLE: Duration = Duration::from_secs(60);
@@ -157,16 +250,20 @@ mod tests {
     }
 
     #[test]
-    fn a_session_names_an_access_token_or_a_link_key_by_id_but_never_a_key_secret() {
+    fn a_session_names_a_stored_session_or_a_link_key_by_id_but_never_a_secret() {
         let id = ApiKeyId::generate();
         let key = SessionCredential::LinkKey(id.clone());
+        let stored = ConsoleSessionToken::generate();
         let secret = ApiKey::generate();
 
-        assert_eq!(SessionCredential::parse(&key.text()), Some(key.clone()));
+        assert!(matches!(SessionCredential::parse(&key.text()), Some(SessionCredential::LinkKey(parsed)) if parsed == id));
         assert_eq!(key.text(), format!("key.{id}"));
-        assert_eq!(SessionCredential::parse("eyJ.a.b"), Some(SessionCredential::AccessToken("eyJ.a.b")));
-        for refused in [secret.expose(), "", "key.", "key.not-an-id"] {
-            assert_eq!(SessionCredential::parse(refused), None, "{refused}");
+        let named = SessionCredential::Stored(stored.clone()).text();
+        assert_eq!(named, stored.expose());
+        assert!(matches!(SessionCredential::parse(&named), Some(SessionCredential::Stored(t)) if t.hash() == stored.hash()));
+        // An access token (what cookies held before sessions were stored) no longer signs in.
+        for refused in [secret.expose(), "eyJ.a.b", "", "key.", "key.not-an-id", "ucs_short"] {
+            assert!(SessionCredential::parse(refused).is_none(), "{refused}");
         }
     }
 

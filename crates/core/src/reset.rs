@@ -306,6 +306,36 @@ mod tests {
         async fn verify_signup(&self, _cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
             unreachable!("not used by these tests: verify_signup")
         }
+
+        async fn create_console_session(
+            &self,
+            _: &TokenHash,
+            _: &crate::console_session::ConsoleSessionRecord,
+        ) -> Result<(), StoreError> {
+            unreachable!("not used by these tests: create_console_session")
+        }
+
+        async fn console_session(
+            &self,
+            _: &TokenHash,
+        ) -> Result<Option<crate::console_session::ConsoleSessionRecord>, StoreError> {
+            unreachable!("not used by these tests: console_session")
+        }
+
+        async fn touch_console_session(&self, _: &TokenHash, _: Timestamp) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: touch_console_session")
+        }
+
+        async fn delete_console_session(&self, _: &TokenHash) -> Result<bool, StoreError> {
+            unreachable!("not used by these tests: delete_console_session")
+        }
+
+        async fn delete_ended_console_sessions(
+            &self,
+            _: crate::rules::console::EndedSessions,
+        ) -> Result<u64, StoreError> {
+            unreachable!("not used by these tests: delete_ended_console_sessions")
+        }
     }
 
     #[async_trait::async_trait]

@@ -138,6 +138,13 @@ secret_type!(
     selector: false
 );
 secret_type!(
+    /// The id of a console session signed in with a password: what the session cookie names
+    /// (sealed), stored only as a hash, so a copy of the database holds no usable session.
+    ConsoleSessionToken,
+    "ucs_",
+    selector: false
+);
+secret_type!(
     /// A service-role credential for servers and the CLI: acts with admin power in one app.
     ApiKey,
     "usk_",

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::clock::Timestamp;
+use crate::console_session::ConsoleSessionRecord;
 use crate::email::EmailAddress;
 use crate::id::{ApiKeyId, AppId, InstanceId, InvitationId, MessageId, UserId, WebhookId};
 use crate::idempotency::IdempotencyStore;
@@ -14,6 +15,7 @@ use crate::model::{
 };
 use crate::password::PasswordHash;
 use crate::role::Role;
+use crate::rules::console::EndedSessions;
 use crate::secret::{InvitationToken, OneTimeCode, ResetToken, TokenHash};
 use crate::webhooks::{DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookSecret};
 
@@ -633,6 +635,23 @@ pub trait MemberStore: Send + Sync {
     /// Checks a sign-up code; the right one creates the member (with the role of a pending
     /// invitation, which it accepts) and ends the sign-up.
     async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError>;
+
+    /// Stores a console session of an admin who signed in with a password, under the hash of
+    /// its id.
+    async fn create_console_session(&self, hash: &TokenHash, session: &ConsoleSessionRecord) -> Result<(), StoreError>;
+
+    /// The console session with this hash, if it was not deleted.
+    async fn console_session(&self, hash: &TokenHash) -> Result<Option<ConsoleSessionRecord>, StoreError>;
+
+    /// Records `now` as the console session's last page view; false when there is no such session.
+    async fn touch_console_session(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Deletes the console session (at sign-out, or when it was found ended); false when there
+    /// was none.
+    async fn delete_console_session(&self, hash: &TokenHash) -> Result<bool, StoreError>;
+
+    /// Deletes every console session, of any app, that [`EndedSessions::contains`]; how many.
+    async fn delete_ended_console_sessions(&self, ended: EndedSessions) -> Result<u64, StoreError>;
 }
 
 /// Invitations: inviting (one or a batch), listing, revoking, and joining with a link.
@@ -922,6 +941,26 @@ impl<T: PassThrough> MemberStore for T {
 
     async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.inner().verify_signup(cmd).await
+    }
+
+    async fn create_console_session(&self, hash: &TokenHash, session: &ConsoleSessionRecord) -> Result<(), StoreError> {
+        self.inner().create_console_session(hash, session).await
+    }
+
+    async fn console_session(&self, hash: &TokenHash) -> Result<Option<ConsoleSessionRecord>, StoreError> {
+        self.inner().console_session(hash).await
+    }
+
+    async fn touch_console_session(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner().touch_console_session(hash, now).await
+    }
+
+    async fn delete_console_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        self.inner().delete_console_session(hash).await
+    }
+
+    async fn delete_ended_console_sessions(&self, ended: EndedSessions) -> Result<u64, StoreError> {
+        self.inner().delete_ended_console_sessions(ended).await
     }
 }
 

@@ -20,7 +20,7 @@ use usher_core::access::{AccessTokens, Authenticator};
 use usher_core::api_keys::ApiKeyService;
 use usher_core::apps::AppService;
 use usher_core::console_link::ConsoleLinks;
-use usher_core::console_session::SessionSeal;
+use usher_core::console_session::{ConsoleSessions, SessionSeal};
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -108,6 +108,13 @@ impl App {
             keys: Arc::new(ApiKeyService::new(store.clone(), clock.clone())),
             console_links: Arc::new(ConsoleLinks::new(store.clone(), clock.clone())),
             console_seal: Arc::new(SessionSeal::new(jwt_secret.expose_secret().as_bytes(), settings.console_idle)),
+            // A console session lasts at most as long as an access token would.
+            console_sessions: Arc::new(ConsoleSessions::new(
+                store.clone(),
+                clock.clone(),
+                settings.console_idle,
+                settings.access_token_ttl,
+            )),
             invites: Arc::new(InviteService::new(
                 store.clone(),
                 clock.clone(),

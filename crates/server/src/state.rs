@@ -7,7 +7,7 @@ use usher_core::access::Authenticator;
 use usher_core::api_keys::ApiKeyService;
 use usher_core::apps::AppService;
 use usher_core::console_link::ConsoleLinks;
-use usher_core::console_session::SessionSeal;
+use usher_core::console_session::{ConsoleSessions, SessionSeal};
 use usher_core::invite::InviteService;
 use usher_core::join::JoinService;
 use usher_core::members::MemberService;
@@ -37,6 +37,8 @@ pub struct AppState {
     pub console_links: Arc<ConsoleLinks>,
     /// Seals console session cookies and ends idle ones.
     pub console_seal: Arc<SessionSeal>,
+    /// The stored console sessions of admins who signed in with a password.
+    pub console_sessions: Arc<ConsoleSessions>,
     /// Applies the rules of inviting.
     pub invites: Arc<InviteService>,
     /// Shows and accepts join links.

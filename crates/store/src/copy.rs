@@ -29,7 +29,7 @@ use sqlx_postgres::{PgConnection, Postgres};
 use crate::{OpenError, SqliteStore, Target, target};
 
 /// The tables copied, parents before children.
-pub const TABLES: [&str; 16] = [
+pub const TABLES: [&str; 17] = [
     "apps",
     "api_keys",
     "users",
@@ -46,6 +46,7 @@ pub const TABLES: [&str; 16] = [
     "delivery_attempts",
     "idempotency_keys",
     "mail_templates",
+    "console_sessions",
 ];
 
 /// Rows written per `INSERT`: far below PostgreSQL's 65,535 parameters for the widest table.

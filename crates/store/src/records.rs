@@ -16,6 +16,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use usher_core::console_session::ConsoleSessionRecord;
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AppSettings, AttemptOutcome, AuditEvent, Delivery, DeliveryAttempt, DeliveryStatus,
     Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, MailTemplate,
@@ -349,6 +350,19 @@ pub(crate) fn api_key<R: Columns>(row: &R) -> Result<ApiKeyRecord, R::Error> {
         app_id: row.parsed("app_id", |s| AppId::parse(&s))?,
         name: row.text("name")?,
         created_at: row.timestamp("created_at")?,
+    })
+}
+
+/// A `console_sessions` row: `app_id, user_id, session_epoch, created_at, last_seen_at,
+/// expires_at`.
+pub(crate) fn console_session<R: Columns>(row: &R) -> Result<ConsoleSessionRecord, R::Error> {
+    Ok(ConsoleSessionRecord {
+        app_id: row.parsed("app_id", |s| AppId::parse(&s))?,
+        user_id: row.parsed("user_id", |s| UserId::parse(&s))?,
+        session_epoch: row.bigint("session_epoch")?,
+        created_at: row.timestamp("created_at")?,
+        last_seen_at: row.timestamp("last_seen_at")?,
+        expires_at: row.timestamp("expires_at")?,
     })
 }
 

@@ -19,6 +19,7 @@
 //! | password reset: use the link | [`reset::reset_with_link`] |
 //! | revoke an API key | [`keys::revoke_unless_last_key`] |
 //! | sign in to the console with a one-time link | [`console::use_console_link`] |
+//! | does a console session still hold (each page); which ended ones a cleanup deletes | [`console::session_standing`], [`console::ended_sessions`] |
 //! | change a member's role or state | [`members::update_keeps_an_admin`] |
 //! | remove a member | [`members::removal_keeps_an_admin`] |
 //! | record a failed delivery attempt | [`outbox::record_failed_attempt`] |

@@ -34,12 +34,14 @@ use std::time::Duration;
 
 use sqlx_core::connection::Connection;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
+use usher_core::console_session::ConsoleSessionRecord;
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, MailKind, MailTemplate, OutboxMessage,
     TokenLookup, User,
 };
 use usher_core::password::PasswordHash;
+use usher_core::rules::console::EndedSessions;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
@@ -374,6 +376,26 @@ impl MemberStore for PgStore {
 
     async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.db.write(&cmd, |tx, cmd| Box::pin(signups::verify(tx, cmd))).await
+    }
+
+    async fn create_console_session(&self, hash: &TokenHash, session: &ConsoleSessionRecord) -> Result<(), StoreError> {
+        self.db.write(&(hash, session), |tx, (hash, session)| Box::pin(console::create_session(tx, hash, session))).await
+    }
+
+    async fn console_session(&self, hash: &TokenHash) -> Result<Option<ConsoleSessionRecord>, StoreError> {
+        self.db.read(hash, |conn, hash| Box::pin(console::session(conn, hash))).await
+    }
+
+    async fn touch_console_session(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+        self.db.write(&(hash, now), |tx, (hash, now)| Box::pin(console::touch_session(tx, hash, *now))).await
+    }
+
+    async fn delete_console_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        self.db.write(hash, |tx, hash| Box::pin(console::delete_session(tx, hash))).await
+    }
+
+    async fn delete_ended_console_sessions(&self, ended: EndedSessions) -> Result<u64, StoreError> {
+        self.db.write(&ended, |tx, ended| Box::pin(console::delete_ended_sessions(tx, *ended))).await
     }
 }
 

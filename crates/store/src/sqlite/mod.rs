@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
+use usher_core::console_session::ConsoleSessionRecord;
 use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
 use usher_core::model::InvitationStatus;
 use usher_core::model::{
@@ -35,6 +36,7 @@ use usher_core::model::{
     TokenLookup, User,
 };
 use usher_core::password::PasswordHash;
+use usher_core::rules::console::EndedSessions;
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::secret::TokenHash;
 use usher_core::store::{
@@ -330,6 +332,30 @@ impl MemberStore for SqliteStore {
 
     async fn verify_signup(&self, cmd: VerifyCommand) -> Result<VerifyOutcome, StoreError> {
         self.worker.write(move |tx| signups::verify(tx, &cmd)).await
+    }
+
+    async fn create_console_session(&self, hash: &TokenHash, session: &ConsoleSessionRecord) -> Result<(), StoreError> {
+        let (hash, session) = (hash.clone(), session.clone());
+        self.worker.write(move |tx| console::create_session(tx, &hash, &session)).await
+    }
+
+    async fn console_session(&self, hash: &TokenHash) -> Result<Option<ConsoleSessionRecord>, StoreError> {
+        let hash = hash.clone();
+        self.worker.read(move |tx| console::session(tx, &hash)).await
+    }
+
+    async fn touch_console_session(&self, hash: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+        let hash = hash.clone();
+        self.worker.write(move |tx| console::touch_session(tx, &hash, now)).await
+    }
+
+    async fn delete_console_session(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+        let hash = hash.clone();
+        self.worker.write(move |tx| console::delete_session(tx, &hash)).await
+    }
+
+    async fn delete_ended_console_sessions(&self, ended: EndedSessions) -> Result<u64, StoreError> {
+        self.worker.write(move |tx| console::delete_ended_sessions(tx, ended)).await
     }
 }
 

@@ -3,13 +3,13 @@
 //! settings and read its audit log.
 //!
 //! The console is another door to the same `core` services the API uses, with the same rules
-//! (the sign-in throttle, the session epoch, who may do what). Its session is the admin's
-//! access token (or the id of the key a one-time link made, whose secret nobody keeps; signing
-//! out or the idle end revokes that key) in a cookie of its own per app (`HttpOnly`,
-//! `SameSite=Strict`, `Secure` on https), sealed with the time of the last page view: the
-//! server refuses it after the idle timeout (`USHER_CONSOLE_IDLE_TIMEOUT`), and when the
-//! password changes, exactly as the token. Every form post is checked to come from this
-//! server's own pages.
+//! (the sign-in throttle, the session epoch, who may do what). Its session is stored on the
+//! server (`console_sessions`; or, for a one-time link, the key it made, whose secret nobody
+//! keeps) and named by a cookie of its own per app (`HttpOnly`, `SameSite=Strict`, `Secure` on
+//! https), sealed with the time of the last page view. The server ends it at sign-out (for
+//! every copy of the cookie), after the idle timeout (`USHER_CONSOLE_IDLE_TIMEOUT`), at the
+//! access-token lifetime, and when the admin changes their password, is disabled, removed or
+//! made a plain member. Every form post is checked to come from this server's own pages.
 
 mod audit;
 mod import;
@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
 use usher_core::AppId;
+use usher_core::console_session::SessionCredential;
 use usher_core::model::App;
 use usher_core::sign_in::SignInError;
 
@@ -132,7 +133,11 @@ async fn sign_in(
     if signed_in.user.role != usher_core::Role::Admin {
         return refuse(StatusCode::FORBIDDEN, "Only admins of this app can use the console.");
     }
-    let cookie = SessionCookie::open(&state, &app.id, &signed_in.access_token);
+    let session = match state.console_sessions.start(&signed_in.user).await {
+        Ok(token) => SessionCredential::Stored(token),
+        Err(err) => return failed(&state, &err),
+    };
+    let cookie = SessionCookie::open(&state, &app.id, &session.text());
     (cookie, Redirect::to(&format!("/console/apps/{}/invitations", app.id))).into_response()
 }
 
@@ -159,11 +164,11 @@ async fn show_app(session: Session) -> Redirect {
     Redirect::to(&format!("/console/apps/{}/invitations", session.app.id))
 }
 
-/// Ends this browser's console session of the app; a session from a one-time link also ends
-/// its key, so a copy of the cookie stops working too.
+/// Ends the console session of the app on the server (its stored session is deleted, a one-time
+/// link's key revoked), so a copy of the cookie stops working too, and in this browser.
 async fn sign_out(State(state): State<AppState>, _: FromThisSite, session: Session) -> Response {
-    if let Some(id) = session.link_key() {
-        session::end_link_key(&state, &session.app, &id).await;
+    if let Err(page) = session.end(&state).await {
+        return page;
     }
     (SessionCookie::close(&state, &session.app.id), Redirect::to("/console")).into_response()
 }

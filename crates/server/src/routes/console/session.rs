@@ -1,8 +1,13 @@
-//! The console's session: a cookie per app naming what it acts as (an admin's access token,
-//! or the id of the key a one-time link made — never a key's secret), sealed with the time of
-//! the last page view so the server ends it after the idle timeout
-//! (`USHER_CONSOLE_IDLE_TIMEOUT`). A link's key lives as long as its session: signing out
-//! revokes it, and so does the first request that finds the session ended idle.
+//! The console's session: a cookie per app naming what it is (the id of a stored session of
+//! an admin who signed in with a password, or the id of the key a one-time link made — never
+//! an access token or a key's secret), sealed with the time of the last page view so the
+//! server ends it after the idle timeout (`USHER_CONSOLE_IDLE_TIMEOUT`).
+//!
+//! A stored session is read with its admin on every request and ends on the server: signing
+//! out deletes it, so a copy of the cookie stops working too (see
+//! [`usher_core::console_session::ConsoleSessions`]). A link's key lives as long as its
+//! session: signing out revokes it, and so does the first request that finds the session
+//! ended idle.
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -10,8 +15,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, IntoResponseParts, Redirect, Response, ResponseParts};
 use minijinja::Value;
 use usher_core::access::{AuthError, Principal};
-use usher_core::console_session::SessionCredential;
-use usher_core::console_session::SessionRefused;
+use usher_core::console_session::{SessionCredential, SessionRefused};
+use usher_core::rules::console::SessionEnd;
 use usher_core::model::App;
 use usher_core::{ApiKeyId, AppId};
 
@@ -40,12 +45,24 @@ impl Session {
         (SessionCookie::open(state, &self.app.id, &self.credential), page).into_response()
     }
 
-    /// The key a one-time link made, when this session acts as one.
-    pub fn link_key(&self) -> Option<ApiKeyId> {
-        match SessionCredential::parse(&self.credential) {
-            Some(SessionCredential::LinkKey(id)) => Some(id),
-            _ => None,
+    /// Ends this session on the server, for every copy of its cookie: a stored session is
+    /// deleted, a link's key revoked.
+    pub async fn end(&self, state: &AppState) -> Result<(), Response> {
+        end_credential(state, &self.app, SessionCredential::parse(&self.credential)).await
+    }
+}
+
+/// Ends what a session that ended (signed out, or found idle) was.
+async fn end_credential(state: &AppState, app: &App, credential: Option<SessionCredential>) -> Result<(), Response> {
+    match credential {
+        Some(SessionCredential::Stored(token)) => {
+            state.console_sessions.end(&token).await.map_err(|err| failed(state, &err))
         }
+        Some(SessionCredential::LinkKey(id)) => {
+            end_link_key(state, app, &id).await;
+            Ok(())
+        }
+        None => Ok(()),
     }
 }
 
@@ -85,34 +102,38 @@ impl FromRequestParts<AppState> for Session {
             Ok(text) => text,
             Err(SessionRefused::Idle) => {
                 let ended = state.console_seal.open_ended(sealed).and_then(SessionCredential::parse);
-                if let Some(SessionCredential::LinkKey(id)) = ended {
-                    end_link_key(state, &app, &id).await;
-                }
+                end_credential(state, &app, ended).await?;
                 return Err(sign_in());
             }
             Err(SessionRefused::NotSealed) => return Err(sign_in()),
         };
-        let authenticated = match SessionCredential::parse(text) {
-            Some(SessionCredential::AccessToken(token)) => state.auth.authenticate(&app.id, token).await,
-            Some(SessionCredential::LinkKey(id)) => state.auth.authenticate_key(&app.id, &id).await,
+        let principal = match SessionCredential::parse(text) {
+            Some(SessionCredential::Stored(token)) => match state.console_sessions.resume(&app.id, &token).await {
+                Ok(Ok(user)) => Principal::Member(user),
+                Ok(Err(SessionEnd::NotAdmin)) => return Err(not_admin(state, &app)),
+                Ok(Err(_)) => return Err(sign_in()),
+                Err(err) => return Err(failed(state, &err)),
+            },
+            Some(SessionCredential::LinkKey(id)) => match state.auth.authenticate_key(&app.id, &id).await {
+                Ok(principal) => principal,
+                Err(AuthError::Store(err)) => return Err(failed(state, &err)),
+                Err(_) => return Err(sign_in()),
+            },
             None => return Err(sign_in()),
         };
-        let principal = match authenticated {
-            Ok(principal) => principal,
-            Err(AuthError::Store(err)) => return Err(failed(state, &err)),
-            Err(_) => return Err(sign_in()),
-        };
-        if !principal.is_admin() {
-            let context = minijinja::context! {
-                title => "Only admins can use the console",
-                explanation => format!("You are signed in to {} without admin rights.", app.name),
-                next_step => "Ask an admin of the app to make you one, or sign in as an admin.",
-            };
-            let page = state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
-            return Err((SessionCookie::close(state, &app.id), page).into_response());
-        }
         Ok(Self { app, principal, credential: text.to_owned() })
     }
+}
+
+/// The page for an admin who was made a plain member while signed in; their session ended.
+fn not_admin(state: &AppState, app: &App) -> Response {
+    let context = minijinja::context! {
+        title => "Only admins can use the console",
+        explanation => format!("You are signed in to {} without admin rights.", app.name),
+        next_step => "Ask an admin of the app to make you one, or sign in as an admin.",
+    };
+    let page = state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
+    (SessionCookie::close(state, &app.id), page).into_response()
 }
 
 /// A form post that came from this server's own pages; a post from another site is refused
