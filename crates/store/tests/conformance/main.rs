@@ -34,6 +34,7 @@ macro_rules! on_both_backends {
 
 mod cached;
 mod cases;
+mod console_sessions;
 mod idempotency;
 mod list_plans;
 mod postgres_only;
