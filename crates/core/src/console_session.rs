@@ -126,7 +126,11 @@ impl ConsoleSessions {
 
     /// The admin of `app_id`'s session `token` when it holds now (its last page view is then
     /// now); otherwise why it ended, and its row is gone.
-    pub async fn resume(&self, app_id: &AppId, token: &ConsoleSessionToken) -> Result<Result<User, SessionEnd>, StoreError> {
+    pub async fn resume(
+        &self,
+        app_id: &AppId,
+        token: &ConsoleSessionToken,
+    ) -> Result<Result<User, SessionEnd>, StoreError> {
         let now = self.clock.now();
         let hash = token.hash();
         // A session of another app is no session of this one (and is left alone).
@@ -256,11 +260,15 @@ mod tests {
         let stored = ConsoleSessionToken::generate();
         let secret = ApiKey::generate();
 
-        assert!(matches!(SessionCredential::parse(&key.text()), Some(SessionCredential::LinkKey(parsed)) if parsed == id));
+        assert!(
+            matches!(SessionCredential::parse(&key.text()), Some(SessionCredential::LinkKey(parsed)) if parsed == id)
+        );
         assert_eq!(key.text(), format!("key.{id}"));
         let named = SessionCredential::Stored(stored.clone()).text();
         assert_eq!(named, stored.expose());
-        assert!(matches!(SessionCredential::parse(&named), Some(SessionCredential::Stored(t)) if t.hash() == stored.hash()));
+        assert!(
+            matches!(SessionCredential::parse(&named), Some(SessionCredential::Stored(t)) if t.hash() == stored.hash())
+        );
         // An access token (what cookies held before sessions were stored) no longer signs in.
         for refused in [secret.expose(), "eyJ.a.b", "", "key.", "key.not-an-id", "ucs_short"] {
             assert!(SessionCredential::parse(refused).is_none(), "{refused}");

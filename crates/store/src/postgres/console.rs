@@ -1,8 +1,8 @@
 //! One-time console sign-in links, and the console's stored sessions.
 
+use sqlx_core::from_row::FromRow;
 use sqlx_core::query::query;
 use sqlx_core::query_as::query_as;
-use sqlx_core::from_row::FromRow;
 use sqlx_postgres::{PgConnection, PgRow};
 use usher_core::console_session::ConsoleSessionRecord;
 use usher_core::model::ApiKeyRecord;
@@ -105,14 +105,21 @@ pub(super) async fn create_session(
 }
 
 /// The session with this hash.
-pub(super) async fn session(conn: &mut PgConnection, hash: &TokenHash) -> sqlx_core::Result<Option<ConsoleSessionRecord>> {
+pub(super) async fn session(
+    conn: &mut PgConnection,
+    hash: &TokenHash,
+) -> sqlx_core::Result<Option<ConsoleSessionRecord>> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM console_sessions WHERE id_hash = $1");
     let row: Option<SessionRow> = query_as(&sql).bind(hash.as_str()).fetch_optional(conn).await?;
     Ok(row.map(|SessionRow(session)| session))
 }
 
 /// Records a page view of the session.
-pub(super) async fn touch_session(conn: &mut PgConnection, hash: &TokenHash, now: Timestamp) -> sqlx_core::Result<bool> {
+pub(super) async fn touch_session(
+    conn: &mut PgConnection,
+    hash: &TokenHash,
+    now: Timestamp,
+) -> sqlx_core::Result<bool> {
     let done = query("UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1")
         .bind(hash.as_str())
         .bind(now.as_millis())

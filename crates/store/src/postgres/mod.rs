@@ -379,7 +379,9 @@ impl MemberStore for PgStore {
     }
 
     async fn create_console_session(&self, hash: &TokenHash, session: &ConsoleSessionRecord) -> Result<(), StoreError> {
-        self.db.write(&(hash, session), |tx, (hash, session)| Box::pin(console::create_session(tx, hash, session))).await
+        self.db
+            .write(&(hash, session), |tx, (hash, session)| Box::pin(console::create_session(tx, hash, session)))
+            .await
     }
 
     async fn console_session(&self, hash: &TokenHash) -> Result<Option<ConsoleSessionRecord>, StoreError> {

@@ -104,7 +104,11 @@ async fn a_copied_console_cookie_is_refused_once_the_admin_signs_out() {
 
     let signed_out = browser.sign_out().await;
     assert_eq!(signed_out.status(), 303);
-    assert_eq!(session_cookie(&app, &signed_out), Some(format!("usher_console_{}=", app.app_id)), "the browser forgets it");
+    assert_eq!(
+        session_cookie(&app, &signed_out),
+        Some(format!("usher_console_{}=", app.app_id)),
+        "the browser forgets it"
+    );
 
     assert_sent_to_sign_in(&app, &open_with(&app, "invitations", &copied).await, "the copy after sign-out");
     assert_sent_to_sign_in(&app, &open_with(&app, "members", &browser.cookie).await, "the last cookie after sign-out");

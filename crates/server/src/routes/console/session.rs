@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, IntoResponseParts, Redirect, Response, Respon
 use minijinja::Value;
 use usher_core::access::{AuthError, Principal};
 use usher_core::console_session::{SessionCredential, SessionRefused};
-use usher_core::rules::console::SessionEnd;
 use usher_core::model::App;
+use usher_core::rules::console::SessionEnd;
 use usher_core::{ApiKeyId, AppId};
 
 use crate::pages::Csp;
