@@ -129,8 +129,8 @@ impl FromRequestParts<AppState> for Session {
 fn not_admin(state: &AppState, app: &App) -> Response {
     let context = minijinja::context! {
         title => "Only admins can use the console",
-        explanation => format!("You are signed in to {} without admin rights.", app.name),
-        next_step => "Ask an admin of the app to make you one, or sign in as an admin.",
+        explanation => format!("Your console session of {} ended: you are no longer an admin of it.", app.name),
+        next_step => "Ask an admin of the app to make you one again, or sign in as an admin.",
     };
     let page = state.pages.render(StatusCode::FORBIDDEN, "link_problem.html", context, Csp::Form);
     (SessionCookie::close(state, &app.id), page).into_response()
