@@ -137,6 +137,10 @@ fn csv(remote: &Remote, path: &Path, locale: Option<&str>, as_json: bool, dry_ru
     };
     let mut summary = Summary::default();
     let file_name = path.file_name().map_or_else(|| path.to_string_lossy(), |name| name.to_string_lossy()).into_owned();
+    // How often each row (address, role, locale) came so far: a row repeated in the file gets
+    // its own key per occurrence, so it is invited again as without keys, not refused as a
+    // duplicate key.
+    let mut seen = std::collections::HashMap::<String, u32>::new();
     let mut reader = csv_reader(path)?;
     let mut batch: Vec<(u64, InviteUserRequest, String)> = Vec::with_capacity(BATCH);
     let runtime = super::runtime()?;
@@ -152,7 +156,11 @@ fn csv(remote: &Remote, path: &Path, locale: Option<&str>, as_json: bool, dry_ru
                 request.locale = row_locale.map(str::to_owned);
                 // A dry run keeps no key, so it sends none.
                 if !dry_run {
-                    request.idempotency_key = Some(row_key(&file_name, &request));
+                    let key = row_key(&file_name, &request, 1);
+                    let occurrence = seen.entry(key.clone()).or_default();
+                    *occurrence += 1;
+                    let key = if *occurrence == 1 { key } else { row_key(&file_name, &request, *occurrence) };
+                    request.idempotency_key = Some(key);
                 }
                 batch.push((line, request, role_text));
             }
@@ -211,10 +219,15 @@ fn normalized(email: &str) -> String {
 }
 
 /// A row's own `idempotency_key`: the file's name (not its content) and the row's address,
-/// role and locale. Fixing one row of a file and running it again changes that row's key only:
-/// every other row is replayed (within the server's 24 hours) instead of being invited again.
-fn row_key(file_name: &str, row: &InviteUserRequest) -> String {
-    let row_text = format!("{}\0{}\0{}", row.user_email, row.role, row.locale.as_deref().unwrap_or_default());
+/// role and locale (and, from its second time in the file, which `occurrence` of that row it
+/// is). Fixing one row of a file and running it again changes that row's key only: every
+/// other row is replayed (within the server's 24 hours) instead of being invited again.
+fn row_key(file_name: &str, row: &InviteUserRequest, occurrence: u32) -> String {
+    let locale = row.locale.as_deref().unwrap_or_default();
+    let mut row_text = format!("{}\0{}\0{locale}", row.user_email, row.role);
+    if occurrence > 1 {
+        row_text.push_str(&format!("\0{occurrence}"));
+    }
     format!("usher-csv-{}", fingerprint(&format!("usher invite --csv {file_name}"), row_text.as_bytes()))
 }
 
@@ -384,12 +397,14 @@ mod tests {
             row.locale = locale.map(str::to_owned);
             row
         };
-        let ada = row_key("people.csv", &row("ada@example.com", Role::User, None));
+        let ada = row_key("people.csv", &row("ada@example.com", Role::User, None), 1);
 
-        assert_eq!(ada, row_key("people.csv", &row(" Ada@Example.com ", Role::User, None)), "spelling is normalized");
-        assert_ne!(ada, row_key("other.csv", &row("ada@example.com", Role::User, None)), "another file");
-        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::Admin, None)), "another role");
-        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::User, Some("de"))), "another locale");
+        let same = row_key("people.csv", &row(" Ada@Example.com ", Role::User, None), 1);
+        assert_eq!(ada, same, "spelling is normalized");
+        assert_ne!(ada, row_key("other.csv", &row("ada@example.com", Role::User, None), 1), "another file");
+        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::Admin, None), 1), "another role");
+        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::User, Some("de")), 1), "another locale");
+        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::User, None), 2), "the row again");
         assert!(ada.starts_with("usher-csv-") && usher_core::idempotency::is_valid_key(&ada));
     }
 }

@@ -333,6 +333,7 @@ async fn invite_many_by_row(
     let now = state.clock.now();
     let render: RowRender = Arc::new(move |result| stored_row(result.map_err(ApiError::from), now));
     let rows = state.invites.invite_many_row_keyed(&caller.app, &caller.principal, rows, render).await?;
+    idempotency::pause_after_keyed_write("bulk rows").await;
     let results = rows
         .into_iter()
         .enumerate()
