@@ -233,7 +233,12 @@ async fn invite_csv_rerun_after_fixing_one_row_invites_only_that_row_and_mails_n
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert!(sent.iter().all(|(_, times)| *times == 1), "nobody invited twice: {sent:?}");
     let mails = smtp.mail.all();
-    assert_eq!(mails.len(), 3, "one mail per address over SMTP: {:?}", mails.iter().map(|m| m.to()).collect::<Vec<_>>());
+    assert_eq!(
+        mails.len(),
+        3,
+        "one mail per address over SMTP: {:?}",
+        mails.iter().map(|m| m.to()).collect::<Vec<_>>()
+    );
     for address in ["ada@example.com", "bob@example.com", "cy@example.com"] {
         assert_eq!(smtp.mail.to(address).len(), 1, "{address}");
     }

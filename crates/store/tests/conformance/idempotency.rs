@@ -257,10 +257,8 @@ async fn row_keys_fresh_rows_run_and_their_results_are_stored_with_the_invitatio
     let app = app(store).await;
     let cmds = vec![invite(&app, "ada@example.com", Role::User, T0), invite(&app, "bob@example.com", Role::User, T0)];
 
-    let done = store
-        .invite_rows_keyed(cmds, row_keys(&app.id, T0, &[Some(("a", "fa")), None], 200))
-        .await
-        .expect("invite");
+    let done =
+        store.invite_rows_keyed(cmds, row_keys(&app.id, T0, &[Some(("a", "fa")), None], 200)).await.expect("invite");
 
     assert_eq!(done_rows(&done), ["created ada@example.com", "created bob@example.com"]);
     assert_eq!(invitations(store, &app.id).await.len(), 2);

@@ -34,8 +34,16 @@ fn rows(answer: &Value) -> Vec<String> {
 
 async fn invitations(app: &TestApp) -> Vec<Value> {
     let path = format!("/api/apps/{}/invitations", app.app_id);
-    let page: Value =
-        app.http().get(app.url(&path)).bearer_auth(&app.api_key).send().await.expect("list").json().await.expect("json");
+    let page: Value = app
+        .http()
+        .get(app.url(&path))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
     page["items"].as_array().expect("items").clone()
 }
 
@@ -159,7 +167,10 @@ async fn the_single_invite_takes_no_row_key_in_its_body() {
     let app = TestApp::spawn().await;
 
     let keyed = app
-        .post_json(&app.invite_path(), &json!({ "user_email": "ada@example.com", "role": "user", "idempotency_key": "k" }))
+        .post_json(
+            &app.invite_path(),
+            &json!({ "user_email": "ada@example.com", "role": "user", "idempotency_key": "k" }),
+        )
         .await;
 
     assert_error(keyed, 400, "UNKNOWN_FIELD").await;
