@@ -112,8 +112,11 @@ pub struct KeyedRows {
     pub now: Timestamp,
     /// One per command, in order: the row's key, if it has one.
     pub keys: Vec<Option<RowKey>>,
-    render: Arc<dyn Fn(usize, &Invited) -> StoredResponse + Send + Sync>,
+    render: RenderRow,
 }
+
+/// How [`KeyedRows`] answers the command at an index from what the store did for it.
+type RenderRow = Arc<dyn Fn(usize, &Invited) -> StoredResponse + Send + Sync>;
 
 impl KeyedRows {
     /// The rows' `keys` in `app_id` at `now`; `render` answers the command at an index from
@@ -163,6 +166,7 @@ impl std::fmt::Debug for KeyedRows {
 
 /// What the store did for one command of a row-keyed bulk invite.
 #[derive(Debug, Clone)]
+#[expect(clippy::large_enum_variant, reason = "at most 1,000 per batch, each built once; a box buys nothing")]
 pub enum RowDone {
     /// The row ran (it had no key, or its key was free): what inviting it did.
     Invited(Invited),

@@ -281,6 +281,7 @@ pub type BulkItem = Result<Invitee, BulkRefusal>;
 
 /// One row's result of [`InviteService::invite_many_row_keyed`].
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "at most 1,000 per batch, each built once; a box buys nothing")]
 pub enum BulkRow {
     /// The row was decided now: what it did, or why it was refused.
     Done(Result<InviteOutcome, InviteError>),

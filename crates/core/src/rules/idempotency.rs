@@ -245,7 +245,9 @@ mod tests {
             "expired" => Some(stored("g", Some(200), NOW - 1, NOW)),
             _ => None,
         };
-        let cases: [(&str, Vec<Option<(&str, &str)>>, Vec<RowPlan>); 9] = [
+        // Each row: its key and fingerprint, or none.
+        type Rows<'a> = Vec<Option<(&'a str, &'a str)>>;
+        let cases: [(&str, Rows, Vec<RowPlan>); 9] = [
             ("a row without a key runs", vec![None], vec![RowPlan::Run]),
             ("a row with a new key runs", vec![Some(("new", "f"))], vec![RowPlan::Run]),
             ("the same row answered is replayed", vec![Some(("done", "f"))], vec![replay.clone()]),
@@ -269,7 +271,7 @@ mod tests {
             ),
         ];
         for (case, rows, expected) in cases {
-            assert_eq!(plan_rows(&rows, &found, at(NOW)), expected, "{case}");
+            assert_eq!(plan_rows(&rows, found, at(NOW)), expected, "{case}");
         }
     }
 
