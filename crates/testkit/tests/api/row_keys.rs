@@ -7,6 +7,7 @@ use base44::{InviteUserRequest, Role};
 use serde_json::{Value, json};
 use usher_testkit::TestApp;
 
+use crate::idempotency::invitations;
 use crate::support::assert_error;
 
 fn bulk_path(app: &TestApp) -> String {
@@ -30,21 +31,6 @@ fn rows(answer: &Value) -> Vec<String> {
             if row["replayed"] == true { format!("{what}+replayed") } else { what }
         })
         .collect()
-}
-
-async fn invitations(app: &TestApp) -> Vec<Value> {
-    let path = format!("/api/apps/{}/invitations", app.app_id);
-    let page: Value = app
-        .http()
-        .get(app.url(&path))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    page["items"].as_array().expect("items").clone()
 }
 
 #[tokio::test]
@@ -230,4 +216,22 @@ async fn the_rust_sdk_sends_row_keys_and_reads_replayed() {
     assert_eq!(again.results[0].outcome(), "created");
     assert_eq!(again.results[1].outcome(), "resent", "the row without a key ran again");
     assert_eq!(again.summary.get("replayed"), Some(&1));
+}
+
+#[tokio::test]
+async fn openapi_documents_the_row_key_and_the_replayed_flag() {
+    let app = TestApp::spawn().await;
+
+    let doc: Value =
+        app.http().get(app.url("/api/openapi.json")).send().await.expect("GET").json().await.expect("json");
+
+    let schemas = &doc["components"]["schemas"];
+    let key = &schemas["InviteUserRequest"]["properties"]["idempotency_key"];
+    assert!(key["description"].as_str().is_some_and(|d| d.contains("IDEMPOTENCY_KEY_REUSED")), "{key}");
+    let result = schemas["BulkInviteResult"].to_string();
+    assert!(result.contains("\"replayed\""), "{result}");
+    let summary = schemas["BulkInviteResponse"]["properties"]["summary"]["description"].to_string();
+    assert!(summary.contains("replayed"), "{summary}");
+    let bulk = doc["paths"]["/api/apps/{app_id}/invitations/bulk"]["post"].to_string();
+    assert!(bulk.contains("idempotency_key"), "the route says how row keys behave");
 }
