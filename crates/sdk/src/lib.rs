@@ -301,7 +301,10 @@ pub struct Invitations<'a> {
 }
 
 impl Invitations<'_> {
-    /// Invites up to 1,000 people in one request; one result per row, in order.
+    /// Invites up to 1,000 people in one request; one result per row, in order. A row made
+    /// with [`InviteUserRequest::with_idempotency_key`] is decided on its own: the same row
+    /// with its key within 24 h answers its first result again
+    /// ([`BulkInviteResult::replayed`]) without inviting twice.
     ///
     /// ```no_run
     /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
