@@ -235,3 +235,26 @@ async fn openapi_documents_the_row_key_and_the_replayed_flag() {
     let bulk = doc["paths"]["/api/apps/{app_id}/invitations/bulk"]["post"].to_string();
     assert!(bulk.contains("idempotency_key"), "the route says how row keys behave");
 }
+
+/// A row refused by the store (403 `DOMAIN_NOT_ALLOWED`) is kept like a result: the same row
+/// gets its refusal again, marked replayed, even after the lists change.
+#[tokio::test]
+async fn a_refused_row_is_replayed_as_refused() {
+    let app = TestApp::spawn().await;
+    let settings = format!("/api/apps/{}/settings", app.app_id);
+    let blocked = |list: Value| {
+        app.http().patch(app.url(&settings)).bearer_auth(&app.api_key).json(&json!({ "blocked_email_domains": list }))
+    };
+    assert!(blocked(json!(["gmail.com"])).send().await.expect("settings").status().is_success());
+    let row = json!([{ "user_email": "eve@gmail.com", "role": "user", "idempotency_key": "k-eve" }]);
+
+    let first = bulk(&app, row.clone()).await;
+    assert!(blocked(json!([])).send().await.expect("settings").status().is_success());
+    let again = bulk(&app, row).await;
+
+    assert_eq!(rows(&first), ["DOMAIN_NOT_ALLOWED"]);
+    assert_eq!(rows(&again), ["DOMAIN_NOT_ALLOWED+replayed"]);
+    assert_eq!(again["results"][0]["message"], first["results"][0]["message"]);
+    assert_eq!(again["summary"], json!({ "error": 1, "replayed": 1 }));
+    assert!(invitations(&app).await.is_empty());
+}
