@@ -47,6 +47,36 @@ pub struct InviteUserRequest {
     /// the app's default `locale`. The official SDK does not send it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// Bulk rows only (the single invite takes the `Idempotency-Key` header and refuses this
+    /// field): the row's own key, 1 to 255 visible ASCII characters. The same key and row
+    /// within 24 h get the first result again with `replayed: true`, without doing anything;
+    /// the key with another row (or used by another request) refuses the row with
+    /// `IDEMPOTENCY_KEY_REUSED`, a key whose first request still runs (or that an earlier row
+    /// of the same request has) with `IDEMPOTENCY_KEY_IN_USE`, an invalid key with
+    /// `INVALID_IDEMPOTENCY_KEY`. Not together with an `Idempotency-Key` header (400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl InviteUserRequest {
+    /// Inviting `email` with `role`, in the app's default language, without a row key.
+    pub fn new(email: impl Into<String>, role: Role) -> Self {
+        Self { user_email: email.into(), role, locale: None, idempotency_key: None }
+    }
+
+    /// The same, in `locale`.
+    #[must_use]
+    pub fn in_locale(mut self, locale: impl Into<String>) -> Self {
+        self.locale = Some(locale.into());
+        self
+    }
+
+    /// The same as a bulk row with its own `idempotency_key`.
+    #[must_use]
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
 }
 
 /// Which case of inviting applied.
@@ -312,7 +342,8 @@ pub struct BulkInviteRequest {
 pub struct BulkInviteResponse {
     /// One result per row, in the rows' order.
     pub results: Vec<BulkInviteResult>,
-    /// How many rows ended in each outcome.
+    /// How many rows ended in each outcome, and (as `replayed`, when there are any) how many
+    /// rows were answered from their `idempotency_key` (also counted under their outcome).
     pub summary: BTreeMap<String, u64>,
     /// `true` when this answers `?dry_run=true`: the outcome each row would get; nothing was
     /// written or sent.
@@ -334,6 +365,10 @@ pub enum BulkInviteResult {
         /// What a single invite of the row answers.
         #[serde(flatten)]
         response: InviteUserResponse,
+        /// `true` when this is the stored result of an earlier request with the row's
+        /// `idempotency_key`: nothing was done for the row this time.
+        #[serde(default, skip_serializing_if = "is_false")]
+        replayed: bool,
     },
     /// The row was refused (`throttled` or `error`); the other rows were not affected.
     Refused {
@@ -345,6 +380,10 @@ pub enum BulkInviteResult {
         code: String,
         /// For people.
         message: String,
+        /// `true` when this is the stored refusal of an earlier request with the row's
+        /// `idempotency_key`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        replayed: bool,
     },
 }
 
@@ -354,6 +393,25 @@ impl BulkInviteResult {
         match self {
             Self::Invited { index, .. } | Self::Refused { index, .. } => *index,
         }
+    }
+
+    /// Whether the row was answered from its `idempotency_key` (nothing was done this time).
+    pub fn replayed(&self) -> bool {
+        match self {
+            Self::Invited { replayed, .. } | Self::Refused { replayed, .. } => *replayed,
+        }
+    }
+
+    /// The same result at `index`, marked as replayed from the row's key.
+    #[must_use]
+    pub fn replayed_at(mut self, at: usize) -> Self {
+        match &mut self {
+            Self::Invited { index, replayed, .. } | Self::Refused { index, replayed, .. } => {
+                *index = at;
+                *replayed = true;
+            }
+        }
+        self
     }
 
     /// The outcome's wire name: `created`, `resent`, `already_member`, `throttled` or `error`.
@@ -1045,12 +1103,14 @@ mod tests {
                 email: Some(delivery()),
                 dry_run: false,
             },
+            replayed: false,
         };
         let refused = BulkInviteResult::Refused {
             index: 1,
             outcome: BulkRefusalOutcome::Throttled,
             code: "RESEND_THROTTLED".into(),
             message: "wait".into(),
+            replayed: false,
         };
 
         let invited_json = serde_json::to_value(&invited).expect("json");
@@ -1070,6 +1130,13 @@ mod tests {
         );
         assert_eq!(serde_json::from_value::<BulkInviteResult>(invited_json).expect("reads"), invited);
         assert_eq!(serde_json::from_value::<BulkInviteResult>(refused_json).expect("reads"), refused);
+
+        // A replayed row says so (and only then), at the index it has in this request.
+        let replayed = invited.replayed_at(7);
+        let replayed_json = serde_json::to_value(&replayed).expect("json");
+        assert_eq!((replayed_json["index"].clone(), replayed_json["replayed"].clone()), (7.into(), true.into()));
+        let read = serde_json::from_value::<BulkInviteResult>(replayed_json).expect("reads");
+        assert!(read.replayed() && read.index() == 7 && read.outcome() == "already_member");
         assert_eq!((refused.outcome(), refused.code()), ("throttled", Some("RESEND_THROTTLED")));
     }
 

@@ -434,7 +434,11 @@ pub struct InviteArgs {
     pub role: base44::Role,
     /// A CSV file with a header `email,role` or `email,role,locale` (role may be empty:
     /// `user`; locale may be empty: --locale, else the app's default). Failed rows are written
-    /// beside it with their reasons: people.csv → people.failed.csv.
+    /// beside it with their reasons: people.csv → people.failed.csv. Each row is sent with its
+    /// own idempotency key, made from the file's name (not its content) and the row's address,
+    /// role and locale: running the file again within 24 hours (the server keeps keys that
+    /// long), e.g. after fixing one bad row, invites only new or changed rows and replays the
+    /// others; the summary counts the replays.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<std::path::PathBuf>,
     /// The language of the invitation email and its re-sends: en, de, fr or es (a tag such as

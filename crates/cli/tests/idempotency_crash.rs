@@ -1,7 +1,7 @@
 //! A keyed request whose server is killed (SIGKILL) after its work is committed and before it
 //! answers: the stored response was committed with the work, so the same request repeated
 //! after a restart is replayed, and the work was done exactly once. On SQLite and PostgreSQL,
-//! for invite, bulk invite, re-send and revoke.
+//! for invite, bulk invite (keyed as a whole, and keyed row by row), re-send and revoke.
 //!
 //! The kill lands at that exact point through the test-only `USHER_TEST_PAUSE_AFTER_KEYED_WRITE`:
 //! the server writes the named file once a keyed request's work is done and then never
@@ -23,6 +23,8 @@ use usher_testkit::{PATIENCE, PgDatabase, free_port};
 enum Op {
     Invite,
     Bulk,
+    /// A bulk invite whose rows carry their own `idempotency_key` (no header).
+    BulkRows,
     Resend,
     Revoke,
 }
@@ -82,7 +84,7 @@ async fn killed_after_the_work_then_repeated(database: &str, op: Op) {
                 .expect("json");
             made["invitation"]["id"].as_str().expect("an id").to_owned()
         }
-        Op::Invite | Op::Bulk => String::new(),
+        Op::Invite | Op::Bulk | Op::BulkRows => String::new(),
     };
     let (path, body) = match op {
         Op::Invite => ("/runtime/users/invite-user".to_owned(), ada.clone()),
@@ -90,11 +92,22 @@ async fn killed_after_the_work_then_repeated(database: &str, op: Op) {
             "/invitations/bulk".to_owned(),
             json!({ "items": [ada.clone(), { "user_email": "bob@example.com", "role": "user" }] }),
         ),
+        Op::BulkRows => (
+            "/invitations/bulk".to_owned(),
+            json!({ "items": [
+                { "user_email": "ada@example.com", "role": "user", "idempotency_key": "row-ada" },
+                { "user_email": "bob@example.com", "role": "user", "idempotency_key": "row-bob" },
+            ] }),
+        ),
         Op::Resend => (format!("/invitations/{existing}/resend"), json!({})),
         Op::Revoke => (format!("/invitations/{existing}/revoke"), json!({})),
     };
     let keyed = |port: u16| {
-        http.post(format!("{}{path}", base(port))).bearer_auth(&api_key).header("Idempotency-Key", "k-1").json(&body)
+        let request = http.post(format!("{}{path}", base(port))).bearer_auth(&api_key).json(&body);
+        match op {
+            Op::BulkRows => request,
+            _ => request.header("Idempotency-Key", "k-1"),
+        }
     };
 
     let hanging = tokio::spawn(keyed(port).send());
@@ -116,7 +129,9 @@ async fn killed_after_the_work_then_repeated(database: &str, op: Op) {
     second.kill().expect("stop");
     second.wait().expect("reaped");
 
-    assert_eq!((status, replayed), (200, true), "{op:?}: the repeat is the stored answer: {answer}");
+    // Rows keyed one by one are replayed one by one: the answer is new, each row's is stored.
+    let whole = !matches!(op, Op::BulkRows);
+    assert_eq!((status, replayed), (200, whole), "{op:?}: the repeat is the stored answer: {answer}");
     let sent: Vec<(String, u64, String)> = listed
         .iter()
         .map(|i| {
@@ -136,6 +151,12 @@ async fn killed_after_the_work_then_repeated(database: &str, op: Op) {
             sent.sort();
             assert_eq!(sent, [pending("ada@example.com", 1), pending("bob@example.com", 1)], "each invited once");
         }
+        Op::BulkRows => {
+            assert_eq!(answer["summary"], json!({ "created": 2, "replayed": 2 }), "{answer}");
+            let mut sent = sent;
+            sent.sort();
+            assert_eq!(sent, [pending("ada@example.com", 1), pending("bob@example.com", 1)], "each invited once");
+        }
         Op::Resend => {
             assert_eq!(answer["outcome"], "resent", "{answer}");
             assert_eq!(sent, [pending("ada@example.com", 2)], "re-sent once");
@@ -150,7 +171,7 @@ async fn killed_after_the_work_then_repeated(database: &str, op: Op) {
 
 #[tokio::test]
 async fn a_keyed_request_killed_after_its_work_is_replayed_after_a_restart_on_sqlite() {
-    for op in [Op::Invite, Op::Bulk, Op::Resend, Op::Revoke] {
+    for op in [Op::Invite, Op::Bulk, Op::BulkRows, Op::Resend, Op::Revoke] {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = format!("sqlite://{}/usher.db?mode=rwc", dir.path().display());
         killed_after_the_work_then_repeated(&database, op).await;
@@ -159,7 +180,7 @@ async fn a_keyed_request_killed_after_its_work_is_replayed_after_a_restart_on_sq
 
 #[tokio::test]
 async fn a_keyed_request_killed_after_its_work_is_replayed_after_a_restart_on_postgres() {
-    for op in [Op::Invite, Op::Bulk, Op::Resend, Op::Revoke] {
+    for op in [Op::Invite, Op::Bulk, Op::BulkRows, Op::Resend, Op::Revoke] {
         let Some(database) = PgDatabase::create().await else { return };
         killed_after_the_work_then_repeated(database.url(), op).await;
     }

@@ -75,11 +75,12 @@ async fn invite_csv_reports_a_summary_writes_failed_rows_and_replays_a_rerun_ema
     assert!(failed.contains("cy@example.com") && failed.contains("INVALID_ROLE"), "{failed}");
     assert!(failed.find("not-an-address") < failed.find("cy@example.com"), "in the file's order: {failed}");
     let summary: serde_json::Value = serde_json::from_str(&stdout(&rerun)).expect("JSON");
-    // The rerun's batch carries the same Idempotency-Key (from the file and its rows): the
-    // first answer is replayed, and the summary says how many rows were replays.
+    // The rerun's rows carry the same keys (from the file's name and each row): the first
+    // answers of the two invited rows are replayed, and the summary says so. The bad address
+    // kept no key (nothing was done for it): it is refused again, not replayed.
     assert_eq!(
         (summary["created"].as_u64(), summary["throttled"].as_u64(), summary["replayed"].as_u64()),
-        (Some(2), Some(0), Some(3))
+        (Some(2), Some(0), Some(2))
     );
     app.mail.wait_for("ada@example.com").await;
     app.mail.wait_for("bob@example.com").await;
@@ -191,4 +192,83 @@ async fn invite_one_address_dry_run_says_what_would_happen() {
     assert!(stdout(&output).contains("Dry run: an invitation for ada@example.com would be created"), "{output:?}");
     let listed = app.client().invitations().list(&base44::InvitationFilter::new()).await.expect("list");
     assert!(listed.items.is_empty());
+}
+
+/// The edited-file case over real SMTP: a run with a typo, the typo fixed, the file run again.
+/// Only the fixed row is invited; the others are replayed from their row keys, and the SMTP
+/// server received one mail per address. (The server re-sends without a wait: without row
+/// keys the re-run would email everyone again.)
+#[tokio::test]
+async fn invite_csv_rerun_after_fixing_one_row_invites_only_that_row_and_mails_nobody_twice() {
+    let Some(smtp) = usher_testkit::SmtpServer::start().await else { return };
+    let app = TestApp::spawn_with_smtp(&smtp.url(), smtp.mail.clone()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("staff.csv");
+    let csv_arg = csv.to_string_lossy().into_owned();
+    let args = || vec!["invite".to_owned(), "--csv".to_owned(), csv_arg.clone(), "--json".to_owned()];
+    std::fs::write(&csv, "email,role\nada@example.com,admin\ncy@@example.com,\nbob@example.com,user\n").expect("csv");
+
+    let first = usher_owned(&app, args()).await;
+    std::fs::write(&csv, "email,role\nada@example.com,admin\ncy@example.com,\nbob@example.com,user\n").expect("fix");
+    let rerun = usher_owned(&app, args()).await;
+
+    assert_eq!(first.status.code(), Some(1), "the typo fails its row: {first:?}");
+    let first: serde_json::Value = serde_json::from_str(&stdout(&first)).expect("JSON");
+    assert_eq!((first["created"].as_u64(), first["failed"].as_u64()), (Some(2), Some(1)), "{first}");
+    assert!(rerun.status.success(), "{rerun:?}");
+    let rerun: serde_json::Value = serde_json::from_str(&stdout(&rerun)).expect("JSON");
+    let counts = ["created", "resent", "replayed", "failed"].map(|k| rerun[k].as_u64().unwrap_or(99));
+    assert_eq!(counts, [3, 0, 2, 0], "cy created, ada and bob replayed as created: {rerun}");
+    // Every invitation sent once, its mail delivered: then the SMTP server has them all.
+    let deadline = std::time::Instant::now() + usher_testkit::PATIENCE;
+    let listed = loop {
+        let listed = app.client().invitations().list(&base44::InvitationFilter::new()).await.expect("list");
+        if listed.items.iter().all(|i| i.delivery.status == base44::DeliveryStatus::Sent) {
+            break listed.items;
+        }
+        assert!(std::time::Instant::now() < deadline, "mail never went out: {:?}", listed.items);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let sent: Vec<(String, u32)> = listed.iter().map(|i| (i.email.clone(), i.times_sent)).collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent.iter().all(|(_, times)| *times == 1), "nobody invited twice: {sent:?}");
+    let mails = smtp.mail.all();
+    assert_eq!(
+        mails.len(),
+        3,
+        "one mail per address over SMTP: {:?}",
+        mails.iter().map(|m| m.to()).collect::<Vec<_>>()
+    );
+    for address in ["ada@example.com", "bob@example.com", "cy@example.com"] {
+        assert_eq!(smtp.mail.to(address).len(), 1, "{address}");
+    }
+}
+
+#[tokio::test]
+async fn invite_dry_run_passes_the_locale_so_a_bad_one_is_flagged() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("team.csv");
+    std::fs::write(&csv, "email,role,locale\nada@example.com,,\nbob@example.com,,de\n").expect("csv");
+    let csv = csv.to_string_lossy().into_owned();
+
+    let one = usher(&app, &["invite", "ada@example.com", "--dry-run", "--locale", "klingon", "--json"]).await;
+    let good = usher(&app, &["invite", "ada@example.com", "--dry-run", "--locale", "de-AT"]).await;
+    let file = usher_owned(
+        &app,
+        ["invite", "--csv", &csv, "--dry-run", "--locale", "klingon", "--json"].map(str::to_owned).to_vec(),
+    )
+    .await;
+
+    assert_eq!(one.status.code(), Some(1), "{one:?}");
+    let said = format!("{}{}", stdout(&one), String::from_utf8_lossy(&one.stderr));
+    assert!(said.contains("UNSUPPORTED_LOCALE"), "{said}");
+    assert!(good.status.success(), "a supported locale passes: {good:?}");
+    // The row without its own locale takes --locale and is flagged; bob's own `de` is fine.
+    assert_eq!(file.status.code(), Some(1), "{file:?}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&file)).expect("JSON");
+    assert_eq!((summary["created"].as_u64(), summary["failed"].as_u64()), (Some(1), Some(1)), "{summary}");
+    assert_eq!(summary["refused"][0]["code"], "UNSUPPORTED_LOCALE", "{summary}");
+    let listed = app.client().invitations().list(&base44::InvitationFilter::new()).await.expect("list");
+    assert!(listed.items.is_empty(), "dry runs invite nobody");
 }

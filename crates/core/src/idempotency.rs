@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::id::{AppId, InvitationId};
 use crate::model::{Actor, Invitation};
-use crate::rules::idempotency::{Completion, StoredResponse, complete};
+use crate::rules::idempotency::{Completion, RowPlan, StoredKey, StoredResponse, complete, keep_row, plan_rows};
 use crate::store::{InviteCommand, Invited, PassThrough, StoreError};
 
 /// A request claiming a key of an app.
@@ -91,6 +91,93 @@ impl<T> Keyed<T> {
     }
 }
 
+/// A bulk row's own key (`idempotency_key` in the row) and the fingerprint of the row it came
+/// with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowKey {
+    /// The key as the client sent it.
+    pub key: String,
+    /// What identifies the row: [`row_fingerprint`] of its body.
+    pub fingerprint: String,
+}
+
+/// The keys of a bulk invite's rows, with how to answer one row from what the batch's
+/// transaction did for it: the store decides every row with
+/// [`crate::rules::idempotency::plan_rows`], invites the rows that run, and writes each such
+/// row's result under its key in that same transaction.
+pub struct KeyedRows {
+    /// The app.
+    pub app_id: AppId,
+    /// When.
+    pub now: Timestamp,
+    /// One per command, in order: the row's key, if it has one.
+    pub keys: Vec<Option<RowKey>>,
+    render: RenderRow,
+}
+
+/// How [`KeyedRows`] answers the command at an index from what the store did for it.
+type RenderRow = Arc<dyn Fn(usize, &Invited) -> StoredResponse + Send + Sync>;
+
+impl KeyedRows {
+    /// The rows' `keys` in `app_id` at `now`; `render` answers the command at an index from
+    /// what the store did for it.
+    pub fn new(
+        app_id: AppId,
+        now: Timestamp,
+        keys: Vec<Option<RowKey>>,
+        render: impl Fn(usize, &Invited) -> StoredResponse + Send + Sync + 'static,
+    ) -> Self {
+        Self { app_id, now, keys, render: Arc::new(render) }
+    }
+
+    /// What the transaction writes under the key of the command at `index` (if it has one)
+    /// that did `done`: the finished key, or `None` to drop it.
+    pub fn kept(&self, index: usize, done: &Invited) -> Option<(&str, StoredKey)> {
+        let key = self.keys.get(index)?.as_ref()?;
+        keep_row(&key.fingerprint, (self.render)(index, done), self.now).map(|kept| (key.key.as_str(), kept))
+    }
+
+    /// The key of the command at `index`, if it has one.
+    pub fn key(&self, index: usize) -> Option<&str> {
+        self.keys.get(index)?.as_ref().map(|key| key.key.as_str())
+    }
+
+    /// Every row's plan, given what the store holds under a key (`found`).
+    pub fn plan(&self, found: impl Fn(&str) -> Option<StoredKey>) -> Vec<RowPlan> {
+        let rows: Vec<_> =
+            self.keys.iter().map(|key| key.as_ref().map(|k| (k.key.as_str(), k.fingerprint.as_str()))).collect();
+        plan_rows(&rows, found, self.now)
+    }
+
+    /// The distinct keys, sorted (the order a backend that locks keys takes them in).
+    pub fn distinct_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.keys.iter().flatten().map(|key| key.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+}
+
+impl std::fmt::Debug for KeyedRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedRows").field("app_id", &self.app_id).field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+/// What the store did for one command of a row-keyed bulk invite.
+#[derive(Debug, Clone)]
+#[expect(clippy::large_enum_variant, reason = "at most 1,000 per batch, each built once; a box buys nothing")]
+pub enum RowDone {
+    /// The row ran (it had no key, or its key was free): what inviting it did.
+    Invited(Invited),
+    /// The same row was answered within 24 h: its stored result; nothing was done.
+    Replayed(StoredResponse),
+    /// Its key was used with another row or request; nothing was done.
+    Reused,
+    /// Its key's first request still runs; nothing was done.
+    InUse,
+}
+
 /// Keys and their stored responses, per app.
 #[async_trait::async_trait]
 pub trait IdempotencyStore: Send + Sync {
@@ -126,6 +213,13 @@ pub trait IdempotencyStore: Send + Sync {
     /// Gives up a claim without a response (the request failed inside Usher), so that a retry
     /// runs again.
     async fn release_key(&self, app_id: &AppId, key: &str) -> Result<(), StoreError>;
+
+    /// A bulk invite whose rows carry their own keys, in one transaction: reads every key
+    /// (deleting expired ones), decides each row with
+    /// [`crate::rules::idempotency::plan_rows`], invites the rows that run (each with its
+    /// event) and writes each keyed one's result under its key ([`KeyedRows::kept`]). One
+    /// [`RowDone`] per command, in order.
+    async fn invite_rows_keyed(&self, cmds: Vec<InviteCommand>, rows: KeyedRows) -> Result<Vec<RowDone>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -160,6 +254,10 @@ impl<T: PassThrough> IdempotencyStore for T {
     ) -> Result<Option<Invitation>, StoreError> {
         self.inner().revoke_keyed(app_id, id, by, now, key).await
     }
+
+    async fn invite_rows_keyed(&self, cmds: Vec<InviteCommand>, rows: KeyedRows) -> Result<Vec<RowDone>, StoreError> {
+        self.inner().invite_rows_keyed(cmds, rows).await
+    }
 }
 
 /// The fingerprint of a keyed request: a SHA-256 of the operation (`route`, e.g. `invite` or
@@ -177,4 +275,10 @@ pub fn fingerprint(route: &str, body: &[u8]) -> String {
 /// Whether `key` is acceptable as an `Idempotency-Key`: 1 to 255 visible ASCII characters.
 pub fn is_valid_key(key: &str) -> bool {
     (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+}
+
+/// The fingerprint of a bulk row's own key: its body as parsed (without the key) under an
+/// operation name no route uses, so a row key never matches a header key of another route.
+pub fn row_fingerprint(body: &[u8]) -> String {
+    fingerprint("bulk row", body)
 }

@@ -10,11 +10,12 @@ use crate::access::Principal;
 use crate::clock::{Clock, Timestamp, ceil_secs};
 use crate::email::EmailAddress;
 use crate::id::{InvitationId, MessageId};
-use crate::idempotency::{Keyed, KeyedWrite};
+use crate::idempotency::{Keyed, KeyedRows, KeyedWrite, RowDone, RowKey};
 use crate::locale::Locale;
 use crate::model::{Actor, App, Invitation, InvitationStatus, InvitePolicy, Inviter, User};
 use crate::role::Role;
 use crate::rules::domains::refused_domain;
+use crate::rules::idempotency::StoredResponse;
 use crate::secret::InvitationToken;
 use crate::store::{InvitationQuery, InviteCommand, Invited, Store, StoreError};
 
@@ -78,6 +79,13 @@ pub enum InviteError {
     /// The invitation was accepted or revoked; only pending ones can be re-sent or revoked.
     #[error("this invitation is {}; only pending invitations can be re-sent or revoked", .0.as_str())]
     NotPending(InvitationStatus),
+    /// A bulk row's `idempotency_key` was used with another row or request within 24 h.
+    #[error("this idempotency_key was used with a different row or request; use a new key for a new row")]
+    KeyReused,
+    /// The first request with a bulk row's `idempotency_key` is still being processed (or an
+    /// earlier row of the same request has the key).
+    #[error("a request with this idempotency_key is still being processed (or an earlier row has it); retry later")]
+    KeyInUse,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -271,6 +279,19 @@ impl Invitee {
 /// One row of a bulk invite, parsed or refused at the edge.
 pub type BulkItem = Result<Invitee, BulkRefusal>;
 
+/// One row's result of [`InviteService::invite_many_row_keyed`].
+#[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "at most 1,000 per batch, each built once; a box buys nothing")]
+pub enum BulkRow {
+    /// The row was decided now: what it did, or why it was refused.
+    Done(Result<InviteOutcome, InviteError>),
+    /// The row's key answered the same row earlier: that result, as stored; nothing was done.
+    Replayed(StoredResponse),
+}
+
+/// How a bulk row's result is stored under its key: rendered by the server as it answers it.
+pub type RowRender = Arc<dyn Fn(Result<InviteOutcome, InviteError>) -> StoredResponse + Send + Sync>;
+
 /// Why one row of a bulk invite was refused before any writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkRefusal {
@@ -320,22 +341,7 @@ impl InviteService {
             return Err(InviteError::AdminsOnly);
         }
         let now = self.clock.now();
-        let mut rows: Vec<Row> = Vec::with_capacity(items.len());
-        let mut cmds = Vec::new();
-        for item in items {
-            let checked = item.map_err(InviteError::Refused).and_then(|invitee| {
-                check_may_invite(app, by, invitee.role)?;
-                Ok(invitee)
-            });
-            match checked {
-                Ok(invitee) => {
-                    let cmd = self.command(app, by, invitee, now);
-                    rows.push(Row::Stored { refused: (!cmd.email_domain_allowed).then(|| cmd.email.clone()) });
-                    cmds.push(cmd);
-                }
-                Err(err) => rows.push(Row::Refused(err)),
-            }
-        }
+        let (rows, cmds, _) = self.rows(app, by, items.into_iter().map(|item| (item, None)), now);
         let reading = self.reading(app, by);
         let outcomes = match (run, key) {
             (Run::Real, Some(key)) => {
@@ -355,6 +361,89 @@ impl InviteService {
             self.events.notify_one();
         }
         Ok(reading.results(rows, outcomes))
+    }
+
+    /// Each row checked, in order, and the store command of every row that passed, with its
+    /// key (if it has one) beside it.
+    fn rows(
+        &self,
+        app: &App,
+        by: &Principal,
+        items: impl ExactSizeIterator<Item = (BulkItem, Option<RowKey>)>,
+        now: Timestamp,
+    ) -> (Vec<Row>, Vec<InviteCommand>, Vec<Option<RowKey>>) {
+        let mut rows: Vec<Row> = Vec::with_capacity(items.len());
+        let (mut cmds, mut keys) = (Vec::new(), Vec::new());
+        for (item, key) in items {
+            let checked = item.map_err(InviteError::Refused).and_then(|invitee| {
+                check_may_invite(app, by, invitee.role)?;
+                Ok(invitee)
+            });
+            match checked {
+                Ok(invitee) => {
+                    let cmd = self.command(app, by, invitee, now);
+                    rows.push(Row::Stored { refused: (!cmd.email_domain_allowed).then(|| cmd.email.clone()) });
+                    cmds.push(cmd);
+                    keys.push(key);
+                }
+                // A row refused before the store claims no key: nothing was done, and the same
+                // row is refused the same way again.
+                Err(err) => rows.push(Row::Refused(err)),
+            }
+        }
+        (rows, cmds, keys)
+    }
+
+    /// A bulk invite whose rows may carry their own `idempotency_key`, in one transaction: a
+    /// row whose key answered the same row within 24 h gets that result again
+    /// ([`BulkRow::Replayed`]) and nothing is done for it; a key used with another row is
+    /// [`InviteError::KeyReused`], one still in flight [`InviteError::KeyInUse`]; every other
+    /// row is invited, and the result `render` makes of it is stored under its key in the
+    /// batch's transaction. Rows without a key are invited as by [`InviteService::invite_many`].
+    pub async fn invite_many_row_keyed(
+        &self,
+        app: &App,
+        by: &Principal,
+        items: Vec<(BulkItem, Option<RowKey>)>,
+        render: RowRender,
+    ) -> Result<Vec<BulkRow>, InviteError> {
+        if !by.is_admin() && app.settings.invite_policy == InvitePolicy::Admins {
+            return Err(InviteError::AdminsOnly);
+        }
+        let now = self.clock.now();
+        let (rows, cmds, keys) = self.rows(app, by, items.into_iter(), now);
+        let reading = self.reading(app, by);
+        let refused_per_cmd: Vec<Option<EmailAddress>> = rows
+            .iter()
+            .filter_map(|row| match row {
+                Row::Stored { refused } => Some(refused.clone()),
+                Row::Refused(_) => None,
+            })
+            .collect();
+        let rendering = reading.clone();
+        let keyed = KeyedRows::new(app.id.clone(), now, keys, move |index, invited: &Invited| {
+            let refused = refused_per_cmd.get(index).cloned().flatten();
+            render(rendering.outcome(invited.clone(), refused.as_ref()))
+        });
+        let done = if cmds.is_empty() { Vec::new() } else { self.store.invite_rows_keyed(cmds, keyed).await? };
+        if done.iter().any(|row| matches!(row, RowDone::Invited(_))) {
+            self.outbox.notify_one();
+            self.events.notify_one();
+        }
+        let mut done = done.into_iter();
+        Ok(rows
+            .into_iter()
+            .map(|row| match row {
+                Row::Refused(err) => BulkRow::Done(Err(err)),
+                Row::Stored { refused } => match done.next() {
+                    Some(RowDone::Invited(invited)) => BulkRow::Done(reading.outcome(invited, refused.as_ref())),
+                    Some(RowDone::Replayed(stored)) => BulkRow::Replayed(stored),
+                    Some(RowDone::Reused) => BulkRow::Done(Err(InviteError::KeyReused)),
+                    Some(RowDone::InUse) => BulkRow::Done(Err(InviteError::KeyInUse)),
+                    None => BulkRow::Done(Err(missing_outcome())),
+                },
+            })
+            .collect())
     }
 
     /// Re-sends a pending (or expired) invitation, with the same rules and throttle as

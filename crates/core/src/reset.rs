@@ -440,6 +440,14 @@ mod tests {
         ) -> Result<Option<crate::model::Invitation>, StoreError> {
             unreachable!("not used by these tests: revoke_keyed")
         }
+
+        async fn invite_rows_keyed(
+            &self,
+            _cmds: Vec<InviteCommand>,
+            _rows: crate::idempotency::KeyedRows,
+        ) -> Result<Vec<crate::idempotency::RowDone>, StoreError> {
+            unreachable!("not used by these tests: invite_rows_keyed")
+        }
     }
 
     #[async_trait::async_trait]

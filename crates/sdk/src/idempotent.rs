@@ -28,7 +28,7 @@ impl Users<'_> {
         role: Role,
         key: &str,
     ) -> Result<Keyed<Invited>, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None };
+        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None, idempotency_key: None };
         let answer: Keyed<InviteUserResponse> =
             self.client.send_keyed(Method::POST, "runtime/users/invite-user", &[], Some(&body), Some(key)).await?;
         Ok(Keyed { value: Invited::try_from(answer.value)?, replayed: answer.replayed })

@@ -266,7 +266,7 @@ impl Users<'_> {
     /// # }
     /// ```
     pub async fn invite_user(&self, email: &str, role: Role) -> Result<Invited, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None };
+        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None, idempotency_key: None };
         let answer: InviteUserResponse =
             self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await?;
         Invited::try_from(answer)
@@ -284,7 +284,7 @@ impl Users<'_> {
     /// # }
     /// ```
     pub async fn invite_user_dry_run(&self, email: &str, role: Role) -> Result<InviteUserResponse, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None };
+        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None, idempotency_key: None };
         self.client.send_query(Method::POST, "runtime/users/invite-user", &dry_run(), Some(&body)).await
     }
 }
@@ -301,12 +301,15 @@ pub struct Invitations<'a> {
 }
 
 impl Invitations<'_> {
-    /// Invites up to 1,000 people in one request; one result per row, in order.
+    /// Invites up to 1,000 people in one request; one result per row, in order. A row made
+    /// with [`InviteUserRequest::with_idempotency_key`] is decided on its own: the same row
+    /// with its key within 24 h answers its first result again
+    /// ([`BulkInviteResult::replayed`]) without inviting twice.
     ///
     /// ```no_run
     /// # async fn run(client: base44::Client) -> Result<(), base44::ClientError> {
     /// use base44::{InviteUserRequest, Role};
-    /// let rows = vec![InviteUserRequest { user_email: "ada@example.com".into(), role: Role::User, locale: None }];
+    /// let rows = vec![InviteUserRequest::new("ada@example.com", Role::User)];
     /// let answer = client.invitations().bulk(rows).await?;
     /// println!("{} created", answer.summary.get("created").copied().unwrap_or(0));
     /// # Ok(())
@@ -477,7 +480,7 @@ pub struct Auth<'a> {
 impl Auth<'_> {
     /// The same as [`Users::invite_user`], through the `auth` module's route.
     pub async fn invite_user(&self, email: &str, role: Role) -> Result<Invited, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None };
+        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: None, idempotency_key: None };
         let answer: InviteUserResponse = self.client.send(Method::POST, "users/invite-user", Some(&body)).await?;
         Invited::try_from(answer)
     }

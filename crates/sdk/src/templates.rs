@@ -21,10 +21,23 @@ impl Users<'_> {
     /// # }
     /// ```
     pub async fn invite_user_in(&self, email: &str, role: Role, locale: &str) -> Result<Invited, ClientError> {
-        let body = InviteUserRequest { user_email: email.to_owned(), role, locale: Some(locale.to_owned()) };
+        let body = InviteUserRequest::new(email, role).in_locale(locale);
         let answer: InviteUserResponse =
             self.client.send(Method::POST, "runtime/users/invite-user", Some(&body)).await?;
         Invited::try_from(answer)
+    }
+
+    /// What [`Users::invite_user_in`] would do now (`?dry_run=true`), writing and sending
+    /// nothing: an unsupported `locale` is refused (422 `UNSUPPORTED_LOCALE`) as the real call
+    /// would be.
+    pub async fn invite_user_dry_run_in(
+        &self,
+        email: &str,
+        role: Role,
+        locale: &str,
+    ) -> Result<InviteUserResponse, ClientError> {
+        let body = InviteUserRequest::new(email, role).in_locale(locale);
+        self.client.send_query(Method::POST, "runtime/users/invite-user", &crate::dry_run(), Some(&body)).await
     }
 }
 

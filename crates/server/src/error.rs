@@ -298,6 +298,8 @@ impl ApiError {
             Self::Invite(InviteError::NotFound) => (StatusCode::NOT_FOUND, "INVITATION_NOT_FOUND"),
             Self::Invite(InviteError::NotPending(_)) => (StatusCode::CONFLICT, "INVITATION_NOT_PENDING"),
             Self::Invite(InviteError::Refused(refusal)) => (StatusCode::BAD_REQUEST, refusal.code),
+            Self::Invite(InviteError::KeyReused) => (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"),
+            Self::Invite(InviteError::KeyInUse) => (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_IN_USE"),
             Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "INVALID_QUERY"),
             Self::InvalidSetting(_) => (StatusCode::BAD_REQUEST, "INVALID_SETTING"),
             Self::UnsupportedLocale(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UNSUPPORTED_LOCALE"),

@@ -66,12 +66,7 @@ pub(crate) async fn keyed<F: Future<Output = Response>>(
         Ok(Claimed::Fresh) => {}
     }
     let response = run(Some(key.clone())).await;
-    if let Some(path) = std::env::var_os(PAUSE_ENV) {
-        if let Err(err) = std::fs::write(&path, key.as_bytes()) {
-            tracing::warn!(error = %err, "could not write the pause file");
-        }
-        std::future::pending::<()>().await;
-    }
+    pause_after_keyed_write(&key).await;
     if !usher_core::rules::idempotency::keeps(response.status().as_u16()) {
         // Nothing was done (a store failure rolls back), or not now (429): a retry with the key
         // runs again. A claim the store released already is not there to release.
@@ -96,6 +91,17 @@ pub(crate) async fn keyed<F: Future<Output = Response>>(
         tracing::warn!(error = %err, "could not store the response of an Idempotency-Key");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Test-only (see [`PAUSE_ENV`]): with the variable set, a keyed request whose work is done
+/// (`key` names it) creates the file and never answers.
+pub(crate) async fn pause_after_keyed_write(key: &str) {
+    if let Some(path) = std::env::var_os(PAUSE_ENV) {
+        if let Err(err) = std::fs::write(&path, key.as_bytes()) {
+            tracing::warn!(error = %err, "could not write the pause file");
+        }
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A stored response, as first answered.

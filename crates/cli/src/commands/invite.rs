@@ -33,8 +33,8 @@ struct Summary {
     resent: u64,
     already_members: u64,
     throttled: u64,
-    /// Rows answered from an earlier run of the same file (their batch's `Idempotency-Key` was
-    /// replayed): nothing was done for them this time.
+    /// Rows answered from an earlier run of the same file (their row key was replayed):
+    /// nothing was done for them this time.
     replayed: u64,
     failures: Vec<FailedRow>,
 }
@@ -45,7 +45,9 @@ pub fn run(args: &crate::InviteArgs, server: &crate::ServerArgs) -> ExitCode {
     with_remote(server, args.json, |remote| {
         let result = match (&args.csv, &args.email) {
             (Some(path), _) => csv(remote, path, args.locale.as_deref(), args.json, args.dry_run),
-            (None, Some(email)) if args.dry_run => one_dry_run(remote, email, args.role, args.json),
+            (None, Some(email)) if args.dry_run => {
+                one_dry_run(remote, email, args.role, args.locale.as_deref(), args.json)
+            }
             (None, Some(email)) => one(remote, email, args.role, args.locale.as_deref(), args.json),
             (None, None) => {
                 Failure::new("USAGE", "give an EMAIL or --csv FILE").report(args.json);
@@ -83,9 +85,21 @@ fn one(remote: &Remote, email: &str, role: Role, locale: Option<&str>, as_json: 
 }
 
 /// Says what inviting one address would do, doing nothing.
-fn one_dry_run(remote: &Remote, email: &str, role: Role, as_json: bool) -> anyhow::Result<ExitCode> {
+fn one_dry_run(
+    remote: &Remote,
+    email: &str,
+    role: Role,
+    locale: Option<&str>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
-        match remote.client.users().invite_user_dry_run(email, role).await {
+        // With the locale, so that the rehearsal refuses a bad one as the real invite would.
+        let users = remote.client.users();
+        let answer = match locale {
+            Some(locale) => users.invite_user_dry_run_in(email, role, locale).await,
+            None => users.invite_user_dry_run(email, role).await,
+        };
+        match answer {
             Ok(answer) => {
                 if as_json {
                     say!("{}", serde_json::to_string(&answer)?);
@@ -122,12 +136,11 @@ fn csv(remote: &Remote, path: &Path, locale: Option<&str>, as_json: bool, dry_ru
         ProgressBar::hidden()
     };
     let mut summary = Summary::default();
-    // Each batch's Idempotency-Key comes from the file and the batch's rows, so re-running an
-    // interrupted import replays what was done instead of doing it again.
-    let file_key = fingerprint(
-        "usher invite --csv",
-        &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
+    let file_name = path.file_name().map_or_else(|| path.to_string_lossy(), |name| name.to_string_lossy()).into_owned();
+    // How often each row (address, role, locale) came so far: a row repeated in the file gets
+    // its own key per occurrence, so it is invited again as without keys, not refused as a
+    // duplicate key.
+    let mut seen = std::collections::HashMap::<String, u32>::new();
     let mut reader = csv_reader(path)?;
     let mut batch: Vec<(u64, InviteUserRequest, String)> = Vec::with_capacity(BATCH);
     let runtime = super::runtime()?;
@@ -139,7 +152,16 @@ fn csv(remote: &Remote, path: &Path, locale: Option<&str>, as_json: bool, dry_ru
         match role_text.parse::<Role>() {
             Ok(role) => {
                 let row_locale = record.get(2).map(str::trim).filter(|l| !l.is_empty()).or(locale);
-                let request = InviteUserRequest { user_email: email, role, locale: row_locale.map(str::to_owned) };
+                let mut request = InviteUserRequest::new(normalized(&email), role);
+                request.locale = row_locale.map(str::to_owned);
+                // A dry run keeps no key, so it sends none.
+                if !dry_run {
+                    let key = row_key(&file_name, &request, 1);
+                    let occurrence = seen.entry(key.clone()).or_default();
+                    *occurrence += 1;
+                    let key = if *occurrence == 1 { key } else { row_key(&file_name, &request, *occurrence) };
+                    request.idempotency_key = Some(key);
+                }
                 batch.push((line, request, role_text));
             }
             Err(err) => summary.failures.push(FailedRow {
@@ -151,12 +173,12 @@ fn csv(remote: &Remote, path: &Path, locale: Option<&str>, as_json: bool, dry_ru
             }),
         }
         if batch.len() == BATCH {
-            runtime.block_on(send(remote, &file_key, std::mem::take(&mut batch), &mut summary, dry_run))?;
+            runtime.block_on(send(remote, std::mem::take(&mut batch), &mut summary, dry_run))?;
             report(&progress, position as u64 + 1, total);
         }
     }
     if !batch.is_empty() {
-        runtime.block_on(send(remote, &file_key, batch, &mut summary, dry_run))?;
+        runtime.block_on(send(remote, batch, &mut summary, dry_run))?;
     }
     report(&progress, total, total);
     progress.finish_and_clear();
@@ -190,37 +212,45 @@ fn report(progress: &ProgressBar, done: u64, total: u64) {
     }
 }
 
-/// The `Idempotency-Key` of a batch: the file's fingerprint and the batch's rows.
-fn batch_key(file_key: &str, batch: &[(u64, InviteUserRequest, String)]) -> String {
-    let rows: String = batch.iter().map(|(line, item, role)| format!("{line},{},{role}\n", item.user_email)).collect();
-    format!("usher-csv-{}", fingerprint(file_key, rows.as_bytes()))
+/// The address as the server keeps it (trimmed, lowercased, NFC), so that the row key does
+/// not change with its spelling; one the server will refuse is sent as it is.
+fn normalized(email: &str) -> String {
+    usher_core::EmailAddress::parse(email).map_or_else(|_| email.trim().to_owned(), |email| email.to_string())
+}
+
+/// A row's own `idempotency_key`: the file's name (not its content) and the row's address,
+/// role and locale (and, from its second time in the file, which `occurrence` of that row it
+/// is). Fixing one row of a file and running it again changes that row's key only: every
+/// other row is replayed (within the server's 24 hours) instead of being invited again.
+fn row_key(file_name: &str, row: &InviteUserRequest, occurrence: u32) -> String {
+    let locale = row.locale.as_deref().unwrap_or_default();
+    let mut row_text = format!("{}\0{}\0{locale}", row.user_email, row.role);
+    if occurrence > 1 {
+        row_text.push_str(&format!("\0{occurrence}"));
+    }
+    format!("usher-csv-{}", fingerprint(&format!("usher invite --csv {file_name}"), row_text.as_bytes()))
 }
 
 async fn send(
     remote: &Remote,
-    file_key: &str,
     batch: Vec<(u64, InviteUserRequest, String)>,
     summary: &mut Summary,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let key = batch_key(file_key, &batch);
     let (meta, items): (Vec<_>, Vec<_>) = batch.into_iter().map(|(line, item, role)| ((line, role), item)).unzip();
     let emails: Vec<String> = items.iter().map(|i| i.user_email.clone()).collect();
-    let rows = items.len() as u64;
     let invitations = remote.client.invitations();
     let failed = |e| anyhow::anyhow!("a batch was not invited: {}", remote.explain(&e));
     let answer: BulkInviteResponse = if dry_run {
-        // No key: a dry run keeps none, so the real run of the file after it runs.
         invitations.bulk_dry_run(items).await.map_err(failed)?
     } else {
-        let answer = invitations.bulk_with_key(items, &key).await.map_err(failed)?;
-        if answer.replayed {
-            summary.replayed += rows;
-        }
-        answer.value
+        invitations.bulk(items).await.map_err(failed)?
     };
     for result in answer.results {
         let Some(((line, role), email)) = meta.get(result.index()).zip(emails.get(result.index())) else { continue };
+        if result.replayed() {
+            summary.replayed += 1;
+        }
         match result.outcome() {
             "created" => summary.created += 1,
             "resent" => summary.resent += 1,
@@ -358,5 +388,23 @@ mod tests {
     fn the_failed_rows_go_beside_the_input_named_as_help_says() {
         assert_eq!(failures_path(Path::new("dir/people.csv")), Path::new("dir/people.failed.csv"));
         assert_eq!(failures_path(Path::new("team")), Path::new("team.failed.csv"));
+    }
+
+    #[test]
+    fn a_row_key_comes_from_the_file_name_and_the_row_only() {
+        let row = |email: &str, role, locale: Option<&str>| {
+            let mut row = InviteUserRequest::new(normalized(email), role);
+            row.locale = locale.map(str::to_owned);
+            row
+        };
+        let ada = row_key("people.csv", &row("ada@example.com", Role::User, None), 1);
+
+        let same = row_key("people.csv", &row(" Ada@Example.com ", Role::User, None), 1);
+        assert_eq!(ada, same, "spelling is normalized");
+        assert_ne!(ada, row_key("other.csv", &row("ada@example.com", Role::User, None), 1), "another file");
+        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::Admin, None), 1), "another role");
+        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::User, Some("de")), 1), "another locale");
+        assert_ne!(ada, row_key("people.csv", &row("ada@example.com", Role::User, None), 2), "the row again");
+        assert!(ada.starts_with("usher-csv-") && usher_core::idempotency::is_valid_key(&ada));
     }
 }

@@ -102,6 +102,62 @@ pub fn complete(response: StoredResponse) -> Completion {
     if keeps(response.status) { Completion::Store(response) } else { Completion::Release }
 }
 
+/// What one keyed row of a bulk invite does, decided by [`plan_rows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowPlan {
+    /// Invite the row (it has no key, or its key is free): its result is then stored under
+    /// its key in the batch's transaction, as [`keep_row`] decides.
+    Run,
+    /// The same row was answered already: its stored result again; nothing is written.
+    Replay(StoredResponse),
+    /// The key was used with another row or request (`IDEMPOTENCY_KEY_REUSED`).
+    Reused,
+    /// The key's first request still runs (`IDEMPOTENCY_KEY_IN_USE`).
+    InUse,
+}
+
+/// Decides every row of one bulk request, in order: `rows` holds each row's key and
+/// fingerprint (`None`: the row has no key and runs), `found` what the store holds under a
+/// key. A key claimed by an earlier row of the same request counts as in flight for the later
+/// rows: the same row again is `InUse`, another row under it `Reused`, so one request never
+/// invites twice under one key.
+pub fn plan_rows(
+    rows: &[Option<(&str, &str)>],
+    found: impl Fn(&str) -> Option<StoredKey>,
+    now: Timestamp,
+) -> Vec<RowPlan> {
+    let mut claimed_here = std::collections::HashMap::<&str, StoredKey>::new();
+    rows.iter()
+        .map(|row| {
+            let Some((key, fingerprint)) = *row else { return RowPlan::Run };
+            let stored = claimed_here.get(key).cloned().or_else(|| found(key));
+            match claim_key(stored.as_ref(), fingerprint, now) {
+                ClaimPlan::Claim { locked_until, expires_at } => {
+                    let claim =
+                        StoredKey { fingerprint: fingerprint.to_owned(), response: None, locked_until, expires_at };
+                    claimed_here.insert(key, claim);
+                    RowPlan::Run
+                }
+                ClaimPlan::Replay(response) => RowPlan::Replay(response),
+                ClaimPlan::Reused => RowPlan::Reused,
+                ClaimPlan::InUse => RowPlan::InUse,
+            }
+        })
+        .collect()
+}
+
+/// What the batch's transaction writes under the key of a row that ran with `fingerprint` and
+/// answered `response`: the finished key (kept 24 h, not locked), or `None` when the response
+/// is not kept ([`keeps`]) and the key is dropped, so that the row runs again next time.
+pub fn keep_row(fingerprint: &str, response: StoredResponse, now: Timestamp) -> Option<StoredKey> {
+    keeps(response.status).then(|| StoredKey {
+        fingerprint: fingerprint.to_owned(),
+        response: Some(response),
+        locked_until: now,
+        expires_at: now.plus(KEEP_FOR),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +232,60 @@ mod tests {
             assert_eq!(complete(response), expected, "{case}");
             assert_eq!(keeps(status), kept, "{case}");
         }
+    }
+    #[test]
+    fn the_row_case_table() {
+        let answered = |fp: &str| stored(fp, Some(200), NOW - 1, NOW + 1);
+        let replay = RowPlan::Replay(StoredResponse { status: 200, body: "{}".into() });
+        let found = |key: &str| match key {
+            "done" => Some(answered("f")),
+            "other" => Some(answered("g")),
+            "running" => Some(stored("f", None, NOW + 1, NOW + 10)),
+            "stale" => Some(stored("f", None, NOW, NOW + 10)),
+            "expired" => Some(stored("g", Some(200), NOW - 1, NOW)),
+            _ => None,
+        };
+        // Each row: its key and fingerprint, or none.
+        type Rows<'a> = Vec<Option<(&'a str, &'a str)>>;
+        let cases: [(&str, Rows, Vec<RowPlan>); 9] = [
+            ("a row without a key runs", vec![None], vec![RowPlan::Run]),
+            ("a row with a new key runs", vec![Some(("new", "f"))], vec![RowPlan::Run]),
+            ("the same row answered is replayed", vec![Some(("done", "f"))], vec![replay.clone()]),
+            ("another row under an answered key is refused", vec![Some(("other", "f"))], vec![RowPlan::Reused]),
+            (
+                "the same row while its first request runs is told so",
+                vec![Some(("running", "f"))],
+                vec![RowPlan::InUse],
+            ),
+            ("a claim whose process is gone is taken over", vec![Some(("stale", "f"))], vec![RowPlan::Run]),
+            ("an expired key is as good as none", vec![Some(("expired", "f"))], vec![RowPlan::Run]),
+            (
+                "a key twice in one request: the later row is in use (same row) or reused (another)",
+                vec![Some(("new", "f")), Some(("new", "f")), Some(("new", "h"))],
+                vec![RowPlan::Run, RowPlan::InUse, RowPlan::Reused],
+            ),
+            (
+                "a mixed batch: each row on its own",
+                vec![None, Some(("done", "f")), Some(("new", "f")), Some(("other", "f")), Some(("running", "f"))],
+                vec![RowPlan::Run, replay.clone(), RowPlan::Run, RowPlan::Reused, RowPlan::InUse],
+            ),
+        ];
+        for (case, rows, expected) in cases {
+            assert_eq!(plan_rows(&rows, found, at(NOW)), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn what_a_row_that_ran_keeps() {
+        let response = |status| StoredResponse { status, body: "{}".into() };
+        let kept = StoredKey {
+            fingerprint: "f".into(),
+            response: Some(response(200)),
+            locked_until: at(NOW),
+            expires_at: at(NOW).plus(KEEP_FOR),
+        };
+        assert_eq!(keep_row("f", response(200), at(NOW)), Some(kept), "a result is kept for 24 h, unlocked");
+        assert!(keep_row("f", response(403), at(NOW)).is_some(), "a refusal of the row is kept");
+        assert_eq!(keep_row("f", response(429), at(NOW)), None, "a throttled row is not: it runs again");
     }
 }

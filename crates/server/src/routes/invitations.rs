@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -11,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use usher_api_types as api;
-use usher_core::idempotency::Keyed;
-use usher_core::invite::{BulkItem, BulkRefusal, InviteError, InviteOutcome, Invitee, Run};
+use usher_core::idempotency::{Keyed, RowKey, is_valid_key, row_fingerprint};
+use usher_core::invite::{BulkItem, BulkRefusal, BulkRow, InviteError, InviteOutcome, Invitee, RowRender, Run};
 use usher_core::model::{DeliveryStatus, InvitationStatus};
 use usher_core::rules::idempotency::StoredResponse;
 use usher_core::store::InvitationQuery;
@@ -219,20 +220,44 @@ struct BulkBody {
     items: Vec<Value>,
 }
 
-/// Parses one bulk row like the single invite's body, but into a refusal instead of an error.
-fn bulk_item(value: Value) -> BulkItem {
+/// The field of a bulk row that carries the row's own key.
+const ROW_KEY_FIELD: &str = "idempotency_key";
+
+/// Parses one bulk row like the single invite's body, but into a refusal instead of an error,
+/// with the row's own key (taken out of it) and the fingerprint of the rest.
+fn bulk_row(mut value: Value) -> (BulkItem, Option<RowKey>) {
     let refuse = |err: ApiError| {
         let (_, code) = err.status_and_code();
         BulkRefusal { code, message: err.to_string() }
     };
-    let body: InviteUserBody =
-        serde_json::from_value(value).map_err(|e| refuse(ApiError::InvalidBody(e.to_string())))?;
-    parse_invite(body).map_err(refuse)
+    let key = match value.as_object_mut().and_then(|row| row.remove(ROW_KEY_FIELD)) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(key)) if is_valid_key(&key) => Some(key),
+        Some(_) => {
+            let refusal = BulkRefusal {
+                code: "INVALID_IDEMPOTENCY_KEY",
+                message: format!("{ROW_KEY_FIELD} must be a string of 1 to 255 visible ASCII characters"),
+            };
+            return (Err(refusal), None);
+        }
+    };
+    let body: InviteUserBody = match serde_json::from_value(value) {
+        Ok(body) => body,
+        Err(e) => return (Err(refuse(ApiError::InvalidBody(e.to_string()))), None),
+    };
+    let key =
+        key.map(|key| RowKey { key, fingerprint: row_fingerprint(&serde_json::to_vec(&body).unwrap_or_default()) });
+    (parse_invite(body).map_err(refuse), key)
+}
+
+/// Whether any row of a bulk body carries its own key.
+fn has_row_keys(body: &BulkBody) -> bool {
+    body.items.iter().any(|row| row.get(ROW_KEY_FIELD).is_some_and(|key| !key.is_null()))
 }
 
 /// Invites up to 1,000 people in one transaction; one result per item, in order. A bad row
 /// never fails the others.
-#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/bulk", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE."), ("dry_run" = Option<bool>, Query, description = "Optional. `true`: answer what the request would do (the same decisions on the same data, refusals with their status and code) and write and send nothing; the answer carries `dry_run: true` and no `Idempotency-Key` is kept.")), request_body = api::BulkInviteRequest, responses((status = 200, description = "One result per row, in order, and a summary", body = api::BulkInviteResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
+#[utoipa::path(post, path = "/api/apps/{app_id}/invitations/bulk", tag = "invitations", params(("app_id" = String, Path, description = "The app's id"), ("Idempotency-Key" = Option<String>, Header, description = "Optional. A repeat with the same key and body within 24 h gets the first response again (with `Idempotency-Replayed: true`) without doing anything; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a repeat while the first still runs is 409 IDEMPOTENCY_KEY_IN_USE. Not together with `idempotency_key` in the rows (400 INVALID_BODY): rows keyed one by one are replayed one by one (each result then has `replayed: true`, and the summary counts `replayed`)."), ("dry_run" = Option<bool>, Query, description = "Optional. `true`: answer what the request would do (the same decisions on the same data, refusals with their status and code) and write and send nothing; the answer carries `dry_run: true` and no `Idempotency-Key` (header or row key) is kept or looked at.")), request_body = api::BulkInviteRequest, responses((status = 200, description = "One result per row, in order, and a summary. A row with an `idempotency_key` already answered for the same row within 24 h gets that result again with `replayed: true`; the key with another row is refused IDEMPOTENCY_KEY_REUSED, a key in flight (or already in an earlier row) IDEMPOTENCY_KEY_IN_USE, an invalid key INVALID_IDEMPOTENCY_KEY. Keyed rows' results are stored in the same transaction as their invitations.", body = api::BulkInviteResponse), (status = "4XX", description = "A JSON error: `{message, code, detail}`", body = api::ErrorBody)))]
 async fn invite_many(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,18 +265,36 @@ async fn invite_many(
     Query(query): Query<HashMap<String, String>>,
     ApiJson(body): ApiJson<BulkBody>,
 ) -> Response {
-    match run_of(&query) {
-        Ok(Run::Real) => {}
-        // A dry run keeps no key: the real run that follows with the same key must run.
-        Ok(Run::Dry) => return invite_many_now(&state, &caller, body, Run::Dry, None).await.into_response(),
+    let run = match run_of(&query) {
+        Ok(run) => run,
         Err(err) => return err.into_response(),
+    };
+    let row_keys = has_row_keys(&body);
+    if row_keys && headers.contains_key(idempotency::KEY_HEADER) {
+        let both = "send either an Idempotency-Key header or an idempotency_key per row, not both";
+        return ApiError::InvalidBody(both.into()).into_response();
     }
-    let request = serde_json::to_vec(&body).unwrap_or_default();
-    let app_id = caller.app.id.clone();
-    idempotency::keyed(&state, &app_id, &headers, "bulk", &request, |key| async {
-        invite_many_now(&state, &caller, body, Run::Real, key).await.into_response()
-    })
-    .await
+    match run {
+        // A dry run keeps no key: the real run that follows with the same key must run.
+        Run::Dry => invite_many_now(&state, &caller, body, Run::Dry, None).await.into_response(),
+        Run::Real if row_keys => invite_many_by_row(&state, &caller, body).await.into_response(),
+        Run::Real => {
+            let request = serde_json::to_vec(&body).unwrap_or_default();
+            let app_id = caller.app.id.clone();
+            idempotency::keyed(&state, &app_id, &headers, "bulk", &request, |key| async {
+                invite_many_now(&state, &caller, body, Run::Real, key).await.into_response()
+            })
+            .await
+        }
+    }
+}
+
+/// Refuses a bulk body with more rows than one request takes.
+fn check_size(body: &BulkBody) -> Result<(), ApiError> {
+    if body.items.len() > MAX_BULK {
+        return Err(ApiError::InvalidBody(format!("at most {MAX_BULK} items per request")));
+    }
+    Ok(())
 }
 
 /// The bulk invite itself.
@@ -262,10 +305,8 @@ async fn invite_many_now(
     run: Run,
     key: Option<String>,
 ) -> Result<Json<api::BulkInviteResponse>, ApiError> {
-    if body.items.len() > MAX_BULK {
-        return Err(ApiError::InvalidBody(format!("at most {MAX_BULK} items per request")));
-    }
-    let items = body.items.into_iter().map(bulk_item).collect();
+    check_size(&body)?;
+    let items = body.items.into_iter().map(|row| bulk_row(row).0).collect();
     let now = state.clock.now();
     let (app, by) = (&caller.app, &caller.principal);
     let outcomes = match key {
@@ -278,6 +319,67 @@ async fn invite_many_now(
         None => state.invites.invite_many(app, by, items, run).await?,
     };
     Ok(Json(bulk_response(outcomes, now, run, true)))
+}
+
+/// The bulk invite whose rows carry their own keys: each row replayed, refused or invited on
+/// its own, the results of the rows that ran stored under their keys with their invitations.
+async fn invite_many_by_row(
+    state: &AppState,
+    caller: &Caller,
+    body: BulkBody,
+) -> Result<Json<api::BulkInviteResponse>, ApiError> {
+    check_size(&body)?;
+    let rows = body.items.into_iter().map(bulk_row).collect();
+    let now = state.clock.now();
+    let render: RowRender = Arc::new(move |result| stored_row(result.map_err(ApiError::from), now));
+    let rows = state.invites.invite_many_row_keyed(&caller.app, &caller.principal, rows, render).await?;
+    idempotency::pause_after_keyed_write("bulk rows").await;
+    let results = rows
+        .into_iter()
+        .enumerate()
+        .map(|(index, row)| match row {
+            BulkRow::Done(outcome) => {
+                let outcome = outcome.map_err(ApiError::from);
+                metrics::count_invite(outcome.as_ref());
+                bulk_result(index, outcome, now, Run::Real)
+            }
+            BulkRow::Replayed(stored) => replayed_row(index, &stored),
+        })
+        .collect();
+    Ok(Json(bulk_answer(results, Run::Real)))
+}
+
+/// What a row's key stores: the row's result as answered (its index is the one it has in
+/// the request that replays it), with the status a single invite would have answered, which
+/// decides whether it is kept (`rules::idempotency::keeps`).
+fn stored_row(outcome: Result<InviteOutcome, ApiError>, now: usher_core::Timestamp) -> StoredResponse {
+    let status = match &outcome {
+        Ok(_) => axum::http::StatusCode::OK,
+        Err(err) => err.status_and_code().0,
+    };
+    let result = bulk_result(0, outcome, now, Run::Real);
+    match serde_json::to_string(&result) {
+        Ok(body) => StoredResponse { status: status.as_u16(), body },
+        // Not kept: the row runs again next time.
+        Err(_) => StoredResponse { status: 500, body: String::new() },
+    }
+}
+
+/// A row answered from its key: the stored result at this request's `index`.
+fn replayed_row(index: usize, stored: &StoredResponse) -> api::BulkInviteResult {
+    match serde_json::from_str::<api::BulkInviteResult>(&stored.body) {
+        Ok(result) => result.replayed_at(index),
+        Err(err) => {
+            tracing::warn!(error = %err, "a bulk row's stored result could not be read");
+            api::BulkInviteResult::Refused {
+                index,
+                outcome: api::BulkRefusalOutcome::Error,
+                code: "INTERNAL".into(),
+                message: "the stored result of this row's idempotency_key could not be read".into(),
+                replayed: true,
+            }
+        }
+    }
 }
 
 /// The answer to a bulk invite with these `outcomes`; `count` tallies them in the metrics
@@ -296,25 +398,50 @@ fn bulk_response(
             if count && run == Run::Real {
                 metrics::count_invite(outcome.as_ref());
             }
-            match outcome {
-                Ok(outcome) => {
-                    api::BulkInviteResult::Invited { index, response: invite_response_as(outcome, now, run) }
-                }
-                Err(err) => {
-                    let (_, code) = err.status_and_code();
-                    let outcome = if code == "RESEND_THROTTLED" {
-                        api::BulkRefusalOutcome::Throttled
-                    } else {
-                        api::BulkRefusalOutcome::Error
-                    };
-                    api::BulkInviteResult::Refused { index, outcome, code: code.to_owned(), message: err.to_string() }
-                }
-            }
+            bulk_result(index, outcome, now, run)
         })
         .collect();
+    bulk_answer(results, run)
+}
+
+/// One row's result at `index`.
+fn bulk_result(
+    index: usize,
+    outcome: Result<InviteOutcome, ApiError>,
+    now: usher_core::Timestamp,
+    run: Run,
+) -> api::BulkInviteResult {
+    match outcome {
+        Ok(outcome) => {
+            api::BulkInviteResult::Invited { index, response: invite_response_as(outcome, now, run), replayed: false }
+        }
+        Err(err) => {
+            let (_, code) = err.status_and_code();
+            let outcome = if code == "RESEND_THROTTLED" {
+                api::BulkRefusalOutcome::Throttled
+            } else {
+                api::BulkRefusalOutcome::Error
+            };
+            api::BulkInviteResult::Refused {
+                index,
+                outcome,
+                code: code.to_owned(),
+                message: err.to_string(),
+                replayed: false,
+            }
+        }
+    }
+}
+
+/// The results with their summary: how many rows ended in each outcome, and how many were
+/// replayed (when any were).
+fn bulk_answer(results: Vec<api::BulkInviteResult>, run: Run) -> api::BulkInviteResponse {
     let mut summary = BTreeMap::<String, u64>::new();
     for result in &results {
         *summary.entry(result.outcome().to_owned()).or_default() += 1;
+        if result.replayed() {
+            *summary.entry("replayed".to_owned()).or_default() += 1;
+        }
     }
     api::BulkInviteResponse { results, summary, dry_run: run == Run::Dry }
 }

@@ -35,7 +35,7 @@ use std::time::Duration;
 use sqlx_core::connection::Connection;
 use sqlx_postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode};
 use usher_core::console_session::ConsoleSessionRecord;
-use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
+use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedRows, KeyedWrite, RowDone};
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, MailKind, MailTemplate, OutboxMessage,
     TokenLookup, User,
@@ -493,6 +493,11 @@ impl IdempotencyStore for PgStore {
                 })
             })
             .await
+    }
+
+    async fn invite_rows_keyed(&self, cmds: Vec<InviteCommand>, rows: KeyedRows) -> Result<Vec<RowDone>, StoreError> {
+        let input = (cmds, rows);
+        self.db.write(&input, |tx, (cmds, rows)| Box::pin(idempotency::invite_rows(tx, cmds, rows))).await
     }
 
     async fn revoke_keyed(

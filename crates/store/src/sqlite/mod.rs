@@ -29,7 +29,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 use usher_core::console_session::ConsoleSessionRecord;
-use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedWrite};
+use usher_core::idempotency::{Claimed, IdempotencyStore, KeyClaim, KeyedRows, KeyedWrite, RowDone};
 use usher_core::model::InvitationStatus;
 use usher_core::model::{
     Actor, ApiKeyRecord, App, AuditEvent, DeliveryAttempt, Invitation, MailKind, MailTemplate, OutboxMessage,
@@ -462,6 +462,10 @@ impl IdempotencyStore for SqliteStore {
                 Ok(outcomes)
             })
             .await
+    }
+
+    async fn invite_rows_keyed(&self, cmds: Vec<InviteCommand>, rows: KeyedRows) -> Result<Vec<RowDone>, StoreError> {
+        self.worker.write(move |tx| idempotency::invite_rows(tx, &cmds, &rows)).await
     }
 
     async fn revoke_keyed(

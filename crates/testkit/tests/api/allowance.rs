@@ -69,7 +69,12 @@ async fn bulk_rows_beyond_the_allowance_are_refused_one_by_one_and_the_dry_run_s
     patch(&app, json!({ "max_invites_per_day": 3 })).await;
     let items: Vec<InviteUserRequest> = ["a", "b", "c", "d", "e"]
         .iter()
-        .map(|name| InviteUserRequest { user_email: format!("{name}@example.com"), role: Role::User, locale: None })
+        .map(|name| InviteUserRequest {
+            user_email: format!("{name}@example.com"),
+            role: Role::User,
+            locale: None,
+            idempotency_key: None,
+        })
         .collect();
 
     let dry = app.client().invitations().bulk_dry_run(items.clone()).await.expect("dry run");

@@ -39,8 +39,18 @@ async fn invite_is_refused_403_naming_the_domain_outside_the_allow_list_on_both_
         .client()
         .invitations()
         .bulk(vec![
-            InviteUserRequest { user_email: "cy@ACME.com".into(), role: Role::User, locale: None },
-            InviteUserRequest { user_email: "dan@hotmail.com".into(), role: Role::User, locale: None },
+            InviteUserRequest {
+                user_email: "cy@ACME.com".into(),
+                role: Role::User,
+                locale: None,
+                idempotency_key: None,
+            },
+            InviteUserRequest {
+                user_email: "dan@hotmail.com".into(),
+                role: Role::User,
+                locale: None,
+                idempotency_key: None,
+            },
         ])
         .await
         .expect("bulk");

@@ -136,7 +136,12 @@ async fn single_dry_run_body_says_so_and_shows_no_invitation_or_email() {
 #[tokio::test]
 async fn bulk_dry_run_agrees_row_by_row_with_the_real_run_that_follows() {
     let app = app_with_history().await;
-    let item = |email: &str| InviteUserRequest { user_email: email.into(), role: Role::User, locale: None };
+    let item = |email: &str| InviteUserRequest {
+        user_email: email.into(),
+        role: Role::User,
+        locale: None,
+        idempotency_key: None,
+    };
     let items = vec![
         item("new@example.com"),
         item("pending@example.com"),

@@ -23,7 +23,8 @@ fn replayed(response: &reqwest::Response) -> bool {
     response.headers().get("idempotency-replayed").is_some_and(|v| v == "true")
 }
 
-async fn invitations(app: &TestApp) -> Vec<Value> {
+/// The first app's invitations, as listed (also used by the row-key tests).
+pub(crate) async fn invitations(app: &TestApp) -> Vec<Value> {
     let path = format!("/api/apps/{}/invitations", app.app_id);
     let page: Value = app
         .http()

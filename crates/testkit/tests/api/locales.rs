@@ -82,6 +82,7 @@ async fn an_unsupported_locale_is_refused_422_naming_the_supported_ones_and_noth
             user_email: "bob@example.com".into(),
             role: Role::User,
             locale: Some("pt-BR".into()),
+            idempotency_key: None,
         }])
         .await
         .expect("bulk");

@@ -22,6 +22,7 @@ mod openapi;
 mod opens;
 mod reminders;
 mod reset;
+mod row_keys;
 mod sdk;
 mod security;
 mod settings;
