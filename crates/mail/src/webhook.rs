@@ -152,7 +152,7 @@ impl WebhookWorker {
     /// Writes `invitation.expired` for invitations whose expiry passed; how many. A backlog
     /// (many invitations expiring at once, or a first start on old data) is worked off in
     /// batches at once rather than one batch per sweep: until an expiry is announced, the
-    /// pending list reads past that invitation (see migration 0014).
+    /// pending list reads past that invitation (see migration 0015).
     async fn announce_expired(&self) -> u64 {
         let mut total = 0;
         loop {

@@ -36,7 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "reminders", include_str!("../../migrations/postgres/0011_reminders.sql")),
     (12, "invitation list indexes", include_str!("../../migrations/postgres/0012_invitation_list_indexes.sql")),
     (13, "mail templates", include_str!("../../migrations/postgres/0013_mail_templates.sql")),
-    (14, "live pending index", include_str!("../../migrations/postgres/0014_live_pending_index.sql")),
+    (15, "live pending index", include_str!("../../migrations/postgres/0015_live_pending_index.sql")),
 ];
 
 /// The schema version this build creates and understands.
