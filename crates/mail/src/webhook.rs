@@ -35,6 +35,8 @@ const BATCH: u32 = 16;
 pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 /// How often it looks for expired invitations to announce.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(5);
+/// Expired invitations announced in one transaction.
+const EXPIRY_BATCH: u32 = 500;
 
 /// Resolves names and keeps only addresses a webhook may reach.
 struct PublicOnly;
@@ -147,19 +149,30 @@ impl WebhookWorker {
         }
     }
 
-    /// Writes `invitation.expired` for invitations whose expiry passed; how many.
+    /// Writes `invitation.expired` for invitations whose expiry passed; how many. A backlog
+    /// (many invitations expiring at once, or a first start on old data) is worked off in
+    /// batches at once rather than one batch per sweep: until an expiry is announced, the
+    /// pending list reads past that invitation (see migration 0015).
     async fn announce_expired(&self) -> u64 {
-        match self.store.announce_expired_invitations(self.clock.now(), 500).await {
-            Ok(0) => 0,
-            Ok(announced) => {
-                tracing::info!(announced, "announced expired invitations");
-                announced
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot announce expired invitations");
-                0
+        let mut total = 0;
+        loop {
+            match self.store.announce_expired_invitations(self.clock.now(), EXPIRY_BATCH).await {
+                Ok(announced) => {
+                    total += announced;
+                    if announced < u64::from(EXPIRY_BATCH) {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot announce expired invitations");
+                    break;
+                }
             }
         }
+        if total > 0 {
+            tracing::info!(announced = total, "announced expired invitations");
+        }
+        total
     }
 
     /// Delivers batches until nothing is due.

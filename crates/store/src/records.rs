@@ -29,6 +29,14 @@ use usher_core::rules::signup::StoredSignup;
 use usher_core::secret::{InvitationToken, OneTimeCode, ResetToken};
 use usher_core::{ApiKeyId, AppId, EmailAddress, InvitationId, Locale, MessageId, Role, Timestamp, UserId};
 
+/// The invitation list's condition for a pending invitation whose expiry the sweep has not
+/// announced (`announce_expired` marks `expired_event_at` at or after `expires_at`; a re-send's
+/// later expiry makes it live again): the predicate of the partial index
+/// `invitations_list_live_pending` (migration 0015), word for word, so that both planners read
+/// that index. An unexpired invitation always meets it.
+pub(crate) const LIVE_PENDING: &str =
+    "i.status = 'pending' AND (i.expired_event_at IS NULL OR i.expired_event_at < i.expires_at)";
+
 /// A stored enumeration value this build does not know.
 #[derive(Debug)]
 pub(crate) struct UnknownValue(pub(crate) String);

@@ -12,6 +12,7 @@ use super::audit;
 use super::locks;
 use super::outbox;
 use super::rows::{self, INVITATION_COLUMNS, INVITATION_FROM, InvitationRow, bigint, parsed};
+use crate::records::LIVE_PENDING;
 use usher_core::rules::invite::{RevokePlan, revoke_if_pending};
 
 /// The app's invitations matching `query`, oldest first.
@@ -76,7 +77,7 @@ fn list_sql<'a>(
     match query.status {
         None => {}
         Some(InvitationStatus::Pending) => {
-            conditions.push(format!("i.status = 'pending' AND i.expires_at > {}", param(Param::Int(now.as_millis()))));
+            conditions.push(format!("{LIVE_PENDING} AND i.expires_at > {}", param(Param::Int(now.as_millis()))));
         }
         Some(InvitationStatus::Expired) => {
             conditions.push(format!("i.status = 'pending' AND i.expires_at <= {}", param(Param::Int(now.as_millis()))));

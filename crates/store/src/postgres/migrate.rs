@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "invitation list indexes", include_str!("../../migrations/postgres/0012_invitation_list_indexes.sql")),
     (13, "mail templates", include_str!("../../migrations/postgres/0013_mail_templates.sql")),
     (14, "console sessions", include_str!("../../migrations/postgres/0014_console_sessions.sql")),
+    (15, "live pending index", include_str!("../../migrations/postgres/0015_live_pending_index.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -9,6 +9,7 @@ use usher_core::{AppId, InvitationId, Timestamp};
 use super::audit;
 use super::outbox;
 use super::rows;
+use crate::records::LIVE_PENDING;
 use usher_core::rules::invite::{RevokePlan, revoke_if_pending};
 
 /// The app's invitations matching `query`, oldest first.
@@ -51,8 +52,7 @@ fn list_sql(app_id: &AppId, query: &InvitationQuery, now: Timestamp) -> (String,
     match query.status {
         None => {}
         Some(InvitationStatus::Pending) => {
-            conditions
-                .push(format!("i.status = 'pending' AND i.expires_at > {}", param(Value::Integer(now.as_millis()))));
+            conditions.push(format!("{LIVE_PENDING} AND i.expires_at > {}", param(Value::Integer(now.as_millis()))));
         }
         Some(InvitationStatus::Expired) => {
             conditions

@@ -1513,6 +1513,45 @@ pub async fn list_invitations_filters_by_status_and_email_and_pages_after_a_curs
     assert_eq!(after_first_twin, [twin_ids[1].clone()]);
 }
 
+/// The pending list reads an index of the invitations whose expiry is not announced yet; an
+/// announced invitation re-sent with a new expiry is pending again, and one past its expiry but
+/// not announced yet is expired, not pending.
+pub async fn the_pending_list_follows_expiry_announcements_and_re_sends(store: &dyn Store) {
+    let app = app(store).await;
+    let early = invite(&app, "ada@example.org", Role::User, T0);
+    let late = invite(&app, "bob@example.org", Role::User, T0.plus(TTL));
+    let (early_id, late_id) = (early.invitation_id.clone(), late.invitation_id.clone());
+    store.invite(early).await.expect("invite");
+    store.invite(late).await.expect("invite");
+    let app_id = &app.id;
+    let list = |status, now| async move {
+        let query = InvitationQuery {
+            status: Some(status),
+            email: None,
+            after: None,
+            limit: 10,
+            delivery: None,
+            opened_by_person: None,
+        };
+        let found = store.list_invitations(app_id, query, now).await.expect("list");
+        found.into_iter().map(|invitation| invitation.id).collect::<Vec<_>>()
+    };
+    let first_expiry = T0.plus(TTL);
+
+    let unannounced =
+        (list(InvitationStatus::Pending, first_expiry).await, list(InvitationStatus::Expired, first_expiry).await);
+    assert_eq!(store.announce_expired_invitations(first_expiry, 10).await.expect("sweep"), 1);
+    let announced =
+        (list(InvitationStatus::Pending, first_expiry).await, list(InvitationStatus::Expired, first_expiry).await);
+    let resent_at = first_expiry.plus(INTERVAL);
+    store.invite(invite(&app, "ada@example.org", Role::User, resent_at)).await.expect("re-send after expiry");
+    let resent = list(InvitationStatus::Pending, resent_at).await;
+
+    assert_eq!(unannounced, (vec![late_id.clone()], vec![early_id.clone()]), "expired before the sweep marks it");
+    assert_eq!(announced, (vec![late_id.clone()], vec![early_id.clone()]));
+    assert_eq!(resent, [early_id, late_id], "a re-sent link makes it pending again, in list order");
+}
+
 pub async fn audit_events_filter_by_action_actor_and_invitation(store: &dyn Store) {
     let app = app(store).await;
     let (ada, bob) = (invite(&app, "ada@example.org", Role::User, T0), invite(&app, "bob@example.org", Role::User, T0));

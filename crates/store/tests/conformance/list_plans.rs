@@ -24,7 +24,7 @@ fn cases() -> Vec<(&'static str, InvitationQuery, &'static str)> {
     let cases = vec![
         ("no filter", query(None, None, None), "invitations_list"),
         ("accepted", query(Some(InvitationStatus::Accepted), None, None), "invitations_list_status"),
-        ("pending", query(Some(InvitationStatus::Pending), None, None), "invitations_list_status"),
+        ("pending", query(Some(InvitationStatus::Pending), None, None), "invitations_list_live_pending"),
         ("expired", query(Some(InvitationStatus::Expired), None, None), "invitations_list_status"),
         ("failed", query(None, Some(DeliveryStatus::Failed), None), "invitations_list_delivery"),
         ("queued", query(None, Some(DeliveryStatus::Queued), None), "invitations_list_delivery"),

@@ -135,6 +135,7 @@ conformance!(
     delete_user_removes_the_member_and_keeps_the_invitation,
     invitation_is_found_only_in_its_own_app_when_looked_up,
     list_invitations_filters_by_status_and_email_and_pages_after_a_cursor,
+    the_pending_list_follows_expiry_announcements_and_re_sends,
     revoke_invitation_cancels_its_email_when_invitation_is_pending,
     request_password_reset_queues_a_link_when_address_is_a_member,
     reset_password_sets_the_password_once_when_link_is_valid,
