@@ -40,7 +40,10 @@ async fn connect_migrates_once_when_three_instances_start_at_once() {
         .fetch_all(&mut conn)
         .await
         .expect("migrations table");
-    assert_eq!(versions, [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,), (10,), (11,), (12,), (13,), (14,), (15,)]);
+    assert_eq!(
+        versions,
+        [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,), (10,), (11,), (12,), (13,), (14,), (15,)]
+    );
 }
 
 #[tokio::test]
