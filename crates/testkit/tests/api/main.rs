@@ -3,6 +3,7 @@
 
 mod allowance;
 mod connections;
+mod console;
 mod domains;
 mod dry_run;
 mod errors;
