@@ -507,8 +507,10 @@ pub trait AppStore: Send + Sync {
     /// Every app, oldest first.
     async fn apps(&self) -> Result<Vec<App>, StoreError>;
 
-    /// Stores `app`'s name, URL and settings; `None` when there is no such app.
-    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError>;
+    /// Stores `app`'s name, URL and settings; `None` when there is no such app. What changed
+    /// against the stored app is audited as made by `by` at `now`, in the same transaction
+    /// ([`crate::rules::app_changes::settings_changed`]).
+    async fn update_app(&self, app: &App, by: &Actor, now: Timestamp) -> Result<Option<App>, StoreError>;
 
     /// Adds an API key to the app (only its hash is stored).
     async fn create_api_key(
@@ -563,11 +565,20 @@ pub trait AppStore: Send + Sync {
     /// The app's own email templates, by kind and locale.
     async fn mail_templates(&self, app_id: &AppId) -> Result<Vec<MailTemplate>, StoreError>;
 
-    /// Stores (or replaces) one of the app's own email templates; the caller checked it.
-    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError>;
+    /// Stores (or replaces) one of the app's own email templates; the caller checked it. The
+    /// save is audited as made by `by` at the template's `updated_at`, in the same transaction.
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate, by: &Actor) -> Result<(), StoreError>;
 
-    /// Removes the app's own template of `kind` in `locale`; false when it had none.
-    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError>;
+    /// Removes the app's own template of `kind` in `locale`; false when it had none. A removal
+    /// is audited as made by `by` at `now`, in the same transaction.
+    async fn delete_mail_template(
+        &self,
+        app_id: &AppId,
+        kind: MailKind,
+        locale: Locale,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Members, their passwords, and the sign-up and reset flows that create or change them.

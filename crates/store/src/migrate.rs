@@ -30,6 +30,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, sql: include_str!("../migrations/sqlite/0011_reminders.sql") },
     Migration { version: 12, sql: include_str!("../migrations/sqlite/0012_invitation_list_indexes.sql") },
     Migration { version: 13, sql: include_str!("../migrations/sqlite/0013_mail_templates.sql") },
+    Migration { version: 14, sql: include_str!("../migrations/sqlite/0014_audit_detail.sql") },
 ];
 
 /// The schema version this build creates and understands.

@@ -151,6 +151,7 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
         action,
         subject_email: Some(&cmd.email),
         invitation_id,
+        detail: None,
         at: cmd.now,
     };
     if let Some(member_role) = situation.member_role {
@@ -258,6 +259,7 @@ pub fn revoke_if_pending<'a>(current: &'a Invitation, by: &Actor, now: Timestamp
             action: AuditAction::InvitationRevoked,
             subject_email: Some(&current.email),
             invitation_id: Some(&current.id),
+            detail: None,
             at: now,
         },
     }

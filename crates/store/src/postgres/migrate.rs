@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "reminders", include_str!("../../migrations/postgres/0011_reminders.sql")),
     (12, "invitation list indexes", include_str!("../../migrations/postgres/0012_invitation_list_indexes.sql")),
     (13, "mail templates", include_str!("../../migrations/postgres/0013_mail_templates.sql")),
+    (14, "audit detail", include_str!("../../migrations/postgres/0014_audit_detail.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -13,7 +13,7 @@ use usher_core::store::{AcceptOutcome, InviteCommand, Invited, NewApp};
 use usher_core::{ApiKeyId, InstanceId, Locale, Role, Store, Timestamp};
 
 use crate::cases::accept;
-use crate::support::{T0, TTL, invite, join_all, new_app, sent};
+use crate::support::{T0, TTL, invite, join_all, new_app, operator, sent};
 
 on_both_backends!(
     a_reminder_is_queued_with_the_same_link_and_claimed_once_when_it_falls_due,
@@ -120,7 +120,7 @@ pub async fn a_due_reminder_is_cancelled_when_accepted_revoked_re_sent_or_switch
     assert_eq!(resent.reminder.due_at, Some(due(an_hour)), "the new link's own reminder");
     let mut settings = switched.settings.clone();
     settings.reminder_before_expiry_hours = None;
-    store.update_app(&App { settings, ..switched.clone() }).await.expect("update").expect("found");
+    store.update_app(&App { settings, ..switched.clone() }, &operator(), T0).await.expect("update").expect("found");
     send_due(store, an_hour).await;
 
     let reminders = send_due(store, due(T0)).await;
@@ -163,7 +163,7 @@ pub async fn claimers_at_once_get_each_due_reminder_once(store: &dyn Store) {
 pub async fn a_reminder_is_claimed_in_its_invitations_locale_with_the_apps_own_template(store: &dyn Store) {
     let app = app_with_reminders(store).await;
     let app = App { settings: AppSettings { locale: Locale::Fr, ..app.settings.clone() }, ..app };
-    store.update_app(&app).await.expect("update").expect("app exists");
+    store.update_app(&app, &operator(), T0).await.expect("update").expect("app exists");
     let own = MailTemplate {
         kind: MailKind::Reminder,
         locale: Locale::De,
@@ -172,7 +172,7 @@ pub async fn a_reminder_is_claimed_in_its_invitations_locale_with_the_apps_own_t
         html: "<a href=\"{{ link }}\">los</a>".into(),
         updated_at: T0,
     };
-    store.put_mail_template(&app.id, &own).await.expect("template");
+    store.put_mail_template(&app.id, &own, &operator()).await.expect("template");
     let german = InviteCommand { locale: Some(Locale::De), ..invite_reminded(&app, "ada@example.org", T0) };
     let default = invite_reminded(&app, "bob@example.org", T0);
     let (german_id, default_id) = (german.reminder_message_id.clone(), default.reminder_message_id.clone());

@@ -106,6 +106,11 @@ pub async fn app(store: &dyn Store) -> App {
 }
 
 /// A valid email address.
+/// Someone who changes an app's settings or templates (what the audit log names).
+pub fn operator() -> Actor {
+    Actor::ApiKey(ApiKeyId::generate())
+}
+
 pub fn email(s: &str) -> EmailAddress {
     EmailAddress::parse(s).expect("test addresses are valid")
 }

@@ -170,3 +170,22 @@ async fn an_invalid_setting_is_refused_in_the_console_with_the_api_message_and_t
     let unchanged: Value = api_settings(&app, Method::GET, None).await.json().await.expect("json");
     assert_eq!((unchanged["max_invites_per_day"].clone(), unchanged["locale"].clone()), (Value::Null, json!("en")));
 }
+
+#[tokio::test]
+async fn the_console_audit_log_filters_settings_changes_and_says_what_changed() {
+    let app = TestApp::spawn().await;
+    app.invite_and_join_with(&app.client(), "root@acme.test", Role::Admin).await;
+    let cookie = console_session(&app, "root@acme.test").await;
+    let saved = post_settings(&app, &cookie, &settings_form(&[("locale", "es"), ("max_invites_per_day", "7")])).await;
+    assert_eq!(saved.status(), 303);
+
+    let path = format!("/console/apps/{}/audit?action=app.settings_changed", app.app_id);
+    let page = app.http().get(app.url(&path)).header("cookie", cookie).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("text");
+
+    assert!(page.contains(r#"<option value="app.settings_changed" selected>"#), "offered as a filter");
+    assert_eq!(page.matches("<tr><td>").count(), 1, "only the settings change: {page}");
+    assert!(page.contains("locale = &quot;es&quot;, max_invites_per_day = 7"), "{page}");
+    assert!(page.contains("member "), "the admin who saved it");
+}

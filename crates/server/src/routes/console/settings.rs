@@ -202,7 +202,7 @@ async fn save(
         Ok(changes) => changes,
         Err(error) => return refused(&error).await,
     };
-    match state.apps.update_settings(&session.app, changes).await {
+    match state.apps.update_settings(&session.app, &session.principal, changes).await {
         Ok(_) => back_with_notice(&session, "settings", "Saved."),
         Err(UpdateSettingsError::Invalid(invalid)) => refused(&invalid.to_string()).await,
         Err(UpdateSettingsError::AppGone) => state.pages.failed(StatusCode::NOT_FOUND),
