@@ -67,6 +67,26 @@ pub struct NewApiKey {
     pub hash: TokenHash,
 }
 
+/// The reminder a link gets ([`crate::rules::reminders`]): an outbox message with the same
+/// link, queued with the invitation email and due before the link expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkReminder {
+    /// The id of the reminder's outbox message.
+    pub message_id: MessageId,
+    /// When it falls due.
+    pub due_at: Timestamp,
+}
+
+impl LinkReminder {
+    /// The reminder of a link issued at `now` and expiring at `expires_at`, for an app whose
+    /// `reminder_before_expiry_hours` is `hours`. `None` when reminders are off or the link
+    /// lives no longer than the lead: then no message id is made (most apps have them off).
+    pub fn when_due(hours: Option<u32>, expires_at: Timestamp, now: Timestamp) -> Option<Self> {
+        crate::rules::reminders::reminder_due_at(hours, expires_at, now)
+            .map(|due_at| Self { message_id: MessageId::generate(), due_at })
+    }
+}
+
 /// Everything [`InvitationStore::invite`] needs. Inside one transaction the store reads the address's
 /// situation and carries out what [`crate::rules::invite::invite_resend_or_remind`] decides
 /// (new invitation, pending one re-sent, or existing member reminded), so two concurrent
@@ -87,10 +107,9 @@ pub struct InviteCommand {
     pub token: InvitationToken,
     /// The id of the outbox message to queue.
     pub message_id: MessageId,
-    /// The id of the reminder to queue with a new link, when the app has reminders on.
-    pub reminder_message_id: MessageId,
-    /// The app's `reminder_before_expiry_hours` ([`crate::rules::reminders`]).
-    pub reminder_before_expiry_hours: Option<u32>,
+    /// The reminder to queue with a new or re-sent link; `None` when the app has reminders off
+    /// or the link lives no longer than the lead ([`LinkReminder::when_due`]).
+    pub reminder: Option<LinkReminder>,
     /// When the (new) link expires.
     pub expires_at: Timestamp,
     /// The minimum time between two emails to this address in this app.
@@ -148,14 +167,7 @@ impl InviteCommand {
             created_at: self.now,
             updated_at: self.now,
             opens: LinkOpens::default(),
-            reminder: ReminderTimes {
-                due_at: crate::rules::reminders::reminder_due_at(
-                    self.reminder_before_expiry_hours,
-                    self.expires_at,
-                    self.now,
-                ),
-                reminded_at: None,
-            },
+            reminder: ReminderTimes { due_at: self.reminder.as_ref().map(|r| r.due_at), reminded_at: None },
             locale: self.locale,
         }
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use usher_core::model::{Actor, App, AppSettings, Invitation, MailKind, MailTemplate, OutboxMessage};
 use usher_core::secret::ApiKey;
-use usher_core::store::{AcceptOutcome, InviteCommand, Invited, NewApp};
-use usher_core::{ApiKeyId, InstanceId, Locale, Role, Store, Timestamp};
+use usher_core::store::{AcceptOutcome, InviteCommand, Invited, LinkReminder, NewApp};
+use usher_core::{ApiKeyId, InstanceId, Locale, MessageId, Role, Store, Timestamp};
 
 use crate::cases::accept;
 use crate::support::{T0, TTL, invite, join_all, new_app, operator, sent};
@@ -41,10 +41,16 @@ async fn app_with_reminders(store: &dyn Store) -> App {
 
 /// An invite of `to` at `now` into `app`, with the app's reminders.
 fn invite_reminded(app: &App, to: &str, now: Timestamp) -> InviteCommand {
+    let cmd = invite(app, to, Role::User, now);
     InviteCommand {
-        reminder_before_expiry_hours: app.settings.reminder_before_expiry_hours,
-        ..invite(app, to, Role::User, now)
+        reminder: LinkReminder::when_due(app.settings.reminder_before_expiry_hours, cmd.expires_at, now),
+        ..cmd
     }
+}
+
+/// The id of the reminder `cmd` queues.
+fn reminder_id(cmd: &InviteCommand) -> MessageId {
+    cmd.reminder.as_ref().expect("a reminder is due").message_id.clone()
 }
 
 /// Claims what is due at `now` for a newly registered instance.
@@ -76,7 +82,7 @@ fn created(invited: Invited) -> Invitation {
 pub async fn a_reminder_is_queued_with_the_same_link_and_claimed_once_when_it_falls_due(store: &dyn Store) {
     let app = app_with_reminders(store).await;
     let cmd = invite_reminded(&app, "ada@example.org", T0);
-    let (token, reminder_id) = (cmd.token.hash(), cmd.reminder_message_id.clone());
+    let (token, reminder_id) = (cmd.token.hash(), reminder_id(&cmd));
     let invitation = created(store.invite(cmd).await.expect("invite"));
     assert_eq!((invitation.reminder.due_at, invitation.reminder.reminded_at), (Some(due(T0)), None));
     assert_eq!(shown(store, &invitation).await.reminder, invitation.reminder, "read back as answered");
@@ -175,7 +181,7 @@ pub async fn a_reminder_is_claimed_in_its_invitations_locale_with_the_apps_own_t
     store.put_mail_template(&app.id, &own, &operator()).await.expect("template");
     let german = InviteCommand { locale: Some(Locale::De), ..invite_reminded(&app, "ada@example.org", T0) };
     let default = invite_reminded(&app, "bob@example.org", T0);
-    let (german_id, default_id) = (german.reminder_message_id.clone(), default.reminder_message_id.clone());
+    let (german_id, default_id) = (reminder_id(&german), reminder_id(&default));
     store.invite(german).await.expect("invite");
     store.invite(default).await.expect("invite");
     send_due(store, T0).await;
