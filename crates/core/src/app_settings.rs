@@ -197,7 +197,7 @@ fn origin(field: &str, text: &str) -> Result<String, InvalidSetting> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
@@ -205,7 +205,8 @@ mod tests {
     use crate::id::AppId;
     use crate::model::AppSettings;
 
-    fn app() -> App {
+    /// An app with the default settings.
+    pub(crate) fn app() -> App {
         App {
             id: AppId::generate(),
             name: "Acme".into(),

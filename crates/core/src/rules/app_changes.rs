@@ -29,40 +29,31 @@ pub fn settings_changed<'a>(before: &App, after: &'a App, by: &Actor, now: Times
     })
 }
 
-/// The audit record of saving the app's own template for `kind` in `locale`, made by `by`.
-pub fn template_saved<'a>(
-    app_id: &'a AppId,
-    kind: MailKind,
-    locale: Locale,
-    by: &Actor,
-    now: Timestamp,
-) -> NewAuditEvent<'a> {
-    template_event(AuditAction::TemplateSaved, app_id, kind, locale, by, now)
+/// What happened to an app's own email template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TemplateChange {
+    /// Saved, new or replacing the one before.
+    Saved,
+    /// Removed: the built-in is used again.
+    Removed,
 }
 
-/// The audit record of removing the app's own template for `kind` in `locale`, made by `by`.
-pub fn template_removed<'a>(
+/// The audit record of `change` to the app's own template for `kind` in `locale`, made by
+/// `by`: `{"kind", "locale"}`.
+pub fn template_changed<'a>(
+    change: TemplateChange,
     app_id: &'a AppId,
-    kind: MailKind,
-    locale: Locale,
-    by: &Actor,
-    now: Timestamp,
-) -> NewAuditEvent<'a> {
-    template_event(AuditAction::TemplateRemoved, app_id, kind, locale, by, now)
-}
-
-fn template_event<'a>(
-    action: AuditAction,
-    app_id: &'a AppId,
-    kind: MailKind,
-    locale: Locale,
+    (kind, locale): (MailKind, Locale),
     by: &Actor,
     now: Timestamp,
 ) -> NewAuditEvent<'a> {
     NewAuditEvent {
         app_id,
         actor: by.clone(),
-        action,
+        action: match change {
+            TemplateChange::Saved => AuditAction::TemplateSaved,
+            TemplateChange::Removed => AuditAction::TemplateRemoved,
+        },
         subject_email: None,
         invitation_id: None,
         detail: Some(json!({ "kind": kind.as_str(), "locale": locale.as_str() })),
@@ -73,20 +64,10 @@ fn template_event<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app_settings::tests::app;
     use crate::id::ApiKeyId;
-    use crate::model::AppSettings;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
-
-    fn app() -> App {
-        App {
-            id: AppId::generate(),
-            name: "Acme".into(),
-            app_url: "https://acme.test/".into(),
-            settings: AppSettings::default(),
-            created_at: Timestamp::from_millis(0),
-        }
-    }
 
     fn changed(before: &App, changes: Value) -> App {
         app_settings::apply(before, changes.as_object().expect("object").clone()).expect("valid")
@@ -128,8 +109,8 @@ mod tests {
     fn template_events_name_the_kind_and_locale() {
         let (app, by) = (app(), Actor::ApiKey(ApiKeyId::generate()));
 
-        let saved = template_saved(&app.id, MailKind::Invitation, Locale::De, &by, NOW);
-        let removed = template_removed(&app.id, MailKind::Reminder, Locale::Fr, &by, NOW);
+        let saved = template_changed(TemplateChange::Saved, &app.id, (MailKind::Invitation, Locale::De), &by, NOW);
+        let removed = template_changed(TemplateChange::Removed, &app.id, (MailKind::Reminder, Locale::Fr), &by, NOW);
 
         assert_eq!(saved.action, AuditAction::TemplateSaved);
         assert_eq!(saved.detail, Some(json!({ "kind": "invitation", "locale": "de" })));

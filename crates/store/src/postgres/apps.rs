@@ -13,7 +13,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Locale, Timestamp};
 use super::audit;
 use super::rows::{app_by_id, bigint, parsed};
 use crate::records::{self, domain_patterns_json};
-use usher_core::rules::app_changes;
+use usher_core::rules::app_changes::{self, TemplateChange};
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -282,7 +282,13 @@ pub(super) async fn put_mail_template(
     .bind(template.updated_at.as_millis())
     .execute(&mut *conn)
     .await?;
-    let saved = app_changes::template_saved(app_id, template.kind, template.locale, by, template.updated_at);
+    let saved = app_changes::template_changed(
+        TemplateChange::Saved,
+        app_id,
+        (template.kind, template.locale),
+        by,
+        template.updated_at,
+    );
     audit::record(conn, &saved).await
 }
 
@@ -303,7 +309,8 @@ pub(super) async fn delete_mail_template(
         .await?
         .rows_affected();
     if removed > 0 {
-        audit::record(conn, &app_changes::template_removed(app_id, kind, locale, by, now)).await?;
+        audit::record(conn, &app_changes::template_changed(TemplateChange::Removed, app_id, (kind, locale), by, now))
+            .await?;
     }
     Ok(removed > 0)
 }

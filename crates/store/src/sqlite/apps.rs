@@ -9,7 +9,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Locale, Timestamp};
 use super::audit;
 use super::rows::app_by_id;
 use crate::records::{self, domain_patterns_json};
-use usher_core::rules::app_changes;
+use usher_core::rules::app_changes::{self, TemplateChange};
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -206,7 +206,16 @@ pub(super) fn put_mail_template(
             template.updated_at.as_millis(),
         ],
     )?;
-    audit::record(tx, &app_changes::template_saved(app_id, template.kind, template.locale, by, template.updated_at))
+    audit::record(
+        tx,
+        &app_changes::template_changed(
+            TemplateChange::Saved,
+            app_id,
+            (template.kind, template.locale),
+            by,
+            template.updated_at,
+        ),
+    )
 }
 
 /// Removes one of the app's own templates and audits it; false when there was none.
@@ -223,7 +232,7 @@ pub(super) fn delete_mail_template(
         params![app_id.as_str(), kind.as_str(), locale.as_str()],
     )?;
     if removed > 0 {
-        audit::record(tx, &app_changes::template_removed(app_id, kind, locale, by, now))?;
+        audit::record(tx, &app_changes::template_changed(TemplateChange::Removed, app_id, (kind, locale), by, now))?;
     }
     Ok(removed > 0)
 }
