@@ -339,8 +339,13 @@ test("a setting changed in the console is what the API returns", { skip }, async
   await page.selectOption("#invite_policy", "members");
   await page.fill("#sender_name", "The Acme Team");
   await page.fill("#reminder_before_expiry_hours", "24");
+  await page.selectOption("#locale", "fr");
+  await page.fill("#max_invites_per_day", "500");
+  await page.fill("#allowed_email_domains", "acme.test\n*.acme.test");
+  await page.fill("#blocked_email_domains", "rival.test");
   await Promise.all([page.waitForNavigation(), page.click("button:text-is('Save')")]);
   assert.equal(await page.textContent("[role=status]"), "Saved.");
+  assert.match(await page.textContent("#max_invites_per_day-used"), /sent in the last 24 hours of 500 allowed/);
 
   const res = await fetch(`${usher.serverUrl}/api/apps/${acme.app_id}/settings`, {
     headers: { authorization: `Bearer ${acme.api_key}` },
@@ -350,6 +355,24 @@ test("a setting changed in the console is what the API returns", { skip }, async
   assert.equal(settings.invite_policy, "members");
   assert.equal(settings.sender_name, "The Acme Team");
   assert.equal(settings.reminder_before_expiry_hours, 24);
+  assert.equal(settings.locale, "fr");
+  assert.equal(settings.max_invites_per_day, 500);
+  assert.deepEqual(settings.allowed_email_domains, ["acme.test", "*.acme.test"]);
+  assert.deepEqual(settings.blocked_email_domains, ["rival.test"]);
+
+  // Refused with the message the API gives for the same value.
+  await page.fill("#max_invites_per_day", "0");
+  await page.$eval("form.card", (form) => form.setAttribute("novalidate", ""));
+  const zero = await Promise.all([page.waitForNavigation(), page.click("button:text-is('Save')")]);
+  assert.equal(zero[0].status(), 400);
+  const api = await fetch(`${usher.serverUrl}/api/apps/${acme.app_id}/settings`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${acme.api_key}`, "content-type": "application/json" },
+    body: JSON.stringify({ max_invites_per_day: 0 }),
+  });
+  assert.equal(await page.textContent("[role=alert]"), (await api.json()).message);
+  assert.equal(await page.inputValue("#max_invites_per_day"), "0", "the form keeps what was typed");
+  await page.fill("#max_invites_per_day", "500");
 
   await page.fill("#app_url", "not an address");
   await page.$eval("form.card", (form) => form.setAttribute("novalidate", ""));
@@ -357,6 +380,14 @@ test("a setting changed in the console is what the API returns", { skip }, async
   assert.equal(refused[0].status(), 400);
   assert.match(await page.textContent("[role=alert]"), /app_url/);
   assert.equal(await page.inputValue("#app_url"), "not an address", "the form keeps what was typed");
+
+  // The tests after this one invite @example.com addresses and read English mail.
+  const restored = await fetch(`${usher.serverUrl}/api/apps/${acme.app_id}/settings`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${acme.api_key}`, "content-type": "application/json" },
+    body: JSON.stringify({ locale: "en", max_invites_per_day: null, allowed_email_domains: [], blocked_email_domains: [] }),
+  });
+  assert.equal(restored.status, 200);
 });
 
 test("the audit log shows who invited whom", { skip }, async () => {

@@ -592,6 +592,11 @@ pub struct AuditEvent {
     pub email: Option<String>,
     /// The invitation it concerned, if any.
     pub invitation_id: Option<String>,
+    /// What changed, for `app.settings_changed` (`{"settings": {name: new value}}`, the names
+    /// as `GET …/settings` shows them) and `template.saved` / `template.removed`
+    /// (`{"kind", "locale"}`); `null` for other actions.
+    #[serde(default)]
+    pub detail: Option<Value>,
     /// When.
     #[serde(with = "rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]

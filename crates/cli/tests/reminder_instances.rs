@@ -6,15 +6,17 @@
 //! setting is in hours), so the test moves the reminders' due time to now in the database:
 //! the stand-in for those hours passing. Everything after that is the servers' own work.
 
-#[expect(dead_code, reason = "this suite starts its servers with serve_with, not serve")]
+#[expect(dead_code, reason = "this suite starts its servers with ThreeInstances, not serve")]
 mod support;
+#[path = "support/three_instances.rs"]
+mod three_instances;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use support::{create_app, serve_with, wait_healthy};
+use three_instances::ThreeInstances;
 use usher_store::testing::{execute_sql, query_text};
-use usher_testkit::{MailDir, PATIENCE, PgDatabase, free_port};
+use usher_testkit::{MailDir, PATIENCE, PgDatabase};
 
 /// Invitations, each reminded once.
 const INVITES: usize = 12;
@@ -25,36 +27,12 @@ async fn three_instances_on_postgres_send_each_reminder_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mail = MailDir::new(dir.path().to_owned());
     let mail_url = format!("file://{}", dir.path().display());
-    let (app_id, api_key) = create_app(database.url());
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     // One public address for all, as behind a load balancer: it goes into the links.
     let public = [("USHER_PUBLIC_URL", "http://usher.example.test/")];
-    let mut servers: Vec<_> = ports.iter().map(|&port| serve_with(database.url(), port, &mail_url, &public)).collect();
-    for &port in &ports {
-        wait_healthy(port).await;
-    }
-    let http = reqwest::Client::new();
-    let api = |n: usize, path: &str| format!("http://127.0.0.1:{}/api/apps/{app_id}/{path}", ports[n % 3]);
-    let settings = http
-        .patch(api(0, "settings"))
-        .bearer_auth(&api_key)
-        .json(&json!({ "invitation_ttl_seconds": 7200, "reminder_before_expiry_hours": 1 }))
-        .send()
-        .await
-        .expect("settings");
-    assert_eq!(settings.status(), 200);
+    let mut instances = ThreeInstances::start(database.url(), &mail_url, &public).await;
+    instances.set(json!({ "invitation_ttl_seconds": 7200, "reminder_before_expiry_hours": 1 })).await;
     let address = |n: usize| format!("remind{n:02}@example.com");
-    for n in 0..INVITES {
-        let body = json!({ "user_email": address(n), "role": "user" });
-        let response = http
-            .post(api(n, "runtime/users/invite-user"))
-            .bearer_auth(&api_key)
-            .json(&body)
-            .send()
-            .await
-            .expect("invite");
-        assert_eq!(response.status(), 200, "invite {n}");
-    }
+    instances.invite_each((0..INVITES).map(address)).await;
     let mut links = Vec::new();
     for n in 0..INVITES {
         links.push(mail.wait_for(&address(n)).await.join_link());
@@ -76,10 +54,7 @@ async fn three_instances_on_postgres_send_each_reminder_once() {
         assert!(Instant::now() < deadline, "reminders not all sent: {statuses:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for server in &mut servers {
-        server.kill().expect("stop");
-        server.wait().expect("reaped");
-    }
+    instances.stop();
 
     for (n, link) in links.iter().enumerate() {
         let mails = mail.to(&address(n));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, Timestamp};
 use crate::id::{ApiKeyId, AppId, UserId};
-use crate::model::{ApiKeyRecord, User};
+use crate::model::{Actor, ApiKeyRecord, User};
 use crate::role::Role;
 use crate::secret::ApiKey;
 use crate::store::{Store, StoreError};
@@ -93,6 +93,14 @@ impl Principal {
         match self {
             Self::ApiKey(_) => true,
             Self::Member(user) => user.role == Role::Admin,
+        }
+    }
+
+    /// Who the audit log records as having acted: the key, or the member.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::ApiKey(key) => Actor::ApiKey(key.id.clone()),
+            Self::Member(user) => Actor::User(user.id.clone()),
         }
     }
 

@@ -143,6 +143,29 @@ pub fn apply(app: &App, changes: Map<String, Value>) -> Result<App, InvalidSetti
     Ok(app)
 }
 
+/// Every field [`apply`] changes, with its value in `app`, named and shaped as the settings
+/// route shows them (`invitation_ttl_seconds`, `locale: "de"`, `null` for off).
+pub fn fields(app: &App) -> Map<String, Value> {
+    let settings = &app.settings;
+    let shown = |list: &[DomainPattern]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let fields = serde_json::json!({
+        "name": app.name,
+        "app_url": app.app_url,
+        "invitation_ttl_seconds": settings.invitation_ttl.as_secs(),
+        "invite_policy": settings.invite_policy.as_str(),
+        "is_signup_open": settings.is_signup_open,
+        "sender_name": settings.sender_name,
+        "sender_email": settings.sender_email.as_ref().map(EmailAddress::as_str),
+        "cors_origins": settings.cors_origins,
+        "allowed_email_domains": shown(&settings.allowed_email_domains),
+        "blocked_email_domains": shown(&settings.blocked_email_domains),
+        "max_invites_per_day": settings.max_invites_per_day,
+        "reminder_before_expiry_hours": settings.reminder_before_expiry_hours,
+        "locale": settings.locale.as_str(),
+    });
+    fields.as_object().cloned().unwrap_or_default()
+}
+
 /// A list of domain patterns (see [`crate::rules::domains`]), duplicates dropped.
 fn domain_list(field: &str, value: &Value) -> Result<Vec<DomainPattern>, InvalidSetting> {
     let list = value.as_array().ok_or_else(|| invalid(field, "must be a list of domains"))?;
@@ -174,7 +197,7 @@ fn origin(field: &str, text: &str) -> Result<String, InvalidSetting> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
@@ -182,7 +205,8 @@ mod tests {
     use crate::id::AppId;
     use crate::model::AppSettings;
 
-    fn app() -> App {
+    /// An app with the default settings.
+    pub(crate) fn app() -> App {
         App {
             id: AppId::generate(),
             name: "Acme".into(),
@@ -222,6 +246,25 @@ mod tests {
         assert_eq!(changed.settings.locale, Locale::De);
         let off = apply(&changed, changes(json!({ "max_invites_per_day": null }))).expect("valid");
         assert_eq!(off.settings.max_invites_per_day, None);
+    }
+
+    #[test]
+    fn fields_name_every_setting_apply_changes_and_apply_takes_them_back() {
+        let new = app();
+        let changed = apply(
+            &new,
+            changes(json!({
+                "sender_email": "team@acme.test", "allowed_email_domains": ["*.acme.test"],
+                "max_invites_per_day": 50, "reminder_before_expiry_hours": 2, "locale": "fr"
+            })),
+        )
+        .expect("valid");
+        let shown = fields(&changed);
+
+        assert_eq!(shown.len(), 13);
+        assert_eq!((&shown["locale"], &shown["max_invites_per_day"]), (&json!("fr"), &json!(50)));
+        assert_eq!(shown["allowed_email_domains"], json!(["*.acme.test"]));
+        assert_eq!(apply(&new, shown).expect("every field is accepted back"), changed);
     }
 
     #[test]

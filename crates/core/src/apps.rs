@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::access::Principal;
 use crate::app_settings::{self, InvalidSetting};
+use crate::clock::Clock;
 use crate::id::AppId;
 use crate::model::App;
 use crate::store::{Store, StoreError};
@@ -27,12 +29,13 @@ pub enum UpdateSettingsError {
 /// Reads apps and changes their settings.
 pub struct AppService {
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
 }
 
 impl AppService {
-    /// A service over `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// A service over `store`, dating what it audits by `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
     }
 
     /// The app with this id, if any. A store failure is an error, never "no such app".
@@ -46,9 +49,14 @@ impl AppService {
     }
 
     /// Applies `changes` (field names as the settings route shows them): all of them, or none
-    /// when any is invalid. Returns the app as stored.
-    pub async fn update_settings(&self, app: &App, changes: Map<String, Value>) -> Result<App, UpdateSettingsError> {
+    /// when any is invalid. What changed is audited as done by `by`. Returns the app as stored.
+    pub async fn update_settings(
+        &self,
+        app: &App,
+        by: &Principal,
+        changes: Map<String, Value>,
+    ) -> Result<App, UpdateSettingsError> {
         let changed = app_settings::apply(app, changes).map_err(UpdateSettingsError::Invalid)?;
-        self.store.update_app(&changed).await?.ok_or(UpdateSettingsError::AppGone)
+        self.store.update_app(&changed, &by.actor(), self.clock.now()).await?.ok_or(UpdateSettingsError::AppGone)
     }
 }

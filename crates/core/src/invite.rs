@@ -17,7 +17,7 @@ use crate::role::Role;
 use crate::rules::domains::refused_domain;
 use crate::rules::idempotency::StoredResponse;
 use crate::secret::InvitationToken;
-use crate::store::{InvitationQuery, InviteCommand, Invited, Store, StoreError};
+use crate::store::{InvitationQuery, InviteCommand, Invited, LinkReminder, Store, StoreError};
 
 /// What an invite did.
 #[derive(Debug, Clone)]
@@ -116,6 +116,7 @@ impl InviteService {
     /// The store command for inviting `email` with `role` at `now`, with fresh secrets.
     fn command(&self, app: &App, by: &Principal, invitee: Invitee, now: Timestamp) -> InviteCommand {
         let Invitee { email, role, locale } = invitee;
+        let expires_at = now.plus(app.settings.invitation_ttl);
         InviteCommand {
             app_id: app.id.clone(),
             role,
@@ -123,9 +124,8 @@ impl InviteService {
             invitation_id: InvitationId::generate(),
             token: InvitationToken::generate(),
             message_id: MessageId::generate(),
-            reminder_message_id: MessageId::generate(),
-            reminder_before_expiry_hours: app.settings.reminder_before_expiry_hours,
-            expires_at: now.plus(app.settings.invitation_ttl),
+            reminder: LinkReminder::when_due(app.settings.reminder_before_expiry_hours, expires_at, now),
+            expires_at,
             resend_interval: self.resend_interval,
             may_invite_admins: by.is_admin(),
             email_domain_allowed: refused_domain(app.settings.domain_rules(), &email).is_none(),

@@ -44,6 +44,16 @@ impl Locale {
         }
     }
 
+    /// The language's own name for itself, for people choosing one: `Deutsch` for `de`.
+    pub const fn native_name(self) -> &'static str {
+        match self {
+            Self::En => "English",
+            Self::De => "Deutsch",
+            Self::Fr => "Français",
+            Self::Es => "Español",
+        }
+    }
+
     /// The supported tags, for messages: `en, de, fr, es`.
     pub fn supported() -> String {
         Self::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(", ")

@@ -559,6 +559,9 @@ pub struct AuditEvent {
     pub subject_email: Option<String>,
     /// The invitation it concerned, if any.
     pub invitation_id: Option<String>,
+    /// What changed, for actions that say more than their subject (see
+    /// [`crate::rules::app_changes`]): e.g. `{"settings": {"locale": "de"}}`.
+    pub detail: Option<serde_json::Value>,
     /// When.
     pub created_at: Timestamp,
 }
@@ -586,11 +589,17 @@ pub enum AuditAction {
     ApiKeyCreated,
     /// An API key was revoked.
     ApiKeyRevoked,
+    /// The app's name, address or settings changed.
+    SettingsChanged,
+    /// An app's own email template was saved (new or replaced).
+    TemplateSaved,
+    /// An app's own email template was removed.
+    TemplateRemoved,
 }
 
 impl AuditAction {
     /// Every action, in the order the log's filter offers them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::InvitationCreated,
         Self::InvitationResent,
         Self::MemberReminded,
@@ -600,6 +609,9 @@ impl AuditAction {
         Self::SignedUp,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
+        Self::SettingsChanged,
+        Self::TemplateSaved,
+        Self::TemplateRemoved,
         Self::AppCreated,
     ];
 
@@ -621,6 +633,9 @@ impl AuditAction {
             Self::InvitationRevoked => "invitation.revoked",
             Self::ApiKeyCreated => "api_key.created",
             Self::ApiKeyRevoked => "api_key.revoked",
+            Self::SettingsChanged => "app.settings_changed",
+            Self::TemplateSaved => "template.saved",
+            Self::TemplateRemoved => "template.removed",
         }
     }
 }

@@ -163,7 +163,7 @@ mod tests {
             unreachable!("not used by these tests: apps")
         }
 
-        async fn update_app(&self, _app: &App) -> Result<Option<App>, StoreError> {
+        async fn update_app(&self, _app: &App, _: &Actor, _: Timestamp) -> Result<Option<App>, StoreError> {
             unreachable!("not used by these tests: update_app")
         }
 
@@ -224,7 +224,12 @@ mod tests {
         async fn mail_templates(&self, _: &AppId) -> Result<Vec<crate::model::MailTemplate>, StoreError> {
             unreachable!("not used by these tests: mail_templates")
         }
-        async fn put_mail_template(&self, _: &AppId, _: &crate::model::MailTemplate) -> Result<(), StoreError> {
+        async fn put_mail_template(
+            &self,
+            _: &AppId,
+            _: &crate::model::MailTemplate,
+            _: &Actor,
+        ) -> Result<(), StoreError> {
             unreachable!("not used by these tests: put_mail_template")
         }
         async fn delete_mail_template(
@@ -232,6 +237,8 @@ mod tests {
             _: &AppId,
             _: crate::model::MailKind,
             _: crate::locale::Locale,
+            _: &Actor,
+            _: Timestamp,
         ) -> Result<bool, StoreError> {
             unreachable!("not used by these tests: delete_mail_template")
         }

@@ -69,6 +69,26 @@ pub struct NewApiKey {
     pub hash: TokenHash,
 }
 
+/// The reminder a link gets ([`crate::rules::reminders`]): an outbox message with the same
+/// link, queued with the invitation email and due before the link expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkReminder {
+    /// The id of the reminder's outbox message.
+    pub message_id: MessageId,
+    /// When it falls due.
+    pub due_at: Timestamp,
+}
+
+impl LinkReminder {
+    /// The reminder of a link issued at `now` and expiring at `expires_at`, for an app whose
+    /// `reminder_before_expiry_hours` is `hours`. `None` when reminders are off or the link
+    /// lives no longer than the lead: then no message id is made (most apps have them off).
+    pub fn when_due(hours: Option<u32>, expires_at: Timestamp, now: Timestamp) -> Option<Self> {
+        crate::rules::reminders::reminder_due_at(hours, expires_at, now)
+            .map(|due_at| Self { message_id: MessageId::generate(), due_at })
+    }
+}
+
 /// Everything [`InvitationStore::invite`] needs. Inside one transaction the store reads the address's
 /// situation and carries out what [`crate::rules::invite::invite_resend_or_remind`] decides
 /// (new invitation, pending one re-sent, or existing member reminded), so two concurrent
@@ -89,10 +109,9 @@ pub struct InviteCommand {
     pub token: InvitationToken,
     /// The id of the outbox message to queue.
     pub message_id: MessageId,
-    /// The id of the reminder to queue with a new link, when the app has reminders on.
-    pub reminder_message_id: MessageId,
-    /// The app's `reminder_before_expiry_hours` ([`crate::rules::reminders`]).
-    pub reminder_before_expiry_hours: Option<u32>,
+    /// The reminder to queue with a new or re-sent link; `None` when the app has reminders off
+    /// or the link lives no longer than the lead ([`LinkReminder::when_due`]).
+    pub reminder: Option<LinkReminder>,
     /// When the (new) link expires.
     pub expires_at: Timestamp,
     /// The minimum time between two emails to this address in this app.
@@ -150,14 +169,7 @@ impl InviteCommand {
             created_at: self.now,
             updated_at: self.now,
             opens: LinkOpens::default(),
-            reminder: ReminderTimes {
-                due_at: crate::rules::reminders::reminder_due_at(
-                    self.reminder_before_expiry_hours,
-                    self.expires_at,
-                    self.now,
-                ),
-                reminded_at: None,
-            },
+            reminder: ReminderTimes { due_at: self.reminder.as_ref().map(|r| r.due_at), reminded_at: None },
             locale: self.locale,
         }
     }
@@ -509,8 +521,10 @@ pub trait AppStore: Send + Sync {
     /// Every app, oldest first.
     async fn apps(&self) -> Result<Vec<App>, StoreError>;
 
-    /// Stores `app`'s name, URL and settings; `None` when there is no such app.
-    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError>;
+    /// Stores `app`'s name, URL and settings; `None` when there is no such app. What changed
+    /// against the stored app is audited as made by `by` at `now`, in the same transaction
+    /// ([`crate::rules::app_changes::settings_changed`]).
+    async fn update_app(&self, app: &App, by: &Actor, now: Timestamp) -> Result<Option<App>, StoreError>;
 
     /// Adds an API key to the app (only its hash is stored).
     async fn create_api_key(
@@ -565,11 +579,20 @@ pub trait AppStore: Send + Sync {
     /// The app's own email templates, by kind and locale.
     async fn mail_templates(&self, app_id: &AppId) -> Result<Vec<MailTemplate>, StoreError>;
 
-    /// Stores (or replaces) one of the app's own email templates; the caller checked it.
-    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError>;
+    /// Stores (or replaces) one of the app's own email templates; the caller checked it. The
+    /// save is audited as made by `by` at the template's `updated_at`, in the same transaction.
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate, by: &Actor) -> Result<(), StoreError>;
 
-    /// Removes the app's own template of `kind` in `locale`; false when it had none.
-    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError>;
+    /// Removes the app's own template of `kind` in `locale`; false when it had none. A removal
+    /// is audited as made by `by` at `now`, in the same transaction.
+    async fn delete_mail_template(
+        &self,
+        app_id: &AppId,
+        kind: MailKind,
+        locale: Locale,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Members, their passwords, and the sign-up and reset flows that create or change them.

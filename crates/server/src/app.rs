@@ -104,7 +104,7 @@ impl App {
         let state = AppState {
             mail: previews,
             auth: Arc::new(Authenticator::new(store.clone(), clock.clone(), tokens.clone())),
-            apps: Arc::new(AppService::new(store.clone())),
+            apps: Arc::new(AppService::new(store.clone(), clock.clone())),
             keys: Arc::new(ApiKeyService::new(store.clone(), clock.clone())),
             console_links: Arc::new(ConsoleLinks::new(store.clone(), clock.clone())),
             console_seal: Arc::new(SessionSeal::new(jwt_secret.expose_secret().as_bytes(), settings.console_idle)),

@@ -128,8 +128,8 @@ impl AppStore for CachedStore {
         self.inner.apps().await
     }
 
-    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
-        let updated = self.inner.update_app(app).await;
+    async fn update_app(&self, app: &App, by: &Actor, now: Timestamp) -> Result<Option<App>, StoreError> {
+        let updated = self.inner.update_app(app, by, now).await;
         self.apps.forget(|cached| cached.id == app.id);
         updated
     }
@@ -203,12 +203,19 @@ impl AppStore for CachedStore {
         self.inner.mail_templates(app_id).await
     }
 
-    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError> {
-        self.inner.put_mail_template(app_id, template).await
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate, by: &Actor) -> Result<(), StoreError> {
+        self.inner.put_mail_template(app_id, template, by).await
     }
 
-    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError> {
-        self.inner.delete_mail_template(app_id, kind, locale).await
+    async fn delete_mail_template(
+        &self,
+        app_id: &AppId,
+        kind: MailKind,
+        locale: Locale,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_mail_template(app_id, kind, locale, by, now).await
     }
 }
 

@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, sql: include_str!("../migrations/sqlite/0013_mail_templates.sql") },
     Migration { version: 14, sql: include_str!("../migrations/sqlite/0014_console_sessions.sql") },
     Migration { version: 15, sql: include_str!("../migrations/sqlite/0015_live_pending_index.sql") },
+    Migration { version: 16, sql: include_str!("../migrations/sqlite/0016_audit_detail.sql") },
 ];
 
 /// The schema version this build creates and understands.

@@ -22,6 +22,7 @@ use usher_core::model::{
     Invitation, InvitationLink, InvitationStatus, InvitePolicy, Inviter, LinkOpens, MailKind, MailTemplate,
     OutboxMessage, ReminderTimes, ResetLink, SignupCode, User,
 };
+use usher_core::rules::NewAuditEvent;
 use usher_core::rules::domains::DomainPattern;
 use usher_core::rules::idempotency::{StoredKey, StoredResponse};
 use usher_core::rules::reset::StoredResetLink;
@@ -375,16 +376,26 @@ pub(crate) fn console_session<R: Columns>(row: &R) -> Result<ConsoleSessionRecor
 }
 
 /// An `audit_events` row: `id, actor_kind, actor_id, action, subject_email, invitation_id,
-/// created_at`.
+/// detail, created_at`.
 pub(crate) fn audit_event<R: Columns>(row: &R) -> Result<AuditEvent, R::Error> {
+    let detail = row
+        .optional_text("detail")?
+        .map(|json| serde_json::from_str(&json).map_err(|e| row.invalid("detail", e.into())))
+        .transpose()?;
     Ok(AuditEvent {
         id: row.bigint("id")?,
         actor: row.actor("actor_kind", "actor_id")?,
         action: row.text("action")?,
         subject_email: row.optional_text("subject_email")?,
         invitation_id: row.optional_text("invitation_id")?,
+        detail,
         created_at: row.timestamp("created_at")?,
     })
+}
+
+/// An audit entry's detail as its TEXT column holds it.
+pub(crate) fn audit_detail(event: &NewAuditEvent<'_>) -> Option<String> {
+    event.detail.as_ref().map(ToString::to_string)
 }
 
 /// A `signups` row: `password_hash, code_hash, expires_at, attempts, replaced_code_hashes`.

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use super::reminders::reminder_due_at;
 use super::{NewAuditEvent, NewOutboxMessage, wait_after};
 use crate::clock::Timestamp;
 use crate::id::InvitationId;
@@ -151,6 +150,7 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
         action,
         subject_email: Some(&cmd.email),
         invitation_id,
+        detail: None,
         at: cmd.now,
     };
     if let Some(member_role) = situation.member_role {
@@ -194,10 +194,10 @@ pub fn invite_resend_or_remind<'a>(cmd: &'a InviteCommand, situation: &'a Invite
     // The reminder carries the same link; it is queued now, dated when it falls due (so the
     // worker's age limits count from then), and checked again then (`rules::reminders`).
     let reminder = |invitation_id| {
-        reminder_due_at(cmd.reminder_before_expiry_hours, cmd.expires_at, cmd.now).map(|due| NewOutboxMessage {
-            id: &cmd.reminder_message_id,
+        cmd.reminder.as_ref().map(|reminder| NewOutboxMessage {
+            id: &reminder.message_id,
             kind: MailKind::Reminder,
-            now: due,
+            now: reminder.due_at,
             ..invitation_mail(invitation_id)
         })
     };
@@ -258,6 +258,7 @@ pub fn revoke_if_pending<'a>(current: &'a Invitation, by: &Actor, now: Timestamp
             action: AuditAction::InvitationRevoked,
             subject_email: Some(&current.email),
             invitation_id: Some(&current.id),
+            detail: None,
             at: now,
         },
     }
@@ -269,6 +270,7 @@ mod tests {
     use crate::email::EmailAddress;
     use crate::id::{ApiKeyId, AppId, MessageId};
     use crate::secret::InvitationToken;
+    use crate::store::LinkReminder;
 
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
     const INTERVAL: Duration = Duration::from_secs(60);
@@ -282,8 +284,7 @@ mod tests {
             invitation_id: InvitationId::generate(),
             token: InvitationToken::generate(),
             message_id: MessageId::generate(),
-            reminder_message_id: MessageId::generate(),
-            reminder_before_expiry_hours: None,
+            reminder: None,
             expires_at: NOW.plus(Duration::from_secs(7 * 24 * 3600)),
             resend_interval: INTERVAL,
             may_invite_admins,
@@ -498,9 +499,24 @@ mod tests {
     }
 
     #[test]
+    fn a_link_gets_a_reminder_and_its_message_id_only_when_one_falls_due() {
+        let expires_at = NOW.plus(Duration::from_secs(48 * 3600));
+
+        assert_eq!(LinkReminder::when_due(None, expires_at, NOW), None, "reminders off");
+        assert_eq!(LinkReminder::when_due(Some(48), expires_at, NOW), None, "the link lives no longer than the lead");
+        let due = LinkReminder::when_due(Some(24), expires_at, NOW).expect("due");
+        assert_eq!(due.due_at, NOW.plus(Duration::from_secs(24 * 3600)));
+        let (off, new) = (cmd(Role::User, true), InviteSituation::default());
+        let plan = invite_resend_or_remind(&off, &new);
+        assert!(matches!(plan, InvitePlan::Create { reminder: None, .. }), "{plan:?}");
+    }
+
+    #[test]
     fn a_new_or_re_sent_link_gets_a_reminder_with_the_same_token_when_the_app_has_reminders_on() {
-        let cmd = InviteCommand { reminder_before_expiry_hours: Some(24), ..cmd(Role::User, true) };
+        let base = cmd(Role::User, true);
+        let cmd = InviteCommand { reminder: LinkReminder::when_due(Some(24), base.expires_at, base.now), ..base };
         let expected_due = cmd.expires_at.minus(Duration::from_secs(24 * 3600));
+        let reminder_id = &cmd.reminder.as_ref().expect("due").message_id;
         for situation in
             [InviteSituation::default(), InviteSituation { pending: pending(Role::User), ..Default::default() }]
         {
@@ -511,7 +527,7 @@ mod tests {
             else {
                 panic!("{plan:?}")
             };
-            assert_eq!((reminder.kind, reminder.id), (MailKind::Reminder, &cmd.reminder_message_id));
+            assert_eq!((reminder.kind, reminder.id), (MailKind::Reminder, reminder_id));
             assert_eq!(reminder.link, mail.link, "the same link");
             assert_eq!(reminder.invitation_id, mail.invitation_id);
             assert_eq!(reminder.now, expected_due, "queued, dated when it falls due");

@@ -121,6 +121,7 @@ pub fn join_with_invitation<'a>(cmd: &'a AcceptCommand, situation: &'a JoinSitua
             action: AuditAction::InvitationAccepted,
             subject_email: Some(&invitation.email),
             invitation_id: Some(&invitation.id),
+            detail: None,
             at: cmd.now,
         },
         member,

@@ -15,6 +15,7 @@ pub fn app_created(new: &NewApp) -> NewAuditEvent<'_> {
         action: AuditAction::AppCreated,
         subject_email: None,
         invitation_id: None,
+        detail: None,
         at: new.now,
     }
 }
@@ -27,6 +28,7 @@ pub fn key_created<'a>(app_id: &'a AppId, by: &Actor, now: Timestamp) -> NewAudi
         action: AuditAction::ApiKeyCreated,
         subject_email: None,
         invitation_id: None,
+        detail: None,
         at: now,
     }
 }
@@ -65,6 +67,7 @@ pub fn revoke_unless_last_key<'a>(
             action: AuditAction::ApiKeyRevoked,
             subject_email: None,
             invitation_id: None,
+            detail: None,
             at: now,
         },
     }

@@ -29,6 +29,7 @@
 //! | schedule a reminder before expiry (invite, re-send) | [`reminders::reminder_due_at`] |
 //! | send or cancel a reminder that fell due | [`reminders::send_or_cancel`] |
 
+pub mod app_changes;
 pub mod console;
 pub mod domains;
 pub mod idempotency;
@@ -104,6 +105,8 @@ pub struct NewAuditEvent<'a> {
     pub subject_email: Option<&'a EmailAddress>,
     /// The invitation it concerned, if any.
     pub invitation_id: Option<&'a InvitationId>,
+    /// What changed, when the action says more than its subject ([`app_changes`]).
+    pub detail: Option<serde_json::Value>,
     /// When.
     pub at: Timestamp,
 }

@@ -153,6 +153,7 @@ pub fn reset_with_link<'a>(
             action: AuditAction::PasswordReset,
             subject_email: Some(&member.email),
             invitation_id: None,
+            detail: None,
             at: now,
         },
     })

@@ -264,6 +264,7 @@ pub fn verify_code<'a>(cmd: &'a VerifyCommand, situation: &'a VerifySituation) -
             action: if accepts.is_some() { AuditAction::InvitationAccepted } else { AuditAction::SignedUp },
             subject_email: Some(&cmd.email),
             invitation_id: accepts,
+            detail: None,
             at: cmd.now,
         },
     }

@@ -93,6 +93,7 @@ fn audit_event(app: &App, event: &usher_core::model::AuditEvent) -> api::AuditEv
         actor,
         email: event.subject_email.clone(),
         invitation_id: event.invitation_id.clone(),
+        detail: event.detail.clone(),
         created_date: event.created_at.to_offset_date_time(),
     }
 }

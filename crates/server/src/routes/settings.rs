@@ -58,11 +58,12 @@ async fn update_settings(
     // Read as loose JSON so each bad field gets its own INVALID_SETTING (core::app_settings).
     ApiJson(changes): ApiJson<Map<String, Value>>,
 ) -> Result<Json<api::AppSettings>, ApiError> {
-    let stored = state.apps.update_settings(&caller.app, changes).await.map_err(|err| match err {
-        UpdateSettingsError::Invalid(invalid) => ApiError::InvalidSetting(invalid),
-        UpdateSettingsError::AppGone => ApiError::AppNotFound(caller.app.id.to_string()),
-        UpdateSettingsError::Store(err) => err.into(),
-    })?;
+    let stored =
+        state.apps.update_settings(&caller.app, &caller.principal, changes).await.map_err(|err| match err {
+            UpdateSettingsError::Invalid(invalid) => ApiError::InvalidSetting(invalid),
+            UpdateSettingsError::AppGone => ApiError::AppNotFound(caller.app.id.to_string()),
+            UpdateSettingsError::Store(err) => err.into(),
+        })?;
     let used = state.invites.sent_today(&stored).await?;
     Ok(Json(settings_json(&stored, used)))
 }

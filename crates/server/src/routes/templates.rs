@@ -122,7 +122,7 @@ async fn save_template(
         html: body.html,
         updated_at: state.clock.now(),
     };
-    state.store.put_mail_template(&caller.app.id, &template).await?;
+    state.store.put_mail_template(&caller.app.id, &template, &caller.principal.actor()).await?;
     Ok(Json(view(kind, locale, Some(&template))))
 }
 
@@ -135,7 +135,8 @@ async fn delete_template(
     Path((_, kind, locale)): Path<(String, String, String)>,
 ) -> Result<Json<api::MailTemplate>, ApiError> {
     let (kind, locale) = path_of(&kind, &locale)?;
-    if !state.store.delete_mail_template(&caller.app.id, kind, locale).await? {
+    let by = caller.principal.actor();
+    if !state.store.delete_mail_template(&caller.app.id, kind, locale, &by, state.clock.now()).await? {
         return Err(ApiError::TemplateNotFound);
     }
     Ok(Json(view(kind, locale, None)))

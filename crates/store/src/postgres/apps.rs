@@ -13,6 +13,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Locale, Timestamp};
 use super::audit;
 use super::rows::{app_by_id, bigint, parsed};
 use crate::records::{self, domain_patterns_json};
+use usher_core::rules::app_changes::{self, TemplateChange};
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -49,7 +50,15 @@ pub(super) async fn create(conn: &mut PgConnection, new: &NewApp) -> sqlx_core::
 }
 
 /// Stores the app's name, URL and settings; `None` when it does not exist.
-pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Result<Option<App>> {
+pub(super) async fn update(
+    conn: &mut PgConnection,
+    app: &App,
+    by: &Actor,
+    now: Timestamp,
+) -> sqlx_core::Result<Option<App>> {
+    // Locked first, so what the audit compares with is what this change replaces.
+    query("SELECT 1 FROM apps WHERE id = $1 FOR UPDATE").bind(app.id.as_str()).execute(&mut *conn).await?;
+    let Some(before) = app_by_id(conn, &app.id).await? else { return Ok(None) };
     let settings = &app.settings;
     let changed = query(
         "UPDATE apps SET name = $2, app_url = $3, invitation_ttl_secs = $4, invite_policy = $5, \
@@ -78,7 +87,13 @@ pub(super) async fn update(conn: &mut PgConnection, app: &App) -> sqlx_core::Res
     if changed == 0 {
         return Ok(None);
     }
-    app_by_id(conn, &app.id).await
+    let stored = app_by_id(conn, &app.id).await?;
+    if let Some(stored) = &stored
+        && let Some(event) = app_changes::settings_changed(&before, stored, by, now)
+    {
+        audit::record(conn, &event).await?;
+    }
+    Ok(stored)
 }
 
 /// The extra CORS origins as the JSON array the column holds.
@@ -245,11 +260,12 @@ pub(super) async fn mail_templates(conn: &mut PgConnection, app_id: &AppId) -> s
     Ok(rows.into_iter().map(|(_, template)| template).collect())
 }
 
-/// Stores (or replaces) one of the app's own templates.
+/// Stores (or replaces) one of the app's own templates, and audits it.
 pub(super) async fn put_mail_template(
     conn: &mut PgConnection,
     app_id: &AppId,
     template: &MailTemplate,
+    by: &Actor,
 ) -> sqlx_core::Result<()> {
     query(
         "INSERT INTO mail_templates (app_id, kind, locale, subject, text, html, updated_at) \
@@ -264,24 +280,37 @@ pub(super) async fn put_mail_template(
     .bind(&template.text)
     .bind(&template.html)
     .bind(template.updated_at.as_millis())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    let saved = app_changes::template_changed(
+        TemplateChange::Saved,
+        app_id,
+        (template.kind, template.locale),
+        by,
+        template.updated_at,
+    );
+    audit::record(conn, &saved).await
 }
 
-/// Removes one of the app's own templates; false when there was none.
+/// Removes one of the app's own templates and audits it; false when there was none.
 pub(super) async fn delete_mail_template(
     conn: &mut PgConnection,
     app_id: &AppId,
     kind: MailKind,
     locale: Locale,
+    by: &Actor,
+    now: Timestamp,
 ) -> sqlx_core::Result<bool> {
     let removed = query("DELETE FROM mail_templates WHERE app_id = $1 AND kind = $2 AND locale = $3")
         .bind(app_id.as_str())
         .bind(kind.as_str())
         .bind(locale.as_str())
-        .execute(conn)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
+    if removed > 0 {
+        audit::record(conn, &app_changes::template_changed(TemplateChange::Removed, app_id, (kind, locale), by, now))
+            .await?;
+    }
     Ok(removed > 0)
 }

@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "mail templates", include_str!("../../migrations/postgres/0013_mail_templates.sql")),
     (14, "console sessions", include_str!("../../migrations/postgres/0014_console_sessions.sql")),
     (15, "live pending index", include_str!("../../migrations/postgres/0015_live_pending_index.sql")),
+    (16, "audit detail", include_str!("../../migrations/postgres/0016_audit_detail.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -207,8 +207,9 @@ impl AppStore for PgStore {
         self.db.read(&(), |conn, ()| Box::pin(rows::all_apps(conn))).await
     }
 
-    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
-        self.db.write(app, |tx, app| Box::pin(apps::update(tx, app))).await
+    async fn update_app(&self, app: &App, by: &Actor, now: Timestamp) -> Result<Option<App>, StoreError> {
+        let input = (app, by, now);
+        self.db.write(&input, |tx, (app, by, now)| Box::pin(apps::update(tx, app, by, *now))).await
     }
 
     async fn create_api_key(
@@ -286,18 +287,25 @@ impl AppStore for PgStore {
         self.db.read(app_id, |conn, app_id| Box::pin(apps::mail_templates(conn, app_id))).await
     }
 
-    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError> {
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate, by: &Actor) -> Result<(), StoreError> {
         self.db
-            .write(&(app_id, template), |tx, (app_id, template)| {
-                Box::pin(apps::put_mail_template(tx, app_id, template))
+            .write(&(app_id, template, by), |tx, (app_id, template, by)| {
+                Box::pin(apps::put_mail_template(tx, app_id, template, by))
             })
             .await
     }
 
-    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError> {
+    async fn delete_mail_template(
+        &self,
+        app_id: &AppId,
+        kind: MailKind,
+        locale: Locale,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         self.db
-            .write(&(app_id, kind, locale), |tx, (app_id, kind, locale)| {
-                Box::pin(apps::delete_mail_template(tx, app_id, *kind, *locale))
+            .write(&(app_id, kind, locale, by, now), |tx, (app_id, kind, locale, by, now)| {
+                Box::pin(apps::delete_mail_template(tx, app_id, *kind, *locale, by, *now))
             })
             .await
     }

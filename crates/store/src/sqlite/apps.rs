@@ -9,6 +9,7 @@ use usher_core::{ApiKeyId, AppId, EmailAddress, Locale, Timestamp};
 use super::audit;
 use super::rows::app_by_id;
 use crate::records::{self, domain_patterns_json};
+use usher_core::rules::app_changes::{self, TemplateChange};
 use usher_core::rules::keys::{self, KeyRevocationPlan};
 
 /// Inserts the app, its first API key and the audit record; returns the app as stored.
@@ -54,8 +55,10 @@ pub(super) fn create(tx: &Transaction<'_>, new: &NewApp) -> rusqlite::Result<App
     app_by_id(tx, &new.id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
-/// Stores the app's name, URL and settings; `None` when it does not exist.
-pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option<App>> {
+/// Stores the app's name, URL and settings and audits what changed; `None` when it does not
+/// exist.
+pub(super) fn update(tx: &Transaction<'_>, app: &App, by: &Actor, now: Timestamp) -> rusqlite::Result<Option<App>> {
+    let Some(before) = app_by_id(tx, &app.id)? else { return Ok(None) };
     let settings = &app.settings;
     let cors_origins = cors_json(&settings.cors_origins)?;
     let changed = tx.execute(
@@ -84,7 +87,13 @@ pub(super) fn update(tx: &Transaction<'_>, app: &App) -> rusqlite::Result<Option
     if changed == 0 {
         return Ok(None);
     }
-    app_by_id(tx, &app.id)
+    let stored = app_by_id(tx, &app.id)?;
+    if let Some(stored) = &stored
+        && let Some(event) = app_changes::settings_changed(&before, stored, by, now)
+    {
+        audit::record(tx, &event)?;
+    }
+    Ok(stored)
 }
 
 /// The extra CORS origins as the JSON array the column holds.
@@ -175,8 +184,13 @@ pub(super) fn mail_templates(tx: &Transaction<'_>, app_id: &AppId) -> rusqlite::
     .collect()
 }
 
-/// Stores (or replaces) one of the app's own templates.
-pub(super) fn put_mail_template(tx: &Transaction<'_>, app_id: &AppId, template: &MailTemplate) -> rusqlite::Result<()> {
+/// Stores (or replaces) one of the app's own templates, and audits it.
+pub(super) fn put_mail_template(
+    tx: &Transaction<'_>,
+    app_id: &AppId,
+    template: &MailTemplate,
+    by: &Actor,
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO mail_templates (app_id, kind, locale, subject, text, html, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
@@ -192,19 +206,33 @@ pub(super) fn put_mail_template(tx: &Transaction<'_>, app_id: &AppId, template: 
             template.updated_at.as_millis(),
         ],
     )?;
-    Ok(())
+    audit::record(
+        tx,
+        &app_changes::template_changed(
+            TemplateChange::Saved,
+            app_id,
+            (template.kind, template.locale),
+            by,
+            template.updated_at,
+        ),
+    )
 }
 
-/// Removes one of the app's own templates; false when there was none.
+/// Removes one of the app's own templates and audits it; false when there was none.
 pub(super) fn delete_mail_template(
     tx: &Transaction<'_>,
     app_id: &AppId,
     kind: MailKind,
     locale: Locale,
+    by: &Actor,
+    now: Timestamp,
 ) -> rusqlite::Result<bool> {
     let removed = tx.execute(
         "DELETE FROM mail_templates WHERE app_id = ?1 AND kind = ?2 AND locale = ?3",
         params![app_id.as_str(), kind.as_str(), locale.as_str()],
     )?;
+    if removed > 0 {
+        audit::record(tx, &app_changes::template_changed(TemplateChange::Removed, app_id, (kind, locale), by, now))?;
+    }
     Ok(removed > 0)
 }

@@ -14,8 +14,8 @@ pub(super) fn record(tx: &Transaction<'_>, event: &NewAuditEvent<'_>) -> rusqlit
     let (actor_kind, actor_id) = actor_columns(&event.actor);
     tx.prepare_cached(
         "INSERT INTO audit_events \
-             (app_id, actor_kind, actor_id, action, subject_email, invitation_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             (app_id, actor_kind, actor_id, action, subject_email, invitation_id, detail, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         event.app_id.as_str(),
@@ -24,6 +24,7 @@ pub(super) fn record(tx: &Transaction<'_>, event: &NewAuditEvent<'_>) -> rusqlit
         event.action.as_str(),
         event.subject_email.map(EmailAddress::as_str),
         event.invitation_id.map(InvitationId::as_str),
+        records::audit_detail(event),
         event.at.as_millis(),
     ])?;
     Ok(())
@@ -33,7 +34,7 @@ pub(super) fn record(tx: &Transaction<'_>, event: &NewAuditEvent<'_>) -> rusqlit
 pub(super) fn list(tx: &Transaction<'_>, app_id: &AppId, query: &AuditQuery) -> rusqlite::Result<Vec<AuditEvent>> {
     let actor = query.actor.as_ref().map(actor_columns);
     tx.prepare_cached(
-        "SELECT id, actor_kind, actor_id, action, subject_email, invitation_id, created_at FROM audit_events \
+        "SELECT id, actor_kind, actor_id, action, subject_email, invitation_id, detail, created_at FROM audit_events \
          WHERE app_id = ?1 AND (?2 IS NULL OR id < ?2) AND (?3 IS NULL OR action = ?3) \
          AND (?4 IS NULL OR (actor_kind = ?4 AND actor_id = ?5)) AND (?6 IS NULL OR invitation_id = ?6) \
          ORDER BY id DESC LIMIT ?7",

@@ -169,9 +169,9 @@ impl AppStore for SqliteStore {
         self.worker.read(rows::all_apps).await
     }
 
-    async fn update_app(&self, app: &App) -> Result<Option<App>, StoreError> {
-        let app = app.clone();
-        self.worker.write(move |tx| apps::update(tx, &app)).await
+    async fn update_app(&self, app: &App, by: &Actor, now: Timestamp) -> Result<Option<App>, StoreError> {
+        let (app, by) = (app.clone(), by.clone());
+        self.worker.write(move |tx| apps::update(tx, &app, &by, now)).await
     }
 
     async fn create_api_key(
@@ -244,14 +244,21 @@ impl AppStore for SqliteStore {
         self.worker.read(move |tx| apps::mail_templates(tx, &app_id)).await
     }
 
-    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate) -> Result<(), StoreError> {
-        let (app_id, template) = (app_id.clone(), template.clone());
-        self.worker.write(move |tx| apps::put_mail_template(tx, &app_id, &template)).await
+    async fn put_mail_template(&self, app_id: &AppId, template: &MailTemplate, by: &Actor) -> Result<(), StoreError> {
+        let (app_id, template, by) = (app_id.clone(), template.clone(), by.clone());
+        self.worker.write(move |tx| apps::put_mail_template(tx, &app_id, &template, &by)).await
     }
 
-    async fn delete_mail_template(&self, app_id: &AppId, kind: MailKind, locale: Locale) -> Result<bool, StoreError> {
-        let app_id = app_id.clone();
-        self.worker.write(move |tx| apps::delete_mail_template(tx, &app_id, kind, locale)).await
+    async fn delete_mail_template(
+        &self,
+        app_id: &AppId,
+        kind: MailKind,
+        locale: Locale,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (app_id, by) = (app_id.clone(), by.clone());
+        self.worker.write(move |tx| apps::delete_mail_template(tx, &app_id, kind, locale, &by, now)).await
     }
 }
 
@@ -708,8 +715,7 @@ mod tests {
             invitation_id: InvitationId::generate(),
             token: InvitationToken::generate(),
             message_id: message_id.clone(),
-            reminder_message_id: MessageId::generate(),
-            reminder_before_expiry_hours: None,
+            reminder: None,
             expires_at: now.plus(AppSettings::DEFAULT_INVITATION_TTL),
             resend_interval: Duration::ZERO,
             may_invite_admins: true,

@@ -10,7 +10,7 @@ use usher_core::store::{AppStore, KeyRevocation, NewApiKey};
 use usher_core::{ApiKeyId, AppId};
 use usher_store::{CachedStore, SqliteStore};
 
-use crate::support::{T0, app_with_key};
+use crate::support::{T0, app_with_key, operator};
 
 /// A cached SQLite store, and the store under it for changes the cache does not see.
 fn stores(dir: &tempfile::TempDir) -> (CachedStore, Arc<dyn Store>) {
@@ -51,7 +51,7 @@ async fn app_shows_new_settings_at_once_when_updated_through_the_cache() {
     cached.app(&app.id).await.expect("lookup").expect("found, and now cached");
 
     app.name = "Renamed".into();
-    cached.update_app(&app).await.expect("update").expect("app exists");
+    cached.update_app(&app, &operator(), T0).await.expect("update").expect("app exists");
 
     assert_eq!(cached.app(&app.id).await.expect("lookup").expect("app").name, "Renamed");
 }

@@ -20,7 +20,7 @@ use usher_core::{
     UserId,
 };
 
-use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all, new_app, sent};
+use crate::support::{INTERVAL, T0, TTL, app, app_with_key, email, invite, join_all, new_app, operator, sent};
 
 /// How long an instance may go without a heartbeat before it is presumed dead, in these cases.
 const WINDOW: Duration = Duration::from_secs(15);
@@ -622,10 +622,13 @@ fn own_template(kind: MailKind, locale: Locale, subject: &str) -> MailTemplate {
 pub async fn claimed_messages_carry_their_locale_and_the_apps_own_template(store: &dyn Store) {
     let app = app(store).await;
     let app = App { settings: AppSettings { locale: Locale::Fr, ..app.settings.clone() }, ..app };
-    store.update_app(&app).await.expect("update").expect("app exists");
+    store.update_app(&app, &operator(), T0).await.expect("update").expect("app exists");
     let own = own_template(MailKind::Invitation, Locale::De, "Willkommen");
-    store.put_mail_template(&app.id, &own).await.expect("template");
-    store.put_mail_template(&app.id, &own_template(MailKind::SignIn, Locale::En, "Hi")).await.expect("template");
+    store.put_mail_template(&app.id, &own, &operator()).await.expect("template");
+    store
+        .put_mail_template(&app.id, &own_template(MailKind::SignIn, Locale::En, "Hi"), &operator())
+        .await
+        .expect("template");
     member(store, &app, "cy@example.org", Role::User).await;
     drain(store, T0).await;
     let later = T0.plus(INTERVAL * 2);
@@ -676,16 +679,42 @@ pub async fn mail_templates_are_stored_replaced_listed_and_deleted_per_app(store
     let replaced = MailTemplate { subject: "Zwei".into(), updated_at: T0.plus(INTERVAL), ..first.clone() };
     let french = own_template(MailKind::PasswordReset, Locale::Fr, "Réinitialiser");
 
-    store.put_mail_template(&app.id, &first).await.expect("put");
-    store.put_mail_template(&app.id, &replaced).await.expect("replace");
-    store.put_mail_template(&app.id, &french).await.expect("put");
+    store.put_mail_template(&app.id, &first, &operator()).await.expect("put");
+    store.put_mail_template(&app.id, &replaced, &operator()).await.expect("replace");
+    store.put_mail_template(&app.id, &french, &operator()).await.expect("put");
 
     assert_eq!(store.mail_templates(&app.id).await.expect("list"), [replaced.clone(), french.clone()]);
     assert_eq!(store.mail_templates(&other.id).await.expect("list"), []);
-    assert!(!store.delete_mail_template(&other.id, MailKind::Invitation, Locale::De).await.expect("delete"));
-    assert!(store.delete_mail_template(&app.id, MailKind::Invitation, Locale::De).await.expect("delete"));
-    assert!(!store.delete_mail_template(&app.id, MailKind::Invitation, Locale::De).await.expect("delete"));
+    let by = operator();
+    let removed_at = T0.plus(INTERVAL * 2);
+    assert!(!store.delete_mail_template(&other.id, MailKind::Invitation, Locale::De, &by, T0).await.expect("delete"));
+    assert!(
+        store.delete_mail_template(&app.id, MailKind::Invitation, Locale::De, &by, removed_at).await.expect("delete")
+    );
+    assert!(!store.delete_mail_template(&app.id, MailKind::Invitation, Locale::De, &by, T0).await.expect("delete"));
     assert_eq!(store.mail_templates(&app.id).await.expect("list"), [french]);
+
+    // Each save and the one removal are audited with the kind and locale; nothing else is.
+    let log = store.audit_events(&app.id, &AuditQuery { limit: 10, ..AuditQuery::default() }).await.expect("audit");
+    let logged: Vec<_> = log
+        .iter()
+        .filter(|e| e.action.starts_with("template."))
+        .map(|e| (e.action.as_str(), e.detail.clone(), e.created_at))
+        .collect();
+    let detail = |kind: &str, locale: &str| Some(serde_json::json!({ "kind": kind, "locale": locale }));
+    assert_eq!(
+        logged,
+        [
+            ("template.removed", detail("invitation", "de"), removed_at),
+            ("template.saved", detail("password_reset", "fr"), T0),
+            ("template.saved", detail("invitation", "de"), T0.plus(INTERVAL)),
+            ("template.saved", detail("invitation", "de"), T0),
+        ]
+    );
+    assert_eq!(log[0].actor, by);
+    let others =
+        store.audit_events(&other.id, &AuditQuery { limit: 10, ..AuditQuery::default() }).await.expect("audit");
+    assert!(others.iter().all(|e| !e.action.starts_with("template.")), "{others:?}");
 }
 
 pub async fn outbox_backlog_counts_queued_and_sending_but_not_sent_messages(store: &dyn Store) {
@@ -1139,13 +1168,34 @@ pub async fn update_app_stores_name_url_and_settings_when_app_exists(store: &dyn
     };
     let missing = App { id: AppId::generate(), ..changed.clone() };
 
-    let updated = store.update_app(&changed).await.expect("update");
-    let unknown = store.update_app(&missing).await.expect("update");
+    let by = operator();
+    let later = T0.plus(INTERVAL);
+
+    let updated = store.update_app(&changed, &by, later).await.expect("update");
+    let unknown = store.update_app(&missing, &by, later).await.expect("update");
+    let unchanged = store.update_app(&changed, &by, later.plus(INTERVAL)).await.expect("update");
 
     assert_eq!(updated.as_ref(), Some(&changed));
+    assert_eq!(unchanged.as_ref(), Some(&changed));
     assert_eq!(store.app(&app.id).await.expect("lookup"), Some(changed));
     assert_eq!(unknown, None);
     assert_eq!(store.apps().await.expect("apps").len(), 1, "nothing was created");
+    // One entry: the change, with every field that changed; the save that changed nothing
+    // and the unknown app wrote none.
+    let query = AuditQuery { action: Some(AuditAction::SettingsChanged), limit: 10, ..AuditQuery::default() };
+    let log = store.audit_events(&app.id, &query).await.expect("audit");
+    let [entry] = log.as_slice() else { panic!("one settings change, got {log:?}") };
+    assert_eq!((&entry.actor, entry.created_at), (&by, later));
+    assert_eq!(
+        entry.detail,
+        Some(serde_json::json!({ "settings": {
+            "name": "Acme Two", "app_url": "https://two.acme.example", "invitation_ttl_seconds": 3600,
+            "invite_policy": "members", "is_signup_open": true, "sender_name": "Acme",
+            "sender_email": "hello@acme.example", "cors_origins": ["https://admin.acme.example"],
+            "allowed_email_domains": ["*.acme.example"], "blocked_email_domains": ["gmail.com", "*.rival.example"],
+            "max_invites_per_day": 1, "reminder_before_expiry_hours": 2, "locale": "es"
+        } }))
+    );
 }
 
 pub async fn api_keys_lists_live_keys_oldest_first_when_one_is_revoked(store: &dyn Store) {

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use usher_core::model::{Actor, App, AppSettings, Invitation, MailKind, MailTemplate, OutboxMessage};
 use usher_core::secret::ApiKey;
-use usher_core::store::{AcceptOutcome, InviteCommand, Invited, NewApp};
-use usher_core::{ApiKeyId, InstanceId, Locale, Role, Store, Timestamp};
+use usher_core::store::{AcceptOutcome, InviteCommand, Invited, LinkReminder, NewApp};
+use usher_core::{ApiKeyId, InstanceId, Locale, MessageId, Role, Store, Timestamp};
 
 use crate::cases::accept;
-use crate::support::{T0, TTL, invite, join_all, new_app, sent};
+use crate::support::{T0, TTL, invite, join_all, new_app, operator, sent};
 
 on_both_backends!(
     a_reminder_is_queued_with_the_same_link_and_claimed_once_when_it_falls_due,
@@ -41,10 +41,16 @@ async fn app_with_reminders(store: &dyn Store) -> App {
 
 /// An invite of `to` at `now` into `app`, with the app's reminders.
 fn invite_reminded(app: &App, to: &str, now: Timestamp) -> InviteCommand {
+    let cmd = invite(app, to, Role::User, now);
     InviteCommand {
-        reminder_before_expiry_hours: app.settings.reminder_before_expiry_hours,
-        ..invite(app, to, Role::User, now)
+        reminder: LinkReminder::when_due(app.settings.reminder_before_expiry_hours, cmd.expires_at, now),
+        ..cmd
     }
+}
+
+/// The id of the reminder `cmd` queues.
+fn reminder_id(cmd: &InviteCommand) -> MessageId {
+    cmd.reminder.as_ref().expect("a reminder is due").message_id.clone()
 }
 
 /// Claims what is due at `now` for a newly registered instance.
@@ -76,7 +82,7 @@ fn created(invited: Invited) -> Invitation {
 pub async fn a_reminder_is_queued_with_the_same_link_and_claimed_once_when_it_falls_due(store: &dyn Store) {
     let app = app_with_reminders(store).await;
     let cmd = invite_reminded(&app, "ada@example.org", T0);
-    let (token, reminder_id) = (cmd.token.hash(), cmd.reminder_message_id.clone());
+    let (token, reminder_id) = (cmd.token.hash(), reminder_id(&cmd));
     let invitation = created(store.invite(cmd).await.expect("invite"));
     assert_eq!((invitation.reminder.due_at, invitation.reminder.reminded_at), (Some(due(T0)), None));
     assert_eq!(shown(store, &invitation).await.reminder, invitation.reminder, "read back as answered");
@@ -120,7 +126,7 @@ pub async fn a_due_reminder_is_cancelled_when_accepted_revoked_re_sent_or_switch
     assert_eq!(resent.reminder.due_at, Some(due(an_hour)), "the new link's own reminder");
     let mut settings = switched.settings.clone();
     settings.reminder_before_expiry_hours = None;
-    store.update_app(&App { settings, ..switched.clone() }).await.expect("update").expect("found");
+    store.update_app(&App { settings, ..switched.clone() }, &operator(), T0).await.expect("update").expect("found");
     send_due(store, an_hour).await;
 
     let reminders = send_due(store, due(T0)).await;
@@ -163,7 +169,7 @@ pub async fn claimers_at_once_get_each_due_reminder_once(store: &dyn Store) {
 pub async fn a_reminder_is_claimed_in_its_invitations_locale_with_the_apps_own_template(store: &dyn Store) {
     let app = app_with_reminders(store).await;
     let app = App { settings: AppSettings { locale: Locale::Fr, ..app.settings.clone() }, ..app };
-    store.update_app(&app).await.expect("update").expect("app exists");
+    store.update_app(&app, &operator(), T0).await.expect("update").expect("app exists");
     let own = MailTemplate {
         kind: MailKind::Reminder,
         locale: Locale::De,
@@ -172,10 +178,10 @@ pub async fn a_reminder_is_claimed_in_its_invitations_locale_with_the_apps_own_t
         html: "<a href=\"{{ link }}\">los</a>".into(),
         updated_at: T0,
     };
-    store.put_mail_template(&app.id, &own).await.expect("template");
+    store.put_mail_template(&app.id, &own, &operator()).await.expect("template");
     let german = InviteCommand { locale: Some(Locale::De), ..invite_reminded(&app, "ada@example.org", T0) };
     let default = invite_reminded(&app, "bob@example.org", T0);
-    let (german_id, default_id) = (german.reminder_message_id.clone(), default.reminder_message_id.clone());
+    let (german_id, default_id) = (reminder_id(&german), reminder_id(&default));
     store.invite(german).await.expect("invite");
     store.invite(default).await.expect("invite");
     send_due(store, T0).await;

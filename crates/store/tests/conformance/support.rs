@@ -106,6 +106,11 @@ pub async fn app(store: &dyn Store) -> App {
 }
 
 /// A valid email address.
+/// Someone who changes an app's settings or templates (what the audit log names).
+pub fn operator() -> Actor {
+    Actor::ApiKey(ApiKeyId::generate())
+}
+
 pub fn email(s: &str) -> EmailAddress {
     EmailAddress::parse(s).expect("test addresses are valid")
 }
@@ -120,8 +125,7 @@ pub fn invite(app: &App, to: &str, role: Role, now: Timestamp) -> InviteCommand 
         invitation_id: InvitationId::generate(),
         token: InvitationToken::generate(),
         message_id: MessageId::generate(),
-        reminder_message_id: MessageId::generate(),
-        reminder_before_expiry_hours: None,
+        reminder: None,
         expires_at: now.plus(TTL),
         resend_interval: INTERVAL,
         may_invite_admins: true,

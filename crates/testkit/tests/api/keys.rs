@@ -78,3 +78,58 @@ async fn the_audit_log_records_who_invited_and_who_joined() {
     .expect("json");
     assert_eq!(rest["items"][0]["action"], "app.created");
 }
+
+#[tokio::test]
+async fn settings_changes_and_template_overrides_are_audited_with_what_changed() {
+    let app = TestApp::spawn().await;
+    let admin = app.invite_and_join("root@example.com", Role::Admin).await;
+    let template = json!({
+        "subject": "Willkommen bei {{ app_name }}",
+        "text": "{{ link }}",
+        "html": "<a href=\"{{ link }}\">Beitreten</a>",
+    });
+
+    let changed = call(
+        &app,
+        Method::PATCH,
+        "/settings",
+        &app.api_key,
+        Some(json!({ "locale": "de", "max_invites_per_day": 100, "invite_policy": "admins" })),
+    )
+    .await;
+    // Nothing changes: no entry.
+    let unchanged = call(&app, Method::PATCH, "/settings", &admin, Some(json!({ "locale": "de-AT" }))).await;
+    let saved = call(&app, Method::PUT, "/templates/invitation/de", &admin, Some(template)).await;
+    let removed = call(&app, Method::DELETE, "/templates/invitation/de", &app.api_key, None).await;
+    let not_there = call(&app, Method::DELETE, "/templates/invitation/de", &app.api_key, None).await;
+
+    assert_eq!(
+        [changed.status(), unchanged.status(), saved.status(), removed.status(), not_there.status()]
+            .map(|s| s.as_u16()),
+        [200, 200, 200, 200, 404]
+    );
+    let audit: Value = call(&app, Method::GET, "/audit?limit=3", &app.api_key, None).await.json().await.expect("json");
+    let items = audit["items"].as_array().expect("items");
+    let entry = |action: &str| items.iter().find(|e| e["action"] == action).expect(action).clone();
+    let settings = entry("app.settings_changed");
+    assert_eq!(settings["detail"], json!({ "settings": { "locale": "de", "max_invites_per_day": 100 } }));
+    assert_eq!(settings["actor"]["kind"], "api_key");
+    let saved = entry("template.saved");
+    assert_eq!(saved["detail"], json!({ "kind": "invitation", "locale": "de" }));
+    assert_eq!(saved["actor"]["kind"], "user", "the admin who saved it");
+    let removed = entry("template.removed");
+    assert_eq!(removed["detail"], json!({ "kind": "invitation", "locale": "de" }));
+    assert_eq!(items[0]["action"], "template.removed", "newest first");
+    assert_eq!(items[2]["action"], "app.settings_changed", "one entry per change, none for a change of nothing");
+    let joined: Value =
+        call(&app, Method::GET, "/audit?limit=10", &app.api_key, None).await.json().await.expect("json");
+    assert!(
+        joined["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["detail"].is_null())
+            .all(|e| e["action"].as_str().is_some_and(|a| a.starts_with("invitation.") || a == "app.created")),
+        "other entries carry no detail: {joined}"
+    );
+}

@@ -3,7 +3,8 @@
 
 mod allowance;
 mod connections;
-mod console;
+mod console_sessions;
+mod console_settings;
 mod domains;
 mod dry_run;
 mod errors;

@@ -105,6 +105,19 @@ pub fn row(event: &AuditEvent) -> Value {
         actor,
         email => event.subject_email,
         invitation_id => event.invitation_id,
+        detail => event.detail.as_ref().map(described),
+    }
+}
+
+/// What changed, in a line: `locale = "de", max_invites_per_day = 100` for settings,
+/// `invitation in de` for a template; any other detail as its JSON.
+fn described(detail: &serde_json::Value) -> String {
+    if let Some(settings) = detail.get("settings").and_then(serde_json::Value::as_object) {
+        return settings.iter().map(|(name, value)| format!("{name} = {value}")).collect::<Vec<_>>().join(", ");
+    }
+    match (detail.get("kind").and_then(|k| k.as_str()), detail.get("locale").and_then(|l| l.as_str())) {
+        (Some(kind), Some(locale)) => format!("{kind} in {locale}"),
+        _ => detail.to_string(),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The console's settings page: the app's name, address and settings, changed all at once
-//! with the same service and checks as `PATCH …/settings`.
+//! The console's settings page: the app's name, address and every setting `GET …/settings`
+//! shows, changed all at once with the same service and checks as `PATCH …/settings` (so a
+//! refusal says what the API would say).
 
 use axum::Router;
 use axum::extract::State;
@@ -10,6 +11,7 @@ use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use usher_core::apps::UpdateSettingsError;
+use usher_core::locale::Locale;
 use usher_core::model::App;
 
 use super::session::{FromThisSite, Session, back_with_notice, failed};
@@ -43,6 +45,18 @@ struct SettingsForm {
     /// Hours before expiry; empty: no reminders.
     #[serde(default)]
     reminder_before_expiry_hours: String,
+    /// One domain pattern per line; empty: every domain.
+    #[serde(default)]
+    allowed_email_domains: String,
+    /// One domain pattern per line.
+    #[serde(default)]
+    blocked_email_domains: String,
+    /// Invitation emails per rolling 24 hours; empty: no allowance.
+    #[serde(default)]
+    max_invites_per_day: String,
+    /// The language of the app's email.
+    #[serde(default)]
+    locale: String,
 }
 
 impl SettingsForm {
@@ -62,10 +76,15 @@ impl SettingsForm {
                 .reminder_before_expiry_hours
                 .map(|h| h.to_string())
                 .unwrap_or_default(),
+            allowed_email_domains: lines_of(&settings.allowed_email_domains),
+            blocked_email_domains: lines_of(&settings.blocked_email_domains),
+            max_invites_per_day: settings.max_invites_per_day.map(|n| n.to_string()).unwrap_or_default(),
+            locale: settings.locale.as_str().to_owned(),
         }
     }
 
-    /// The change in the shape `PATCH …/settings` takes, or which field is not a number.
+    /// The change in the shape `PATCH …/settings` takes, or why the lifetime is not a number
+    /// of hours (the one field the form shows in other units than the API).
     fn changes(&self) -> Result<Map<String, Value>, String> {
         let hours: f64 = self
             .invitation_ttl_hours
@@ -74,13 +93,6 @@ impl SettingsForm {
             .ok()
             .filter(|h: &f64| h.is_finite() && *h > 0.0)
             .ok_or("The invitation lifetime must be a number of hours, such as 168 for a week.")?;
-        let reminder = match self.reminder_before_expiry_hours.trim() {
-            "" => None,
-            text => Some(text.parse::<u64>().map_err(|_| {
-                "The reminder must be a whole number of hours before expiry, or empty for none.".to_owned()
-            })?),
-        };
-        let origins: Vec<&str> = self.cors_origins.lines().map(str::trim).filter(|o| !o.is_empty()).collect();
         let changes = json!({
             "name": self.name,
             "app_url": self.app_url,
@@ -90,11 +102,35 @@ impl SettingsForm {
             "is_signup_open": self.is_signup_open.is_some(),
             "sender_name": self.sender_name,
             "sender_email": self.sender_email,
-            "cors_origins": origins,
-            // The check against the lifetime is the settings rule's.
-            "reminder_before_expiry_hours": reminder,
+            "cors_origins": lines(&self.cors_origins),
+            "allowed_email_domains": lines(&self.allowed_email_domains),
+            "blocked_email_domains": lines(&self.blocked_email_domains),
+            // Numbers and their checks (whole, in range, the reminder within the lifetime) are
+            // the settings rule's: the form passes on what was typed.
+            "reminder_before_expiry_hours": number_or_text(&self.reminder_before_expiry_hours),
+            "max_invites_per_day": number_or_text(&self.max_invites_per_day),
+            "locale": self.locale,
         });
         Ok(changes.as_object().cloned().unwrap_or_default())
+    }
+}
+
+/// The non-empty lines of a text box, trimmed.
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).collect()
+}
+
+/// A list shown one item per line.
+fn lines_of(list: &[impl ToString]) -> String {
+    list.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+/// A typed number as JSON: empty is `null` (off), a number is that number, anything else
+/// stays text for the settings rule to refuse with its own message.
+fn number_or_text(typed: &str) -> Value {
+    match typed.trim() {
+        "" => Value::Null,
+        text => serde_json::from_str::<serde_json::Number>(text).map_or_else(|_| json!(text), Value::Number),
     }
 }
 
@@ -111,10 +147,10 @@ struct ShowQuery {
 
 async fn show(State(state): State<AppState>, session: Session, PageQuery(query): PageQuery<ShowQuery>) -> Response {
     let form = SettingsForm::of(&session.app);
-    page(&state, &session, StatusCode::OK, &form, None, &query.done)
+    page(&state, &session, StatusCode::OK, &form, None, &query.done).await
 }
 
-fn page(
+async fn page(
     state: &AppState,
     session: &Session,
     status: StatusCode,
@@ -122,6 +158,13 @@ fn page(
     error: Option<&str>,
     done: &str,
 ) -> Response {
+    // What the allowance has counted so far, as the settings response shows it.
+    let invites_last_24h = match state.invites.sent_today(&session.app).await {
+        Ok(used) => used,
+        Err(err) => return failed(state, &err),
+    };
+    let locales: Vec<Value> =
+        Locale::ALL.iter().map(|l| json!({ "tag": l.as_str(), "name": l.native_name() })).collect();
     let context = context! {
         section => "settings",
         name => form.name,
@@ -133,6 +176,14 @@ fn page(
         sender_email => form.sender_email,
         cors_origins => form.cors_origins,
         reminder_before_expiry_hours => form.reminder_before_expiry_hours,
+        allowed_email_domains => form.allowed_email_domains,
+        blocked_email_domains => form.blocked_email_domains,
+        max_invites_per_day => form.max_invites_per_day,
+        // The limit in force (the stored one, not what was typed).
+        daily_limit => session.app.settings.max_invites_per_day,
+        invites_last_24h,
+        locale => form.locale,
+        locales,
         error,
         done,
     };
@@ -146,14 +197,14 @@ async fn save(
     session: Session,
     PageForm(form): PageForm<SettingsForm>,
 ) -> Response {
-    let refused = |error: &str| page(&state, &session, StatusCode::BAD_REQUEST, &form, Some(error), "");
+    let refused = async |error: &str| page(&state, &session, StatusCode::BAD_REQUEST, &form, Some(error), "").await;
     let changes = match form.changes() {
         Ok(changes) => changes,
-        Err(error) => return refused(&error),
+        Err(error) => return refused(&error).await,
     };
-    match state.apps.update_settings(&session.app, changes).await {
+    match state.apps.update_settings(&session.app, &session.principal, changes).await {
         Ok(_) => back_with_notice(&session, "settings", "Saved."),
-        Err(UpdateSettingsError::Invalid(invalid)) => refused(&invalid.to_string()),
+        Err(UpdateSettingsError::Invalid(invalid)) => refused(&invalid.to_string()).await,
         Err(UpdateSettingsError::AppGone) => state.pages.failed(StatusCode::NOT_FOUND),
         Err(err) => failed(&state, &err),
     }
