@@ -13,14 +13,15 @@ use usher_testkit::TestApp;
 const PASSWORD: &str = "correct horse battery";
 
 /// The console's session cookie of `app`'s first app, as a browser holds it.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
-    cookie: String,
+    /// The cookie as the `Cookie` header sends it: `name=value`.
+    pub(crate) cookie: String,
 }
 
 impl<'a> Browser<'a> {
     /// Signs `email` in to the console of the first app with their password.
-    async fn sign_in(app: &'a TestApp, email: &str) -> Self {
+    pub(crate) async fn sign_in(app: &'a TestApp, email: &str) -> Self {
         let response = app
             .http()
             .post(app.url("/console/sign-in"))

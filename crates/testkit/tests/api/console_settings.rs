@@ -7,21 +7,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use usher_testkit::TestApp;
 
-const PASSWORD: &str = "correct horse battery";
+use crate::console_sessions::Browser;
 
-/// Signs `email` (an admin who joined with [`PASSWORD`]) in to the console; returns the
-/// session's `Cookie` header.
+/// Signs `email` (an admin who joined with the console tests' password) in to the console;
+/// returns the session's `Cookie` header.
 async fn console_session(app: &TestApp, email: &str) -> String {
-    let signed_in = app
-        .http()
-        .post(app.url("/console/sign-in"))
-        .form(&[("app_id", app.app_id.as_str()), ("email", email), ("password", PASSWORD)])
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(signed_in.status(), 303, "signed in");
-    let cookie = signed_in.headers()["set-cookie"].to_str().expect("ascii");
-    cookie.split(';').next().expect("name=value").to_owned()
+    Browser::sign_in(app, email).await.cookie
 }
 
 /// The settings form as the page fills it in for a new app, with `changes` typed over it.

@@ -258,3 +258,31 @@ async fn a_refused_row_is_replayed_as_refused() {
     assert_eq!(again["summary"], json!({ "error": 1, "replayed": 1 }));
     assert!(invitations(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_full_batch_of_keyed_rows_with_long_addresses_is_taken_and_a_body_past_a_mebibyte_is_not() {
+    let app = TestApp::spawn().await;
+    // 1,000 rows as `usher invite --csv` sends them: about 150 bytes each, past the 64 KiB that
+    // the other routes take.
+    let items: Vec<Value> = (0..1000)
+        .map(|n| {
+            json!({
+                "user_email": format!("firstname.lastname.{n:04}@engineering.example-company.com"),
+                "role": "user",
+                "idempotency_key": format!("usher-csv-{n:064x}"),
+            })
+        })
+        .collect();
+    let full = json!({ "items": items });
+    assert!(full.to_string().len() > 128 * 1024, "the batch is well past 64 KiB");
+
+    let answer = bulk(&app, full["items"].clone()).await;
+    let again = bulk(&app, full["items"].clone()).await;
+    let huge =
+        json!({ "items": [{ "user_email": "ada@example.com", "role": "user", "padding": "x".repeat(1_100_000) }] });
+    let too_large = app.post_json(&bulk_path(&app), &huge).await;
+
+    assert_eq!(answer["summary"], json!({ "created": 1000 }));
+    assert_eq!(again["summary"], json!({ "created": 1000, "replayed": 1000 }));
+    assert_error(too_large, 413, "PAYLOAD_TOO_LARGE").await;
+}
